@@ -1,0 +1,130 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/hearth-ai/hearth/engine/gguf"
+	"github.com/hearth-ai/hearth/engine/parallel"
+	"github.com/hearth-ai/hearth/engine/tensor"
+)
+
+// Matrix is a weight matrix as stored in the file: Rows rows of Cols
+// elements, each row a run of blocks of Type. It is a view into the
+// memory-mapped file.
+type Matrix struct {
+	Name       string
+	Type       tensor.DType
+	Rows, Cols int
+	Data       []byte
+	rowBytes   int
+}
+
+// Row returns the bytes of row r.
+func (m *Matrix) Row(r int) []byte { return m.Data[r*m.rowBytes : (r+1)*m.rowBytes] }
+
+// RowFloat dequantizes row r into dst (len Cols).
+func (m *Matrix) RowFloat(r int, dst []float32) error {
+	return tensor.Dequantize(m.Type, m.Row(r), dst)
+}
+
+// Linear is a projection y = W x (+ b). Projections are named fields of the
+// model so that an adapter (LoRA: W x + B A x) can wrap them later.
+type Linear struct {
+	W    *Matrix
+	Bias []float32 // optional, len W.Rows
+}
+
+// Forward computes dst[t] = W x[t] + b for n tokens; x is [n][W.Cols] and
+// dst is [n][W.Rows], both flat. Rows are split across the pool; each
+// worker takes every token for its rows, so a weight row is read from memory
+// once per batch (the seam where a GEMM kernel goes).
+func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
+	w := l.W
+	in, out := w.Cols, w.Rows
+	p.For(out, 16, func(lo, hi int) {
+		rows := w.Data[lo*w.rowBytes : hi*w.rowBytes]
+		for t := 0; t < n; t++ {
+			tensor.MatVec(dst[t*out+lo:t*out+hi], w.Type, rows, x[t*in:(t+1)*in])
+		}
+	})
+	if l.Bias != nil {
+		for t := 0; t < n; t++ {
+			row := dst[t*out : (t+1)*out]
+			for i, b := range l.Bias {
+				row[i] += b
+			}
+		}
+	}
+}
+
+// binder looks tensors up by name and checks their shapes, collecting the
+// first error so the architecture files read as a list of names.
+type binder struct {
+	f   *gguf.File
+	err error
+}
+
+func (b *binder) fail(format string, args ...any) {
+	if b.err == nil {
+		b.err = fmt.Errorf(format, args...)
+	}
+}
+
+// matrix binds a 2-D weight of shape [cols, rows] in ggml order.
+func (b *binder) matrix(name string, rows, cols int) *Matrix {
+	t, ok := b.f.Tensor(name)
+	if !ok {
+		b.fail("missing tensor %s", name)
+		return nil
+	}
+	if len(t.Shape) != 2 || t.Shape[0] != int64(cols) || t.Shape[1] != int64(rows) {
+		b.fail("tensor %s has shape %v, want [%d %d]", name, t.Shape, cols, rows)
+		return nil
+	}
+	if !tensor.Supported(t.Type) {
+		b.fail("%w: tensor %s has type %s", ErrUnsupported, name, t.Type)
+		return nil
+	}
+	rb, _ := t.Type.RowSize(int64(cols))
+	return &Matrix{Name: name, Type: t.Type, Rows: rows, Cols: cols, Data: b.f.TensorData(t), rowBytes: int(rb)}
+}
+
+// optMatrix binds a matrix if the file has it.
+func (b *binder) optMatrix(name string, rows, cols int) *Matrix {
+	if _, ok := b.f.Tensor(name); !ok {
+		return nil
+	}
+	return b.matrix(name, rows, cols)
+}
+
+// vector binds a 1-D tensor of n elements, converted to float32 (norm
+// weights and biases are small, and the forward pass reads them as floats).
+func (b *binder) vector(name string, n int) []float32 {
+	t, ok := b.f.Tensor(name)
+	if !ok {
+		b.fail("missing tensor %s", name)
+		return nil
+	}
+	return b.toFloat(t, n)
+}
+
+func (b *binder) optVector(name string, n int) []float32 {
+	t, ok := b.f.Tensor(name)
+	if !ok {
+		return nil
+	}
+	return b.toFloat(t, n)
+}
+
+func (b *binder) toFloat(t *gguf.TensorInfo, n int) []float32 {
+	if len(t.Shape) != 1 || t.Shape[0] != int64(n) {
+		b.fail("tensor %s has shape %v, want [%d]", t.Name, t.Shape, n)
+		return nil
+	}
+	out := make([]float32, n)
+	if err := tensor.Dequantize(t.Type, b.f.TensorData(t), out); err != nil {
+		b.fail("tensor %s: %v", t.Name, err)
+		return nil
+	}
+	return out
+}

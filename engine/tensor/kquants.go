@@ -71,7 +71,7 @@ func dequantQ2_K(src []byte, dst []float32) {
 				for h := 0; h < 2; h++ {
 					sc := scales[is]
 					is++
-					dl, ml := d*float32(sc&0xf), min*float32(sc>>4)
+					dl, ml := d*float32(sc&0xf), float32(min*float32(sc>>4))
 					out := y[128*n+32*j+16*h : 128*n+32*j+16*h+16]
 					for l := range out {
 						out[l] = float32(dl*float32((q[16*h+l]>>shift)&3)) - ml
@@ -201,9 +201,9 @@ func dequantQ4_K(src []byte, dst []float32) {
 		for k := 0; k < 4; k++ {
 			q := b[16+32*k : 16+32*k+32]
 			sc, m := scaleMinK4(2*k, scales)
-			d1, m1 := d*float32(sc), min*float32(m)
+			d1, m1 := d*float32(sc), float32(min*float32(m))
 			sc, m = scaleMinK4(2*k+1, scales)
-			d2, m2 := d*float32(sc), min*float32(m)
+			d2, m2 := d*float32(sc), float32(min*float32(m))
 			lo := y[64*k : 64*k+32]
 			hi := y[64*k+32 : 64*k+64]
 			for l := range lo {
@@ -257,9 +257,9 @@ func dequantQ5_K(src []byte, dst []float32) {
 			ql := b[48+32*k : 48+32*k+32]
 			u1, u2 := uint8(1)<<uint(2*k), uint8(2)<<uint(2*k)
 			sc, m := scaleMinK4(2*k, scales)
-			d1, m1 := d*float32(sc), min*float32(m)
+			d1, m1 := d*float32(sc), float32(min*float32(m))
 			sc, m = scaleMinK4(2*k+1, scales)
-			d2, m2 := d*float32(sc), min*float32(m)
+			d2, m2 := d*float32(sc), float32(min*float32(m))
 			lo := y[64*k : 64*k+32]
 			hi := y[64*k+32 : 64*k+64]
 			for l := range lo {

@@ -22,7 +22,9 @@ const groupMaxEps float32 = 1e-15
 // |f| > 2^22 (or NaN) the result is garbage, exactly ggml's garbage, which
 // the callers then clamp.
 func nearestInt(f float32) int {
-	v := f + 12582912
+	// The conversion keeps an inlined caller's product from fusing with
+	// the addition.
+	v := float32(f) + 12582912
 	return int(math.Float32bits(v)&0x007fffff) - 0x00400000
 }
 
@@ -166,7 +168,7 @@ func makeQkx2Quants(x, weights []float32, nmax int, L, laux []uint8, rmin, rdelt
 	n := len(x)
 	min, max := x[0], x[0]
 	sumW := weights[0]
-	sumX := sumW * x[0]
+	sumX := float32(sumW * x[0])
 	for i := 1; i < n; i++ {
 		if x[i] < min {
 			min = x[i]
@@ -304,7 +306,7 @@ func quantQ2_K(src []float32, dst []byte) {
 			if dl == 0 {
 				continue
 			}
-			dm := dmin * float32(sc[j]>>4)
+			dm := float32(dmin * float32(sc[j]>>4))
 			for ii := 0; ii < 16; ii++ {
 				L[16*j+ii] = uint8(clampInt(nearestInt((x[16*j+ii]+dm)/dl), 0, 3))
 			}
@@ -418,7 +420,7 @@ func quantScalesMinsK4(x []float32, scales, mins *[8]float32, maxScale, maxMin f
 		if dl == 0 {
 			continue
 		}
-		dm := dmin * float32(m)
+		dm := float32(dmin * float32(m))
 		for ii := 0; ii < 32; ii++ {
 			L[32*j+ii] = uint8(clampInt(nearestInt((x[32*j+ii]+dm)/dl), 0, nmax))
 		}

@@ -1,6 +1,7 @@
 package tensor_test
 
 import (
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -52,6 +53,15 @@ func TestQuantizeMatchesLlamaCpp(t *testing.T) {
 				if err := tensor.Quantize(rt.Type, x, got); err != nil {
 					t.Fatalf("%s: %v", rt.Name, err)
 				}
+				// Decoding llama.cpp's bytes must give back the weights, up to
+				// quantization error: a check of the layouts on real data.
+				y := make([]float32, n)
+				if err := tensor.Dequantize(rt.Type, want, y); err != nil {
+					t.Fatalf("%s: %v", rt.Name, err)
+				}
+				if e := relRMSE(x, y); e > 0.1 {
+					t.Errorf("%s (%s): dequantized llama.cpp data is off by %.2f%% rms", rt.Name, rt.Type, 100*e)
+				}
 				c := counts[rt.Type]
 				if c == nil {
 					c = &count{}
@@ -71,6 +81,19 @@ func TestQuantizeMatchesLlamaCpp(t *testing.T) {
 			}
 		})
 	}
+}
+
+func relRMSE(want, got []float32) float64 {
+	var e, s float64
+	for i := range want {
+		d := float64(got[i]) - float64(want[i])
+		e += d * d
+		s += float64(want[i]) * float64(want[i])
+	}
+	if s == 0 {
+		return math.Sqrt(e)
+	}
+	return math.Sqrt(e / s)
 }
 
 func numElements(shape []int64) int64 {

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hearth-ai/hearth/engine/gguf"
+)
+
+// summary is what inspect reports about a file.
+type summary struct {
+	File          string         `json:"file"`
+	Version       uint32         `json:"gguf_version"`
+	SizeBytes     int64          `json:"size_bytes"`
+	Architecture  string         `json:"architecture"`
+	Name          string         `json:"name,omitempty"`
+	Parameters    int64          `json:"parameters"`
+	Types         map[string]int `json:"tensor_types"`
+	ContextLength int64          `json:"context_length,omitempty"`
+	Embedding     int64          `json:"embedding_length,omitempty"`
+	Blocks        int64          `json:"block_count,omitempty"`
+	Heads         int64          `json:"head_count,omitempty"`
+	KVHeads       int64          `json:"head_count_kv,omitempty"`
+	TokenizerType string         `json:"tokenizer,omitempty"`
+	PreTokenizer  string         `json:"pre_tokenizer,omitempty"`
+	VocabSize     int            `json:"vocab_size"`
+	BOS           *int64         `json:"bos_token_id,omitempty"`
+	EOS           *int64         `json:"eos_token_id,omitempty"`
+	ChatTemplate  string         `json:"chat_template,omitempty"`
+	Tensors       []tensorRow    `json:"tensors,omitempty"`
+	Metadata      map[string]any `json:"metadata,omitempty"`
+}
+
+type tensorRow struct {
+	Name  string  `json:"name"`
+	Type  string  `json:"type"`
+	Shape []int64 `json:"shape"`
+	Bytes int64   `json:"bytes"`
+}
+
+func newInspectCmd(g *globals) *cobra.Command {
+	var showTensors, showMeta, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Describe a GGUF file: architecture, size, types, context, vocabulary, template",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := gguf.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			s := summarize(args[0], f, showTensors, showMeta)
+			if asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			printSummary(g, s)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&showTensors, "tensors", false, "list every tensor")
+	cmd.Flags().BoolVar(&showMeta, "metadata", false, "list every metadata key (long arrays abbreviated)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func summarize(path string, f *gguf.File, tensors, meta bool) *summary {
+	arch := f.Architecture()
+	s := &summary{File: path, Version: f.Version, SizeBytes: f.Size(), Architecture: arch, Types: map[string]int{}}
+	s.Name, _ = f.String("general.name")
+	for i := range f.Tensors {
+		t := &f.Tensors[i]
+		s.Parameters += t.Elements()
+		s.Types[t.Type.String()]++
+		if tensors {
+			s.Tensors = append(s.Tensors, tensorRow{t.Name, t.Type.String(), t.Shape, t.Size})
+		}
+	}
+	s.ContextLength, _ = f.Int(arch + ".context_length")
+	s.Embedding, _ = f.Int(arch + ".embedding_length")
+	s.Blocks, _ = f.Int(arch + ".block_count")
+	s.Heads, _ = f.Int(arch + ".attention.head_count")
+	s.KVHeads, _ = f.Int(arch + ".attention.head_count_kv")
+	s.TokenizerType, _ = f.String("tokenizer.ggml.model")
+	s.PreTokenizer, _ = f.String("tokenizer.ggml.pre")
+	toks, _ := f.Strings("tokenizer.ggml.tokens")
+	s.VocabSize = len(toks)
+	if v, ok := f.Int("tokenizer.ggml.bos_token_id"); ok {
+		s.BOS = &v
+	}
+	if v, ok := f.Int("tokenizer.ggml.eos_token_id"); ok {
+		s.EOS = &v
+	}
+	s.ChatTemplate, _ = f.String("tokenizer.chat_template")
+	if meta {
+		s.Metadata = map[string]any{}
+		for _, kv := range f.KV {
+			s.Metadata[kv.Key] = abbreviate(kv.Value)
+		}
+	}
+	return s
+}
+
+// abbreviate shortens long arrays (vocabularies) for display.
+func abbreviate(v any) any {
+	const keep = 8
+	switch x := v.(type) {
+	case []string:
+		if len(x) > keep {
+			return fmt.Sprintf("[%s ... (%d strings)]", strings.Join(quoteAll(x[:keep]), " "), len(x))
+		}
+	case []float32:
+		if len(x) > keep {
+			return fmt.Sprintf("%v ... (%d floats)", x[:keep], len(x))
+		}
+	case []int32:
+		if len(x) > keep {
+			return fmt.Sprintf("%v ... (%d ints)", x[:keep], len(x))
+		}
+	}
+	return v
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = fmt.Sprintf("%q", x)
+	}
+	return out
+}
+
+func printSummary(g *globals, s *summary) {
+	w := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(w, "%s\t%v\n", k, v) }
+	row("file", s.File)
+	row("format", fmt.Sprintf("GGUF v%d, %s", s.Version, humanBytes(s.SizeBytes)))
+	row("architecture", s.Architecture)
+	if s.Name != "" {
+		row("name", s.Name)
+	}
+	row("parameters", humanCount(s.Parameters))
+	var types []string
+	for t, n := range s.Types {
+		types = append(types, fmt.Sprintf("%s x%d", t, n))
+	}
+	sort.Strings(types)
+	row("tensor types", strings.Join(types, ", "))
+	if s.Blocks > 0 {
+		row("shape", fmt.Sprintf("%d blocks, width %d, %d heads (%d KV)", s.Blocks, s.Embedding, s.Heads, s.KVHeads))
+	}
+	if s.ContextLength > 0 {
+		row("context length", s.ContextLength)
+	}
+	tk := s.TokenizerType
+	if s.PreTokenizer != "" {
+		tk += " (pre-tokenizer " + s.PreTokenizer + ")"
+	}
+	row("vocabulary", fmt.Sprintf("%d tokens, %s", s.VocabSize, tk))
+	if s.BOS != nil || s.EOS != nil {
+		row("special tokens", fmt.Sprintf("bos %s, eos %s", optInt(s.BOS), optInt(s.EOS)))
+	}
+	if s.ChatTemplate != "" {
+		row("chat template", fmt.Sprintf("%d characters (see --metadata)", len(s.ChatTemplate)))
+	} else {
+		row("chat template", "none (a built-in one is used)")
+	}
+	w.Flush()
+	if len(s.Metadata) > 0 {
+		fmt.Fprintln(g.stdout, "\nmetadata:")
+		keys := make([]string, 0, len(s.Metadata))
+		for k := range s.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(g.stdout, "  %s = %v\n", k, s.Metadata[k])
+		}
+	}
+	if len(s.Tensors) > 0 {
+		fmt.Fprintln(g.stdout, "\ntensors:")
+		tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  name\ttype\tshape\tbytes")
+		for _, t := range s.Tensors {
+			fmt.Fprintf(tw, "  %s\t%s\t%v\t%d\n", t.Name, t.Type, t.Shape, t.Bytes)
+		}
+		tw.Flush()
+	}
+}
+
+func optInt(v *int64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprint(*v)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB (%d)", float64(n)/1e9, n)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM (%d)", float64(n)/1e6, n)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK (%d)", float64(n)/1e3, n)
+	}
+	return fmt.Sprint(n)
+}
+

@@ -1,0 +1,93 @@
+// Package engine loads a GGUF model with its tokenizer and chat template and
+// generates text from it: the part of Hearth that turns a prompt into
+// tokens.
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	"github.com/hearth-ai/hearth/engine/gguf"
+	"github.com/hearth-ai/hearth/engine/model"
+	"github.com/hearth-ai/hearth/engine/parallel"
+	"github.com/hearth-ai/hearth/engine/tokenizer"
+)
+
+// Options configures Load. The zero value means: one thread per core, the
+// model's trained context length (capped at DefaultMaxContext) and no logs.
+type Options struct {
+	Threads int          // worker threads; 0 means runtime.NumCPU()
+	Context int          // KV cache size in tokens; 0 means the trained context, capped
+	Logger  *slog.Logger // nil means discard
+}
+
+// DefaultMaxContext caps the default context so that a model trained on
+// 128K tokens does not reserve a cache of that size on a small machine.
+const DefaultMaxContext = 4096
+
+// Model is a loaded model, ready to generate. Its methods are safe for
+// concurrent use; each Generate call runs its own sequence.
+type Model struct {
+	Path string
+	File *gguf.File
+	Net  *model.Transformer
+	Tok  *tokenizer.Tokenizer
+
+	ctx  int
+	pool *parallel.Pool
+	log  *slog.Logger
+}
+
+// Load opens a GGUF file and prepares its model and tokenizer.
+func Load(path string, opts Options) (*Model, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load %s: %w", path, err)
+	}
+	net, err := model.Load(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("engine: load %s: %w", path, err)
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("engine: load %s: %w", path, err)
+	}
+	for _, w := range tok.Warnings() {
+		log.Warn("tokenizer", "model", path, "warning", w)
+	}
+	if tok.VocabSize() != net.Vocab {
+		log.Warn("vocabulary and embedding sizes differ", "tokens", tok.VocabSize(), "embeddings", net.Vocab)
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	ctx := opts.Context
+	if ctx <= 0 {
+		ctx = min(net.Context, DefaultMaxContext)
+	}
+	m := &Model{Path: path, File: f, Net: net, Tok: tok, ctx: ctx, pool: parallel.New(threads), log: log}
+	net.SetPool(m.pool)
+	log.Info("model loaded", "path", path, "arch", net.Arch, "blocks", net.Blocks, "dim", net.Dim, "vocab", net.Vocab, "context", ctx, "threads", threads)
+	return m, nil
+}
+
+// Context returns the number of tokens one sequence can hold.
+func (m *Model) Context() int { return m.ctx }
+
+// Threads returns the number of worker threads.
+func (m *Model) Threads() int { return m.pool.Threads() }
+
+// Close releases the model's threads and file mapping. The model must not be
+// used afterwards.
+func (m *Model) Close() error {
+	m.pool.Close()
+	return m.File.Close()
+}

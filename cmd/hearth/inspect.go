@@ -151,6 +151,9 @@ func printSummary(g *globals, s *summary) {
 		types = append(types, fmt.Sprintf("%s x%d", t, n))
 	}
 	sort.Strings(types)
+	if len(types) == 0 {
+		types = []string{"none (a vocabulary-only file)"}
+	}
 	row("tensor types", strings.Join(types, ", "))
 	if s.Blocks > 0 {
 		row("shape", fmt.Sprintf("%d blocks, width %d, %d heads (%d KV)", s.Blocks, s.Embedding, s.Heads, s.KVHeads))
@@ -224,4 +227,3 @@ func humanCount(n int64) string {
 	}
 	return fmt.Sprint(n)
 }
-

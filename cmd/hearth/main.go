@@ -32,6 +32,8 @@ type globals struct {
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
+
+	progressShown bool
 }
 
 func (g *globals) logger() *slog.Logger {
@@ -39,6 +41,43 @@ func (g *globals) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// isTerminal reports whether w is a terminal, where progress lines that
+// rewrite themselves make sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress returns a callback that shows done/total on stderr: a line that
+// rewrites itself on a terminal, a line per tenth of the work otherwise.
+func (g *globals) progress(what string) func(done, total int, name string) {
+	tty := isTerminal(g.stderr)
+	last := -1
+	return func(done, total int, name string) {
+		if tty {
+			fmt.Fprintf(g.stderr, "\r%s [%d/%d] %-40.40s", what, done, total, name)
+			g.progressShown = true
+			return
+		}
+		if tenth := done * 10 / total; tenth != last && g.verbose {
+			last = tenth
+			fmt.Fprintf(g.stderr, "%s: %d/%d\n", what, done, total)
+		}
+	}
+}
+
+// progressDone ends a self-rewriting progress line.
+func (g *globals) progressDone() {
+	if g.progressShown {
+		fmt.Fprintln(g.stderr)
+		g.progressShown = false
+	}
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

@@ -27,11 +27,9 @@ into TYPE's blocks fall back to Q8_0 or F16. Types: ` + fmt.Sprint(quantize.Targ
 			rep, err := quantize.File(args[0], args[1], quantize.Options{
 				Type:    typ,
 				Threads: threads,
-				Progress: func(done, total int, name string) {
-					fmt.Fprintf(g.stderr, "\r[%d/%d] %-40.40s", done, total, name)
-				},
+				Progress: g.progress("quantize"),
 			})
-			fmt.Fprintln(g.stderr)
+			g.progressDone()
 			if err != nil {
 				return err
 			}

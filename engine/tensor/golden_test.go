@@ -20,7 +20,7 @@ func goldenInput() []float32 {
 		return s * 0x2545f4914f6cdd1d
 	}
 	uniform := func() float32 { return float32(next()>>40) / (1 << 24) } // [0, 1)
-	gauss := func() float32 { // Irwin-Hall: mean 0, variance 1
+	gauss := func() float32 {                                            // Irwin-Hall: mean 0, variance 1
 		var g float32
 		for i := 0; i < 12; i++ {
 			g += uniform()

@@ -60,8 +60,9 @@ func splitSystem(msgs []Message) (system string, hasSystem bool, rest []Message)
 	return "", false, msgs
 }
 
-// checkAlternation reports the error templates raise when, after the
-// system message, turns are not user, assistant, user, ...
+// checkAlternation reports the error Mistral's template raises when, after
+// the system message, turns are not user, assistant, user, ... (tool
+// results aside).
 func checkAlternation(msgs []Message) error {
 	i := 0
 	for _, m := range msgs {
@@ -69,7 +70,7 @@ func checkAlternation(msgs []Message) error {
 			continue
 		}
 		if (m.Role == "user") != (i%2 == 0) {
-			return &RaiseError{Message: "Conversation roles must alternate user/assistant/user/assistant/..."}
+			return &RaiseError{Message: "After the optional system message, conversation roles must alternate user/assistant/user/assistant/..."}
 		}
 		i++
 	}

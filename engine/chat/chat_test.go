@@ -3,6 +3,7 @@ package chat
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,6 +279,39 @@ func TestStrftime(t *testing.T) {
 	for _, tc := range tests {
 		if got := strftime(tm, tc.format); got != tc.want {
 			t.Errorf("strftime(%q) = %q, want %q", tc.format, got, tc.want)
+		}
+	}
+}
+
+// TestConcurrentRender shares one template between goroutines, half of
+// which make it raise: each call must see only its own outcome.
+func TestConcurrentRender(t *testing.T) {
+	tm := readTemplate(t, "mistral-v0.3.jinja")
+	good := conv[1:]
+	bad := []Message{{Role: "user", Content: "a"}, {Role: "user", Content: "b"}}
+	want, err := tm.Render(good, RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 64)
+	for i := range 64 {
+		go func() {
+			if i%2 == 0 {
+				out, err := tm.Render(good, RenderOptions{})
+				if err != nil || out != want {
+					errs <- fmt.Errorf("good conversation: %q, %v", out, err)
+					return
+				}
+			} else if _, err := tm.Render(bad, RenderOptions{}); !errors.As(err, new(*RaiseError)) {
+				errs <- fmt.Errorf("bad conversation: %v, want a *RaiseError", err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 64 {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -19,8 +19,10 @@ func goldenInput() []float32 {
 		s ^= s >> 27
 		return s * 0x2545f4914f6cdd1d
 	}
-	uniform := func() float32 { return float32(next()>>40) / (1 << 24) } // [0, 1)
-	gauss := func() float32 {                                            // Irwin-Hall: mean 0, variance 1
+	// uniform is in [0, 1); gauss sums twelve of them (Irwin-Hall) for
+	// mean 0 and variance 1.
+	uniform := func() float32 { return float32(next()>>40) / (1 << 24) }
+	gauss := func() float32 {
 		var g float32
 		for i := 0; i < 12; i++ {
 			g += uniform()

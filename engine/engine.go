@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 
+	"github.com/hearth-ai/hearth/engine/chat"
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/parallel"
@@ -33,6 +34,9 @@ type Model struct {
 	File *gguf.File
 	Net  *model.Transformer
 	Tok  *tokenizer.Tokenizer
+	// Template formats chat messages into a prompt: the file's
+	// tokenizer.chat_template, or a built-in one when it has none.
+	Template *chat.Template
 
 	ctx  int
 	pool *parallel.Pool
@@ -73,9 +77,11 @@ func Load(path string, opts Options) (*Model, error) {
 	if ctx <= 0 {
 		ctx = min(net.Context, DefaultMaxContext)
 	}
-	m := &Model{Path: path, File: f, Net: net, Tok: tok, ctx: ctx, pool: parallel.New(threads), log: log}
+	src, _ := f.String("tokenizer.chat_template")
+	tmpl := chat.ForModel(src, net.Arch)
+	m := &Model{Path: path, File: f, Net: net, Tok: tok, Template: tmpl, ctx: ctx, pool: parallel.New(threads), log: log}
 	net.SetPool(m.pool)
-	log.Info("model loaded", "path", path, "arch", net.Arch, "blocks", net.Blocks, "dim", net.Dim, "vocab", net.Vocab, "context", ctx, "threads", threads)
+	log.Info("model loaded", "path", path, "arch", net.Arch, "template", tmpl.Name(), "blocks", net.Blocks, "dim", net.Dim, "vocab", net.Vocab, "context", ctx, "threads", threads)
 	return m, nil
 }
 
@@ -90,4 +96,21 @@ func (m *Model) Threads() int { return m.pool.Threads() }
 func (m *Model) Close() error {
 	m.pool.Close()
 	return m.File.Close()
+}
+
+// ChatPrompt renders messages with the model's chat template, ready for a
+// reply from the assistant, and tokenizes the result with special tokens
+// parsed. BOS is added when the model wants one and the template did not
+// already write it.
+func (m *Model) ChatPrompt(msgs []chat.Message) ([]int32, error) {
+	bos, eos := m.Tok.Piece(m.Tok.BOS()), m.Tok.Piece(m.Tok.EOS())
+	text, err := m.Template.Render(msgs, chat.RenderOptions{AddGenerationPrompt: true, BOSToken: bos, EOSToken: eos})
+	if err != nil {
+		return nil, fmt.Errorf("engine: chat template: %w", err)
+	}
+	ids := m.Tok.Encode(text, false, true)
+	if m.Tok.AddBOS() && (len(ids) == 0 || ids[0] != m.Tok.BOS()) {
+		ids = append([]int32{m.Tok.BOS()}, ids...)
+	}
+	return ids, nil
 }

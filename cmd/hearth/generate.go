@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/engine/chat"
 	"github.com/hearth-ai/hearth/engine/sample"
 )
 
@@ -19,6 +20,8 @@ func newGenerateCmd(g *globals) *cobra.Command {
 		threads   int
 		ctxSize   int
 		asJSON    bool
+		asChat    bool
+		system    string
 		stops     []string
 		p         = sample.DefaultParams()
 		seed      int64
@@ -47,8 +50,19 @@ streamed and one JSON object is printed at the end:
 				return err
 			}
 			defer m.Close()
+			ids := m.Tok.Encode(prompt, true, false)
+			if asChat {
+				var msgs []chat.Message
+				if system != "" {
+					msgs = append(msgs, chat.Message{Role: "system", Content: system})
+				}
+				msgs = append(msgs, chat.Message{Role: "user", Content: prompt})
+				if ids, err = m.ChatPrompt(msgs); err != nil {
+					return err
+				}
+			}
 			req := engine.Request{
-				Prompt:    m.Tok.Encode(prompt, true, false),
+				Prompt:    ids,
 				MaxTokens: n,
 				Sampling:  p,
 				Stop:      stops,
@@ -89,6 +103,8 @@ streamed and one JSON object is printed at the end:
 	f.IntVarP(&threads, "threads", "t", 0, "worker threads (0: one per core)")
 	f.IntVarP(&ctxSize, "ctx", "c", 0, "context size in tokens (0: the model's, at most 4096)")
 	f.BoolVar(&asJSON, "json", false, `print {"tokens":[...],"text":"..."} at the end instead of streaming`)
+	f.BoolVar(&asChat, "chat", false, "send the prompt as a user message through the model's chat template")
+	f.StringVar(&system, "system", "", "system message for --chat")
 	f.StringArrayVar(&stops, "stop", nil, "stop before this string (repeatable)")
 	f.Float32Var(&p.Temperature, "temp", p.Temperature, "temperature (0: greedy)")
 	f.IntVar(&p.TopK, "top-k", p.TopK, "keep the K most likely tokens (0: off)")

@@ -6,7 +6,9 @@ import (
 	"github.com/hearth-ai/hearth/engine/tokenizer"
 )
 
-func decodeOptions() tokenizer.DecodeOptions { return tokenizer.DecodeOptions{} }
+// decodeOptions: generated text continues the prompt, so its first space
+// is real ("Once upon" + " a time").
+func decodeOptions() tokenizer.DecodeOptions { return tokenizer.DecodeOptions{Continuation: true} }
 
 // stopMatcher holds back generated text that might be the start of a stop
 // string, so a client never sees part of one.

@@ -36,6 +36,11 @@ type DecodeOptions struct {
 	// Special renders control and unknown tokens as their text (for example
 	// "<|im_end|>"); by default they decode to nothing.
 	Special bool
+	// Continuation says the tokens continue text that came before them (a
+	// prompt), so the leading space of the first piece is part of the text
+	// and is kept. By default it is dropped, as the space that
+	// add_space_prefix put in front of the whole text.
+	Continuation bool
 }
 
 // TokenText is the text one token stands for: the bytes of its piece, with
@@ -75,7 +80,9 @@ func (t *Tokenizer) DecodeWith(ids []int32, opts DecodeOptions) string {
 			continue
 		}
 		if !started {
-			p = t.stripLeading(p)
+			if !opts.Continuation {
+				p = t.stripLeading(p)
+			}
 			started = true
 		}
 		b.WriteString(p)
@@ -115,7 +122,9 @@ func (d *StreamDecoder) Next(id int32) string {
 		return ""
 	}
 	if !d.started {
-		p = d.t.stripLeading(p)
+		if !d.opts.Continuation {
+			p = d.t.stripLeading(p)
+		}
 		d.started = true
 	}
 	d.pending = append(d.pending, p...)

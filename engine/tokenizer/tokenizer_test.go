@@ -292,3 +292,24 @@ func TestStoriesVocab(t *testing.T) {
 		t.Errorf("Encode = %v, decodes to %q", ids, tk.Decode(ids))
 	}
 }
+
+// Generated text continues a prompt, so its first space is real.
+func TestDecodeContinuation(t *testing.T) {
+	spm := loadGGUF(t, "ggml-vocab-llama-spm.gguf")
+	ids := spm.Encode("Once upon", false, false) // "▁Once" "▁upon"
+	if got := spm.Decode(ids); got != "Once upon" {
+		t.Errorf("Decode = %q", got)
+	}
+	if got := spm.DecodeWith(ids, DecodeOptions{Continuation: true}); got != " Once upon" {
+		t.Errorf("Decode with Continuation = %q, want %q", got, " Once upon")
+	}
+	d := spm.NewStreamDecoder(DecodeOptions{Continuation: true})
+	if got := d.Next(ids[0]) + d.Next(ids[1]) + d.Flush(); got != " Once upon" {
+		t.Errorf("stream with Continuation = %q", got)
+	}
+	// Byte-level BPE never strips.
+	gpt := loadGGUF(t, "ggml-vocab-gpt-2.gguf")
+	if got := gpt.Decode(gpt.Encode(" Once", false, false)); got != " Once" {
+		t.Errorf("gpt-2 Decode = %q", got)
+	}
+}

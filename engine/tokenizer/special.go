@@ -155,9 +155,21 @@ type fragment struct {
 // Without parseSpecial only user-defined tokens are split out, as the HF
 // tokenizers do.
 func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
-	frags := []fragment{{text: text, id: NoToken}}
 	if text == "" {
 		return nil
+	}
+	frags := []fragment{{text: text, id: NoToken}}
+	// Vocabularies can have thousands of special tokens (Gemma's <unusedN>),
+	// so first rule out, cheaply, those whose first two bytes never occur
+	// next to each other in the text.
+	var pairs [1 << 16 / 64]uint64
+	var single [256 / 64]uint64
+	for i := 0; i < len(text); i++ {
+		single[text[i]>>6] |= 1 << (text[i] & 63)
+		if i+1 < len(text) {
+			k := uint16(text[i])<<8 | uint16(text[i+1])
+			pairs[k>>6] |= 1 << (k & 63)
+		}
 	}
 	for _, id := range t.special {
 		a := t.attrs[id]
@@ -165,6 +177,13 @@ func (t *Tokenizer) partition(text string, parseSpecial bool) []fragment {
 			continue
 		}
 		tok := t.tokens[id]
+		if len(tok) == 1 {
+			if single[tok[0]>>6]&(1<<(tok[0]&63)) == 0 {
+				continue
+			}
+		} else if k := uint16(tok[0])<<8 | uint16(tok[1]); pairs[k>>6]&(1<<(k&63)) == 0 {
+			continue
+		}
 		var out []fragment
 		changed := false
 		for _, f := range frags {

@@ -91,24 +91,28 @@ func dotQ2_K(row []byte, x []float32) float32 {
 		xb := x[:QK_K:QK_K]
 		scales := b[0:16]
 		var sq, sm float32 // Σ scale·Σq·x and Σ min·Σx over the sub-blocks
-		is := 0
+		// Byte l of a 16-byte group holds elements l, l+32, l+64 and l+96
+		// of its stretch of x, which fall in four different sub-blocks
+		// (scales 8n+h, +2, +4, +6): one pass over the group feeds all four.
 		for n := 0; n < 2; n++ {
-			q := b[16+32*n : 16+32*n+32]
-			for j := 0; j < 4; j++ {
-				shift := uint(2 * j)
-				for h := 0; h < 2; h++ {
-					xs := xb[128*n+32*j+16*h : 128*n+32*j+16*h+16]
-					qq := q[16*h : 16*h+16]
-					var s, sx float32
-					for l, xv := range xs {
-						s += float32((qq[l]>>shift)&3) * xv
-						sx += xv
-					}
-					sc := scales[is]
-					is++
-					sq += float32(sc&0xf) * s
-					sm += float32(sc>>4) * sx
+			for h := 0; h < 2; h++ {
+				q := (*[16]byte)(b[16+32*n+16*h:])
+				xs := (*[112]float32)(xb[128*n+16*h:])
+				var s0, s1, s2, s3, x0, x1, x2, x3 float32
+				for l, qv := range q {
+					a, c, d, e := xs[l], xs[l+32], xs[l+64], xs[l+96]
+					s0 += float32(qv&3) * a
+					s1 += float32(qv>>2&3) * c
+					s2 += float32(qv>>4&3) * d
+					s3 += float32(qv>>6) * e
+					x0 += a
+					x1 += c
+					x2 += d
+					x3 += e
 				}
+				sc := scales[8*n+h : 8*n+h+7]
+				sq += float32(sc[0]&0xf)*s0 + float32(sc[2]&0xf)*s1 + float32(sc[4]&0xf)*s2 + float32(sc[6]&0xf)*s3
+				sm += float32(sc[0]>>4)*x0 + float32(sc[2]>>4)*x1 + float32(sc[4]>>4)*x2 + float32(sc[6]>>4)*x3
 			}
 		}
 		sum += halfAt(b[80:])*sq - halfAt(b[82:])*sm
@@ -152,6 +156,10 @@ func dequantQ3_K(src []byte, dst []float32) {
 	}
 }
 
+// q3Level maps two low bits and the high bit (as 4) to the signed level:
+// a clear high bit means 4 lower.
+var q3Level = [8]float32{-4, -3, -2, -1, 0, 1, 2, 3}
+
 func dotQ3_K(row []byte, x []float32) float32 {
 	var scales [16]int8
 	var sum float32
@@ -161,28 +169,24 @@ func dotQ3_K(row []byte, x []float32) float32 {
 		hm := b[0:32]
 		q3KScales(b[96:108], &scales)
 		var acc float32
-		is := 0
-		m := uint8(1)
+		// As in dotQ2_K, one pass over 16 bytes covers four sub-blocks;
+		// the high bits of those elements are bits 4n..4n+3 of hmask.
 		for n := 0; n < 2; n++ {
-			q := b[32+32*n : 32+32*n+32]
-			for j := 0; j < 4; j++ {
-				shift := uint(2 * j)
-				for h := 0; h < 2; h++ {
-					xs := xb[128*n+32*j+16*h : 128*n+32*j+16*h+16]
-					qq := q[16*h : 16*h+16]
-					hh := hm[16*h : 16*h+16]
-					var s float32
-					for l, xv := range xs {
-						v := int((qq[l] >> shift) & 3)
-						if hh[l]&m == 0 {
-							v -= 4
-						}
-						s += float32(v) * xv
-					}
-					acc += float32(scales[is]) * s
-					is++
+			hshift := uint(4 * n)
+			for h := 0; h < 2; h++ {
+				q := (*[16]byte)(b[32+32*n+16*h:])
+				hh := (*[16]byte)(hm[16*h:])
+				xs := (*[112]float32)(xb[128*n+16*h:])
+				var s0, s1, s2, s3 float32
+				for l, qv := range q {
+					hb := hh[l] >> hshift
+					s0 += q3Level[qv&3|hb<<2&4] * xs[l]
+					s1 += q3Level[qv>>2&3|hb<<1&4] * xs[l+32]
+					s2 += q3Level[qv>>4&3|hb&4] * xs[l+64]
+					s3 += q3Level[qv>>6|hb>>1&4] * xs[l+96]
 				}
-				m <<= 1
+				sc := scales[8*n+h : 8*n+h+7]
+				acc += float32(sc[0])*s0 + float32(sc[2])*s1 + float32(sc[4])*s2 + float32(sc[6])*s3
 			}
 		}
 		sum += halfAt(b[108:]) * acc
@@ -224,9 +228,9 @@ func dotQ4_K(row []byte, x []float32) float32 {
 		scales := b[4:16]
 		var sq, sm float32
 		for k := 0; k < 4; k++ {
-			q := b[16+32*k : 16+32*k+32]
-			lo := xb[64*k : 64*k+32]
-			hi := xb[64*k+32 : 64*k+64]
+			q := (*[32]byte)(b[16+32*k:])
+			lo := (*[32]float32)(xb[64*k:])
+			hi := (*[32]float32)(xb[64*k+32:])
 			var s1, s2, sx1, sx2 float32
 			for l, qv := range q {
 				s1 += float32(qv&0xf) * lo[l]
@@ -285,20 +289,18 @@ func dotQ5_K(row []byte, x []float32) float32 {
 		b := row[:q5KSize:q5KSize]
 		xb := x[:QK_K:QK_K]
 		scales := b[4:16]
-		qh := b[16:48]
+		qh := (*[32]byte)(b[16:48])
 		var sq, sm float32
 		for k := 0; k < 4; k++ {
-			ql := b[48+32*k : 48+32*k+32]
-			s1b, s2b := uint(2*k), uint(2*k+1)
-			lo := xb[64*k : 64*k+32]
-			hi := xb[64*k+32 : 64*k+64]
+			ql := (*[32]byte)(b[48+32*k:])
+			lo := (*[32]float32)(xb[64*k:])
+			hi := (*[32]float32)(xb[64*k+32:])
+			shift := uint(2 * k)
 			var s1, s2, sx1, sx2 float32
 			for l, qv := range ql {
-				h := qh[l]
-				v1 := qv&0xf | (h>>s1b&1)<<4
-				v2 := qv>>4 | (h>>s2b&1)<<4
-				s1 += float32(v1) * lo[l]
-				s2 += float32(v2) * hi[l]
+				h := qh[l] >> shift
+				s1 += float32(qv&0xf|(h&1)<<4) * lo[l]
+				s2 += float32(qv>>4|(h&2)<<3) * hi[l]
 				sx1 += lo[l]
 				sx2 += hi[l]
 			}

@@ -39,7 +39,7 @@ func (t *Tokenizer) encodeWord(word []byte, out []int32, sc *scratch) []int32 {
 		}
 	}
 	if len(word) == 1 {
-		return t.emitBPE(t.byteTok[word[0]], word[0], out)
+		return t.emitBPE(t.byteTok[word[0]], out)
 	}
 
 	syms := sc.syms[:0]
@@ -81,7 +81,7 @@ func (t *Tokenizer) encodeWord(word []byte, out []int32, sc *scratch) []int32 {
 		try(bg.left, l.next)
 	}
 	for i := int32(0); i != -1; i = syms[i].next {
-		out = t.emitBPE(syms[i].id, word[i], out)
+		out = t.emitBPE(syms[i].id, out)
 	}
 	sc.syms, sc.queue = syms, q
 	return out
@@ -90,7 +90,7 @@ func (t *Tokenizer) encodeWord(word []byte, out []int32, sc *scratch) []int32 {
 // emitBPE writes a finished symbol. A byte whose character is not in the
 // vocabulary (only possible with a malformed vocabulary) becomes the unknown
 // token if there is one; llama.cpp drops it.
-func (t *Tokenizer) emitBPE(id int32, b byte, out []int32) []int32 {
+func (t *Tokenizer) emitBPE(id int32, out []int32) []int32 {
 	if id != NoToken {
 		return append(out, id)
 	}

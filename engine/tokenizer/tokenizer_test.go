@@ -313,3 +313,28 @@ func TestDecodeContinuation(t *testing.T) {
 		t.Errorf("gpt-2 Decode = %q", got)
 	}
 }
+
+// A Tokenizer is shared by concurrent requests.
+func TestConcurrentEncode(t *testing.T) {
+	tk := loadGGUF(t, "ggml-vocab-gpt-2.gguf")
+	vs := loadVectors(t, "ggml-vocab-gpt-2.gguf")
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func() {
+			ok := true
+			for i := 0; i < 20; i++ {
+				for _, v := range vs {
+					if !equalIDs(tk.Encode(v.text, false, false), v.ids) {
+						ok = false
+					}
+				}
+			}
+			done <- ok
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if !<-done {
+			t.Error("concurrent Encode gave wrong ids")
+		}
+	}
+}

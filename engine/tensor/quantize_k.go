@@ -11,7 +11,8 @@ import (
 // minimise a weighted squared error, then quantize those scales against a
 // half-precision super-block scale and requantize the values with the
 // scales as they will be decoded. Every float operation happens in float32
-// in the same order as ggml's (see scalefit.go for the searches).
+// in the same order as ggml's, with no fused multiply-adds (see
+// scalefit.go, which also holds the scale searches).
 
 // packQ2 stores 2-bit levels four to a byte: byte l of each 32-byte group
 // holds elements l, l+32, l+64, l+96 of its 128-element half.

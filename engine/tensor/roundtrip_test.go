@@ -97,3 +97,26 @@ func TestRoundTripDegenerate(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeNonFinite only asks that NaNs and infinities, which a broken
+// model file can hold, come through without a panic.
+func TestQuantizeNonFinite(t *testing.T) {
+	x := make([]float32, 2*QK_K)
+	for i := range x {
+		switch i % 5 {
+		case 0:
+			x[i] = float32(math.NaN())
+		case 1:
+			x[i] = float32(math.Inf(1))
+		case 2:
+			x[i] = float32(math.Inf(-1))
+		case 3:
+			x[i] = math.MaxFloat32
+		default:
+			x[i] = 1
+		}
+	}
+	for _, typ := range supportedTypes {
+		roundTrip(t, typ, x)
+	}
+}

@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -113,4 +114,13 @@ func (m *Model) ChatPrompt(msgs []chat.Message) ([]int32, error) {
 		ids = append([]int32{m.Tok.BOS()}, ids...)
 	}
 	return ids, nil
+}
+
+// Embed returns a unit-length sentence embedding of text: the mean of the
+// model's final hidden states over its tokens.
+func (m *Model) Embed(ctx context.Context, tokens []int32) ([]float32, error) {
+	if len(tokens) >= m.ctx {
+		return nil, fmt.Errorf("%w: %d tokens, context holds %d", ErrPromptTooLong, len(tokens), m.ctx)
+	}
+	return m.Net.Pool(ctx, m.Net.NewState(len(tokens)), tokens)
 }

@@ -19,6 +19,10 @@ type Request struct {
 	// IgnoreEOS keeps generating past end-of-generation tokens (for
 	// benchmarks).
 	IgnoreEOS bool
+	// LogProbs asks for the log-probability of each generated token, and
+	// TopLogProbs for that many most likely alternatives at each step.
+	LogProbs    bool
+	TopLogProbs int
 }
 
 // Token is one generated token and the text it adds. Text is empty while a
@@ -27,6 +31,11 @@ type Request struct {
 type Token struct {
 	ID   int32
 	Text string
+	// LogProb is the token's log-probability under the model (before
+	// sampling filters), set when Request.LogProbs is.
+	LogProb float64
+	// Top holds the Request.TopLogProbs most likely tokens at this step.
+	Top []sample.TokenLogProb
 }
 
 // Finish reasons, as OpenAI names them.
@@ -90,7 +99,14 @@ func (m *Model) Generate(ctx context.Context, req Request, emit func(Token) erro
 		history = append(history, tok)
 		piece, done := stop.push(dec.Next(tok))
 		text.WriteString(piece)
-		if err := emit(Token{ID: tok, Text: piece}); err != nil {
+		out := Token{ID: tok, Text: piece}
+		if req.LogProbs || req.TopLogProbs > 0 {
+			out.LogProb = sample.LogProb(logits, tok)
+			if req.TopLogProbs > 0 {
+				out.Top = sample.LogProbs(logits, req.TopLogProbs, nil)
+			}
+		}
+		if err := emit(out); err != nil {
 			return res, err
 		}
 		if done {

@@ -139,10 +139,8 @@ func (m *Transformer) Forward(ctx context.Context, s *State, tokens []int32) ([]
 	if s.Pos+len(tokens) > s.ctx {
 		return nil, fmt.Errorf("model: context full: %d cached + %d new tokens exceed %d", s.Pos, len(tokens), s.ctx)
 	}
-	for _, t := range tokens {
-		if t < 0 || int(t) >= m.Vocab {
-			return nil, fmt.Errorf("model: token id %d outside the vocabulary of %d", t, m.Vocab)
-		}
+	if err := m.checkTokens(tokens); err != nil {
+		return nil, err
 	}
 	for len(tokens) > 0 {
 		if err := ctx.Err(); err != nil {

@@ -17,8 +17,8 @@ func (m *Transformer) Pool(ctx context.Context, s *State, tokens []int32) ([]flo
 	if s.Pos != 0 {
 		return nil, fmt.Errorf("model: embedding needs an empty state, this one holds %d tokens", s.Pos)
 	}
-	if len(tokens) > s.ctx {
-		return nil, fmt.Errorf("model: %d tokens exceed the context of %d", len(tokens), s.ctx)
+	if len(tokens) > s.cap {
+		return nil, fmt.Errorf("model: %d tokens exceed the context of %d", len(tokens), s.cap)
 	}
 	if err := m.checkTokens(tokens); err != nil {
 		return nil, err
@@ -30,12 +30,10 @@ func (m *Transformer) Pool(ctx context.Context, s *State, tokens []int32) ([]flo
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		n := min(len(rest), MaxBatch)
-		if err := m.step(s, rest[:n], false); err != nil {
-			return nil, err
-		}
+		n := min(len(rest), s.scratch.maxTokens)
+		m.step(s.scratch, []Seq{{Cache: s.Cache, Tokens: rest[:n]}})
 		for t := 0; t < n; t++ {
-			rmsnorm(normed, s.x[t*dim:(t+1)*dim], m.OutNorm, m.NormEps)
+			rmsnorm(normed, s.scratch.x[t*dim:(t+1)*dim], m.OutNorm, m.NormEps)
 			for i, v := range normed {
 				sum[i] += float64(v)
 			}

@@ -254,7 +254,9 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0)
+}
 
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
@@ -263,4 +265,58 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+// TestForwardBatchMatchesSingle runs three sequences of different lengths
+// and states (one prefilling, two decoding) through one batched step and
+// checks each gets the logits it gets alone.
+func TestForwardBatchMatchesSingle(t *testing.T) {
+	m := loadSynth(t, synth.Spec{Arch: "qwen2", Seed: 11, Std: 0.05})
+	prompts := [][]int32{{1, 5, 9, 200}, {1, 300}, {1, 7, 8, 9, 10, 11, 12}}
+	next := [][]int32{{40, 41, 42}, {50}, {60, 61}}
+
+	// Alone: each sequence's prompt, then its next tokens in one forward.
+	var want [][]float32
+	for i := range prompts {
+		s := m.NewState(64)
+		if _, err := m.Forward(context.Background(), s, prompts[i]); err != nil {
+			t.Fatal(err)
+		}
+		l, err := m.Forward(context.Background(), s, next[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, append([]float32(nil), l...))
+	}
+
+	// Batched: prompts in one step, then all next tokens in another.
+	sc := m.NewScratch(32, 3)
+	caches := []*model.Cache{m.NewCache(64), m.NewCache(64), m.NewCache(64)}
+	var seqs []model.Seq
+	for i := range prompts {
+		seqs = append(seqs, model.Seq{Cache: caches[i], Tokens: prompts[i]})
+	}
+	if _, err := m.ForwardBatch(sc, seqs); err != nil {
+		t.Fatal(err)
+	}
+	seqs = seqs[:0]
+	for i := range next {
+		seqs = append(seqs, model.Seq{Cache: caches[i], Tokens: next[i], Logits: true})
+	}
+	got, err := m.ForwardBatch(sc, seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		for j := range want[i] {
+			if d := math.Abs(float64(want[i][j] - got[i][j])); d > 1e-4 {
+				t.Fatalf("sequence %d logit %d: batched %v, alone %v", i, j, got[i][j], want[i][j])
+			}
+		}
+	}
+	// Oversized batches are refused, not overrun.
+	big := model.Seq{Cache: m.NewCache(64), Tokens: make([]int32, 33)}
+	if _, err := m.ForwardBatch(sc, []model.Seq{big}); err == nil {
+		t.Error("a 33-token batch in a 32-token scratch was accepted")
+	}
 }

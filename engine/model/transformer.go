@@ -61,15 +61,71 @@ func (m *Transformer) init() {
 	}
 }
 
-// State is one sequence's key/value cache and the scratch buffers of its
-// forward pass, all allocated once so that decoding allocates nothing.
-type State struct {
-	m   *Transformer
-	Pos int // tokens already in the cache
+// Cache is one sequence's key/value cache: the keys and values of every
+// token it has seen, per layer, so each new token attends to them without
+// recomputing them.
+type Cache struct {
+	Pos int // tokens in the cache
 
-	ctx    int         // cache capacity in tokens
-	kCache [][]float32 // (layer)(ctx, kvHeads*headDim)
-	vCache [][]float32 // (layer)(ctx, kvHeads*headDim)
+	cap int         // capacity in tokens
+	k   [][]float32 // (layer)(cap, kvHeads*headDim)
+	v   [][]float32 // (layer)(cap, kvHeads*headDim)
+}
+
+// NewCache allocates a cache for capacity tokens; capacity <= 0 means the
+// model's trained context length.
+func (m *Transformer) NewCache(capacity int) *Cache {
+	if capacity <= 0 {
+		capacity = m.Context
+	}
+	kvDim := m.KVHeads * m.HeadDim
+	c := &Cache{cap: capacity, k: make([][]float32, m.Blocks), v: make([][]float32, m.Blocks)}
+	for l := range c.k {
+		c.k[l] = make([]float32, capacity*kvDim)
+		c.v[l] = make([]float32, capacity*kvDim)
+	}
+	return c
+}
+
+// Capacity is the number of tokens the cache holds.
+func (c *Cache) Capacity() int { return c.cap }
+
+// Truncate drops cached tokens from position n on, keeping a shared prefix.
+func (c *Cache) Truncate(n int) {
+	if n >= 0 && n < c.Pos {
+		c.Pos = n
+	}
+}
+
+// CopyPrefix copies the first n cached tokens of src into c, so a new
+// sequence can start from a prompt prefix another one already computed.
+func (c *Cache) CopyPrefix(src *Cache, n int) {
+	n = min(n, src.Pos, c.cap)
+	if len(src.k) == 0 || n <= 0 {
+		c.Pos = 0
+		return
+	}
+	kvDim := len(src.k[0]) / src.cap
+	for l := range c.k {
+		copy(c.k[l][:n*kvDim], src.k[l][:n*kvDim])
+		copy(c.v[l][:n*kvDim], src.v[l][:n*kvDim])
+	}
+	c.Pos = n
+}
+
+// Bytes is the memory the cache holds.
+func (c *Cache) Bytes() int64 {
+	var n int64
+	for l := range c.k {
+		n += int64(len(c.k[l])+len(c.v[l])) * 4
+	}
+	return n
+}
+
+// Scratch holds the activations of one forward step over a batch of
+// tokens, allocated once so that steps allocate nothing.
+type Scratch struct {
+	maxTokens, maxSeqs int
 
 	x      []float32 // (batch, dim) residual stream
 	xb     []float32 // (batch, dim) normed input
@@ -81,52 +137,51 @@ type State struct {
 	hb2    []float32 // (batch, ffn) up
 	cos    []float64 // (batch, ropeDim/2)
 	sin    []float64 // (batch, ropeDim/2)
-	logits []float32 // (vocab)
+	logits []float32 // (seqs, vocab)
+
+	// Per token of the batch: which sequence's cache and which position.
+	tokCache []*Cache
+	tokPos   []int
+	last     []int // (seqs) index in the batch of each sequence's last token
 }
 
-// NewState allocates a sequence state able to hold ctx tokens; ctx <= 0
-// means the model's trained context length.
+// NewScratch allocates buffers for steps of up to maxTokens tokens from up
+// to maxSeqs sequences.
+func (m *Transformer) NewScratch(maxTokens, maxSeqs int) *Scratch {
+	maxTokens = max(maxTokens, 1)
+	maxSeqs = max(min(maxSeqs, maxTokens), 1)
+	qDim, kvDim := m.Heads*m.HeadDim, m.KVHeads*m.HeadDim
+	b := maxTokens
+	return &Scratch{
+		maxTokens: maxTokens, maxSeqs: maxSeqs,
+		x: make([]float32, b*m.Dim), xb: make([]float32, b*m.Dim), xb2: make([]float32, b*m.Dim),
+		q: make([]float32, b*qDim), att: make([]float32, b*qDim),
+		k: make([]float32, b*kvDim), v: make([]float32, b*kvDim),
+		hb: make([]float32, b*m.FFN), hb2: make([]float32, b*m.FFN),
+		cos: make([]float64, b*m.RopeDim/2), sin: make([]float64, b*m.RopeDim/2),
+		logits:   make([]float32, maxSeqs*m.Vocab),
+		tokCache: make([]*Cache, b), tokPos: make([]int, b), last: make([]int, maxSeqs),
+	}
+}
+
+// MaxTokens is the most tokens one step over this scratch can take.
+func (s *Scratch) MaxTokens() int { return s.maxTokens }
+
+// State is a single sequence with its own scratch: the simple way to run
+// one sequence at a time.
+type State struct {
+	*Cache
+	scratch *Scratch
+}
+
+// NewState allocates a sequence able to hold ctx tokens (<= 0: the trained
+// context length), with scratch for batches of MaxBatch tokens.
 func (m *Transformer) NewState(ctx int) *State {
-	if ctx <= 0 {
-		ctx = m.Context
-	}
-	kvDim := m.KVHeads * m.HeadDim
-	qDim := m.Heads * m.HeadDim
-	s := &State{m: m, ctx: ctx}
-	s.kCache = make([][]float32, m.Blocks)
-	s.vCache = make([][]float32, m.Blocks)
-	for l := range s.kCache {
-		s.kCache[l] = make([]float32, ctx*kvDim)
-		s.vCache[l] = make([]float32, ctx*kvDim)
-	}
-	b := MaxBatch
-	s.x = make([]float32, b*m.Dim)
-	s.xb = make([]float32, b*m.Dim)
-	s.xb2 = make([]float32, b*m.Dim)
-	s.q = make([]float32, b*qDim)
-	s.att = make([]float32, b*qDim)
-	s.k = make([]float32, b*kvDim)
-	s.v = make([]float32, b*kvDim)
-	s.hb = make([]float32, b*m.FFN)
-	s.hb2 = make([]float32, b*m.FFN)
-	s.cos = make([]float64, b*m.RopeDim/2)
-	s.sin = make([]float64, b*m.RopeDim/2)
-	s.logits = make([]float32, m.Vocab)
-	return s
+	return &State{Cache: m.NewCache(ctx), scratch: m.NewScratch(MaxBatch, 1)}
 }
-
-// Capacity is the number of tokens the state's cache holds.
-func (s *State) Capacity() int { return s.ctx }
 
 // Reset empties the cache so the state can run a new sequence.
 func (s *State) Reset() { s.Pos = 0 }
-
-// Truncate drops cached tokens from position n on, keeping a shared prefix.
-func (s *State) Truncate(n int) {
-	if n < s.Pos && n >= 0 {
-		s.Pos = n
-	}
-}
 
 // Forward runs tokens through the model after the s.Pos tokens already in
 // the cache, appends them to the cache, and returns the logits that predict
@@ -136,98 +191,155 @@ func (m *Transformer) Forward(ctx context.Context, s *State, tokens []int32) ([]
 	if len(tokens) == 0 {
 		return nil, fmt.Errorf("model: forward of no tokens")
 	}
-	if s.Pos+len(tokens) > s.ctx {
-		return nil, fmt.Errorf("model: context full: %d cached + %d new tokens exceed %d", s.Pos, len(tokens), s.ctx)
+	if s.Pos+len(tokens) > s.cap {
+		return nil, fmt.Errorf("model: context full: %d cached + %d new tokens exceed %d", s.Pos, len(tokens), s.cap)
 	}
 	if err := m.checkTokens(tokens); err != nil {
 		return nil, err
 	}
+	seq := []Seq{{Cache: s.Cache}}
 	for len(tokens) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		n := min(len(tokens), MaxBatch)
-		if err := m.step(s, tokens[:n], len(tokens) == n); err != nil {
-			return nil, err
-		}
+		n := min(len(tokens), s.scratch.maxTokens)
+		seq[0].Tokens, seq[0].Logits = tokens[:n], len(tokens) == n
+		m.step(s.scratch, seq)
 		tokens = tokens[n:]
 	}
-	return s.logits, nil
+	return s.scratch.logits[:m.Vocab], nil
 }
 
-// step runs one batch of n tokens at positions s.Pos..s.Pos+n-1.
-func (m *Transformer) step(s *State, tokens []int32, wantLogits bool) error {
-	n := len(tokens)
+// Seq is one sequence's share of a batched step: tokens to append to its
+// cache, and whether to compute the logits after the last of them.
+type Seq struct {
+	Cache  *Cache
+	Tokens []int32
+	Logits bool
+}
+
+// ForwardBatch runs one step over several sequences at once: their tokens
+// share the weight reads of every projection (the point of batching), and
+// each attends only to its own cache. It returns, for each sequence with
+// Logits set, its logits in order, as views into sc valid until the next
+// step. Tokens must fit sc and each cache.
+func (m *Transformer) ForwardBatch(sc *Scratch, seqs []Seq) ([][]float32, error) {
+	n, outs := 0, 0
+	for i := range seqs {
+		s := &seqs[i]
+		if len(s.Tokens) == 0 {
+			return nil, fmt.Errorf("model: sequence %d has no tokens", i)
+		}
+		if s.Cache.Pos+len(s.Tokens) > s.Cache.cap {
+			return nil, fmt.Errorf("model: sequence %d: %d cached + %d new tokens exceed its cache of %d", i, s.Cache.Pos, len(s.Tokens), s.Cache.cap)
+		}
+		if err := m.checkTokens(s.Tokens); err != nil {
+			return nil, err
+		}
+		n += len(s.Tokens)
+		if s.Logits {
+			outs++
+		}
+	}
+	if n > sc.maxTokens || outs > sc.maxSeqs {
+		return nil, fmt.Errorf("model: batch of %d tokens and %d outputs exceeds the scratch (%d, %d)", n, outs, sc.maxTokens, sc.maxSeqs)
+	}
+	m.step(sc, seqs)
+	res := make([][]float32, 0, outs)
+	for i := 0; i < outs; i++ {
+		res = append(res, sc.logits[i*m.Vocab:(i+1)*m.Vocab])
+	}
+	return res, nil
+}
+
+// step runs one batch: the tokens of every sequence, at positions following
+// what each cache holds. Callers have checked sizes and token ids.
+func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 	dim, hd := m.Dim, m.HeadDim
 	qDim, kvDim := m.Heads*hd, m.KVHeads*hd
 	p := m.pool
 
-	// Token embeddings into the residual stream.
-	for t, tok := range tokens {
-		if err := m.Embed.RowFloat(int(tok), s.x[t*dim:(t+1)*dim]); err != nil {
-			return fmt.Errorf("model: embed token %d: %w", tok, err)
+	// Lay the sequences' tokens out as one batch; embed them.
+	n, outs := 0, 0
+	for _, s := range seqs {
+		for j, tok := range s.Tokens {
+			sc.tokCache[n], sc.tokPos[n] = s.Cache, s.Cache.Pos+j
+			// Rows of a model's own embedding always dequantize.
+			_ = m.Embed.RowFloat(int(tok), sc.x[n*dim:(n+1)*dim])
+			n++
+		}
+		if s.Logits {
+			sc.last[outs] = n - 1
+			outs++
 		}
 	}
-	m.ropeAngles(s, n)
+	m.ropeAngles(sc, n)
 
 	for l := range m.Layers {
 		L := &m.Layers[l]
 
 		// Attention: xb = rmsnorm(x); q, k, v = projections of xb.
 		for t := 0; t < n; t++ {
-			rmsnorm(s.xb[t*dim:(t+1)*dim], s.x[t*dim:(t+1)*dim], L.AttnNorm, m.NormEps)
+			rmsnorm(sc.xb[t*dim:(t+1)*dim], sc.x[t*dim:(t+1)*dim], L.AttnNorm, m.NormEps)
 		}
-		L.Q.Forward(p, s.q, s.xb, n)
-		L.K.Forward(p, s.k, s.xb, n)
-		L.V.Forward(p, s.v, s.xb, n)
+		L.Q.Forward(p, sc.q, sc.xb, n)
+		L.K.Forward(p, sc.k, sc.xb, n)
+		L.V.Forward(p, sc.v, sc.xb, n)
 
-		// Rotate q and k by position, then append k and v to the cache.
+		// Rotate q and k by position, then write k and v into each token's
+		// cache at its position.
+		half := m.RopeDim / 2
 		for t := 0; t < n; t++ {
 			for h := 0; h < m.Heads; h++ {
-				m.rope(s.q[t*qDim+h*hd:t*qDim+(h+1)*hd], s.cos[t*m.RopeDim/2:], s.sin[t*m.RopeDim/2:])
+				m.rope(sc.q[t*qDim+h*hd:t*qDim+(h+1)*hd], sc.cos[t*half:], sc.sin[t*half:])
 			}
 			for h := 0; h < m.KVHeads; h++ {
-				m.rope(s.k[t*kvDim+h*hd:t*kvDim+(h+1)*hd], s.cos[t*m.RopeDim/2:], s.sin[t*m.RopeDim/2:])
+				m.rope(sc.k[t*kvDim+h*hd:t*kvDim+(h+1)*hd], sc.cos[t*half:], sc.sin[t*half:])
 			}
+			c, pos := sc.tokCache[t], sc.tokPos[t]
+			copy(c.k[l][pos*kvDim:(pos+1)*kvDim], sc.k[t*kvDim:(t+1)*kvDim])
+			copy(c.v[l][pos*kvDim:(pos+1)*kvDim], sc.v[t*kvDim:(t+1)*kvDim])
 		}
-		kc, vc := s.kCache[l], s.vCache[l]
-		copy(kc[s.Pos*kvDim:], s.k[:n*kvDim])
-		copy(vc[s.Pos*kvDim:], s.v[:n*kvDim])
 
-		// Causal attention of every (token, head) over the cache.
-		m.attention(s, kc, vc, n)
+		// Causal attention of every (token, head) over its own cache.
+		m.attention(sc, l, n)
 
 		// Output projection and residual.
-		L.O.Forward(p, s.xb2, s.att, n)
-		add(s.x[:n*dim], s.xb2[:n*dim])
+		L.O.Forward(p, sc.xb2, sc.att, n)
+		add(sc.x[:n*dim], sc.xb2[:n*dim])
 
 		// Feed-forward: x += down(silu(gate(xb)) * up(xb)), xb = rmsnorm(x).
 		for t := 0; t < n; t++ {
-			rmsnorm(s.xb[t*dim:(t+1)*dim], s.x[t*dim:(t+1)*dim], L.FFNNorm, m.NormEps)
+			rmsnorm(sc.xb[t*dim:(t+1)*dim], sc.x[t*dim:(t+1)*dim], L.FFNNorm, m.NormEps)
 		}
-		L.Gate.Forward(p, s.hb, s.xb, n)
-		L.Up.Forward(p, s.hb2, s.xb, n)
-		swiglu(s.hb[:n*m.FFN], s.hb2[:n*m.FFN])
-		L.Down.Forward(p, s.xb2, s.hb, n)
-		add(s.x[:n*dim], s.xb2[:n*dim])
+		L.Gate.Forward(p, sc.hb, sc.xb, n)
+		L.Up.Forward(p, sc.hb2, sc.xb, n)
+		swiglu(sc.hb[:n*m.FFN], sc.hb2[:n*m.FFN])
+		L.Down.Forward(p, sc.xb2, sc.hb, n)
+		add(sc.x[:n*dim], sc.xb2[:n*dim])
 	}
-	s.Pos += n
+	for i := range seqs {
+		seqs[i].Cache.Pos += len(seqs[i].Tokens)
+	}
 
-	if wantLogits {
-		// Only the last token's logits are needed to continue.
-		last := s.x[(n-1)*dim : n*dim]
-		rmsnorm(s.xb[:dim], last, m.OutNorm, m.NormEps)
-		out := Linear{W: m.Output}
-		out.Forward(p, s.logits, s.xb[:dim], 1)
+	// Logits only for the tokens that predict a sequence's next token: the
+	// final norm of their rows, gathered, then the classifier.
+	if outs == 0 {
+		return
 	}
-	return nil
+	for i := 0; i < outs; i++ {
+		t := sc.last[i]
+		rmsnorm(sc.xb[i*dim:(i+1)*dim], sc.x[t*dim:(t+1)*dim], m.OutNorm, m.NormEps)
+	}
+	out := Linear{W: m.Output}
+	out.Forward(p, sc.logits, sc.xb[:outs*dim], outs)
 }
 
-// attention computes, for each of the n new tokens and each query head, the
-// softmax-weighted sum of cached values over positions up to the token's
-// own. It uses an online softmax (running max and sum), so it needs no
-// buffer of scores and reads each cached key and value once.
-func (m *Transformer) attention(s *State, kc, vc []float32, n int) {
+// attention computes, for each token of the batch and each query head, the
+// softmax-weighted sum of its cache's values over positions up to its own.
+// It uses an online softmax (running max and sum), so it needs no buffer of
+// scores and reads each cached key and value once.
+func (m *Transformer) attention(sc *Scratch, layer, n int) {
 	hd := m.HeadDim
 	qDim, kvDim := m.Heads*hd, m.KVHeads*hd
 	group := m.Heads / m.KVHeads
@@ -235,13 +347,14 @@ func (m *Transformer) attention(s *State, kc, vc []float32, n int) {
 	m.pool.For(n*m.Heads, 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			t, h := i/m.Heads, i%m.Heads
-			q := s.q[t*qDim+h*hd : t*qDim+(h+1)*hd]
-			out := s.att[t*qDim+h*hd : t*qDim+(h+1)*hd]
+			kc, vc := sc.tokCache[t].k[layer], sc.tokCache[t].v[layer]
+			q := sc.q[t*qDim+h*hd : t*qDim+(h+1)*hd]
+			out := sc.att[t*qDim+h*hd : t*qDim+(h+1)*hd]
 			kvOff := (h / group) * hd
 			clear(out)
 			maxScore := float32(math.Inf(-1))
 			var sum float32
-			for pos := 0; pos <= s.Pos+t; pos++ {
+			for pos := 0; pos <= sc.tokPos[t]; pos++ {
 				k := kc[pos*kvDim+kvOff : pos*kvDim+kvOff+hd]
 				score := dot(q, k) * scale
 				v := vc[pos*kvDim+kvOff : pos*kvDim+kvOff+hd]
@@ -269,10 +382,10 @@ func (m *Transformer) attention(s *State, kc, vc []float32, n int) {
 }
 
 // ropeAngles fills the cos/sin tables for the batch's positions.
-func (m *Transformer) ropeAngles(s *State, n int) {
+func (m *Transformer) ropeAngles(s *Scratch, n int) {
 	half := m.RopeDim / 2
 	for t := 0; t < n; t++ {
-		pos := float64(s.Pos+t) * m.RopeScale
+		pos := float64(s.tokPos[t]) * m.RopeScale
 		for i, f := range m.invFreq {
 			s.sin[t*half+i], s.cos[t*half+i] = math.Sincos(pos * f)
 		}

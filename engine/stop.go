@@ -1,14 +1,6 @@
 package engine
 
-import (
-	"strings"
-
-	"github.com/hearth-ai/hearth/engine/tokenizer"
-)
-
-// decodeOptions: generated text continues the prompt, so its first space
-// is real ("Once upon" + " a time").
-func decodeOptions() tokenizer.DecodeOptions { return tokenizer.DecodeOptions{Continuation: true} }
+import "strings"
 
 // stopMatcher holds back generated text that might be the start of a stop
 // string, so a client never sees part of one.

@@ -141,11 +141,12 @@ func dequantQ3_K(src []byte, dst []float32) {
 					is++
 					out := y[128*n+32*j+16*h : 128*n+32*j+16*h+16]
 					for l := range out {
-						v := int((q[16*h+l] >> shift) & 3)
-						if hm[16*h+l]&m == 0 {
-							v -= 4
+						hb := hm[16*h+l] & m
+						u := (q[16*h+l] >> shift) & 3
+						if hb != 0 {
+							u |= 4
 						}
-						out[l] = dl * float32(v)
+						out[l] = dl * q3Level[u]
 					}
 				}
 				m <<= 1
@@ -331,16 +332,21 @@ func dequantQ6_K(src []byte, dst []float32) {
 			qh := b[128+32*n : 128+32*n+32]
 			sc := b[192+8*n : 192+8*n+8]
 			out := y[128*n : 128*n+128]
+			// ggml computes (d·scale)·q, so the products can be hoisted.
+			var ds [8]float32
+			for k := range ds {
+				ds[k] = d * float32(int8(sc[k]))
+			}
 			for l := 0; l < 32; l++ {
 				is := l / 16
 				q1 := int(ql[l]&0xf|(qh[l]>>0&3)<<4) - 32
 				q2 := int(ql[l+32]&0xf|(qh[l]>>2&3)<<4) - 32
 				q3 := int(ql[l]>>4|(qh[l]>>4&3)<<4) - 32
 				q4 := int(ql[l+32]>>4|(qh[l]>>6&3)<<4) - 32
-				out[l] = d * float32(int8(sc[is])) * float32(q1)
-				out[l+32] = d * float32(int8(sc[is+2])) * float32(q2)
-				out[l+64] = d * float32(int8(sc[is+4])) * float32(q3)
-				out[l+96] = d * float32(int8(sc[is+6])) * float32(q4)
+				out[l] = ds[is] * float32(q1)
+				out[l+32] = ds[is+2] * float32(q2)
+				out[l+64] = ds[is+4] * float32(q3)
+				out[l+96] = ds[is+6] * float32(q4)
 			}
 		}
 		src = src[q6KSize:]

@@ -106,14 +106,16 @@ func dotQ5_0(row []byte, x []float32) float32 {
 	var sum float32
 	for len(x) >= qk {
 		b := row[:22:22]
-		xs := x[:qk:qk]
+		xs := (*[qk]float32)(x)
 		qh := binary.LittleEndian.Uint32(b[2:6])
-		qs := b[6:22]
+		qs := (*[16]byte)(b[6:])
 		var s0, s1, sx float32
-		for j := 0; j < 16; j++ {
-			s0 += float32(q5Lo(qs, qh, j)) * xs[j]
-			s1 += float32(q5Hi(qs, qh, j)) * xs[j+16]
+		for j, q := range qs {
+			// Shift the fifth bits down as we go instead of by j.
+			s0 += float32(q&0xf|uint8(qh&1)<<4) * xs[j]
+			s1 += float32(q>>4|uint8(qh>>16&1)<<4) * xs[j+16]
 			sx += xs[j] + xs[j+16]
+			qh >>= 1
 		}
 		sum += halfAt(b) * (s0 + s1 - 16*sx)
 		row = row[22:]
@@ -141,14 +143,16 @@ func dotQ5_1(row []byte, x []float32) float32 {
 	var sum float32
 	for len(x) >= qk {
 		b := row[:24:24]
-		xs := x[:qk:qk]
+		xs := (*[qk]float32)(x)
 		qh := binary.LittleEndian.Uint32(b[4:8])
-		qs := b[8:24]
+		qs := (*[16]byte)(b[8:])
 		var s0, s1, sx float32
-		for j := 0; j < 16; j++ {
-			s0 += float32(q5Lo(qs, qh, j)) * xs[j]
-			s1 += float32(q5Hi(qs, qh, j)) * xs[j+16]
+		for j, q := range qs {
+			// Shift the fifth bits down as we go instead of by j.
+			s0 += float32(q&0xf|uint8(qh&1)<<4) * xs[j]
+			s1 += float32(q>>4|uint8(qh>>16&1)<<4) * xs[j+16]
 			sx += xs[j] + xs[j+16]
+			qh >>= 1
 		}
 		sum += halfAt(b)*(s0+s1) + halfAt(b[2:])*sx
 		row = row[24:]

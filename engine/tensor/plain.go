@@ -10,7 +10,7 @@ import (
 func dequantF32(src []byte, dst []float32) {
 	src = src[:4*len(dst)]
 	for i := range dst {
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i : 4*i+4]))
 	}
 }
 

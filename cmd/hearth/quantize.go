@@ -25,8 +25,8 @@ into TYPE's blocks fall back to Q8_0 or F16. Types: ` + fmt.Sprint(quantize.Targ
 				return fmt.Errorf("quantize: %w (types: %v)", err, quantize.Targets())
 			}
 			rep, err := quantize.File(args[0], args[1], quantize.Options{
-				Type:    typ,
-				Threads: threads,
+				Type:     typ,
+				Threads:  threads,
 				Progress: g.progress("quantize"),
 			})
 			g.progressDone()

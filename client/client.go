@@ -1,0 +1,221 @@
+// Package client talks to an OpenAI-compatible chat endpoint (a Hearth node,
+// or any other server speaking the same API) with streaming, for the
+// terminal chat and the load generator.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client calls one server. The zero value is not usable; call New.
+type Client struct {
+	base   string
+	key    string
+	http   *http.Client
+	header http.Header
+}
+
+// New returns a client for the server at baseURL (e.g.
+// "http://127.0.0.1:8080"); apiKey may be empty.
+func New(baseURL, apiKey string) *Client {
+	return &Client{base: strings.TrimRight(baseURL, "/"), key: apiKey, http: &http.Client{}, header: http.Header{}}
+}
+
+// Message is one chat message.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// ChatRequest is the subset of OpenAI's chat request the tools use.
+type ChatRequest struct {
+	Model       string    `json:"model"`
+	Messages    []Message `json:"messages"`
+	MaxTokens   int       `json:"max_tokens,omitempty"`
+	Temperature *float64  `json:"temperature,omitempty"`
+	Seed        *int64    `json:"seed,omitempty"`
+	Stream      bool      `json:"stream"`
+	// StreamOptions asks for a final usage chunk.
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options,omitempty"`
+	// IgnoreEOS is llama.cpp's extension, used by load tests so that every
+	// stream produces MaxTokens tokens.
+	IgnoreEOS bool `json:"ignore_eos,omitempty"`
+}
+
+// Usage is OpenAI's token accounting.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// StreamResult describes a finished stream.
+type StreamResult struct {
+	ID           string
+	Text         string
+	FinishReason string
+	Usage        Usage
+	Chunks       int           // content chunks received
+	FirstToken   time.Duration // time to the first content chunk
+	Total        time.Duration
+}
+
+// APIError is an error response from the server.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("server said %d: %s", e.Status, e.Message) }
+
+// ChatStream sends a streaming chat request and calls onDelta with each
+// piece of content as it arrives.
+func (c *Client) ChatStream(ctx context.Context, req ChatRequest, onDelta func(string)) (*StreamResult, error) {
+	req.Stream = true
+	req.StreamOptions = &struct {
+		IncludeUsage bool `json:"include_usage"`
+	}{true}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "text/event-stream")
+	if c.key != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, apiError(resp)
+	}
+	res := &StreamResult{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		data, ok := strings.CutPrefix(line, "data:")
+		if !ok {
+			continue
+		}
+		data = strings.TrimSpace(data)
+		if data == "[DONE]" {
+			res.Total = time.Since(start)
+			return res, nil
+		}
+		var chunk struct {
+			ID      string `json:"id"`
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+				FinishReason *string `json:"finish_reason"`
+			} `json:"choices"`
+			Usage *Usage `json:"usage"`
+			Error *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+			return res, fmt.Errorf("client: bad stream chunk %q: %w", data, err)
+		}
+		if chunk.Error != nil {
+			return res, &APIError{Status: resp.StatusCode, Message: chunk.Error.Message}
+		}
+		res.ID = chunk.ID
+		if chunk.Usage != nil {
+			res.Usage = *chunk.Usage
+		}
+		for _, ch := range chunk.Choices {
+			if ch.Delta.Content != "" {
+				if res.Chunks == 0 {
+					res.FirstToken = time.Since(start)
+				}
+				res.Chunks++
+				res.Text += ch.Delta.Content
+				if onDelta != nil {
+					onDelta(ch.Delta.Content)
+				}
+			}
+			if ch.FinishReason != nil {
+				res.FinishReason = *ch.FinishReason
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return res, fmt.Errorf("client: stream: %w", err)
+	}
+	return res, errors.New("client: stream ended without [DONE]")
+}
+
+// Models lists the ids the server's /v1/models returns.
+func (c *Client) Models(ctx context.Context) ([]string, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/models", nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.key != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, apiError(resp)
+	}
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, fmt.Errorf("client: models: %w", err)
+	}
+	ids := make([]string, len(list.Data))
+	for i, d := range list.Data {
+		ids[i] = d.ID
+	}
+	return ids, nil
+}
+
+func apiError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	msg := strings.TrimSpace(string(b))
+	if json.Unmarshal(b, &e) == nil && len(e.Error) > 0 {
+		var obj struct {
+			Message string `json:"message"`
+		}
+		var s string
+		switch {
+		case json.Unmarshal(e.Error, &obj) == nil && obj.Message != "":
+			msg = obj.Message
+		case json.Unmarshal(e.Error, &s) == nil:
+			msg = s
+		}
+	}
+	return &APIError{Status: resp.StatusCode, Message: msg}
+}

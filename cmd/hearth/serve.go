@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/engine/sched"
+	"github.com/hearth-ai/hearth/runner"
+	"github.com/hearth-ai/hearth/store"
+)
+
+// DefaultAddr is loopback only: a node is never open to the network unless
+// its operator says so.
+const DefaultAddr = "127.0.0.1:8080"
+
+type serveOptions struct {
+	config      string
+	addr        string
+	models      []string
+	dataDir     string
+	threads     int
+	ctxSize     int
+	parallel    int
+	kvTokens    int
+	queue       int
+	batchTokens int
+	keepAlive   time.Duration
+	maxTokens   int
+	drain       time.Duration
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve [--model FILE] [--addr HOST:PORT]",
+		Short: "Serve models over OpenAI- and Ollama-compatible HTTP APIs",
+		Long: `Serve the models in the store, and any --model files, over HTTP:
+OpenAI's /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models,
+Ollama's /api/chat, /api/generate, /api/tags, /api/show and friends, plus
+/metrics (Prometheus), /healthz and /readyz.
+
+Settings come from flags, then HEARTH_* environment variables (HEARTH_ADDR,
+HEARTH_DATA_DIR, HEARTH_MODEL=a.gguf,b.gguf ...), then the TOML file given by
+--config (keys are flag names: addr = "127.0.0.1:8080", model = ["a.gguf"]).
+The default address is loopback only. SIGINT/SIGTERM stop taking requests and
+let streams in flight finish (up to --drain).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfig(cmd, o.config); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "TOML config file")
+	f.StringVar(&o.addr, "addr", DefaultAddr, "address to listen on (host:port; port 0 picks one)")
+	f.StringArrayVarP(&o.models, "model", "m", nil, "GGUF file to serve besides the store, named after the file (repeatable)")
+	f.StringVar(&o.dataDir, "data-dir", "", "data directory (default $HEARTH_DATA_DIR or ~/.hearth)")
+	f.IntVarP(&o.threads, "threads", "t", 0, "worker threads per model (0: one per core)")
+	f.IntVarP(&o.ctxSize, "ctx", "c", 0, "context size per sequence (0: the model's, at most 4096)")
+	f.IntVar(&o.parallel, "parallel", 4, "sequences decoded together per model (batch slots)")
+	f.IntVar(&o.kvTokens, "kv-tokens", 0, "KV-cache budget per model in tokens (0: parallel x context)")
+	f.IntVar(&o.queue, "queue", 64, "requests that may wait for a slot before 503 + Retry-After")
+	f.IntVar(&o.batchTokens, "batch-tokens", 256, "most tokens in one model step")
+	f.DurationVar(&o.keepAlive, "keep-alive", 5*time.Minute, "how long a model stays loaded after its last request")
+	f.IntVar(&o.maxTokens, "max-tokens", 0, "cap on generated tokens when a request sets none (0: none)")
+	f.DurationVar(&o.drain, "drain", 30*time.Second, "how long shutdown waits for streams in flight")
+	return cmd
+}
+
+func serve(ctx context.Context, g *globals, o *serveOptions) error {
+	log := g.logger()
+	dir := o.dataDir
+	if dir == "" {
+		var err error
+		if dir, err = store.DefaultDir(); err != nil {
+			return err
+		}
+	}
+	st, err := store.Open(dir)
+	if err != nil {
+		return err
+	}
+	run, err := runner.New(runner.Config{
+		Files:     o.models,
+		Store:     st,
+		Engine:    engine.Options{Threads: o.threads, Context: o.ctxSize, Logger: log},
+		Sched:     sched.Config{MaxSeqs: o.parallel, KVTokens: o.kvTokens, MaxQueue: o.queue, BatchTokens: o.batchTokens},
+		KeepAlive: o.keepAlive,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), run.Collector())
+	metrics, err := api.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	draining := make(chan struct{})
+	srv, err := api.New(api.Config{
+		Backend:          run,
+		Logger:           log,
+		Metrics:          metrics,
+		Gatherer:         reg,
+		DefaultMaxTokens: o.maxTokens,
+		Version:          version,
+		Ready: func(context.Context) error {
+			select {
+			case <-draining:
+				return errors.New("shutting down")
+			default:
+				return nil
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	models, _ := run.Models(ctx)
+	names := make([]string, len(models))
+	for i, m := range models {
+		names[i] = m.Name
+	}
+	fmt.Fprintf(g.stderr, "hearth: serving %v on http://%s\n", names, ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		run.Shutdown(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(g.stderr, "hearth: shutting down, finishing requests in flight")
+	close(draining)
+	dctx, cancel := context.WithTimeout(context.Background(), o.drain)
+	defer cancel()
+	herr := hs.Shutdown(dctx) // waits for handlers: streams in flight finish
+	rerr := run.Shutdown(dctx)
+	if err := errors.Join(herr, rerr); err != nil {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	return nil
+}

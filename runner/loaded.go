@@ -1,0 +1,129 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/engine/chat"
+	"github.com/hearth-ai/hearth/engine/sched"
+)
+
+// loaded is one model in memory (or being loaded) with its scheduler. It
+// implements api.Model.
+type loaded struct {
+	r     *Runner
+	name  string // as listed
+	canon string
+	path  string
+
+	done   chan struct{} // closed when loading has finished, well or not
+	err    error         // the load error
+	m      *engine.Model
+	s      *sched.Scheduler
+	info   api.ModelInfo
+	memory int64 // estimated bytes: file plus KV budget
+
+	// Guarded by r.mu.
+	refs     int
+	lastUsed time.Time
+}
+
+var _ api.Model = (*loaded)(nil)
+
+func (l *loaded) ready() bool {
+	select {
+	case <-l.done:
+		return l.err == nil
+	default:
+		return false
+	}
+}
+
+// load reads the model and starts its scheduler; it closes l.done.
+func (l *loaded) load() {
+	defer close(l.done)
+	r := l.r
+	info, err := describeFile(l.path)
+	if err != nil {
+		l.err = fmt.Errorf("runner: load %s: %w", l.name, err)
+		return
+	}
+	start := time.Now()
+	m, err := engine.Load(l.path, r.cfg.Engine)
+	if err != nil {
+		l.err = fmt.Errorf("runner: %w", err)
+		return
+	}
+	cfg := r.cfg.Sched
+	cfg.Logger = r.log.With("model", l.name)
+	slots := max(cfg.MaxSeqs, 4)
+	kvTokens := cfg.KVTokens
+	if kvTokens <= 0 {
+		kvTokens = slots * m.Context()
+	}
+	n := m.Net
+	kvBytes := int64(kvTokens) * int64(n.Blocks*2*n.KVHeads*n.HeadDim*4)
+	l.memory = info.Size + kvBytes
+	if !r.makeRoom(l.memory, l) {
+		m.Close()
+		l.err = fmt.Errorf("%w: model %s needs about %d MiB and the node's memory limit is taken by models in use", api.ErrOverloaded, l.name, l.memory>>20)
+		return
+	}
+	s, err := sched.New(m, cfg)
+	if err != nil {
+		m.Close()
+		l.err = fmt.Errorf("runner: %w", err)
+		return
+	}
+	info.Name = l.name
+	info.ContextLength = m.Context()
+	if info.ChatTemplate == "" {
+		info.ChatTemplate = m.Template.Name()
+	}
+	info.Loaded = true
+	l.m, l.s, l.info = m, s, info
+	r.log.Info("model loaded", "model", l.name, "path", l.path, "took", time.Since(start), "memory_mib", l.memory>>20)
+}
+
+// unload stops the scheduler (letting requests finish until ctx ends) and
+// releases the model.
+func (l *loaded) unload(ctx context.Context) error {
+	if l.s == nil {
+		return nil
+	}
+	err := l.s.Shutdown(ctx)
+	l.m.Close()
+	return err
+}
+
+func (l *loaded) Info() api.ModelInfo { return l.info }
+
+func (l *loaded) ChatPrompt(msgs []chat.Message) ([]int32, error) { return l.m.ChatPrompt(msgs) }
+
+func (l *loaded) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
+	return l.m.Tok.Encode(text, addSpecial, parseSpecial)
+}
+
+func (l *loaded) Detokenize(ids []int32) string { return l.m.Tok.Decode(ids) }
+
+func (l *loaded) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (*engine.Result, error) {
+	res, err := l.s.Generate(ctx, req, emit)
+	switch {
+	case errors.Is(err, sched.ErrOverloaded), errors.Is(err, sched.ErrClosed):
+		return res, fmt.Errorf("%w: %w", api.ErrOverloaded, err)
+	case errors.Is(err, sched.ErrTooLarge):
+		return res, fmt.Errorf("%w: %w", engine.ErrPromptTooLong, err)
+	}
+	return res, err
+}
+
+func (l *loaded) Embed(ctx context.Context, tokens []int32) ([]float32, error) {
+	return l.m.Embed(ctx, tokens)
+}
+
+// Stats returns the scheduler's counters.
+func (l *loaded) Stats() sched.Stats { return l.s.Stats() }

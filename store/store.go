@@ -90,7 +90,7 @@ func (s *Store) List() ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := slices.Clone(m.Models)
+	out := append([]Entry{}, m.Models...) // never nil: an empty store lists as []
 	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }

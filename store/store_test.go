@@ -60,8 +60,8 @@ func TestOpenCreatesModelsDir(t *testing.T) {
 		t.Fatalf("models dir: %v", err)
 	}
 	list, err := s.List()
-	if err != nil || len(list) != 0 {
-		t.Errorf("new store lists %v, %v; want nothing", list, err)
+	if err != nil || list == nil || len(list) != 0 {
+		t.Errorf("new store lists %#v, %v; want an empty, non-nil list", list, err)
 	}
 }
 

@@ -98,6 +98,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newTokenizeCmd(g),
 		newInspectCmd(g),
 		newQuantizeCmd(g),
+		newModelsCmd(g),
 	)
 	return root
 }

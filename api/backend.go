@@ -59,6 +59,9 @@ type ModelInfo struct {
 	ContextLength int       // tokens per sequence on this node
 	ChatTemplate  string    // the Jinja template, or the built-in's name
 	Loaded        bool      // currently in memory
+	// Added by the HTTP layer; zero values mean "unknown".
+	Vocab     int       // vocabulary size, to reject out-of-range token-id prompts with a 400
+	ExpiresAt time.Time // when a loaded, idle model will be unloaded (/api/ps); zero if never or unknown
 }
 
 var (

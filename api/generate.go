@@ -1,0 +1,245 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hearth-ai/hearth/engine"
+)
+
+// This file holds what every generating endpoint shares: finding the
+// model, checking the prompt against its context, and running Generate
+// for streaming and non-streaming responses.
+
+// acquire gets the named model from the backend. Ollama clients name
+// models "name:latest" when the store calls them "name" (and the other
+// way round), so the other spelling is tried before giving up.
+func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.Duration, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, nil, 0, badRequest("model", "'model' is required")
+	}
+	start := s.now()
+	m, release, err := s.cfg.Backend.Acquire(ctx, name)
+	if errors.Is(err, ErrModelNotFound) {
+		if alt, ok := altName(name); ok {
+			m, release, err = s.cfg.Backend.Acquire(ctx, alt)
+		}
+	}
+	if errors.Is(err, ErrModelNotFound) {
+		return nil, nil, 0, modelNotFound(name)
+	}
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("acquire model %q: %w", name, err)
+	}
+	requestInfoFrom(ctx).model = name
+	return m, release, s.now().Sub(start), nil
+}
+
+// altName is Ollama's other spelling of a model name: with or without
+// the default ":latest" tag.
+func altName(name string) (string, bool) {
+	if base, ok := strings.CutSuffix(name, ":latest"); ok {
+		return base, true
+	}
+	if !strings.Contains(name[strings.LastIndexByte(name, '/')+1:], ":") {
+		return name + ":latest", true
+	}
+	return "", false
+}
+
+// findModel looks a name up in the backend's list without loading it.
+func (s *Server) findModel(ctx context.Context, name string) (ModelInfo, error) {
+	models, err := s.cfg.Backend.Models(ctx)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("list models: %w", err)
+	}
+	alt, hasAlt := altName(name)
+	for _, mi := range models {
+		if mi.Name == name || (hasAlt && mi.Name == alt) {
+			return mi, nil
+		}
+	}
+	return ModelInfo{}, modelNotFound(name)
+}
+
+// checkPrompt refuses prompts that cannot fit the model's context before
+// any work is queued; param names the request field they came from.
+func checkPrompt(m Model, prompt []int32, param string) error {
+	info := m.Info()
+	if len(prompt) == 0 {
+		return badRequest(param, "the prompt is empty after tokenization")
+	}
+	if info.ContextLength > 0 && len(prompt) >= info.ContextLength {
+		return &apiError{Status: 400, Type: typeInvalidRequest, Code: "context_length_exceeded", Param: param,
+			Message: fmt.Sprintf("This model's maximum context length is %d tokens. However, your %s resulted in %d tokens. Please reduce the length of the %s.",
+				info.ContextLength, param, len(prompt), param)}
+	}
+	if info.Vocab > 0 {
+		for i, id := range prompt {
+			if id < 0 || int(id) >= info.Vocab {
+				return badRequest(param, "token id %d at position %d is outside the model's vocabulary of %d tokens", id, i, info.Vocab)
+			}
+		}
+	}
+	return nil
+}
+
+// tokenTimer measures time to first token and the gaps between tokens as
+// the engine emits them, before any network write can delay them.
+type tokenTimer struct {
+	metrics *Metrics
+	model   string
+	now     func() time.Time
+	start   time.Time
+	last    time.Time
+	n       int
+}
+
+func (s *Server) newTokenTimer(ctx context.Context) *tokenTimer {
+	info := requestInfoFrom(ctx)
+	return &tokenTimer{metrics: s.cfg.Metrics, model: info.model, now: s.now, start: info.start}
+}
+
+func (t *tokenTimer) token(tok engine.Token) {
+	if tok.ID < 0 || t.metrics == nil {
+		return // a flush of held-back text, not a token
+	}
+	now := t.now()
+	if t.n == 0 {
+		t.metrics.ttft.WithLabelValues(t.model).Observe(now.Sub(t.start).Seconds())
+	} else {
+		t.metrics.itl.WithLabelValues(t.model).Observe(now.Sub(t.last).Seconds())
+	}
+	t.last = now
+	t.n++
+}
+
+// account adds a finished generation's token counts to the request's log
+// line and the token counters.
+func (s *Server) account(ctx context.Context, res *engine.Result) {
+	if res == nil {
+		return
+	}
+	info := requestInfoFrom(ctx)
+	info.promptTokens += res.PromptTokens
+	info.completionTokens += len(res.Tokens)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.promptTokens.WithLabelValues(info.model).Add(float64(res.PromptTokens))
+		s.cfg.Metrics.completionTokens.WithLabelValues(info.model).Add(float64(len(res.Tokens)))
+	}
+}
+
+// generateAll runs a non-streaming completion and returns every emitted
+// token with the result.
+func (s *Server) generateAll(ctx context.Context, m Model, req engine.Request) (*engine.Result, []engine.Token, error) {
+	timer := s.newTokenTimer(ctx)
+	var toks []engine.Token
+	res, err := m.Generate(ctx, req, func(t engine.Token) error {
+		timer.token(t)
+		toks = append(toks, t)
+		return nil
+	})
+	if err == nil && res == nil {
+		err = errors.New("backend returned neither a result nor an error")
+	}
+	s.account(ctx, res) // tokens produced before an error still count
+	return res, toks, err
+}
+
+// generation runs Generate in its own goroutine for a streaming response.
+// The engine hands tokens over through an unbounded queue, so a slow
+// client never stalls the engine (and with it every other sequence in the
+// batch); the handler's goroutine alone writes to the connection.
+type generation struct {
+	mu     sync.Mutex
+	queue  []engine.Token
+	wake   chan struct{}
+	done   chan struct{}
+	cancel context.CancelFunc
+	res    *engine.Result // valid after done is closed
+	err    error
+}
+
+func (s *Server) startGeneration(ctx context.Context, m Model, req engine.Request) *generation {
+	ctx, cancel := context.WithCancel(ctx)
+	g := &generation{wake: make(chan struct{}, 1), done: make(chan struct{}), cancel: cancel}
+	timer := s.newTokenTimer(ctx)
+	go func() {
+		defer close(g.done)
+		res, err := m.Generate(ctx, req, func(t engine.Token) error {
+			timer.token(t)
+			g.mu.Lock()
+			g.queue = append(g.queue, t)
+			g.mu.Unlock()
+			select {
+			case g.wake <- struct{}{}:
+			default:
+			}
+			// Once the client is gone (or a write failed) stop at the
+			// next token even if the engine does not watch ctx closely.
+			return ctx.Err()
+		})
+		if err == nil && res == nil {
+			err = errors.New("backend returned neither a result nor an error")
+		}
+		g.res, g.err = res, err
+	}()
+	return g
+}
+
+// next waits for tokens. It returns those queued so far, and true once
+// the generation has ended and no more will come.
+func (g *generation) next() ([]engine.Token, bool) {
+	for {
+		if q := g.take(); len(q) > 0 {
+			return q, false
+		}
+		select {
+		case <-g.wake:
+		case <-g.done:
+			return g.take(), true
+		}
+	}
+}
+
+func (g *generation) take() []engine.Token {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	q := g.queue
+	g.queue = nil
+	return q
+}
+
+// stop cancels the generation and waits for Generate to return, so that
+// nothing outlives the handler.
+func (g *generation) stop() {
+	g.cancel()
+	<-g.done
+}
+
+// stream drives a generation: write is called with each batch of tokens
+// as they arrive, in order. It returns Generate's result, or the first
+// error from Generate or write (a write error cancels the generation).
+func (s *Server) stream(ctx context.Context, m Model, req engine.Request, write func([]engine.Token) error) (*engine.Result, error) {
+	g := s.startGeneration(ctx, m, req)
+	defer g.stop()
+	for {
+		toks, finished := g.next()
+		if len(toks) > 0 {
+			if err := write(toks); err != nil {
+				g.stop()
+				s.account(ctx, g.res)
+				return g.res, err
+			}
+		}
+		if finished {
+			break
+		}
+	}
+	s.account(ctx, g.res)
+	return g.res, g.err
+}

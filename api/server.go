@@ -1,0 +1,269 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Backend serves the models. Required.
+	Backend Backend
+	// Logger receives one line per request (never prompt or output text).
+	// Nil discards.
+	Logger *slog.Logger
+	// Metrics records request and token metrics. Nil records none.
+	Metrics *Metrics
+	// Gatherer is served at /metrics, usually the registry Metrics was
+	// registered on (with the scheduler's gauges beside it). Nil leaves
+	// /metrics unrouted.
+	Gatherer prometheus.Gatherer
+	// Ready reports whether the node can serve requests, for /readyz. Nil
+	// means always ready.
+	Ready func(ctx context.Context) error
+	// MaxBodyBytes bounds request bodies; larger ones get 413. Zero means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// DefaultMaxTokens caps generation when a request sets no limit
+	// (except /v1/completions, which defaults to 16 as OpenAI's does).
+	// Zero means no cap: until the model stops or the context is full.
+	DefaultMaxTokens int
+	// Version is reported by /api/version. Empty means "0.0.0".
+	Version string
+	// Now is the clock for created timestamps and durations. Nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// DefaultMaxBodyBytes is the request body limit when Config leaves it 0:
+// room for a long conversation, small enough to refuse abuse.
+const DefaultMaxBodyBytes = 8 << 20
+
+// Server is Hearth's HTTP API: an http.Handler serving OpenAI's and
+// Ollama's endpoints plus health checks and metrics.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+	mux *http.ServeMux
+}
+
+// New checks cfg and builds the server's routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("api: Config.Backend is nil")
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("api: Config.MaxBodyBytes is negative")
+	}
+	if cfg.DefaultMaxTokens < 0 {
+		return nil, errors.New("api: Config.DefaultMaxTokens is negative")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0.0.0"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.routes()
+	return s, nil
+}
+
+// routes lists every endpoint. Methods are checked by route rather than by
+// ServeMux patterns so that a wrong method gets a 405 in the route's own
+// error shape.
+func (s *Server) routes() {
+	s.route("/v1/chat/completions", "chat_completions", familyOpenAI, s.chatCompletions, http.MethodPost)
+	s.route("/v1/completions", "completions", familyOpenAI, s.completions, http.MethodPost)
+	s.route("/v1/embeddings", "embeddings", familyOpenAI, s.embeddings, http.MethodPost)
+	s.route("/v1/models", "models", familyOpenAI, s.listModels, http.MethodGet)
+	s.route("/v1/models/{id...}", "model", familyOpenAI, s.getModel, http.MethodGet)
+	s.route("/v1/", "not_found", familyOpenAI, notFound)
+
+	s.route("/api/chat", "ollama_chat", familyOllama, s.ollamaChat, http.MethodPost)
+	s.route("/api/generate", "ollama_generate", familyOllama, s.ollamaGenerate, http.MethodPost)
+	s.route("/api/embed", "ollama_embed", familyOllama, s.ollamaEmbed, http.MethodPost)
+	s.route("/api/embeddings", "ollama_embeddings", familyOllama, s.ollamaEmbeddings, http.MethodPost)
+	s.route("/api/tags", "ollama_tags", familyOllama, s.ollamaTags, http.MethodGet)
+	s.route("/api/show", "ollama_show", familyOllama, s.ollamaShow, http.MethodPost)
+	s.route("/api/ps", "ollama_ps", familyOllama, s.ollamaPS, http.MethodGet)
+	s.route("/api/version", "ollama_version", familyOllama, s.ollamaVersion, http.MethodGet)
+	s.route("/api/", "not_found", familyOllama, notFound)
+
+	s.route("/healthz", "healthz", familyPlain, s.healthz, http.MethodGet)
+	s.route("/readyz", "readyz", familyPlain, s.readyz, http.MethodGet)
+	if s.cfg.Gatherer != nil {
+		s.route("/metrics", "metrics", familyPlain, s.metrics, http.MethodGet)
+	}
+	// "/" answers like Ollama's root, which Open WebUI and other Ollama
+	// clients probe to see whether the server is up. Other paths are 404.
+	s.route("/{$}", "root", familyPlain, ollamaRoot, http.MethodGet)
+	s.route("/", "not_found", familyPlain, notFound)
+}
+
+// handlerFunc is a route's handler. It returns an error instead of
+// writing one, so that errors.go alone decides how errors look.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) route(pattern, endpoint string, fam family, h handlerFunc, methods ...string) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		info := requestInfoFrom(r.Context())
+		info.endpoint = endpoint
+		if len(methods) > 0 && !slices.Contains(methods, r.Method) && (r.Method != http.MethodHead || !slices.Contains(methods, http.MethodGet)) {
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeError(w, r, fam, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalidRequest, Code: "method_not_allowed",
+				Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(methods, " or ")}, "")
+			return
+		}
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		if rec, ok := w.(*recorder); ok && rec.status != 0 {
+			// The response has started (a stream); the handler reported
+			// the error in-band. Keep it for the log line.
+			if info.err == nil {
+				info.err = classify(err, "")
+			}
+			if info.err.Status == statusClientClosed {
+				info.status = statusClientClosed
+			}
+			return
+		}
+		writeError(w, r, fam, err, "")
+	})
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) error {
+	return &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path}
+}
+
+// ServeHTTP handles one request: it gives it an id, routes it, then logs
+// it and records its metrics.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	info := &requestInfo{rand: randomID(), start: start, endpoint: "not_found"}
+	rec := &recorder{ResponseWriter: w}
+	// X-Request-Id starts as "req-<random>"; chat and text completions
+	// replace it with their response id ("chatcmpl-<random>",
+	// "cmpl-<random>") so a client can match headers, bodies and logs.
+	w.Header().Set("X-Request-Id", "req-"+info.rand)
+	ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+	s.mux.ServeHTTP(rec, r.WithContext(ctx))
+
+	status := rec.status
+	if info.status != 0 {
+		status = info.status
+	} else if status == 0 {
+		status = http.StatusOK
+	}
+	dur := s.now().Sub(start)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.observeRequest(info.endpoint, info.model, status, dur)
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", w.Header().Get("X-Request-Id")),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("endpoint", info.endpoint),
+		slog.Int("status", status),
+		slog.Duration("duration", dur),
+	}
+	if info.model != "" {
+		attrs = append(attrs, slog.String("model", info.model))
+	}
+	if info.promptTokens > 0 || info.completionTokens > 0 {
+		attrs = append(attrs, slog.Int("prompt_tokens", info.promptTokens), slog.Int("completion_tokens", info.completionTokens))
+	}
+	level := slog.LevelInfo
+	if info.err != nil {
+		attrs = append(attrs, slog.String("error", info.err.Message))
+		if info.err.Status >= 500 && info.err.Status != http.StatusServiceUnavailable {
+			level = slog.LevelError
+		} else {
+			level = slog.LevelWarn
+		}
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// requestInfo collects what the log line and metrics need to know about a
+// request while its handler runs.
+type requestInfo struct {
+	rand     string // random part of the request and response ids
+	start    time.Time
+	endpoint string
+	// model is set once the backend has accepted the name, so that
+	// metrics never get a label per misspelt model name.
+	model            string
+	promptTokens     int
+	completionTokens int
+	status           int // overrides the written status (499)
+	err              *apiError
+}
+
+type requestInfoKey struct{}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	// Handlers called outside ServeHTTP (never in practice) get a
+	// throwaway record rather than a nil pointer.
+	return &requestInfo{rand: randomID(), start: time.Now()}
+}
+
+// randomID is 24 hex digits from crypto/rand: unguessable, so ids leak
+// nothing about request order or volume.
+func randomID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recorder remembers the status a handler wrote.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+// Flush lets streams push each event out as it is written.
+func (r *recorder) Flush() {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

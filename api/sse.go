@@ -1,0 +1,90 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// streamWriter writes one streamed response: server-sent events for
+// OpenAI's API, newline-delimited JSON for Ollama's. Headers are sent with
+// the first event, not before, so an error that happens before any output
+// (overload, a prompt too long) still gets its proper HTTP status.
+type streamWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	sse     bool
+	started bool
+}
+
+func newSSE(w http.ResponseWriter) *streamWriter {
+	return &streamWriter{w: w, rc: http.NewResponseController(w), sse: true}
+}
+
+func newNDJSON(w http.ResponseWriter) *streamWriter {
+	return &streamWriter{w: w, rc: http.NewResponseController(w)}
+}
+
+func (s *streamWriter) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	h := s.w.Header()
+	if s.sse {
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Connection", "keep-alive")
+	} else {
+		h.Set("Content-Type", "application/x-ndjson")
+	}
+	// Ask reverse proxies (nginx) not to buffer the stream.
+	h.Set("X-Accel-Buffering", "no")
+	s.w.WriteHeader(http.StatusOK)
+}
+
+// send writes v as one event and flushes it to the client.
+func (s *streamWriter) send(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode stream event: %w", err)
+	}
+	if s.sse {
+		return s.raw("data: " + string(data) + "\n\n")
+	}
+	return s.raw(string(data) + "\n")
+}
+
+// done ends an SSE stream the way OpenAI's does.
+func (s *streamWriter) done() error {
+	return s.raw("data: [DONE]\n\n")
+}
+
+func (s *streamWriter) raw(text string) error {
+	s.start()
+	if _, err := s.w.Write([]byte(text)); err != nil {
+		return fmt.Errorf("write stream: %w", err)
+	}
+	if err := s.rc.Flush(); err != nil {
+		return fmt.Errorf("flush stream: %w", err)
+	}
+	return nil
+}
+
+// fail reports err on a stream. Before the first event it is an ordinary
+// error response (the caller returns it); afterwards the status is
+// already 200, so the error goes in-band as a last event: OpenAI's error
+// object for SSE (which OpenAI's SDKs raise) and {"error": ...} for
+// NDJSON (which Ollama's clients raise).
+func (s *streamWriter) fail(err error, param string) error {
+	ae := classify(err, param)
+	if !s.started || ae.Status == statusClientClosed {
+		return ae // not started: an ordinary error response; closed: nobody to tell
+	}
+	if s.sse {
+		s.send(ae.openAI())
+	} else {
+		s.send(ae.ollama())
+	}
+	return ae
+}

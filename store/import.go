@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -78,7 +79,8 @@ func nameFor(name, from string) (string, error) {
 // install moves the finished file tmp (inside the models directory) to its
 // content-addressed place and records e under its name, replacing any
 // entry of that name. The file is moved and the manifest written under the
-// lock, so a concurrent Remove cannot delete a file just re-used.
+// lock, so a concurrent Remove cannot delete a file just re-used. With tmp
+// "" the file must already be in the store (errGone if it is not).
 func (s *Store) install(tmp string, e Entry) (Entry, error) {
 	e.File = "sha256-" + e.Digest[len("sha256:"):] + ".gguf"
 	dest := filepath.Join(s.dir, e.File)
@@ -91,7 +93,11 @@ func (s *Store) install(tmp string, e Entry) (Entry, error) {
 		if _, err := os.Stat(dest); err == nil {
 			// Same digest, same bytes: keep the file already there, which a
 			// running server may have mapped.
-			os.Remove(tmp)
+			if tmp != "" {
+				os.Remove(tmp)
+			}
+		} else if tmp == "" {
+			return errGone
 		} else if err := os.Rename(tmp, dest); err != nil {
 			return fmt.Errorf("move into place: %w", err)
 		} else {
@@ -116,11 +122,16 @@ func (s *Store) install(tmp string, e Entry) (Entry, error) {
 		return nil
 	})
 	if err != nil {
-		os.Remove(tmp)
+		if tmp != "" {
+			os.Remove(tmp)
+		}
 		return Entry{}, fmt.Errorf("store: add %s: %w", e.Name, err)
 	}
 	return e, nil
 }
+
+// errGone is install's answer when a file to re-use left the store.
+var errGone = errors.New("model file no longer in the store")
 
 // ctxReader stops a long copy when its context ends.
 type ctxReader struct {

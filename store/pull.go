@@ -50,6 +50,19 @@ func (s *Store) Pull(ctx context.Context, rawURL, name string, opts PullOptions)
 	if err != nil {
 		return Entry{}, fmt.Errorf("store: pull %s: %w", shown, err)
 	}
+	if want != "" {
+		// Bytes already stored under another name need no download.
+		if e, ok := s.withDigest("sha256:" + want); ok {
+			e.Name, e.Source, e.Added = canon, shown, time.Now().UTC().Truncate(time.Second)
+			e, err := s.install("", e)
+			if !errors.Is(err, errGone) {
+				if err == nil && opts.Progress != nil {
+					opts.Progress(e.Size, e.Size)
+				}
+				return e, err
+			}
+		}
+	}
 	client := opts.Client
 	if client == nil {
 		client = &http.Client{}
@@ -94,6 +107,20 @@ func (s *Store) Pull(ctx context.Context, rawURL, name string, opts PullOptions)
 		Parameters:   info.params,
 		Quantization: info.quant,
 	})
+}
+
+// withDigest finds an entry holding the bytes with digest.
+func (s *Store) withDigest(digest string) (Entry, bool) {
+	list, err := s.List()
+	if err != nil {
+		return Entry{}, false
+	}
+	for _, e := range list {
+		if e.Digest == digest {
+			return e, true
+		}
+	}
+	return Entry{}, false
 }
 
 func (s *Store) dropPartial(path string) {

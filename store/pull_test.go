@@ -413,3 +413,35 @@ func TestPullCancel(t *testing.T) {
 		t.Errorf("resume after cancel sent Range %q and got %d bytes; want bytes=%d- and %d", ranges[last], served[last], kept, len(f.data)-int(kept))
 	}
 }
+
+func TestPullKnownDigestSkipsDownload(t *testing.T) {
+	f := newPullFixture(t)
+	if _, err := f.s.Pull(context.Background(), f.url, "first", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// With the digest already in the store, a pull under another name
+	// records it without asking the server.
+	e, err := f.s.Pull(context.Background(), f.ms.URL+"/elsewhere.gguf", "second", PullOptions{SHA256: f.digest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkStored(t, e, "second:latest", f.data)
+	if ranges, _ := f.ms.log(); len(ranges) != 1 {
+		t.Errorf("server saw %d requests; want 1 (the first pull only)", len(ranges))
+	}
+	if e.Source != f.ms.URL+"/elsewhere.gguf" {
+		t.Errorf("Source %q; want the URL of this pull", e.Source)
+	}
+	// Once the bytes are gone, the same pull downloads them.
+	for _, n := range []string{"first", "second"} {
+		if err := f.s.Remove(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.s.Pull(context.Background(), f.url, "third", PullOptions{SHA256: f.digest}); err != nil {
+		t.Fatal(err)
+	}
+	if ranges, _ := f.ms.log(); len(ranges) != 2 {
+		t.Errorf("server saw %d requests; want 2", len(ranges))
+	}
+}

@@ -74,6 +74,7 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(s.partialDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	s.sweepImports()
 	return s, nil
 }
 
@@ -83,6 +84,20 @@ func (s *Store) Dir() string { return s.dir }
 // partialDir holds downloads and copies in progress; it is inside the
 // models directory so finished files move into place with a rename.
 func (s *Store) partialDir() string { return filepath.Join(s.dir, ".partial") }
+
+// staleImport is the age at which a temporary import copy is taken to be
+// left by a process that died; downloads are kept, since they resume.
+const staleImport = 24 * time.Hour
+
+// sweepImports deletes import copies that a crashed process left behind.
+func (s *Store) sweepImports() {
+	old, _ := filepath.Glob(filepath.Join(s.partialDir(), "import-*"))
+	for _, p := range old {
+		if st, err := os.Stat(p); err == nil && time.Since(st.ModTime()) > staleImport {
+			os.Remove(p)
+		}
+	}
+}
 
 // List returns every model, sorted by name.
 func (s *Store) List() ([]Entry, error) {

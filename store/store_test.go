@@ -372,3 +372,24 @@ func TestDefaultDir(t *testing.T) {
 		t.Errorf("DefaultDir = %q, %v; want ~/.hearth", d, err)
 	}
 }
+
+func TestOpenSweepsStaleImports(t *testing.T) {
+	s := openStore(t)
+	p := s.partialDir()
+	old := time.Now().Add(-48 * time.Hour)
+	for _, name := range []string{"import-stale", "import-fresh", "0123456789abcdef"} {
+		if err := os.WriteFile(filepath.Join(p, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if name != "import-fresh" {
+			os.Chtimes(filepath.Join(p, name), old, old)
+		}
+	}
+	if _, err := Open(filepath.Dir(s.Dir())); err != nil {
+		t.Fatal(err)
+	}
+	// A day-old import copy is debris; a download of any age resumes.
+	if got, want := dirNames(t, p), "0123456789abcdef import-fresh"; got != want {
+		t.Errorf(".partial holds %q; want %q", got, want)
+	}
+}

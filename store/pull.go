@@ -41,7 +41,10 @@ func (s *Store) Pull(ctx context.Context, rawURL, name string, opts PullOptions)
 		return Entry{}, err
 	}
 	shown := redact(rawURL)
-	pu, _ := url.Parse(u)
+	pu, err := url.Parse(u)
+	if err != nil {
+		return Entry{}, fmt.Errorf("store: pull %s: %w", shown, err)
+	}
 	canon, err := nameFor(name, pu.Path)
 	if err != nil {
 		return Entry{}, err

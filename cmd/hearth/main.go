@@ -99,6 +99,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newInspectCmd(g),
 		newQuantizeCmd(g),
 		newModelsCmd(g),
+		newServeCmd(g),
+		newChatCmd(g),
+		newLoadgenCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,96 @@
+package tensor
+
+import "fmt"
+
+// hdotFunc is the dot product of an F16 or BF16 row with half activations,
+// fdotFunc that of an F32 row with float32 activations.
+type (
+	hdotFunc func(w []byte, h []uint16) float32
+	fdotFunc func(w []byte, x []float32) float32
+)
+
+// kernelSet is one set of row kernels: the portable one, or one using the
+// vector units of a CPU level.
+type kernelSet struct {
+	q    map[DType]qdotFunc
+	f16  hdotFunc
+	bf16 hdotFunc
+	f32  fdotFunc
+}
+
+var portableKernels = kernelSet{
+	q: map[DType]qdotFunc{
+		Q8_0: qdotQ8_0, Q4_0: qdotQ4_0, Q4_1: qdotQ4_1, Q5_0: qdotQ5_0, Q5_1: qdotQ5_1,
+		Q2_K: qdotQ2_K, Q3_K: qdotQ3_K, Q4_K: qdotQ4_K, Q5_K: qdotQ5_K, Q6_K: qdotQ6_K, Q8_K: qdotQ8_K,
+	},
+	f16:  dotF16H,
+	bf16: dotBF16H,
+	f32:  dotF32,
+}
+
+// tileBytes bounds the weight rows one pass over the tokens reuses: they
+// stay in the 32-48 KiB L1 data cache of current x86 and arm64 cores while
+// every token's activations stream past them from L2, so for a batch the
+// weights come from memory once instead of once per token.
+const tileBytes = 32 << 10
+
+// MatMul sets dst[t*ldd+r] to the dot product of row r of w with row t of
+// a, for r < rows and t < a.Rows(); w holds rows of weights of type typ, the
+// type a was prepared for, back to back. It runs on the calling goroutine:
+// callers split the rows of a large matrix across threads.
+func MatMul(dst []float32, ldd int, typ DType, w []byte, rows int, a *Acts) error {
+	if typ != a.wt {
+		return fmt.Errorf("tensor: matmul %s: activations prepared for %s", typ, a.wt)
+	}
+	rs := a.cols / typ.BlockSize() * typ.TypeSize()
+	if rows < 0 || len(w) < rows*rs {
+		return fmt.Errorf("tensor: matmul %s: %d rows of %d bytes need %d bytes, have %d", typ, rows, rs, rows*rs, len(w))
+	}
+	if a.n > 0 && rows > 0 && (ldd < rows || len(dst) < (a.n-1)*ldd+rows) {
+		return fmt.Errorf("tensor: matmul %s: output of %d values (stride %d) too small for %d x %d", typ, len(dst), ldd, a.n, rows)
+	}
+	k := active
+	tile := max(1, tileBytes/rs)
+	for r0 := 0; r0 < rows; r0 += tile {
+		r1 := min(rows, r0+tile)
+		for t := 0; t < a.n; t++ {
+			out := dst[t*ldd : t*ldd+r1]
+			switch a.kind {
+			case F32:
+				x, f := a.f[t*a.cols:(t+1)*a.cols], k.f32
+				for r := r0; r < r1; r++ {
+					out[r] = f(w[r*rs:(r+1)*rs], x)
+				}
+			case F16, BF16:
+				h, f := a.h[t*a.cols:(t+1)*a.cols], k.f16
+				if a.kind == BF16 {
+					f = k.bf16
+				}
+				for r := r0; r < r1; r++ {
+					out[r] = f(w[r*rs:(r+1)*rs], h)
+				}
+			default:
+				q, d, s, bs := a.row(t)
+				f := k.q[typ]
+				for r := r0; r < r1; r++ {
+					out[r] = f(w[r*rs:(r+1)*rs], q, d, s, bs)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// row returns the quants, scales and sums of quantized row t.
+func (a *Acts) row(t int) (q []int8, d, s []float32, bs []int16) {
+	nb := a.cols / a.kind.BlockSize()
+	q = a.q[t*a.cols : (t+1)*a.cols]
+	d = a.d[t*nb : (t+1)*nb]
+	if a.kind == Q8_1 {
+		s = a.s[t*nb : (t+1)*nb]
+	}
+	if a.kind == Q8_K {
+		bs = a.bs[t*a.cols/16 : (t+1)*a.cols/16]
+	}
+	return q, d, s, bs
+}

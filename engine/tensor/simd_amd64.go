@@ -1,0 +1,77 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Implemented in simd_amd64.s. The quantized kernels take len(d) blocks;
+// the float kernels take len(x) &^ 7 elements and leave the rest to Go.
+//
+//go:noescape
+func dotQ8_0AVX2(w []byte, q []int8, d []float32) float32
+
+//go:noescape
+func dotQ8_0VNNI(w []byte, q []int8, d []float32) float32
+
+//go:noescape
+func dotQ4_0AVX2(w []byte, q []int8, d []float32) float32
+
+//go:noescape
+func dotQ4_0VNNI(w []byte, q []int8, d []float32) float32
+
+//go:noescape
+func dotF32AVX2(w []byte, x []float32) float32
+
+//go:noescape
+func dotF16AVX2(w []byte, h []uint16) float32
+
+// detectLevel asks the CPU (and, through CPUID's OS-support bits, the
+// kernel) which vector registers are usable.
+func detectLevel() Level {
+	x := cpu.X86
+	if !x.HasAVX2 || !x.HasFMA || !x.HasF16C {
+		return LevelPortable
+	}
+	if x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI {
+		return LevelAVX512
+	}
+	return LevelAVX2
+}
+
+func kernelsFor(l Level) kernelSet {
+	if l < LevelAVX2 {
+		return portableKernels
+	}
+	k := kernelSet{q: make(map[DType]qdotFunc), f16: f16AVX2, bf16: portableKernels.bf16, f32: f32AVX2}
+	for t, f := range portableKernels.q {
+		k.q[t] = f
+	}
+	k.q[Q8_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ8_0AVX2(w, q, d) }
+	k.q[Q4_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ4_0AVX2(w, q, d) }
+	if l >= LevelAVX512 {
+		k.q[Q8_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ8_0VNNI(w, q, d) }
+		k.q[Q4_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ4_0VNNI(w, q, d) }
+	}
+	return k
+}
+
+func f32AVX2(w []byte, x []float32) float32 {
+	n := len(x) &^ 7
+	s := dotF32AVX2(w[:4*len(x)], x)
+	for i := n; i < len(x); i++ {
+		s += math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:])) * x[i]
+	}
+	return s
+}
+
+func f16AVX2(w []byte, h []uint16) float32 {
+	n := len(h) &^ 7
+	s := dotF16AVX2(w[:2*len(h)], h)
+	for i := n; i < len(h); i++ {
+		s += f16Table[binary.LittleEndian.Uint16(w[2*i:])] * f16Table[h[i]]
+	}
+	return s
+}

@@ -57,7 +57,8 @@ type node struct {
 	url    string
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
-	exited chan error
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, once exited is closed
 }
 
 var listening = regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`)
@@ -70,12 +71,12 @@ func startNode(t *testing.T, extra ...string) *node {
 		"--data-dir", t.TempDir()}, extra...)
 	cmd := exec.Command(hearthBinary(t), args...)
 	pr, pw := io.Pipe()
-	n := &node{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	n := &node{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { n.exited <- cmd.Wait(); pw.Close() }()
+	go func() { n.err = cmd.Wait(); pw.Close(); close(n.exited) }()
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -89,8 +90,8 @@ func startNode(t *testing.T, extra ...string) *node {
 	}()
 	select {
 	case n.url = <-urlc:
-	case err := <-n.exited:
-		t.Fatalf("hearth serve exited: %v\n%s", err, n.stderr)
+	case <-n.exited:
+		t.Fatalf("hearth serve exited: %v\n%s", n.err, n.stderr)
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("hearth serve did not start:\n%s", n.stderr)
@@ -247,9 +248,9 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Errorf("stream cut short at shutdown: %d chunks", chunks)
 	}
 	select {
-	case err := <-n.exited:
-		if err != nil {
-			t.Errorf("hearth serve exited with %v\n%s", err, n.stderr)
+	case <-n.exited:
+		if n.err != nil {
+			t.Errorf("hearth serve exited with %v\n%s", n.err, n.stderr)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("hearth serve did not exit after SIGTERM")

@@ -43,17 +43,14 @@ func jsonError(data []byte, err error) *apiError {
 			Message: fmt.Sprintf("the request body is not valid JSON: %v (line %d, column %d)", syn, line, col)}
 	case errors.As(err, &typ):
 		line, col := position(data, typ.Offset)
-		field := typ.Field
+		// The path names embedded structs by their Go type; drop those.
+		field := strings.ReplaceAll(typ.Field, "openAIParams.", "")
 		if field == "" {
 			return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_type",
 				Message: fmt.Sprintf("the request body must be a JSON object, not %s", typ.Value)}
 		}
 		return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_type", Param: field,
 			Message: fmt.Sprintf("invalid type for '%s': expected %s, got %s (line %d, column %d)", field, jsonTypeName(typ.Type.Kind().String()), typ.Value, line, col)}
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_json",
-			Message: "the request body is not valid JSON: it ends early"}
 	}
 	return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_json",
 		Message: "the request body is not valid JSON: " + err.Error()}

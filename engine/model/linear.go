@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/parallel"
@@ -35,25 +36,62 @@ type Linear struct {
 }
 
 // Forward computes dst[t] = W x[t] + b for n tokens; x is [n][W.Cols] and
-// dst is [n][W.Rows], both flat. Rows are split across the pool; each
-// worker takes every token for its rows, so a weight row is read from memory
-// once per batch (the seam where a GEMM kernel goes).
+// dst is [n][W.Rows], both flat. The tokens are first converted once to the
+// activation type llama.cpp uses with W's type (Q8 blocks for quantized
+// weights, so the kernels multiply integers); then the rows are split
+// across the pool into one contiguous range per thread, and each thread
+// runs tensor.MatMul on its range, which walks it in tiles of rows small
+// enough to stay in L1 while every token passes over them, so each weight
+// is read from memory once per call whatever n is. It allocates nothing:
+// the converted activations live in a pooled forwardJob.
 func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 	w := l.W
-	in, out := w.Cols, w.Rows
-	p.For(out, 16, func(lo, hi int) {
-		rows := w.Data[lo*w.rowBytes : hi*w.rowBytes]
-		for t := 0; t < n; t++ {
-			tensor.MatVec(dst[t*out+lo:t*out+hi], w.Type, rows, x[t*in:(t+1)*in])
-		}
-	})
+	j := forwardJobs.Get().(*forwardJob)
+	if err := j.acts.Prepare(w.Type, x, n, w.Cols); err != nil {
+		// Shapes and types were checked when the model was bound.
+		panic(fmt.Sprintf("model: %s: %v", w.Name, err))
+	}
+	j.w, j.dst = w, dst
+	p.For(w.Rows, rowGrain, j.run)
+	j.w, j.dst = nil, nil
+	forwardJobs.Put(j)
 	if l.Bias != nil {
+		out := w.Rows
 		for t := 0; t < n; t++ {
 			row := dst[t*out : (t+1)*out]
 			for i, b := range l.Bias {
 				row[i] += b
 			}
 		}
+	}
+}
+
+// rowGrain is the fewest rows worth handing to a thread: below it the
+// hand-off costs more than the rows.
+const rowGrain = 16
+
+// forwardJob is the state of one Forward call that its threads share. Jobs
+// are pooled rather than owned by a Linear because several sequences may
+// run the same projection at once; a job keeps its activation buffers and
+// its bound method value, so reusing one allocates nothing.
+type forwardJob struct {
+	acts tensor.Acts
+	w    *Matrix
+	dst  []float32
+	run  func(lo, hi int)
+}
+
+var forwardJobs = sync.Pool{New: func() any {
+	j := new(forwardJob)
+	j.run = j.rows
+	return j
+}}
+
+// rows computes output rows [lo, hi) for every token.
+func (j *forwardJob) rows(lo, hi int) {
+	w := j.w
+	if err := tensor.MatMul(j.dst[lo:], w.Rows, w.Type, w.Data[lo*w.rowBytes:hi*w.rowBytes], hi-lo, &j.acts); err != nil {
+		panic(fmt.Sprintf("model: %s: %v", w.Name, err))
 	}
 }
 

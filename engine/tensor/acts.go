@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 )
 
 // Acts holds n rows of activations prepared for products with weights of
@@ -68,6 +69,9 @@ func (a *Acts) Prepare(w DType, x []float32, n, cols int) error {
 	if n < 0 || len(x) < n*cols {
 		return fmt.Errorf("tensor: prepare activations: %d rows of %d need %d values, have %d", n, cols, n*cols, len(x))
 	}
+	if floatActs.Load() {
+		kind = F32
+	}
 	a.kind, a.wt, a.n, a.cols = kind, w, n, cols
 	x = x[:n*cols]
 	switch kind {
@@ -98,6 +102,16 @@ func (a *Acts) Prepare(w DType, x []float32, n, cols int) error {
 	}
 	return nil
 }
+
+// floatActs makes Prepare keep float32 activations for every weight type.
+var floatActs atomic.Bool
+
+// SetFloatActivations makes products keep activations in float32 whatever
+// the weight type, as Dot does, instead of rounding them as llama.cpp does;
+// it returns the previous setting. It is slower, and it is what a
+// comparison with a model dequantized to F32 needs: the weights are then
+// the only rounding. Products already running are not affected.
+func SetFloatActivations(on bool) bool { return floatActs.Swap(on) }
 
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {

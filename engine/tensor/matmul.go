@@ -58,6 +58,9 @@ func MatMul(dst []float32, ldd int, typ DType, w []byte, rows int, a *Acts) erro
 			switch a.kind {
 			case F32:
 				x, f := a.f[t*a.cols:(t+1)*a.cols], k.f32
+				if typ != F32 {
+					f = kernels[typ].dot // SetFloatActivations
+				}
 				for r := r0; r < r1; r++ {
 					out[r] = f(w[r*rs:(r+1)*rs], x)
 				}

@@ -275,3 +275,21 @@ func benchMatMul(b *testing.B, rows, cols, n int) {
 		}
 	}
 }
+
+func TestFloatActivations(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 30))
+	defer SetFloatActivations(SetFloatActivations(true))
+	for _, typ := range matmulTypes {
+		const rows, cols = 3, 512
+		w := quantizeRow(t, typ, r, rows*cols)
+		x := gaussian(r, cols, 1)
+		got := matmulAt(t, CPULevel(), typ, w, rows, x, 1, cols)
+		rs := len(w) / rows
+		for i := range got {
+			want := Dot(typ, w[i*rs:(i+1)*rs], x)
+			if d := math.Abs(float64(got[i] - want)); d > 1e-5*math.Abs(float64(want))+1e-4 {
+				t.Errorf("%s row %d: MatMul with float activations = %g, Dot = %g", typ, i, got[i], want)
+			}
+		}
+	}
+}

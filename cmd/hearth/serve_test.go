@@ -311,3 +311,49 @@ func TestServeConcurrentStreams(t *testing.T) {
 }
 
 func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// TestServeDisconnectFreesCache starts a long stream, drops the connection,
+// and checks through /metrics that the sequence left the batch and its KV
+// cache was returned.
+func TestServeDisconnectFreesCache(t *testing.T) {
+	n := startNode(t, "--parallel", "2")
+	hc := loopbackOnly(n)
+	metric := func(name string) float64 {
+		resp, err := hc.Get(n.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), name+`{model="stories260k"} `); ok {
+				var v float64
+				fmt.Sscan(rest, &v)
+				return v
+			}
+		}
+		return -1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	body := `{"model":"stories260k","stream":true,"max_tokens":1900,"ignore_eos":true,"messages":[{"role":"user","content":"hi"}]}`
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.url+"/v1/chat/completions", strings.NewReader(body))
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for i := 0; i < 5 && sc.Scan(); i++ {
+	}
+	if live := metric("hearth_kv_cache_live_tokens"); live <= 0 {
+		t.Fatalf("KV cache in use during the stream: %v", live)
+	}
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for metric("hearth_kv_cache_live_tokens") != 0 || metric("hearth_active_sequences") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the client left: live KV %v, active %v", metric("hearth_kv_cache_live_tokens"), metric("hearth_active_sequences"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -356,4 +356,8 @@ func TestServeDisconnectFreesCache(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Generation stopped early rather than running to its 1900 tokens.
+	if steps := metric("hearth_batch_steps_total"); steps >= 1900 {
+		t.Errorf("%v model steps ran: the abandoned stream was generated to the end", steps)
+	}
 }

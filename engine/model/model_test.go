@@ -58,3 +58,32 @@ func TestStories260KGreedy(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeAllocs checks that a decode step of the forward pass allocates
+// nothing: all activations live in preallocated scratch and cache.
+func TestDecodeAllocs(t *testing.T) {
+	f, err := gguf.Open(filepath.Join(testdata, "models/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := model.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parallel.New(2)
+	defer p.Close()
+	m.SetPool(p)
+	s := m.NewState(0)
+	tok := []int32{1}
+	ctx := context.Background()
+	m.Forward(ctx, s, tok)
+	allocs := testing.AllocsPerRun(50, func() {
+		if _, err := m.Forward(ctx, s, tok); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a decode step allocates %v times; want 0", allocs)
+	}
+}

@@ -143,6 +143,11 @@ type Scratch struct {
 	tokCache []*Cache
 	tokPos   []int
 	last     []int // (seqs) index in the batch of each sequence's last token
+
+	// The attention loop body, bound once so that handing it to the pool
+	// allocates nothing; it reads the layer from attnLayer.
+	attnFn    func(lo, hi int)
+	attnLayer int
 }
 
 // NewScratch allocates buffers for steps of up to maxTokens tokens from up
@@ -152,7 +157,7 @@ func (m *Transformer) NewScratch(maxTokens, maxSeqs int) *Scratch {
 	maxSeqs = max(min(maxSeqs, maxTokens), 1)
 	qDim, kvDim := m.Heads*m.HeadDim, m.KVHeads*m.HeadDim
 	b := maxTokens
-	return &Scratch{
+	sc := &Scratch{
 		maxTokens: maxTokens, maxSeqs: maxSeqs,
 		x: make([]float32, b*m.Dim), xb: make([]float32, b*m.Dim), xb2: make([]float32, b*m.Dim),
 		q: make([]float32, b*qDim), att: make([]float32, b*qDim),
@@ -162,6 +167,8 @@ func (m *Transformer) NewScratch(maxTokens, maxSeqs int) *Scratch {
 		logits:   make([]float32, maxSeqs*m.Vocab),
 		tokCache: make([]*Cache, b), tokPos: make([]int, b), last: make([]int, maxSeqs),
 	}
+	sc.attnFn = func(lo, hi int) { m.attendRange(sc, lo, hi) }
+	return sc
 }
 
 // MaxTokens is the most tokens one step over this scratch can take.
@@ -335,50 +342,56 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 	out.Forward(p, sc.logits, sc.xb[:outs*dim], outs)
 }
 
-// attention computes, for each token of the batch and each query head, the
-// softmax-weighted sum of its cache's values over positions up to its own.
-// It uses an online softmax (running max and sum), so it needs no buffer of
-// scores and reads each cached key and value once.
+// attention computes, for each of the n tokens of the batch and each query
+// head, the softmax-weighted sum of its cache's values over positions up to
+// its own, splitting the (token, head) pairs across the pool.
 func (m *Transformer) attention(sc *Scratch, layer, n int) {
+	sc.attnLayer = layer
+	m.pool.For(n*m.Heads, 1, sc.attnFn)
+}
+
+// attendRange runs attention for (token, head) pairs lo..hi-1. It uses an
+// online softmax (running max and sum), so it needs no buffer of scores and
+// reads each cached key and value once.
+func (m *Transformer) attendRange(sc *Scratch, lo, hi int) {
 	hd := m.HeadDim
 	qDim, kvDim := m.Heads*hd, m.KVHeads*hd
 	group := m.Heads / m.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	m.pool.For(n*m.Heads, 1, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			t, h := i/m.Heads, i%m.Heads
-			kc, vc := sc.tokCache[t].k[layer], sc.tokCache[t].v[layer]
-			q := sc.q[t*qDim+h*hd : t*qDim+(h+1)*hd]
-			out := sc.att[t*qDim+h*hd : t*qDim+(h+1)*hd]
-			kvOff := (h / group) * hd
-			clear(out)
-			maxScore := float32(math.Inf(-1))
-			var sum float32
-			for pos := 0; pos <= sc.tokPos[t]; pos++ {
-				k := kc[pos*kvDim+kvOff : pos*kvDim+kvOff+hd]
-				score := dot(q, k) * scale
-				v := vc[pos*kvDim+kvOff : pos*kvDim+kvOff+hd]
-				if score > maxScore {
-					// Rescale what has been summed so far to the new max.
-					c := float32(math.Exp(float64(maxScore - score)))
-					sum *= c
-					for j := range out {
-						out[j] *= c
-					}
-					maxScore = score
+	layer := sc.attnLayer
+	for i := lo; i < hi; i++ {
+		t, h := i/m.Heads, i%m.Heads
+		kc, vc := sc.tokCache[t].k[layer], sc.tokCache[t].v[layer]
+		q := sc.q[t*qDim+h*hd : t*qDim+(h+1)*hd]
+		out := sc.att[t*qDim+h*hd : t*qDim+(h+1)*hd]
+		kvOff := (h / group) * hd
+		clear(out)
+		maxScore := float32(math.Inf(-1))
+		var sum float32
+		for pos := 0; pos <= sc.tokPos[t]; pos++ {
+			k := kc[pos*kvDim+kvOff : pos*kvDim+kvOff+hd]
+			score := dot(q, k) * scale
+			v := vc[pos*kvDim+kvOff : pos*kvDim+kvOff+hd]
+			if score > maxScore {
+				// Rescale what has been summed so far to the new max.
+				c := float32(math.Exp(float64(maxScore - score)))
+				sum *= c
+				for j := range out {
+					out[j] *= c
 				}
-				w := float32(math.Exp(float64(score - maxScore)))
-				sum += w
-				for j, vj := range v {
-					out[j] += w * vj
-				}
+				maxScore = score
 			}
-			inv := 1 / sum
-			for j := range out {
-				out[j] *= inv
+			w := float32(math.Exp(float64(score - maxScore)))
+			sum += w
+			for j, vj := range v {
+				out[j] += w * vj
 			}
 		}
-	})
+		inv := 1 / sum
+		for j := range out {
+			out[j] *= inv
+		}
+	}
 }
 
 // ropeAngles fills the cos/sin tables for the batch's positions.

@@ -13,7 +13,8 @@ import (
 // are serialised.
 type Pool struct {
 	n    int
-	mu   sync.Mutex // serialises For
+	mu   sync.Mutex     // serialises For
+	done sync.WaitGroup // the running For's tasks; guarded by mu
 	work []chan task
 	wg   sync.WaitGroup
 	once sync.Once
@@ -69,7 +70,7 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var done sync.WaitGroup
+	done := &p.done
 	done.Add(parts - 1)
 	chunk := (n + parts - 1) / parts
 	for i := 1; i < parts; i++ {
@@ -78,7 +79,7 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 			done.Done()
 			continue
 		}
-		p.work[i-1] <- task{fn: fn, lo: lo, hi: hi, done: &done}
+		p.work[i-1] <- task{fn: fn, lo: lo, hi: hi, done: done}
 	}
 	fn(0, min(chunk, n))
 	done.Wait()

@@ -158,9 +158,10 @@ func TestMatMulLevels(t *testing.T) {
 	}
 }
 
-// extremeRow fills a row of a 32-block type with the largest scales a half
-// holds and quants at their limits (Q8_0 -128/127, nibbles 0/15), the
-// inputs that would saturate a careless VPMADDUBSW.
+// extremeRow fills a row with large half scales and quants at their limits
+// (Q8_0 -128/127, nibbles 0/15, Q6_K 0/63 under int8 scales -128/127, random
+// 6-bit scales and mins for Q4_K/Q5_K), the inputs that would saturate a
+// careless VPMADDUBSW or VPMADDWD.
 func extremeRow(typ DType, cols int, r *rand.Rand) []byte {
 	rs, _ := typ.RowSize(int64(cols))
 	row := make([]byte, rs)
@@ -170,7 +171,25 @@ func extremeRow(typ DType, cols int, r *rand.Rand) []byte {
 	ts := typ.TypeSize()
 	for b := 0; b < len(row)/ts; b++ {
 		blk := row[b*ts : (b+1)*ts]
-		binary.LittleEndian.PutUint16(blk, F32ToF16(float32(1+r.IntN(2))*30000))
+		big := func(off int) { binary.LittleEndian.PutUint16(blk[off:], F32ToF16(float32(1+r.IntN(2))*30000)) }
+		switch typ {
+		case Q4_K, Q5_K:
+			// Random bytes already reach 6-bit scales and mins of 63.
+			big(0)
+			big(2)
+			continue
+		case Q6_K:
+			// int8 scales of -128 and 127 on 6-bit quants of 0 and 63.
+			for j := 192; j < 208; j++ {
+				blk[j] = []byte{0x80, 0x7f}[j%2]
+			}
+			for j := 0; j < 128; j++ {
+				blk[j] = []byte{0x00, 0xff}[(j/3)%2]
+			}
+			big(208)
+			continue
+		}
+		big(0)
 		switch typ {
 		case Q8_0:
 			for j := 2; j < ts; j++ {
@@ -190,7 +209,7 @@ func TestMatMulExtremes(t *testing.T) {
 		t.Skip("this CPU runs only the portable kernels")
 	}
 	r := rand.New(rand.NewPCG(25, 26))
-	for _, typ := range []DType{Q8_0, Q4_0} {
+	for _, typ := range []DType{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K} {
 		for _, cols := range sizesFor(typ) {
 			const rows, n = 3, 2
 			var w []byte

@@ -23,6 +23,15 @@ func dotQ4_0AVX2(w []byte, q []int8, d []float32) float32
 func dotQ4_0VNNI(w []byte, q []int8, d []float32) float32
 
 //go:noescape
+func dotQ4_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+
+//go:noescape
+func dotQ5_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+
+//go:noescape
+func dotQ6_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+
+//go:noescape
 func dotF32AVX2(w []byte, x []float32) float32
 
 //go:noescape
@@ -51,6 +60,9 @@ func kernelsFor(l Level) kernelSet {
 	}
 	k.q[Q8_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ8_0AVX2(w, q, d) }
 	k.q[Q4_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ4_0AVX2(w, q, d) }
+	k.q[Q4_K] = func(w []byte, q []int8, d, _ []float32, bs []int16) float32 { return dotQ4_KAVX2(w, q, d, bs) }
+	k.q[Q5_K] = func(w []byte, q []int8, d, _ []float32, bs []int16) float32 { return dotQ5_KAVX2(w, q, d, bs) }
+	k.q[Q6_K] = func(w []byte, q []int8, d, _ []float32, bs []int16) float32 { return dotQ6_KAVX2(w, q, d, bs) }
 	if l >= LevelAVX512 {
 		k.q[Q8_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ8_0VNNI(w, q, d) }
 		k.q[Q4_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ4_0VNNI(w, q, d) }

@@ -6,7 +6,10 @@ package synth
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/tensor"
@@ -34,7 +37,14 @@ type Spec struct {
 	// copied). Nil means a byte-level SentencePiece vocabulary of 259 + 253
 	// tokens, enough to spell any text.
 	Vocab *gguf.File
-	Name  string // general.name
+	// VocabSize is the size of the generated vocabulary when Vocab is nil;
+	// default 512, at least 259 (the byte tokens).
+	VocabSize int
+	// TypeFor, if set, picks the type of each 2-D weight by tensor name and
+	// block index (-1 for tensors outside blocks), given Type as the
+	// default: the hook for mixes such as Q4_K_M.
+	TypeFor func(name string, block int, def tensor.DType) tensor.DType
+	Name    string // general.name
 }
 
 func (s *Spec) defaults() {
@@ -117,7 +127,7 @@ func Build(spec Spec) (*gguf.Writer, error) {
 		toks, _ := s.Vocab.Strings("tokenizer.ggml.tokens")
 		vocab = len(toks)
 	} else {
-		vocab = byteVocab(w)
+		vocab = byteVocab(w, max(s.VocabSize, 512))
 	}
 	if vocab == 0 {
 		return nil, fmt.Errorf("synth: vocabulary has no tokens")
@@ -127,6 +137,9 @@ func Build(spec Spec) (*gguf.Writer, error) {
 	hd := s.Dim / s.Heads
 	kvDim := s.KVHeads * hd
 	add := func(name string, typ tensor.DType, shape ...int64) error {
+		if s.TypeFor != nil && len(shape) == 2 {
+			typ = s.TypeFor(name, blockOf(name), typ)
+		}
 		n := int64(1)
 		for _, d := range shape {
 			n *= d
@@ -196,8 +209,31 @@ func addTensor(w *gguf.Writer, name string, typ tensor.DType, shape []int64, val
 		return fmt.Errorf("tensor %s: %w", name, err)
 	}
 	data := make([]byte, size)
-	if err := tensor.Quantize(typ, vals, data); err != nil {
-		return fmt.Errorf("tensor %s: %w", name, err)
+	// Rows quantize independently: split them across cores, since the
+	// k-quant searches are slow and big models have billions of weights.
+	cols := int(shape[0])
+	rows := len(vals) / cols
+	rowBytes := int(size) / rows
+	workers := min(runtime.NumCPU(), rows)
+	per := (rows + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		lo, hi := i*per, min((i+1)*per, rows)
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = tensor.Quantize(typ, vals[lo*cols:hi*cols], data[lo*rowBytes:hi*rowBytes])
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("tensor %s: %w", name, err)
+		}
 	}
 	return w.AddTensor(name, typ, shape, data)
 }
@@ -231,10 +267,25 @@ func fileType(t tensor.DType) int {
 	return 0
 }
 
-// byteVocab writes a SentencePiece vocabulary: <unk>, <s>, </s>, the 256
-// byte tokens, then pieces of the words below so that English text
-// tokenizes into more than bytes. It returns the vocabulary size (512).
-func byteVocab(w *gguf.Writer) int {
+// blockOf returns N for a tensor named "blk.N....", else -1.
+func blockOf(name string) int {
+	rest, ok := strings.CutPrefix(name, "blk.")
+	if !ok {
+		return -1
+	}
+	num, _, _ := strings.Cut(rest, ".")
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// byteVocab writes a SentencePiece vocabulary of size tokens: <unk>, <s>,
+// </s>, the 256 byte tokens, then pieces of the words below so that English
+// text tokenizes into more than bytes, then filler pieces. It returns the
+// vocabulary size.
+func byteVocab(w *gguf.Writer, size int) int {
 	tokens := []string{"<unk>", "<s>", "</s>"}
 	types := []int32{2, 3, 3}
 	for b := 0; b < 256; b++ {
@@ -246,7 +297,7 @@ func byteVocab(w *gguf.Writer) int {
 		seen[t] = true
 	}
 	addPiece := func(p string) {
-		if !seen[p] && len(tokens) < 512 {
+		if !seen[p] && len(tokens) < size {
 			seen[p] = true
 			tokens = append(tokens, p)
 			types = append(types, 1)
@@ -263,7 +314,7 @@ func byteVocab(w *gguf.Writer) int {
 		}
 		addPiece("▁" + word)
 	}
-	for i := 0; len(tokens) < 512; i++ {
+	for i := 0; len(tokens) < size; i++ {
 		addPiece(fmt.Sprintf("▁w%d", i))
 	}
 	scores := make([]float32, len(tokens))

@@ -102,6 +102,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(g),
 		newChatCmd(g),
 		newLoadgenCmd(g),
+		newBenchCmd(g),
+		newGenModelCmd(g),
 	)
 	return root
 }

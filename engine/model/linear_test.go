@@ -78,18 +78,21 @@ func TestLinearForward(t *testing.T) {
 }
 
 // TestLinearForwardAllocs checks that Forward allocates nothing once warm,
-// for decode (n=1) and a batch, on a single-thread pool.
+// for decode (n=1) and a batch, on one thread and on two.
 func TestLinearForwardAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	p := parallel.New(1)
+	pools := []*parallel.Pool{parallel.New(1), parallel.New(2)}
+	defer pools[1].Close()
 	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_K, tensor.F16, tensor.F32} {
 		for _, n := range []int{1, 8} {
 			w := randomMatrix(t, typ, 64, 256, r)
 			l := Linear{W: w}
 			x := make([]float32, n*256)
 			dst := make([]float32, n*64)
-			if a := testing.AllocsPerRun(100, func() { l.Forward(p, dst, x, n) }); a != 0 {
-				t.Errorf("%s n=%d: Forward allocates %v times per call, want 0", typ, n, a)
+			for _, p := range pools {
+				if a := testing.AllocsPerRun(100, func() { l.Forward(p, dst, x, n) }); a != 0 {
+					t.Errorf("%s n=%d threads=%d: Forward allocates %v times per call, want 0", typ, n, p.Threads(), a)
+				}
 			}
 		}
 	}

@@ -57,6 +57,7 @@ func TestOpenAIErrors(t *testing.T) {
 
 		{"completions: two prompts", "POST", "/v1/completions", `{"model":"fake","prompt":["a","b"]}`, 400, "invalid_request_error", "unsupported_parameter", "prompt", "one per request"},
 		{"completions: bad prompt", "POST", "/v1/completions", `{"model":"fake","prompt":{"a":1}}`, 400, "invalid_request_error", "invalid_value", "prompt", "must be a string"},
+		{"completions: empty prompt list", "POST", "/v1/completions", `{"model":"fake","prompt":[]}`, 400, "invalid_request_error", "invalid_value", "prompt", "empty array"},
 		{"completions: no prompt", "POST", "/v1/completions", `{"model":"fake"}`, 400, "invalid_request_error", "invalid_value", "prompt", "required"},
 		{"completions: logprobs", "POST", "/v1/completions", `{"model":"fake","prompt":"a","logprobs":6}`, 400, "invalid_request_error", "invalid_value", "logprobs", "between 0 and 5"},
 		{"completions: token out of vocabulary", "POST", "/v1/completions", `{"model":"fake","prompt":[1,99999]}`, 400, "invalid_request_error", "invalid_value", "prompt", "outside the model's vocabulary"},

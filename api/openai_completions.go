@@ -63,6 +63,9 @@ func parsePrompt(raw json.RawMessage) (promptInput, error) {
 	}
 	var texts []string
 	if json.Unmarshal(raw, &texts) == nil {
+		if len(texts) == 0 {
+			return promptInput{}, badRequest("prompt", "'prompt' is an empty array")
+		}
 		if len(texts) != 1 {
 			return promptInput{}, unsupported("prompt", "'prompt' holds %d prompts; Hearth takes one per request", len(texts))
 		}
@@ -74,6 +77,9 @@ func parsePrompt(raw json.RawMessage) (promptInput, error) {
 	}
 	var idss [][]int32
 	if json.Unmarshal(raw, &idss) == nil {
+		if len(idss) == 0 {
+			return promptInput{}, badRequest("prompt", "'prompt' is an empty array")
+		}
 		if len(idss) != 1 {
 			return promptInput{}, unsupported("prompt", "'prompt' holds %d prompts; Hearth takes one per request", len(idss))
 		}

@@ -50,6 +50,36 @@ const DefaultMaxBodyBytes = 8 << 20
 
 // Server is Hearth's HTTP API: an http.Handler serving OpenAI's and
 // Ollama's endpoints plus health checks and metrics.
+//
+//	POST /v1/chat/completions   OpenAI chat (SSE with "stream": true)
+//	POST /v1/completions        OpenAI text completions (SSE)
+//	POST /v1/embeddings         OpenAI embeddings (float or base64)
+//	GET  /v1/models             OpenAI model list
+//	GET  /v1/models/{id}        one model
+//	POST /api/chat              Ollama chat (NDJSON unless "stream": false)
+//	POST /api/generate          Ollama generate (NDJSON unless "stream": false)
+//	POST /api/embed             Ollama embeddings (batch)
+//	POST /api/embeddings        Ollama's older single embedding
+//	GET  /api/tags              models in the store
+//	GET  /api/ps                loaded models
+//	POST /api/show              model details
+//	GET  /api/version           Config.Version
+//	GET  /                      "Ollama is running" (Ollama clients probe it); HEAD too
+//	GET  /healthz, /readyz      liveness, readiness (Config.Ready)
+//	GET  /metrics               Prometheus, when Config.Gatherer is set
+//
+// Choices where the APIs leave room:
+//   - Every response carries X-Request-Id. For chat and text completions
+//     it equals the body's id ("chatcmpl-<24 hex>", "cmpl-<24 hex>");
+//     elsewhere it is "req-<24 hex>". The log line carries the same id.
+//   - ErrOverloaded is 503 with Retry-After (whole seconds, at least 1).
+//   - Streams send their headers with the first token, so errors found
+//     before it (overload, prompt too long) get a real status; errors
+//     after it arrive in-band: an OpenAI error event (no [DONE]) or an
+//     Ollama {"error"} line.
+//   - Only one choice per request: n, best_of and multi-prompt requests
+//     other than 1 are a 400. Images, tools and JSON modes are a 400.
+//   - Model names match with or without Ollama's ":latest" tag.
 type Server struct {
 	cfg Config
 	log *slog.Logger
@@ -191,13 +221,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if info.promptTokens > 0 || info.completionTokens > 0 {
 		attrs = append(attrs, slog.Int("prompt_tokens", info.promptTokens), slog.Int("completion_tokens", info.completionTokens))
 	}
+	// Client mistakes are routine (INFO); overload is worth noticing
+	// (WARN); anything else on the server's side is an ERROR.
 	level := slog.LevelInfo
 	if info.err != nil {
 		attrs = append(attrs, slog.String("error", info.err.Message))
-		if info.err.Status >= 500 && info.err.Status != http.StatusServiceUnavailable {
-			level = slog.LevelError
-		} else {
+		switch {
+		case info.err.Status == http.StatusServiceUnavailable:
 			level = slog.LevelWarn
+		case info.err.Status >= 500:
+			level = slog.LevelError
 		}
 	}
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)

@@ -236,7 +236,7 @@ func TestRequestLog(t *testing.T) {
 		first.Status != 200 || first.Model != "fake" || first.CompletionTokens != len(fakePieces) || first.PromptTokens == 0 {
 		t.Errorf("log line %s", lines[0])
 	}
-	if !strings.Contains(lines[2], `"status":404`) || !strings.Contains(lines[2], `"level":"WARN"`) {
+	if !strings.Contains(lines[2], `"status":404`) || !strings.Contains(lines[2], `"level":"INFO"`) || !strings.Contains(lines[2], `"error":"The model`) {
 		t.Errorf("404 log line %s", lines[2])
 	}
 }

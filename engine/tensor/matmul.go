@@ -13,6 +13,7 @@ type (
 // vector units of a CPU level.
 type kernelSet struct {
 	q    map[DType]qdotFunc
+	tile map[DType]tileFunc // may be nil or lack types
 	f16  hdotFunc
 	bf16 hdotFunc
 	f32  fdotFunc
@@ -27,6 +28,14 @@ var portableKernels = kernelSet{
 	bf16: dotBF16H,
 	f32:  dotF32,
 }
+
+// tileFunc computes a tileRows x tileTokens block of products: weight rows
+// at w and w+rs bytes, tokens t = 0..3 with quants at q+t*cols and block
+// scales at d+t*nb, each row nb blocks long; the result for row r and token
+// t goes to out[t*ldo+r]. The caller checks every bound.
+type tileFunc func(w *byte, rs int, q *int8, d *float32, nb, cols int, out *float32, ldo int)
+
+const tileRows, tileTokens = 2, 4
 
 // tileBytes bounds the weight rows one pass over the tokens reuses: they
 // stay in the 32-48 KiB L1 data cache of current x86 and arm64 cores while
@@ -51,9 +60,17 @@ func MatMul(dst []float32, ldd int, typ DType, w []byte, rows int, a *Acts) erro
 	}
 	k := active
 	tile := max(1, tileBytes/rs)
+	tf := k.tile[typ]
+	if a.kind == F32 {
+		tf = nil // SetFloatActivations
+	}
 	for r0 := 0; r0 < rows; r0 += tile {
 		r1 := min(rows, r0+tile)
-		for t := 0; t < a.n; t++ {
+		t := 0
+		if tf != nil {
+			t = a.tiles(dst, ldd, tf, w, rs, r0, r1)
+		}
+		for ; t < a.n; t++ {
 			out := dst[t*ldd : t*ldd+r1]
 			switch a.kind {
 			case F32:
@@ -82,6 +99,28 @@ func MatMul(dst []float32, ldd int, typ DType, w []byte, rows int, a *Acts) erro
 		}
 	}
 	return nil
+}
+
+// tiles runs tf over rows [r0, r1) for the tokens that fill whole tiles,
+// the leftover rows of those tokens with the row kernel, and returns the
+// first token it did not cover.
+func (a *Acts) tiles(dst []float32, ldd int, tf tileFunc, w []byte, rs, r0, r1 int) int {
+	nb := a.cols / a.kind.BlockSize()
+	f := active.q[a.wt]
+	t := 0
+	for ; t+tileTokens <= a.n; t += tileTokens {
+		r := r0
+		for ; r+tileRows <= r1; r += tileRows {
+			tf(&w[r*rs], rs, &a.q[t*a.cols], &a.d[t*nb], nb, a.cols, &dst[t*ldd+r], ldd)
+		}
+		for ; r < r1; r++ {
+			for u := t; u < t+tileTokens; u++ {
+				q, d, s, bs := a.row(u)
+				dst[u*ldd+r] = f(w[r*rs:(r+1)*rs], q, d, s, bs)
+			}
+		}
+	}
+	return t
 }
 
 // row returns the quants, scales and sums of quantized row t.

@@ -148,7 +148,7 @@ func TestMatMulLevels(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	for _, typ := range matmulTypes {
 		for _, cols := range sizesFor(typ) {
-			for _, n := range []int{1, 3, 4, 5} {
+			for _, n := range []int{1, 3, 4, 5, 8, 9} {
 				rows := 1 + r.IntN(9)
 				w := quantizeRow(t, typ, r, rows*cols)
 				x := gaussian(r, n*cols, 1)

@@ -549,3 +549,151 @@ q6kdone:
 	VZEROUPPER
 	MOVSS X0, ret+96(FP)
 	RET
+
+// Tiles: 2 weight rows x 4 tokens per pass over the blocks, so each block
+// of weights is loaded once for four tokens and each block of activations
+// once for two rows. Registers: rows' signed weights Y14/Y15, their
+// magnitudes Y8/Y9, their scales Y10/Y11; accumulators Y16-Y19 (row 0,
+// tokens 0-3) and Y20-Y23 (row 1), which only EVEX encodings reach, hence
+// AVX-512VL. Strides: R8 weight row bytes, R9 activation row bytes, R10
+// 3*R9, R11 scale row bytes, R12 3*R11.
+
+// TPAIR(xa, da, a0, a1) multiplies the token whose quants are at xa and
+// scale at da with both rows, adding into accumulators a0 and a1.
+#define TPAIR(xa, da, a0, a1) \
+	VMOVDQU      xa, Y0 \
+	VBROADCASTSS da, Y1 \
+	VPSIGNB      Y14, Y0, Y2 \
+	VPXOR        Y3, Y3, Y3 \
+	VPDPBUSD     Y2, Y8, Y3 \
+	VCVTDQ2PS    Y3, Y3 \
+	VMULPS       Y10, Y1, Y4 \
+	VFMADD231PS  Y3, Y4, a0 \
+	VPSIGNB      Y15, Y0, Y2 \
+	VPXOR        Y3, Y3, Y3 \
+	VPDPBUSD     Y2, Y9, Y3 \
+	VCVTDQ2PS    Y3, Y3 \
+	VMULPS       Y11, Y1, Y4 \
+	VFMADD231PS  Y3, Y4, a1
+
+#define TTOKENS \
+	TPAIR((DI), (DX), Y16, Y20) \
+	TPAIR((DI)(R9*1), (DX)(R11*1), Y17, Y21) \
+	TPAIR((DI)(R9*2), (DX)(R11*2), Y18, Y22) \
+	TPAIR((DI)(R10*1), (DX)(R12*1), Y19, Y23)
+
+// TROWSCALES loads the half scales of both rows' current block at 0(SI).
+#define TROWSCALES \
+	VPBROADCASTW (SI), X10 \
+	VCVTPH2PS    X10, Y10 \
+	VPBROADCASTW (SI)(R8*1), X11 \
+	VCVTPH2PS    X11, Y11 \
+	VPSIGNB      Y14, Y14, Y8 \
+	VPSIGNB      Y15, Y15, Y9
+
+// TSETUP derives the strides and clears the accumulators.
+#define TSETUP \
+	LEAQ     (R9)(R9*2), R10 \
+	LEAQ     (CX*4), R11 \
+	LEAQ     (R11)(R11*2), R12 \
+	VPXORD   Y16, Y16, Y16 \
+	VMOVDQA64 Y16, Y17 \
+	VMOVDQA64 Y16, Y18 \
+	VMOVDQA64 Y16, Y19 \
+	VMOVDQA64 Y16, Y20 \
+	VMOVDQA64 Y16, Y21 \
+	VMOVDQA64 Y16, Y22 \
+	VMOVDQA64 Y16, Y23
+
+// TSTORE1(acc, off) stores the horizontal sum of acc at off(AX).
+#define TSTORE1(acc, off) \
+	VMOVAPS acc, Y0 \
+	HSUM \
+	VMOVSS  X0, off(AX)
+
+// TSTORE writes the 8 sums: token t's two rows at out + t*ldo*4.
+// AX holds out, BX ldo*4.
+#define TSTORE \
+	TSTORE1(Y16, 0) \
+	TSTORE1(Y20, 4) \
+	ADDQ BX, AX \
+	TSTORE1(Y17, 0) \
+	TSTORE1(Y21, 4) \
+	ADDQ BX, AX \
+	TSTORE1(Y18, 0) \
+	TSTORE1(Y22, 4) \
+	ADDQ BX, AX \
+	TSTORE1(Y19, 0) \
+	TSTORE1(Y23, 4) \
+	VZEROUPPER
+
+// func tileQ8_0VNNI(w *byte, rs int, q *int8, d *float32, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ8_0VNNI(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ nb+32(FP), CX
+	MOVQ cols+40(FP), R9
+	TSETUP
+	TESTQ CX, CX
+	JZ    t80done
+
+t80loop:
+	VMOVDQU 2(SI), Y14
+	VMOVDQU 2(SI)(R8*1), Y15
+	TROWSCALES
+	TTOKENS
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  t80loop
+
+t80done:
+	MOVQ out+48(FP), AX
+	MOVQ ldo+56(FP), BX
+	SHLQ $2, BX
+	TSTORE
+	RET
+
+// TUNPACK40(addr, y) unpacks the Q4_0 block at addr into 32 signed bytes
+// in y. Y12 holds bytes 0x0f, Y13 bytes 8.
+#define TUNPACK40(addr, x, y) \
+	VMOVDQU     addr, x \
+	VPSRLW      $4, x, X2 \
+	VINSERTI128 $1, X2, y, y \
+	VPAND       Y12, y, y \
+	VPSUBB      Y13, y, y
+
+// func tileQ4_0VNNI(w *byte, rs int, q *int8, d *float32, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ4_0VNNI(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ nb+32(FP), CX
+	MOVQ cols+40(FP), R9
+	TSETUP
+	BCAST8($0x0f0f0f0f, X12, Y12)
+	BCAST8($0x08080808, X13, Y13)
+	TESTQ CX, CX
+	JZ    t40done
+
+t40loop:
+	TUNPACK40(2(SI), X14, Y14)
+	TUNPACK40(2(SI)(R8*1), X15, Y15)
+	TROWSCALES
+	TTOKENS
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  t40loop
+
+t40done:
+	MOVQ out+48(FP), AX
+	MOVQ ldo+56(FP), BX
+	SHLQ $2, BX
+	TSTORE
+	RET

@@ -10,6 +10,7 @@ import (
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/chat"
 	"github.com/hearth-ai/hearth/engine/sched"
+	"github.com/hearth-ai/hearth/engine/tokenizer"
 )
 
 // loaded is one model in memory (or being loaded) with its scheduler. It
@@ -85,6 +86,7 @@ func (l *loaded) load() {
 		info.ChatTemplate = m.Template.Name()
 	}
 	info.Loaded = true
+	info.Vocab = m.Net.Vocab
 	l.m, l.s, l.info = m, s, info
 	r.log.Info("model loaded", "model", l.name, "path", l.path, "took", time.Since(start), "memory_mib", l.memory>>20)
 }
@@ -100,7 +102,15 @@ func (l *loaded) unload(ctx context.Context) error {
 	return err
 }
 
-func (l *loaded) Info() api.ModelInfo { return l.info }
+func (l *loaded) Info() api.ModelInfo {
+	info := l.info
+	l.r.mu.Lock()
+	if l.refs == 0 && !l.lastUsed.IsZero() {
+		info.ExpiresAt = l.lastUsed.Add(l.r.cfg.KeepAlive)
+	}
+	l.r.mu.Unlock()
+	return info
+}
 
 func (l *loaded) ChatPrompt(msgs []chat.Message) ([]int32, error) { return l.m.ChatPrompt(msgs) }
 
@@ -108,7 +118,12 @@ func (l *loaded) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
 	return l.m.Tok.Encode(text, addSpecial, parseSpecial)
 }
 
-func (l *loaded) Detokenize(ids []int32) string { return l.m.Tok.Decode(ids) }
+// Detokenize decodes generated ids, keeping a leading space: the pieces
+// continue text that came before them, and log-probability tokens must join
+// back into the reply.
+func (l *loaded) Detokenize(ids []int32) string {
+	return l.m.Tok.DecodeWith(ids, tokenizer.DecodeOptions{Continuation: true})
+}
 
 func (l *loaded) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (*engine.Result, error) {
 	res, err := l.s.Generate(ctx, req, emit)

@@ -173,7 +173,7 @@ func (r *Runner) withLoadState(canon string, info api.ModelInfo) api.ModelInfo {
 	l := r.loaded[canon]
 	r.mu.Unlock()
 	if l != nil && l.ready() {
-		return l.Info()
+		return l.Info() // takes r.mu itself
 	}
 	return info
 }

@@ -30,10 +30,11 @@ var portableKernels = kernelSet{
 }
 
 // tileFunc computes a tileRows x tileTokens block of products: weight rows
-// at w and w+rs bytes, tokens t = 0..3 with quants at q+t*cols and block
-// scales at d+t*nb, each row nb blocks long; the result for row r and token
-// t goes to out[t*ldo+r]. The caller checks every bound.
-type tileFunc func(w *byte, rs int, q *int8, d *float32, nb, cols int, out *float32, ldo int)
+// at w and w+rs bytes, tokens t = 0..3 with quants at q+t*cols, block
+// scales at d+t*nb and (Q8_K) sums of 16 at bs+t*cols/16, each row nb
+// blocks long; the result for row r and token t goes to out[t*ldo+r]. The
+// caller checks every bound.
+type tileFunc func(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 const tileRows, tileTokens = 2, 4
 
@@ -111,7 +112,11 @@ func (a *Acts) tiles(dst []float32, ldd int, tf tileFunc, w []byte, rs, r0, r1 i
 	for ; t+tileTokens <= a.n; t += tileTokens {
 		r := r0
 		for ; r+tileRows <= r1; r += tileRows {
-			tf(&w[r*rs], rs, &a.q[t*a.cols], &a.d[t*nb], nb, a.cols, &dst[t*ldd+r], ldd)
+			var bs *int16
+			if a.kind == Q8_K {
+				bs = &a.bs[t*a.cols/16]
+			}
+			tf(&w[r*rs], rs, &a.q[t*a.cols], &a.d[t*nb], bs, nb, a.cols, &dst[t*ldd+r], ldd)
 		}
 		for ; r < r1; r++ {
 			for u := t; u < t+tileTokens; u++ {

@@ -627,14 +627,14 @@ q6kdone:
 	TSTORE1(Y23, 4) \
 	VZEROUPPER
 
-// func tileQ8_0VNNI(w *byte, rs int, q *int8, d *float32, nb, cols int, out *float32, ldo int)
-TEXT ·tileQ8_0VNNI(SB), NOSPLIT, $0-64
+// func tileQ8_0VNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ8_0VNNI(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ rs+8(FP), R8
 	MOVQ q+16(FP), DI
 	MOVQ d+24(FP), DX
-	MOVQ nb+32(FP), CX
-	MOVQ cols+40(FP), R9
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
 	TSETUP
 	TESTQ CX, CX
 	JZ    t80done
@@ -651,8 +651,8 @@ t80loop:
 	JNZ  t80loop
 
 t80done:
-	MOVQ out+48(FP), AX
-	MOVQ ldo+56(FP), BX
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
 	SHLQ $2, BX
 	TSTORE
 	RET
@@ -666,14 +666,14 @@ t80done:
 	VPAND       Y12, y, y \
 	VPSUBB      Y13, y, y
 
-// func tileQ4_0VNNI(w *byte, rs int, q *int8, d *float32, nb, cols int, out *float32, ldo int)
-TEXT ·tileQ4_0VNNI(SB), NOSPLIT, $0-64
+// func tileQ4_0VNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ4_0VNNI(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ rs+8(FP), R8
 	MOVQ q+16(FP), DI
 	MOVQ d+24(FP), DX
-	MOVQ nb+32(FP), CX
-	MOVQ cols+40(FP), R9
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
 	TSETUP
 	BCAST8($0x0f0f0f0f, X12, Y12)
 	BCAST8($0x08080808, X13, Y13)
@@ -692,8 +692,184 @@ t40loop:
 	JNZ  t40loop
 
 t40done:
-	MOVQ out+48(FP), AX
-	MOVQ ldo+56(FP), BX
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
 	SHLQ $2, BX
 	TSTORE
+	RET
+
+DATA kmask3f<>+0(SB)/8, $0x3f3f3f3f3f3f3f3f
+DATA kmask3f<>+8(SB)/8, $0x3f3f3f3f3f3f3f3f
+GLOBL kmask3f<>(SB), RODATA|NOPTR, $16
+DATA kmask0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA kmask0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL kmask0f<>(SB), RODATA|NOPTR, $16
+DATA kmask03<>+0(SB)/8, $0x0303030303030303
+DATA kmask03<>+8(SB)/8, $0x0303030303030303
+GLOBL kmask03<>(SB), RODATA|NOPTR, $16
+
+// VK4SCALES(src, sp, mins) unpacks the 6-bit scales and mins of a
+// Q4_K/Q5_K block, whose 12 scale bytes start at src, with vector ops (the kmask shuffle of K4SCALES
+// on the three dwords at once, leaving the general registers free): the 8
+// scales as words go to sp, the 8 mins as words to mins. Clobbers X0-X3.
+#define VK4SCALES(base, sp, mins) \
+	VMOVDQU    base, X0 \
+	VPAND      kmask3f<>(SB), X0, X1 \
+	VPSRLD     $6, X0, X2 \
+	VPAND      kmask03<>(SB), X2, X2 \
+	VPSLLD     $4, X2, X2 \
+	VPAND      kmask0f<>(SB), X0, X3 \
+	VPSRLD     $4, X0, X0 \
+	VPAND      kmask0f<>(SB), X0, X0 \
+	VPUNPCKHDQ X0, X3, X3 \
+	VPOR       X2, X3, X3 \
+	VPUNPCKLDQ X3, X1, X1 \
+	VPMOVZXBW  X1, X0 \
+	VMOVDQU    X0, sp \
+	VPSRLDQ    $8, X1, X1 \
+	VPMOVZXBW  X1, mins
+
+// K4PAIR(xa, lo, hi, slo, shi, acc) adds the scaled sums of one token's 64
+// quants at xa and xa+32 against a row's low and high nibbles.
+#define K4PAIR(off, xa, lo, hi, slo, shi, acc) \
+	VPMADDUBSW off xa, lo, Y0 \
+	VPMADDWD   slo, Y0, Y0 \
+	VPADDD     Y0, acc, acc \
+	VPMADDUBSW (32+off)xa, hi, Y0 \
+	VPMADDWD   shi, Y0, Y0 \
+	VPADDD     Y0, acc, acc
+
+// K4STEP(k) does sub-blocks 2k and 2k+1 of both rows for the four tokens.
+#define K4STEP(k) \
+	VMOVDQU      (16+32*k)(SI), Y0 \
+	VPAND        Y14, Y0, Y4 \
+	VPSRLW       $4, Y0, Y5 \
+	VPAND        Y14, Y5, Y5 \
+	VMOVDQU      (16+32*k)(SI)(R8*1), Y0 \
+	VPAND        Y14, Y0, Y6 \
+	VPSRLW       $4, Y0, Y7 \
+	VPAND        Y14, Y7, Y7 \
+	VPBROADCASTW (4*k)(SP), Y1 \
+	VPBROADCASTW (4*k+2)(SP), Y2 \
+	VPBROADCASTW (16+4*k)(SP), Y3 \
+	VPBROADCASTW (16+4*k+2)(SP), Y15 \
+	K4PAIR((64*k), (DI), Y4, Y5, Y1, Y2, Y16) \
+	K4PAIR((64*k), (DI)(R9*1), Y4, Y5, Y1, Y2, Y17) \
+	K4PAIR((64*k), (DI)(R9*2), Y4, Y5, Y1, Y2, Y18) \
+	K4PAIR((64*k), (DI)(R10*1), Y4, Y5, Y1, Y2, Y19) \
+	K4PAIR((64*k), (DI), Y6, Y7, Y3, Y15, Y20) \
+	K4PAIR((64*k), (DI)(R9*1), Y6, Y7, Y3, Y15, Y21) \
+	K4PAIR((64*k), (DI)(R9*2), Y6, Y7, Y3, Y15, Y22) \
+	K4PAIR((64*k), (DI)(R10*1), Y6, Y7, Y3, Y15, Y23)
+
+// K4FLUSH(da, ba, i0, i1, f0, f1) folds one token's integer sums i0, i1
+// (rows 0, 1) into its float sums f0, f1: d·dx·Σ - dmin·dx·Σ min·bsum. The
+// token's scale is at da, its 16 bsums at ba (and ba16 = ba+16).
+#define K4FLUSH(da, ba, ba16, i0, i1, f0, f1) \
+	VBROADCASTSS  da, Y0 \
+	VMOVDQU       ba, X2 \
+	VPHADDW       ba16, X2, X2 \
+	VCVTDQ2PS     i0, i0 \
+	VMULPS        Y8, Y0, Y1 \
+	VFMADD231PS   i0, Y1, f0 \
+	VPMADDWD      X12, X2, X3 \
+	VCVTDQ2PS     X3, X3 \
+	VMULPS        Y9, Y0, Y1 \
+	VFNMADD231PS  Y3, Y1, f0 \
+	VCVTDQ2PS     i1, i1 \
+	VMULPS        Y10, Y0, Y1 \
+	VFMADD231PS   i1, Y1, f1 \
+	VPMADDWD      X13, X2, X3 \
+	VCVTDQ2PS     X3, X3 \
+	VMULPS        Y11, Y0, Y1 \
+	VFNMADD231PS  Y3, Y1, f1
+
+// KROWSCALES(off) broadcasts both rows' d (half at off) into Y8/Y10 and
+// dmin (at off+2) into Y9/Y11.
+#define KROWSCALES \
+	VPBROADCASTW (SI), X8 \
+	VCVTPH2PS    X8, Y8 \
+	VPBROADCASTW 2(SI), X9 \
+	VCVTPH2PS    X9, Y9 \
+	VPBROADCASTW (SI)(R8*1), X10 \
+	VCVTPH2PS    X10, Y10 \
+	VPBROADCASTW 2(SI)(R8*1), X11 \
+	VCVTPH2PS    X11, Y11
+
+// func tileQ4_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+// Strides: R8 weight row, R9 activation row (cols), R10 3*cols, R11 scale
+// row (nb*4), R12 3*R11, R13 bsum row (cols/8 bytes), AX 3*R13.
+// Registers: Y4/Y5 and Y6/Y7 the rows' nibbles, Y1/Y2 and Y3/Y15 their
+// broadcast sub-block scales, Y8-Y11 the rows' d and dmin, X12/X13 their
+// mins, Y14 0x0f bytes, Y16-Y23 integer sums per super-block (row 0
+// tokens 0-3, row 1 tokens 0-3), Y24-Y31 the float sums.
+TEXT ·tileQ4_KVNNI(SB), NOSPLIT, $32-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ bs+32(FP), BX
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (CX*4), R11
+	LEAQ (R11)(R11*2), R12
+	MOVQ R9, R13
+	SHRQ $3, R13
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	LEAQ (R13)(R13*2), AX
+	VPXORD    Y24, Y24, Y24
+	VMOVDQA64 Y24, Y25
+	VMOVDQA64 Y24, Y26
+	VMOVDQA64 Y24, Y27
+	VMOVDQA64 Y24, Y28
+	VMOVDQA64 Y24, Y29
+	VMOVDQA64 Y24, Y30
+	VMOVDQA64 Y24, Y31
+	TESTQ CX, CX
+	JZ    t4kdone
+
+t4kloop:
+	VK4SCALES(4(SI), 0(SP), X12)
+	VK4SCALES(4(SI)(R8*1), 16(SP), X13)
+	KROWSCALES
+	VPXORD    Y16, Y16, Y16
+	VMOVDQA64 Y16, Y17
+	VMOVDQA64 Y16, Y18
+	VMOVDQA64 Y16, Y19
+	VMOVDQA64 Y16, Y20
+	VMOVDQA64 Y16, Y21
+	VMOVDQA64 Y16, Y22
+	VMOVDQA64 Y16, Y23
+	K4STEP(0)
+	K4STEP(1)
+	K4STEP(2)
+	K4STEP(3)
+	K4FLUSH((DX), (BX), 16(BX), Y16, Y20, Y24, Y28)
+	K4FLUSH((DX)(R11*1), (BX)(R13*1), 16(BX)(R13*1), Y17, Y21, Y25, Y29)
+	K4FLUSH((DX)(R11*2), (BX)(R13*2), 16(BX)(R13*2), Y18, Y22, Y26, Y30)
+	K4FLUSH((DX)(R12*1), (BX)(AX*1), 16(BX)(AX*1), Y19, Y23, Y27, Y31)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  t4kloop
+
+t4kdone:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	TSTORE1(Y24, 0)
+	TSTORE1(Y28, 4)
+	ADDQ BX, AX
+	TSTORE1(Y25, 0)
+	TSTORE1(Y29, 4)
+	ADDQ BX, AX
+	TSTORE1(Y26, 0)
+	TSTORE1(Y30, 4)
+	ADDQ BX, AX
+	TSTORE1(Y27, 0)
+	TSTORE1(Y31, 4)
+	VZEROUPPER
 	RET

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/runner"
+)
+
+// TestChatRemote chats with a node over HTTP and checks that each turn
+// sends the whole conversation so far, and that /reset forgets it.
+func TestChatRemote(t *testing.T) {
+	node, err := runner.New(runner.Config{Files: []string{filepath.Join(models, "stories260K.gguf")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Shutdown(context.Background())
+	srv, err := api.New(api.Config{Backend: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen [][]string // roles of each request's messages
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/chat/completions" {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var req struct {
+				Messages []struct{ Role string }
+			}
+			json.Unmarshal(body, &req)
+			var roles []string
+			for _, m := range req.Messages {
+				roles = append(roles, m.Role)
+			}
+			mu.Lock()
+			seen = append(seen, roles)
+			mu.Unlock()
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	out, err := run(t, "Once upon a time\nLily\n/reset\nThe dog\n/exit\n", "chat", "--url", ts.URL, "--system", "Be brief.", "-n", "8", "--temp", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out, "\n") < 4 || !strings.Contains(out, "(history cleared)") {
+		t.Errorf("chat output:\n%s", out)
+	}
+	want := []string{"system user", "system user assistant user", "system user"}
+	if len(seen) != len(want) {
+		t.Fatalf("%d requests; want %d", len(seen), len(want))
+	}
+	for i := range want {
+		if got := strings.Join(seen[i], " "); got != want[i] {
+			t.Errorf("request %d roles %q; want %q", i, got, want[i])
+		}
+	}
+}
+
+func TestChatLocal(t *testing.T) {
+	out, err := run(t, "Tell me a story\n", "chat", "--model", filepath.Join(models, "stories260K.gguf"), "-n", "10", "--temp", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(strings.TrimSpace(out)) == 0 {
+		t.Error("no reply")
+	}
+}
+
+// TestConfigSources checks the order flags > environment > config file >
+// defaults, and that unknown config keys are refused.
+func TestConfigSources(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hearth.toml")
+	os.WriteFile(cfg, []byte("addr = \"127.0.0.1:9999\"\nparallel = 7\nkeep_alive = \"1m\"\nmodel = [\"a.gguf\", \"b.gguf\"]\n"), 0o644)
+	o := &serveOptions{}
+	cmd := &cobra.Command{Use: "x"}
+	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "")
+	f.StringVar(&o.addr, "addr", DefaultAddr, "")
+	f.IntVar(&o.parallel, "parallel", 4, "")
+	f.IntVar(&o.queue, "queue", 64, "")
+	f.DurationVar(&o.keepAlive, "keep-alive", 0, "")
+	f.StringArrayVar(&o.models, "model", nil, "")
+	if err := f.Parse([]string{"--parallel", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HEARTH_ADDR", "127.0.0.1:7777")
+	if err := applyConfig(cmd, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if o.parallel != 3 || o.addr != "127.0.0.1:7777" || o.keepAlive.String() != "1m0s" || strings.Join(o.models, ",") != "a.gguf,b.gguf" || o.queue != 64 {
+		t.Errorf("flag>env>file>default broken: %+v", o)
+	}
+	os.WriteFile(cfg, []byte("adr = \"x\"\n"), 0o644)
+	cmd2 := &cobra.Command{Use: "y"}
+	cmd2.Flags().String("addr", "", "")
+	if err := applyConfig(cmd2, cfg); err == nil || !strings.Contains(err.Error(), "unknown keys adr") {
+		t.Errorf("unknown key: %v", err)
+	}
+	os.WriteFile(cfg, []byte("addr = [\n"), 0o644)
+	if err := applyConfig(cmd2, cfg); err == nil {
+		t.Error("a malformed config file was accepted")
+	}
+}

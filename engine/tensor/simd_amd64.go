@@ -41,6 +41,9 @@ func tileQ4_0VNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int,
 func tileQ4_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 //go:noescape
+func tileQ6_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+
+//go:noescape
 func dotF32AVX2(w []byte, x []float32) float32
 
 //go:noescape
@@ -75,7 +78,7 @@ func kernelsFor(l Level) kernelSet {
 	if l >= LevelAVX512 {
 		k.q[Q8_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ8_0VNNI(w, q, d) }
 		k.q[Q4_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ4_0VNNI(w, q, d) }
-		k.tile = map[DType]tileFunc{Q8_0: tileQ8_0VNNI, Q4_0: tileQ4_0VNNI, Q4_K: tileQ4_KVNNI}
+		k.tile = map[DType]tileFunc{Q8_0: tileQ8_0VNNI, Q4_0: tileQ4_0VNNI, Q4_K: tileQ4_KVNNI, Q6_K: tileQ6_KVNNI}
 	}
 	return k
 }

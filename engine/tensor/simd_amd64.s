@@ -873,3 +873,165 @@ t4kdone:
 	TSTORE1(Y31, 4)
 	VZEROUPPER
 	RET
+
+// Q6_K tile. Per super-block half n and quant vector i (0-3), both rows'
+// 32 6-bit quants are built in Y4/Y5 from ql0/ql1/qh (Y8-Y10 row 0,
+// Y11-Y13 row 1) and their two scales widened into Y6/Y7 from the raw
+// scale bytes X1/X2; then each token's 32 activations multiply both.
+// Y14 holds bytes 0x0f, Y15 bytes 0x30; Y16-Y23 integer and Y24-Y31 float
+// sums as in the Q4_K tile.
+
+#define Q6B0(ql0, ql1, qh, dst) \
+	VPAND  Y14, ql0, dst \
+	VPSLLW $4, qh, Y3 \
+	VPAND  Y15, Y3, Y3 \
+	VPOR   Y3, dst, dst
+
+#define Q6B1(ql0, ql1, qh, dst) \
+	VPAND  Y14, ql1, dst \
+	VPSLLW $2, qh, Y3 \
+	VPAND  Y15, Y3, Y3 \
+	VPOR   Y3, dst, dst
+
+#define Q6B2(ql0, ql1, qh, dst) \
+	VPSRLW $4, ql0, dst \
+	VPAND  Y14, dst, dst \
+	VPAND  Y15, qh, Y3 \
+	VPOR   Y3, dst, dst
+
+#define Q6B3(ql0, ql1, qh, dst) \
+	VPSRLW $4, ql1, dst \
+	VPAND  Y14, dst, dst \
+	VPSRLW $2, qh, Y3 \
+	VPAND  Y15, Y3, Y3 \
+	VPOR   Y3, dst, dst
+
+#define Q6TPAIR(xa, acc0, acc1) \
+	VPMADDUBSW xa, Y4, Y0 \
+	VPMADDWD   Y6, Y0, Y0 \
+	VPADDD     Y0, acc0, acc0 \
+	VPMADDUBSW xa, Y5, Y0 \
+	VPMADDWD   Y7, Y0, Y0 \
+	VPADDD     Y0, acc1, acc1
+
+// Q6TVEC(B, n, i) builds vector i of half n for both rows and runs the
+// four tokens over it.
+#define Q6TVEC(B, n, i) \
+	B(Y8, Y9, Y10, Y4) \
+	B(Y11, Y12, Y13, Y5) \
+	VPSHUFB   q6shuf<>+(16*(4*n+i))(SB), X1, X6 \
+	VPMOVSXBW X6, Y6 \
+	VPSHUFB   q6shuf<>+(16*(4*n+i))(SB), X2, X7 \
+	VPMOVSXBW X7, Y7 \
+	Q6TPAIR((128*n+32*i)(DI), Y16, Y20) \
+	Q6TPAIR((128*n+32*i)(DI)(R9*1), Y17, Y21) \
+	Q6TPAIR((128*n+32*i)(DI)(R9*2), Y18, Y22) \
+	Q6TPAIR((128*n+32*i)(DI)(R10*1), Y19, Y23)
+
+#define Q6THALF(n) \
+	VMOVDQU (64*n)(SI), Y8 \
+	VMOVDQU (64*n+32)(SI), Y9 \
+	VMOVDQU (128+32*n)(SI), Y10 \
+	VMOVDQU (64*n)(SI)(R8*1), Y11 \
+	VMOVDQU (64*n+32)(SI)(R8*1), Y12 \
+	VMOVDQU (128+32*n)(SI)(R8*1), Y13 \
+	Q6TVEC(Q6B0, n, 0) \
+	Q6TVEC(Q6B1, n, 1) \
+	Q6TVEC(Q6B2, n, 2) \
+	Q6TVEC(Q6B3, n, 3)
+
+// Q6TFLUSH(da, ba, i0, i1, f0, f1) subtracts 32·Σ scale·bsum from one
+// token's integer sums (the quants are stored +32) and folds them into its
+// float sums with d·dx. Y1/Y2 hold the rows' 16 scales as words, Y3/Y4
+// their d.
+#define Q6TFLUSH(da, ba, i0, i1, f0, f1) \
+	VBROADCASTSS da, Y5 \
+	VPMADDWD     ba, Y1, Y0 \
+	VPSLLD       $5, Y0, Y0 \
+	VPSUBD       Y0, i0, i0 \
+	VCVTDQ2PS    i0, i0 \
+	VMULPS       Y3, Y5, Y6 \
+	VFMADD231PS  i0, Y6, f0 \
+	VPMADDWD     ba, Y2, Y0 \
+	VPSLLD       $5, Y0, Y0 \
+	VPSUBD       Y0, i1, i1 \
+	VCVTDQ2PS    i1, i1 \
+	VMULPS       Y4, Y5, Y6 \
+	VFMADD231PS  i1, Y6, f1
+
+// func tileQ6_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+// Strides as in tileQ4_KVNNI.
+TEXT ·tileQ6_KVNNI(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ bs+32(FP), BX
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (CX*4), R11
+	LEAQ (R11)(R11*2), R12
+	MOVQ R9, R13
+	SHRQ $3, R13
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	BCAST8($0x30303030, X15, Y15)
+	LEAQ (R13)(R13*2), AX
+	VPXORD    Y24, Y24, Y24
+	VMOVDQA64 Y24, Y25
+	VMOVDQA64 Y24, Y26
+	VMOVDQA64 Y24, Y27
+	VMOVDQA64 Y24, Y28
+	VMOVDQA64 Y24, Y29
+	VMOVDQA64 Y24, Y30
+	VMOVDQA64 Y24, Y31
+	TESTQ CX, CX
+	JZ    t6kdone
+
+t6kloop:
+	VMOVDQU   192(SI), X1
+	VMOVDQU   192(SI)(R8*1), X2
+	VPXORD    Y16, Y16, Y16
+	VMOVDQA64 Y16, Y17
+	VMOVDQA64 Y16, Y18
+	VMOVDQA64 Y16, Y19
+	VMOVDQA64 Y16, Y20
+	VMOVDQA64 Y16, Y21
+	VMOVDQA64 Y16, Y22
+	VMOVDQA64 Y16, Y23
+	Q6THALF(0)
+	Q6THALF(1)
+	VPMOVSXBW    192(SI), Y1
+	VPMOVSXBW    192(SI)(R8*1), Y2
+	VPBROADCASTW 208(SI), X3
+	VCVTPH2PS    X3, Y3
+	VPBROADCASTW 208(SI)(R8*1), X4
+	VCVTPH2PS    X4, Y4
+	Q6TFLUSH((DX), (BX), Y16, Y20, Y24, Y28)
+	Q6TFLUSH((DX)(R11*1), (BX)(R13*1), Y17, Y21, Y25, Y29)
+	Q6TFLUSH((DX)(R11*2), (BX)(R13*2), Y18, Y22, Y26, Y30)
+	Q6TFLUSH((DX)(R12*1), (BX)(AX*1), Y19, Y23, Y27, Y31)
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  t6kloop
+
+t6kdone:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	TSTORE1(Y24, 0)
+	TSTORE1(Y28, 4)
+	ADDQ BX, AX
+	TSTORE1(Y25, 0)
+	TSTORE1(Y29, 4)
+	ADDQ BX, AX
+	TSTORE1(Y26, 0)
+	TSTORE1(Y30, 4)
+	ADDQ BX, AX
+	TSTORE1(Y27, 0)
+	TSTORE1(Y31, 4)
+	VZEROUPPER
+	RET

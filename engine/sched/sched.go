@@ -53,8 +53,8 @@ var ErrTooLarge = errors.New("sched: request larger than the KV-cache budget")
 
 type overloaded struct{ after time.Duration }
 
-func (o overloaded) Error() string              { return ErrOverloaded.Error() }
-func (o overloaded) Unwrap() error              { return ErrOverloaded }
+func (o overloaded) Error() string             { return ErrOverloaded.Error() }
+func (o overloaded) Unwrap() error             { return ErrOverloaded }
 func (o overloaded) RetryAfter() time.Duration { return o.after }
 
 // Stats is a snapshot of the scheduler's state.

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -115,15 +114,12 @@ llama-bench's field names. The peak resident memory is reported too.`,
 						ModelType: typ, ModelSize: f.Size(), ModelParams: params, NBatch: batch, NUBatch: batch,
 						NThreads: threads, TypeK: "f32", TypeV: "f32", UseMmap: true, NPrompt: r.NPrompt, NGen: r.NGen,
 						TestTime: time.Now().UTC().Format(time.RFC3339), AvgTs: mean, StddevTs: sd, MaxRSS: rss}
-					var sum float64
 					for _, s := range r.Samples {
 						row.SamplesNs = append(row.SamplesNs, int64(s*1e9))
 						row.SamplesTs = append(row.SamplesTs, float64(r.NPrompt+r.NGen)/s)
-						sum += s
 					}
-					row.AvgNs = int64(sum / float64(len(r.Samples)) * 1e9)
-					_, sdNs := meanSDSeconds(r.Samples)
-					row.StddevNs = int64(sdNs * 1e9)
+					avg, sdSec := r.Seconds()
+					row.AvgNs, row.StddevNs = int64(avg*1e9), int64(sdSec*1e9)
 					rows = append(rows, row)
 				}
 				enc := json.NewEncoder(g.stdout)
@@ -152,22 +148,6 @@ llama-bench's field names. The peak resident memory is reported too.`,
 	fl.BoolVar(&noWarm, "no-warmup", false, "skip the untimed warm-up run")
 	fl.BoolVar(&asJSON, "json", false, "print a JSON array with llama-bench's field names")
 	return cmd
-}
-
-func meanSDSeconds(xs []float64) (float64, float64) {
-	var sum float64
-	for _, x := range xs {
-		sum += x
-	}
-	mean := sum / float64(len(xs))
-	if len(xs) < 2 {
-		return mean, 0
-	}
-	var ss float64
-	for _, x := range xs {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(xs)-1))
 }
 
 // sizeClass names a parameter count as llama-bench does ("1B", "260K").

@@ -44,6 +44,10 @@ func (r Result) TokensPerSec() (mean, sd float64) {
 	return meanSD(ts)
 }
 
+// Seconds returns the mean and standard deviation of the repetitions' wall
+// time.
+func (r Result) Seconds() (mean, sd float64) { return meanSD(r.Samples) }
+
 func meanSD(xs []float64) (float64, float64) {
 	if len(xs) == 0 {
 		return 0, 0

@@ -47,9 +47,14 @@ type Linear struct {
 func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 	w := l.W
 	j := forwardJobs.Get().(*forwardJob)
-	if err := j.acts.Prepare(w.Type, x, n, w.Cols); err != nil {
+	if err := j.acts.Setup(w.Type, x, n, w.Cols); err != nil {
 		// Shapes and types were checked when the model was bound.
 		panic(fmt.Sprintf("model: %s: %v", w.Name, err))
+	}
+	if n >= convertSplit {
+		p.For(n, 1, j.convert)
+	} else {
+		j.acts.Convert(0, n)
 	}
 	j.w, j.dst = w, dst
 	p.For(w.Rows, rowGrain, j.run)
@@ -66,6 +71,10 @@ func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 	}
 }
 
+// convertSplit is the fewest tokens whose conversion is split across the
+// pool: one token's takes a few microseconds, less than a hand-off.
+const convertSplit = 4
+
 // rowGrain is the fewest rows worth handing to a thread: below it the
 // hand-off costs more than the rows.
 const rowGrain = 16
@@ -75,15 +84,17 @@ const rowGrain = 16
 // run the same projection at once; a job keeps its activation buffers and
 // its bound method value, so reusing one allocates nothing.
 type forwardJob struct {
-	acts tensor.Acts
-	w    *Matrix
-	dst  []float32
-	run  func(lo, hi int)
+	acts    tensor.Acts
+	w       *Matrix
+	dst     []float32
+	run     func(lo, hi int)
+	convert func(lo, hi int)
 }
 
 var forwardJobs = sync.Pool{New: func() any {
 	j := new(forwardJob)
 	j.run = j.rows
+	j.convert = j.acts.Convert
 	return j
 }}
 

@@ -14,7 +14,10 @@ import (
 // kept as float32 for F32. The integer kernels then multiply quants by
 // quants and apply the two scales once per block.
 //
-// The quants are stored split rather than in ggml's interleaved blocks:
+// Half-precision activations are kept as float32 values that a half (or
+// bfloat16) holds exactly, which is what ggml computes with, so the kernels
+// convert only the weights. The quants are stored split rather than in
+// ggml's interleaved blocks:
 // all int8 quants of a row back to back, then the float32 block scales
 // (already rounded through half precision where ggml stores a half), so
 // the vector kernels load them without unpacking. An Acts is reused from
@@ -27,8 +30,8 @@ type Acts struct {
 	d       []float32 // block scales, n*cols/blockSize
 	s       []float32 // Q8_1: d·Σq per 32-block
 	bs      []int16   // Q8_K: Σq per 16 elements
-	h       []uint16  // F16/BF16 activations, n*cols
-	f       []float32 // F32 activations: a view of the caller's input
+	f       []float32 // F32: a view of x; F16/BF16: x rounded, as float32
+	x       []float32 // the input given to Setup
 }
 
 // ActType returns the type llama.cpp converts activations to before a
@@ -55,10 +58,22 @@ func ActType(w DType) (DType, error) {
 func (a *Acts) Rows() int { return a.n }
 
 // Prepare converts n rows of cols elements from x (len >= n*cols) for a
-// product with weights of type w. It allocates only when its buffers must
-// grow. F32 weights keep a view of x, which must then stay unchanged until
-// the product is done.
+// product with weights of type w: Setup, then Convert of every row. It
+// allocates only when its buffers must grow.
 func (a *Acts) Prepare(w DType, x []float32, n, cols int) error {
+	if err := a.Setup(w, x, n, cols); err != nil {
+		return err
+	}
+	a.Convert(0, n)
+	return nil
+}
+
+// Setup sizes a for n rows of cols elements of x (len >= n*cols) and
+// weights of type w, converting nothing yet: Convert does, so that callers
+// can split the rows across threads. x must stay unchanged until the rows
+// are converted (and, for F32 weights, whose activations are a view of x,
+// until the product is done).
+func (a *Acts) Setup(w DType, x []float32, n, cols int) error {
 	kind, err := ActType(w)
 	if err != nil {
 		return err
@@ -73,35 +88,59 @@ func (a *Acts) Prepare(w DType, x []float32, n, cols int) error {
 		kind = F32
 	}
 	a.kind, a.wt, a.n, a.cols = kind, w, n, cols
-	x = x[:n*cols]
+	a.x = x[:n*cols]
 	switch kind {
 	case F32:
-		a.f = x
-	case F16:
-		a.h = grow(a.h, n*cols)
-		for i, v := range x {
-			a.h[i] = F32ToF16(v)
-		}
-	case BF16:
-		a.h = grow(a.h, n*cols)
-		for i, v := range x {
-			a.h[i] = F32ToBF16(v)
-		}
+		a.f = a.x
+	case F16, BF16:
+		a.f = grow(a.f, n*cols)
 	case Q8_0, Q8_1:
 		a.q = grow(a.q, n*cols)
 		a.d = grow(a.d, n*cols/qk)
 		if kind == Q8_1 {
 			a.s = grow(a.s, n*cols/qk)
 		}
-		quantActQ8(x, a.q, a.d, a.s, kind == Q8_1)
 	case Q8_K:
 		a.q = grow(a.q, n*cols)
 		a.d = grow(a.d, n*cols/QK_K)
 		a.bs = grow(a.bs, n*cols/16)
-		quantActQ8K(x, a.q, a.d, a.bs)
 	}
 	return nil
 }
+
+// Convert converts rows [lo, hi) of the activations given to Setup. Calls
+// on disjoint ranges may run at once.
+func (a *Acts) Convert(lo, hi int) {
+	c := a.cols
+	x := a.x[lo*c : hi*c]
+	switch a.kind {
+	case F16:
+		active.roundF16(x, a.f[lo*c:hi*c])
+	case BF16:
+		f := a.f[lo*c : hi*c]
+		for i, v := range x {
+			f[i] = BF16ToF32(F32ToBF16(v))
+		}
+	case Q8_0:
+		active.quantQ8_0(x, a.q[lo*c:hi*c], a.d[lo*c/qk:hi*c/qk])
+	case Q8_1:
+		quantActQ8(x, a.q[lo*c:hi*c], a.d[lo*c/qk:hi*c/qk], a.s[lo*c/qk:hi*c/qk], true)
+	case Q8_K:
+		quantActQ8K(x, a.q[lo*c:hi*c], a.d[lo*c/QK_K:hi*c/QK_K], a.bs[lo*c/16:hi*c/16])
+	}
+}
+
+// roundF16 rounds x to half precision, as llama.cpp does to activations
+// that meet F16 weights; the values are kept as float32 so that the
+// kernels convert only the weights.
+func roundF16(x, dst []float32) {
+	for i, v := range x {
+		dst[i] = f16Table[F32ToF16(v)]
+	}
+}
+
+// quantQ8_0Go is the portable Q8_0 activation quantizer.
+func quantQ8_0Go(x []float32, q []int8, d []float32) { quantActQ8(x, q, d, nil, false) }
 
 // floatActs makes Prepare keep float32 activations for every weight type.
 var floatActs atomic.Bool

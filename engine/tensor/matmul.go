@@ -2,21 +2,22 @@ package tensor
 
 import "fmt"
 
-// hdotFunc is the dot product of an F16 or BF16 row with half activations,
-// fdotFunc that of an F32 row with float32 activations.
-type (
-	hdotFunc func(w []byte, h []uint16) float32
-	fdotFunc func(w []byte, x []float32) float32
-)
+// fdotFunc is the dot product of an F32, F16 or BF16 row with float32
+// activations.
+type fdotFunc func(w []byte, x []float32) float32
 
 // kernelSet is one set of row kernels: the portable one, or one using the
 // vector units of a CPU level.
 type kernelSet struct {
 	q    map[DType]qdotFunc
 	tile map[DType]tileFunc // may be nil or lack types
-	f16  hdotFunc
-	bf16 hdotFunc
+	f16  fdotFunc
+	bf16 fdotFunc
 	f32  fdotFunc
+
+	// Activation converters (see Acts.Convert).
+	quantQ8_0 func(x []float32, q []int8, d []float32)
+	roundF16  func(x, dst []float32)
 }
 
 var portableKernels = kernelSet{
@@ -24,9 +25,11 @@ var portableKernels = kernelSet{
 		Q8_0: qdotQ8_0, Q4_0: qdotQ4_0, Q4_1: qdotQ4_1, Q5_0: qdotQ5_0, Q5_1: qdotQ5_1,
 		Q2_K: qdotQ2_K, Q3_K: qdotQ3_K, Q4_K: qdotQ4_K, Q5_K: qdotQ5_K, Q6_K: qdotQ6_K, Q8_K: qdotQ8_K,
 	},
-	f16:  dotF16H,
-	bf16: dotBF16H,
-	f32:  dotF32,
+	f16:       dotF16,
+	bf16:      dotBF16,
+	f32:       dotF32,
+	quantQ8_0: quantQ8_0Go,
+	roundF16:  roundF16,
 }
 
 // tileFunc computes a tileRows x tileTokens block of products: weight rows
@@ -74,21 +77,21 @@ func MatMul(dst []float32, ldd int, typ DType, w []byte, rows int, a *Acts) erro
 		for ; t < a.n; t++ {
 			out := dst[t*ldd : t*ldd+r1]
 			switch a.kind {
-			case F32:
-				x, f := a.f[t*a.cols:(t+1)*a.cols], k.f32
-				if typ != F32 {
+			case F32, F16, BF16:
+				x := a.f[t*a.cols : (t+1)*a.cols]
+				var f fdotFunc
+				switch typ {
+				case F32:
+					f = k.f32
+				case F16:
+					f = k.f16
+				case BF16:
+					f = k.bf16
+				default:
 					f = kernels[typ].dot // SetFloatActivations
 				}
 				for r := r0; r < r1; r++ {
 					out[r] = f(w[r*rs:(r+1)*rs], x)
-				}
-			case F16, BF16:
-				h, f := a.h[t*a.cols:(t+1)*a.cols], k.f16
-				if a.kind == BF16 {
-					f = k.bf16
-				}
-				for r := r0; r < r1; r++ {
-					out[r] = f(w[r*rs:(r+1)*rs], h)
 				}
 			default:
 				q, d, s, bs := a.row(t)

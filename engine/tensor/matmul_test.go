@@ -41,16 +41,8 @@ func matmulAt(t testing.TB, l Level, typ DType, w []byte, rows int, x []float32,
 func actValues(a *Acts) []float32 {
 	out := make([]float32, a.n*a.cols)
 	switch a.kind {
-	case F32:
+	case F32, F16, BF16:
 		copy(out, a.f)
-	case F16:
-		for i, h := range a.h {
-			out[i] = F16ToF32(h)
-		}
-	case BF16:
-		for i, h := range a.h {
-			out[i] = BF16ToF32(h)
-		}
 	default:
 		bs := a.kind.BlockSize()
 		for i, q := range a.q {
@@ -308,6 +300,73 @@ func TestFloatActivations(t *testing.T) {
 			want := Dot(typ, w[i*rs:(i+1)*rs], x)
 			if d := math.Abs(float64(got[i] - want)); d > 1e-5*math.Abs(float64(want))+1e-4 {
 				t.Errorf("%s row %d: MatMul with float activations = %g, Dot = %g", typ, i, got[i], want)
+			}
+		}
+	}
+}
+
+// BenchmarkPrepare measures converting 64 rows of 2048 activations.
+func BenchmarkPrepare(b *testing.B) {
+	r := rand.New(rand.NewPCG(31, 32))
+	const n, cols = 64, 2048
+	x := gaussian(r, n*cols, 1)
+	for _, typ := range []DType{Q8_0, Q4_1, Q4_K, F16, BF16} {
+		b.Run(typ.String(), func(b *testing.B) {
+			var a Acts
+			b.SetBytes(4 * n * cols)
+			for b.Loop() {
+				if err := a.Prepare(typ, x, n, cols); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestConvertLevels checks that the vector activation converters produce
+// exactly the portable ones' quants, scales and rounded values, on
+// Gaussian rows, an all-zero block, exact halves (127/amax = 1 puts x.5 on
+// a tie, which rounds to even as on x86) and values near the float32 limits.
+func TestConvertLevels(t *testing.T) {
+	r := rand.New(rand.NewPCG(33, 34))
+	const cols = 8*32 + 256
+	x := gaussian(r, 3*cols, 1)
+	clear(x[32:64])
+	tie := x[64:96]
+	for i := range tie {
+		tie[i] = float32(i%7) + 0.5
+	}
+	tie[0] = 127
+	x[96], x[97], x[130] = 3e38, -1e-40, -3e38
+	for _, typ := range []DType{Q8_0, F16, BF16, Q4_K, Q4_1} {
+		var want Acts
+		prev := SetLevel(LevelPortable)
+		if err := want.Prepare(typ, x, 3, cols); err != nil {
+			t.Fatal(err)
+		}
+		SetLevel(prev)
+		for _, l := range levels()[1:] {
+			prev := SetLevel(l)
+			var got Acts
+			err := got.Prepare(typ, x, 3, cols)
+			SetLevel(prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want.q {
+				if got.q[i] != want.q[i] {
+					t.Errorf("%s at %s: quant %d = %d, portable %d (x %g)", typ, l, i, got.q[i], want.q[i], x[i])
+				}
+			}
+			for i := range want.d {
+				if got.d[i] != want.d[i] {
+					t.Errorf("%s at %s: scale %d = %g, portable %g", typ, l, i, got.d[i], want.d[i])
+				}
+			}
+			for i := range want.f {
+				if got.f[i] != want.f[i] {
+					t.Errorf("%s at %s: value %d = %g, portable %g", typ, l, i, got.f[i], want.f[i])
+				}
 			}
 		}
 	}

@@ -257,39 +257,3 @@ func qdotQ8_K(w []byte, q []int8, d, _ []float32, _ []int16) float32 {
 	}
 	return sum
 }
-
-// dotF16H is the dot product of an F16 row with activations rounded to
-// half precision, accumulated in float32 as ggml_vec_dot_f16 does.
-func dotF16H(w []byte, h []uint16) float32 {
-	w = w[:2*len(h)]
-	t := f16Table
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(h); i += 4 {
-		r := w[2*i : 2*i+8 : 2*i+8]
-		xs := h[i : i+4 : i+4]
-		s0 += t[binary.LittleEndian.Uint16(r[0:])] * t[xs[0]]
-		s1 += t[binary.LittleEndian.Uint16(r[2:])] * t[xs[1]]
-		s2 += t[binary.LittleEndian.Uint16(r[4:])] * t[xs[2]]
-		s3 += t[binary.LittleEndian.Uint16(r[6:])] * t[xs[3]]
-	}
-	for ; i < len(h); i++ {
-		s0 += t[binary.LittleEndian.Uint16(w[2*i:])] * t[h[i]]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// dotBF16H is the dot product of a BF16 row with bfloat16 activations.
-func dotBF16H(w []byte, h []uint16) float32 {
-	w = w[:2*len(h)]
-	var s0, s1 float32
-	i := 0
-	for ; i+2 <= len(h); i += 2 {
-		s0 += BF16ToF32(binary.LittleEndian.Uint16(w[2*i:])) * BF16ToF32(h[i])
-		s1 += BF16ToF32(binary.LittleEndian.Uint16(w[2*i+2:])) * BF16ToF32(h[i+1])
-	}
-	for ; i < len(h); i++ {
-		s0 += BF16ToF32(binary.LittleEndian.Uint16(w[2*i:])) * BF16ToF32(h[i])
-	}
-	return s0 + s1
-}

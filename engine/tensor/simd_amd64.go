@@ -44,10 +44,19 @@ func tileQ4_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int,
 func tileQ6_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 //go:noescape
+func quantQ8_0AVX2(x []float32, q []int8, d []float32)
+
+//go:noescape
+func roundF16AVX2(x, dst []float32)
+
+//go:noescape
+func dotBF16AVX2(w []byte, x []float32) float32
+
+//go:noescape
 func dotF32AVX2(w []byte, x []float32) float32
 
 //go:noescape
-func dotF16AVX2(w []byte, h []uint16) float32
+func dotF16AVX2(w []byte, x []float32) float32
 
 // detectLevel asks the CPU (and, through CPUID's OS-support bits, the
 // kernel) which vector registers are usable.
@@ -66,7 +75,15 @@ func kernelsFor(l Level) kernelSet {
 	if l < LevelAVX2 {
 		return portableKernels
 	}
-	k := kernelSet{q: make(map[DType]qdotFunc), f16: f16AVX2, bf16: portableKernels.bf16, f32: f32AVX2}
+	k := portableKernels
+	k.q = make(map[DType]qdotFunc)
+	k.f16, k.bf16, k.f32 = f16AVX2, bf16AVX2, f32AVX2
+	k.quantQ8_0 = func(x []float32, q []int8, d []float32) { quantQ8_0AVX2(x[:32*len(d)], q[:32*len(d)], d) }
+	k.roundF16 = func(x, dst []float32) {
+		n := len(x) &^ 7
+		roundF16AVX2(x, dst[:len(x)])
+		roundF16(x[n:], dst[n:len(x)])
+	}
 	for t, f := range portableKernels.q {
 		k.q[t] = f
 	}
@@ -92,11 +109,20 @@ func f32AVX2(w []byte, x []float32) float32 {
 	return s
 }
 
-func f16AVX2(w []byte, h []uint16) float32 {
-	n := len(h) &^ 7
-	s := dotF16AVX2(w[:2*len(h)], h)
-	for i := n; i < len(h); i++ {
-		s += f16Table[binary.LittleEndian.Uint16(w[2*i:])] * f16Table[h[i]]
+func f16AVX2(w []byte, x []float32) float32 {
+	n := len(x) &^ 7
+	s := dotF16AVX2(w[:2*len(x)], x)
+	for i := n; i < len(x); i++ {
+		s += f16Table[binary.LittleEndian.Uint16(w[2*i:])] * x[i]
+	}
+	return s
+}
+
+func bf16AVX2(w []byte, x []float32) float32 {
+	n := len(x) &^ 7
+	s := dotBF16AVX2(w[:2*len(x)], x)
+	for i := n; i < len(x); i++ {
+		s += BF16ToF32(binary.LittleEndian.Uint16(w[2*i:])) * x[i]
 	}
 	return s
 }

@@ -227,12 +227,12 @@ f32done:
 	MOVSS X0, ret+48(FP)
 	RET
 
-// func dotF16AVX2(w []byte, h []uint16) float32
-// Both operands are halves; handles len(h) &^ 7 elements.
+// func dotF16AVX2(w []byte, x []float32) float32
+// Handles len(x) &^ 7 elements.
 TEXT ·dotF16AVX2(SB), NOSPLIT, $0-52
 	MOVQ w_base+0(FP), SI
-	MOVQ h_base+24(FP), DI
-	MOVQ h_len+32(FP), CX
+	MOVQ x_base+24(FP), DI
+	MOVQ x_len+32(FP), CX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -245,16 +245,12 @@ f16loop32:
 	VCVTPH2PS   16(SI), Y5
 	VCVTPH2PS   32(SI), Y6
 	VCVTPH2PS   48(SI), Y7
-	VCVTPH2PS   (DI), Y8
-	VCVTPH2PS   16(DI), Y9
-	VCVTPH2PS   32(DI), Y10
-	VCVTPH2PS   48(DI), Y11
-	VFMADD231PS Y8, Y4, Y0
-	VFMADD231PS Y9, Y5, Y1
-	VFMADD231PS Y10, Y6, Y2
-	VFMADD231PS Y11, Y7, Y3
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
 	ADDQ        $64, SI
-	ADDQ        $64, DI
+	ADDQ        $128, DI
 	SUBQ        $32, CX
 	JMP         f16loop32
 
@@ -262,10 +258,9 @@ f16loop8:
 	CMPQ        CX, $8
 	JLT         f16done
 	VCVTPH2PS   (SI), Y4
-	VCVTPH2PS   (DI), Y8
-	VFMADD231PS Y8, Y4, Y0
+	VFMADD231PS (DI), Y4, Y0
 	ADDQ        $16, SI
-	ADDQ        $16, DI
+	ADDQ        $32, DI
 	SUBQ        $8, CX
 	JMP         f16loop8
 
@@ -1034,4 +1029,132 @@ t6kdone:
 	TSTORE1(Y27, 0)
 	TSTORE1(Y31, 4)
 	VZEROUPPER
+	RET
+
+DATA q8perm<>+0(SB)/4, $0
+DATA q8perm<>+4(SB)/4, $4
+DATA q8perm<>+8(SB)/4, $1
+DATA q8perm<>+12(SB)/4, $5
+DATA q8perm<>+16(SB)/4, $2
+DATA q8perm<>+20(SB)/4, $6
+DATA q8perm<>+24(SB)/4, $3
+DATA q8perm<>+28(SB)/4, $7
+GLOBL q8perm<>(SB), RODATA|NOPTR, $32
+
+// func quantQ8_0AVX2(x []float32, q []int8, d []float32)
+// Quantizes len(d) blocks of 32 as ggml's x86 quantize_row_q8_0: d =
+// amax/127 (stored rounded through a half), quants x·(127/amax) rounded to
+// nearest even (the MXCSR default) and packed with signed saturation.
+TEXT ·quantQ8_0AVX2(SB), NOSPLIT, $0-72
+	MOVQ x_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x42fe0000, AX // 127.0
+	VMOVD AX, X14
+	VXORPS X13, X13, X13
+	VMOVDQU q8perm<>(SB), Y12
+	TESTQ CX, CX
+	JZ    qq8done
+
+qq8loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS  Y15, Y0, Y4
+	VANDPS  Y15, Y1, Y5
+	VANDPS  Y15, Y2, Y6
+	VANDPS  Y15, Y3, Y7
+	VMAXPS  Y5, Y4, Y4
+	VMAXPS  Y7, Y6, Y6
+	VMAXPS  Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS  X5, X4, X4
+	VPSHUFD $0x4e, X4, X5
+	VMAXPS  X5, X4, X4
+	VPSHUFD $0xb1, X4, X5
+	VMAXSS  X5, X4, X4
+	VDIVSS  X14, X4, X5
+	VCVTPS2PH $0, X5, X6
+	VCVTPH2PS X6, X6
+	VMOVSS  X6, (DX)
+	VDIVSS  X4, X14, X7
+	VCMPSS  $4, X13, X4, X8
+	VANDPS  X8, X7, X7
+	VBROADCASTSS X7, Y7
+	VMULPS  Y7, Y0, Y0
+	VMULPS  Y7, Y1, Y1
+	VMULPS  Y7, Y2, Y2
+	VMULPS  Y7, Y3, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD    Y0, Y12, Y0
+	VMOVDQU   Y0, (DI)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  qq8loop
+
+qq8done:
+	VZEROUPPER
+	RET
+
+// func roundF16AVX2(x, dst []float32)
+// Rounds len(x) &^ 7 values to half precision (nearest even).
+TEXT ·roundF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ dst_base+24(FP), DI
+	SHRQ $3, CX
+	JZ   rf16done
+
+rf16loop:
+	VMOVUPS   (SI), Y0
+	VCVTPS2PH $0, Y0, X1
+	VCVTPH2PS X1, Y1
+	VMOVUPS   Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  rf16loop
+
+rf16done:
+	VZEROUPPER
+	RET
+
+// func dotBF16AVX2(w []byte, x []float32) float32
+// Handles len(x) &^ 7 elements: a bfloat16 is the top half of a float32.
+TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-52
+	MOVQ w_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ x_len+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	SHRQ $3, CX
+	JZ   bf16done
+
+bf16loop:
+	VPMOVZXWD   (SI), Y4
+	VPSLLD      $16, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $16, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         bf16loop
+
+bf16done:
+	VADDPS Y1, Y0, Y0
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
 	RET

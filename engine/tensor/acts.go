@@ -126,7 +126,7 @@ func (a *Acts) Convert(lo, hi int) {
 	case Q8_1:
 		quantActQ8(x, a.q[lo*c:hi*c], a.d[lo*c/qk:hi*c/qk], a.s[lo*c/qk:hi*c/qk], true)
 	case Q8_K:
-		quantActQ8K(x, a.q[lo*c:hi*c], a.d[lo*c/QK_K:hi*c/QK_K], a.bs[lo*c/16:hi*c/16])
+		active.quantQ8_K(x, a.q[lo*c:hi*c], a.d[lo*c/QK_K:hi*c/QK_K], a.bs[lo*c/16:hi*c/16])
 	}
 }
 

@@ -17,6 +17,7 @@ type kernelSet struct {
 
 	// Activation converters (see Acts.Convert).
 	quantQ8_0 func(x []float32, q []int8, d []float32)
+	quantQ8_K func(x []float32, q []int8, d []float32, bs []int16)
 	roundF16  func(x, dst []float32)
 }
 
@@ -29,6 +30,7 @@ var portableKernels = kernelSet{
 	bf16:      dotBF16,
 	f32:       dotF32,
 	quantQ8_0: quantQ8_0Go,
+	quantQ8_K: quantActQ8K,
 	roundF16:  roundF16,
 }
 

@@ -338,6 +338,10 @@ func TestConvertLevels(t *testing.T) {
 	}
 	tie[0] = 127
 	x[96], x[97], x[130] = 3e38, -1e-40, -3e38
+	// Row 1: a zero super-block, then one whose extremes tie in
+	// magnitude with opposite signs (the first one wins).
+	clear(x[cols : cols+256])
+	x[cols+300], x[cols+260] = 5, -5
 	for _, typ := range []DType{Q8_0, F16, BF16, Q4_K, Q4_1} {
 		var want Acts
 		prev := SetLevel(LevelPortable)
@@ -361,6 +365,11 @@ func TestConvertLevels(t *testing.T) {
 			for i := range want.d {
 				if got.d[i] != want.d[i] {
 					t.Errorf("%s at %s: scale %d = %g, portable %g", typ, l, i, got.d[i], want.d[i])
+				}
+			}
+			for i := range want.bs {
+				if got.bs[i] != want.bs[i] {
+					t.Errorf("%s at %s: sum %d = %d, portable %d", typ, l, i, got.bs[i], want.bs[i])
 				}
 			}
 			for i := range want.f {

@@ -47,6 +47,9 @@ func tileQ6_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int,
 func quantQ8_0AVX2(x []float32, q []int8, d []float32)
 
 //go:noescape
+func quantQ8_KAVX2(x []float32, q []int8, d []float32, bs []int16)
+
+//go:noescape
 func roundF16AVX2(x, dst []float32)
 
 //go:noescape
@@ -79,6 +82,9 @@ func kernelsFor(l Level) kernelSet {
 	k.q = make(map[DType]qdotFunc)
 	k.f16, k.bf16, k.f32 = f16AVX2, bf16AVX2, f32AVX2
 	k.quantQ8_0 = func(x []float32, q []int8, d []float32) { quantQ8_0AVX2(x[:32*len(d)], q[:32*len(d)], d) }
+	k.quantQ8_K = func(x []float32, q []int8, d []float32, bs []int16) {
+		quantQ8_KAVX2(x[:QK_K*len(d)], q[:QK_K*len(d)], d, bs[:16*len(d)])
+	}
 	k.roundF16 = func(x, dst []float32) {
 		n := len(x) &^ 7
 		roundF16AVX2(x, dst[:len(x)])

@@ -11,6 +11,9 @@ type fdotFunc func(w []byte, x []float32) float32
 type kernelSet struct {
 	q    map[DType]qdotFunc
 	tile map[DType]tileFunc // may be nil or lack types
+	// floatStep is the elements per step of the float tiles, which need
+	// rows that are a multiple of it.
+	floatStep int
 	f16  fdotFunc
 	bf16 fdotFunc
 	f32  fdotFunc
@@ -67,8 +70,8 @@ func MatMul(dst []float32, ldd int, typ DType, w []byte, rows int, a *Acts) erro
 	k := active
 	tile := max(1, tileBytes/rs)
 	tf := k.tile[typ]
-	if a.kind == F32 {
-		tf = nil // SetFloatActivations
+	if tf != nil && (a.kind == F32 && typ != F32 || a.kind.BlockSize() == 1 && a.cols%k.floatStep != 0) {
+		tf = nil // SetFloatActivations, or float rows the tiles cannot step through
 	}
 	for r0 := 0; r0 < rows; r0 += tile {
 		r1 := min(rows, r0+tile)
@@ -111,12 +114,19 @@ func MatMul(dst []float32, ldd int, typ DType, w []byte, rows int, a *Acts) erro
 // the leftover rows of those tokens with the row kernel, and returns the
 // first token it did not cover.
 func (a *Acts) tiles(dst []float32, ldd int, tf tileFunc, w []byte, rs, r0, r1 int) int {
+	float := a.kind.BlockSize() == 1
 	nb := a.cols / a.kind.BlockSize()
-	f := active.q[a.wt]
+	if float {
+		nb = a.cols / active.floatStep
+	}
 	t := 0
 	for ; t+tileTokens <= a.n; t += tileTokens {
 		r := r0
 		for ; r+tileRows <= r1; r += tileRows {
+			if float {
+				tf(&w[r*rs], rs, nil, &a.f[t*a.cols], nil, nb, a.cols, &dst[t*ldd+r], ldd)
+				continue
+			}
 			var bs *int16
 			if a.kind == Q8_K {
 				bs = &a.bs[t*a.cols/16]
@@ -125,12 +135,31 @@ func (a *Acts) tiles(dst []float32, ldd int, tf tileFunc, w []byte, rs, r0, r1 i
 		}
 		for ; r < r1; r++ {
 			for u := t; u < t+tileTokens; u++ {
-				q, d, s, bs := a.row(u)
-				dst[u*ldd+r] = f(w[r*rs:(r+1)*rs], q, d, s, bs)
+				dst[u*ldd+r] = a.dot(w[r*rs:(r+1)*rs], u)
 			}
 		}
 	}
 	return t
+}
+
+// dot is the row kernel's product of weight row w with token t.
+func (a *Acts) dot(w []byte, t int) float32 {
+	k := active
+	switch a.kind {
+	case F32, F16, BF16:
+		x := a.f[t*a.cols : (t+1)*a.cols]
+		switch a.wt {
+		case F32:
+			return k.f32(w, x)
+		case F16:
+			return k.f16(w, x)
+		case BF16:
+			return k.bf16(w, x)
+		}
+		return kernels[a.wt].dot(w, x) // SetFloatActivations
+	}
+	q, d, s, bs := a.row(t)
+	return k.q[a.wt](w, q, d, s, bs)
 }
 
 // row returns the quants, scales and sums of quantized row t.

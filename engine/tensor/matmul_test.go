@@ -57,7 +57,7 @@ func actValues(a *Acts) []float32 {
 func sizesFor(typ DType) []int {
 	bs := typ.BlockSize()
 	if bs == 1 {
-		return []int{1, 7, 8, 9, 31, 32, 33, 100, 2048 + 5}
+		return []int{1, 7, 8, 9, 16, 24, 31, 32, 33, 48, 100, 2048 + 5}
 	}
 	if bs == QK_K {
 		return []int{bs, 2 * bs, 3 * bs, 7 * bs}

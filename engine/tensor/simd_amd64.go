@@ -55,6 +55,28 @@ func roundF16AVX2(x, dst []float32)
 //go:noescape
 func dotBF16AVX2(w []byte, x []float32) float32
 
+// The float tiles take the activations as x (in the scales' place) and
+// cols/8 (AVX2) or cols/16 (AVX-512) steps; cols must be a multiple of
+// the step.
+//
+//go:noescape
+func tileF16AVX2(w *byte, rs int, q *int8, x *float32, bs *int16, n8, cols int, out *float32, ldo int)
+
+//go:noescape
+func tileBF16AVX2(w *byte, rs int, q *int8, x *float32, bs *int16, n8, cols int, out *float32, ldo int)
+
+//go:noescape
+func tileF32AVX2(w *byte, rs int, q *int8, x *float32, bs *int16, n8, cols int, out *float32, ldo int)
+
+//go:noescape
+func tileF16AVX512(w *byte, rs int, q *int8, x *float32, bs *int16, n16, cols int, out *float32, ldo int)
+
+//go:noescape
+func tileBF16AVX512(w *byte, rs int, q *int8, x *float32, bs *int16, n16, cols int, out *float32, ldo int)
+
+//go:noescape
+func tileF32AVX512(w *byte, rs int, q *int8, x *float32, bs *int16, n16, cols int, out *float32, ldo int)
+
 //go:noescape
 func dotF32AVX2(w []byte, x []float32) float32
 
@@ -81,6 +103,8 @@ func kernelsFor(l Level) kernelSet {
 	k := portableKernels
 	k.q = make(map[DType]qdotFunc)
 	k.f16, k.bf16, k.f32 = f16AVX2, bf16AVX2, f32AVX2
+	k.tile = map[DType]tileFunc{F16: tileF16AVX2, BF16: tileBF16AVX2, F32: tileF32AVX2}
+	k.floatStep = 8
 	k.quantQ8_0 = func(x []float32, q []int8, d []float32) { quantQ8_0AVX2(x[:32*len(d)], q[:32*len(d)], d) }
 	k.quantQ8_K = func(x []float32, q []int8, d []float32, bs []int16) {
 		quantQ8_KAVX2(x[:QK_K*len(d)], q[:QK_K*len(d)], d, bs[:16*len(d)])
@@ -101,7 +125,11 @@ func kernelsFor(l Level) kernelSet {
 	if l >= LevelAVX512 {
 		k.q[Q8_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ8_0VNNI(w, q, d) }
 		k.q[Q4_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ4_0VNNI(w, q, d) }
-		k.tile = map[DType]tileFunc{Q8_0: tileQ8_0VNNI, Q4_0: tileQ4_0VNNI, Q4_K: tileQ4_KVNNI, Q6_K: tileQ6_KVNNI}
+		k.tile = map[DType]tileFunc{
+			F16: tileF16AVX512, BF16: tileBF16AVX512, F32: tileF32AVX512,
+			Q8_0: tileQ8_0VNNI, Q4_0: tileQ4_0VNNI, Q4_K: tileQ4_KVNNI, Q6_K: tileQ6_KVNNI,
+		}
+		k.floatStep = 16
 	}
 	return k
 }

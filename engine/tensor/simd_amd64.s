@@ -1297,3 +1297,277 @@ qqkzero:
 qqkdone:
 	VZEROUPPER
 	RET
+
+// Float tiles: 2 rows x 4 tokens of float32 activations, 8 elements per
+// step. Y0-Y3 row 0 tokens 0-3, Y4-Y7 row 1; Y8/Y9 the rows' weights as
+// float32; Y10 a token's activations. R8 weight row bytes, R9 activation
+// row bytes (cols*4), R10 3*R9; CX steps of 8.
+
+#define FTOKEN(xa, a0, a1) \
+	VMOVUPS     xa, Y10 \
+	VFMADD231PS Y10, Y8, a0 \
+	VFMADD231PS Y10, Y9, a1
+
+#define FTOKENS \
+	FTOKEN((DI), Y0, Y4) \
+	FTOKEN((DI)(R9*1), Y1, Y5) \
+	FTOKEN((DI)(R9*2), Y2, Y6) \
+	FTOKEN((DI)(R10*1), Y3, Y7)
+
+#define FSETUP \
+	LEAQ   (R9*4), R9 \
+	LEAQ   (R9)(R9*2), R10 \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3 \
+	VXORPS Y4, Y4, Y4 \
+	VXORPS Y5, Y5, Y5 \
+	VXORPS Y6, Y6, Y6 \
+	VXORPS Y7, Y7, Y7
+
+// FSTORE1(acc, xacc, off) stores the horizontal sum of acc (xacc its low
+// half) at off(AX).
+#define FSTORE1(acc, xacc, off) \
+	VEXTRACTF128 $1, acc, X11 \
+	VADDPS       X11, xacc, X11 \
+	VPSHUFD      $0x4e, X11, X12 \
+	VADDPS       X12, X11, X11 \
+	VPSHUFD      $0xb1, X11, X12 \
+	VADDSS       X12, X11, X11 \
+	VMOVSS       X11, off(AX)
+
+#define FSTORE \
+	FSTORE1(Y0, X0, 0) \
+	FSTORE1(Y4, X4, 4) \
+	ADDQ BX, AX \
+	FSTORE1(Y1, X1, 0) \
+	FSTORE1(Y5, X5, 4) \
+	ADDQ BX, AX \
+	FSTORE1(Y2, X2, 0) \
+	FSTORE1(Y6, X6, 4) \
+	ADDQ BX, AX \
+	FSTORE1(Y3, X3, 0) \
+	FSTORE1(Y7, X7, 4) \
+	VZEROUPPER
+
+// func tileF16AVX2(w *byte, rs int, q *int8, x *float32, bs *int16, n8, cols int, out *float32, ldo int)
+TEXT ·tileF16AVX2(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ x+24(FP), DI
+	MOVQ n8+40(FP), CX
+	MOVQ cols+48(FP), R9
+	FSETUP
+	TESTQ CX, CX
+	JZ    tf16done
+
+tf16loop:
+	VCVTPH2PS (SI), Y8
+	VCVTPH2PS (SI)(R8*1), Y9
+	FTOKENS
+	ADDQ $16, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  tf16loop
+
+tf16done:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	FSTORE
+	RET
+
+// func tileBF16AVX2(w *byte, rs int, q *int8, x *float32, bs *int16, n8, cols int, out *float32, ldo int)
+TEXT ·tileBF16AVX2(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ x+24(FP), DI
+	MOVQ n8+40(FP), CX
+	MOVQ cols+48(FP), R9
+	FSETUP
+	TESTQ CX, CX
+	JZ    tbf16done
+
+tbf16loop:
+	VPMOVZXWD (SI), Y8
+	VPSLLD    $16, Y8, Y8
+	VPMOVZXWD (SI)(R8*1), Y9
+	VPSLLD    $16, Y9, Y9
+	FTOKENS
+	ADDQ $16, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  tbf16loop
+
+tbf16done:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	FSTORE
+	RET
+
+// func tileF32AVX2(w *byte, rs int, q *int8, x *float32, bs *int16, n8, cols int, out *float32, ldo int)
+TEXT ·tileF32AVX2(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ x+24(FP), DI
+	MOVQ n8+40(FP), CX
+	MOVQ cols+48(FP), R9
+	FSETUP
+	TESTQ CX, CX
+	JZ    tf32done
+
+tf32loop:
+	VMOVUPS (SI), Y8
+	VMOVUPS (SI)(R8*1), Y9
+	FTOKENS
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  tf32loop
+
+tf32done:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	FSTORE
+	RET
+
+// AVX-512 float tiles: as the AVX2 ones with 16 elements per step in Z
+// registers. Z0-Z3 row 0 tokens 0-3, Z4-Z7 row 1; Z8/Z9 the rows' weights as
+// float32; Z10 a token's activations. R8 weight row bytes, R9 activation
+// row bytes (cols*4), R10 3*R9; CX steps of 16.
+
+#define ZFTOKEN(xa, a0, a1) \
+	VMOVUPS     xa, Z10 \
+	VFMADD231PS Z10, Z8, a0 \
+	VFMADD231PS Z10, Z9, a1
+
+#define ZFTOKENS \
+	ZFTOKEN((DI), Z0, Z4) \
+	ZFTOKEN((DI)(R9*1), Z1, Z5) \
+	ZFTOKEN((DI)(R9*2), Z2, Z6) \
+	ZFTOKEN((DI)(R10*1), Z3, Z7)
+
+#define ZFSETUP \
+	LEAQ   (R9*4), R9 \
+	LEAQ   (R9)(R9*2), R10 \
+	VXORPS Z0, Z0, Z0 \
+	VXORPS Z1, Z1, Z1 \
+	VXORPS Z2, Z2, Z2 \
+	VXORPS Z3, Z3, Z3 \
+	VXORPS Z4, Z4, Z4 \
+	VXORPS Z5, Z5, Z5 \
+	VXORPS Z6, Z6, Z6 \
+	VXORPS Z7, Z7, Z7
+
+// ZFSTORE1(acc, xacc, off) stores the horizontal sum of acc (xacc its low
+// half) at off(AX).
+#define ZFSTORE1(acc, xacc, off) \
+	VEXTRACTF64X4 $1, acc, Y11 \
+	VADDPS       Y11, xacc, Y11 \
+	VEXTRACTF128 $1, Y11, X12 \
+	VADDPS       X12, X11, X11 \
+	VPSHUFD      $0x4e, X11, X12 \
+	VADDPS       X12, X11, X11 \
+	VPSHUFD      $0xb1, X11, X12 \
+	VADDSS       X12, X11, X11 \
+	VMOVSS       X11, off(AX)
+
+#define ZFSTORE \
+	ZFSTORE1(Z0, Y0, 0) \
+	ZFSTORE1(Z4, Y4, 4) \
+	ADDQ BX, AX \
+	ZFSTORE1(Z1, Y1, 0) \
+	ZFSTORE1(Z5, Y5, 4) \
+	ADDQ BX, AX \
+	ZFSTORE1(Z2, Y2, 0) \
+	ZFSTORE1(Z6, Y6, 4) \
+	ADDQ BX, AX \
+	ZFSTORE1(Z3, Y3, 0) \
+	ZFSTORE1(Z7, Y7, 4) \
+	VZEROUPPER
+
+// func tileF16AVX512(w *byte, rs int, q *int8, x *float32, bs *int16, n16, cols int, out *float32, ldo int)
+TEXT ·tileF16AVX512(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ x+24(FP), DI
+	MOVQ n16+40(FP), CX
+	MOVQ cols+48(FP), R9
+	ZFSETUP
+	TESTQ CX, CX
+	JZ    ztf16done
+
+ztf16loop:
+	VCVTPH2PS (SI), Z8
+	VCVTPH2PS (SI)(R8*1), Z9
+	ZFTOKENS
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  ztf16loop
+
+ztf16done:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	ZFSTORE
+	RET
+
+// func tileBF16AVX512(w *byte, rs int, q *int8, x *float32, bs *int16, n16, cols int, out *float32, ldo int)
+TEXT ·tileBF16AVX512(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ x+24(FP), DI
+	MOVQ n16+40(FP), CX
+	MOVQ cols+48(FP), R9
+	ZFSETUP
+	TESTQ CX, CX
+	JZ    ztbf16done
+
+ztbf16loop:
+	VPMOVZXWD (SI), Z8
+	VPSLLD    $16, Z8, Z8
+	VPMOVZXWD (SI)(R8*1), Z9
+	VPSLLD    $16, Z9, Z9
+	ZFTOKENS
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  ztbf16loop
+
+ztbf16done:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	ZFSTORE
+	RET
+
+// func tileF32AVX512(w *byte, rs int, q *int8, x *float32, bs *int16, n16, cols int, out *float32, ldo int)
+TEXT ·tileF32AVX512(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ x+24(FP), DI
+	MOVQ n16+40(FP), CX
+	MOVQ cols+48(FP), R9
+	ZFSETUP
+	TESTQ CX, CX
+	JZ    ztf32done
+
+ztf32loop:
+	VMOVUPS (SI), Z8
+	VMOVUPS (SI)(R8*1), Z9
+	ZFTOKENS
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  ztf32loop
+
+ztf32done:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	ZFSTORE
+	RET

@@ -1,0 +1,235 @@
+package metering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// scopeState is what one tenant or one key has used.
+type scopeState struct {
+	win      window
+	month    int   // the month (monthOf) used and reserved are for; 0 = not loaded
+	used     int64 // tokens recorded this month
+	reserved int64 // estimates of this month's requests still running
+}
+
+// tenantState holds a tenant's counters and its keys'. One mutex per tenant
+// makes the check-and-reserve of a tenant and its key atomic without
+// tenants waiting for each other.
+type tenantState struct {
+	mu   sync.Mutex
+	self scopeState
+	keys map[string]*scopeState
+}
+
+func (m *Meter) state(tenantID string) *tenantState {
+	if v, ok := m.tenants.Load(tenantID); ok {
+		return v.(*tenantState)
+	}
+	v, _ := m.tenants.LoadOrStore(tenantID, &tenantState{keys: map[string]*scopeState{}})
+	return v.(*tenantState)
+}
+
+// Ticket is an admitted request's reservation. Call Done exactly once when
+// the request ends, also when it fails (later calls do nothing).
+type Ticket struct {
+	m        *Meter
+	ts       *tenantState
+	key      *scopeState // nil for a principal without a key
+	tenantID string
+	keyID    string
+	sec      int64 // the second of admission (the window bucket)
+	month    int   // the month of admission
+	est      int64
+	resT     bool // the estimate is reserved against the tenant's month
+	resK     bool // ... and the key's
+	done     atomic.Bool
+}
+
+// Admit checks the tenant's and the key's limits (0 = unlimited) before a
+// request does any work and, if every one has room, counts the request and
+// reserves estTokens (prompt plus the most it may generate) against the
+// per-minute and monthly token limits. A refusal is a *LimitError wrapping
+// ErrRateLimited or ErrQuotaExceeded; when several limits refuse, it is the
+// one with the longest wait. Other errors (a database failure reading the
+// month's usage, bad arguments) are not limit errors.
+func (m *Meter) Admit(ctx context.Context, p *tenant.Principal, estTokens int) (*Ticket, error) {
+	switch {
+	case p == nil:
+		return nil, errors.New("metering: admit: no principal")
+	case p.Tenant.ID == "":
+		return nil, errors.New("metering: admit: principal has no tenant ID")
+	case estTokens < 0:
+		return nil, fmt.Errorf("metering: admit: negative token estimate %d", estTokens)
+	case m.closed.Load():
+		return nil, errors.New("metering: admit: meter is closed")
+	}
+	now := m.now()
+	sec, month := now.Unix(), monthOf(now)
+	est := int64(estTokens)
+
+	ts := m.state(p.Tenant.ID)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var ks *scopeState
+	if p.Key.ID != "" {
+		if ks = ts.keys[p.Key.ID]; ks == nil {
+			ks = &scopeState{}
+			ts.keys[p.Key.ID] = ks
+		}
+	}
+
+	refusal, err := m.check(ctx, &ts.self, p.Tenant.Limits, now, ScopeTenant, p.Tenant.ID, p.Tenant.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ks != nil {
+		r, err := m.check(ctx, ks, p.Key.Limits, now, ScopeKey, p.Key.ID, p.Tenant.ID)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil && (refusal == nil || r.Wait > refusal.Wait) {
+			refusal = r
+		}
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+
+	t := &Ticket{m: m, ts: ts, key: ks, tenantID: p.Tenant.ID, keyID: p.Key.ID, sec: sec, month: month, est: est}
+	t.resT = reserve(&ts.self, month, est)
+	if ks != nil {
+		t.resK = reserve(ks, month, est)
+	}
+	return t, nil
+}
+
+// reserve counts a request and its estimate in s; it reports whether the
+// estimate went into the month's reservations (only a month being tracked
+// has them).
+func reserve(s *scopeState, month int, est int64) bool {
+	s.win.add(1, est)
+	if s.month != month {
+		return false
+	}
+	s.reserved += est
+	return true
+}
+
+// check returns the refusal with the longest wait among s's limits, or nil
+// if s has room under all of them. The caller holds the tenant's mutex.
+func (m *Meter) check(ctx context.Context, s *scopeState, l tenant.Limits, now time.Time, scope, id, tenantID string) (*LimitError, error) {
+	s.win.advance(now.Unix())
+	var worst *LimitError
+	refuse := func(limit string, max int64, wait time.Duration) {
+		if worst == nil || wait > worst.Wait {
+			worst = &LimitError{Scope: scope, ID: id, Limit: limit, Max: max, Wait: wait}
+		}
+	}
+	if rpm := int64(l.RequestsPerMinute); rpm > 0 && s.win.requests >= rpm {
+		refuse(LimitRequestsPerMinute, rpm, s.win.waitBelow(now, rpm, bucketRequests, s.win.requests))
+	}
+	if tpm := int64(l.TokensPerMinute); tpm > 0 && s.win.tokens >= tpm {
+		refuse(LimitTokensPerMinute, tpm, s.win.waitBelow(now, tpm, bucketTokens, s.win.tokens))
+	}
+	if l.MonthlyTokens > 0 {
+		month := monthOf(now)
+		if s.month != month {
+			used, err := m.monthUsage(ctx, scope, id, tenantID, month)
+			if err != nil {
+				return nil, err
+			}
+			s.month, s.used, s.reserved = month, used, 0
+		}
+		if s.used+s.reserved >= l.MonthlyTokens {
+			_, next := monthBounds(month)
+			refuse(LimitMonthlyTokens, l.MonthlyTokens, next.Sub(now))
+		}
+	}
+	return worst, nil
+}
+
+// monthUsage sums the tokens recorded for a scope in a month. It flushes
+// first, so rows still queued count; the caller holds the tenant's mutex,
+// so no row of this tenant can be queued between the flush and the sum.
+func (m *Meter) monthUsage(ctx context.Context, scope, id, tenantID string, month int) (int64, error) {
+	if err := m.w.flush(ctx); err != nil {
+		return 0, fmt.Errorf("metering: monthly usage of %s %q: %w", scope, id, err)
+	}
+	start, end := monthBounds(month)
+	q := `SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM metering_usage
+		WHERE tenant = ? AND time_ms >= ? AND time_ms < ?`
+	args := []any{tenantID, start.UnixMilli(), end.UnixMilli()}
+	if scope == ScopeKey {
+		q += ` AND key_id = ?`
+		args = append(args, id)
+	}
+	var used int64
+	if err := m.db.QueryRowContext(ctx, q, args...).Scan(&used); err != nil {
+		return 0, fmt.Errorf("metering: monthly usage of %s %q: %w", scope, id, err)
+	}
+	return used, nil
+}
+
+// Done ends the request: it replaces the reservation with the tokens u
+// reports and queues u's row for the database (written in the background;
+// Meter.Flush or Close waits for it). It is idempotent: only the first
+// successful call counts. Negative counts or a Tenant/KeyID other than the
+// ticket's are refused without using up the ticket.
+func (t *Ticket) Done(u Usage) error {
+	switch {
+	case u.PromptTokens < 0 || u.CompletionTokens < 0 || u.Compute < 0:
+		return fmt.Errorf("metering: done: negative usage (prompt %d, completion %d, compute %s)", u.PromptTokens, u.CompletionTokens, u.Compute)
+	case u.Tenant != "" && u.Tenant != t.tenantID:
+		return fmt.Errorf("metering: done: usage for tenant %q on a ticket of tenant %q", u.Tenant, t.tenantID)
+	case u.KeyID != "" && u.KeyID != t.keyID:
+		return fmt.Errorf("metering: done: usage for key %q on a ticket of key %q", u.KeyID, t.keyID)
+	}
+	if !t.done.CompareAndSwap(false, true) {
+		return nil
+	}
+	m := t.m
+	now := m.now()
+	when := u.Time
+	if when.IsZero() {
+		when = now
+	}
+	actual := int64(u.PromptTokens) + int64(u.CompletionTokens)
+	r := record{
+		timeMS: when.UnixMilli(), tenant: t.tenantID, key: t.keyID, model: u.Model, node: u.Node,
+		jurisdiction: u.Jurisdiction, responseID: u.ResponseID,
+		prompt: int64(u.PromptTokens), completion: int64(u.CompletionTokens), computeUS: u.Compute.Microseconds(),
+	}
+	// Wait for room in the queue outside the tenant's mutex, so a slow
+	// database slows down finishing requests, not admission.
+	m.w.waitRoom()
+
+	ts := t.ts
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	settle(&ts.self, t, now.Unix(), monthOf(when), actual, t.resT)
+	if t.key != nil {
+		settle(t.key, t, now.Unix(), monthOf(when), actual, t.resK)
+	}
+	// Queued under the mutex: monthUsage's flush-then-sum sees every row
+	// that settle has not already counted in memory.
+	return m.w.enqueue(r)
+}
+
+// settle swaps a ticket's estimate for the actual tokens in s.
+func settle(s *scopeState, t *Ticket, nowSec int64, rowMonth int, actual int64, reserved bool) {
+	s.win.advance(nowSec)
+	s.win.adjust(t.sec, actual-t.est)
+	if reserved && s.month == t.month {
+		s.reserved -= t.est
+	}
+	if s.month == rowMonth {
+		s.used += actual
+	}
+}

@@ -1,0 +1,82 @@
+package metering
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrRateLimited is wrapped by a *LimitError for a per-minute limit
+// (requests or tokens): waiting a little helps.
+var ErrRateLimited = errors.New("rate limit exceeded")
+
+// ErrQuotaExceeded is wrapped by a *LimitError for the monthly token quota:
+// nothing helps before the next calendar month (UTC) or a larger quota.
+var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// The scopes and limits a *LimitError names.
+const (
+	ScopeTenant = "tenant"
+	ScopeKey    = "key"
+
+	LimitRequestsPerMinute = "requests_per_minute"
+	LimitTokensPerMinute   = "tokens_per_minute"
+	LimitMonthlyTokens     = "monthly_tokens"
+)
+
+// LimitError is Admit's refusal: which limit of which scope stopped the
+// request and how long to wait before trying again. It wraps
+// ErrRateLimited or ErrQuotaExceeded, so errors.Is tells a 429 "slow down"
+// from a 429 "out of quota".
+type LimitError struct {
+	Scope string        // ScopeTenant or ScopeKey
+	ID    string        // the tenant's or the key's ID
+	Limit string        // LimitRequestsPerMinute, LimitTokensPerMinute or LimitMonthlyTokens
+	Max   int64         // the limit's value
+	Wait  time.Duration // until the request would be admitted (as far as this node can tell); > 0
+}
+
+// RetryAfter is how long the caller should wait (the HTTP Retry-After).
+func (e *LimitError) RetryAfter() time.Duration { return e.Wait }
+
+// RetryAfterSeconds is RetryAfter rounded up to whole seconds, at least 1:
+// the value for an HTTP Retry-After header.
+func (e *LimitError) RetryAfterSeconds() int64 {
+	s := int64((e.Wait + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+func (e *LimitError) Error() string {
+	what := map[string]string{
+		LimitRequestsPerMinute: "requests per minute",
+		LimitTokensPerMinute:   "tokens per minute",
+		LimitMonthlyTokens:     "monthly tokens",
+	}[e.Limit]
+	if what == "" {
+		what = e.Limit
+	}
+	if e.Limit == LimitMonthlyTokens {
+		return fmt.Sprintf("%s %q has used its quota of %d %s; it renews in %s", e.Scope, e.ID, e.Max, what, roundWait(e.Wait))
+	}
+	return fmt.Sprintf("%s %q is over its limit of %d %s; retry in %s", e.Scope, e.ID, e.Max, what, roundWait(e.Wait))
+}
+
+func (e *LimitError) Unwrap() error {
+	if e.Limit == LimitMonthlyTokens {
+		return ErrQuotaExceeded
+	}
+	return ErrRateLimited
+}
+
+// roundWait shows a wait at a useful precision: seconds for a minute
+// window, minutes for the month.
+func roundWait(d time.Duration) time.Duration {
+	switch {
+	case d > time.Hour:
+		return d.Round(time.Minute)
+	case d > time.Second:
+		return d.Round(time.Second)
+	default:
+		return d.Round(time.Millisecond)
+	}
+}

@@ -1,0 +1,335 @@
+package metering
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// TestEachLimit drives each limit at tenant and at key level until it
+// refuses, and checks the refusal says which limit, why and for how long.
+func TestEachLimit(t *testing.T) {
+	endOfMonth := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Sub(t0)
+	cases := []struct {
+		name   string
+		limits tenant.Limits
+		est    int // per request
+		actual int // tokens each request really uses (prompt; completion is 0)
+		admits int // requests admitted before the first refusal
+		limit  string
+		is     error
+		wait   time.Duration
+	}{
+		{"requests per minute", tenant.Limits{RequestsPerMinute: 3}, 10, 10, 3, LimitRequestsPerMinute, ErrRateLimited, 59500 * time.Millisecond},
+		// 400 + 400 = 800 < 1000 admits a third request (one request's
+		// overshoot), 1200 refuses.
+		{"tokens per minute by estimate", tenant.Limits{TokensPerMinute: 1000}, 400, 400, 3, LimitTokensPerMinute, ErrRateLimited, 59500 * time.Millisecond},
+		// Done replaces the estimate: requests of 400 estimated but 90
+		// used; 11 leave 990 < 1000, the twelfth brings it to 1080.
+		{"tokens per minute by actual use", tenant.Limits{TokensPerMinute: 1000}, 400, 90, 12, LimitTokensPerMinute, ErrRateLimited, 59500 * time.Millisecond},
+		{"monthly tokens", tenant.Limits{MonthlyTokens: 1000}, 300, 250, 4, LimitMonthlyTokens, ErrQuotaExceeded, endOfMonth},
+	}
+	for _, c := range cases {
+		for _, scope := range []string{ScopeTenant, ScopeKey} {
+			t.Run(c.name+"/"+scope, func(t *testing.T) {
+				m := openMeter(t, newClock(t0))
+				var p, other *tenant.Principal
+				if scope == ScopeTenant {
+					p = principal("t1", c.limits, "k1", tenant.Limits{})
+					other = principal("t1", c.limits, "k2", tenant.Limits{}) // same tenant, another key
+				} else {
+					p = principal("t1", tenant.Limits{}, "k1", c.limits)
+					other = principal("t1", tenant.Limits{}, "k2", c.limits) // the key's limit is its own
+				}
+				for i := range c.admits {
+					if err := use(t, m, p, c.est, c.actual, 0); err != nil {
+						t.Fatalf("request %d refused: %v", i+1, err)
+					}
+				}
+				err := use(t, m, p, c.est, c.actual, 0)
+				var le *LimitError
+				if !errors.As(err, &le) {
+					t.Fatalf("request %d: got %v; want a *LimitError", c.admits+1, err)
+				}
+				if le.Scope != scope || le.ID != map[string]string{ScopeTenant: "t1", ScopeKey: "k1"}[scope] || le.Limit != c.limit {
+					t.Errorf("refusal names %s %q %s; want %s, %s", le.Scope, le.ID, le.Limit, scope, c.limit)
+				}
+				if !errors.Is(err, c.is) {
+					t.Errorf("refusal %v does not wrap %v", err, c.is)
+				}
+				if le.RetryAfter() != c.wait {
+					t.Errorf("RetryAfter %s; want %s", le.RetryAfter(), c.wait)
+				}
+				if !strings.Contains(err.Error(), strings.ReplaceAll(c.limit, "_", " ")) {
+					t.Errorf("message %q does not name the limit", err)
+				}
+				// The other key shares the tenant's limit but not a key's.
+				err = use(t, m, other, c.est, c.actual, 0)
+				if scope == ScopeTenant && !errors.As(err, &le) {
+					t.Errorf("another key of the same tenant: %v; want refused by the tenant's limit", err)
+				}
+				if scope == ScopeKey && err != nil {
+					t.Errorf("another key of the same tenant: %v; want admitted", err)
+				}
+				// Another tenant is not affected.
+				if err := use(t, m, principal("t2", c.limits, "k3", c.limits), c.est, c.actual, 0); err != nil {
+					t.Errorf("another tenant: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestSlidingWindow moves the clock: requests leave the window 60 seconds
+// after the second they were admitted in, one by one, not all at the top of
+// a minute.
+func TestSlidingWindow(t *testing.T) {
+	c := newClock(t0) // 10:20:30.5
+	m := openMeter(t, c)
+	p := principal("t", tenant.Limits{RequestsPerMinute: 2}, "k", tenant.Limits{})
+	steps := []struct {
+		at   time.Duration // after t0
+		wait time.Duration // 0: admitted
+	}{
+		{0, 0},                // counts until 10:21:30
+		{20 * time.Second, 0}, // counts until 10:21:50
+		{30 * time.Second, 29500 * time.Millisecond}, // full: the first leaves at 10:21:30
+		{59*time.Second + 400*time.Millisecond, 100 * time.Millisecond},
+		{59*time.Second + 500*time.Millisecond, 0},   // 10:21:30: admitted, counts until 10:22:30
+		{60 * time.Second, 19500 * time.Millisecond}, // the second leaves at 10:21:50
+		{80 * time.Second, 0},
+		{200 * time.Second, 0}, // long idle: everything expired
+		{200 * time.Second, 0},
+		{200 * time.Second, 59500 * time.Millisecond},
+	}
+	for i, s := range steps {
+		c.Set(t0.Add(s.at))
+		err := use(t, m, p, 1, 1, 0)
+		var le *LimitError
+		switch {
+		case s.wait == 0 && err != nil:
+			t.Errorf("step %d at +%s: %v; want admitted", i, s.at, err)
+		case s.wait != 0 && !errors.As(err, &le):
+			t.Errorf("step %d at +%s: %v; want refused", i, s.at, err)
+		case s.wait != 0 && le.RetryAfter() != s.wait:
+			t.Errorf("step %d at +%s: RetryAfter %s; want %s", i, s.at, le.RetryAfter(), s.wait)
+		}
+	}
+}
+
+// TestTokenWindowWait: the wait is until enough tokens leave the window,
+// not until the oldest request leaves.
+func TestTokenWindowWait(t *testing.T) {
+	c := newClock(t0)
+	m := openMeter(t, c)
+	p := principal("t", tenant.Limits{TokensPerMinute: 1000}, "", tenant.Limits{})
+	for i, n := range []int{300, 300, 300, 300} { // at +0s, +10s, +20s, +30s: 1200
+		c.Set(t0.Add(time.Duration(i) * 10 * time.Second))
+		if err := use(t, m, p, n, n, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 1200 now; dropping the first 300 (bucket 10:20:30) leaves 900 < 1000:
+	// wait until 10:21:30, 29.5s after 10:21:00.5.
+	err := use(t, m, p, 1, 1, 0)
+	var le *LimitError
+	if !errors.As(err, &le) || le.RetryAfter() != 29500*time.Millisecond {
+		t.Fatalf("got %v; want a wait of 29.5s", err)
+	}
+	c.Set(t0.Add(59500 * time.Millisecond))
+	if err := use(t, m, p, 1, 1, 0); err != nil {
+		t.Fatalf("after the first request left the window: %v", err)
+	}
+}
+
+// TestReservationHeld: a running request's estimate counts until Done.
+func TestReservationHeld(t *testing.T) {
+	m := openMeter(t, newClock(t0))
+	p := principal("t", tenant.Limits{TokensPerMinute: 1000, MonthlyTokens: 5000}, "", tenant.Limits{})
+	ctx := context.Background()
+	big, err := m.Admit(ctx, p, 4000) // larger than the minute limit: admitted when idle
+	if err != nil {
+		t.Fatalf("an estimate above the limit on an idle scope: %v", err)
+	}
+	if _, err := m.Admit(ctx, p, 10); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("while 4000 are reserved: %v; want rate limited", err)
+	}
+	if err := big.Done(Usage{PromptTokens: 50, CompletionTokens: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Done(Usage{PromptTokens: 5000}); err != nil { // idempotent: ignored
+		t.Fatalf("second Done: %v", err)
+	}
+	tk, err := m.Admit(ctx, p, 10)
+	if err != nil {
+		t.Fatalf("after Done used 100 of the 4000: %v", err)
+	}
+	tk.Done(Usage{PromptTokens: 10})
+	rows, err := m.Query(ctx, Query{Tenant: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Requests != 2 || rows[0].Tokens() != 110 {
+		t.Errorf("recorded %+v; want 2 requests, 110 tokens (the second Done ignored)", rows)
+	}
+}
+
+// TestMonthlyRollover: a spent quota renews at the start of the next
+// calendar month in UTC.
+func TestMonthlyRollover(t *testing.T) {
+	end := time.Date(2026, 11, 30, 23, 59, 30, 0, time.UTC)
+	c := newClock(end)
+	m := openMeter(t, c)
+	p := principal("t", tenant.Limits{}, "k", tenant.Limits{MonthlyTokens: 1000})
+	if err := use(t, m, p, 1000, 600, 400); err != nil {
+		t.Fatal(err)
+	}
+	err := use(t, m, p, 1, 1, 0)
+	var le *LimitError
+	if !errors.As(err, &le) || !errors.Is(err, ErrQuotaExceeded) || le.RetryAfter() != 30*time.Second {
+		t.Fatalf("spent quota 30s before December: %v; want quota exceeded, retry in 30s", err)
+	}
+	c.Set(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if err := use(t, m, p, 900, 900, 0); err != nil {
+		t.Fatalf("on the 1st: %v", err)
+	}
+	if err := use(t, m, p, 100, 100, 0); err != nil {
+		t.Fatalf("900 of December's 1000 used: %v", err)
+	}
+	if err := use(t, m, p, 1, 1, 0); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("December spent: %v; want quota exceeded", err)
+	}
+	rows, err := m.Query(context.Background(), Query{Tenant: "t", GroupBy: []string{"day"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Row{
+		{Group: map[string]string{"day": "2026-11-30"}, Requests: 1, PromptTokens: 600, CompletionTokens: 400},
+		{Group: map[string]string{"day": "2026-12-01"}, Requests: 2, PromptTokens: 1000},
+	}
+	checkRows(t, rows, want)
+}
+
+// TestDoneAcrossMonths: a request admitted in one month and finished in the
+// next counts in the month it finished, and its reservation does not leak
+// into the new month.
+func TestDoneAcrossMonths(t *testing.T) {
+	c := newClock(time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC))
+	m := openMeter(t, c)
+	p := principal("t", tenant.Limits{MonthlyTokens: 1000}, "", tenant.Limits{})
+	ctx := context.Background()
+	tk, err := m.Admit(ctx, p, 800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(2 * time.Second)
+	if err := use(t, m, p, 1, 1, 0); err != nil { // December: the 800 reserved in November do not count
+		t.Fatal(err)
+	}
+	if err := tk.Done(Usage{PromptTokens: 500}); err != nil {
+		t.Fatal(err)
+	}
+	if err := use(t, m, p, 1, 498, 0); err != nil { // 501 used
+		t.Fatal(err)
+	}
+	if err := use(t, m, p, 1, 1, 0); err != nil { // 999
+		t.Fatal(err)
+	}
+	if err := use(t, m, p, 1, 1, 0); !errors.Is(err, ErrQuotaExceeded) { // 1000: spent
+		t.Fatalf("December at 1000 of 1000: %v; want quota exceeded", err)
+	}
+}
+
+func TestAdmitBadInput(t *testing.T) {
+	m := openMeter(t, newClock(t0))
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		p    *tenant.Principal
+		est  int
+	}{
+		{"nil principal", nil, 1},
+		{"no tenant ID", principal("", tenant.Limits{}, "k", tenant.Limits{}), 1},
+		{"negative estimate", principal("t", tenant.Limits{}, "k", tenant.Limits{}), -1},
+	} {
+		tk, err := m.Admit(ctx, c.p, c.est)
+		if err == nil || tk != nil {
+			t.Errorf("%s: admitted", c.name)
+		}
+		var le *LimitError
+		if errors.As(err, &le) {
+			t.Errorf("%s: %v is a limit error", c.name, err)
+		}
+	}
+	tk, err := m.Admit(ctx, principal("t", tenant.Limits{}, "k", tenant.Limits{}), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []Usage{
+		{PromptTokens: -1},
+		{Compute: -time.Second},
+		{Tenant: "other"},
+		{KeyID: "other"},
+	} {
+		if err := tk.Done(u); err == nil {
+			t.Errorf("Done(%+v) accepted", u)
+		}
+	}
+	if err := tk.Done(Usage{Tenant: "t", KeyID: "k", PromptTokens: 3}); err != nil {
+		t.Errorf("a valid Done after refused ones: %v", err)
+	}
+}
+
+// TestWaitOfTheLongestLimit: when several limits refuse, the answer is the
+// longest wait, so a client retrying after it is not refused again at once.
+func TestWaitOfTheLongestLimit(t *testing.T) {
+	c := newClock(t0)
+	m := openMeter(t, c)
+	// Both requests count in the tenant's window and the key's; the
+	// tenant's limit is set (as an operator might) after the second.
+	p := principal("t", tenant.Limits{}, "k", tenant.Limits{RequestsPerMinute: 2})
+	if err := use(t, m, p, 1, 1, 0); err != nil { // counts for the key until +59.5s
+		t.Fatal(err)
+	}
+	c.Set(t0.Add(30 * time.Second))
+	if err := use(t, m, p, 1, 1, 0); err != nil { // tenant and key until +89.5s
+		t.Fatal(err)
+	}
+	p.Tenant.Limits.RequestsPerMinute = 1
+	c.Set(t0.Add(40 * time.Second))
+	err := use(t, m, p, 1, 1, 0)
+	var le *LimitError
+	if !errors.As(err, &le) {
+		t.Fatalf("got %v; want refused", err)
+	}
+	// The key could go at +59.5s (one of its two leaves), the tenant at +89.5s.
+	if le.Scope != ScopeTenant || le.RetryAfter() != 49500*time.Millisecond {
+		t.Errorf("refused by %s after %s; want tenant after 49.5s", le.Scope, le.RetryAfter())
+	}
+}
+
+func TestLimitErrorMessage(t *testing.T) {
+	for _, c := range []struct {
+		err  *LimitError
+		want string
+		secs int64
+	}{
+		{&LimitError{Scope: "key", ID: "k1", Limit: LimitRequestsPerMinute, Max: 60, Wait: 1500 * time.Millisecond},
+			`key "k1" is over its limit of 60 requests per minute; retry in 2s`, 2},
+		{&LimitError{Scope: "tenant", ID: "acme", Limit: LimitMonthlyTokens, Max: 1e6, Wait: 50*time.Hour + 10*time.Second},
+			`tenant "acme" has used its quota of 1000000 monthly tokens; it renews in 50h0m0s`, 180010},
+		{&LimitError{Scope: "tenant", ID: "acme", Limit: LimitTokensPerMinute, Max: 10, Wait: 300 * time.Millisecond},
+			`tenant "acme" is over its limit of 10 tokens per minute; retry in 300ms`, 1},
+	} {
+		if got := c.err.Error(); got != c.want {
+			t.Errorf("message %q; want %q", got, c.want)
+		}
+		if got := c.err.RetryAfterSeconds(); got != c.secs {
+			t.Errorf("RetryAfterSeconds of %s = %d; want %d", c.err.Wait, got, c.secs)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -122,29 +123,47 @@ func (w *writer) run() {
 	}
 }
 
+// rowsPerInsert is how many rows one INSERT statement carries: one
+// statement per row costs SQLite several times more per row.
+const rowsPerInsert = 64
+
 func (w *writer) write(batch []record) error {
 	tx, err := w.db.Begin()
 	if err != nil {
 		return fmt.Errorf("metering: write usage: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.Prepare(`INSERT INTO metering_usage (time_ms, tenant, key_id, model, node, jurisdiction,
-		prompt_tokens, completion_tokens, compute_us, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("metering: write usage: %w", err)
-	}
-	defer st.Close()
-	for _, r := range batch {
-		if _, err := st.Exec(r.timeMS, r.tenant, r.key, r.model, r.node, r.jurisdiction,
-			r.prompt, r.completion, r.computeUS, r.responseID); err != nil {
+	args := make([]any, 0, rowsPerInsert*10)
+	for len(batch) > 0 {
+		n := min(len(batch), rowsPerInsert)
+		args = args[:0]
+		for _, r := range batch[:n] {
+			args = append(args, r.timeMS, r.tenant, r.key, r.model, r.node, r.jurisdiction,
+				r.prompt, r.completion, r.computeUS, r.responseID)
+		}
+		if _, err := tx.Exec(insertSQL(n), args...); err != nil {
 			return fmt.Errorf("metering: write usage: %w", err)
 		}
+		batch = batch[n:]
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("metering: write usage: %w", err)
 	}
 	return nil
 }
+
+// insertSQLs caches the INSERT of n rows, by n.
+var insertSQLs [rowsPerInsert + 1]string
+
+func init() {
+	for n := 1; n <= rowsPerInsert; n++ {
+		insertSQLs[n] = `INSERT INTO metering_usage (time_ms, tenant, key_id, model, node, jurisdiction,
+		prompt_tokens, completion_tokens, compute_us, response_id) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ")
+	}
+}
+
+func insertSQL(n int) string { return insertSQLs[n] }
 
 // flush waits until every row queued before the call is in the database.
 // It returns early with the write error if an attempt fails meanwhile

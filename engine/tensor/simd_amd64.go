@@ -35,6 +35,9 @@ func dotQ6_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
 func tileQ8_0VNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 //go:noescape
+func tileQ8_0Z(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+
+//go:noescape
 func tileQ4_0VNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 //go:noescape
@@ -127,7 +130,7 @@ func kernelsFor(l Level) kernelSet {
 		k.q[Q4_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ4_0VNNI(w, q, d) }
 		k.tile = map[DType]tileFunc{
 			F16: tileF16AVX512, BF16: tileBF16AVX512, F32: tileF32AVX512,
-			Q8_0: tileQ8_0VNNI, Q4_0: tileQ4_0VNNI, Q4_K: tileQ4_KVNNI, Q6_K: tileQ6_KVNNI,
+			Q8_0: tileQ8_0ZOrY, Q4_0: tileQ4_0VNNI, Q4_K: tileQ4_KVNNI, Q6_K: tileQ6_KVNNI,
 		}
 		k.floatStep = 16
 	}
@@ -159,4 +162,14 @@ func bf16AVX2(w []byte, x []float32) float32 {
 		s += BF16ToF32(binary.LittleEndian.Uint16(w[2*i:])) * x[i]
 	}
 	return s
+}
+
+// tileQ8_0ZOrY runs the Z-register tile, which takes blocks in pairs, when
+// the row has an even number of blocks.
+func tileQ8_0ZOrY(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int) {
+	if nb%2 == 0 {
+		tileQ8_0Z(w, rs, q, d, bs, nb, cols, out, ldo)
+		return
+	}
+	tileQ8_0VNNI(w, rs, q, d, bs, nb, cols, out, ldo)
 }

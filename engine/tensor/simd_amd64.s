@@ -1571,3 +1571,126 @@ ztf32done:
 	SHLQ $2, BX
 	ZFSTORE
 	RET
+
+// Q8_0 tile in Z registers: 2 rows x 4 tokens, two blocks (64 quants) per
+// step; nb must be even. VPDPBUSD multiplies unsigned by signed bytes, and
+// AVX-512 has no VPSIGNB, so the activations are made unsigned instead:
+// (x+128)·w = x·w + 128·w, and the 128·Σw per 4 bytes that this adds is
+// subtracted by starting each block's integer sum at -128·Σw.
+// Z8/Z9 the rows' weights, Z10/Z11 their starting sums, Z12/Z13 their
+// scales (block 0 in lanes 0-7, block 1 in 8-15), Z14 bytes 0x80, Z15
+// bytes 1, Z16-Z19 row 0 tokens 0-3 and Z20-Z23 row 1; Z24 the scale
+// lane pattern. Strides as in the Y tiles.
+
+DATA zpair<>+0(SB)/8, $0
+DATA zpair<>+8(SB)/8, $0
+DATA zpair<>+16(SB)/8, $0
+DATA zpair<>+24(SB)/8, $0
+DATA zpair<>+32(SB)/8, $0x0000000100000001
+DATA zpair<>+40(SB)/8, $0x0000000100000001
+DATA zpair<>+48(SB)/8, $0x0000000100000001
+DATA zpair<>+56(SB)/8, $0x0000000100000001
+GLOBL zpair<>(SB), RODATA|NOPTR, $64
+
+// ZROW(off, w, init, sc) loads the row's two blocks at off(SI)..., their
+// -128·Σw start and their scales.
+#define ZROW(a0, a1, h0, h1, w, init, sc, ysc, xsc) \
+	VMOVDQU      a0, Y0 \
+	VINSERTI64X4 $1, a1, Z0, w \
+	VPXORD       init, init, init \
+	VPDPBUSD     w, Z15, init \
+	VPSLLD       $7, init, init \
+	VPXORD       Z1, Z1, Z1 \
+	VPSUBD       init, Z1, init \
+	VPBROADCASTW h0, X2 \
+	VPBROADCASTW h1, X3 \
+	VINSERTI128  $1, X3, Y2, ysc \
+	VCVTPH2PS    ysc, sc
+
+// ZPAIR(xa, da, acc0, acc1) runs one token's 64 quants at xa, scales at da
+// against both rows.
+#define ZPAIR(xa, da, acc0, acc1) \
+	VPXORD       xa, Z14, Z0 \
+	VMOVQ        da, X1 \
+	VPERMPS      Z1, Z24, Z1 \
+	VMOVDQA64    Z10, Z4 \
+	VPDPBUSD     Z8, Z0, Z4 \
+	VCVTDQ2PS    Z4, Z4 \
+	VMULPS       Z12, Z1, Z2 \
+	VFMADD231PS  Z4, Z2, acc0 \
+	VMOVDQA64    Z11, Z5 \
+	VPDPBUSD     Z9, Z0, Z5 \
+	VCVTDQ2PS    Z5, Z5 \
+	VMULPS       Z13, Z1, Z3 \
+	VFMADD231PS  Z5, Z3, acc1
+
+// ZSTORE1(acc, off) stores the horizontal sum of acc at off(AX).
+#define ZSTORE1(acc, off) \
+	VEXTRACTF64X4 $1, acc, Y11 \
+	VADDPS       acc, Z11, Z11 \
+	VEXTRACTF128 $1, Y11, X12 \
+	VADDPS       X12, X11, X11 \
+	VPSHUFD      $0x4e, X11, X12 \
+	VADDPS       X12, X11, X11 \
+	VPSHUFD      $0xb1, X11, X12 \
+	VADDSS       X12, X11, X11 \
+	VMOVSS       X11, off(AX)
+
+// func tileQ8_0Z(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ8_0Z(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (CX*4), R11
+	LEAQ (R11)(R11*2), R12
+	SHRQ $1, CX
+	MOVL $0x80808080, AX
+	VPBROADCASTD AX, Z14
+	MOVL $0x01010101, AX
+	VPBROADCASTD AX, Z15
+	VMOVDQU64 zpair<>(SB), Z24
+	VPXORD    Z16, Z16, Z16
+	VMOVDQA64 Z16, Z17
+	VMOVDQA64 Z16, Z18
+	VMOVDQA64 Z16, Z19
+	VMOVDQA64 Z16, Z20
+	VMOVDQA64 Z16, Z21
+	VMOVDQA64 Z16, Z22
+	VMOVDQA64 Z16, Z23
+	TESTQ CX, CX
+	JZ    tz80done
+
+tz80loop:
+	ZROW(2(SI), 36(SI), (SI), 34(SI), Z8, Z10, Z12, Y12, X12)
+	ZROW(2(SI)(R8*1), 36(SI)(R8*1), (SI)(R8*1), 34(SI)(R8*1), Z9, Z11, Z13, Y13, X13)
+	ZPAIR((DI), (DX), Z16, Z20)
+	ZPAIR((DI)(R9*1), (DX)(R11*1), Z17, Z21)
+	ZPAIR((DI)(R9*2), (DX)(R11*2), Z18, Z22)
+	ZPAIR((DI)(R10*1), (DX)(R12*1), Z19, Z23)
+	ADDQ $68, SI
+	ADDQ $64, DI
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  tz80loop
+
+tz80done:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	ZSTORE1(Z16, 0)
+	ZSTORE1(Z20, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z17, 0)
+	ZSTORE1(Z21, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z18, 0)
+	ZSTORE1(Z22, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z19, 0)
+	ZSTORE1(Z23, 4)
+	VZEROUPPER
+	RET

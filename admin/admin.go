@@ -1,0 +1,138 @@
+// Package admin is the HTTP API for managing tenants and their keys:
+//
+//	GET    /admin/v1/tenants              list tenants
+//	POST   /admin/v1/tenants              create a tenant
+//	GET    /admin/v1/tenants/{name}       show a tenant (by name or id)
+//	PATCH  /admin/v1/tenants/{name}       change some of its fields
+//	DELETE /admin/v1/tenants/{name}       delete it and its keys
+//	GET    /admin/v1/tenants/{name}/keys  list its keys
+//	POST   /admin/v1/tenants/{name}/keys  create a key; the only response holding its secret
+//	GET    /admin/v1/keys/{id}            show a key
+//	DELETE /admin/v1/keys/{id}            revoke a key, at once
+//
+// The server in front authenticates the caller and passes the principal
+// in the request's context (WithPrincipal); every route requires the
+// admin scope. Errors are JSON in OpenAI's shape,
+// {"error": {"message", "type", "code"}}.
+package admin
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// Config configures the handler.
+type Config struct {
+	Tenants *tenant.Store
+	Logger  *slog.Logger // nil: discard
+	// OnAction, if set, is called after every successful change, with the
+	// caller, the action ("tenant.create", "tenant.update",
+	// "tenant.delete", "key.create", "key.revoke") and what it touched
+	// (names and ids, never a secret), for the audit log.
+	OnAction func(ctx context.Context, p *tenant.Principal, action string, detail map[string]string)
+	// Now is the clock for expires_in (nil: time.Now).
+	Now func() time.Time
+}
+
+// maxBody bounds request bodies; a tenant's JSON is a few hundred bytes.
+const maxBody = 1 << 20
+
+type handler struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the admin API handler. Mount it at /admin/ (its routes
+// carry the full path).
+func New(cfg Config) http.Handler {
+	h := &handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.cfg.Now == nil {
+		h.cfg.Now = time.Now
+	}
+	// Patterns without methods: the handlers answer 405 themselves, in
+	// JSON, which ServeMux's own 405 is not.
+	h.mux.Handle("/admin/v1/tenants", h.route(methods{"GET": h.listTenants, "POST": h.createTenant}))
+	h.mux.Handle("/admin/v1/tenants/{name}", h.route(methods{"GET": h.getTenant, "PATCH": h.patchTenant, "DELETE": h.deleteTenant}))
+	h.mux.Handle("/admin/v1/tenants/{name}/keys", h.route(methods{"GET": h.listKeys, "POST": h.createKey}))
+	h.mux.Handle("/admin/v1/keys/{id}", h.route(methods{"GET": h.getKey, "DELETE": h.revokeKey}))
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p, ok := PrincipalFrom(r.Context())
+	switch {
+	case !ok:
+		h.fail(w, r, errUnauthenticated)
+		return
+	case !p.Has(tenant.ScopeAdmin):
+		h.fail(w, r, errForbidden)
+		return
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.fail(w, r, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "not_found",
+			Message: "no admin route " + r.Method + " " + r.URL.Path})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	h.mux.ServeHTTP(w, r)
+}
+
+// action reports a successful change to OnAction.
+func (h *handler) action(r *http.Request, name string, detail map[string]string) {
+	p, _ := PrincipalFrom(r.Context())
+	h.log.Info("admin action", "action", name, "tenant", p.Tenant.Name, "key", p.Key.ID, "detail", detail)
+	if h.cfg.OnAction != nil {
+		h.cfg.OnAction(r.Context(), p, name, detail)
+	}
+}
+
+// methods maps request methods to a route's handlers, which return
+// errors instead of writing them.
+type methods map[string]func(http.ResponseWriter, *http.Request) error
+
+// route dispatches on the request method and turns handler errors into
+// responses.
+func (h *handler) route(m methods) http.Handler {
+	var allowed []string
+	for _, meth := range []string{"GET", "POST", "PATCH", "DELETE"} {
+		if m[meth] != nil {
+			allowed = append(allowed, meth)
+		}
+	}
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := m[r.Method]
+		if !ok {
+			w.Header().Set("Allow", allow)
+			h.fail(w, r, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalidRequest, Code: "method_not_allowed",
+				Message: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + allow})
+			return
+		}
+		if err := f(w, r); err != nil {
+			h.fail(w, r, err)
+		}
+	})
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying the authenticated caller, for
+// the admin handler to check.
+func WithPrincipal(ctx context.Context, p *tenant.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the caller stored by WithPrincipal.
+func PrincipalFrom(ctx context.Context) (*tenant.Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*tenant.Principal)
+	return p, ok && p != nil
+}

@@ -1,0 +1,108 @@
+package admin
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+func (h *handler) listKeys(w http.ResponseWriter, r *http.Request) error {
+	keys, err := h.cfg.Tenants.ListKeys(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(keys))
+	return nil
+}
+
+// createKeyRequest is POST /admin/v1/tenants/{name}/keys's body. Expiry
+// is either a time (expires, RFC 3339) or a lifetime in seconds
+// (expires_in); neither means never.
+type createKeyRequest struct {
+	Name      string         `json:"name"`
+	Scopes    []tenant.Scope `json:"scopes"`
+	Expires   *time.Time     `json:"expires"`
+	ExpiresIn *int64         `json:"expires_in"`
+	Limits    tenant.Limits  `json:"limits"`
+}
+
+// createKeyResponse holds the secret: the one time it is ever shown.
+type createKeyResponse struct {
+	Secret  string     `json:"secret"`
+	Key     tenant.Key `json:"key"`
+	Warning string     `json:"warning"`
+}
+
+func (h *handler) createKey(w http.ResponseWriter, r *http.Request) error {
+	var req createKeyRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	o := tenant.KeyOptions{Name: req.Name, Scopes: req.Scopes, Limits: req.Limits}
+	switch {
+	case req.Expires != nil && req.ExpiresIn != nil:
+		return badRequest("give expires or expires_in, not both")
+	case req.Expires != nil:
+		o.Expires = *req.Expires
+	case req.ExpiresIn != nil:
+		if *req.ExpiresIn <= 0 {
+			return badRequest("expires_in must be a positive number of seconds, got %d", *req.ExpiresIn)
+		}
+		o.Expires = h.cfg.Now().Add(time.Duration(*req.ExpiresIn) * time.Second)
+	}
+	secret, k, err := h.cfg.Tenants.CreateKey(r.Context(), r.PathValue("name"), o)
+	if err != nil {
+		return err
+	}
+	detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": scopes(k.Scopes)}
+	if k.Name != "" {
+		detail["key_name"] = k.Name
+	}
+	if !k.Expires.IsZero() {
+		detail["expires"] = k.Expires.Format(time.RFC3339)
+	}
+	h.action(r, "key.create", detail)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, createKeyResponse{Secret: secret, Key: k,
+		Warning: "store the secret now: it is not kept and cannot be shown again"})
+	return nil
+}
+
+func (h *handler) getKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := h.cfg.Tenants.GetKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, k)
+	return nil
+}
+
+// revokeKey revokes a key; revoking it again answers the same and is no
+// new action.
+func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	before, err := h.cfg.Tenants.GetKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	k, err := h.cfg.Tenants.RevokeKey(r.Context(), before.ID)
+	if err != nil {
+		return err
+	}
+	if !before.Revoked.IsZero() {
+		writeJSON(w, http.StatusOK, k)
+		return nil
+	}
+	h.action(r, "key.revoke", map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix})
+	writeJSON(w, http.StatusOK, k)
+	return nil
+}
+
+func scopes(s []tenant.Scope) string {
+	parts := make([]string, len(s))
+	for i, sc := range s {
+		parts[i] = string(sc)
+	}
+	return strings.Join(parts, ",")
+}

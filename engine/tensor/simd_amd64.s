@@ -724,157 +724,12 @@ GLOBL kmask03<>(SB), RODATA|NOPTR, $16
 	VPSRLDQ    $8, X1, X1 \
 	VPMOVZXBW  X1, mins
 
-// K4PAIR(xa, lo, hi, slo, shi, acc) adds the scaled sums of one token's 64
-// quants at xa and xa+32 against a row's low and high nibbles.
-#define K4PAIR(off, xa, lo, hi, slo, shi, acc) \
-	VPMADDUBSW off xa, lo, Y0 \
-	VPMADDWD   slo, Y0, Y0 \
-	VPADDD     Y0, acc, acc \
-	VPMADDUBSW (32+off)xa, hi, Y0 \
-	VPMADDWD   shi, Y0, Y0 \
-	VPADDD     Y0, acc, acc
-
-// K4STEP(k) does sub-blocks 2k and 2k+1 of both rows for the four tokens.
-#define K4STEP(k) \
-	VMOVDQU      (16+32*k)(SI), Y0 \
-	VPAND        Y14, Y0, Y4 \
-	VPSRLW       $4, Y0, Y5 \
-	VPAND        Y14, Y5, Y5 \
-	VMOVDQU      (16+32*k)(SI)(R8*1), Y0 \
-	VPAND        Y14, Y0, Y6 \
-	VPSRLW       $4, Y0, Y7 \
-	VPAND        Y14, Y7, Y7 \
-	VPBROADCASTW (4*k)(SP), Y1 \
-	VPBROADCASTW (4*k+2)(SP), Y2 \
-	VPBROADCASTW (16+4*k)(SP), Y3 \
-	VPBROADCASTW (16+4*k+2)(SP), Y15 \
-	K4PAIR((64*k), (DI), Y4, Y5, Y1, Y2, Y16) \
-	K4PAIR((64*k), (DI)(R9*1), Y4, Y5, Y1, Y2, Y17) \
-	K4PAIR((64*k), (DI)(R9*2), Y4, Y5, Y1, Y2, Y18) \
-	K4PAIR((64*k), (DI)(R10*1), Y4, Y5, Y1, Y2, Y19) \
-	K4PAIR((64*k), (DI), Y6, Y7, Y3, Y15, Y20) \
-	K4PAIR((64*k), (DI)(R9*1), Y6, Y7, Y3, Y15, Y21) \
-	K4PAIR((64*k), (DI)(R9*2), Y6, Y7, Y3, Y15, Y22) \
-	K4PAIR((64*k), (DI)(R10*1), Y6, Y7, Y3, Y15, Y23)
-
-// K4FLUSH(da, ba, i0, i1, f0, f1) folds one token's integer sums i0, i1
-// (rows 0, 1) into its float sums f0, f1: d·dx·Σ - dmin·dx·Σ min·bsum. The
-// token's scale is at da, its 16 bsums at ba (and ba16 = ba+16).
-#define K4FLUSH(da, ba, ba16, i0, i1, f0, f1) \
-	VBROADCASTSS  da, Y0 \
-	VMOVDQU       ba, X2 \
-	VPHADDW       ba16, X2, X2 \
-	VCVTDQ2PS     i0, i0 \
-	VMULPS        Y8, Y0, Y1 \
-	VFMADD231PS   i0, Y1, f0 \
-	VPMADDWD      X12, X2, X3 \
-	VCVTDQ2PS     X3, X3 \
-	VMULPS        Y9, Y0, Y1 \
-	VFNMADD231PS  Y3, Y1, f0 \
-	VCVTDQ2PS     i1, i1 \
-	VMULPS        Y10, Y0, Y1 \
-	VFMADD231PS   i1, Y1, f1 \
-	VPMADDWD      X13, X2, X3 \
-	VCVTDQ2PS     X3, X3 \
-	VMULPS        Y11, Y0, Y1 \
-	VFNMADD231PS  Y3, Y1, f1
-
-// KROWSCALES(off) broadcasts both rows' d (half at off) into Y8/Y10 and
-// dmin (at off+2) into Y9/Y11.
-#define KROWSCALES \
-	VPBROADCASTW (SI), X8 \
-	VCVTPH2PS    X8, Y8 \
-	VPBROADCASTW 2(SI), X9 \
-	VCVTPH2PS    X9, Y9 \
-	VPBROADCASTW (SI)(R8*1), X10 \
-	VCVTPH2PS    X10, Y10 \
-	VPBROADCASTW 2(SI)(R8*1), X11 \
-	VCVTPH2PS    X11, Y11
-
-// func tileQ4_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
-// Strides: R8 weight row, R9 activation row (cols), R10 3*cols, R11 scale
-// row (nb*4), R12 3*R11, R13 bsum row (cols/8 bytes), AX 3*R13.
-// Registers: Y4/Y5 and Y6/Y7 the rows' nibbles, Y1/Y2 and Y3/Y15 their
-// broadcast sub-block scales, Y8-Y11 the rows' d and dmin, X12/X13 their
-// mins, Y14 0x0f bytes, Y16-Y23 integer sums per super-block (row 0
-// tokens 0-3, row 1 tokens 0-3), Y24-Y31 the float sums.
-TEXT ·tileQ4_KVNNI(SB), NOSPLIT, $32-72
-	MOVQ w+0(FP), SI
-	MOVQ rs+8(FP), R8
-	MOVQ q+16(FP), DI
-	MOVQ d+24(FP), DX
-	MOVQ bs+32(FP), BX
-	MOVQ nb+40(FP), CX
-	MOVQ cols+48(FP), R9
-	LEAQ (R9)(R9*2), R10
-	LEAQ (CX*4), R11
-	LEAQ (R11)(R11*2), R12
-	MOVQ R9, R13
-	SHRQ $3, R13
-	BCAST8($0x0f0f0f0f, X14, Y14)
-	LEAQ (R13)(R13*2), AX
-	VPXORD    Y24, Y24, Y24
-	VMOVDQA64 Y24, Y25
-	VMOVDQA64 Y24, Y26
-	VMOVDQA64 Y24, Y27
-	VMOVDQA64 Y24, Y28
-	VMOVDQA64 Y24, Y29
-	VMOVDQA64 Y24, Y30
-	VMOVDQA64 Y24, Y31
-	TESTQ CX, CX
-	JZ    t4kdone
-
-t4kloop:
-	VK4SCALES(4(SI), 0(SP), X12)
-	VK4SCALES(4(SI)(R8*1), 16(SP), X13)
-	KROWSCALES
-	VPXORD    Y16, Y16, Y16
-	VMOVDQA64 Y16, Y17
-	VMOVDQA64 Y16, Y18
-	VMOVDQA64 Y16, Y19
-	VMOVDQA64 Y16, Y20
-	VMOVDQA64 Y16, Y21
-	VMOVDQA64 Y16, Y22
-	VMOVDQA64 Y16, Y23
-	K4STEP(0)
-	K4STEP(1)
-	K4STEP(2)
-	K4STEP(3)
-	K4FLUSH((DX), (BX), 16(BX), Y16, Y20, Y24, Y28)
-	K4FLUSH((DX)(R11*1), (BX)(R13*1), 16(BX)(R13*1), Y17, Y21, Y25, Y29)
-	K4FLUSH((DX)(R11*2), (BX)(R13*2), 16(BX)(R13*2), Y18, Y22, Y26, Y30)
-	K4FLUSH((DX)(R12*1), (BX)(AX*1), 16(BX)(AX*1), Y19, Y23, Y27, Y31)
-	ADDQ $144, SI
-	ADDQ $256, DI
-	ADDQ $4, DX
-	ADDQ $32, BX
-	DECQ CX
-	JNZ  t4kloop
-
-t4kdone:
-	MOVQ out+56(FP), AX
-	MOVQ ldo+64(FP), BX
-	SHLQ $2, BX
-	TSTORE1(Y24, 0)
-	TSTORE1(Y28, 4)
-	ADDQ BX, AX
-	TSTORE1(Y25, 0)
-	TSTORE1(Y29, 4)
-	ADDQ BX, AX
-	TSTORE1(Y26, 0)
-	TSTORE1(Y30, 4)
-	ADDQ BX, AX
-	TSTORE1(Y27, 0)
-	TSTORE1(Y31, 4)
-	VZEROUPPER
-	RET
-
 // Q6_K tile. Per super-block half n and quant vector i (0-3), both rows'
 // 32 6-bit quants are built in Y4/Y5 from ql0/ql1/qh (Y8-Y10 row 0,
 // Y11-Y13 row 1) and their two scales widened into Y6/Y7 from the raw
 // scale bytes X1/X2; then each token's 32 activations multiply both.
-// Y14 holds bytes 0x0f, Y15 bytes 0x30; Y16-Y23 integer and Y24-Y31 float
-// sums as in the Q4_K tile.
+// Y14 holds bytes 0x0f, Y15 bytes 0x30; Y16-Y23 hold the integer sums of a
+// super-block (row 0 tokens 0-3, row 1 tokens 0-3), Y24-Y31 the float sums.
 
 #define Q6B0(ql0, ql1, qh, dst) \
 	VPAND  Y14, ql0, dst \
@@ -955,7 +810,8 @@ t4kdone:
 	VFMADD231PS  i1, Y6, f1
 
 // func tileQ6_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
-// Strides as in tileQ4_KVNNI.
+// Strides: R8 weight row, R9 activation row (cols), R10 3*R9, R11 scale
+// row (nb*4), R12 3*R11, R13 bsum row (cols/8 bytes), AX 3*R13.
 TEXT ·tileQ6_KVNNI(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ rs+8(FP), R8
@@ -1692,5 +1548,141 @@ tz80done:
 	ADDQ BX, AX
 	ZSTORE1(Z19, 0)
 	ZSTORE1(Z23, 4)
+	VZEROUPPER
+	RET
+
+// Q4_K tile in Z registers: per step k a row's 32 low and 32 high nibbles
+// go into one Z register (sub-blocks 2k and 2k+1, which are x[64k:64k+64]
+// in order), against a word vector of the two sub-block scales, so each
+// token costs three instructions per 64 quants. Z4/Z5 the rows' quants,
+// Z6/Z7 their scales, Z8/Z9 row 0's d and dmin, Z10/Z11 row 1's, X12/X13
+// the rows' mins, Y14 bytes 0x0f; strides and the integer (Z16-Z23) and
+// float (Z24-Z31) sums as in tileQ6_KVNNI.
+
+// ZK4ROW(k, base, qz, sz, sp) loads a row's step k.
+#define ZK4ROW(k, src, qz, sz, ysz, sp) \
+	VMOVDQU      src, Y0 \
+	VPAND        Y14, Y0, Y1 \
+	VPSRLW       $4, Y0, Y0 \
+	VPAND        Y14, Y0, Y0 \
+	VINSERTI64X4 $1, Y0, Z1, qz \
+	VPBROADCASTW (sp+4*k)(SP), ysz \
+	VPBROADCASTW (sp+4*k+2)(SP), Y0 \
+	VINSERTI64X4 $1, Y0, sz, sz
+
+#define ZK4PAIR(xa, acc0, acc1) \
+	VPMADDUBSW xa, Z4, Z0 \
+	VPMADDWD   Z6, Z0, Z0 \
+	VPADDD     Z0, acc0, acc0 \
+	VPMADDUBSW xa, Z5, Z1 \
+	VPMADDWD   Z7, Z1, Z1 \
+	VPADDD     Z1, acc1, acc1
+
+#define ZK4STEP(k) \
+	ZK4ROW(k, (16+32*k)(SI), Z4, Z6, Y6, 0) \
+	ZK4ROW(k, (16+32*k)(SI)(R8*1), Z5, Z7, Y7, 16) \
+	ZK4PAIR((64*k)(DI), Z16, Z20) \
+	ZK4PAIR((64*k)(DI)(R9*1), Z17, Z21) \
+	ZK4PAIR((64*k)(DI)(R9*2), Z18, Z22) \
+	ZK4PAIR((64*k)(DI)(R10*1), Z19, Z23)
+
+#define ZK4FLUSH(da, ba, ba16, i0, i1, f0, f1) \
+	VBROADCASTSS  da, Z0 \
+	VMOVDQU       ba, X2 \
+	VPHADDW       ba16, X2, X2 \
+	VCVTDQ2PS     i0, i0 \
+	VMULPS        Z8, Z0, Z1 \
+	VFMADD231PS   i0, Z1, f0 \
+	VPMADDWD      X12, X2, X3 \
+	VCVTDQ2PS     X3, X3 \
+	VMULPS        Z9, Z0, Z1 \
+	VFNMADD231PS  Z3, Z1, f0 \
+	VCVTDQ2PS     i1, i1 \
+	VMULPS        Z10, Z0, Z1 \
+	VFMADD231PS   i1, Z1, f1 \
+	VPMADDWD      X13, X2, X3 \
+	VCVTDQ2PS     X3, X3 \
+	VMULPS        Z11, Z0, Z1 \
+	VFNMADD231PS  Z3, Z1, f1
+
+#define ZKROWSCALES \
+	VPBROADCASTW (SI), Y8 \
+	VCVTPH2PS    Y8, Z8 \
+	VPBROADCASTW 2(SI), Y9 \
+	VCVTPH2PS    Y9, Z9 \
+	VPBROADCASTW (SI)(R8*1), Y10 \
+	VCVTPH2PS    Y10, Z10 \
+	VPBROADCASTW 2(SI)(R8*1), Y11 \
+	VCVTPH2PS    Y11, Z11
+
+// func tileQ4_KZ(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ4_KZ(SB), NOSPLIT, $32-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ bs+32(FP), BX
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (CX*4), R11
+	LEAQ (R11)(R11*2), R12
+	MOVQ R9, R13
+	SHRQ $3, R13
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	LEAQ (R13)(R13*2), AX
+	VPXORD    Z24, Z24, Z24
+	VMOVDQA64 Z24, Z25
+	VMOVDQA64 Z24, Z26
+	VMOVDQA64 Z24, Z27
+	VMOVDQA64 Z24, Z28
+	VMOVDQA64 Z24, Z29
+	VMOVDQA64 Z24, Z30
+	VMOVDQA64 Z24, Z31
+	TESTQ CX, CX
+	JZ    tz4kdone
+
+tz4kloop:
+	VK4SCALES(4(SI), 0(SP), X12)
+	VK4SCALES(4(SI)(R8*1), 16(SP), X13)
+	ZKROWSCALES
+	VPXORD    Z16, Z16, Z16
+	VMOVDQA64 Z16, Z17
+	VMOVDQA64 Z16, Z18
+	VMOVDQA64 Z16, Z19
+	VMOVDQA64 Z16, Z20
+	VMOVDQA64 Z16, Z21
+	VMOVDQA64 Z16, Z22
+	VMOVDQA64 Z16, Z23
+	ZK4STEP(0)
+	ZK4STEP(1)
+	ZK4STEP(2)
+	ZK4STEP(3)
+	ZK4FLUSH((DX), (BX), 16(BX), Z16, Z20, Z24, Z28)
+	ZK4FLUSH((DX)(R11*1), (BX)(R13*1), 16(BX)(R13*1), Z17, Z21, Z25, Z29)
+	ZK4FLUSH((DX)(R11*2), (BX)(R13*2), 16(BX)(R13*2), Z18, Z22, Z26, Z30)
+	ZK4FLUSH((DX)(R12*1), (BX)(AX*1), 16(BX)(AX*1), Z19, Z23, Z27, Z31)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  tz4kloop
+
+tz4kdone:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	ZSTORE1(Z24, 0)
+	ZSTORE1(Z28, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z25, 0)
+	ZSTORE1(Z29, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z26, 0)
+	ZSTORE1(Z30, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z27, 0)
+	ZSTORE1(Z31, 4)
 	VZEROUPPER
 	RET

@@ -104,6 +104,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newLoadgenCmd(g),
 		newBenchCmd(g),
 		newGenModelCmd(g),
+		newUsageCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/store"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// usageNow is the CLI's clock for relative --since/--until and the default
+// period; tests set it.
+var usageNow = time.Now
+
+func newUsageCmd(g *globals) *cobra.Command {
+	var (
+		dataDir, tenantArg, key, since, until, by string
+		asJSON, asCSV                             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "usage",
+		Short: "Show metered usage: requests, tokens and compute per tenant, key, model, node, jurisdiction or day",
+		Long: `Show the usage recorded in the data directory's database.
+
+--since and --until take a date (2026-11-01, midnight UTC), a time
+(2026-11-01T15:04:05Z or 2026-11-01T15:04), or a duration back from now (24h,
+90m, 7d). The period is [since, until); by default the current calendar
+month in UTC, which is what monthly quotas count. --tenant takes a tenant's
+name or ID; without it every tenant is shown, one per row.
+--by groups by any of: ` + strings.Join(metering.GroupDimensions, ", ") + `.`,
+		Example: `  hearth usage --tenant acme
+  hearth usage --tenant acme --since 24h --by model,key
+  hearth usage --since 2026-11-01 --until 2026-12-01 --by tenant,day --csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := usageNow()
+			q := metering.Query{Key: key}
+			var err error
+			if q.Since, err = parseUsageTime(since, now); err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
+			if q.Until, err = parseUsageTime(until, now); err != nil {
+				return fmt.Errorf("--until: %w", err)
+			}
+			if since == "" {
+				q.Since = time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+			}
+			if until == "" {
+				q.Until = now
+			}
+			for _, d := range strings.Split(by, ",") {
+				if d = strings.TrimSpace(d); d != "" {
+					q.GroupBy = append(q.GroupBy, d)
+				}
+			}
+
+			dir := dataDir
+			if dir == "" {
+				if dir, err = store.DefaultDir(); err != nil {
+					return err
+				}
+			}
+			path := filepath.Join(dir, db.FileName)
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("no database at %s (has a node run with this data directory?): %w", path, err)
+			}
+			d, err := db.Open(path)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			ctx := cmd.Context()
+
+			title := "all tenants"
+			if tenantArg != "" {
+				q.Tenant, title, err = resolveTenant(cmd, d, tenantArg)
+				if err != nil {
+					return err
+				}
+			} else if !containsString(q.GroupBy, "tenant") {
+				q.GroupBy = append([]string{"tenant"}, q.GroupBy...)
+			}
+
+			m, err := metering.Open(ctx, d, usageNow)
+			if err != nil {
+				return err
+			}
+			rows, err := m.Query(ctx, q)
+			if cerr := m.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			rep := usageReport{Tenant: q.Tenant, Key: q.Key, Since: q.Since, Until: q.Until, GroupBy: q.GroupBy, Rows: rows}
+			switch {
+			case asJSON:
+				return rep.writeJSON(g.stdout)
+			case asCSV:
+				return rep.writeCSV(g.stdout)
+			default:
+				return rep.writeTable(g.stdout, title, now)
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
+	f.StringVar(&tenantArg, "tenant", "", "tenant name or ID (default: all tenants)")
+	f.StringVar(&key, "key", "", "only this key ID")
+	f.StringVar(&since, "since", "", "start of the period: date, time or duration ago (default: the 1st of this month, UTC)")
+	f.StringVar(&until, "until", "", "end of the period, exclusive (default: now)")
+	f.StringVar(&by, "by", "", "comma-separated dimensions to group by: "+strings.Join(metering.GroupDimensions, ","))
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVar(&asCSV, "csv", false, "print CSV")
+	cmd.MarkFlagsMutuallyExclusive("json", "csv")
+	return cmd
+}
+
+// resolveTenant turns a tenant name or ID into the ID usage is recorded
+// under and a title. A tenant that no longer exists can still be asked for
+// by ID.
+func resolveTenant(cmd *cobra.Command, d *db.DB, arg string) (id, title string, err error) {
+	ts, err := tenant.Open(cmd.Context(), d, nil)
+	if err != nil {
+		return "", "", err
+	}
+	defer ts.Close()
+	t, err := ts.GetTenant(cmd.Context(), arg)
+	switch {
+	case err == nil:
+		return t.ID, fmt.Sprintf("tenant %s (%s)", t.Name, t.ID), nil
+	case errors.Is(err, tenant.ErrNotFound) && strings.HasPrefix(arg, "tnt_"):
+		return arg, fmt.Sprintf("tenant %s (deleted)", arg), nil
+	default:
+		return "", "", err
+	}
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parseUsageTime reads a --since/--until value: "" (zero), a duration back
+// from now ("24h", "7d"), a date (midnight UTC) or an RFC 3339 time.
+func parseUsageTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days >= 0 {
+			return now.AddDate(0, 0, -days), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("negative duration %q", s)
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{"2006-01-02", time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date (2026-11-01), time (2026-11-01T15:04:05Z) or duration (24h, 7d)", s)
+}
+
+// usageReport is what hearth usage prints.
+type usageReport struct {
+	Tenant, Key  string
+	Since, Until time.Time
+	GroupBy      []string
+	Rows         []metering.Row
+}
+
+func (r usageReport) total() metering.Row {
+	var t metering.Row
+	for _, x := range r.Rows {
+		t.Requests += x.Requests
+		t.PromptTokens += x.PromptTokens
+		t.CompletionTokens += x.CompletionTokens
+		t.Compute += x.Compute
+	}
+	return t
+}
+
+type usageJSONRow struct {
+	Group            map[string]string `json:"group,omitempty"`
+	Requests         int64             `json:"requests"`
+	PromptTokens     int64             `json:"prompt_tokens"`
+	CompletionTokens int64             `json:"completion_tokens"`
+	TotalTokens      int64             `json:"total_tokens"`
+	ComputeSeconds   float64           `json:"compute_seconds"`
+}
+
+func jsonRow(r metering.Row) usageJSONRow {
+	return usageJSONRow{Group: r.Group, Requests: r.Requests, PromptTokens: r.PromptTokens,
+		CompletionTokens: r.CompletionTokens, TotalTokens: r.Tokens(), ComputeSeconds: r.Compute.Seconds()}
+}
+
+func (r usageReport) writeJSON(w io.Writer) error {
+	out := struct {
+		Tenant  string         `json:"tenant,omitempty"`
+		Key     string         `json:"key,omitempty"`
+		Since   time.Time      `json:"since,omitzero"`
+		Until   time.Time      `json:"until,omitzero"`
+		GroupBy []string       `json:"group_by"`
+		Rows    []usageJSONRow `json:"rows"`
+		Total   usageJSONRow   `json:"total"`
+	}{Tenant: r.Tenant, Key: r.Key, Since: r.Since, Until: r.Until, GroupBy: r.GroupBy, Rows: []usageJSONRow{}, Total: jsonRow(r.total())}
+	if out.GroupBy == nil {
+		out.GroupBy = []string{}
+	}
+	for _, x := range r.Rows {
+		out.Rows = append(out.Rows, jsonRow(x))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func (r usageReport) writeCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write(append(append([]string{}, r.GroupBy...), "requests", "prompt_tokens", "completion_tokens", "total_tokens", "compute_seconds"))
+	for _, x := range r.Rows {
+		rec := make([]string, 0, len(r.GroupBy)+5)
+		for _, g := range r.GroupBy {
+			rec = append(rec, x.Group[g])
+		}
+		rec = append(rec, strconv.FormatInt(x.Requests, 10), strconv.FormatInt(x.PromptTokens, 10),
+			strconv.FormatInt(x.CompletionTokens, 10), strconv.FormatInt(x.Tokens(), 10),
+			strconv.FormatFloat(x.Compute.Seconds(), 'f', 3, 64))
+		cw.Write(rec)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func (r usageReport) writeTable(w io.Writer, title string, now time.Time) error {
+	const layout = "2006-01-02 15:04 MST"
+	from, to := r.Since.UTC().Format(layout), r.Until.UTC().Format(layout)
+	if r.Until.Equal(now) {
+		to = "now (" + to + ")"
+	}
+	if r.Key != "" {
+		title += ", key " + r.Key
+	}
+	fmt.Fprintf(w, "Usage of %s from %s to %s\n\n", title, from, to)
+	if len(r.Rows) == 0 {
+		fmt.Fprintln(w, "no usage recorded")
+		return nil
+	}
+	head := make([]string, 0, len(r.GroupBy)+5)
+	for _, g := range r.GroupBy {
+		head = append(head, strings.ToUpper(g))
+	}
+	cells := [][]string{append(head, "REQUESTS", "PROMPT", "COMPLETION", "TOTAL", "COMPUTE")}
+	line := func(group []string, x metering.Row) {
+		cells = append(cells, append(group, strconv.FormatInt(x.Requests, 10), strconv.FormatInt(x.PromptTokens, 10),
+			strconv.FormatInt(x.CompletionTokens, 10), strconv.FormatInt(x.Tokens(), 10), fmtCompute(x.Compute)))
+	}
+	for _, x := range r.Rows {
+		group := make([]string, len(r.GroupBy))
+		for i, g := range r.GroupBy {
+			if group[i] = x.Group[g]; group[i] == "" {
+				group[i] = "-"
+			}
+		}
+		line(group, x)
+	}
+	if len(r.Rows) > 1 {
+		group := make([]string, len(r.GroupBy))
+		if len(group) > 0 {
+			group[0] = "total"
+		}
+		line(group, r.total())
+	}
+	return writeColumns(w, cells, len(r.GroupBy))
+}
+
+// writeColumns prints cells as a table: the first left columns aligned
+// left (names), the rest right (numbers), two spaces apart.
+func writeColumns(w io.Writer, cells [][]string, left int) error {
+	width := make([]int, len(cells[0]))
+	for _, row := range cells {
+		for i, c := range row {
+			width[i] = max(width[i], len(c))
+		}
+	}
+	var b strings.Builder
+	for _, row := range cells {
+		for i, c := range row {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", width[i]-len(c))
+			if i < left {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString(pad + c)
+			}
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// fmtCompute shows compute time in seconds, or hours past a day's worth.
+func fmtCompute(d time.Duration) string {
+	if d >= 24*time.Hour {
+		return fmt.Sprintf("%.1fh", d.Hours())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}

@@ -724,12 +724,10 @@ GLOBL kmask03<>(SB), RODATA|NOPTR, $16
 	VPSRLDQ    $8, X1, X1 \
 	VPMOVZXBW  X1, mins
 
-// Q6_K tile. Per super-block half n and quant vector i (0-3), both rows'
-// 32 6-bit quants are built in Y4/Y5 from ql0/ql1/qh (Y8-Y10 row 0,
-// Y11-Y13 row 1) and their two scales widened into Y6/Y7 from the raw
-// scale bytes X1/X2; then each token's 32 activations multiply both.
-// Y14 holds bytes 0x0f, Y15 bytes 0x30; Y16-Y23 hold the integer sums of a
-// super-block (row 0 tokens 0-3, row 1 tokens 0-3), Y24-Y31 the float sums.
+// Q6_K quant builders: Q6Bi(ql0, ql1, qh, dst) puts quant vector i (0-3)
+// of a half, 32 6-bit values, in dst from the half's low bits ql0 (64n),
+// ql1 (64n+32) and high bits qh. Y14 holds bytes 0x0f, Y15 bytes 0x30; Y3
+// is clobbered.
 
 #define Q6B0(ql0, ql1, qh, dst) \
 	VPAND  Y14, ql0, dst \
@@ -756,136 +754,6 @@ GLOBL kmask03<>(SB), RODATA|NOPTR, $16
 	VPAND  Y15, Y3, Y3 \
 	VPOR   Y3, dst, dst
 
-#define Q6TPAIR(xa, acc0, acc1) \
-	VPMADDUBSW xa, Y4, Y0 \
-	VPMADDWD   Y6, Y0, Y0 \
-	VPADDD     Y0, acc0, acc0 \
-	VPMADDUBSW xa, Y5, Y0 \
-	VPMADDWD   Y7, Y0, Y0 \
-	VPADDD     Y0, acc1, acc1
-
-// Q6TVEC(B, n, i) builds vector i of half n for both rows and runs the
-// four tokens over it.
-#define Q6TVEC(B, n, i) \
-	B(Y8, Y9, Y10, Y4) \
-	B(Y11, Y12, Y13, Y5) \
-	VPSHUFB   q6shuf<>+(16*(4*n+i))(SB), X1, X6 \
-	VPMOVSXBW X6, Y6 \
-	VPSHUFB   q6shuf<>+(16*(4*n+i))(SB), X2, X7 \
-	VPMOVSXBW X7, Y7 \
-	Q6TPAIR((128*n+32*i)(DI), Y16, Y20) \
-	Q6TPAIR((128*n+32*i)(DI)(R9*1), Y17, Y21) \
-	Q6TPAIR((128*n+32*i)(DI)(R9*2), Y18, Y22) \
-	Q6TPAIR((128*n+32*i)(DI)(R10*1), Y19, Y23)
-
-#define Q6THALF(n) \
-	VMOVDQU (64*n)(SI), Y8 \
-	VMOVDQU (64*n+32)(SI), Y9 \
-	VMOVDQU (128+32*n)(SI), Y10 \
-	VMOVDQU (64*n)(SI)(R8*1), Y11 \
-	VMOVDQU (64*n+32)(SI)(R8*1), Y12 \
-	VMOVDQU (128+32*n)(SI)(R8*1), Y13 \
-	Q6TVEC(Q6B0, n, 0) \
-	Q6TVEC(Q6B1, n, 1) \
-	Q6TVEC(Q6B2, n, 2) \
-	Q6TVEC(Q6B3, n, 3)
-
-// Q6TFLUSH(da, ba, i0, i1, f0, f1) subtracts 32·Σ scale·bsum from one
-// token's integer sums (the quants are stored +32) and folds them into its
-// float sums with d·dx. Y1/Y2 hold the rows' 16 scales as words, Y3/Y4
-// their d.
-#define Q6TFLUSH(da, ba, i0, i1, f0, f1) \
-	VBROADCASTSS da, Y5 \
-	VPMADDWD     ba, Y1, Y0 \
-	VPSLLD       $5, Y0, Y0 \
-	VPSUBD       Y0, i0, i0 \
-	VCVTDQ2PS    i0, i0 \
-	VMULPS       Y3, Y5, Y6 \
-	VFMADD231PS  i0, Y6, f0 \
-	VPMADDWD     ba, Y2, Y0 \
-	VPSLLD       $5, Y0, Y0 \
-	VPSUBD       Y0, i1, i1 \
-	VCVTDQ2PS    i1, i1 \
-	VMULPS       Y4, Y5, Y6 \
-	VFMADD231PS  i1, Y6, f1
-
-// func tileQ6_KVNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
-// Strides: R8 weight row, R9 activation row (cols), R10 3*R9, R11 scale
-// row (nb*4), R12 3*R11, R13 bsum row (cols/8 bytes), AX 3*R13.
-TEXT ·tileQ6_KVNNI(SB), NOSPLIT, $0-72
-	MOVQ w+0(FP), SI
-	MOVQ rs+8(FP), R8
-	MOVQ q+16(FP), DI
-	MOVQ d+24(FP), DX
-	MOVQ bs+32(FP), BX
-	MOVQ nb+40(FP), CX
-	MOVQ cols+48(FP), R9
-	LEAQ (R9)(R9*2), R10
-	LEAQ (CX*4), R11
-	LEAQ (R11)(R11*2), R12
-	MOVQ R9, R13
-	SHRQ $3, R13
-	BCAST8($0x0f0f0f0f, X14, Y14)
-	BCAST8($0x30303030, X15, Y15)
-	LEAQ (R13)(R13*2), AX
-	VPXORD    Y24, Y24, Y24
-	VMOVDQA64 Y24, Y25
-	VMOVDQA64 Y24, Y26
-	VMOVDQA64 Y24, Y27
-	VMOVDQA64 Y24, Y28
-	VMOVDQA64 Y24, Y29
-	VMOVDQA64 Y24, Y30
-	VMOVDQA64 Y24, Y31
-	TESTQ CX, CX
-	JZ    t6kdone
-
-t6kloop:
-	VMOVDQU   192(SI), X1
-	VMOVDQU   192(SI)(R8*1), X2
-	VPXORD    Y16, Y16, Y16
-	VMOVDQA64 Y16, Y17
-	VMOVDQA64 Y16, Y18
-	VMOVDQA64 Y16, Y19
-	VMOVDQA64 Y16, Y20
-	VMOVDQA64 Y16, Y21
-	VMOVDQA64 Y16, Y22
-	VMOVDQA64 Y16, Y23
-	Q6THALF(0)
-	Q6THALF(1)
-	VPMOVSXBW    192(SI), Y1
-	VPMOVSXBW    192(SI)(R8*1), Y2
-	VPBROADCASTW 208(SI), X3
-	VCVTPH2PS    X3, Y3
-	VPBROADCASTW 208(SI)(R8*1), X4
-	VCVTPH2PS    X4, Y4
-	Q6TFLUSH((DX), (BX), Y16, Y20, Y24, Y28)
-	Q6TFLUSH((DX)(R11*1), (BX)(R13*1), Y17, Y21, Y25, Y29)
-	Q6TFLUSH((DX)(R11*2), (BX)(R13*2), Y18, Y22, Y26, Y30)
-	Q6TFLUSH((DX)(R12*1), (BX)(AX*1), Y19, Y23, Y27, Y31)
-	ADDQ $210, SI
-	ADDQ $256, DI
-	ADDQ $4, DX
-	ADDQ $32, BX
-	DECQ CX
-	JNZ  t6kloop
-
-t6kdone:
-	MOVQ out+56(FP), AX
-	MOVQ ldo+64(FP), BX
-	SHLQ $2, BX
-	TSTORE1(Y24, 0)
-	TSTORE1(Y28, 4)
-	ADDQ BX, AX
-	TSTORE1(Y25, 0)
-	TSTORE1(Y29, 4)
-	ADDQ BX, AX
-	TSTORE1(Y26, 0)
-	TSTORE1(Y30, 4)
-	ADDQ BX, AX
-	TSTORE1(Y27, 0)
-	TSTORE1(Y31, 4)
-	VZEROUPPER
-	RET
 
 DATA q8perm<>+0(SB)/4, $0
 DATA q8perm<>+4(SB)/4, $4
@@ -1557,7 +1425,7 @@ tz80done:
 // token costs three instructions per 64 quants. Z4/Z5 the rows' quants,
 // Z6/Z7 their scales, Z8/Z9 row 0's d and dmin, Z10/Z11 row 1's, X12/X13
 // the rows' mins, Y14 bytes 0x0f; strides and the integer (Z16-Z23) and
-// float (Z24-Z31) sums as in tileQ6_KVNNI.
+// float (Z24-Z31) sums as in tileQ6_KZ.
 
 // ZK4ROW(k, base, qz, sz, sp) loads a row's step k.
 #define ZK4ROW(k, src, qz, sz, ysz, sp) \
@@ -1670,6 +1538,147 @@ tz4kloop:
 	JNZ  tz4kloop
 
 tz4kdone:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	ZSTORE1(Z24, 0)
+	ZSTORE1(Z28, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z25, 0)
+	ZSTORE1(Z29, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z26, 0)
+	ZSTORE1(Z30, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z27, 0)
+	ZSTORE1(Z31, 4)
+	VZEROUPPER
+	RET
+
+// Q6_K tile in Z registers: quant vectors 2p and 2p+1 of a half (x[64p:
+// 64p+64] of it, in order) share one Z register, against the four scales
+// of their 16-quant groups widened to words. Y8-Y10 row 0's ql0/ql1/qh of
+// the half, Y11-Y13 row 1's, Y14/Y15 the masks of the Q6B builders; Y1/Y2
+// the rows' 16 scale bytes in both lanes, Z4/Z5 the rows' quants, Z6/Z7
+// their scales; Z16-Z23 the integer sums of a super-block (row 0 tokens
+// 0-3, row 1 tokens 0-3), Z24-Z31 the float sums. Strides: R8 weight row,
+// R9 activation row (cols), R10 3*R9, R11 scale row (nb*4), R12 3*R11, R13
+// bsum row (cols/8 bytes), AX 3*R13.
+
+#define ZQ6PAIR(xa, acc0, acc1) \
+	VPMADDUBSW xa, Z4, Z0 \
+	VPMADDWD   Z6, Z0, Z0 \
+	VPADDD     Z0, acc0, acc0 \
+	VPMADDUBSW xa, Z5, Z0 \
+	VPMADDWD   Z7, Z0, Z0 \
+	VPADDD     Z0, acc1, acc1
+
+// ZQ6VEC(BA, BB, n, p) builds vectors 2p and 2p+1 of half n for both rows
+// and runs the four tokens over them.
+#define ZQ6VEC(BA, BB, n, p) \
+	BA(Y8, Y9, Y10, Y4) \
+	BB(Y8, Y9, Y10, Y0) \
+	VINSERTI64X4 $1, Y0, Z4, Z4 \
+	BA(Y11, Y12, Y13, Y5) \
+	BB(Y11, Y12, Y13, Y0) \
+	VINSERTI64X4 $1, Y0, Z5, Z5 \
+	VPSHUFB      q6shuf<>+(16*(4*n+2*p))(SB), Y1, Y6 \
+	VPMOVSXBW    Y6, Z6 \
+	VPSHUFB      q6shuf<>+(16*(4*n+2*p))(SB), Y2, Y7 \
+	VPMOVSXBW    Y7, Z7 \
+	ZQ6PAIR((128*n+64*p)(DI), Z16, Z20) \
+	ZQ6PAIR((128*n+64*p)(DI)(R9*1), Z17, Z21) \
+	ZQ6PAIR((128*n+64*p)(DI)(R9*2), Z18, Z22) \
+	ZQ6PAIR((128*n+64*p)(DI)(R10*1), Z19, Z23)
+
+#define ZQ6HALF(n) \
+	VMOVDQU (64*n)(SI), Y8 \
+	VMOVDQU (64*n+32)(SI), Y9 \
+	VMOVDQU (128+32*n)(SI), Y10 \
+	VMOVDQU (64*n)(SI)(R8*1), Y11 \
+	VMOVDQU (64*n+32)(SI)(R8*1), Y12 \
+	VMOVDQU (128+32*n)(SI)(R8*1), Y13 \
+	ZQ6VEC(Q6B0, Q6B1, n, 0) \
+	ZQ6VEC(Q6B2, Q6B3, n, 1)
+
+// ZQ6FLUSH(da, ba, i0, i1, f0, f1) subtracts 32·Σ scale·bsum from one
+// token's integer sums (the quants are stored +32) and folds them into its
+// float sums with d·dx. The token's scale is at da, its bsums at ba; Y1/Y2
+// hold the rows' 16 scales as words, Z3/Z4 their d.
+#define ZQ6FLUSH(da, ba, i0, i1, f0, f1) \
+	VBROADCASTSS da, Z5 \
+	VPMADDWD     ba, Y1, Y0 \
+	VPSLLD       $5, Y0, Y0 \
+	VPSUBD       Z0, i0, i0 \
+	VCVTDQ2PS    i0, i0 \
+	VMULPS       Z3, Z5, Z6 \
+	VFMADD231PS  i0, Z6, f0 \
+	VPMADDWD     ba, Y2, Y0 \
+	VPSLLD       $5, Y0, Y0 \
+	VPSUBD       Z0, i1, i1 \
+	VCVTDQ2PS    i1, i1 \
+	VMULPS       Z4, Z5, Z6 \
+	VFMADD231PS  i1, Z6, f1
+
+// func tileQ6_KZ(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ6_KZ(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ bs+32(FP), BX
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (CX*4), R11
+	LEAQ (R11)(R11*2), R12
+	MOVQ R9, R13
+	SHRQ $3, R13
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	BCAST8($0x30303030, X15, Y15)
+	LEAQ (R13)(R13*2), AX
+	VPXORD    Z24, Z24, Z24
+	VMOVDQA64 Z24, Z25
+	VMOVDQA64 Z24, Z26
+	VMOVDQA64 Z24, Z27
+	VMOVDQA64 Z24, Z28
+	VMOVDQA64 Z24, Z29
+	VMOVDQA64 Z24, Z30
+	VMOVDQA64 Z24, Z31
+	TESTQ CX, CX
+	JZ    tz6kdone
+
+tz6kloop:
+	VBROADCASTI128 192(SI), Y1
+	VBROADCASTI128 192(SI)(R8*1), Y2
+	VPXORD    Z16, Z16, Z16
+	VMOVDQA64 Z16, Z17
+	VMOVDQA64 Z16, Z18
+	VMOVDQA64 Z16, Z19
+	VMOVDQA64 Z16, Z20
+	VMOVDQA64 Z16, Z21
+	VMOVDQA64 Z16, Z22
+	VMOVDQA64 Z16, Z23
+	ZQ6HALF(0)
+	ZQ6HALF(1)
+	VPMOVSXBW    192(SI), Y1
+	VPMOVSXBW    192(SI)(R8*1), Y2
+	VPBROADCASTW 208(SI), Y3
+	VCVTPH2PS    Y3, Z3
+	VPBROADCASTW 208(SI)(R8*1), Y4
+	VCVTPH2PS    Y4, Z4
+	ZQ6FLUSH((DX), (BX), Z16, Z20, Z24, Z28)
+	ZQ6FLUSH((DX)(R11*1), (BX)(R13*1), Z17, Z21, Z25, Z29)
+	ZQ6FLUSH((DX)(R11*2), (BX)(R13*2), Z18, Z22, Z26, Z30)
+	ZQ6FLUSH((DX)(R12*1), (BX)(AX*1), Z19, Z23, Z27, Z31)
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  tz6kloop
+
+tz6kdone:
 	MOVQ out+56(FP), AX
 	MOVQ ldo+64(FP), BX
 	SHLQ $2, BX

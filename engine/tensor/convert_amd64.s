@@ -1,0 +1,244 @@
+#include "textflag.h"
+#include "simd_amd64.h"
+
+// Activation converters (see Acts.Convert).
+
+DATA q8perm<>+0(SB)/4, $0
+DATA q8perm<>+4(SB)/4, $4
+DATA q8perm<>+8(SB)/4, $1
+DATA q8perm<>+12(SB)/4, $5
+DATA q8perm<>+16(SB)/4, $2
+DATA q8perm<>+20(SB)/4, $6
+DATA q8perm<>+24(SB)/4, $3
+DATA q8perm<>+28(SB)/4, $7
+GLOBL q8perm<>(SB), RODATA|NOPTR, $32
+
+// func quantQ8_0AVX2(x []float32, q []int8, d []float32)
+// Quantizes len(d) blocks of 32 as ggml's x86 quantize_row_q8_0: d =
+// amax/127 (stored rounded through a half), quants x·(127/amax) rounded to
+// nearest even (the MXCSR default) and packed with signed saturation.
+TEXT ·quantQ8_0AVX2(SB), NOSPLIT, $0-72
+	MOVQ x_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x42fe0000, AX // 127.0
+	VMOVD AX, X14
+	VXORPS X13, X13, X13
+	VMOVDQU q8perm<>(SB), Y12
+	TESTQ CX, CX
+	JZ    qq8done
+
+qq8loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS  Y15, Y0, Y4
+	VANDPS  Y15, Y1, Y5
+	VANDPS  Y15, Y2, Y6
+	VANDPS  Y15, Y3, Y7
+	VMAXPS  Y5, Y4, Y4
+	VMAXPS  Y7, Y6, Y6
+	VMAXPS  Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS  X5, X4, X4
+	VPSHUFD $0x4e, X4, X5
+	VMAXPS  X5, X4, X4
+	VPSHUFD $0xb1, X4, X5
+	VMAXSS  X5, X4, X4
+	VDIVSS  X14, X4, X5
+	VCVTPS2PH $0, X5, X6
+	VCVTPH2PS X6, X6
+	VMOVSS  X6, (DX)
+	VDIVSS  X4, X14, X7
+	VCMPSS  $4, X13, X4, X8
+	VANDPS  X8, X7, X7
+	VBROADCASTSS X7, Y7
+	VMULPS  Y7, Y0, Y0
+	VMULPS  Y7, Y1, Y1
+	VMULPS  Y7, Y2, Y2
+	VMULPS  Y7, Y3, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD    Y0, Y12, Y0
+	VMOVDQU   Y0, (DI)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  qq8loop
+
+qq8done:
+	VZEROUPPER
+	RET
+
+// func quantQ8_KAVX2(x []float32, q []int8, d []float32, bs []int16)
+// Quantizes len(d) super-blocks of 256 as ggml's quantize_row_q8_K_ref:
+// the first value of largest magnitude, with its sign, maps to -127
+// (iscale = -127/max), quants round to nearest even, d = 1/iscale, and bs
+// gets the sums of each 16 quants.
+TEXT ·quantQ8_KAVX2(SB), NOSPLIT, $0-96
+	MOVQ x_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVQ bs_base+72(FP), BX
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0xc2fe0000, AX // -127.0
+	VMOVD AX, X14
+	MOVL $0x3f800000, AX // 1.0
+	VMOVD AX, X9
+	VXORPS X13, X13, X13
+	VMOVDQU q8perm<>(SB), Y12
+	BCAST8($0x01010101, X11, Y11)
+	ONES16(Y10)
+	TESTQ CX, CX
+	JZ    qqkdone
+
+qqkloop:
+	// amax over the 256 values
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   SI, R9
+	MOVQ   $8, R8
+
+qqkmax:
+	VANDPS (R9), Y15, Y0
+	VANDPS 32(R9), Y15, Y1
+	VANDPS 64(R9), Y15, Y2
+	VANDPS 96(R9), Y15, Y3
+	VMAXPS Y0, Y4, Y4
+	VMAXPS Y1, Y5, Y5
+	VMAXPS Y2, Y6, Y6
+	VMAXPS Y3, Y7, Y7
+	ADDQ   $128, R9
+	DECQ   R8
+	JNZ    qqkmax
+	VMAXPS Y5, Y4, Y4
+	VMAXPS Y7, Y6, Y6
+	VMAXPS Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS  X5, X4, X4
+	VPSHUFD $0x4e, X4, X5
+	VMAXPS  X5, X4, X4
+	VPSHUFD $0xb1, X4, X5
+	VMAXSS  X5, X4, X4
+	VUCOMISS X13, X4
+	JEQ     qqkzero
+	VBROADCASTSS X4, Y4
+
+	// the first value whose magnitude is amax
+	MOVQ SI, R9
+	XORQ R10, R10
+
+qqkfind:
+	VANDPS    (R9), Y15, Y0
+	VCMPPS    $0, Y4, Y0, Y0
+	VMOVMSKPS Y0, AX
+	TESTL     AX, AX
+	JNZ       qqkfound
+	ADDQ      $32, R9
+	ADDQ      $8, R10
+	JMP       qqkfind
+
+qqkfound:
+	BSFL   AX, AX
+	ADDQ   R10, AX
+	VMOVSS (SI)(AX*4), X5
+	VDIVSS X5, X14, X6
+	VDIVSS X6, X9, X7
+	VMOVSS X7, (DX)
+	VBROADCASTSS X6, Y6
+	MOVQ   $8, R8
+
+qqkquant:
+	VMULPS    (SI), Y6, Y0
+	VMULPS    32(SI), Y6, Y1
+	VMULPS    64(SI), Y6, Y2
+	VMULPS    96(SI), Y6, Y3
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VCVTPS2DQ Y2, Y2
+	VCVTPS2DQ Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD    Y0, Y12, Y0
+	VMOVDQU   Y0, (DI)
+	VPMADDUBSW Y0, Y11, Y1
+	VPMADDWD  Y10, Y1, Y1
+	VPHADDD   Y1, Y1, Y1
+	VPHADDD   Y1, Y1, Y1
+	VMOVD     X1, AX
+	MOVW      AX, (BX)
+	VEXTRACTI128 $1, Y1, X1
+	VMOVD     X1, AX
+	MOVW      AX, 2(BX)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, BX
+	DECQ R8
+	JNZ  qqkquant
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  qqkloop
+	JMP  qqkdone
+
+qqkzero:
+	VXORPS  Y0, Y0, Y0
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y0, 32(DI)
+	VMOVDQU Y0, 64(DI)
+	VMOVDQU Y0, 96(DI)
+	VMOVDQU Y0, 128(DI)
+	VMOVDQU Y0, 160(DI)
+	VMOVDQU Y0, 192(DI)
+	VMOVDQU Y0, 224(DI)
+	VMOVDQU Y0, (BX)
+	MOVL    $0, (DX)
+	ADDQ $1024, SI
+	ADDQ $256, DI
+	ADDQ $32, BX
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  qqkloop
+
+qqkdone:
+	VZEROUPPER
+	RET
+
+// func roundF16AVX2(x, dst []float32)
+// Rounds len(x) &^ 7 values to half precision (nearest even).
+TEXT ·roundF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ dst_base+24(FP), DI
+	SHRQ $3, CX
+	JZ   rf16done
+
+rf16loop:
+	VMOVUPS   (SI), Y0
+	VCVTPS2PH $0, Y0, X1
+	VCVTPH2PS X1, Y1
+	VMOVUPS   Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  rf16loop
+
+rf16done:
+	VZEROUPPER
+	RET

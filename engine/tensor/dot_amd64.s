@@ -1,0 +1,519 @@
+#include "textflag.h"
+#include "simd_amd64.h"
+
+// Row kernels: one weight row times one row of activations.
+
+// func dotQ8_0AVX2(w []byte, q []int8, d []float32) float32
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-76
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	VXORPS Y0, Y0, Y0
+	ONES16(Y15)
+	TESTQ CX, CX
+	JZ    q80done
+
+q80loop:
+	SCALE(0)
+	VMOVDQU 2(SI), Y2
+	VMOVDQU (DI), Y3
+	DOTBYTES_AVX2
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $34, SI
+	ADDQ        $32, DI
+	ADDQ        $4, DX
+	DECQ        CX
+	JNZ         q80loop
+
+q80done:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+72(FP)
+	RET
+
+// func dotQ8_0VNNI(w []byte, q []int8, d []float32) float32
+TEXT ·dotQ8_0VNNI(SB), NOSPLIT, $0-76
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	VXORPS Y0, Y0, Y0
+	TESTQ  CX, CX
+	JZ     q80vdone
+
+q80vloop:
+	SCALE(0)
+	VMOVDQU 2(SI), Y2
+	VMOVDQU (DI), Y3
+	DOTBYTES_VNNI
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $34, SI
+	ADDQ        $32, DI
+	ADDQ        $4, DX
+	DECQ        CX
+	JNZ         q80vloop
+
+q80vdone:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+72(FP)
+	RET
+
+// Q4_0: 16 bytes of nibbles; low nibbles are elements 0-15, high 16-31.
+// UNPACK_Q4_0 leaves the 32 signed weights (nibble - 8) in Y2.
+// Y14 holds bytes 0x0f, Y13 bytes 8.
+#define UNPACK_Q4_0 \
+	VMOVDQU     2(SI), X2 \
+	VPSRLW      $4, X2, X3 \
+	VINSERTI128 $1, X3, Y2, Y2 \
+	VPAND       Y14, Y2, Y2 \
+	VPSUBB      Y13, Y2, Y2
+
+#define NIBBLE_CONSTS \
+	MOVL         $0x0f0f0f0f, AX \
+	VMOVD        AX, X14 \
+	VPBROADCASTD X14, Y14 \
+	MOVL         $0x08080808, AX \
+	VMOVD        AX, X13 \
+	VPBROADCASTD X13, Y13
+
+// func dotQ4_0AVX2(w []byte, q []int8, d []float32) float32
+TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-76
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	VXORPS Y0, Y0, Y0
+	ONES16(Y15)
+	NIBBLE_CONSTS
+	TESTQ CX, CX
+	JZ    q40done
+
+q40loop:
+	SCALE(0)
+	UNPACK_Q4_0
+	VMOVDQU (DI), Y3
+	DOTBYTES_AVX2
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $18, SI
+	ADDQ        $32, DI
+	ADDQ        $4, DX
+	DECQ        CX
+	JNZ         q40loop
+
+q40done:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+72(FP)
+	RET
+
+// func dotQ4_0VNNI(w []byte, q []int8, d []float32) float32
+TEXT ·dotQ4_0VNNI(SB), NOSPLIT, $0-76
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	VXORPS Y0, Y0, Y0
+	NIBBLE_CONSTS
+	TESTQ CX, CX
+	JZ    q40vdone
+
+q40vloop:
+	SCALE(0)
+	UNPACK_Q4_0
+	VMOVDQU (DI), Y3
+	DOTBYTES_VNNI
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $18, SI
+	ADDQ        $32, DI
+	ADDQ        $4, DX
+	DECQ        CX
+	JNZ         q40vloop
+
+q40vdone:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+72(FP)
+	RET
+
+// func dotF32AVX2(w []byte, x []float32) float32
+// Handles len(x) &^ 7 elements; the caller adds the rest.
+TEXT ·dotF32AVX2(SB), NOSPLIT, $0-52
+	MOVQ w_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ x_len+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+f32loop32:
+	CMPQ        CX, $32
+	JLT         f32loop8
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JMP         f32loop32
+
+f32loop8:
+	CMPQ        CX, $8
+	JLT         f32done
+	VMOVUPS     (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         f32loop8
+
+f32done:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func dotF16AVX2(w []byte, x []float32) float32
+// Handles len(x) &^ 7 elements.
+TEXT ·dotF16AVX2(SB), NOSPLIT, $0-52
+	MOVQ w_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ x_len+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+f16loop32:
+	CMPQ        CX, $32
+	JLT         f16loop8
+	VCVTPH2PS   (SI), Y4
+	VCVTPH2PS   16(SI), Y5
+	VCVTPH2PS   32(SI), Y6
+	VCVTPH2PS   48(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $64, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JMP         f16loop32
+
+f16loop8:
+	CMPQ        CX, $8
+	JLT         f16done
+	VCVTPH2PS   (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $16, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         f16loop8
+
+f16done:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func dotBF16AVX2(w []byte, x []float32) float32
+// Handles len(x) &^ 7 elements: a bfloat16 is the top half of a float32.
+TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-52
+	MOVQ w_base+0(FP), SI
+	MOVQ x_base+24(FP), DI
+	MOVQ x_len+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	SHRQ $3, CX
+	JZ   bf16done
+
+bf16loop:
+	VPMOVZXWD   (SI), Y4
+	VPSLLD      $16, Y4, Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $16, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         bf16loop
+
+bf16done:
+	VADDPS Y1, Y0, Y0
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// K4SCALES unpacks the 6-bit scales and mins of a Q4_K/Q5_K block at
+// 4(SI) (ggml's kmask shuffle): the 8 scales as int16 words go to 0(SP),
+// the 8 mins as words to X7. Clobbers AX, R8-R11.
+#define K4SCALES \
+	MOVL      4(SI), R8 \
+	MOVL      8(SI), R9 \
+	MOVL      12(SI), R10 \
+	MOVL      R10, R11 \
+	SHRL      $4, R11 \
+	ANDL      $0x0f0f0f0f, R11 \
+	MOVL      R9, AX \
+	SHRL      $6, AX \
+	ANDL      $0x03030303, AX \
+	SHLL      $4, AX \
+	ORL       AX, R11 \
+	ANDL      $0x3f3f3f3f, R9 \
+	ANDL      $0x0f0f0f0f, R10 \
+	MOVL      R8, AX \
+	SHRL      $6, AX \
+	ANDL      $0x03030303, AX \
+	SHLL      $4, AX \
+	ORL       AX, R10 \
+	ANDL      $0x3f3f3f3f, R8 \
+	SHLQ      $32, R10 \
+	ORQ       R10, R8 \
+	SHLQ      $32, R11 \
+	ORQ       R11, R9 \
+	VMOVQ     R8, X7 \
+	VPMOVZXBW X7, X7 \
+	VMOVDQU   X7, 0(SP) \
+	VMOVQ     R9, X7 \
+	VPMOVZXBW X7, X7
+
+// MINS folds Σ min_j·(bsum_2j + bsum_2j+1) of the block, times dmin·dx, into
+// X12. Mins are in X7 (words), bsums at (BX).
+#define MINS \
+	VMOVDQU     (BX), X8 \
+	VMOVDQU     16(BX), X9 \
+	VPHADDW     X9, X8, X8 \
+	VPMADDWD    X8, X7, X7 \
+	VCVTDQ2PS   X7, X7 \
+	FSCALE(2, X1, X1) \
+	VFMADD231PS X7, X1, X12
+
+// Q4KSUB(k) adds to Y11 the scaled integer sums of sub-blocks 2k and 2k+1:
+// the 32 low nibbles of bytes 16+32k(SI) against x[64k:], the high ones
+// against x[64k+32:]. Y14 holds bytes 0x0f.
+#define Q4KSUB(k) \
+	VMOVDQU      (16+32*k)(SI), Y2 \
+	VPAND        Y14, Y2, Y3 \
+	VPSRLW       $4, Y2, Y4 \
+	VPAND        Y14, Y4, Y4 \
+	VPMADDUBSW   (64*k)(DI), Y3, Y5 \
+	VPBROADCASTW (4*k)(SP), Y10 \
+	VPMADDWD     Y10, Y5, Y5 \
+	VPADDD       Y5, Y11, Y11 \
+	VPMADDUBSW   (64*k+32)(DI), Y4, Y6 \
+	VPBROADCASTW (4*k+2)(SP), Y10 \
+	VPMADDWD     Y10, Y6, Y6 \
+	VPADDD       Y6, Y11, Y11
+
+// func dotQ4_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $16-100
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVQ bs_base+72(FP), BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y12, Y12, Y12
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	TESTQ CX, CX
+	JZ    q4kdone
+
+q4kloop:
+	K4SCALES
+	MINS
+	VPXOR Y11, Y11, Y11
+	Q4KSUB(0)
+	Q4KSUB(1)
+	Q4KSUB(2)
+	Q4KSUB(3)
+	VCVTDQ2PS   Y11, Y11
+	FSCALE(0, X1, Y1)
+	VFMADD231PS Y11, Y1, Y0
+	ADDQ        $144, SI
+	ADDQ        $256, DI
+	ADDQ        $4, DX
+	ADDQ        $32, BX
+	DECQ        CX
+	JNZ         q4kloop
+
+q4kdone:
+	VSUBPS Y12, Y0, Y0
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+96(FP)
+	RET
+
+// Q5KSUB(k) is Q4KSUB for Q5_K: nibbles at 48+32k(SI), fifth bits 2k and
+// 2k+1 of the 32 bytes in Y9. Y13 holds bytes 0x10.
+#define Q5KSUB(k) \
+	VMOVDQU      (48+32*k)(SI), Y2 \
+	VPAND        Y14, Y2, Y3 \
+	VPSRLW       $4, Y2, Y4 \
+	VPAND        Y14, Y4, Y4 \
+	VPSRLW       $(2*k), Y9, Y7 \
+	VPSLLW       $4, Y7, Y8 \
+	VPAND        Y13, Y8, Y8 \
+	VPOR         Y8, Y3, Y3 \
+	VPSLLW       $3, Y7, Y8 \
+	VPAND        Y13, Y8, Y8 \
+	VPOR         Y8, Y4, Y4 \
+	VPMADDUBSW   (64*k)(DI), Y3, Y5 \
+	VPBROADCASTW (4*k)(SP), Y10 \
+	VPMADDWD     Y10, Y5, Y5 \
+	VPADDD       Y5, Y11, Y11 \
+	VPMADDUBSW   (64*k+32)(DI), Y4, Y6 \
+	VPBROADCASTW (4*k+2)(SP), Y10 \
+	VPMADDWD     Y10, Y6, Y6 \
+	VPADDD       Y6, Y11, Y11
+
+// func dotQ5_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+TEXT ·dotQ5_KAVX2(SB), NOSPLIT, $16-100
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVQ bs_base+72(FP), BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y12, Y12, Y12
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	BCAST8($0x10101010, X13, Y13)
+	TESTQ CX, CX
+	JZ    q5kdone
+
+q5kloop:
+	K4SCALES
+	MINS
+	VMOVDQU 16(SI), Y9
+	VPXOR   Y11, Y11, Y11
+	Q5KSUB(0)
+	Q5KSUB(1)
+	Q5KSUB(2)
+	Q5KSUB(3)
+	VCVTDQ2PS   Y11, Y11
+	FSCALE(0, X1, Y1)
+	VFMADD231PS Y11, Y1, Y0
+	ADDQ        $176, SI
+	ADDQ        $256, DI
+	ADDQ        $4, DX
+	ADDQ        $32, BX
+	DECQ        CX
+	JNZ         q5kloop
+
+q5kdone:
+	VSUBPS Y12, Y0, Y0
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+96(FP)
+	RET
+
+// ·q6shuf+16i picks scale bytes 2i (into bytes 0-7) and 2i+1 (8-15), the
+// scales of the two 16-element halves of a 32-quant vector.
+DATA ·q6shuf+0(SB)/8, $0x0000000000000000
+DATA ·q6shuf+8(SB)/8, $0x0101010101010101
+DATA ·q6shuf+16(SB)/8, $0x0202020202020202
+DATA ·q6shuf+24(SB)/8, $0x0303030303030303
+DATA ·q6shuf+32(SB)/8, $0x0404040404040404
+DATA ·q6shuf+40(SB)/8, $0x0505050505050505
+DATA ·q6shuf+48(SB)/8, $0x0606060606060606
+DATA ·q6shuf+56(SB)/8, $0x0707070707070707
+DATA ·q6shuf+64(SB)/8, $0x0808080808080808
+DATA ·q6shuf+72(SB)/8, $0x0909090909090909
+DATA ·q6shuf+80(SB)/8, $0x0a0a0a0a0a0a0a0a
+DATA ·q6shuf+88(SB)/8, $0x0b0b0b0b0b0b0b0b
+DATA ·q6shuf+96(SB)/8, $0x0c0c0c0c0c0c0c0c
+DATA ·q6shuf+104(SB)/8, $0x0d0d0d0d0d0d0d0d
+DATA ·q6shuf+112(SB)/8, $0x0e0e0e0e0e0e0e0e
+DATA ·q6shuf+120(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL ·q6shuf(SB), RODATA|NOPTR, $128
+
+// Q6KQ(qv, xoff, i) adds to Y11 the products of the 32 6-bit quants in qv
+// (0..63) with x at xoff(DI), scaled by scales 2i and 2i+1 (of X9).
+#define Q6KQ(qv, xoff, i) \
+	VPMADDUBSW xoff(DI), qv, Y5 \
+	VPSHUFB    ·q6shuf+(16*i)(SB), X9, X10 \
+	VPMOVSXBW  X10, Y10 \
+	VPMADDWD   Y10, Y5, Y5 \
+	VPADDD     Y5, Y11, Y11
+
+// Q6KHALF(n) does the 128 elements of half n: ql at 64n(SI), qh at
+// 128+32n(SI). Y14 holds bytes 0x0f, Y13 bytes 0x30.
+#define Q6KHALF(n) \
+	VMOVDQU (64*n)(SI), Y2 \
+	VMOVDQU (64*n+32)(SI), Y3 \
+	VMOVDQU (128+32*n)(SI), Y4 \
+	VPAND   Y14, Y2, Y6 \
+	VPSLLW  $4, Y4, Y7 \
+	VPAND   Y13, Y7, Y7 \
+	VPOR    Y7, Y6, Y6 \
+	Q6KQ(Y6, (128*n), (4*n+0)) \
+	VPAND   Y14, Y3, Y6 \
+	VPSLLW  $2, Y4, Y7 \
+	VPAND   Y13, Y7, Y7 \
+	VPOR    Y7, Y6, Y6 \
+	Q6KQ(Y6, (128*n+32), (4*n+1)) \
+	VPSRLW  $4, Y2, Y6 \
+	VPAND   Y14, Y6, Y6 \
+	VPAND   Y13, Y4, Y7 \
+	VPOR    Y7, Y6, Y6 \
+	Q6KQ(Y6, (128*n+64), (4*n+2)) \
+	VPSRLW  $4, Y3, Y6 \
+	VPAND   Y14, Y6, Y6 \
+	VPSRLW  $2, Y4, Y7 \
+	VPAND   Y13, Y7, Y7 \
+	VPOR    Y7, Y6, Y6 \
+	Q6KQ(Y6, (128*n+96), (4*n+3))
+
+// func dotQ6_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+// The quants are stored +32; Σ(q-32)·x = Σq·x - 32·Σ bsum·scale.
+TEXT ·dotQ6_KAVX2(SB), NOSPLIT, $0-100
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVQ bs_base+72(FP), BX
+	VXORPS Y0, Y0, Y0
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	BCAST8($0x30303030, X13, Y13)
+	TESTQ CX, CX
+	JZ    q6kdone
+
+q6kloop:
+	VMOVDQU 192(SI), X9
+	VPXOR   Y11, Y11, Y11
+	Q6KHALF(0)
+	Q6KHALF(1)
+	VPMOVSXBW   192(SI), Y8
+	VPMADDWD    (BX), Y8, Y8
+	VPSLLD      $5, Y8, Y8
+	VPSUBD      Y8, Y11, Y11
+	VCVTDQ2PS   Y11, Y11
+	FSCALE(208, X1, Y1)
+	VFMADD231PS Y11, Y1, Y0
+	ADDQ        $210, SI
+	ADDQ        $256, DI
+	ADDQ        $4, DX
+	ADDQ        $32, BX
+	DECQ        CX
+	JNZ         q6kloop
+
+q6kdone:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+96(FP)
+	RET

@@ -865,3 +865,74 @@ tz6kdone:
 	ZSTORE1(Z31, 4)
 	VZEROUPPER
 	RET
+
+// AVX2 Q8_0 tile for CPUs without AVX-512: 2 rows x 4 tokens in the 16 VEX
+// registers. Y0-Y3 row 0 tokens 0-3, Y4-Y7 row 1; Y8/Y9 the rows' |w|
+// (their signed weights stay in memory as VPSIGNB's sign operand), Y10/Y11
+// their scales; Y12 a token's quants, Y13 the product, Y14 the token's
+// scale, Y15 int16 ones. Strides as in tileQ8_0VNNI.
+
+// APAIR(wa, absw, dw, acc) multiplies the token in Y12 (scale Y14) with one
+// row whose signed weights are at wa.
+#define APAIR(wa, absw, dw, acc) \
+	VPSIGNB     wa, Y12, Y13 \
+	VPMADDUBSW  Y13, absw, Y13 \
+	VPMADDWD    Y15, Y13, Y13 \
+	VCVTDQ2PS   Y13, Y13 \
+	VMULPS      dw, Y13, Y13 \
+	VFMADD231PS Y13, Y14, acc
+
+#define ATOKEN(xa, da, a0, a1) \
+	VMOVDQU      xa, Y12 \
+	VBROADCASTSS da, Y14 \
+	APAIR(2(SI), Y8, Y10, a0) \
+	APAIR(2(SI)(R8*1), Y9, Y11, a1)
+
+// func tileQ8_0AVX2(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ8_0AVX2(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (CX*4), R11
+	LEAQ (R11)(R11*2), R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	ONES16(Y15)
+	TESTQ CX, CX
+	JZ    ta80done
+
+ta80loop:
+	VMOVDQU      2(SI), Y8
+	VPSIGNB      Y8, Y8, Y8
+	VMOVDQU      2(SI)(R8*1), Y9
+	VPSIGNB      Y9, Y9, Y9
+	VPBROADCASTW (SI), X10
+	VCVTPH2PS    X10, Y10
+	VPBROADCASTW (SI)(R8*1), X11
+	VCVTPH2PS    X11, Y11
+	ATOKEN((DI), (DX), Y0, Y4)
+	ATOKEN((DI)(R9*1), (DX)(R11*1), Y1, Y5)
+	ATOKEN((DI)(R9*2), (DX)(R11*2), Y2, Y6)
+	ATOKEN((DI)(R10*1), (DX)(R12*1), Y3, Y7)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  ta80loop
+
+ta80done:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	FSTORE
+	RET

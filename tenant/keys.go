@@ -80,7 +80,7 @@ func (s *Store) ListKeys(ctx context.Context, tenant string) ([]Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.d.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE tenant_id = ? ORDER BY created, id`, t.ID)
+	rows, err := s.d.QueryContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE tenant_id = ? ORDER BY created, rowid`, t.ID)
 	if err != nil {
 		return nil, fmt.Errorf("tenant: list keys of %s: %w", tenant, err)
 	}

@@ -28,10 +28,6 @@ func ValidateName(what, s string) error {
 		return invalid("%s name is empty", what)
 	case len(s) > maxNameLen:
 		return invalid("%s name %q is longer than %d characters", what, s, maxNameLen)
-	case !isLowerAlnum(s[0]):
-		return invalid("%s name %q must start with a lower-case letter or digit", what, s)
-	case strings.HasPrefix(s, tenantIDPrefix):
-		return invalid("%s name %q must not start with %q (tenant ids do)", what, s, tenantIDPrefix)
 	}
 	for _, r := range s {
 		if r >= 0x80 || !isLowerAlnum(byte(r)) && r != '-' && r != '_' {
@@ -41,6 +37,12 @@ func ValidateName(what, s string) error {
 			}
 			return invalid("%s name %q has character %q; allowed: a-z, 0-9, '-', '_'%s", what, s, r, hint)
 		}
+	}
+	switch {
+	case !isLowerAlnum(s[0]):
+		return invalid("%s name %q must start with a letter or digit", what, s)
+	case strings.HasPrefix(s, tenantIDPrefix):
+		return invalid("%s name %q must not start with %q (tenant ids do)", what, s, tenantIDPrefix)
 	}
 	return nil
 }

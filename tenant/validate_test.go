@@ -18,7 +18,7 @@ func TestCreateTenantInvalid(t *testing.T) {
 		want string // in the message
 	}{
 		{"empty name", func(t *Tenant) { t.Name = "" }, "name is empty"},
-		{"upper case", func(t *Tenant) { t.Name = "Acme" }, `must start with a lower-case letter`},
+		{"upper case", func(t *Tenant) { t.Name = "Acme" }, `names are lower case: "acme"`},
 		{"upper case inside", func(t *Tenant) { t.Name = "aCme" }, `names are lower case: "acme"`},
 		{"space", func(t *Tenant) { t.Name = "ac me" }, `character ' '`},
 		{"dot", func(t *Tenant) { t.Name = "ac.me" }, `character '.'`},

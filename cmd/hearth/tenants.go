@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/store"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// tenantsNow is the clock of the tenants and keys commands (creation
+// times, key expiry); tests set it.
+var tenantsNow = time.Now
+
+// tenantStore opens the tenant store in the data directory's database;
+// close releases it.
+type tenantStore struct {
+	dataDir string
+}
+
+func (ts *tenantStore) flag(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&ts.dataDir, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
+}
+
+func (ts *tenantStore) open(ctx context.Context) (s *tenant.Store, closeFn func(), err error) {
+	dir := ts.dataDir
+	if dir == "" {
+		if dir, err = store.DefaultDir(); err != nil {
+			return nil, nil, err
+		}
+	}
+	d, err := db.OpenDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err = tenant.Open(ctx, d, tenantsNow)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return s, func() { s.Close(); d.Close() }, nil
+}
+
+func newTenantsCmd(g *globals) *cobra.Command {
+	ts := &tenantStore{}
+	cmd := &cobra.Command{
+		Use:   "tenants",
+		Short: "Manage tenants: who may use this node, which models, where, and how much",
+		Long: `Manage the tenants kept in the data directory's database (DIR/hearth.db).
+
+A tenant is an agency or customer served by the node, with a data policy
+(allowed models, processing jurisdictions, home jurisdiction, capture mode,
+retention) and limits (0 = unlimited). Its API keys are managed with
+"hearth keys". Changes take effect at once, also for a running server.`,
+	}
+	ts.flag(cmd)
+	cmd.AddCommand(
+		newTenantsCreateCmd(g, ts),
+		newTenantsListCmd(g, ts),
+		newTenantsShowCmd(g, ts),
+		newTenantsUpdateCmd(g, ts),
+		newTenantsRmCmd(g, ts),
+		newTenantsEnableCmd(g, ts, "disable", true),
+		newTenantsEnableCmd(g, ts, "enable", false),
+	)
+	return cmd
+}
+
+// tenantFlags are the policy and limit flags of create and update.
+type tenantFlags struct {
+	models, zones       []string
+	home, capture       string
+	retention, rpm, tpm int
+	monthly             int64
+}
+
+func (f *tenantFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.models, "models", nil, `allowed models, "name" (any tag) or "name:tag" (empty: all)`)
+	fl.StringSliceVar(&f.zones, "jurisdictions", nil, `where requests may be processed: ISO 3166-1 alpha-2 codes or zones like KE-NBO, EU (empty: anywhere)`)
+	fl.StringVar(&f.home, "home", "", "home jurisdiction, where the tenant's data lives (one of --jurisdictions)")
+	fl.StringVar(&f.capture, "capture", "", "capture of requests and responses: off, opt-in or on (default off)")
+	fl.IntVar(&f.retention, "retention-days", 0, "days captured data is kept")
+	fl.IntVar(&f.rpm, "rpm", 0, "requests per minute (0: unlimited)")
+	fl.IntVar(&f.tpm, "tpm", 0, "tokens per minute (0: unlimited)")
+	fl.Int64Var(&f.monthly, "monthly-tokens", 0, "tokens per calendar month (0: unlimited)")
+}
+
+// apply sets the fields whose flags were given, so update changes only
+// those; `--models ""` clears a list.
+func (f *tenantFlags) apply(cmd *cobra.Command, t *tenant.Tenant) {
+	changed := cmd.Flags().Changed
+	if changed("models") {
+		t.Policy.AllowedModels = f.models
+	}
+	if changed("jurisdictions") {
+		t.Policy.Jurisdictions = f.zones
+	}
+	if changed("home") {
+		t.Policy.Home = f.home
+	}
+	if changed("capture") {
+		t.Policy.Capture = f.capture
+	}
+	if changed("retention-days") {
+		t.Policy.RetentionDays = f.retention
+	}
+	if changed("rpm") {
+		t.Limits.RequestsPerMinute = f.rpm
+	}
+	if changed("tpm") {
+		t.Limits.TokensPerMinute = f.tpm
+	}
+	if changed("monthly-tokens") {
+		t.Limits.MonthlyTokens = f.monthly
+	}
+}
+
+func newTenantsCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
+	var f tenantFlags
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a tenant",
+		Example: `  hearth tenants create kra --jurisdictions KE,KE-NBO --home KE --models llama3 --capture opt-in --retention-days 30
+  hearth tenants create lab --rpm 60 --tpm 20000 --monthly-tokens 5000000`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, done, err := ts.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			t := tenant.Tenant{Name: args[0]}
+			f.apply(cmd, &t)
+			t, err = s.CreateTenant(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "created tenant %s (%s)\n", t.Name, t.ID)
+			fmt.Fprintf(g.stderr, "next: hearth keys create --tenant %s\n", t.Name)
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newTenantsUpdateCmd(g *globals, ts *tenantStore) *cobra.Command {
+	var f tenantFlags
+	var rename string
+	cmd := &cobra.Command{
+		Use:     "update NAME",
+		Short:   "Change a tenant's policy or limits (only the flags given)",
+		Example: `  hearth tenants update kra --tpm 50000 --models ""`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			given := false
+			for _, name := range []string{"models", "jurisdictions", "home", "capture", "retention-days", "rpm", "tpm", "monthly-tokens", "rename"} {
+				given = given || cmd.Flags().Changed(name)
+			}
+			if !given {
+				return fmt.Errorf("nothing to change: give at least one of --models, --jurisdictions, --home, --capture, --retention-days, --rpm, --tpm, --monthly-tokens, --rename")
+			}
+			s, done, err := ts.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			t, err := s.UpdateTenant(cmd.Context(), args[0], func(t *tenant.Tenant) error {
+				f.apply(cmd, t)
+				if cmd.Flags().Changed("rename") {
+					t.Name = rename
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "updated tenant %s (%s)\n", t.Name, t.ID)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&rename, "rename", "", "new name")
+	return cmd
+}
+
+func newTenantsListCmd(g *globals, ts *tenantStore) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List tenants",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, done, err := ts.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			list, err := s.ListTenants(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if list == nil {
+					list = []tenant.Tenant{}
+				}
+				return tenantJSON(g.stdout, list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(g.stderr, "no tenants: the node serves local requests only (hearth tenants create NAME)")
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tID\tSTATUS\tMODELS\tJURISDICTIONS\tHOME\tCAPTURE\tRETENTION\tRPM\tTPM\tMONTHLY")
+			for _, t := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.ID, tenantStatus(t),
+					tenantListOr(t.Policy.AllowedModels, "all"), tenantListOr(t.Policy.Jurisdictions, "any"), tenantOr(t.Policy.Home, "-"),
+					t.Policy.Capture, tenantDays(t.Policy.RetentionDays), tenantLimit(int64(t.Limits.RequestsPerMinute)),
+					tenantLimit(int64(t.Limits.TokensPerMinute)), tenantLimit(t.Limits.MonthlyTokens))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newTenantsShowCmd(g *globals, ts *tenantStore) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a tenant (by name or ID)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, done, err := ts.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			t, err := s.GetTenant(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return tenantJSON(g.stdout, t)
+			}
+			keys, err := s.ListKeys(cmd.Context(), t.ID)
+			if err != nil {
+				return err
+			}
+			active := 0
+			for _, k := range keys {
+				if keyStatus(k, tenantsNow()) == "active" {
+					active++
+				}
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 1, ' ', 0)
+			for _, row := range [][2]string{
+				{"name", t.Name},
+				{"id", t.ID},
+				{"status", tenantStatus(t)},
+				{"created", t.Created.Local().Format(time.RFC3339)},
+				{"models", tenantListOr(t.Policy.AllowedModels, "all")},
+				{"jurisdictions", tenantListOr(t.Policy.Jurisdictions, "any")},
+				{"home", tenantOr(t.Policy.Home, "-")},
+				{"capture", t.Policy.Capture},
+				{"retention", tenantDays(t.Policy.RetentionDays)},
+				{"requests/min", tenantLimit(int64(t.Limits.RequestsPerMinute))},
+				{"tokens/min", tenantLimit(int64(t.Limits.TokensPerMinute))},
+				{"monthly tokens", tenantLimit(t.Limits.MonthlyTokens)},
+				{"keys", fmt.Sprintf("%d active, %d total", active, len(keys))},
+			} {
+				fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newTenantsRmCmd(g *globals, ts *tenantStore) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"delete"},
+		Short:   "Delete a tenant and all its keys",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, done, err := ts.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			n, err := s.DeleteTenant(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "deleted tenant %s and its %d keys\n", args[0], n)
+			return nil
+		},
+	}
+}
+
+// newTenantsEnableCmd makes "disable" (disabled = true) or "enable".
+func newTenantsEnableCmd(g *globals, ts *tenantStore, verb string, disabled bool) *cobra.Command {
+	short := "Enable a disabled tenant: its keys work again"
+	if disabled {
+		short = "Disable a tenant: its keys are refused from now on, nothing is deleted"
+	}
+	return &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, done, err := ts.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			t, err := s.UpdateTenant(cmd.Context(), args[0], func(t *tenant.Tenant) error {
+				t.Disabled = disabled
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "tenant %s %sd\n", t.Name, verb)
+			return nil
+		},
+	}
+}
+
+func tenantStatus(t tenant.Tenant) string {
+	if t.Disabled {
+		return "disabled"
+	}
+	return "enabled"
+}
+
+func tenantListOr(l []string, none string) string {
+	if len(l) == 0 {
+		return none
+	}
+	return strings.Join(l, ",")
+}
+
+func tenantOr(s, none string) string {
+	if s == "" {
+		return none
+	}
+	return s
+}
+
+func tenantLimit(n int64) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func tenantDays(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return strconv.Itoa(n) + " days"
+}
+
+func tenantJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// runTenants executes the CLI in-process with the data directory dir and
+// returns stdout, stderr and the error.
+func runTenants(t *testing.T, dir string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRoot(strings.NewReader(""), &out, &errOut)
+	root.SetArgs(append(args, "--data-dir", dir))
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// mustRun is runTenants that fails the test on an error.
+func mustRun(t *testing.T, dir string, args ...string) (string, string) {
+	t.Helper()
+	out, errOut, err := runTenants(t, dir, args...)
+	if err != nil {
+		t.Fatalf("hearth %s: %v (stderr %q)", strings.Join(args, " "), err, errOut)
+	}
+	return out, errOut
+}
+
+// openTenantDir opens the tenant store the CLI wrote, as a server would.
+func openTenantDir(t *testing.T, dir string) *tenant.Store {
+	t.Helper()
+	d, err := db.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	s, err := tenant.Open(context.Background(), d, func() time.Time { return tenantsNow() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTenantsCLI(t *testing.T) {
+	dir := t.TempDir()
+	out, errOut := mustRun(t, dir, "tenants", "list")
+	if out != "" || !strings.Contains(errOut, "no tenants") {
+		t.Errorf("empty list: stdout %q, stderr %q", out, errOut)
+	}
+	out, _ = mustRun(t, dir, "tenants", "create", "kra", "--models", "llama3,qwen:0.5b", "--jurisdictions", "KE,KE-NBO",
+		"--home", "KE", "--capture", "opt-in", "--retention-days", "30", "--rpm", "60", "--tpm", "10000", "--monthly-tokens", "5000000")
+	if !strings.HasPrefix(out, "created tenant kra (tnt_") {
+		t.Errorf("create printed %q", out)
+	}
+	mustRun(t, dir, "tenants", "create", "afya")
+
+	out, _ = mustRun(t, dir, "tenants", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], "afya") || !strings.HasPrefix(lines[2], "kra") {
+		t.Fatalf("list:\n%s", out)
+	}
+	for _, want := range []string{"llama3,qwen:0.5b", "KE,KE-NBO", "opt-in", "30 days", "10000", "5000000", "enabled"} {
+		if !strings.Contains(lines[2], want) {
+			t.Errorf("list row %q lacks %q", lines[2], want)
+		}
+	}
+	if !strings.Contains(lines[1], "all") || !strings.Contains(lines[1], "any") || !strings.Contains(lines[1], "unlimited") {
+		t.Errorf("defaults row %q; want all models, any jurisdiction, unlimited", lines[1])
+	}
+
+	var list []tenant.Tenant
+	out, _ = mustRun(t, dir, "tenants", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 {
+		t.Fatalf("list --json: %v\n%s", err, out)
+	}
+	var kra tenant.Tenant
+	out, _ = mustRun(t, dir, "tenants", "show", "kra", "--json")
+	if err := json.Unmarshal([]byte(out), &kra); err != nil {
+		t.Fatal(err)
+	}
+	want := tenant.Policy{AllowedModels: []string{"llama3", "qwen:0.5b"}, Jurisdictions: []string{"KE", "KE-NBO"}, Home: "KE", Capture: "opt-in", RetentionDays: 30}
+	if strings.Join(kra.Policy.AllowedModels, ",") != strings.Join(want.AllowedModels, ",") || kra.Policy.Home != "KE" ||
+		kra.Policy.Capture != "opt-in" || kra.Limits != (tenant.Limits{RequestsPerMinute: 60, TokensPerMinute: 10000, MonthlyTokens: 5000000}) {
+		t.Errorf("show --json = %+v", kra)
+	}
+	out, _ = mustRun(t, dir, "tenants", "show", kra.ID) // by id
+	for _, want := range []string{"name:", "kra", "jurisdictions:", "KE,KE-NBO", "monthly tokens:", "5000000", "keys:", "0 active"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Update changes only what is given; --models "" clears the list.
+	mustRun(t, dir, "tenants", "update", "kra", "--tpm", "20000", "--models", "")
+	out, _ = mustRun(t, dir, "tenants", "show", "kra", "--json")
+	var up tenant.Tenant
+	json.Unmarshal([]byte(out), &up)
+	if up.Limits.TokensPerMinute != 20000 || up.Limits.RequestsPerMinute != 60 || len(up.Policy.AllowedModels) != 0 ||
+		up.Policy.Home != "KE" || up.ID != kra.ID {
+		t.Errorf("after update: %+v", up)
+	}
+	mustRun(t, dir, "tenants", "update", "afya", "--rename", "afya-ke")
+
+	// Disable and enable.
+	s := openTenantDir(t, dir)
+	ctx := context.Background()
+	secret, _, err := s.CreateKey(ctx, "kra", tenant.KeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := mustRun(t, dir, "tenants", "disable", "kra"); out != "tenant kra disabled\n" {
+		t.Errorf("disable printed %q", out)
+	}
+	if _, err := s.Authenticate(ctx, secret); !errors.Is(err, tenant.ErrDisabled) {
+		t.Errorf("key of a tenant disabled by the CLI: %v", err)
+	}
+	if out, _ := mustRun(t, dir, "tenants", "list"); !strings.Contains(out, "disabled") {
+		t.Errorf("list does not show the disabled tenant:\n%s", out)
+	}
+	mustRun(t, dir, "tenants", "enable", "kra")
+	if _, err := s.Authenticate(ctx, secret); err != nil {
+		t.Errorf("key after enable: %v", err)
+	}
+
+	// rm deletes the tenant and its key.
+	if out, _ := mustRun(t, dir, "tenants", "rm", "kra"); out != "deleted tenant kra and its 1 keys\n" {
+		t.Errorf("rm printed %q", out)
+	}
+	if _, err := s.Authenticate(ctx, secret); !errors.Is(err, tenant.ErrUnauthenticated) {
+		t.Errorf("key of a removed tenant: %v", err)
+	}
+	out, _ = mustRun(t, dir, "tenants", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].Name != "afya-ke" {
+		t.Errorf("after rm: %+v, %v", list, err)
+	}
+}
+
+func TestTenantsCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "tenants", "create", "kra", "--jurisdictions", "KE")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tenants", "create", "Bad"}, `tenant name "Bad"`},
+		{[]string{"tenants", "create", "kra"}, `already exists: tenant "kra"`},
+		{[]string{"tenants", "create", "x", "--jurisdictions", "ke"}, `jurisdiction "ke" must be upper case ("KE")`},
+		{[]string{"tenants", "create", "x", "--jurisdictions", "KE", "--home", "NG"}, `home "NG" is not one of`},
+		{[]string{"tenants", "create", "x", "--capture", "yes"}, `capture "yes" must be one of`},
+		{[]string{"tenants", "create", "x", "--rpm", "-1"}, "requests per minute -1 is negative"},
+		{[]string{"tenants", "create", "x", "--retention-days", "-2"}, "retention days -2"},
+		{[]string{"tenants", "create", "x", "--monthly-tokens", "lots"}, `invalid argument "lots"`},
+		{[]string{"tenants", "create"}, "accepts 1 arg"},
+		{[]string{"tenants", "show", "nobody"}, `no tenant "nobody"`},
+		{[]string{"tenants", "update", "kra"}, "nothing to change"},
+		{[]string{"tenants", "update", "kra", "--home", "NG"}, `home "NG"`},
+		{[]string{"tenants", "update", "nobody", "--rpm", "1"}, `no tenant "nobody"`},
+		{[]string{"tenants", "rm", "nobody"}, `no tenant "nobody"`},
+		{[]string{"tenants", "disable", "nobody"}, `no tenant "nobody"`},
+	}
+	for _, tc := range tests {
+		_, _, err := runTenants(t, dir, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("hearth %s: %v; want an error with %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+	var list []tenant.Tenant
+	out, _ := mustRun(t, dir, "tenants", "list", "--json")
+	if json.Unmarshal([]byte(out), &list); len(list) != 1 || list[0].Policy.Home != "" {
+		t.Errorf("after failed commands: %+v; want kra unchanged only", list)
+	}
+}
+
+func TestKeysCLI(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	old := tenantsNow
+	tenantsNow = func() time.Time { return now }
+	t.Cleanup(func() { tenantsNow = old })
+
+	mustRun(t, dir, "tenants", "create", "kra")
+	mustRun(t, dir, "tenants", "create", "afya")
+	out, errOut := mustRun(t, dir, "keys", "create", "--tenant", "kra", "--name", "ci", "--scopes", "inference,feedback", "--expires", "30d", "--rpm", "5")
+	secret := strings.TrimSpace(out)
+	if !strings.HasPrefix(secret, "hk_") || len(secret) != 55 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("stdout %q; want the secret alone", out)
+	}
+	if !strings.Contains(errOut, "cannot be shown again") || !strings.Contains(errOut, "scopes inference,feedback") ||
+		!strings.Contains(errOut, secret[3:11]) || strings.Contains(errOut, secret) {
+		t.Errorf("stderr %q; want the warning, scopes and prefix, not the secret", errOut)
+	}
+	s := openTenantDir(t, dir)
+	ctx := context.Background()
+	p, err := s.Authenticate(ctx, secret)
+	if err != nil || p.Tenant.Name != "kra" || p.Key.Name != "ci" || !p.Key.Expires.Equal(now.Add(30*24*time.Hour)) ||
+		p.Key.Limits.RequestsPerMinute != 5 || !p.Has(tenant.ScopeFeedback) || p.Has(tenant.ScopeAdmin) {
+		t.Fatalf("the CLI's key authenticates as %+v, %v", p, err)
+	}
+
+	// --json holds the secret too; an admin key gets a note.
+	out, errOut = mustRun(t, dir, "keys", "create", "--tenant", "afya", "--scopes", "admin", "--json")
+	var created struct {
+		Secret string     `json:"secret"`
+		Key    tenant.Key `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.Secret, "hk_") || !created.Key.Has(tenant.ScopeAdmin) {
+		t.Errorf("--json: %s, %v", out, err)
+	}
+	if !strings.Contains(errOut, "admin key manages every tenant") {
+		t.Errorf("stderr %q; want the admin note", errOut)
+	}
+	mustRun(t, dir, "keys", "create", "--tenant", "kra")
+
+	out, _ = mustRun(t, dir, "keys", "list", "--tenant", "kra")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.Contains(lines[1], "ci") ||
+		!strings.Contains(lines[1], secret[3:11]+"...") || !strings.Contains(lines[1], "active") || !strings.Contains(lines[2], "never") {
+		t.Errorf("keys list:\n%s", out)
+	}
+	if strings.Contains(out, secret[11:]) {
+		t.Error("keys list shows the secret")
+	}
+	var keys []tenant.Key
+	out, _ = mustRun(t, dir, "keys", "list", "--tenant", "kra", "--json")
+	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys) != 2 || keys[0].Prefix != secret[3:11] {
+		t.Fatalf("keys list --json: %v\n%s", err, out)
+	}
+
+	// Revoke: refused at once through the server's store.
+	out, _ = mustRun(t, dir, "keys", "revoke", keys[0].ID)
+	if want := "revoked key " + keys[0].ID + " (" + keys[0].Prefix + "...) of tenant kra\n"; out != want {
+		t.Errorf("revoke printed %q; want %q", out, want)
+	}
+	if _, err := s.Authenticate(ctx, secret); !errors.Is(err, tenant.ErrRevoked) {
+		t.Errorf("after keys revoke: %v", err)
+	}
+	if out, _ := mustRun(t, dir, "keys", "list", "--tenant", "kra"); !strings.Contains(out, "revoked") {
+		t.Errorf("list after revoke:\n%s", out)
+	}
+
+	// Expiry on the CLI's clock.
+	tenantsNow = func() time.Time { return now.Add(31 * 24 * time.Hour) }
+	out, _ = mustRun(t, dir, "keys", "create", "--tenant", "kra", "--expires", "1h")
+	s2 := openTenantDir(t, dir) // on the moved clock
+	if _, err := s2.Authenticate(ctx, strings.TrimSpace(out)); err != nil {
+		t.Errorf("fresh key with an hour to live: %v", err)
+	}
+	tenantsNow = func() time.Time { return now.Add(31*24*time.Hour + time.Hour) }
+	if _, err := s2.Authenticate(ctx, strings.TrimSpace(out)); !errors.Is(err, tenant.ErrExpired) {
+		t.Errorf("key an hour later: %v; want ErrExpired", err)
+	}
+}
+
+func TestKeysCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "tenants", "create", "kra")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keys", "create"}, `required flag(s) "tenant" not set`},
+		{[]string{"keys", "create", "--tenant", "nobody"}, `no tenant "nobody"`},
+		{[]string{"keys", "create", "--tenant", "kra", "--scopes", "inference,root"}, `--scopes: tenant: invalid: scope "root"`},
+		{[]string{"keys", "create", "--tenant", "kra", "--expires", "soon"}, `--expires: "soon" is neither`},
+		{[]string{"keys", "create", "--tenant", "kra", "--expires", "-1h"}, "not positive"},
+		{[]string{"keys", "create", "--tenant", "kra", "--expires", "2020-01-01"}, "not in the future"},
+		{[]string{"keys", "create", "--tenant", "kra", "--name", "CI"}, `key name "CI"`},
+		{[]string{"keys", "create", "--tenant", "kra", "--tpm", "-3"}, "tokens per minute -3"},
+		{[]string{"keys", "list"}, `required flag(s) "tenant" not set`},
+		{[]string{"keys", "list", "--tenant", "nobody"}, `no tenant "nobody"`},
+		{[]string{"keys", "revoke", "key_nothere"}, `no key "key_nothere"`},
+		{[]string{"keys", "revoke"}, "accepts 1 arg"},
+	}
+	for _, tc := range tests {
+		out, _, err := runTenants(t, dir, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("hearth %s: %v; want an error with %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+		if strings.Contains(out, "hk_") {
+			t.Errorf("hearth %s printed a secret despite failing", strings.Join(tc.args, " "))
+		}
+	}
+}
+
+func TestParseKeyExpiry(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+	}{
+		{"", time.Time{}},
+		{"720h", now.Add(720 * time.Hour)},
+		{"90m", now.Add(90 * time.Minute)},
+		{"30d", now.Add(30 * 24 * time.Hour)},
+		{"2027-01-01", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"2027-01-01T12:30", time.Date(2027, 1, 1, 12, 30, 0, 0, time.UTC)},
+		{"2027-01-01T12:30:00+03:00", time.Date(2027, 1, 1, 9, 30, 0, 0, time.UTC)},
+	}
+	for _, tc := range tests {
+		got, err := parseKeyExpiry(tc.in, now)
+		if err != nil || !got.Equal(tc.want) {
+			t.Errorf("parseKeyExpiry(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"0h", "-2d", "xd", "d", "tomorrow", "2027-13-01", "1.5d"} {
+		if _, err := parseKeyExpiry(bad, now); err == nil {
+			t.Errorf("parseKeyExpiry(%q) succeeded", bad)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hearth-ai/hearth/db"
 )
 
 func TestTenantCRUD(t *testing.T) {
@@ -161,5 +163,39 @@ func TestOpenTwice(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), nil, nil); err == nil {
 		t.Error("Open(nil) succeeded")
+	}
+}
+
+// An in-memory database has a single connection: the write transactions
+// must run on it without deadlocking against the pool.
+func TestInMemory(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s, err := Open(ctx, d, newClock().Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustTenant(t, s, Tenant{Name: "acme"})
+	secret, k := mustKey(t, s, "acme", KeyOptions{})
+	if _, err := s.UpdateTenant(ctx, "acme", func(t *Tenant) error { t.Limits.TokensPerMinute = 9; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateTenant(ctx, "acme", func(t *Tenant) error { return errSentinel }); !errors.Is(err, errSentinel) {
+		t.Fatal(err)
+	}
+	p, err := s.Authenticate(ctx, secret)
+	if err != nil || p.Tenant.Limits.TokensPerMinute != 9 {
+		t.Fatalf("authenticate: %+v, %v", p, err)
+	}
+	s.RevokeKey(ctx, k.ID)
+	if _, err := s.Authenticate(ctx, secret); !errors.Is(err, ErrRevoked) {
+		t.Errorf("revoked: %v", err)
+	}
+	if n, err := s.DeleteTenant(ctx, "acme"); n != 1 || err != nil {
+		t.Errorf("delete = %d, %v", n, err)
 	}
 }

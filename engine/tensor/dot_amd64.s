@@ -517,3 +517,14 @@ q6kdone:
 	VZEROUPPER
 	MOVSS X0, ret+96(FP)
 	RET
+
+// Masks for VK4SCALES (simd_amd64.h).
+DATA ·kmask3f+0(SB)/8, $0x3f3f3f3f3f3f3f3f
+DATA ·kmask3f+8(SB)/8, $0x3f3f3f3f3f3f3f3f
+GLOBL ·kmask3f(SB), RODATA|NOPTR, $16
+DATA ·kmask0f+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA ·kmask0f+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL ·kmask0f(SB), RODATA|NOPTR, $16
+DATA ·kmask03+0(SB)/8, $0x0303030303030303
+DATA ·kmask03+8(SB)/8, $0x0303030303030303
+GLOBL ·kmask03(SB), RODATA|NOPTR, $16

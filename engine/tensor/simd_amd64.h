@@ -73,3 +73,49 @@
 	VPSHUFD      $0xb1, X11, X12 \
 	VADDSS       X12, X11, X11 \
 	VMOVSS       X11, off(AX)
+
+// FSTORE1(acc, xacc, off) stores the horizontal sum of acc (xacc its low
+// half) at off(AX).
+#define FSTORE1(acc, xacc, off) \
+	VEXTRACTF128 $1, acc, X11 \
+	VADDPS       X11, xacc, X11 \
+	VPSHUFD      $0x4e, X11, X12 \
+	VADDPS       X12, X11, X11 \
+	VPSHUFD      $0xb1, X11, X12 \
+	VADDSS       X12, X11, X11 \
+	VMOVSS       X11, off(AX)
+
+#define FSTORE \
+	FSTORE1(Y0, X0, 0) \
+	FSTORE1(Y4, X4, 4) \
+	ADDQ BX, AX \
+	FSTORE1(Y1, X1, 0) \
+	FSTORE1(Y5, X5, 4) \
+	ADDQ BX, AX \
+	FSTORE1(Y2, X2, 0) \
+	FSTORE1(Y6, X6, 4) \
+	ADDQ BX, AX \
+	FSTORE1(Y3, X3, 0) \
+	FSTORE1(Y7, X7, 4) \
+	VZEROUPPER
+
+// VK4SCALES(src, sp, mins) unpacks the 6-bit scales and mins of a
+// Q4_K/Q5_K block, whose 12 scale bytes start at src, with vector ops (the kmask shuffle of K4SCALES
+// on the three dwords at once, leaving the general registers free): the 8
+// scales as words go to sp, the 8 mins as words to mins. Clobbers X0-X3.
+#define VK4SCALES(base, sp, mins) \
+	VMOVDQU    base, X0 \
+	VPAND      ·kmask3f(SB), X0, X1 \
+	VPSRLD     $6, X0, X2 \
+	VPAND      ·kmask03(SB), X2, X2 \
+	VPSLLD     $4, X2, X2 \
+	VPAND      ·kmask0f(SB), X0, X3 \
+	VPSRLD     $4, X0, X0 \
+	VPAND      ·kmask0f(SB), X0, X0 \
+	VPUNPCKHDQ X0, X3, X3 \
+	VPOR       X2, X3, X3 \
+	VPUNPCKLDQ X3, X1, X1 \
+	VPMOVZXBW  X1, X0 \
+	VMOVDQU    X0, sp \
+	VPSRLDQ    $8, X1, X1 \
+	VPMOVZXBW  X1, mins

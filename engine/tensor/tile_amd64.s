@@ -171,31 +171,6 @@ t40done:
 	VXORPS Y6, Y6, Y6 \
 	VXORPS Y7, Y7, Y7
 
-// FSTORE1(acc, xacc, off) stores the horizontal sum of acc (xacc its low
-// half) at off(AX).
-#define FSTORE1(acc, xacc, off) \
-	VEXTRACTF128 $1, acc, X11 \
-	VADDPS       X11, xacc, X11 \
-	VPSHUFD      $0x4e, X11, X12 \
-	VADDPS       X12, X11, X11 \
-	VPSHUFD      $0xb1, X11, X12 \
-	VADDSS       X12, X11, X11 \
-	VMOVSS       X11, off(AX)
-
-#define FSTORE \
-	FSTORE1(Y0, X0, 0) \
-	FSTORE1(Y4, X4, 4) \
-	ADDQ BX, AX \
-	FSTORE1(Y1, X1, 0) \
-	FSTORE1(Y5, X5, 4) \
-	ADDQ BX, AX \
-	FSTORE1(Y2, X2, 0) \
-	FSTORE1(Y6, X6, 4) \
-	ADDQ BX, AX \
-	FSTORE1(Y3, X3, 0) \
-	FSTORE1(Y7, X7, 4) \
-	VZEROUPPER
-
 // func tileF16AVX2(w *byte, rs int, q *int8, x *float32, bs *int16, n8, cols int, out *float32, ldo int)
 TEXT ·tileF16AVX2(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
@@ -527,37 +502,6 @@ tz80done:
 	ZSTORE1(Z23, 4)
 	VZEROUPPER
 	RET
-
-DATA kmask3f<>+0(SB)/8, $0x3f3f3f3f3f3f3f3f
-DATA kmask3f<>+8(SB)/8, $0x3f3f3f3f3f3f3f3f
-GLOBL kmask3f<>(SB), RODATA|NOPTR, $16
-DATA kmask0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
-DATA kmask0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
-GLOBL kmask0f<>(SB), RODATA|NOPTR, $16
-DATA kmask03<>+0(SB)/8, $0x0303030303030303
-DATA kmask03<>+8(SB)/8, $0x0303030303030303
-GLOBL kmask03<>(SB), RODATA|NOPTR, $16
-
-// VK4SCALES(src, sp, mins) unpacks the 6-bit scales and mins of a
-// Q4_K/Q5_K block, whose 12 scale bytes start at src, with vector ops (the kmask shuffle of K4SCALES
-// on the three dwords at once, leaving the general registers free): the 8
-// scales as words go to sp, the 8 mins as words to mins. Clobbers X0-X3.
-#define VK4SCALES(base, sp, mins) \
-	VMOVDQU    base, X0 \
-	VPAND      kmask3f<>(SB), X0, X1 \
-	VPSRLD     $6, X0, X2 \
-	VPAND      kmask03<>(SB), X2, X2 \
-	VPSLLD     $4, X2, X2 \
-	VPAND      kmask0f<>(SB), X0, X3 \
-	VPSRLD     $4, X0, X0 \
-	VPAND      kmask0f<>(SB), X0, X0 \
-	VPUNPCKHDQ X0, X3, X3 \
-	VPOR       X2, X3, X3 \
-	VPUNPCKLDQ X3, X1, X1 \
-	VPMOVZXBW  X1, X0 \
-	VMOVDQU    X0, sp \
-	VPSRLDQ    $8, X1, X1 \
-	VPMOVZXBW  X1, mins
 
 // Q4_K tile in Z registers: per step k a row's 32 low and 32 high nibbles
 // go into one Z register (sub-blocks 2k and 2k+1, which are x[64k:64k+64]

@@ -11,6 +11,10 @@ import (
 	"github.com/hearth-ai/hearth/tenant"
 )
 
+// inFlightWait is the retry hint when a monthly quota is full only with
+// the estimates of requests still running: when they end is unknown.
+const inFlightWait = 2 * time.Second
+
 // scopeState is what one tenant or one key has used.
 type scopeState struct {
 	win      window
@@ -127,16 +131,16 @@ func reserve(s *scopeState, month int, est int64) bool {
 func (m *Meter) check(ctx context.Context, s *scopeState, l tenant.Limits, now time.Time, scope, id, tenantID string) (*LimitError, error) {
 	s.win.advance(now.Unix())
 	var worst *LimitError
-	refuse := func(limit string, max int64, wait time.Duration) {
+	refuse := func(limit string, max int64, wait time.Duration, inFlight bool) {
 		if worst == nil || wait > worst.Wait {
-			worst = &LimitError{Scope: scope, ID: id, Limit: limit, Max: max, Wait: wait}
+			worst = &LimitError{Scope: scope, ID: id, Limit: limit, Max: max, Wait: wait, InFlight: inFlight}
 		}
 	}
 	if rpm := int64(l.RequestsPerMinute); rpm > 0 && s.win.requests >= rpm {
-		refuse(LimitRequestsPerMinute, rpm, s.win.waitBelow(now, rpm, bucketRequests, s.win.requests))
+		refuse(LimitRequestsPerMinute, rpm, s.win.waitBelow(now, rpm, bucketRequests, s.win.requests), false)
 	}
 	if tpm := int64(l.TokensPerMinute); tpm > 0 && s.win.tokens >= tpm {
-		refuse(LimitTokensPerMinute, tpm, s.win.waitBelow(now, tpm, bucketTokens, s.win.tokens))
+		refuse(LimitTokensPerMinute, tpm, s.win.waitBelow(now, tpm, bucketTokens, s.win.tokens), false)
 	}
 	if l.MonthlyTokens > 0 {
 		month := monthOf(now)
@@ -147,9 +151,15 @@ func (m *Meter) check(ctx context.Context, s *scopeState, l tenant.Limits, now t
 			}
 			s.month, s.used, s.reserved = month, used, 0
 		}
-		if s.used+s.reserved >= l.MonthlyTokens {
-			_, next := monthBounds(month)
-			refuse(LimitMonthlyTokens, l.MonthlyTokens, next.Sub(now))
+		_, next := monthBounds(month)
+		switch {
+		case s.used >= l.MonthlyTokens:
+			refuse(LimitMonthlyTokens, l.MonthlyTokens, next.Sub(now), false)
+		case s.used+s.reserved >= l.MonthlyTokens:
+			// Only the estimates of running requests fill the quota;
+			// they usually use less, so this is a wait, not the
+			// month's end.
+			refuse(LimitMonthlyTokens, l.MonthlyTokens, min(inFlightWait, next.Sub(now)), true)
 		}
 	}
 	return worst, nil

@@ -10,8 +10,9 @@ import (
 // (requests or tokens): waiting a little helps.
 var ErrRateLimited = errors.New("rate limit exceeded")
 
-// ErrQuotaExceeded is wrapped by a *LimitError for the monthly token quota:
-// nothing helps before the next calendar month (UTC) or a larger quota.
+// ErrQuotaExceeded is wrapped by a *LimitError for a spent monthly token
+// quota: nothing helps before the next calendar month (UTC) or a larger
+// quota.
 var ErrQuotaExceeded = errors.New("quota exceeded")
 
 // The scopes and limits a *LimitError names.
@@ -34,6 +35,10 @@ type LimitError struct {
 	Limit string        // LimitRequestsPerMinute, LimitTokensPerMinute or LimitMonthlyTokens
 	Max   int64         // the limit's value
 	Wait  time.Duration // until the request would be admitted (as far as this node can tell); > 0
+	// InFlight is set when a monthly quota is full only counting the
+	// estimates of requests still running: a rate limit (wait and
+	// retry), not an exhausted quota.
+	InFlight bool
 }
 
 // RetryAfter is how long the caller should wait (the HTTP Retry-After).
@@ -55,6 +60,9 @@ func (e *LimitError) Error() string {
 	if what == "" {
 		what = e.Limit
 	}
+	if e.Limit == LimitMonthlyTokens && e.InFlight {
+		return fmt.Sprintf("%s %q is at its quota of %d %s counting requests still running; retry in %s", e.Scope, e.ID, e.Max, what, roundWait(e.Wait))
+	}
 	if e.Limit == LimitMonthlyTokens {
 		return fmt.Sprintf("%s %q has used its quota of %d %s; it renews in %s", e.Scope, e.ID, e.Max, what, roundWait(e.Wait))
 	}
@@ -62,7 +70,7 @@ func (e *LimitError) Error() string {
 }
 
 func (e *LimitError) Unwrap() error {
-	if e.Limit == LimitMonthlyTokens {
+	if e.Limit == LimitMonthlyTokens && !e.InFlight {
 		return ErrQuotaExceeded
 	}
 	return ErrRateLimited

@@ -178,6 +178,40 @@ func TestReservationHeld(t *testing.T) {
 	}
 }
 
+// TestMonthlyInFlight: a quota full only with running requests' estimates
+// is a short wait (rate limited), not a spent quota.
+func TestMonthlyInFlight(t *testing.T) {
+	m := openMeter(t, newClock(t0))
+	ctx := context.Background()
+	p := principal("t", tenant.Limits{MonthlyTokens: 1000}, "", tenant.Limits{})
+	if err := use(t, m, p, 100, 300, 0); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := m.Admit(ctx, p, 800) // 300 used + 800 reserved
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Admit(ctx, p, 10)
+	var le *LimitError
+	if !errors.As(err, &le) || !le.InFlight || !errors.Is(err, ErrRateLimited) || errors.Is(err, ErrQuotaExceeded) ||
+		le.RetryAfter() != inFlightWait || !strings.Contains(err.Error(), "still running") {
+		t.Fatalf("quota full of estimates: %v (%+v); want a rate limit with a %s wait", err, le, inFlightWait)
+	}
+	if err := tk.Done(Usage{PromptTokens: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := use(t, m, p, 10, 649, 0); err != nil { // 350 used: room
+		t.Fatalf("after the running request used 50: %v", err)
+	}
+	if err := use(t, m, p, 10, 1, 0); err != nil { // 999 < 1000: admitted, then 1000 used
+		t.Fatalf("at 999 of 1000: %v", err)
+	}
+	_, err = m.Admit(ctx, p, 10)
+	if !errors.As(err, &le) || le.InFlight || !errors.Is(err, ErrQuotaExceeded) {
+		t.Errorf("quota spent: %v; want quota exceeded", err)
+	}
+}
+
 // TestMonthlyRollover: a spent quota renews at the start of the next
 // calendar month in UTC.
 func TestMonthlyRollover(t *testing.T) {

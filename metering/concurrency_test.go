@@ -113,7 +113,8 @@ func TestUsageTotals(t *testing.T) {
 				p := keys[r.IntN(len(keys))]
 				est := 50 + r.IntN(500)
 				tk, err := m.Admit(ctx, p, est)
-				if errors.Is(err, ErrQuotaExceeded) {
+				var le *LimitError
+				if errors.As(err, &le) { // spent, or full of running requests
 					continue
 				}
 				if err != nil {

@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/parallel"
@@ -43,10 +42,10 @@ type Linear struct {
 // runs tensor.MatMul on its range, which walks it in tiles of rows small
 // enough to stay in L1 while every token passes over them, so each weight
 // is read from memory once per call whatever n is. It allocates nothing:
-// the converted activations live in a pooled forwardJob.
+// the converted activations live in a reused forwardJob.
 func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 	w := l.W
-	j := forwardJobs.Get().(*forwardJob)
+	j := getJob()
 	if err := j.acts.Setup(w.Type, x, n, w.Cols); err != nil {
 		// Shapes and types were checked when the model was bound.
 		panic(fmt.Sprintf("model: %s: %v", w.Name, err))
@@ -59,7 +58,7 @@ func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 	j.w, j.dst = w, dst
 	p.For(w.Rows, rowGrain, j.run)
 	j.w, j.dst = nil, nil
-	forwardJobs.Put(j)
+	putJob(j)
 	if l.Bias != nil {
 		out := w.Rows
 		for t := 0; t < n; t++ {
@@ -80,9 +79,12 @@ const convertSplit = 4
 const rowGrain = 16
 
 // forwardJob is the state of one Forward call that its threads share. Jobs
-// are pooled rather than owned by a Linear because several sequences may
-// run the same projection at once; a job keeps its activation buffers and
-// its bound method value, so reusing one allocates nothing.
+// are kept on a free list rather than owned by a Linear because several
+// sequences may run the same projection at once; a job keeps its
+// activation buffers and its bound method values, so reusing one
+// allocates nothing. (A sync.Pool would do, but it may drop what it holds
+// at any garbage collection, and always some of it under the race
+// detector.)
 type forwardJob struct {
 	acts    tensor.Acts
 	w       *Matrix
@@ -91,12 +93,28 @@ type forwardJob struct {
 	convert func(lo, hi int)
 }
 
-var forwardJobs = sync.Pool{New: func() any {
-	j := new(forwardJob)
-	j.run = j.rows
-	j.convert = j.acts.Convert
-	return j
-}}
+// freeJobs holds idle jobs: as many as Forward calls ever ran at once, up
+// to its capacity; beyond that, jobs are left to the garbage collector.
+var freeJobs = make(chan *forwardJob, 64)
+
+func getJob() *forwardJob {
+	select {
+	case j := <-freeJobs:
+		return j
+	default:
+		j := new(forwardJob)
+		j.run = j.rows
+		j.convert = j.acts.Convert
+		return j
+	}
+}
+
+func putJob(j *forwardJob) {
+	select {
+	case freeJobs <- j:
+	default:
+	}
+}
 
 // rows computes output rows [lo, hi) for every token.
 func (j *forwardJob) rows(lo, hi int) {

@@ -14,9 +14,9 @@ type kernelSet struct {
 	// floatStep is the elements per step of the float tiles, which need
 	// rows that are a multiple of it.
 	floatStep int
-	f16  fdotFunc
-	bf16 fdotFunc
-	f32  fdotFunc
+	f16       fdotFunc
+	bf16      fdotFunc
+	f32       fdotFunc
 
 	// Activation converters (see Acts.Convert).
 	quantQ8_0 func(x []float32, q []int8, d []float32)

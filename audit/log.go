@@ -1,0 +1,403 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hearth-ai/hearth/identity"
+)
+
+// Defaults for Options.
+const (
+	DefaultCheckpointEvery    = 1000
+	DefaultCheckpointInterval = time.Minute
+	DefaultSegmentBytes       = 64 << 20
+)
+
+// Options tune a Log. The zero value is the production setting.
+type Options struct {
+	// Now is the clock for record times and interval checkpoints
+	// (default time.Now).
+	Now func() time.Time
+	// CheckpointEvery is how many records may follow a checkpoint before
+	// the next one is written (default 1000; negative: none by count).
+	CheckpointEvery int
+	// CheckpointInterval is how old the last checkpoint may get while
+	// records wait unsigned (default 1 minute; negative: none by time).
+	// Appends check it, and a background ticker does while the log is idle.
+	CheckpointInterval time.Duration
+	// SegmentBytes is the size at which a new segment file is started
+	// (default 64 MiB).
+	SegmentBytes int64
+	// NoSync skips fsync: Append returns once the record is in the page
+	// cache, so a power loss (not a process crash) can lose acknowledged
+	// records. For tests and benchmarks only.
+	NoSync bool
+	// Logger receives warnings about recovery (default: discard).
+	Logger *slog.Logger
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit: log is closed")
+
+// Log is an open audit log that this process appends to. Its methods are
+// safe for concurrent use. Only one process may hold a log open (a lock
+// file enforces it); Verify and Export read a log without opening it.
+type Log struct {
+	dir    string
+	id     *identity.Identity
+	opts   Options
+	unlock func()
+
+	mu       sync.Mutex
+	seg      *segFile // nil once closed
+	seq      uint64   // last seq written
+	head     string   // its hash
+	sinceCP  int      // records written since the last checkpoint
+	lastCP   time.Time
+	err      error // sticky: a failed write leaves the file in an unknown state
+	recovery *Recovery
+
+	dur   durability
+	syncs atomic.Int64 // fsyncs done (for tests and the benchmark)
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// segFile is the segment being appended to.
+type segFile struct {
+	f        *os.File
+	name     string
+	size     int64
+	inflight sync.WaitGroup // fsyncs running on f without l.mu
+}
+
+// Recovery describes what Open found after an unclean shutdown and wrote
+// into the log about it.
+type Recovery struct {
+	Torn       *TornTail // a partial last line, moved to Quarantine
+	Quarantine string    // path of the file holding the torn bytes
+	Unsigned   int       // records after the last checkpoint, signed on open (-1: more than the last segment holds)
+}
+
+// Open opens (creating if needed) the audit log in dir for appending, with
+// the node's identity to sign checkpoints. It checks the last segment's
+// records (hashes, chain, signatures) and refuses to continue a log whose
+// tail was altered. After a crash it moves a torn last line to
+// dir/quarantine, records that in a "recovery" record and signs the chain
+// head, so the log verifies again and nothing is lost silently.
+func Open(dir string, id *identity.Identity, opts Options) (*Log, error) {
+	if id == nil || len(id.Private) != ed25519.PrivateKeySize {
+		return nil, errors.New("audit: open: no node identity")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.CheckpointEvery == 0 {
+		opts.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	unlock, err := lockDir(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %s: %w", dir, err)
+	}
+	l := &Log{dir: dir, id: id, opts: opts, unlock: unlock}
+	l.dur.cond = sync.NewCond(&l.dur.mu)
+	if err := l.recover(); err != nil {
+		if l.seg != nil {
+			l.seg.f.Close()
+		}
+		unlock()
+		return nil, err
+	}
+	if opts.CheckpointInterval > 0 {
+		l.stop, l.done = make(chan struct{}), make(chan struct{})
+		go l.ticker(opts.CheckpointInterval)
+	}
+	return l, nil
+}
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Recovery reports what Open repaired, or nil after a clean shutdown.
+func (l *Log) Recovery() *Recovery { return l.recovery }
+
+// Head returns the last seq written and its hash.
+func (l *Log) Head() (seq uint64, hash string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.head
+}
+
+// Append adds r to the log. It assigns Seq, Prev and Hash, and Time if it
+// is zero, and Node if it is empty; it returns the record as written. When
+// Append returns nil the record is on stable storage (fsync), as is every
+// record before it. Concurrent Appends share fsyncs (group commit), so
+// throughput grows with concurrency while each caller still waits for its
+// own record to be durable. ctx can only stop an Append before it writes.
+func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("audit: append: %w", err)
+	}
+	switch {
+	case r.Kind == "":
+		return Record{}, errors.New("audit: append: record has no kind")
+	case r.Kind == KindCheckpoint || r.Kind == KindRecovery:
+		return Record{}, fmt.Errorf("audit: append: kind %q is written by the log itself", r.Kind)
+	case r.Sig != "":
+		return Record{}, errors.New("audit: append: only checkpoints carry a signature")
+	}
+	r.Seq, r.Prev, r.Hash = 0, "", ""
+	l.mu.Lock()
+	out, err := l.writeLocked(r)
+	if err == nil {
+		err = l.checkpointIfDueLocked()
+	}
+	upto := l.seq
+	l.mu.Unlock()
+	if err != nil {
+		return Record{}, err
+	}
+	if err := l.waitDurable(upto); err != nil {
+		return Record{}, err
+	}
+	return out, nil
+}
+
+// Checkpoint signs the chain head now, if any record is unsigned, and
+// returns the checkpoint (the zero Record if there was nothing to sign).
+func (l *Log) Checkpoint(ctx context.Context) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("audit: checkpoint: %w", err)
+	}
+	l.mu.Lock()
+	var cp Record
+	var err error
+	if l.sinceCP > 0 {
+		cp, err = l.checkpointLocked("manual")
+	}
+	upto := l.seq
+	l.mu.Unlock()
+	if err != nil {
+		return Record{}, err
+	}
+	return cp, l.waitDurable(upto)
+}
+
+// CheckpointIfDue writes a checkpoint if records have waited unsigned for
+// CheckpointInterval. The background ticker calls it; tests with a fake
+// clock call it directly.
+func (l *Log) CheckpointIfDue(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	err := l.checkpointIfDueLocked()
+	upto := l.seq
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return l.waitDurable(upto)
+}
+
+// Close signs the chain head (a "close" checkpoint), syncs and closes the
+// log. It is safe to call more than once.
+func (l *Log) Close() error {
+	if l.stop != nil {
+		select {
+		case <-l.stop:
+		default:
+			close(l.stop)
+		}
+		<-l.done
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seg == nil {
+		return nil
+	}
+	var errs []error
+	if l.sinceCP > 0 {
+		if _, err := l.checkpointLocked("close"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !l.opts.NoSync && l.err == nil {
+		if err := l.seg.f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("audit: sync %s: %w", l.seg.name, err))
+			l.dur.fail(err)
+		} else {
+			l.dur.advance(l.seq)
+		}
+	}
+	l.seg.inflight.Wait()
+	if err := l.seg.f.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("audit: close %s: %w", l.seg.name, err))
+	}
+	l.seg = nil
+	l.unlock()
+	return errors.Join(errs...)
+}
+
+func (l *Log) ticker(every time.Duration) {
+	defer close(l.done)
+	t := time.NewTicker(max(every/2, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			if err := l.CheckpointIfDue(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+				l.opts.Logger.Warn("audit: interval checkpoint failed", "err", err)
+			}
+		}
+	}
+}
+
+func (l *Log) checkpointIfDueLocked() error {
+	if l.sinceCP == 0 || l.seg == nil {
+		return nil
+	}
+	switch {
+	case l.opts.CheckpointEvery > 0 && l.sinceCP >= l.opts.CheckpointEvery:
+		_, err := l.checkpointLocked("count")
+		return err
+	case l.opts.CheckpointInterval > 0 && l.opts.Now().Sub(l.lastCP) >= l.opts.CheckpointInterval:
+		_, err := l.checkpointLocked("interval")
+		return err
+	}
+	return nil
+}
+
+// checkpointLocked writes a signed checkpoint for the current head.
+func (l *Log) checkpointLocked(reason string) (Record, error) {
+	return l.writeLocked(Record{Kind: KindCheckpoint, Reason: reason})
+}
+
+// writeLocked fills in r's chain fields (and signs it if it is a
+// checkpoint) and writes its line. l.mu is held.
+func (l *Log) writeLocked(r Record) (Record, error) {
+	if l.seg == nil {
+		return Record{}, ErrClosed
+	}
+	if l.err != nil {
+		return Record{}, l.err
+	}
+	if err := l.dur.failed(); err != nil {
+		return Record{}, err
+	}
+	if r.Time.IsZero() {
+		r.Time = l.opts.Now()
+	}
+	if r.Node == "" {
+		r.Node = l.id.ID
+	}
+	if err := normalize(&r); err != nil {
+		return Record{}, err
+	}
+	r.Seq, r.Prev = l.seq+1, l.head
+	if r.Kind == KindCheckpoint {
+		r.Node = l.id.ID
+		r.Sig = hex.EncodeToString(ed25519.Sign(l.id.Private, r.SignedMessage()))
+	}
+	r.Hash = r.ComputeHash()
+	line, err := encodeLine(&r)
+	if err != nil {
+		return Record{}, err
+	}
+	if l.seg.size > 0 && l.seg.size+int64(len(line)) > l.opts.SegmentBytes {
+		if err := l.rotateLocked(r.Seq); err != nil {
+			l.err = err
+			return Record{}, err
+		}
+	}
+	if _, err := writeLine(l.seg.f, line); err != nil {
+		// Part of the line may be in the file: no further record may follow
+		// it in this process. The next Open quarantines the torn bytes.
+		l.err = fmt.Errorf("audit: write %s: %w (the log refuses appends until reopened)", l.seg.name, err)
+		return Record{}, l.err
+	}
+	l.seg.size += int64(len(line))
+	l.seq, l.head = r.Seq, r.Hash
+	if r.Kind == KindCheckpoint {
+		l.sinceCP, l.lastCP = 0, r.Time
+	} else {
+		l.sinceCP++
+	}
+	return r, nil
+}
+
+// writeLine writes one line with a single write call; tests replace it to
+// widen the window in which a kill tears a line.
+var writeLine = func(f *os.File, line []byte) (int, error) { return f.Write(line) }
+
+// rotateLocked makes the current segment durable and closes it, and starts
+// segment-<first>.
+func (l *Log) rotateLocked(first uint64) error {
+	old := l.seg
+	if !l.opts.NoSync {
+		if err := old.f.Sync(); err != nil {
+			l.dur.fail(err)
+			return fmt.Errorf("audit: sync %s: %w", old.name, err)
+		}
+		l.syncs.Add(1)
+		l.dur.advance(l.seq)
+	}
+	seg, err := l.createSegment(first)
+	if err != nil {
+		return err
+	}
+	old.inflight.Wait()
+	old.f.Close()
+	l.seg = seg
+	return nil
+}
+
+func (l *Log) createSegment(first uint64) (*segFile, error) {
+	name := segmentName(first)
+	f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: new segment: %w", err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &segFile{f: f, name: name}, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("audit: sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -289,14 +289,16 @@ func TestConcurrentAuthenticateRevoke(t *testing.T) {
 			}
 		}()
 	}
+	// Revoke while the workers run: wait until they are accepting keys.
+	waitFor(t, func() bool { return accepted.Load() > 0 })
 	for j := range n {
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 		if _, err := []*Store{s2, s1}[j%2].RevokeKey(ctx, ids[j]); err != nil {
 			t.Fatal(err)
 		}
 		revoked[j].Store(true)
 	}
-	time.Sleep(5 * time.Millisecond)
+	waitFor(t, func() bool { return refused.Load() > 0 })
 	close(stop)
 	wg.Wait()
 	t.Logf("%d accepted, %d refused", accepted.Load(), refused.Load())
@@ -306,6 +308,16 @@ func TestConcurrentAuthenticateRevoke(t *testing.T) {
 	for j := range n {
 		if _, err := s2.Authenticate(ctx, secrets[j]); !errors.Is(err, ErrRevoked) {
 			t.Errorf("key %d at the end: %v", j, err)
+		}
+	}
+}
+
+// waitFor polls cond for up to ten seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
 		}
 	}
 }

@@ -260,6 +260,9 @@ func TestConcurrentAuthenticateRevoke(t *testing.T) {
 	var wg sync.WaitGroup
 	var accepted, refused atomic.Int64
 	stop := make(chan struct{})
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	defer halt() // also when a check below fails the test early
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
@@ -299,8 +302,7 @@ func TestConcurrentAuthenticateRevoke(t *testing.T) {
 		revoked[j].Store(true)
 	}
 	waitFor(t, func() bool { return refused.Load() > 0 })
-	close(stop)
-	wg.Wait()
+	halt()
 	t.Logf("%d accepted, %d refused", accepted.Load(), refused.Load())
 	if accepted.Load() == 0 || refused.Load() == 0 {
 		t.Errorf("accepted %d, refused %d: want both to happen", accepted.Load(), refused.Load())

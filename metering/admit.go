@@ -48,11 +48,12 @@ type Ticket struct {
 	key      *scopeState // nil for a principal without a key
 	tenantID string
 	keyID    string
-	sec      int64 // the second of admission (the window bucket)
-	month    int   // the month of admission
+	month    int // the month of admission
 	est      int64
-	resT     bool // the estimate is reserved against the tenant's month
-	resK     bool // ... and the key's
+	secT     int64 // the tenant window's bucket holding the estimate
+	secK     int64 // ... and the key window's
+	resT     bool  // the estimate is reserved against the tenant's month
+	resK     bool  // ... and the key's
 	done     atomic.Bool
 }
 
@@ -74,13 +75,14 @@ func (m *Meter) Admit(ctx context.Context, p *tenant.Principal, estTokens int) (
 	case m.closed.Load():
 		return nil, errors.New("metering: admit: meter is closed")
 	}
-	now := m.now()
-	sec, month := now.Unix(), monthOf(now)
 	est := int64(estTokens)
-
 	ts := m.state(p.Tenant.ID)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	// The clock is read under the mutex so a tenant's windows see time
+	// in order.
+	now := m.now()
+	month := monthOf(now)
 	var ks *scopeState
 	if p.Key.ID != "" {
 		if ks = ts.keys[p.Key.ID]; ks == nil {
@@ -106,24 +108,24 @@ func (m *Meter) Admit(ctx context.Context, p *tenant.Principal, estTokens int) (
 		return nil, refusal
 	}
 
-	t := &Ticket{m: m, ts: ts, key: ks, tenantID: p.Tenant.ID, keyID: p.Key.ID, sec: sec, month: month, est: est}
-	t.resT = reserve(&ts.self, month, est)
+	t := &Ticket{m: m, ts: ts, key: ks, tenantID: p.Tenant.ID, keyID: p.Key.ID, month: month, est: est}
+	t.secT, t.resT = reserve(&ts.self, month, est)
 	if ks != nil {
-		t.resK = reserve(ks, month, est)
+		t.secK, t.resK = reserve(ks, month, est)
 	}
 	return t, nil
 }
 
-// reserve counts a request and its estimate in s; it reports whether the
-// estimate went into the month's reservations (only a month being tracked
-// has them).
-func reserve(s *scopeState, month int, est int64) bool {
+// reserve counts a request and its estimate in s. It returns the window
+// bucket it used and whether the estimate went into the month's
+// reservations (only a month being tracked has them).
+func reserve(s *scopeState, month int, est int64) (sec int64, monthly bool) {
 	s.win.add(1, est)
 	if s.month != month {
-		return false
+		return s.win.last, false
 	}
 	s.reserved += est
-	return true
+	return s.win.last, true
 }
 
 // check returns the refusal with the longest wait among s's limits, or nil
@@ -205,17 +207,7 @@ func (t *Ticket) Done(u Usage) error {
 		return nil
 	}
 	m := t.m
-	now := m.now()
-	when := u.Time
-	if when.IsZero() {
-		when = now
-	}
 	actual := int64(u.PromptTokens) + int64(u.CompletionTokens)
-	r := record{
-		timeMS: when.UnixMilli(), tenant: t.tenantID, key: t.keyID, model: u.Model, node: u.Node,
-		jurisdiction: u.Jurisdiction, responseID: u.ResponseID,
-		prompt: int64(u.PromptTokens), completion: int64(u.CompletionTokens), computeUS: u.Compute.Microseconds(),
-	}
 	// Wait for room in the queue outside the tenant's mutex, so a slow
 	// database slows down finishing requests, not admission.
 	m.w.waitRoom()
@@ -223,19 +215,30 @@ func (t *Ticket) Done(u Usage) error {
 	ts := t.ts
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	settle(&ts.self, t, now.Unix(), monthOf(when), actual, t.resT)
+	now := m.now()
+	when := u.Time
+	if when.IsZero() {
+		when = now
+	}
+	r := record{
+		timeMS: when.UnixMilli(), tenant: t.tenantID, key: t.keyID, model: u.Model, node: u.Node,
+		jurisdiction: u.Jurisdiction, responseID: u.ResponseID,
+		prompt: int64(u.PromptTokens), completion: int64(u.CompletionTokens), computeUS: u.Compute.Microseconds(),
+	}
+	settle(&ts.self, t.secT, t, now.Unix(), monthOf(when), actual, t.resT)
 	if t.key != nil {
-		settle(t.key, t, now.Unix(), monthOf(when), actual, t.resK)
+		settle(t.key, t.secK, t, now.Unix(), monthOf(when), actual, t.resK)
 	}
 	// Queued under the mutex: monthUsage's flush-then-sum sees every row
 	// that settle has not already counted in memory.
 	return m.w.enqueue(r)
 }
 
-// settle swaps a ticket's estimate for the actual tokens in s.
-func settle(s *scopeState, t *Ticket, nowSec int64, rowMonth int, actual int64, reserved bool) {
+// settle swaps a ticket's estimate, held in window bucket sec, for the
+// actual tokens in s.
+func settle(s *scopeState, sec int64, t *Ticket, nowSec int64, rowMonth int, actual int64, reserved bool) {
 	s.win.advance(nowSec)
-	s.win.adjust(t.sec, actual-t.est)
+	s.win.adjust(sec, actual-t.est)
 	if reserved && s.month == t.month {
 		s.reserved -= t.est
 	}

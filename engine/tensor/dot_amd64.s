@@ -528,3 +528,166 @@ GLOBL ·kmask0f(SB), RODATA|NOPTR, $16
 DATA ·kmask03+0(SB)/8, $0x0303030303030303
 DATA ·kmask03+8(SB)/8, $0x0303030303030303
 GLOBL ·kmask03(SB), RODATA|NOPTR, $16
+
+// Q5_0: nibbles as Q4_0 plus a fifth bit per element in the uint32 qh at
+// 2(SI): value = nibble + 16·bit - 16. BITS32 spreads the 32 bits over 32
+// bytes (0xff where set): byte i takes byte i/8 of qh (q5spread) and
+// compares it, with every bit but i%8 forced on, against all ones.
+DATA q5spread<>+0(SB)/8, $0x0000000000000000
+DATA q5spread<>+8(SB)/8, $0x0101010101010101
+DATA q5spread<>+16(SB)/8, $0x0202020202020202
+DATA q5spread<>+24(SB)/8, $0x0303030303030303
+GLOBL q5spread<>(SB), RODATA|NOPTR, $32
+
+// UNPACK_Q5_0 leaves the 32 signed weights in Y2. Y14 holds bytes 0x0f,
+// Y13 bytes 0xf0, Y12 the bit-select pattern 0x7fbfdfeff7fbfdfe, Y11 all
+// ones, Y10 q5spread.
+#define UNPACK_Q5_0 \
+	VMOVDQU      6(SI), X2 \
+	VPSRLW       $4, X2, X3 \
+	VINSERTI128  $1, X3, Y2, Y2 \
+	VPAND        Y14, Y2, Y2 \
+	VPBROADCASTD 2(SI), Y3 \
+	VPSHUFB      Y10, Y3, Y3 \
+	VPOR         Y12, Y3, Y3 \
+	VPCMPEQB     Y11, Y3, Y3 \
+	VPANDN       Y13, Y3, Y3 \
+	VPOR         Y3, Y2, Y2
+
+// func dotQ5_0AVX2(w []byte, q []int8, d []float32) float32
+TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-76
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	VXORPS Y0, Y0, Y0
+	ONES16(Y15)
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	BCAST8($0xf0f0f0f0, X13, Y13)
+	MOVQ         $0x7fbfdfeff7fbfdfe, AX
+	VMOVQ        AX, X12
+	VPBROADCASTQ X12, Y12
+	VPCMPEQB     Y11, Y11, Y11
+	VMOVDQU      q5spread<>(SB), Y10
+	TESTQ CX, CX
+	JZ    q50done
+
+q50loop:
+	SCALE(0)
+	UNPACK_Q5_0
+	VMOVDQU (DI), Y3
+	DOTBYTES_AVX2
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $22, SI
+	ADDQ        $32, DI
+	ADDQ        $4, DX
+	DECQ        CX
+	JNZ         q50loop
+
+q50done:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+72(FP)
+	RET
+
+// Q4_1 and Q5_1 against Q8_1: the quants are unsigned, so VPMADDUBSW takes
+// them as they are; each block adds d·dx·Σq·x + m·s, where s = dx·Σx comes
+// with the activations. X9 accumulates the m·s terms.
+
+// MS(moff) adds half(moff(SI)) · s (at 0(R8)) to X9.
+#define MS(moff) \
+	MOVWLZX      moff(SI), AX \
+	VMOVD        AX, X7 \
+	VCVTPH2PS    X7, X7 \
+	VFMADD231SS  (R8), X7, X9
+
+// func dotQ4_1AVX2(w []byte, q []int8, d, s []float32) float32
+TEXT ·dotQ4_1AVX2(SB), NOSPLIT, $0-100
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVQ s_base+72(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X9, X9, X9
+	ONES16(Y15)
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	TESTQ CX, CX
+	JZ    q41done
+
+q41loop:
+	SCALE(0)
+	MS(2)
+	VMOVDQU     4(SI), X2
+	VPSRLW      $4, X2, X3
+	VINSERTI128 $1, X3, Y2, Y2
+	VPAND       Y14, Y2, Y2
+	VPMADDUBSW  (DI), Y2, Y6
+	VPMADDWD    Y15, Y6, Y6
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ        $20, SI
+	ADDQ        $32, DI
+	ADDQ        $4, DX
+	ADDQ        $4, R8
+	DECQ        CX
+	JNZ         q41loop
+
+q41done:
+	HSUM
+	VADDSS X9, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+96(FP)
+	RET
+
+// func dotQ5_1AVX2(w []byte, q []int8, d, s []float32) float32
+TEXT ·dotQ5_1AVX2(SB), NOSPLIT, $0-100
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVQ s_base+72(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS X9, X9, X9
+	ONES16(Y15)
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	BCAST8($0x10101010, X13, Y13)
+	MOVQ         $0x7fbfdfeff7fbfdfe, AX
+	VMOVQ        AX, X12
+	VPBROADCASTQ X12, Y12
+	VPCMPEQB     Y11, Y11, Y11
+	VMOVDQU      q5spread<>(SB), Y10
+	TESTQ CX, CX
+	JZ    q51done
+
+q51loop:
+	SCALE(0)
+	MS(2)
+	VMOVDQU      8(SI), X2
+	VPSRLW       $4, X2, X3
+	VINSERTI128  $1, X3, Y2, Y2
+	VPAND        Y14, Y2, Y2
+	VPBROADCASTD 4(SI), Y3
+	VPSHUFB      Y10, Y3, Y3
+	VPOR         Y12, Y3, Y3
+	VPCMPEQB     Y11, Y3, Y3
+	VPAND        Y13, Y3, Y3
+	VPOR         Y3, Y2, Y2
+	VPMADDUBSW   (DI), Y2, Y6
+	VPMADDWD     Y15, Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y1, Y0
+	ADDQ         $24, SI
+	ADDQ         $32, DI
+	ADDQ         $4, DX
+	ADDQ         $4, R8
+	DECQ         CX
+	JNZ          q51loop
+
+q51done:
+	HSUM
+	VADDSS X9, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+96(FP)
+	RET

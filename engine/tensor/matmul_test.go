@@ -201,7 +201,7 @@ func TestMatMulExtremes(t *testing.T) {
 		t.Skip("this CPU runs only the portable kernels")
 	}
 	r := rand.New(rand.NewPCG(25, 26))
-	for _, typ := range []DType{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K} {
+	for _, typ := range []DType{Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K} {
 		for _, cols := range sizesFor(typ) {
 			const rows, n = 3, 2
 			var w []byte

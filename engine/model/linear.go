@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/parallel"
@@ -37,12 +38,14 @@ type Linear struct {
 // Forward computes dst[t] = W x[t] + b for n tokens; x is [n][W.Cols] and
 // dst is [n][W.Rows], both flat. The tokens are first converted once to the
 // activation type llama.cpp uses with W's type (Q8 blocks for quantized
-// weights, so the kernels multiply integers); then the rows are split
-// across the pool into one contiguous range per thread, and each thread
-// runs tensor.MatMul on its range, which walks it in tiles of rows small
-// enough to stay in L1 while every token passes over them, so each weight
-// is read from memory once per call whatever n is. It allocates nothing:
-// the converted activations live in a reused forwardJob.
+// weights, so the kernels multiply integers). Then the rows are cut into
+// chunks of about chunkBytes of weights, which the pool's threads take in
+// turn from a shared counter: a thread slowed by another process on its
+// core takes fewer chunks instead of holding everyone up. tensor.MatMul
+// walks a chunk in tiles of rows small enough to stay in L1 while every
+// token passes over them, so each weight is read from memory once per call
+// whatever n is. It allocates nothing: the converted activations live in
+// a reused forwardJob.
 func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 	w := l.W
 	j := getJob()
@@ -56,7 +59,10 @@ func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 		j.acts.Convert(0, n)
 	}
 	j.w, j.dst = w, dst
-	p.For(w.Rows, rowGrain, j.run)
+	j.chunk = max(rowGrain, (chunkBytes/w.rowBytes+rowGrain-1)/rowGrain*rowGrain)
+	chunks := (w.Rows + j.chunk - 1) / j.chunk
+	j.next.Store(0)
+	p.For(min(chunks, p.Threads()), 1, j.run)
 	j.w, j.dst = nil, nil
 	putJob(j)
 	if l.Bias != nil {
@@ -74,9 +80,15 @@ func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 // pool: one token's takes a few microseconds, less than a hand-off.
 const convertSplit = 4
 
-// rowGrain is the fewest rows worth handing to a thread: below it the
-// hand-off costs more than the rows.
+// rowGrain is the granularity of chunks, in rows: a multiple of the tiles'
+// rows, and enough that a chunk costs more than taking it.
 const rowGrain = 16
+
+// chunkBytes is the weight bytes per chunk: small enough that a 2048x5632
+// projection makes a few dozen chunks to balance, large enough that a
+// thread streams long runs of memory (a 256 KiB chunk of Q8_0 takes about
+// 10 us at decode).
+const chunkBytes = 256 << 10
 
 // forwardJob is the state of one Forward call that its threads share. Jobs
 // are kept on a free list rather than owned by a Linear because several
@@ -91,6 +103,8 @@ type forwardJob struct {
 	dst     []float32
 	run     func(lo, hi int)
 	convert func(lo, hi int)
+	chunk   int          // rows per chunk
+	next    atomic.Int64 // the next chunk to take
 }
 
 // freeJobs holds idle jobs: as many as Forward calls ever ran at once, up
@@ -116,11 +130,19 @@ func putJob(j *forwardJob) {
 	}
 }
 
-// rows computes output rows [lo, hi) for every token.
-func (j *forwardJob) rows(lo, hi int) {
+// rows is one thread's share of the products: it takes chunks of rows
+// until none are left. (The range the pool hands it only counts threads.)
+func (j *forwardJob) rows(_, _ int) {
 	w := j.w
-	if err := tensor.MatMul(j.dst[lo:], w.Rows, w.Type, w.Data[lo*w.rowBytes:hi*w.rowBytes], hi-lo, &j.acts); err != nil {
-		panic(fmt.Sprintf("model: %s: %v", w.Name, err))
+	for {
+		lo := int(j.next.Add(1)-1) * j.chunk
+		if lo >= w.Rows {
+			return
+		}
+		hi := min(lo+j.chunk, w.Rows)
+		if err := tensor.MatMul(j.dst[lo:], w.Rows, w.Type, w.Data[lo*w.rowBytes:hi*w.rowBytes], hi-lo, &j.acts); err != nil {
+			panic(fmt.Sprintf("model: %s: %v", w.Name, err))
+		}
 	}
 }
 

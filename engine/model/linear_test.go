@@ -29,46 +29,49 @@ func randomMatrix(tb testing.TB, t tensor.DType, rows, cols int, r *rand.Rand) *
 }
 
 // TestLinearForward checks Forward, on one thread and two, for one token
-// and several, against row-by-row products of the dequantized weights with
-// the activations as Forward rounds them.
+// and several, one chunk of rows and several, against row-by-row products
+// of the dequantized weights with the activations as Forward rounds them.
 func TestLinearForward(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	pools := []*parallel.Pool{parallel.New(1), parallel.New(2)}
 	defer pools[1].Close()
+	shapes := [][2]int{{37, 512}, {300, 1024}} // the second makes 2 to 5 chunks of Q8_0, F16, F32
 	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_K, tensor.Q6_K, tensor.F16, tensor.F32} {
-		for _, n := range []int{1, 5} {
-			const rows, cols = 37, 512
-			w := randomMatrix(t, typ, rows, cols, r)
-			bias := make([]float32, rows)
-			for i := range bias {
-				bias[i] = float32(i)
-			}
-			l := Linear{W: w, Bias: bias}
-			x := make([]float32, n*cols)
-			for i := range x {
-				x[i] = float32(r.NormFloat64())
-			}
-			wf := make([]float32, rows*cols)
-			if err := tensor.Dequantize(typ, w.Data, wf); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range pools {
-				dst := make([]float32, n*rows)
-				l.Forward(p, dst, x, n)
-				for tok := 0; tok < n; tok++ {
-					for row := 0; row < rows; row++ {
-						var want, mag float64
-						for i := 0; i < cols; i++ {
-							v := float64(wf[row*cols+i]) * float64(x[tok*cols+i])
-							want += v
-							mag += math.Abs(v)
-						}
-						want += float64(bias[row])
-						// Activations rounded to 8 bits move the sum by
-						// about 1/127 of its terms' magnitude.
-						if got := float64(dst[tok*rows+row]); math.Abs(got-want) > 0.01*mag {
-							t.Errorf("%s n=%d threads=%d token %d row %d: got %g, want %g (Σ|w·x| %.3g)",
-								typ, n, p.Threads(), tok, row, got, want, mag)
+		for _, shape := range shapes {
+			for _, n := range []int{1, 5} {
+				rows, cols := shape[0], shape[1]
+				w := randomMatrix(t, typ, rows, cols, r)
+				bias := make([]float32, rows)
+				for i := range bias {
+					bias[i] = float32(i)
+				}
+				l := Linear{W: w, Bias: bias}
+				x := make([]float32, n*cols)
+				for i := range x {
+					x[i] = float32(r.NormFloat64())
+				}
+				wf := make([]float32, rows*cols)
+				if err := tensor.Dequantize(typ, w.Data, wf); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range pools {
+					dst := make([]float32, n*rows)
+					l.Forward(p, dst, x, n)
+					for tok := 0; tok < n; tok++ {
+						for row := 0; row < rows; row++ {
+							var want, mag float64
+							for i := 0; i < cols; i++ {
+								v := float64(wf[row*cols+i]) * float64(x[tok*cols+i])
+								want += v
+								mag += math.Abs(v)
+							}
+							want += float64(bias[row])
+							// Activations rounded to 8 bits move the sum by
+							// about 1/127 of its terms' magnitude.
+							if got := float64(dst[tok*rows+row]); math.Abs(got-want) > 0.01*mag {
+								t.Errorf("%s n=%d threads=%d token %d row %d: got %g, want %g (Σ|w·x| %.3g)",
+									typ, n, p.Threads(), tok, row, got, want, mag)
+							}
 						}
 					}
 				}
@@ -85,10 +88,11 @@ func TestLinearForwardAllocs(t *testing.T) {
 	defer pools[1].Close()
 	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_K, tensor.F16, tensor.F32} {
 		for _, n := range []int{1, 8} {
-			w := randomMatrix(t, typ, 64, 256, r)
+			const rows, cols = 600, 512 // several chunks
+			w := randomMatrix(t, typ, rows, cols, r)
 			l := Linear{W: w}
-			x := make([]float32, n*256)
-			dst := make([]float32, n*64)
+			x := make([]float32, n*cols)
+			dst := make([]float32, n*rows)
 			for _, p := range pools {
 				if a := testing.AllocsPerRun(100, func() { l.Forward(p, dst, x, n) }); a != 0 {
 					t.Errorf("%s n=%d threads=%d: Forward allocates %v times per call, want 0", typ, n, p.Threads(), a)

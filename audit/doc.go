@@ -53,8 +53,14 @@
 // Append writes the line with one write call and returns after fsync.
 // Concurrent Appends share fsyncs (group commit): a caller whose record is
 // not yet synced waits for the fsync in flight or starts one covering every
-// record written so far. There is no option that acknowledges before fsync
-// except Options.NoSync, which is for tests and benchmarks.
+// record written so far. A lone caller pays one fsync per record (about
+// 0.26 ms on the development VM's ext4); 32 concurrent callers shared one
+// fsync among ~16 records. Where that latency is too much for the request
+// path, Options.SyncInterval acknowledges once the record is written to the
+// file (safe against a process crash, since the kernel holds the data) and
+// fsyncs in the background within the interval (a power loss can lose what
+// was acknowledged in that window); Log.Sync waits for durability on
+// demand. Options.NoSync, for tests and benchmarks, never syncs.
 //
 // A crash can leave a partial last line (a torn tail). Verify reports it
 // (TornTail) after verifying every complete record. Open copies the torn

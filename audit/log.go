@@ -38,9 +38,16 @@ type Options struct {
 	// SegmentBytes is the size at which a new segment file is started
 	// (default 64 MiB).
 	SegmentBytes int64
-	// NoSync skips fsync: Append returns once the record is in the page
-	// cache, so a power loss (not a process crash) can lose acknowledged
-	// records. For tests and benchmarks only.
+	// SyncInterval, when positive, trades durability for latency: Append
+	// returns once the record is written to the file (the kernel has it, so
+	// a process crash loses nothing) and a background flush fsyncs at most
+	// this long after. A power loss or kernel crash can then lose the
+	// records acknowledged in the last SyncInterval. Zero (the default):
+	// every Append returns only after fsync, shared among concurrent
+	// callers (group commit). Call Sync to wait for durability explicitly.
+	SyncInterval time.Duration
+	// NoSync skips fsync altogether, Close included. For tests and
+	// benchmarks only.
 	NoSync bool
 	// Logger receives warnings about recovery (default: discard).
 	Logger *slog.Logger
@@ -70,8 +77,9 @@ type Log struct {
 	dur   durability
 	syncs atomic.Int64 // fsyncs done (for tests and the benchmark)
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}  // closed by Close to stop the background goroutines
+	bg       sync.WaitGroup // the interval checkpoint ticker and the flusher
+	stopOnce sync.Once
 }
 
 // segFile is the segment being appended to.
@@ -131,9 +139,12 @@ func Open(dir string, id *identity.Identity, opts Options) (*Log, error) {
 		unlock()
 		return nil, err
 	}
+	l.stop = make(chan struct{})
 	if opts.CheckpointInterval > 0 {
-		l.stop, l.done = make(chan struct{}), make(chan struct{})
-		go l.ticker(opts.CheckpointInterval)
+		l.bg.Go(func() { l.every(max(opts.CheckpointInterval/2, time.Millisecond), l.CheckpointIfDue) })
+	}
+	if opts.SyncInterval > 0 && !opts.NoSync {
+		l.bg.Go(func() { l.every(opts.SyncInterval, l.Sync) })
 	}
 	return l, nil
 }
@@ -180,10 +191,24 @@ func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	if err := l.waitDurable(upto); err != nil {
-		return Record{}, err
+	if l.opts.SyncInterval <= 0 {
+		if err := l.waitDurable(upto); err != nil {
+			return Record{}, err
+		}
 	}
 	return out, nil
+}
+
+// Sync returns once every record appended so far is on stable storage.
+// Only needed with Options.SyncInterval; Append already waits otherwise.
+func (l *Log) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	upto := l.seq
+	l.mu.Unlock()
+	return l.waitDurable(upto)
 }
 
 // Checkpoint signs the chain head now, if any record is unsigned, and
@@ -226,14 +251,8 @@ func (l *Log) CheckpointIfDue(ctx context.Context) error {
 // Close signs the chain head (a "close" checkpoint), syncs and closes the
 // log. It is safe to call more than once.
 func (l *Log) Close() error {
-	if l.stop != nil {
-		select {
-		case <-l.stop:
-		default:
-			close(l.stop)
-		}
-		<-l.done
-	}
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.bg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.seg == nil {
@@ -262,17 +281,17 @@ func (l *Log) Close() error {
 	return errors.Join(errs...)
 }
 
-func (l *Log) ticker(every time.Duration) {
-	defer close(l.done)
-	t := time.NewTicker(max(every/2, time.Millisecond))
+// every calls f every period until Close.
+func (l *Log) every(period time.Duration, f func(context.Context) error) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
-			if err := l.CheckpointIfDue(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
-				l.opts.Logger.Warn("audit: interval checkpoint failed", "err", err)
+			if err := f(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+				l.opts.Logger.Warn("audit: background checkpoint or flush failed", "err", err)
 			}
 		}
 	}

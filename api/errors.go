@@ -40,6 +40,9 @@ const (
 	typeInvalidRequest = "invalid_request_error"
 	typeServer         = "server_error"
 	typeNotFound       = "not_found_error"
+	typeAuth           = "authentication_error"
+	typePermission     = "permission_error"
+	typeRateLimit      = "rate_limit_error"
 )
 
 // badRequest is a 400 about one request field.
@@ -86,6 +89,15 @@ func classify(err error, param string) *apiError {
 		// retry on it, honouring Retry-After.
 		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "server_overloaded",
 			Message: "the server is overloaded; retry later", RetryAfter: RetryAfter(err)}
+	case errors.Is(err, ErrUnauthorized):
+		return &apiError{Status: http.StatusUnauthorized, Type: typeAuth, Code: "invalid_api_key", Message: err.Error()}
+	case errors.Is(err, ErrForbidden):
+		return &apiError{Status: http.StatusForbidden, Type: typePermission, Code: "permission_denied", Message: err.Error()}
+	case errors.Is(err, ErrQuotaExceeded):
+		// OpenAI's code for a spent quota; clients do not retry it blindly.
+		return &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "insufficient_quota", Message: err.Error(), RetryAfter: RetryAfter(err)}
+	case errors.Is(err, ErrRateLimited):
+		return &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "rate_limit_exceeded", Message: err.Error(), RetryAfter: RetryAfter(err)}
 	case errors.Is(err, context.Canceled):
 		return &apiError{Status: statusClientClosed, Type: typeServer, Code: "request_cancelled", Message: "request cancelled"}
 	case errors.Is(err, context.DeadlineExceeded):

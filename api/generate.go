@@ -22,6 +22,11 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 	if strings.TrimSpace(name) == "" {
 		return nil, nil, 0, badRequest("model", "'model' is required")
 	}
+	if c := CallerFrom(ctx); c != nil {
+		if err := c.Use(ctx, requestInfoFrom(ctx).endpoint, name); err != nil {
+			return nil, nil, 0, err
+		}
+	}
 	start := s.now()
 	m, release, err := s.cfg.Backend.Acquire(ctx, name)
 	if errors.Is(err, ErrModelNotFound) {
@@ -51,9 +56,24 @@ func altName(name string) (string, bool) {
 	return "", false
 }
 
+// models lists the backend's models that the caller may use.
+func (s *Server) models(ctx context.Context) ([]ModelInfo, error) {
+	all, err := s.cfg.Backend.Models(ctx)
+	if err != nil || CallerFrom(ctx) == nil {
+		return all, err
+	}
+	mine := all[:0:0]
+	for _, mi := range all {
+		if sees(ctx, mi.Name) {
+			mine = append(mine, mi)
+		}
+	}
+	return mine, nil
+}
+
 // findModel looks a name up in the backend's list without loading it.
 func (s *Server) findModel(ctx context.Context, name string) (ModelInfo, error) {
-	models, err := s.cfg.Backend.Models(ctx)
+	models, err := s.models(ctx)
 	if err != nil {
 		return ModelInfo{}, fmt.Errorf("list models: %w", err)
 	}
@@ -135,10 +155,15 @@ func (s *Server) account(ctx context.Context, res *engine.Result) {
 
 // generateAll runs a non-streaming completion and returns every emitted
 // token with the result.
-func (s *Server) generateAll(ctx context.Context, m Model, req engine.Request) (*engine.Result, []engine.Token, error) {
+func (s *Server) generateAll(ctx context.Context, m Model, req engine.Request) (res *engine.Result, toks []engine.Token, err error) {
+	pass, err := s.admit(ctx, m, len(req.Prompt), req.MaxTokens)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := s.now()
+	defer func() { s.finish(ctx, pass, m, req.Prompt, res, err, start) }()
 	timer := s.newTokenTimer(ctx)
-	var toks []engine.Token
-	res, err := m.Generate(ctx, req, func(t engine.Token) error {
+	res, err = m.Generate(ctx, req, func(t engine.Token) error {
 		timer.token(t)
 		toks = append(toks, t)
 		return nil
@@ -224,7 +249,13 @@ func (g *generation) stop() {
 // stream drives a generation: write is called with each batch of tokens
 // as they arrive, in order. It returns Generate's result, or the first
 // error from Generate or write (a write error cancels the generation).
-func (s *Server) stream(ctx context.Context, m Model, req engine.Request, write func([]engine.Token) error) (*engine.Result, error) {
+func (s *Server) stream(ctx context.Context, m Model, req engine.Request, write func([]engine.Token) error) (res *engine.Result, err error) {
+	pass, err := s.admit(ctx, m, len(req.Prompt), req.MaxTokens)
+	if err != nil {
+		return nil, err
+	}
+	start := s.now()
+	defer func() { s.finish(ctx, pass, m, req.Prompt, res, err, start) }()
 	g := s.startGeneration(ctx, m, req)
 	defer g.stop()
 	for {

@@ -60,7 +60,7 @@ type ollamaTags struct {
 }
 
 func (s *Server) ollamaTags(w http.ResponseWriter, r *http.Request) error {
-	models, err := s.cfg.Backend.Models(r.Context())
+	models, err := s.models(r.Context())
 	if err != nil {
 		return fmt.Errorf("list models: %w", err)
 	}
@@ -89,7 +89,7 @@ type ollamaPS struct {
 }
 
 func (s *Server) ollamaPS(w http.ResponseWriter, r *http.Request) error {
-	models, err := s.cfg.Backend.Models(r.Context())
+	models, err := s.models(r.Context())
 	if err != nil {
 		return fmt.Errorf("list models: %w", err)
 	}

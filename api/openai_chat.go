@@ -223,6 +223,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 
 	info := requestInfoFrom(ctx)
 	id := "chatcmpl-" + info.rand
+	info.id = id
 	w.Header().Set("X-Request-Id", id)
 	created := s.now().Unix()
 	if req.Stream {

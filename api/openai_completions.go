@@ -155,6 +155,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 
 	info := requestInfoFrom(ctx)
 	id := "cmpl-" + info.rand
+	info.id = id
 	w.Header().Set("X-Request-Id", id)
 	base := completion{ID: id, Object: "text_completion", Created: s.now().Unix(), Model: req.Model}
 	if req.Stream {

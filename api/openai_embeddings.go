@@ -126,10 +126,10 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 
 // embedAll embeds each input in turn. truncate cuts inputs that do not
 // fit the context (Ollama's default) instead of refusing them.
-func (s *Server) embedAll(ctx context.Context, m Model, inputs []promptInput, truncate bool, param string) ([][]float32, int, error) {
+func (s *Server) embedAll(ctx context.Context, m Model, inputs []promptInput, truncate bool, param string) (vecs [][]float32, total int, err error) {
 	limit := m.Info().ContextLength - 1
-	vecs := make([][]float32, 0, len(inputs))
-	total := 0
+	all := make([][]int32, len(inputs))
+	var joined []int32 // every input's tokens, for the audit hash
 	for i, in := range inputs {
 		toks := in.tokens
 		if !in.ids {
@@ -138,13 +138,22 @@ func (s *Server) embedAll(ctx context.Context, m Model, inputs []promptInput, tr
 		if truncate && limit > 0 && len(toks) > limit {
 			toks = toks[:limit]
 		}
-		p := param
-		if len(inputs) > 1 {
-			p = fmt.Sprintf("%s[%d]", param, i)
-		}
-		if err := checkPrompt(m, toks, p); err != nil {
+		if err := checkPrompt(m, toks, inputParam(param, i, len(inputs))); err != nil {
 			return nil, 0, err
 		}
+		all[i] = toks
+		total += len(toks)
+		joined = append(joined, toks...)
+	}
+	pass, err := s.admit(ctx, m, total, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	start := s.now()
+	defer func() { s.finish(ctx, pass, m, joined, nil, err, start) }()
+	vecs = make([][]float32, 0, len(inputs))
+	for i, toks := range all {
+		p := inputParam(param, i, len(inputs))
 		v, err := m.Embed(ctx, toks)
 		if err != nil {
 			return nil, 0, classify(fmt.Errorf("embed %s: %w", p, err), p)
@@ -155,7 +164,6 @@ func (s *Server) embedAll(ctx context.Context, m Model, inputs []promptInput, tr
 			}
 		}
 		vecs = append(vecs, v)
-		total += len(toks)
 	}
 	requestInfoFrom(ctx).promptTokens += total
 	if s.cfg.Metrics != nil {
@@ -172,4 +180,12 @@ func base64Floats(v []float32) string {
 		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
 	}
 	return base64.StdEncoding.EncodeToString(buf)
+}
+
+// inputParam names input i of n for error messages: "input" or "input[2]".
+func inputParam(param string, i, n int) string {
+	if n > 1 {
+		return fmt.Sprintf("%s[%d]", param, i)
+	}
+	return param
 }

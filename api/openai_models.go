@@ -31,7 +31,7 @@ func toOpenAIModel(mi ModelInfo) openAIModel {
 }
 
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
-	models, err := s.cfg.Backend.Models(r.Context())
+	models, err := s.models(r.Context())
 	if err != nil {
 		return fmt.Errorf("list models: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -18,6 +19,9 @@ import (
 type Config struct {
 	// Backend serves the models. Required.
 	Backend Backend
+	// Gate authenticates callers, applies their model policy and limits,
+	// and is told how each request ended. Nil serves everyone.
+	Gate Gate
 	// Logger receives one line per request (never prompt or output text).
 	// Nil discards.
 	Logger *slog.Logger
@@ -193,10 +197,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// X-Request-Id starts as "req-<random>"; chat and text completions
 	// replace it with their response id ("chatcmpl-<random>",
 	// "cmpl-<random>") so a client can match headers, bodies and logs.
-	w.Header().Set("X-Request-Id", "req-"+info.rand)
+	info.id = "req-" + info.rand
+	w.Header().Set("X-Request-Id", info.id)
 	ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+	if s.cfg.Gate != nil && gated(r.URL.Path) {
+		caller, err := s.cfg.Gate.Authenticate(r)
+		if err != nil {
+			if !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrForbidden) {
+				err = fmt.Errorf("%w: %w", ErrUnauthorized, err)
+			}
+			fam := familyOpenAI
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				fam = familyOllama
+			}
+			writeError(rec, r.WithContext(ctx), fam, err, "")
+			info.err = classify(err, "")
+			s.logRequest(rec, r, info, start)
+			return
+		}
+		ctx = context.WithValue(ctx, callerKey{}, caller)
+	}
 	s.mux.ServeHTTP(rec, r.WithContext(ctx))
+	if info.done != nil {
+		// Deliver the response first, then let the gate record it.
+		if f, ok := w.(http.Flusher); ok && rec.status != 0 {
+			f.Flush()
+		}
+		info.done()
+	}
+	s.logRequest(rec, r, info, start)
+}
 
+// logRequest records a finished request's metrics and log line.
+func (s *Server) logRequest(rec *recorder, r *http.Request, info *requestInfo, start time.Time) {
+	w := rec.ResponseWriter
 	status := rec.status
 	if info.status != 0 {
 		status = info.status
@@ -240,6 +274,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // request while its handler runs.
 type requestInfo struct {
 	rand     string // random part of the request and response ids
+	id       string // the request's id as sent in X-Request-Id
 	start    time.Time
 	endpoint string
 	// model is set once the backend has accepted the name, so that
@@ -249,6 +284,7 @@ type requestInfo struct {
 	completionTokens int
 	status           int // overrides the written status (499)
 	err              *apiError
+	done             func() // tells the gate how the request ended; set by finish
 }
 
 type requestInfoKey struct{}

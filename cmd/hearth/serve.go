@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/sched"
@@ -24,19 +25,21 @@ import (
 const DefaultAddr = "127.0.0.1:8080"
 
 type serveOptions struct {
-	config      string
-	addr        string
-	models      []string
-	dataDir     string
-	threads     int
-	ctxSize     int
-	parallel    int
-	kvTokens    int
-	queue       int
-	batchTokens int
-	keepAlive   time.Duration
-	maxTokens   int
-	drain       time.Duration
+	config       string
+	addr         string
+	models       []string
+	dataDir      string
+	threads      int
+	ctxSize      int
+	parallel     int
+	kvTokens     int
+	queue        int
+	batchTokens  int
+	keepAlive    time.Duration
+	maxTokens    int
+	drain        time.Duration
+	jurisdiction string
+	insecure     bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -76,6 +79,8 @@ let streams in flight finish (up to --drain).`,
 	f.DurationVar(&o.keepAlive, "keep-alive", 5*time.Minute, "how long a model stays loaded after its last request")
 	f.IntVar(&o.maxTokens, "max-tokens", 0, "cap on generated tokens when a request sets none (0: none)")
 	f.DurationVar(&o.drain, "drain", 30*time.Second, "how long shutdown waits for streams in flight")
+	f.StringVar(&o.jurisdiction, "jurisdiction", "", "this node's jurisdiction (e.g. KE), checked against tenant policies")
+	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
 
@@ -92,6 +97,16 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer ln.Close()
+	sec, err := openSecurity(ctx, dir, o, isLoopback(ln.Addr()), log)
+	if err != nil {
+		return err
+	}
+	defer sec.close()
 	run, err := runner.New(runner.Config{
 		Files:     o.models,
 		Store:     st,
@@ -112,6 +127,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	draining := make(chan struct{})
 	srv, err := api.New(api.Config{
 		Backend:          run,
+		Gate:             sec.gate,
 		Logger:           log,
 		Metrics:          metrics,
 		Gatherer:         reg,
@@ -129,17 +145,16 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction})))
+	mux.Handle("/", srv)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	models, _ := run.Models(ctx)
 	names := make([]string, len(models))
 	for i, m := range models {
 		names[i] = m.Name
 	}
-	fmt.Fprintf(g.stderr, "hearth: serving %v on http://%s\n", names, ln.Addr())
+	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s)\n", sec.id.ID, names, ln.Addr(), sec.mode)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 

@@ -1,0 +1,263 @@
+// Package access is a node's front door for API requests: it authenticates
+// callers by API key, applies their tenant's model and residency policy,
+// admits them under their limits, meters what they used and writes every
+// decision and outcome to the audit log. It implements api.Gate.
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// LocalTenant names requests served without credentials by a node that has
+// no tenants yet (see Config.AllowLocal).
+const LocalTenant = "local"
+
+// Config configures a Gate.
+type Config struct {
+	Tenants *tenant.Store   // required
+	Meter   *metering.Meter // required
+	Audit   *audit.Log      // required: every decision is recorded
+	// Node is this node's id and Jurisdiction its jurisdiction, written
+	// into usage and audit records and checked against tenant policies.
+	Node, Jurisdiction string
+	// AllowLocal lets requests without credentials through, as tenant
+	// "local" with no limits, while no tenant exists. The node refuses
+	// this on non-loopback addresses (cmd/hearth checks), so a fresh node
+	// is usable on its own machine and never open to the network.
+	AllowLocal bool
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Gate implements api.Gate.
+type Gate struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu         sync.Mutex
+	localUntil time.Time // until when "no tenants" is known to hold
+	local      bool
+}
+
+var _ api.Gate = (*Gate)(nil)
+
+// New checks cfg.
+func New(cfg Config) (*Gate, error) {
+	if cfg.Tenants == nil || cfg.Meter == nil || cfg.Audit == nil {
+		return nil, errors.New("access: Tenants, Meter and Audit are required")
+	}
+	g := &Gate{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	return g, nil
+}
+
+// localMode reports whether requests without credentials are served: only
+// while no tenant exists. The answer is cached for a second, so a tenant
+// created while the node runs ends local mode within that.
+func (g *Gate) localMode(ctx context.Context) bool {
+	if !g.cfg.AllowLocal {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	if now.Before(g.localUntil) {
+		return g.local
+	}
+	n, err := g.cfg.Tenants.CountTenants(ctx)
+	g.local = err == nil && n == 0
+	g.localUntil = now.Add(time.Second)
+	return g.local
+}
+
+// Authenticate reads "Authorization: Bearer KEY" (or Ollama clients'
+// "X-API-Key"), and resolves the key to its tenant.
+func (g *Gate) Authenticate(r *http.Request) (api.Caller, error) {
+	// With no tenants there is no key to check: SDKs that always send one
+	// (often a placeholder) are served as the local tenant too.
+	if g.localMode(r.Context()) {
+		return &caller{g: g}, nil
+	}
+	secret := bearer(r)
+	if secret == "" {
+		return nil, fmt.Errorf("%w: no API key: send Authorization: Bearer <key>", api.ErrUnauthorized)
+	}
+	p, err := g.cfg.Tenants.Authenticate(r.Context(), secret)
+	if err != nil {
+		if errors.Is(err, tenant.ErrUnauthenticated) {
+			return nil, fmt.Errorf("%w: %v", api.ErrUnauthorized, err)
+		}
+		return nil, fmt.Errorf("access: authenticate: %w", err)
+	}
+	return &caller{g: g, p: p}, nil
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(tok)
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+}
+
+// caller is an authenticated client; p is nil in local mode.
+type caller struct {
+	g *Gate
+	p *tenant.Principal
+}
+
+func (c *caller) tenantName() string {
+	if c.p == nil {
+		return LocalTenant
+	}
+	return c.p.Tenant.Name
+}
+
+func (c *caller) keyID() string {
+	if c.p == nil {
+		return ""
+	}
+	return c.p.Key.ID
+}
+
+// Sees applies the tenant's model allow-list to listings.
+func (c *caller) Sees(model string) bool {
+	return c.p == nil || c.p.Tenant.Policy.AllowsModel(model)
+}
+
+// Use refuses, and records, a request for a model outside the tenant's
+// allow-list before the model is loaded for it.
+func (c *caller) Use(ctx context.Context, endpoint, model string) error {
+	if c.Sees(model) {
+		return nil
+	}
+	return c.deny(ctx, api.Admission{Endpoint: endpoint, Model: model}, "model",
+		fmt.Errorf("%w: tenant %q may not use model %q", api.ErrForbidden, c.p.Tenant.Name, model))
+}
+
+// Admit checks scope, residency and limits, in that order, and records a
+// refusal in the audit log.
+func (c *caller) Admit(ctx context.Context, a api.Admission) (api.Pass, error) {
+	g := c.g
+	if c.p == nil {
+		return &pass{c: c, a: a}, nil
+	}
+	if !c.p.Has(tenant.ScopeInference) {
+		return nil, c.deny(ctx, a, "scope", fmt.Errorf("%w: this key has no %q scope", api.ErrForbidden, tenant.ScopeInference))
+	}
+	pol := c.p.Tenant.Policy
+	if !pol.AllowsModel(a.Model) {
+		return nil, c.deny(ctx, a, "model", fmt.Errorf("%w: tenant %q may not use model %q", api.ErrForbidden, c.p.Tenant.Name, a.Model))
+	}
+	if len(pol.Jurisdictions) > 0 && !pol.AllowsJurisdiction(g.cfg.Jurisdiction) {
+		// Fail closed: this node is not in a jurisdiction the tenant allows.
+		return nil, c.deny(ctx, a, "jurisdiction", fmt.Errorf("%w: tenant %q may be served only in %s; this node is in %q",
+			api.ErrForbidden, c.p.Tenant.Name, strings.Join(pol.Jurisdictions, ", "), g.cfg.Jurisdiction))
+	}
+	t, err := g.cfg.Meter.Admit(ctx, c.p, a.PromptTokens+a.MaxTokens)
+	if err != nil {
+		var le *metering.LimitError
+		switch {
+		case errors.As(err, &le) && errors.Is(err, metering.ErrQuotaExceeded):
+			err = limitErr{api.ErrQuotaExceeded, le}
+		case errors.As(err, &le):
+			err = limitErr{api.ErrRateLimited, le}
+		default:
+			return nil, fmt.Errorf("access: admit: %w", err)
+		}
+		return nil, c.deny(ctx, a, "limit", err)
+	}
+	return &pass{c: c, a: a, ticket: t}, nil
+}
+
+// limitErr is a metering refusal as the API sees it: the API's sentinel,
+// the meter's message and its retry delay.
+type limitErr struct {
+	kind error
+	le   *metering.LimitError
+}
+
+func (e limitErr) Error() string             { return e.le.Error() }
+func (e limitErr) Unwrap() []error           { return []error{e.kind, e.le} }
+func (e limitErr) RetryAfter() time.Duration { return e.le.RetryAfter() }
+
+// deny records a refusal and returns err.
+func (c *caller) deny(ctx context.Context, a api.Admission, reason string, err error) error {
+	c.record(ctx, audit.Record{Kind: audit.KindRequest, Model: a.Model, Decision: "deny", Reason: reason + ": " + err.Error(),
+		PromptTokens: a.PromptTokens, Detail: map[string]string{"endpoint": a.Endpoint}})
+	return err
+}
+
+func (c *caller) record(ctx context.Context, r audit.Record) {
+	g := c.g
+	r.Node, r.Tenant, r.KeyID, r.Jurisdiction = g.cfg.Node, c.tenantName(), c.keyID(), g.cfg.Jurisdiction
+	if _, err := g.cfg.Audit.Append(context.WithoutCancel(ctx), r); err != nil {
+		// The request has happened; losing its record is an operator
+		// matter of the first order.
+		g.log.Error("audit append failed", "err", err, "tenant", r.Tenant, "response_id", r.ResponseID)
+	}
+}
+
+// pass is an admitted request.
+type pass struct {
+	c      *caller
+	a      api.Admission
+	ticket *metering.Ticket // nil in local mode
+	once   sync.Once
+}
+
+// Done meters the request and appends its audit record.
+func (p *pass) Done(o api.Outcome) {
+	p.once.Do(func() {
+		c, g := p.c, p.c.g
+		if p.ticket != nil {
+			err := p.ticket.Done(metering.Usage{Tenant: c.p.Tenant.ID, KeyID: c.p.Key.ID, Model: o.Model, Node: g.cfg.Node,
+				Jurisdiction: g.cfg.Jurisdiction, PromptTokens: o.PromptTokens, CompletionTokens: o.CompletionTokens,
+				Compute: o.Duration, ResponseID: o.ResponseID})
+			if err != nil {
+				g.log.Error("metering failed", "err", err, "response_id", o.ResponseID)
+			}
+		}
+		detail := map[string]string{"endpoint": o.Endpoint}
+		if o.FinishReason != "" {
+			detail["finish_reason"] = o.FinishReason
+		}
+		reason := "served"
+		if o.Err != nil {
+			reason = "failed"
+			detail["error"] = o.Err.Error()
+		}
+		c.record(context.Background(), audit.Record{Kind: audit.KindRequest, Model: o.Model, Decision: "allow", Reason: reason,
+			ResponseID: o.ResponseID, PromptTokens: o.PromptTokens, CompletionTokens: o.CompletionTokens,
+			PromptHash: o.PromptHash, OutputHash: o.OutputHash, Detail: detail})
+	})
+}
+
+// AdminAction records an administrative change (tenant or key management)
+// made through the admin API.
+func (g *Gate) AdminAction(ctx context.Context, p *tenant.Principal, action string, detail map[string]string) {
+	c := &caller{g: g, p: p}
+	d := map[string]string{"action": action}
+	for k, v := range detail {
+		d[k] = v
+	}
+	c.record(ctx, audit.Record{Kind: audit.KindAdmin, Decision: "allow", Reason: action, Detail: d})
+}

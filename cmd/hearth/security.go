@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/hearth-ai/hearth/access"
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// security is what a serving node keeps about who may do what: its
+// identity, the tenant database, the meter, the audit log and the gate over
+// them. close releases them in reverse order.
+type security struct {
+	id      *identity.Identity
+	db      *db.DB
+	tenants *tenant.Store
+	meter   *metering.Meter
+	audit   *audit.Log
+	gate    *access.Gate
+	mode    string // how requests are authenticated, for the start-up line
+}
+
+func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback bool, log *slog.Logger) (_ *security, err error) {
+	s := &security{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.id, err = identity.LoadOrCreate(dir); err != nil {
+		return nil, err
+	}
+	if s.db, err = db.OpenDir(dir); err != nil {
+		return nil, err
+	}
+	if s.tenants, err = tenant.Open(ctx, s.db, nil); err != nil {
+		return nil, err
+	}
+	if s.meter, err = metering.Open(ctx, s.db, nil); err != nil {
+		return nil, err
+	}
+	if s.audit, err = audit.Open(filepath.Join(dir, "audit"), s.id, audit.Options{Logger: log}); err != nil {
+		return nil, err
+	}
+	if rec := s.audit.Recovery(); rec != nil {
+		log.Warn("audit log recovered after an unclean shutdown", "torn_tail", rec.Torn != nil, "quarantine", rec.Quarantine)
+	}
+	n, err := s.tenants.CountTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	allowLocal := loopback || o.insecure
+	switch {
+	case n > 0:
+		s.mode = "API keys required"
+	case allowLocal:
+		s.mode = "no tenants yet: requests without a key are served as tenant \"local\"; create a tenant to require keys"
+	default:
+		return nil, errors.New("serve: refusing to serve a non-loopback address with no tenants, which would leave the node open; " +
+			"create a tenant and a key first (hearth tenants create, hearth keys create), or pass --insecure-no-auth")
+	}
+	s.gate, err = access.New(access.Config{Tenants: s.tenants, Meter: s.meter, Audit: s.audit, Node: s.id.ID,
+		Jurisdiction: o.jurisdiction, AllowLocal: allowLocal, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *security) close() {
+	if s.meter != nil {
+		if err := s.meter.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "hearth: metering:", err)
+		}
+	}
+	if s.audit != nil {
+		s.audit.Close()
+	}
+	if s.tenants != nil {
+		s.tenants.Close()
+	}
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// isLoopback reports whether a listening address is reachable only from
+// this machine.
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}

@@ -104,6 +104,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newLoadgenCmd(g),
 		newBenchCmd(g),
 		newGenModelCmd(g),
+		newAuditCmd(g),
+		newNodeCmd(g),
 		newTenantsCmd(g),
 		newKeysCmd(g),
 		newUsageCmd(g),

@@ -68,7 +68,9 @@ func MatMul(dst []float32, ldd int, typ DType, w []byte, rows int, a *Acts) erro
 		return fmt.Errorf("tensor: matmul %s: output of %d values (stride %d) too small for %d x %d", typ, len(dst), ldd, a.n, rows)
 	}
 	k := active
-	tile := max(1, tileBytes/rs)
+	// Whole tiles of rows, so that only the matrix's last rows, not every
+	// pass's, fall to the row kernel.
+	tile := max(tileRows, tileBytes/rs/tileRows*tileRows)
 	tf := k.tile[typ]
 	if tf != nil && (a.kind == F32 && typ != F32 || a.kind.BlockSize() == 1 && a.cols%k.floatStep != 0) {
 		tf = nil // SetFloatActivations, or float rows the tiles cannot step through

@@ -76,7 +76,7 @@ func (v *verifier) classify(e entry) (*Problem, error) {
 		if genuine(me) == genuine(*other) {
 			detail = fmt.Sprintf("seq %d appears twice (also at %s); no later record tells which is genuine", r.Seq, other.at)
 		}
-		if forged.at == v.last.at {
+		if v.last != nil && forged.at == v.last.at {
 			// The inserted record was counted as verified: take it back.
 			v.rep.Records--
 			v.rep.LastSeq--

@@ -368,3 +368,37 @@ func TestExport(t *testing.T) {
 		t.Error("Export of an empty directory succeeded")
 	}
 }
+
+func TestDecodeLineRequiresCanonicalForm(t *testing.T) {
+	r := Record{Seq: 7, Time: time.Date(2026, 11, 28, 12, 0, 0, 5000, time.UTC), Kind: KindAdmin, Reason: "a <b> & c",
+		Detail: map[string]string{"z": "1", "a": "2"}}
+	r.Hash = r.ComputeHash()
+	line, err := encodeLine(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(line[:len(line)-1])
+	if got, err := decodeLine([]byte(good)); err != nil || got.Hash != got.ComputeHash() {
+		t.Fatalf("decode of the canonical line: %v", err)
+	}
+	// Each variant decodes to the same values (so the hash still matches)
+	// but is not the canonical encoding.
+	for _, tc := range []struct{ old, new string }{
+		{`"seq":7`, `"seq":7.0`},
+		{`"seq":7`, `"seq": 7`},
+		{`"kind":"admin"`, `"kind":"\u0061dmin"`},
+		{`"kind":"admin"`, `"KIND":"admin"`},
+		{`"time":"2026-11-28T12:00:00.000005Z"`, `"time":"2026-11-28T13:00:00.000005+01:00"`},
+		{`"detail":{"a":"2","z":"1"}`, `"detail":{"z":"1","a":"2"}`},
+		{`"prev":""`, `"prev":"","extra":1`},
+		{`\u003cb\u003e`, `<b>`},
+	} {
+		bad := strings.Replace(good, tc.old, tc.new, 1)
+		if bad == good {
+			t.Fatalf("variant %q not applied to %s", tc.new, good)
+		}
+		if _, err := decodeLine([]byte(bad)); err == nil {
+			t.Errorf("decodeLine accepted %s", bad)
+		}
+	}
+}

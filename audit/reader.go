@@ -68,7 +68,7 @@ func (rd *reader) next() (e entry, ok bool, err error) {
 			}
 			rd.f, rd.line, rd.off = f, 0, 0
 			if rd.br == nil {
-				rd.br = bufio.NewReaderSize(f, 1<<20)
+				rd.br = bufio.NewReaderSize(f, 64<<10)
 			} else {
 				rd.br.Reset(f)
 			}

@@ -142,7 +142,9 @@ func decodeLine(line []byte) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	if string(canon[:len(canon)-1]) != string(line) {
+	// The hash covers the instant in UTC; a line must say it in UTC too, or
+	// "+01:00" could replace "Z" without changing the hash.
+	if _, off := r.Time.Zone(); off != 0 || string(canon[:len(canon)-1]) != string(line) {
 		return r, errNotCanonical
 	}
 	return r, nil

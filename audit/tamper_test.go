@@ -381,3 +381,81 @@ func TestVerifyDetectsRewrites(t *testing.T) {
 		t.Errorf("wrong key: got %v; want a bad signature at seq %d", p, DefaultCheckpointEvery+1)
 	}
 }
+
+func TestVerifyFrom(t *testing.T) {
+	t.Parallel()
+	_, img := bigLog(t)
+	pub := testID(1).Public
+	// Damage before the range is not looked at; damage inside it is found.
+	r := img.recs[9]
+	data := append([]byte(nil), img.files[r.file]...)
+	data[r.off+3] ^= 0x20
+	fsys := img.mapFS(map[int][]byte{r.file: data})
+	for _, tc := range []struct {
+		from     uint64
+		wantSeq  uint64 // 0: clean
+		wantKind ProblemKind
+	}{
+		{0, 10, Modified},
+		{1, 10, Modified},
+		{10, 10, Modified},
+		{11, 0, ""},
+		{9000, 0, ""},
+	} {
+		rep, err := verifyFS(fsys, pub, tc.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case tc.wantSeq == 0 && rep.Err() != nil:
+			t.Errorf("from %d: %v; want clean", tc.from, rep.Err())
+		case tc.wantSeq == 0 && rep.FirstSeq != tc.from:
+			t.Errorf("from %d: first seq %d", tc.from, rep.FirstSeq)
+		case tc.wantSeq != 0 && (rep.Problem == nil || rep.Problem.Kind != tc.wantKind || rep.Problem.At != img.pos(9)):
+			t.Errorf("from %d: got %v; want %s at %v", tc.from, rep.Problem, tc.wantKind, img.pos(9))
+		}
+	}
+	// A record deleted right at the start of the range.
+	r = img.recs[6999]
+	fsys = img.mapFS(map[int][]byte{r.file: splice(img.files[r.file], int(r.off), r.len, nil)})
+	rep, err := verifyFS(fsys, pub, 7000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.Problem; p == nil || p.Kind != Deleted || p.Seq != 7000 {
+		t.Errorf("from 7000 with 7000 deleted: got %v", p)
+	}
+}
+
+// TestVerifyEveryByte flips every single byte of a small log, each in two
+// ways, and expects each change to be found at the line it was made in.
+func TestVerifyEveryByte(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeLog(t, dir, testID(1), 10, Options{CheckpointEvery: 4, SegmentBytes: 4 << 10})
+	img := loadImage(t, dir)
+	if len(img.names) < 2 {
+		t.Fatalf("%d segments; want at least 2", len(img.names))
+	}
+	checked := 0
+	for k, r := range img.recs {
+		for b := range r.len {
+			for _, x := range []byte{0x01 << (b % 8), 0x80 | byte(b*7)} {
+				data := append([]byte(nil), img.files[r.file]...)
+				data[r.off+int64(b)] ^= x
+				rep := verifyImage(t, img.mapFS(map[int][]byte{r.file: data}))
+				checked++
+				if k == len(img.recs)-1 && b == r.len-1 {
+					if rep.Torn == nil || rep.Torn.At != img.pos(k) {
+						t.Errorf("seq %d newline: torn %+v problem %v; want a torn tail", r.rec.Seq, rep.Torn, rep.Problem)
+					}
+					continue
+				}
+				if p := rep.Problem; p == nil || p.At != img.pos(k) {
+					t.Errorf("seq %d byte %d ^%#x: got %v; want a problem at %v", r.rec.Seq, b, x, p, img.pos(k))
+				}
+			}
+		}
+	}
+	t.Logf("%d single-byte changes checked", checked)
+}

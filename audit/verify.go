@@ -197,8 +197,10 @@ func (v *verifier) run() error {
 			return nil
 		}
 		r := &e.rec
-		if v.last == nil && r.Seq < v.want {
-			// Before the range to verify: only remember the link into it.
+		if v.last == nil && r.Seq < v.want && v.want > 1 {
+			// Before the range to verify (from > 1): only remember the link
+			// into it. From the start nothing is skipped, so a record whose
+			// seq was damaged to 0 is reported, not passed over.
 			if r.Seq == v.want-1 && e.err == nil && r.Hash == r.ComputeHash() {
 				v.head, v.haveHead = r.Hash, true
 			}

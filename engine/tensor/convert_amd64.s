@@ -242,3 +242,149 @@ rf16loop:
 rf16done:
 	VZEROUPPER
 	RET
+
+// func dotF32F32AVX2(a, b []float32) float32
+// Handles len(a) &^ 7 elements.
+TEXT ·dotF32F32AVX2(SB), NOSPLIT, $0-52
+	MOVQ a_base+0(FP), SI
+	MOVQ b_base+24(FP), DI
+	MOVQ a_len+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+vdot16:
+	CMPQ        CX, $16
+	JLT         vdot8
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	SUBQ        $16, CX
+	JMP         vdot16
+
+vdot8:
+	CMPQ        CX, $8
+	JLT         vdotdone
+	VMOVUPS     (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+
+vdotdone:
+	VADDPS Y1, Y0, Y0
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func axpyF32AVX2(y []float32, a float32, x []float32)
+// Handles len(y) &^ 7 elements.
+TEXT ·axpyF32AVX2(SB), NOSPLIT, $0-56
+	MOVQ y_base+0(FP), DI
+	MOVQ y_len+8(FP), CX
+	VBROADCASTSS a+24(FP), Y2
+	MOVQ x_base+32(FP), SI
+	SHRQ $3, CX
+	JZ   vaxpydone
+
+vaxpy:
+	VMOVUPS     (DI), Y0
+	VFMADD231PS (SI), Y2, Y0
+	VMOVUPS     Y0, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         vaxpy
+
+vaxpydone:
+	VZEROUPPER
+	RET
+
+// expc<> holds 0.5 and 1 in every lane, for memory operands.
+DATA expc<>+0(SB)/8, $0x3f0000003f000000
+DATA expc<>+8(SB)/8, $0x3f0000003f000000
+DATA expc<>+16(SB)/8, $0x3f0000003f000000
+DATA expc<>+24(SB)/8, $0x3f0000003f000000
+DATA expc<>+32(SB)/8, $0x3f8000003f800000
+DATA expc<>+40(SB)/8, $0x3f8000003f800000
+DATA expc<>+48(SB)/8, $0x3f8000003f800000
+DATA expc<>+56(SB)/8, $0x3f8000003f800000
+GLOBL expc<>(SB), RODATA|NOPTR, $64
+
+// func expF32AVX2(x []float32)
+// Replaces len(x) &^ 7 values by their exponentials: x = n·ln2 + r with n
+// an integer and |r| <= ln2/2, e^r by a polynomial (Cephes expf's
+// coefficients), then 2^n added to the exponent. Inputs below -87.3 give
+// 0, above ln(FLT_MAX) +Inf; NaN stays NaN. Results below the smallest
+// normal float32 are only roughly right.
+TEXT ·expF32AVX2(SB), NOSPLIT, $0-24
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	SHRQ $3, CX
+	JZ   vexpdone
+	MOVL $0x42b17217, AX // 88.72283: the largest x with a finite e^x
+	VMOVD AX, X15
+	VBROADCASTSS X15, Y15
+	MOVL $0xc2aeac4f, AX // -87.33654: e^x is the smallest normal
+	VMOVD AX, X14
+	VBROADCASTSS X14, Y14
+	MOVL $0x3fb8aa3b, AX // log2(e)
+	VMOVD AX, X13
+	VBROADCASTSS X13, Y13
+	MOVL $0x3f318000, AX // ln2 high part: 0.693359375
+	VMOVD AX, X12
+	VBROADCASTSS X12, Y12
+	MOVL $0xb95e8083, AX // ln2 low part: -2.12194440e-4
+	VMOVD AX, X11
+	VBROADCASTSS X11, Y11
+	MOVL $0x39506967, AX // 1.9875691500e-4
+	VMOVD AX, X10
+	VBROADCASTSS X10, Y10
+	MOVL $0x3ab743ce, AX // 1.3981999507e-3
+	VMOVD AX, X9
+	VBROADCASTSS X9, Y9
+	MOVL $0x3c088908, AX // 8.3334519073e-3
+	VMOVD AX, X8
+	VBROADCASTSS X8, Y8
+	MOVL $0x3d2aa9c1, AX // 4.1665795894e-2
+	VMOVD AX, X7
+	VBROADCASTSS X7, Y7
+	MOVL $0x3e2aaaaa, AX // 1.6666665459e-1
+	VMOVD AX, X6
+	VBROADCASTSS X6, Y6
+	MOVL $0x7f800000, AX // +Inf
+	VMOVD AX, X5
+	VBROADCASTSS X5, Y5
+
+vexp:
+	VMOVUPS      (SI), Y0
+	VCMPPS       $0x15, Y14, Y0, Y3 // keep unless x < lo (NaN kept)
+	VCMPPS       $0x1e, Y15, Y0, Y4 // x > hi: +Inf
+	VMINPS       Y0, Y15, Y0        // operands so that a NaN x passes through
+	VMAXPS       Y0, Y14, Y0
+	VMULPS       Y13, Y0, Y1
+	VROUNDPS     $0, Y1, Y1         // n = round(x·log2e), to nearest
+	VFNMADD231PS Y12, Y1, Y0        // r = x - n·ln2hi
+	VFNMADD231PS Y11, Y1, Y0        // r -= n·ln2lo
+	VMOVAPS      Y10, Y2
+	VFMADD213PS  Y9, Y0, Y2         // p = p·r + c
+	VFMADD213PS  Y8, Y0, Y2
+	VFMADD213PS  Y7, Y0, Y2
+	VFMADD213PS  Y6, Y0, Y2
+	VFMADD213PS  expc<>+0(SB), Y0, Y2
+	VMULPS       Y0, Y2, Y2         // p·r
+	VFMADD213PS  Y0, Y0, Y2         // p·r² + r
+	VADDPS       expc<>+32(SB), Y2, Y2 // + 1
+	VCVTPS2DQ    Y1, Y1
+	VPSLLD       $23, Y1, Y1
+	VPADDD       Y1, Y2, Y2         // · 2^n
+	VANDPS       Y3, Y2, Y2
+	VBLENDVPS    Y4, Y5, Y2, Y2
+	VMOVUPS      Y2, (SI)
+	ADDQ         $32, SI
+	DECQ         CX
+	JNZ          vexp
+
+vexpdone:
+	VZEROUPPER
+	RET

@@ -20,6 +20,10 @@ type kernelSet struct {
 
 	// Activation converters (see Acts.Convert).
 	quantQ8_0 func(x []float32, q []int8, d []float32)
+	// Vector primitives (vec.go).
+	dotF32    func(a, b []float32) float32
+	axpyF32   func(y []float32, a float32, x []float32)
+	expF32    func(x []float32)
 	quantQ8_K func(x []float32, q []int8, d []float32, bs []int16)
 	roundF16  func(x, dst []float32)
 }
@@ -33,6 +37,9 @@ var portableKernels = kernelSet{
 	bf16:      dotBF16,
 	f32:       dotF32,
 	quantQ8_0: quantQ8_0Go,
+	dotF32:    dotF32Go,
+	axpyF32:   axpyF32Go,
+	expF32:    expF32Go,
 	quantQ8_K: quantActQ8K,
 	roundF16:  roundF16,
 }

@@ -96,6 +96,15 @@ func tileBF16AVX512(w *byte, rs int, q *int8, x *float32, bs *int16, n16, cols i
 func tileF32AVX512(w *byte, rs int, q *int8, x *float32, bs *int16, n16, cols int, out *float32, ldo int)
 
 //go:noescape
+func dotF32F32AVX2(a, b []float32) float32
+
+//go:noescape
+func axpyF32AVX2(y []float32, a float32, x []float32)
+
+//go:noescape
+func expF32AVX2(x []float32)
+
+//go:noescape
 func dotF32AVX2(w []byte, x []float32) float32
 
 //go:noescape
@@ -123,6 +132,24 @@ func kernelsFor(l Level) kernelSet {
 	k.f16, k.bf16, k.f32 = f16AVX2, bf16AVX2, f32AVX2
 	k.tile = map[DType]tileFunc{F16: tileF16AVX2, BF16: tileBF16AVX2, F32: tileF32AVX2, Q8_0: tileQ8_0AVX2, Q4_K: tileQ4_KAVX2}
 	k.floatStep = 8
+	k.dotF32 = func(a, b []float32) float32 {
+		n := len(a) &^ 7
+		s := dotF32F32AVX2(a, b)
+		for i := n; i < len(a); i++ {
+			s += a[i] * b[i]
+		}
+		return s
+	}
+	k.axpyF32 = func(y []float32, a float32, x []float32) {
+		n := len(y) &^ 7
+		axpyF32AVX2(y, a, x)
+		axpyF32Go(y[n:], a, x[n:])
+	}
+	k.expF32 = func(x []float32) {
+		n := len(x) &^ 7
+		expF32AVX2(x)
+		expF32Go(x[n:])
+	}
 	k.quantQ8_0 = func(x []float32, q []int8, d []float32) { quantQ8_0AVX2(x[:32*len(d)], q[:32*len(d)], d) }
 	k.quantQ8_K = func(x []float32, q []int8, d []float32, bs []int16) {
 		quantQ8_KAVX2(x[:QK_K*len(d)], q[:QK_K*len(d)], d, bs[:16*len(d)])

@@ -1,0 +1,90 @@
+package tensor
+
+import "math"
+
+// Vector primitives for the parts of the forward pass that are not matrix
+// products, attention above all: at a 512-token prompt a head's scores,
+// softmax and weighted sum of values cost more than the projections when
+// done one float at a time. Each dispatches to the vector kernels of the
+// current level (see SetLevel).
+
+// DotF32 returns the dot product of a and b[:len(a)].
+func DotF32(a, b []float32) float32 {
+	b = b[:len(a)]
+	return active.dotF32(a, b)
+}
+
+// AxpyF32 adds a·x to y, element by element, for len(y) elements of x.
+func AxpyF32(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	active.axpyF32(y, a, x)
+}
+
+// ExpF32 replaces every x[i] by e^x[i]. The vector kernels use a
+// polynomial good to a few ulp (checked against math.Exp by the tests);
+// results below the smallest normal float32 (x < -87.3) are 0 or nearly;
+// above the largest (x > 88.72) they are +Inf.
+func ExpF32(x []float32) { active.expF32(x) }
+
+// Attend computes one attention head over n cached positions: with the key
+// of position p at k[p*stride:][:len(q)] and its value at v[p*stride:]
+// [:len(q)], it sets out to Σ_p softmax(scale·q·k_p)·v_p. scores is scratch
+// of at least n floats. It returns false, leaving out unset, when n is 0.
+func Attend(out, q, k, v []float32, stride, n int, scale float32, scores []float32) bool {
+	if n <= 0 {
+		return false
+	}
+	hd := len(q)
+	out = out[:hd]
+	s := scores[:n]
+	_ = k[(n-1)*stride+hd-1]
+	_ = v[(n-1)*stride+hd-1]
+	kr := active
+	mx := float32(math.Inf(-1))
+	for p := range s {
+		sc := kr.dotF32(q, k[p*stride:p*stride+hd]) * scale
+		s[p] = sc
+		mx = max(mx, sc)
+	}
+	for p := range s {
+		s[p] -= mx
+	}
+	kr.expF32(s)
+	var sum float32
+	for _, w := range s {
+		sum += w
+	}
+	clear(out)
+	inv := 1 / sum
+	for p, w := range s {
+		kr.axpyF32(out, w*inv, v[p*stride:p*stride+hd])
+	}
+	return true
+}
+
+func dotF32Go(a, b []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func axpyF32Go(y []float32, a float32, x []float32) {
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}
+
+func expF32Go(x []float32) {
+	for i, v := range x {
+		x[i] = float32(math.Exp(float64(v)))
+	}
+}

@@ -1,0 +1,140 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// withLevels runs f at every kernel level the CPU has.
+func withLevels(t *testing.T, f func(t *testing.T, l Level)) {
+	for _, l := range levels() {
+		prev := SetLevel(l)
+		t.Run(l.String(), func(t *testing.T) { f(t, l) })
+		SetLevel(prev)
+	}
+}
+
+func TestDotAxpyF32(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	withLevels(t, func(t *testing.T, l Level) {
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 64, 100} {
+			a, b := gaussian(r, n, 1), gaussian(r, n, 1)
+			var want, mag float64
+			for i := range a {
+				want += float64(a[i]) * float64(b[i])
+				mag += math.Abs(float64(a[i]) * float64(b[i]))
+			}
+			if got := DotF32(a, b); math.Abs(float64(got)-want) > 1e-6*mag {
+				t.Errorf("n=%d: DotF32 = %g, want %g", n, got, want)
+			}
+			y := gaussian(r, n, 1)
+			y0 := append([]float32(nil), y...)
+			AxpyF32(y, 0.75, a)
+			for i := range y {
+				if w := y0[i] + 0.75*a[i]; math.Abs(float64(y[i]-w)) > 1e-6*(math.Abs(float64(w))+1) {
+					t.Errorf("n=%d: AxpyF32 y[%d] = %g, want %g", n, i, y[i], w)
+				}
+			}
+		}
+	})
+}
+
+// TestExpF32 compares ExpF32 with math.Exp over the whole float32 range of
+// exponents, densely around 0 where softmax lives, and at the edges.
+func TestExpF32(t *testing.T) {
+	var xs []float32
+	for v := float32(-90); v <= 90; v += 0.01 {
+		xs = append(xs, v)
+	}
+	for v := float32(-1); v <= 1; v += 1.0 / 4096 {
+		xs = append(xs, v)
+	}
+	xs = append(xs, 0, -0.5*float32(math.Ln2), 0.5*float32(math.Ln2), float32(math.Inf(-1)), float32(math.Inf(1)), -1e30, 1e30)
+	withLevels(t, func(t *testing.T, l Level) {
+		got := append([]float32(nil), xs...)
+		ExpF32(got)
+		for i, x := range xs {
+			want := math.Exp(float64(x))
+			g := float64(got[i])
+			switch {
+			case want < 1.2e-38: // below the normal range: 0 or tiny
+				if g < 0 || g > 2.4e-38 {
+					t.Errorf("exp(%g) = %g, want about %g", x, g, want)
+				}
+			case want > math.MaxFloat32:
+				if !math.IsInf(g, 1) {
+					t.Errorf("exp(%g) = %g, want +Inf", x, g)
+				}
+			case math.Abs(g-want) > 3e-7*want:
+				t.Errorf("exp(%g) = %g, want %g (rel %.2g)", x, g, want, math.Abs(g-want)/want)
+			}
+		}
+		nan := []float32{float32(math.NaN())}
+		ExpF32(nan)
+		if !math.IsNaN(float64(nan[0])) {
+			t.Errorf("exp(NaN) = %g", nan[0])
+		}
+	})
+}
+
+// TestAttend checks Attend against a float64 softmax-weighted sum, with
+// keys and values interleaved in a cache row as a transformer lays them.
+func TestAttend(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	withLevels(t, func(t *testing.T, l Level) {
+		for _, tc := range []struct{ hd, n, stride int }{{64, 1, 64}, {64, 37, 256}, {80, 9, 160}, {7, 5, 9}} {
+			q := gaussian(r, tc.hd, 1)
+			k := gaussian(r, tc.n*tc.stride, 2)
+			v := gaussian(r, tc.n*tc.stride, 1)
+			scale := float32(1 / math.Sqrt(float64(tc.hd)))
+			out := make([]float32, tc.hd)
+			if !Attend(out, q, k, v, tc.stride, tc.n, scale, make([]float32, tc.n)) {
+				t.Fatal("Attend returned false")
+			}
+			s := make([]float64, tc.n)
+			mx, sum := math.Inf(-1), 0.0
+			for p := range s {
+				for i := 0; i < tc.hd; i++ {
+					s[p] += float64(q[i]) * float64(k[p*tc.stride+i])
+				}
+				s[p] *= float64(scale)
+				mx = math.Max(mx, s[p])
+			}
+			for p := range s {
+				s[p] = math.Exp(s[p] - mx)
+				sum += s[p]
+			}
+			for i := 0; i < tc.hd; i++ {
+				var want float64
+				for p := range s {
+					want += s[p] / sum * float64(v[p*tc.stride+i])
+				}
+				if math.Abs(float64(out[i])-want) > 1e-5 {
+					t.Errorf("%+v: out[%d] = %g, want %g", tc, i, out[i], want)
+				}
+			}
+		}
+	})
+	if Attend(nil, nil, nil, nil, 0, 0, 1, nil) {
+		t.Error("Attend over no positions returned true")
+	}
+}
+
+func BenchmarkAttend(b *testing.B) {
+	r := rand.New(rand.NewPCG(45, 46))
+	const hd, n, stride = 64, 512, 256
+	q := gaussian(r, hd, 1)
+	k, v := gaussian(r, n*stride, 1), gaussian(r, n*stride, 1)
+	out, scores := make([]float32, hd), make([]float32, n)
+	for _, l := range levels() {
+		b.Run(fmt.Sprint(l), func(b *testing.B) {
+			prev := SetLevel(l)
+			defer SetLevel(prev)
+			for b.Loop() {
+				Attend(out, q, k, v, stride, n, 0.125, scores)
+			}
+		})
+	}
+}

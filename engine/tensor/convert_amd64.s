@@ -388,3 +388,156 @@ vexp:
 vexpdone:
 	VZEROUPPER
 	RET
+
+// func attnScoresAVX2(q, k []float32, stride int, scale float32, s []float32)
+// Sets s[p] = scale · q·k[p*stride:][:len(q)] for p < len(s); len(q) is a
+// positive multiple of 8.
+TEXT ·attnScoresAVX2(SB), NOSPLIT, $0-88
+	MOVQ q_base+0(FP), SI
+	MOVQ q_len+8(FP), R8
+	MOVQ k_base+24(FP), DI
+	MOVQ stride+48(FP), R9
+	SHLQ $2, R9
+	VBROADCASTSS scale+56(FP), Y5
+	MOVQ s_base+64(FP), DX
+	MOVQ s_len+72(FP), CX
+	SHRQ $3, R8
+	TESTQ CX, CX
+	JZ   ascdone
+
+ascpos:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	MOVQ   SI, AX
+	MOVQ   DI, BX
+	MOVQ   R8, R10
+
+ascvec:
+	VMOVUPS     (BX), Y1
+	VFMADD231PS (AX), Y1, Y0
+	ADDQ        $32, AX
+	ADDQ        $32, BX
+	DECQ        R10
+	JZ          ascsum
+	VMOVUPS     (BX), Y3
+	VFMADD231PS (AX), Y3, Y2
+	ADDQ        $32, AX
+	ADDQ        $32, BX
+	DECQ        R10
+	JNZ         ascvec
+
+ascsum:
+	VADDPS Y2, Y0, Y0
+	HSUM
+	VMULSS X5, X0, X0
+	VMOVSS X0, (DX)
+	ADDQ   R9, DI
+	ADDQ   $4, DX
+	DECQ   CX
+	JNZ    ascpos
+
+ascdone:
+	VZEROUPPER
+	RET
+
+// func attnSumAVX2(out, v []float32, stride int, w []float32)
+// Sets out = Σ_p w[p]·v[p*stride:][:len(out)]; len(out) is a positive
+// multiple of 8. Each stretch of up to 64 outputs stays in Y0-Y7 while the
+// positions pass.
+TEXT ·attnSumAVX2(SB), NOSPLIT, $0-80
+	MOVQ out_base+0(FP), DI
+	MOVQ out_len+8(FP), R8
+	MOVQ v_base+24(FP), SI
+	MOVQ stride+48(FP), R9
+	SHLQ $2, R9
+	MOVQ w_base+56(FP), DX
+	MOVQ w_len+64(FP), CX
+
+asmchunk:
+	// R10 = vectors in this stretch (at most 8)
+	MOVQ R8, R10
+	SHRQ $3, R10
+	CMPQ R10, $8
+	JLE  asmgo
+	MOVQ $8, R10
+
+asmgo:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ SI, BX
+	MOVQ DX, AX
+	MOVQ CX, R11
+	TESTQ R11, R11
+	JZ    asmstore
+
+asmpos:
+	VBROADCASTSS (AX), Y8
+	VFMADD231PS  (BX), Y8, Y0
+	CMPQ R10, $1
+	JEQ  asmnext
+	VFMADD231PS  32(BX), Y8, Y1
+	CMPQ R10, $2
+	JEQ  asmnext
+	VFMADD231PS  64(BX), Y8, Y2
+	CMPQ R10, $3
+	JEQ  asmnext
+	VFMADD231PS  96(BX), Y8, Y3
+	CMPQ R10, $4
+	JEQ  asmnext
+	VFMADD231PS  128(BX), Y8, Y4
+	CMPQ R10, $5
+	JEQ  asmnext
+	VFMADD231PS  160(BX), Y8, Y5
+	CMPQ R10, $6
+	JEQ  asmnext
+	VFMADD231PS  192(BX), Y8, Y6
+	CMPQ R10, $7
+	JEQ  asmnext
+	VFMADD231PS  224(BX), Y8, Y7
+
+asmnext:
+	ADDQ R9, BX
+	ADDQ $4, AX
+	DECQ R11
+	JNZ  asmpos
+
+asmstore:
+	VMOVUPS Y0, (DI)
+	CMPQ R10, $1
+	JEQ  asmadvance
+	VMOVUPS Y1, 32(DI)
+	CMPQ R10, $2
+	JEQ  asmadvance
+	VMOVUPS Y2, 64(DI)
+	CMPQ R10, $3
+	JEQ  asmadvance
+	VMOVUPS Y3, 96(DI)
+	CMPQ R10, $4
+	JEQ  asmadvance
+	VMOVUPS Y4, 128(DI)
+	CMPQ R10, $5
+	JEQ  asmadvance
+	VMOVUPS Y5, 160(DI)
+	CMPQ R10, $6
+	JEQ  asmadvance
+	VMOVUPS Y6, 192(DI)
+	CMPQ R10, $7
+	JEQ  asmadvance
+	VMOVUPS Y7, 224(DI)
+
+asmadvance:
+	MOVQ R10, AX
+	SHLQ $5, AX
+	ADDQ AX, DI
+	ADDQ AX, SI
+	SHLQ $3, R10
+	SUBQ R10, R8
+	JNZ  asmchunk
+	VZEROUPPER
+	RET

@@ -21,11 +21,15 @@ type kernelSet struct {
 	// Activation converters (see Acts.Convert).
 	quantQ8_0 func(x []float32, q []int8, d []float32)
 	// Vector primitives (vec.go).
-	dotF32    func(a, b []float32) float32
-	axpyF32   func(y []float32, a float32, x []float32)
-	expF32    func(x []float32)
-	quantQ8_K func(x []float32, q []int8, d []float32, bs []int16)
-	roundF16  func(x, dst []float32)
+	dotF32  func(a, b []float32) float32
+	axpyF32 func(y []float32, a float32, x []float32)
+	expF32  func(x []float32)
+	// Fused attention loops (see Attend); nil, or false returned, where
+	// the head size does not suit them.
+	attnScores func(q, k []float32, stride int, scale float32, s []float32) bool
+	attnSum    func(out, v []float32, stride int, w []float32) bool
+	quantQ8_K  func(x []float32, q []int8, d []float32, bs []int16)
+	roundF16   func(x, dst []float32)
 }
 
 var portableKernels = kernelSet{

@@ -105,6 +105,12 @@ func axpyF32AVX2(y []float32, a float32, x []float32)
 func expF32AVX2(x []float32)
 
 //go:noescape
+func attnScoresAVX2(q, k []float32, stride int, scale float32, s []float32)
+
+//go:noescape
+func attnSumAVX2(out, v []float32, stride int, w []float32)
+
+//go:noescape
 func dotF32AVX2(w []byte, x []float32) float32
 
 //go:noescape
@@ -149,6 +155,20 @@ func kernelsFor(l Level) kernelSet {
 		n := len(x) &^ 7
 		expF32AVX2(x)
 		expF32Go(x[n:])
+	}
+	k.attnScores = func(q, k []float32, stride int, scale float32, s []float32) bool {
+		if len(q)%8 != 0 || len(q) == 0 {
+			return false
+		}
+		attnScoresAVX2(q, k, stride, scale, s)
+		return true
+	}
+	k.attnSum = func(out, v []float32, stride int, w []float32) bool {
+		if len(out)%8 != 0 || len(out) == 0 {
+			return false
+		}
+		attnSumAVX2(out, v, stride, w)
+		return true
 	}
 	k.quantQ8_0 = func(x []float32, q []int8, d []float32) { quantQ8_0AVX2(x[:32*len(d)], q[:32*len(d)], d) }
 	k.quantQ8_K = func(x []float32, q []int8, d []float32, bs []int16) {

@@ -40,10 +40,13 @@ func Attend(out, q, k, v []float32, stride, n int, scale float32, scores []float
 	_ = k[(n-1)*stride+hd-1]
 	_ = v[(n-1)*stride+hd-1]
 	kr := active
+	if kr.attnScores == nil || !kr.attnScores(q, k, stride, scale, s) {
+		for p := range s {
+			s[p] = kr.dotF32(q, k[p*stride:p*stride+hd]) * scale
+		}
+	}
 	mx := float32(math.Inf(-1))
-	for p := range s {
-		sc := kr.dotF32(q, k[p*stride:p*stride+hd]) * scale
-		s[p] = sc
+	for _, sc := range s {
 		mx = max(mx, sc)
 	}
 	for p := range s {
@@ -54,10 +57,15 @@ func Attend(out, q, k, v []float32, stride, n int, scale float32, scores []float
 	for _, w := range s {
 		sum += w
 	}
-	clear(out)
 	inv := 1 / sum
-	for p, w := range s {
-		kr.axpyF32(out, w*inv, v[p*stride:p*stride+hd])
+	for p := range s {
+		s[p] *= inv
+	}
+	if kr.attnSum == nil || !kr.attnSum(out, v, stride, s) {
+		clear(out)
+		for p, w := range s {
+			kr.axpyF32(out, w, v[p*stride:p*stride+hd])
+		}
 	}
 	return true
 }

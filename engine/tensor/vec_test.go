@@ -84,7 +84,7 @@ func TestExpF32(t *testing.T) {
 func TestAttend(t *testing.T) {
 	r := rand.New(rand.NewPCG(43, 44))
 	withLevels(t, func(t *testing.T, l Level) {
-		for _, tc := range []struct{ hd, n, stride int }{{64, 1, 64}, {64, 37, 256}, {80, 9, 160}, {7, 5, 9}} {
+		for _, tc := range []struct{ hd, n, stride int }{{64, 1, 64}, {64, 37, 256}, {80, 9, 160}, {7, 5, 9}, {128, 3, 128}, {136, 6, 200}, {8, 2, 8}} {
 			q := gaussian(r, tc.hd, 1)
 			k := gaussian(r, tc.n*tc.stride, 2)
 			v := gaussian(r, tc.n*tc.stride, 1)

@@ -64,27 +64,21 @@ func BenchmarkAuthenticateMalformed(b *testing.B) {
 	}
 }
 
-// TestAuthenticateLatency logs the median; it fails only when the median
-// is far past the 100 us budget, so a loaded machine does not make it
-// flaky while a regression by an order of magnitude still shows.
-func TestAuthenticateLatency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing")
-	}
-	s, secrets := benchStore(t)
+// BenchmarkAuthenticateLatency reports the median and 99th percentile of
+// Authenticate over a database of many keys (the budget for the whole
+// access path is 100 us at the median).
+func BenchmarkAuthenticateLatency(b *testing.B) {
+	s, secrets := benchStore(b)
 	ctx := context.Background()
-	lat := make([]time.Duration, 2000)
-	for i := range lat {
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
 		t0 := time.Now()
 		if _, err := s.Authenticate(ctx, secrets[i%len(secrets)]); err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
-		lat[i] = time.Since(t0)
+		lat = append(lat, time.Since(t0))
 	}
 	slices.Sort(lat)
-	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-	t.Logf("Authenticate over %d keys: p50 %v, p99 %v", len(secrets), p50, p99)
-	if p50 > time.Millisecond {
-		t.Errorf("p50 %v; want well under 100us", p50)
-	}
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "us-p50")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "us-p99")
 }

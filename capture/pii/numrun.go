@@ -1,0 +1,232 @@
+package pii
+
+import "strings"
+
+// A numRun is a maximal stretch of digit groups joined by single separators
+// (space, dash, dot, slash, parentheses), optionally led by '+'. Every
+// numeric detector judges the whole run: judging sub-runs would let a
+// 16-digit number that fails Luhn yield a 12-digit "Aadhaar" inside it.
+type numRun struct {
+	start, end int
+	plus       bool
+	badParen   bool
+	groups     []group
+	seps       []string // seps[i] joins groups[i] and groups[i+1]
+	digits     string
+}
+
+type group struct {
+	s, e  int // byte offsets in the text
+	paren bool
+}
+
+func (r *numRun) lens() []int {
+	l := make([]int, len(r.groups))
+	for i, g := range r.groups {
+		l[i] = g.e - g.s
+	}
+	return l
+}
+
+// sepsAll reports whether every separator equals one of the given ones and
+// all separators are the same.
+func (r *numRun) sepsAll(allowed ...string) bool {
+	if len(r.seps) == 0 {
+		return true
+	}
+	first := r.seps[0]
+	ok := false
+	for _, a := range allowed {
+		if first == a {
+			ok = true
+		}
+	}
+	if !ok {
+		return false
+	}
+	for _, s := range r.seps {
+		if s != first {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *numRun) hasParen() bool {
+	for _, g := range r.groups {
+		if g.paren {
+			return true
+		}
+	}
+	return false
+}
+
+func lensEq(a []int, b ...int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+const maxRunGroups = 12
+
+// scanRun reads a run starting at i (a digit, '+' or '('). It returns nil when
+// the run is not a candidate, and always the index to continue scanning from.
+func scanRun(text string, i int) (*numRun, int) {
+	r := &numRun{start: i}
+	p := i
+	depth := 0
+	if text[p] == '(' {
+		depth++
+		p++
+	}
+	if p < len(text) && text[p] == '+' {
+		r.plus = true
+		p++
+	}
+	if p < len(text) && text[p] == '(' && depth == 0 {
+		depth++
+		p++
+	}
+	if p >= len(text) || !isDigit(text[p]) {
+		return nil, i + 1
+	}
+	for {
+		s := p
+		for p < len(text) && isDigit(text[p]) {
+			p++
+		}
+		r.groups = append(r.groups, group{s, p, depth > 0})
+		q := p
+		for q < len(text) && q-p < 3 && strings.IndexByte(" -./()", text[q]) >= 0 {
+			q++
+		}
+		// Take the longest valid separator that is followed by a digit.
+		took := false
+		for k := q; k > p; k-- {
+			sep := text[p:k]
+			if k < len(text) && isDigit(text[k]) && validSep(sep) {
+				nd := depth + strings.Count(sep, "(") - strings.Count(sep, ")")
+				if nd < 0 || nd > 1 {
+					break
+				}
+				depth = nd
+				r.seps = append(r.seps, sep)
+				p = k
+				took = true
+				break
+			}
+		}
+		if !took || len(r.groups) > maxRunGroups {
+			break
+		}
+	}
+	r.end = p
+	if depth > 0 && r.end < len(text) && text[r.end] == ')' {
+		r.end++
+		depth--
+	}
+	r.badParen = depth != 0
+	next := r.end
+	if len(r.groups) > maxRunGroups {
+		// Skip the rest of a long table of numbers.
+		for next < len(text) && (isDigit(text[next]) || strings.IndexByte(" -./()", text[next]) >= 0) {
+			next++
+		}
+		return nil, next
+	}
+	r.digits = digitsOf(text[r.start:r.end])
+	return r, next
+}
+
+func validSep(s string) bool {
+	switch s {
+	case " ", "-", ".", "/", "(", ")", ") ", ")-", ").", " (", "-(", ") -":
+		return true
+	}
+	return false
+}
+
+// boundaryOK rejects runs that are part of something larger: glued to letters
+// or digits, after '#' or a currency sign, continuing a decimal or thousands
+// group (1,234.56), a time (12:30), a range or a code (INV-2024-0042).
+func boundaryOK(text string, start, end int) bool {
+	if start > 0 {
+		p := text[start-1]
+		if isAlnum(p) || p == '_' || strings.IndexByte("#@$&=", p) >= 0 {
+			return false
+		}
+		if start > 1 {
+			pp := text[start-2]
+			if strings.IndexByte(".-/", p) >= 0 && (isAlnum(pp) || pp == '_') {
+				return false
+			}
+			if (p == ',' || p == ':') && isDigit(pp) {
+				return false
+			}
+		}
+	}
+	if end < len(text) {
+		n := text[end]
+		if isAlnum(n) || n == '_' || strings.IndexByte("%@", n) >= 0 {
+			return false
+		}
+		if end+1 < len(text) {
+			nn := text[end+1]
+			if strings.IndexByte(",.:", n) >= 0 && isDigit(nn) {
+				return false
+			}
+			if strings.IndexByte("-/", n) >= 0 && (isAlnum(nn) || nn == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// findNumbers scans numeric runs and offers each to the enabled detectors.
+func findNumbers(text string, en map[string]bool, add func(string, int, int)) {
+	i := 0
+	for i < len(text) {
+		c := text[i]
+		if !isDigit(c) && c != '+' && c != '(' {
+			i++
+			continue
+		}
+		r, next := scanRun(text, i)
+		if next <= i {
+			next = i + 1
+		}
+		if r != nil && boundaryOK(text, r.start, r.end) {
+			judgeRun(text, r, en, add)
+		}
+		i = next
+	}
+}
+
+func judgeRun(text string, r *numRun, en map[string]bool, add func(string, int, int)) {
+	d := r.digits
+	if len(d) < 7 || len(d) > 19 {
+		return
+	}
+	emit := func(typ string, ok func() bool) {
+		if en[typ] && ok() {
+			add(typ, r.start, r.end)
+		}
+	}
+	emit(TypeCard, func() bool { return isCard(r) })
+	emit(TypeAadhaar, func() bool { return isAadhaar(r) })
+	emit(TypeCPF, func() bool { return isCPF(r) })
+	emit(TypeCNPJ, func() bool { return isCNPJ(r) })
+	emit(TypeZAID, func() bool { return isZAID(r) })
+	emit(TypeSSN, func() bool { return isSSN(text, r) })
+	emit(TypeKEID, func() bool { return isKEID(text, r) })
+	emit(TypeNIN, func() bool { return isNIN(text, r) })
+	emit(TypeBVN, func() bool { return isBVN(text, r) })
+	emit(TypePhone, func() bool { return isPhone(text, r) })
+}

@@ -1,0 +1,144 @@
+package pii
+
+import "strings"
+
+// isPhone judges a numeric run as a telephone number; see the package
+// comment for the accepted forms.
+func isPhone(text string, r *numRun) bool {
+	if r.badParen {
+		return false
+	}
+	d := r.digits
+	l := r.lens()
+	slashes := 0
+	for _, s := range r.seps {
+		slashes += strings.Count(s, "/")
+	}
+	g0 := text[r.groups[0].s:r.groups[0].e]
+	if r.plus || (strings.HasPrefix(g0, "00") && !r.groups[0].paren) {
+		return slashes == 0 && intlPhone(text, r)
+	}
+	if slashes > 0 {
+		// German style 030/1234567: one slash after a trunk-0 area code.
+		return slashes == 1 && len(l) == 2 && r.seps[0] == "/" && d[0] == '0' && d[1] != '0' &&
+			l[0] >= 3 && l[0] <= 5 && len(d) >= 9 && len(d) <= 12
+	}
+	if d[0] == '0' && d[1] != '0' && trunkPhone(r, l) {
+		return true
+	}
+	if nanpShape(r, l) || brazilShape(r, l) || indiaShape(r, l) {
+		return true
+	}
+	if len(l) == 1 && len(d) >= 10 && len(d) <= 13 && hasContext(text, r.start, phoneWords) {
+		if len(d) == 10 && (d[0] >= '6' || nanpValid(d)) {
+			return true
+		}
+		if cc := callingCode(d); cc != "" && nsnOK(cc, d[len(cc):]) {
+			return true // 254712345678: the code without '+', common in M-Pesa messages
+		}
+	}
+	return false
+}
+
+// intlPhone: +CC or 00CC, a code from the E.164 list that does not straddle a
+// separator, an optional "(0)" trunk hint, and a national number whose length
+// fits the country.
+func intlPhone(text string, r *numRun) bool {
+	d := r.digits
+	gi := 0
+	first := text[r.groups[0].s:r.groups[0].e]
+	if !r.plus {
+		d = d[2:]
+		if first == "00" {
+			if len(r.groups) < 2 {
+				return false
+			}
+			gi = 1
+			first = text[r.groups[1].s:r.groups[1].e]
+		} else {
+			first = first[2:]
+		}
+	}
+	if d == "" || d[0] == '0' {
+		return false
+	}
+	cc := callingCode(d)
+	if cc == "" || len(first) < len(cc) {
+		return false
+	}
+	nsn := d[len(cc):]
+	// "+44 (0)20 ...": drop the parenthesised trunk 0 right after the code.
+	if len(first) == len(cc) && gi+1 < len(r.groups) {
+		g := r.groups[gi+1]
+		if g.paren && text[g.s:g.e] == "0" {
+			nsn = nsn[1:]
+		}
+	}
+	if nsn == "" {
+		return false
+	}
+	return nsnOK(cc, nsn)
+}
+
+// trunkPhone: a national number with a trunk 0 (0712 345 678, 020 7946 0958,
+// 06 12 34 56 78, (011) 555 1234): 10-11 digits when written plain, 9-12 when
+// grouped behind an area or mobile prefix of 2-5 digits.
+func trunkPhone(r *numRun, l []int) bool {
+	n := len(r.digits)
+	if len(l) == 1 {
+		return n == 10 || n == 11
+	}
+	if n < 9 || n > 12 || l[0] < 2 || l[0] > 5 {
+		return false
+	}
+	for _, x := range l[1:] {
+		if x < 2 {
+			return false
+		}
+	}
+	return true
+}
+
+func nanpValid(d string) bool { return len(d) == 10 && d[0] >= '2' && d[3] >= '2' }
+
+// nanpShape: (415) 555-0132, 415-555-0132, 415.555.0132, 415 555 0132 and the
+// same behind "1-" or "1 ".
+func nanpShape(r *numRun, l []int) bool {
+	d := r.digits
+	seps := r.seps
+	if lensEq(l, 1, 3, 3, 4) && d[0] == '1' {
+		d, l, seps = d[1:], l[1:], seps[1:]
+	}
+	if !lensEq(l, 3, 3, 4) || !nanpValid(d) {
+		return false
+	}
+	s1, s2 := seps[len(seps)-2], seps[len(seps)-1]
+	switch {
+	case s1 == ") " || s1 == ")":
+		return s2 == "-" || s2 == " " || s2 == "."
+	case s1 == s2:
+		return s1 == "-" || s1 == "." || s1 == " "
+	}
+	return false
+}
+
+// brazilShape: (11) 98765-4321, 11 98765-4321, (21) 3456-7890: a two-digit
+// area code without 0, a mobile starting 9 or a landline starting 2-5.
+func brazilShape(r *numRun, l []int) bool {
+	d := r.digits
+	if !(lensEq(l, 2, 5, 4) || lensEq(l, 2, 4, 4)) || d[0] == '0' || d[1] == '0' {
+		return false
+	}
+	if s := r.seps[0]; !(s == ") " || s == " " && !r.groups[0].paren) || (r.seps[1] != "-" && r.seps[1] != " ") {
+		return false
+	}
+	if l[1] == 5 {
+		return d[2] == '9'
+	}
+	return d[2] >= '2' && d[2] <= '5'
+}
+
+// indiaShape: 98765 43210, a ten-digit mobile starting 6-9 written 5-5.
+func indiaShape(r *numRun, l []int) bool {
+	return lensEq(l, 5, 5) && r.digits[0] >= '6' && !r.hasParen() && r.sepsAll(" ", "-")
+}

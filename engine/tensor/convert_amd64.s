@@ -541,3 +541,183 @@ asmadvance:
 	JNZ  asmchunk
 	VZEROUPPER
 	RET
+
+// func attnScoresF16AVX2(q []float32, k []uint16, stride int, scale float32, s []float32)
+// attnScoresAVX2 with half-precision keys; stride counts halves.
+TEXT ·attnScoresF16AVX2(SB), NOSPLIT, $0-88
+	MOVQ q_base+0(FP), SI
+	MOVQ q_len+8(FP), R8
+	MOVQ k_base+24(FP), DI
+	MOVQ stride+48(FP), R9
+	SHLQ $1, R9
+	VBROADCASTSS scale+56(FP), Y5
+	MOVQ s_base+64(FP), DX
+	MOVQ s_len+72(FP), CX
+	SHRQ $3, R8
+	TESTQ CX, CX
+	JZ   ahdone
+
+ahpos:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y2, Y2, Y2
+	MOVQ   SI, AX
+	MOVQ   DI, BX
+	MOVQ   R8, R10
+
+ahvec:
+	VCVTPH2PS   (BX), Y1
+	VFMADD231PS (AX), Y1, Y0
+	ADDQ        $32, AX
+	ADDQ        $16, BX
+	DECQ        R10
+	JZ          ahsum
+	VCVTPH2PS   (BX), Y3
+	VFMADD231PS (AX), Y3, Y2
+	ADDQ        $32, AX
+	ADDQ        $16, BX
+	DECQ        R10
+	JNZ         ahvec
+
+ahsum:
+	VADDPS Y2, Y0, Y0
+	HSUM
+	VMULSS X5, X0, X0
+	VMOVSS X0, (DX)
+	ADDQ   R9, DI
+	ADDQ   $4, DX
+	DECQ   CX
+	JNZ    ahpos
+
+ahdone:
+	VZEROUPPER
+	RET
+
+// func attnSumF16AVX2(out []float32, v []uint16, stride int, w []float32)
+// attnSumAVX2 with half-precision values, one stretch of up to 64 outputs
+// at a time; stride counts halves.
+TEXT ·attnSumF16AVX2(SB), NOSPLIT, $0-80
+	MOVQ out_base+0(FP), DI
+	MOVQ out_len+8(FP), R8
+	MOVQ v_base+24(FP), SI
+	MOVQ stride+48(FP), R9
+	SHLQ $1, R9
+	MOVQ w_base+56(FP), DX
+	MOVQ w_len+64(FP), CX
+
+ahmchunk:
+	MOVQ R8, R10
+	SHRQ $3, R10
+	CMPQ R10, $8
+	JLE  ahmgo
+	MOVQ $8, R10
+
+ahmgo:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ SI, BX
+	MOVQ DX, AX
+	MOVQ CX, R11
+	TESTQ R11, R11
+	JZ    ahmstore
+
+ahmpos:
+	VBROADCASTSS (AX), Y8
+	VCVTPH2PS    (BX), Y9
+	VFMADD231PS  Y9, Y8, Y0
+	CMPQ R10, $1
+	JEQ  ahmnext
+	VCVTPH2PS    16(BX), Y9
+	VFMADD231PS  Y9, Y8, Y1
+	CMPQ R10, $2
+	JEQ  ahmnext
+	VCVTPH2PS    32(BX), Y9
+	VFMADD231PS  Y9, Y8, Y2
+	CMPQ R10, $3
+	JEQ  ahmnext
+	VCVTPH2PS    48(BX), Y9
+	VFMADD231PS  Y9, Y8, Y3
+	CMPQ R10, $4
+	JEQ  ahmnext
+	VCVTPH2PS    64(BX), Y9
+	VFMADD231PS  Y9, Y8, Y4
+	CMPQ R10, $5
+	JEQ  ahmnext
+	VCVTPH2PS    80(BX), Y9
+	VFMADD231PS  Y9, Y8, Y5
+	CMPQ R10, $6
+	JEQ  ahmnext
+	VCVTPH2PS    96(BX), Y9
+	VFMADD231PS  Y9, Y8, Y6
+	CMPQ R10, $7
+	JEQ  ahmnext
+	VCVTPH2PS    112(BX), Y9
+	VFMADD231PS  Y9, Y8, Y7
+
+ahmnext:
+	ADDQ R9, BX
+	ADDQ $4, AX
+	DECQ R11
+	JNZ  ahmpos
+
+ahmstore:
+	VMOVUPS Y0, (DI)
+	CMPQ R10, $1
+	JEQ  ahmadvance
+	VMOVUPS Y1, 32(DI)
+	CMPQ R10, $2
+	JEQ  ahmadvance
+	VMOVUPS Y2, 64(DI)
+	CMPQ R10, $3
+	JEQ  ahmadvance
+	VMOVUPS Y3, 96(DI)
+	CMPQ R10, $4
+	JEQ  ahmadvance
+	VMOVUPS Y4, 128(DI)
+	CMPQ R10, $5
+	JEQ  ahmadvance
+	VMOVUPS Y5, 160(DI)
+	CMPQ R10, $6
+	JEQ  ahmadvance
+	VMOVUPS Y6, 192(DI)
+	CMPQ R10, $7
+	JEQ  ahmadvance
+	VMOVUPS Y7, 224(DI)
+
+ahmadvance:
+	MOVQ R10, AX
+	SHLQ $5, AX
+	ADDQ AX, DI
+	SHRQ $1, AX
+	ADDQ AX, SI
+	SHLQ $3, R10
+	SUBQ R10, R8
+	JNZ  ahmchunk
+	VZEROUPPER
+	RET
+
+// func toF16AVX2(dst []uint16, src []float32)
+// Rounds len(src) &^ 7 values to half precision (nearest even) into dst.
+TEXT ·toF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ src_base+24(FP), SI
+	MOVQ src_len+32(FP), CX
+	SHRQ $3, CX
+	JZ   tf16vdone
+
+tf16v:
+	VMOVUPS   (SI), Y0
+	VCVTPS2PH $0, Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $16, DI
+	DECQ CX
+	JNZ  tf16v
+
+tf16vdone:
+	VZEROUPPER
+	RET

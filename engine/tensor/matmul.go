@@ -28,8 +28,12 @@ type kernelSet struct {
 	// the head size does not suit them.
 	attnScores func(q, k []float32, stride int, scale float32, s []float32) bool
 	attnSum    func(out, v []float32, stride int, w []float32) bool
-	quantQ8_K  func(x []float32, q []int8, d []float32, bs []int16)
-	roundF16   func(x, dst []float32)
+	// The same with a half-precision cache, and the rounding that fills it.
+	attnScoresF16 func(q []float32, k []uint16, stride int, scale float32, s []float32) bool
+	attnSumF16    func(out []float32, v []uint16, stride int, w []float32) bool
+	toF16         func(dst []uint16, src []float32)
+	quantQ8_K     func(x []float32, q []int8, d []float32, bs []int16)
+	roundF16      func(x, dst []float32)
 }
 
 var portableKernels = kernelSet{
@@ -44,6 +48,7 @@ var portableKernels = kernelSet{
 	dotF32:    dotF32Go,
 	axpyF32:   axpyF32Go,
 	expF32:    expF32Go,
+	toF16:     toF16Go,
 	quantQ8_K: quantActQ8K,
 	roundF16:  roundF16,
 }

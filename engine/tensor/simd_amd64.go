@@ -111,6 +111,15 @@ func attnScoresAVX2(q, k []float32, stride int, scale float32, s []float32)
 func attnSumAVX2(out, v []float32, stride int, w []float32)
 
 //go:noescape
+func attnScoresF16AVX2(q []float32, k []uint16, stride int, scale float32, s []float32)
+
+//go:noescape
+func attnSumF16AVX2(out []float32, v []uint16, stride int, w []float32)
+
+//go:noescape
+func toF16AVX2(dst []uint16, src []float32)
+
+//go:noescape
 func dotF32AVX2(w []byte, x []float32) float32
 
 //go:noescape
@@ -169,6 +178,25 @@ func kernelsFor(l Level) kernelSet {
 		}
 		attnSumAVX2(out, v, stride, w)
 		return true
+	}
+	k.attnScoresF16 = func(q []float32, k []uint16, stride int, scale float32, s []float32) bool {
+		if len(q)%8 != 0 || len(q) == 0 {
+			return false
+		}
+		attnScoresF16AVX2(q, k, stride, scale, s)
+		return true
+	}
+	k.attnSumF16 = func(out []float32, v []uint16, stride int, w []float32) bool {
+		if len(out)%8 != 0 || len(out) == 0 {
+			return false
+		}
+		attnSumF16AVX2(out, v, stride, w)
+		return true
+	}
+	k.toF16 = func(dst []uint16, src []float32) {
+		n := len(src) &^ 7
+		toF16AVX2(dst[:len(src)], src)
+		toF16Go(dst[n:len(src)], src[n:])
 	}
 	k.quantQ8_0 = func(x []float32, q []int8, d []float32) { quantQ8_0AVX2(x[:32*len(d)], q[:32*len(d)], d) }
 	k.quantQ8_K = func(x []float32, q []int8, d []float32, bs []int16) {

@@ -45,14 +45,72 @@ func Attend(out, q, k, v []float32, stride, n int, scale float32, scores []float
 			s[p] = kr.dotF32(q, k[p*stride:p*stride+hd]) * scale
 		}
 	}
+	softmax(s)
+	if kr.attnSum == nil || !kr.attnSum(out, v, stride, s) {
+		clear(out)
+		for p, w := range s {
+			kr.axpyF32(out, w, v[p*stride:p*stride+hd])
+		}
+	}
+	return true
+}
+
+// AttendF16 is Attend with the keys and values stored as halves (IEEE
+// binary16 bits), as in llama.cpp's default cache, which halves the
+// cache's memory and bandwidth. (llama.cpp also rounds q to half before
+// the product; a caller after its exact numbers rounds q with ToF16.)
+func AttendF16(out, q []float32, k, v []uint16, stride, n int, scale float32, scores []float32) bool {
+	if n <= 0 {
+		return false
+	}
+	hd := len(q)
+	out = out[:hd]
+	s := scores[:n]
+	_ = k[(n-1)*stride+hd-1]
+	_ = v[(n-1)*stride+hd-1]
+	kr := active
+	if kr.attnScoresF16 == nil || !kr.attnScoresF16(q, k, stride, scale, s) {
+		t := f16Table
+		for p := range s {
+			kp := k[p*stride : p*stride+hd]
+			var sum float32
+			for i, h := range kp {
+				sum += q[i] * t[h]
+			}
+			s[p] = sum * scale
+		}
+	}
+	softmax(s)
+	if kr.attnSumF16 == nil || !kr.attnSumF16(out, v, stride, s) {
+		clear(out)
+		t := f16Table
+		for p, w := range s {
+			for i, h := range v[p*stride : p*stride+hd] {
+				out[i] += w * t[h]
+			}
+		}
+	}
+	return true
+}
+
+// ToF16 rounds src to half precision (nearest even, as F32ToF16) into dst,
+// which must be at least as long.
+func ToF16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	active.toF16(dst, src)
+}
+
+// softmax replaces s by its softmax, with the max subtracted first so that
+// exp cannot overflow.
+func softmax(s []float32) {
 	mx := float32(math.Inf(-1))
-	for _, sc := range s {
-		mx = max(mx, sc)
+	for _, v := range s {
+		mx = max(mx, v)
 	}
 	for p := range s {
 		s[p] -= mx
 	}
-	kr.expF32(s)
+	active.expF32(s)
 	var sum float32
 	for _, w := range s {
 		sum += w
@@ -61,13 +119,12 @@ func Attend(out, q, k, v []float32, stride, n int, scale float32, scores []float
 	for p := range s {
 		s[p] *= inv
 	}
-	if kr.attnSum == nil || !kr.attnSum(out, v, stride, s) {
-		clear(out)
-		for p, w := range s {
-			kr.axpyF32(out, w, v[p*stride:p*stride+hd])
-		}
+}
+
+func toF16Go(dst []uint16, src []float32) {
+	for i, v := range src {
+		dst[i] = F32ToF16(v)
 	}
-	return true
 }
 
 func dotF32Go(a, b []float32) float32 {

@@ -115,25 +115,60 @@ func TestAttend(t *testing.T) {
 					t.Errorf("%+v: out[%d] = %g, want %g", tc, i, out[i], want)
 				}
 			}
+			// The half-precision cache holds k and v rounded; the reference
+			// below then sees the same values.
+			kh, vh := make([]uint16, len(k)), make([]uint16, len(v))
+			ToF16(kh, k)
+			ToF16(vh, v)
+			for i := range k {
+				if kh[i] != F32ToF16(k[i]) {
+					t.Fatalf("ToF16(%g) = %#x, want %#x", k[i], kh[i], F32ToF16(k[i]))
+				}
+			}
+			outH := make([]float32, tc.hd)
+			if !AttendF16(outH, q, kh, vh, tc.stride, tc.n, scale, make([]float32, tc.n)) {
+				t.Fatal("AttendF16 returned false")
+			}
+			for i := range k {
+				k[i], v[i] = F16ToF32(kh[i]), F16ToF32(vh[i])
+			}
+			outR := make([]float32, tc.hd)
+			Attend(outR, q, k, v, tc.stride, tc.n, scale, make([]float32, tc.n))
+			for i := range outH {
+				if math.Abs(float64(outH[i]-outR[i])) > 1e-5 {
+					t.Errorf("%+v: AttendF16 out[%d] = %g, Attend on the rounded cache %g", tc, i, outH[i], outR[i])
+				}
+			}
 		}
 	})
-	if Attend(nil, nil, nil, nil, 0, 0, 1, nil) {
+	if Attend(nil, nil, nil, nil, 0, 0, 1, nil) || AttendF16(nil, nil, nil, nil, 0, 0, 1, nil) {
 		t.Error("Attend over no positions returned true")
 	}
 }
 
+// BenchmarkAttend runs one 64-wide head over 512 positions of a cache.
 func BenchmarkAttend(b *testing.B) {
 	r := rand.New(rand.NewPCG(45, 46))
 	const hd, n, stride = 64, 512, 256
 	q := gaussian(r, hd, 1)
 	k, v := gaussian(r, n*stride, 1), gaussian(r, n*stride, 1)
+	kh, vh := make([]uint16, len(k)), make([]uint16, len(v))
+	ToF16(kh, k)
+	ToF16(vh, v)
 	out, scores := make([]float32, hd), make([]float32, n)
 	for _, l := range levels() {
-		b.Run(fmt.Sprint(l), func(b *testing.B) {
+		b.Run(fmt.Sprintf("F32/%s", l), func(b *testing.B) {
 			prev := SetLevel(l)
 			defer SetLevel(prev)
 			for b.Loop() {
 				Attend(out, q, k, v, stride, n, 0.125, scores)
+			}
+		})
+		b.Run(fmt.Sprintf("F16/%s", l), func(b *testing.B) {
+			prev := SetLevel(l)
+			defer SetLevel(prev)
+			for b.Loop() {
+				AttendF16(out, q, kh, vh, stride, n, 0.125, scores)
 			}
 		})
 	}

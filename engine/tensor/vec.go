@@ -100,6 +100,27 @@ func ToF16(dst []uint16, src []float32) {
 	active.toF16(dst, src)
 }
 
+// SwiGLU sets gate[i] = silu(gate[i])·up[i], where silu(x) = x/(1+e^-x),
+// the gated activation of Llama's feed-forward layers, with the vector exp.
+// For x below -88, e^-x overflows and silu(x) is -0, as it is in exact
+// arithmetic to float32 precision.
+func SwiGLU(gate, up []float32) {
+	up = up[:len(gate)]
+	var buf [256]float32
+	for len(gate) > 0 {
+		n := min(len(gate), len(buf))
+		e := buf[:n]
+		for i, g := range gate[:n] {
+			e[i] = -g
+		}
+		active.expF32(e)
+		for i, g := range gate[:n] {
+			gate[i] = g / (1 + e[i]) * up[i]
+		}
+		gate, up = gate[n:], up[n:]
+	}
+}
+
 // softmax replaces s by its softmax, with the max subtracted first so that
 // exp cannot overflow.
 func softmax(s []float32) {

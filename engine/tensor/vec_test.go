@@ -173,3 +173,39 @@ func BenchmarkAttend(b *testing.B) {
 		})
 	}
 }
+
+func TestSwiGLU(t *testing.T) {
+	r := rand.New(rand.NewPCG(47, 48))
+	withLevels(t, func(t *testing.T, l Level) {
+		for _, n := range []int{1, 7, 300, 600} {
+			g, u := gaussian(r, n, 4), gaussian(r, n, 1)
+			g[0] = -100 // e^100 overflows: silu is -0
+			got := append([]float32(nil), g...)
+			SwiGLU(got, u)
+			for i := range g {
+				x := float64(g[i])
+				want := x / (1 + math.Exp(-x)) * float64(u[i])
+				if math.Abs(float64(got[i])-want) > 1e-6*(math.Abs(want)+1e-30) {
+					t.Errorf("n=%d: swiglu(%g, %g) = %g, want %g", n, g[i], u[i], got[i], want)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkSwiGLU runs the activation over one token's 5632 FFN values.
+func BenchmarkSwiGLU(b *testing.B) {
+	r := rand.New(rand.NewPCG(49, 50))
+	g, u := gaussian(r, 5632, 1), gaussian(r, 5632, 1)
+	buf := make([]float32, len(g))
+	for _, l := range levels() {
+		b.Run(fmt.Sprint(l), func(b *testing.B) {
+			prev := SetLevel(l)
+			defer SetLevel(prev)
+			for b.Loop() {
+				copy(buf, g)
+				SwiGLU(buf, u)
+			}
+		})
+	}
+}

@@ -441,7 +441,7 @@ ascdone:
 	RET
 
 // func attnSumAVX2(out, v []float32, stride int, w []float32)
-// Sets out = Σ_p w[p]·v[p*stride:][:len(out)]; len(out) is a positive
+// Adds Σ_p w[p]·v[p*stride:][:len(out)] to out; len(out) is a positive
 // multiple of 8. Each stretch of up to 64 outputs stays in Y0-Y7 while the
 // positions pass.
 TEXT ·attnSumAVX2(SB), NOSPLIT, $0-80
@@ -462,14 +462,30 @@ asmchunk:
 	MOVQ $8, R10
 
 asmgo:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	VMOVUPS (DI), Y0
+	CMPQ R10, $1
+	JEQ  asmloaded
+	VMOVUPS 32(DI), Y1
+	CMPQ R10, $2
+	JEQ  asmloaded
+	VMOVUPS 64(DI), Y2
+	CMPQ R10, $3
+	JEQ  asmloaded
+	VMOVUPS 96(DI), Y3
+	CMPQ R10, $4
+	JEQ  asmloaded
+	VMOVUPS 128(DI), Y4
+	CMPQ R10, $5
+	JEQ  asmloaded
+	VMOVUPS 160(DI), Y5
+	CMPQ R10, $6
+	JEQ  asmloaded
+	VMOVUPS 192(DI), Y6
+	CMPQ R10, $7
+	JEQ  asmloaded
+	VMOVUPS 224(DI), Y7
+
+asmloaded:
 	MOVQ SI, BX
 	MOVQ DX, AX
 	MOVQ CX, R11
@@ -593,8 +609,8 @@ ahdone:
 	RET
 
 // func attnSumF16AVX2(out []float32, v []uint16, stride int, w []float32)
-// attnSumAVX2 with half-precision values, one stretch of up to 64 outputs
-// at a time; stride counts halves.
+// attnSumAVX2 with half-precision values: adds to out, one stretch of up
+// to 64 outputs at a time; stride counts halves.
 TEXT ·attnSumF16AVX2(SB), NOSPLIT, $0-80
 	MOVQ out_base+0(FP), DI
 	MOVQ out_len+8(FP), R8
@@ -612,14 +628,30 @@ ahmchunk:
 	MOVQ $8, R10
 
 ahmgo:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	VMOVUPS (DI), Y0
+	CMPQ R10, $1
+	JEQ  ahmloaded
+	VMOVUPS 32(DI), Y1
+	CMPQ R10, $2
+	JEQ  ahmloaded
+	VMOVUPS 64(DI), Y2
+	CMPQ R10, $3
+	JEQ  ahmloaded
+	VMOVUPS 96(DI), Y3
+	CMPQ R10, $4
+	JEQ  ahmloaded
+	VMOVUPS 128(DI), Y4
+	CMPQ R10, $5
+	JEQ  ahmloaded
+	VMOVUPS 160(DI), Y5
+	CMPQ R10, $6
+	JEQ  ahmloaded
+	VMOVUPS 192(DI), Y6
+	CMPQ R10, $7
+	JEQ  ahmloaded
+	VMOVUPS 224(DI), Y7
+
+ahmloaded:
 	MOVQ SI, BX
 	MOVQ DX, AX
 	MOVQ CX, R11

@@ -26,71 +26,130 @@ func AxpyF32(y []float32, a float32, x []float32) {
 // above the largest (x > 88.72) they are +Inf.
 func ExpF32(x []float32) { active.expF32(x) }
 
+// attendBlock is the positions Attend scores at a time, in a buffer on the
+// stack: the online softmax rescales its running sums between blocks, so
+// Attend needs no scratch however long the cache.
+const attendBlock = 256
+
 // Attend computes one attention head over n cached positions: with the key
 // of position p at k[p*stride:][:len(q)] and its value at v[p*stride:]
-// [:len(q)], it sets out to Σ_p softmax(scale·q·k_p)·v_p. scores is scratch
-// of at least n floats. It returns false, leaving out unset, when n is 0.
-func Attend(out, q, k, v []float32, stride, n int, scale float32, scores []float32) bool {
+// [:len(q)], it sets out[:len(q)] to Σ_p softmax(scale·q·k_p)·v_p. Nothing
+// is set when n is 0.
+func Attend(out, q, k, v []float32, stride, n int, scale float32) {
 	if n <= 0 {
-		return false
+		return
 	}
 	hd := len(q)
 	out = out[:hd]
-	s := scores[:n]
 	_ = k[(n-1)*stride+hd-1]
 	_ = v[(n-1)*stride+hd-1]
 	kr := active
-	if kr.attnScores == nil || !kr.attnScores(q, k, stride, scale, s) {
-		for p := range s {
-			s[p] = kr.dotF32(q, k[p*stride:p*stride+hd]) * scale
+	var a attention
+	a.start(out)
+	var buf [attendBlock]float32
+	for p0 := 0; p0 < n; p0 += attendBlock {
+		s := buf[:min(attendBlock, n-p0)]
+		kb, vb := k[p0*stride:], v[p0*stride:]
+		if kr.attnScores == nil || !kr.attnScores(q, kb, stride, scale, s) {
+			for p := range s {
+				s[p] = kr.dotF32(q, kb[p*stride:p*stride+hd]) * scale
+			}
+		}
+		a.weights(s, out)
+		if kr.attnSum == nil || !kr.attnSum(out, vb, stride, s) {
+			for p, w := range s {
+				kr.axpyF32(out, w, vb[p*stride:p*stride+hd])
+			}
 		}
 	}
-	softmax(s)
-	if kr.attnSum == nil || !kr.attnSum(out, v, stride, s) {
-		clear(out)
-		for p, w := range s {
-			kr.axpyF32(out, w, v[p*stride:p*stride+hd])
-		}
-	}
-	return true
+	a.finish(out)
 }
 
 // AttendF16 is Attend with the keys and values stored as halves (IEEE
 // binary16 bits), as in llama.cpp's default cache, which halves the
 // cache's memory and bandwidth. (llama.cpp also rounds q to half before
 // the product; a caller after its exact numbers rounds q with ToF16.)
-func AttendF16(out, q []float32, k, v []uint16, stride, n int, scale float32, scores []float32) bool {
+func AttendF16(out, q []float32, k, v []uint16, stride, n int, scale float32) {
 	if n <= 0 {
-		return false
+		return
 	}
 	hd := len(q)
 	out = out[:hd]
-	s := scores[:n]
 	_ = k[(n-1)*stride+hd-1]
 	_ = v[(n-1)*stride+hd-1]
 	kr := active
-	if kr.attnScoresF16 == nil || !kr.attnScoresF16(q, k, stride, scale, s) {
-		t := f16Table
-		for p := range s {
-			kp := k[p*stride : p*stride+hd]
-			var sum float32
-			for i, h := range kp {
-				sum += q[i] * t[h]
-			}
-			s[p] = sum * scale
-		}
-	}
-	softmax(s)
-	if kr.attnSumF16 == nil || !kr.attnSumF16(out, v, stride, s) {
-		clear(out)
-		t := f16Table
-		for p, w := range s {
-			for i, h := range v[p*stride : p*stride+hd] {
-				out[i] += w * t[h]
+	t := f16Table
+	var a attention
+	a.start(out)
+	var buf [attendBlock]float32
+	for p0 := 0; p0 < n; p0 += attendBlock {
+		s := buf[:min(attendBlock, n-p0)]
+		kb, vb := k[p0*stride:], v[p0*stride:]
+		if kr.attnScoresF16 == nil || !kr.attnScoresF16(q, kb, stride, scale, s) {
+			for p := range s {
+				var sum float32
+				for i, h := range kb[p*stride : p*stride+hd] {
+					sum += q[i] * t[h]
+				}
+				s[p] = sum * scale
 			}
 		}
+		a.weights(s, out)
+		if kr.attnSumF16 == nil || !kr.attnSumF16(out, vb, stride, s) {
+			for p, w := range s {
+				for i, h := range vb[p*stride : p*stride+hd] {
+					out[i] += w * t[h]
+				}
+			}
+		}
 	}
-	return true
+	a.finish(out)
+}
+
+// attention is the state of an online softmax: the largest score so far
+// and the sum of e^(score - max) over the positions so far, out holding
+// the values weighted likewise.
+type attention struct {
+	max, sum float32
+}
+
+func (a *attention) start(out []float32) {
+	a.max, a.sum = float32(math.Inf(-1)), 0
+	clear(out)
+}
+
+// weights turns a block's scores s into weights e^(s - max), first moving
+// the running max, and what was summed under the old one, to the block's
+// max if that is larger.
+func (a *attention) weights(s, out []float32) {
+	mx := a.max
+	for _, v := range s {
+		mx = max(mx, v)
+	}
+	if mx > a.max {
+		if a.sum != 0 {
+			c := float32(math.Exp(float64(a.max - mx)))
+			a.sum *= c
+			for i := range out {
+				out[i] *= c
+			}
+		}
+		a.max = mx
+	}
+	for p := range s {
+		s[p] -= mx
+	}
+	active.expF32(s)
+	for _, w := range s {
+		a.sum += w
+	}
+}
+
+func (a *attention) finish(out []float32) {
+	inv := 1 / a.sum
+	for i := range out {
+		out[i] *= inv
+	}
 }
 
 // ToF16 rounds src to half precision (nearest even, as F32ToF16) into dst,
@@ -118,27 +177,6 @@ func SwiGLU(gate, up []float32) {
 			gate[i] = g / (1 + e[i]) * up[i]
 		}
 		gate, up = gate[n:], up[n:]
-	}
-}
-
-// softmax replaces s by its softmax, with the max subtracted first so that
-// exp cannot overflow.
-func softmax(s []float32) {
-	mx := float32(math.Inf(-1))
-	for _, v := range s {
-		mx = max(mx, v)
-	}
-	for p := range s {
-		s[p] -= mx
-	}
-	active.expF32(s)
-	var sum float32
-	for _, w := range s {
-		sum += w
-	}
-	inv := 1 / sum
-	for p := range s {
-		s[p] *= inv
 	}
 }
 

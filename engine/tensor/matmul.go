@@ -20,20 +20,14 @@ type kernelSet struct {
 
 	// Activation converters (see Acts.Convert).
 	quantQ8_0 func(x []float32, q []int8, d []float32)
-	// Vector primitives (vec.go).
-	dotF32  func(a, b []float32) float32
-	axpyF32 func(y []float32, a float32, x []float32)
-	expF32  func(x []float32)
-	// Fused attention loops (see Attend); nil, or false returned, where
-	// the head size does not suit them.
-	attnScores func(q, k []float32, stride int, scale float32, s []float32) bool
-	attnSum    func(out, v []float32, stride int, w []float32) bool
-	// The same with a half-precision cache, and the rounding that fills it.
-	attnScoresF16 func(q []float32, k []uint16, stride int, scale float32, s []float32) bool
-	attnSumF16    func(out []float32, v []uint16, stride int, w []float32) bool
-	toF16         func(dst []uint16, src []float32)
-	quantQ8_K     func(x []float32, q []int8, d []float32, bs []int16)
-	roundF16      func(x, dst []float32)
+	quantQ8_K func(x []float32, q []int8, d []float32, bs []int16)
+	roundF16  func(x, dst []float32)
+
+	// vecAVX2 makes the vector primitives of vec.go use their AVX2 code
+	// (see the *Fast functions of simd_amd64.go). They are called
+	// directly rather than through function values, which would make their
+	// callers' stack buffers escape to the heap.
+	vecAVX2 bool
 }
 
 var portableKernels = kernelSet{
@@ -45,10 +39,6 @@ var portableKernels = kernelSet{
 	bf16:      dotBF16,
 	f32:       dotF32,
 	quantQ8_0: quantQ8_0Go,
-	dotF32:    dotF32Go,
-	axpyF32:   axpyF32Go,
-	expF32:    expF32Go,
-	toF16:     toF16Go,
 	quantQ8_K: quantActQ8K,
 	roundF16:  roundF16,
 }

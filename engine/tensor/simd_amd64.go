@@ -147,57 +147,7 @@ func kernelsFor(l Level) kernelSet {
 	k.f16, k.bf16, k.f32 = f16AVX2, bf16AVX2, f32AVX2
 	k.tile = map[DType]tileFunc{F16: tileF16AVX2, BF16: tileBF16AVX2, F32: tileF32AVX2, Q8_0: tileQ8_0AVX2, Q4_K: tileQ4_KAVX2}
 	k.floatStep = 8
-	k.dotF32 = func(a, b []float32) float32 {
-		n := len(a) &^ 7
-		s := dotF32F32AVX2(a, b)
-		for i := n; i < len(a); i++ {
-			s += a[i] * b[i]
-		}
-		return s
-	}
-	k.axpyF32 = func(y []float32, a float32, x []float32) {
-		n := len(y) &^ 7
-		axpyF32AVX2(y, a, x)
-		axpyF32Go(y[n:], a, x[n:])
-	}
-	k.expF32 = func(x []float32) {
-		n := len(x) &^ 7
-		expF32AVX2(x)
-		expF32Go(x[n:])
-	}
-	k.attnScores = func(q, k []float32, stride int, scale float32, s []float32) bool {
-		if len(q)%8 != 0 || len(q) == 0 {
-			return false
-		}
-		attnScoresAVX2(q, k, stride, scale, s)
-		return true
-	}
-	k.attnSum = func(out, v []float32, stride int, w []float32) bool {
-		if len(out)%8 != 0 || len(out) == 0 {
-			return false
-		}
-		attnSumAVX2(out, v, stride, w)
-		return true
-	}
-	k.attnScoresF16 = func(q []float32, k []uint16, stride int, scale float32, s []float32) bool {
-		if len(q)%8 != 0 || len(q) == 0 {
-			return false
-		}
-		attnScoresF16AVX2(q, k, stride, scale, s)
-		return true
-	}
-	k.attnSumF16 = func(out []float32, v []uint16, stride int, w []float32) bool {
-		if len(out)%8 != 0 || len(out) == 0 {
-			return false
-		}
-		attnSumF16AVX2(out, v, stride, w)
-		return true
-	}
-	k.toF16 = func(dst []uint16, src []float32) {
-		n := len(src) &^ 7
-		toF16AVX2(dst[:len(src)], src)
-		toF16Go(dst[n:len(src)], src[n:])
-	}
+	k.vecAVX2 = true
 	k.quantQ8_0 = func(x []float32, q []int8, d []float32) { quantQ8_0AVX2(x[:32*len(d)], q[:32*len(d)], d) }
 	k.quantQ8_K = func(x []float32, q []int8, d []float32, bs []int16) {
 		quantQ8_KAVX2(x[:QK_K*len(d)], q[:QK_K*len(d)], d, bs[:16*len(d)])
@@ -265,4 +215,81 @@ func tileQ8_0ZOrY(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int,
 		return
 	}
 	tileQ8_0VNNI(w, rs, q, d, bs, nb, cols, out, ldo)
+}
+
+// The vector primitives' AVX2 paths. Each reports false, doing nothing,
+// when the kernels in use are not AVX2 or the shape does not suit them.
+
+func dotF32Fast(a, b []float32) (float32, bool) {
+	if !active.vecAVX2 {
+		return 0, false
+	}
+	n := len(a) &^ 7
+	s := dotF32F32AVX2(a, b)
+	for i := n; i < len(a); i++ {
+		s += a[i] * b[i]
+	}
+	return s, true
+}
+
+func axpyF32Fast(y []float32, a float32, x []float32) bool {
+	if !active.vecAVX2 {
+		return false
+	}
+	n := len(y) &^ 7
+	axpyF32AVX2(y, a, x)
+	axpyF32Go(y[n:], a, x[n:])
+	return true
+}
+
+func expF32Fast(x []float32) bool {
+	if !active.vecAVX2 {
+		return false
+	}
+	n := len(x) &^ 7
+	expF32AVX2(x)
+	expF32Go(x[n:])
+	return true
+}
+
+func attnScoresFast(q, k []float32, stride int, scale float32, s []float32) bool {
+	if !active.vecAVX2 || len(q)%8 != 0 || len(q) == 0 {
+		return false
+	}
+	attnScoresAVX2(q, k, stride, scale, s)
+	return true
+}
+
+func attnSumFast(out, v []float32, stride int, w []float32) bool {
+	if !active.vecAVX2 || len(out)%8 != 0 || len(out) == 0 {
+		return false
+	}
+	attnSumAVX2(out, v, stride, w)
+	return true
+}
+
+func attnScoresF16Fast(q []float32, k []uint16, stride int, scale float32, s []float32) bool {
+	if !active.vecAVX2 || len(q)%8 != 0 || len(q) == 0 {
+		return false
+	}
+	attnScoresF16AVX2(q, k, stride, scale, s)
+	return true
+}
+
+func attnSumF16Fast(out []float32, v []uint16, stride int, w []float32) bool {
+	if !active.vecAVX2 || len(out)%8 != 0 || len(out) == 0 {
+		return false
+	}
+	attnSumF16AVX2(out, v, stride, w)
+	return true
+}
+
+func toF16Fast(dst []uint16, src []float32) bool {
+	if !active.vecAVX2 {
+		return false
+	}
+	n := len(src) &^ 7
+	toF16AVX2(dst, src)
+	toF16Go(dst[n:], src[n:])
+	return true
 }

@@ -11,20 +11,29 @@ import "math"
 // DotF32 returns the dot product of a and b[:len(a)].
 func DotF32(a, b []float32) float32 {
 	b = b[:len(a)]
-	return active.dotF32(a, b)
+	if s, ok := dotF32Fast(a, b); ok {
+		return s
+	}
+	return dotF32Go(a, b)
 }
 
 // AxpyF32 adds a·x to y, element by element, for len(y) elements of x.
 func AxpyF32(y []float32, a float32, x []float32) {
 	x = x[:len(y)]
-	active.axpyF32(y, a, x)
+	if !axpyF32Fast(y, a, x) {
+		axpyF32Go(y, a, x)
+	}
 }
 
 // ExpF32 replaces every x[i] by e^x[i]. The vector kernels use a
 // polynomial good to a few ulp (checked against math.Exp by the tests);
 // results below the smallest normal float32 (x < -87.3) are 0 or nearly;
 // above the largest (x > 88.72) they are +Inf.
-func ExpF32(x []float32) { active.expF32(x) }
+func ExpF32(x []float32) {
+	if !expF32Fast(x) {
+		expF32Go(x)
+	}
+}
 
 // attendBlock is the positions Attend scores at a time, in a buffer on the
 // stack: the online softmax rescales its running sums between blocks, so
@@ -43,22 +52,21 @@ func Attend(out, q, k, v []float32, stride, n int, scale float32) {
 	out = out[:hd]
 	_ = k[(n-1)*stride+hd-1]
 	_ = v[(n-1)*stride+hd-1]
-	kr := active
 	var a attention
 	a.start(out)
 	var buf [attendBlock]float32
 	for p0 := 0; p0 < n; p0 += attendBlock {
 		s := buf[:min(attendBlock, n-p0)]
 		kb, vb := k[p0*stride:], v[p0*stride:]
-		if kr.attnScores == nil || !kr.attnScores(q, kb, stride, scale, s) {
+		if !attnScoresFast(q, kb, stride, scale, s) {
 			for p := range s {
-				s[p] = kr.dotF32(q, kb[p*stride:p*stride+hd]) * scale
+				s[p] = DotF32(q, kb[p*stride:p*stride+hd]) * scale
 			}
 		}
 		a.weights(s, out)
-		if kr.attnSum == nil || !kr.attnSum(out, vb, stride, s) {
+		if !attnSumFast(out, vb, stride, s) {
 			for p, w := range s {
-				kr.axpyF32(out, w, vb[p*stride:p*stride+hd])
+				AxpyF32(out, w, vb[p*stride:p*stride+hd])
 			}
 		}
 	}
@@ -77,7 +85,6 @@ func AttendF16(out, q []float32, k, v []uint16, stride, n int, scale float32) {
 	out = out[:hd]
 	_ = k[(n-1)*stride+hd-1]
 	_ = v[(n-1)*stride+hd-1]
-	kr := active
 	t := f16Table
 	var a attention
 	a.start(out)
@@ -85,7 +92,7 @@ func AttendF16(out, q []float32, k, v []uint16, stride, n int, scale float32) {
 	for p0 := 0; p0 < n; p0 += attendBlock {
 		s := buf[:min(attendBlock, n-p0)]
 		kb, vb := k[p0*stride:], v[p0*stride:]
-		if kr.attnScoresF16 == nil || !kr.attnScoresF16(q, kb, stride, scale, s) {
+		if !attnScoresF16Fast(q, kb, stride, scale, s) {
 			for p := range s {
 				var sum float32
 				for i, h := range kb[p*stride : p*stride+hd] {
@@ -95,7 +102,7 @@ func AttendF16(out, q []float32, k, v []uint16, stride, n int, scale float32) {
 			}
 		}
 		a.weights(s, out)
-		if kr.attnSumF16 == nil || !kr.attnSumF16(out, vb, stride, s) {
+		if !attnSumF16Fast(out, vb, stride, s) {
 			for p, w := range s {
 				for i, h := range vb[p*stride : p*stride+hd] {
 					out[i] += w * t[h]
@@ -139,7 +146,7 @@ func (a *attention) weights(s, out []float32) {
 	for p := range s {
 		s[p] -= mx
 	}
-	active.expF32(s)
+	ExpF32(s)
 	for _, w := range s {
 		a.sum += w
 	}
@@ -156,7 +163,9 @@ func (a *attention) finish(out []float32) {
 // which must be at least as long.
 func ToF16(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
-	active.toF16(dst, src)
+	if !toF16Fast(dst, src) {
+		toF16Go(dst, src)
+	}
 }
 
 // SwiGLU sets gate[i] = silu(gate[i])·up[i], where silu(x) = x/(1+e^-x),
@@ -172,7 +181,7 @@ func SwiGLU(gate, up []float32) {
 		for i, g := range gate[:n] {
 			e[i] = -g
 		}
-		active.expF32(e)
+		ExpF32(e)
 		for i, g := range gate[:n] {
 			gate[i] = g / (1 + e[i]) * up[i]
 		}

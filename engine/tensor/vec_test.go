@@ -208,3 +208,24 @@ func BenchmarkSwiGLU(b *testing.B) {
 		})
 	}
 }
+
+// TestVecAllocs checks that the primitives the decode loop calls allocate
+// nothing, at every level: their blocks of scores live on the stack.
+func TestVecAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	const hd, n, stride = 64, 300, 128
+	q, k, v := gaussian(r, hd, 1), gaussian(r, n*stride, 1), gaussian(r, n*stride, 1)
+	kh, vh := make([]uint16, len(k)), make([]uint16, len(v))
+	out, g, u := make([]float32, hd), gaussian(r, 600, 1), gaussian(r, 600, 1)
+	withLevels(t, func(t *testing.T, l Level) {
+		if a := testing.AllocsPerRun(20, func() {
+			Attend(out, q, k, v, stride, n, 0.125)
+			ToF16(kh, k)
+			AttendF16(out, q, kh, vh, stride, n, 0.125)
+			SwiGLU(g, u)
+			ExpF32(u[:5])
+		}); a != 0 {
+			t.Errorf("%v allocations per run, want 0", a)
+		}
+	})
+}

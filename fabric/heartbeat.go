@@ -17,21 +17,18 @@ func (n *Node) beat() {
 			return
 		case <-t.C:
 		}
-		n.mu.Lock()
-		err := n.heartbeatLocked()
-		n.mu.Unlock()
-		if err != nil {
+		if err := n.heartbeat(n.Conn()); err != nil {
 			n.log.Warn("fabric: heartbeat", "err", err)
 		}
 		n.table.list() // drops expired peers
 	}
 }
 
-// heartbeatLocked signs and publishes one heartbeat and records it in the
+// heartbeat signs and publishes one heartbeat on nc and records it in the
 // node's own table (the subscription skips the node's own subject, where
-// only it may publish).
-func (n *Node) heartbeatLocked() error {
-	n.seq++
+// only it may publish). It runs without n.mu, so a slow Config.Status
+// holds up nothing else.
+func (n *Node) heartbeat(nc *nats.Conn) error {
 	hb := &heartbeat{
 		ID:           n.ID(),
 		Site:         n.cfg.Site,
@@ -42,7 +39,7 @@ func (n *Node) heartbeatLocked() error {
 		Load:         n.cfg.Status(),
 		Time:         n.cfg.Now().UTC(),
 		Boot:         n.boot,
-		Seq:          n.seq,
+		Seq:          n.seq.Add(1),
 		IntervalMS:   n.cfg.HeartbeatInterval.Milliseconds(),
 	}
 	data, err := signHeartbeat(n.cfg.Identity.Private, hb)
@@ -53,7 +50,7 @@ func (n *Node) heartbeatLocked() error {
 	if err := n.table.accept(subj, data, n.ID()); err != nil {
 		return fmt.Errorf("fabric: own heartbeat refused: %w", err)
 	}
-	if err := n.nc.Publish(subj, data); err != nil {
+	if err := nc.Publish(subj, data); err != nil {
 		return fmt.Errorf("fabric: publish heartbeat: %w", err)
 	}
 	return nil

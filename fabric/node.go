@@ -32,6 +32,7 @@ type Node struct {
 	boot  int64 // Unix ns at Start: orders this run's heartbeats after the last run's
 
 	httpAddr atomic.Pointer[string]
+	seq      atomic.Uint64 // heartbeats sent since boot
 	rejected atomic.Uint64 // heartbeats refused (forged, replayed, skewed)
 
 	mu      sync.Mutex // guards the fields below
@@ -39,7 +40,6 @@ type Node struct {
 	srv     *server.Server
 	nc      *nats.Conn
 	subs    []*nats.Subscription
-	seq     uint64
 	quit    chan struct{}  // closed by Shutdown
 	stopped chan struct{}  // closed when Shutdown has finished
 	wg      sync.WaitGroup // every goroutine the node started
@@ -192,7 +192,7 @@ func (n *Node) startLocked(ctx context.Context) error {
 	if err := flush(ctx, nc); err != nil {
 		return err
 	}
-	if err := n.heartbeatLocked(); err != nil {
+	if err := n.heartbeat(nc); err != nil {
 		return err
 	}
 	n.spawn(func() { n.receive(status) })

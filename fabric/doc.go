@@ -1,0 +1,69 @@
+// Package fabric joins Hearth nodes into one fleet over NATS: attested
+// jurisdictions, a registry of live peers and the round-trip time to each.
+//
+// # Trust
+//
+// An operator key (ed25519; CreateOperatorKey, LoadOperatorKey) signs node
+// certificates with Certify: node ID and public key, site, jurisdiction,
+// issue and expiry times. The signature covers a domain-separated,
+// length-prefixed encoding of those fields (Cert.signedBytes), so it
+// cannot be replayed as any other signature and no field can be changed
+// or shifted into another. On disk (DATA/node.cert, WriteCert, LoadCert)
+// a certificate is JSON with the key in hex and the signature in base64.
+// Cert.Verify checks the signature and validity window and returns
+// ErrBadSignature, ErrExpired, ErrNotYetValid or ErrInvalidCert;
+// Cert.Matches checks which key it names.
+//
+// # Node
+//
+// New(Config) validates the configuration; Start(ctx) starts an embedded
+// NATS server (Config.Listen, default 127.0.0.1:0) or connects to an
+// external NATS (Config.External, Config.Credentials), and returns once
+// the node is subscribed and has published its first heartbeat.
+// Shutdown(ctx) is idempotent and waits for every goroutine the node
+// started, the NATS connection and the embedded server. Nodes given
+// ClusterListen and each other's ClusterURL in Join form a NATS cluster
+// (routes); NATS route gossip completes the mesh.
+//
+// Conn exposes the node's NATS connection for the protocols built on top
+// (request routing), ClientURL is where NATS clients reach the node, and
+// SetHTTPAddr updates the announced HTTP address.
+//
+// # Subjects
+//
+//	hearth.status.<jurisdiction>.<node id>   heartbeats, every HeartbeatInterval (default 1s)
+//	hearth.ping.<node id>                    request/reply round-trip probes
+//
+// A heartbeat is a JSON envelope {"heartbeat": body, "sig": ed25519} where
+// body holds the node's ID, site, claimed jurisdiction, public key,
+// certificate, HTTP address, Load (from Config.Status: models, slots,
+// busy, queue, KV cache bytes), time, and a (boot, seq) counter. The
+// signature is by the node's own key over a domain string and the body's
+// exact bytes.
+//
+// # Registry
+//
+// Every node keeps a table of peers, itself included (Peers, Peer). A
+// heartbeat is accepted only if its signature verifies with the key it
+// carries, the node ID is that key's, the subject names the same
+// jurisdiction and ID, its time is within MaxClockSkew of the local clock
+// and its (boot, seq) is newer than the last one seen: nobody can speak
+// for a node whose key they lack, nor replay its old heartbeats. Entries
+// expire after 3 missed heartbeats (3 × the local HeartbeatInterval; the
+// fleet should share one interval).
+//
+// Peer.Certified is computed locally and is the only jurisdiction claim to
+// route on: the certificate verifies with Config.OperatorKey, is within its
+// validity now, names the heartbeat's public key, and names the claimed
+// site and jurisdiction. Otherwise Peer.CertProblem says why not; such
+// peers stay listed (for `hearth fleet status`) but must get no
+// jurisdiction traffic.
+//
+// Peer.RTT is an exponentially weighted moving average (weight 0.3 per
+// sample) of ping round trips, probed every PingInterval. Config.AddedLatency
+// delays this node's ping replies (and, in the routing layer, its
+// inference replies) to simulate distance in tests on one machine.
+//
+// Collect listens to the heartbeats as a plain NATS client for a while and
+// returns the fleet, judged the same way; `hearth fleet status` uses it.
+package fabric

@@ -4,14 +4,23 @@ package pii
 // its shape first, then its checksum or, when the scheme has none, a context
 // word before it.
 
-// isAadhaar: 12 digits, plain or 4-4-4, first digit 2-9, Verhoeff check.
-func isAadhaar(r *numRun) bool {
+// isAadhaar: 12 digits, plain or 4-4-4, first digit 2-9, Verhoeff check. A
+// plain 12-digit number after a phone word that reads as country code plus
+// national number ("M-Pesa: 254712345678") is left to the phone detector,
+// since one in ten such numbers passes Verhoeff by chance.
+func isAadhaar(text string, r *numRun) bool {
 	d := r.digits
 	if r.plus || r.hasParen() || len(d) != 12 || d[0] < '2' {
 		return false
 	}
-	if l := r.lens(); !(len(l) == 1 || lensEq(l, 4, 4, 4) && r.sepsAll(" ", "-")) {
+	l := r.lens()
+	if !(len(l) == 1 || lensEq(l, 4, 4, 4) && r.sepsAll(" ", "-")) {
 		return false
+	}
+	if len(l) == 1 && contextPos(text, r.start, phoneWords) > contextPos(text, r.start, aadhaarWords) {
+		if cc := callingCode(d); cc != "" && nsnOK(cc, d[len(cc):]) {
+			return false
+		}
 	}
 	return verhoeff(d)
 }

@@ -214,19 +214,23 @@ func judgeRun(text string, r *numRun, en map[string]bool, add func(string, int, 
 	if len(d) < 7 || len(d) > 19 {
 		return
 	}
+	// A bare number after "waybill", "EAN", "policy number"... belongs to
+	// that object; '+' phone numbers and context-gated ids are exempt.
+	object := (len(r.groups) == 1 || !r.plus) && objectBefore(text, r.start)
 	emit := func(typ string, ok func() bool) {
 		if en[typ] && ok() {
 			add(typ, r.start, r.end)
 		}
 	}
-	emit(TypeCard, func() bool { return isCard(r) })
-	emit(TypeAadhaar, func() bool { return isAadhaar(r) })
-	emit(TypeCPF, func() bool { return isCPF(r) })
-	emit(TypeCNPJ, func() bool { return isCNPJ(r) })
-	emit(TypeZAID, func() bool { return isZAID(r) })
+	plainObject := object && len(r.groups) == 1
+	emit(TypeCard, func() bool { return !plainObject && isCard(r) })
+	emit(TypeAadhaar, func() bool { return !plainObject && isAadhaar(text, r) })
+	emit(TypeCPF, func() bool { return !plainObject && isCPF(r) })
+	emit(TypeCNPJ, func() bool { return !plainObject && isCNPJ(r) })
+	emit(TypeZAID, func() bool { return !plainObject && isZAID(r) })
 	emit(TypeSSN, func() bool { return isSSN(text, r) })
 	emit(TypeKEID, func() bool { return isKEID(text, r) })
 	emit(TypeNIN, func() bool { return isNIN(text, r) })
 	emit(TypeBVN, func() bool { return isBVN(text, r) })
-	emit(TypePhone, func() bool { return isPhone(text, r) })
+	emit(TypePhone, func() bool { return !(object && !r.plus) && isPhone(text, r) })
 }

@@ -15,7 +15,9 @@ func isPhone(text string, r *numRun) bool {
 		slashes += strings.Count(s, "/")
 	}
 	g0 := text[r.groups[0].s:r.groups[0].e]
-	if r.plus || (strings.HasPrefix(g0, "00") && !r.groups[0].paren) {
+	// 00CC needs separators or a phone word: a bare 00... is usually a
+	// zero-padded reference.
+	if r.plus || (strings.HasPrefix(g0, "00") && !r.groups[0].paren && (len(l) > 1 || hasContext(text, r.start, phoneWords))) {
 		return slashes == 0 && intlPhone(text, r)
 	}
 	if slashes > 0 {
@@ -88,7 +90,17 @@ func trunkPhone(r *numRun, l []int) bool {
 	if len(l) == 1 {
 		return n == 10 || n == 11
 	}
-	if n < 9 || n > 12 || l[0] < 2 || l[0] > 5 {
+	if n < 9 || n > 12 || l[0] < 2 || l[0] > 6 {
+		return false
+	}
+	// One separator style after the prefix (06 12 34 56 78, 01.23.45.67.89);
+	// 052.733.934-23 mixes them and is a CPF-shaped code.
+	for _, s := range r.seps[1:] {
+		if s != r.seps[len(r.seps)-1] {
+			return false
+		}
+	}
+	if len(r.seps) > 1 && r.seps[0] != r.seps[1] && !strings.HasPrefix(r.seps[0], ")") {
 		return false
 	}
 	for _, x := range l[1:] {

@@ -34,13 +34,12 @@ func (n *Node) heartbeat(nc *nats.Conn) error {
 		Site:         n.cfg.Site,
 		Jurisdiction: n.cfg.Jurisdiction,
 		PublicKey:    publicHex(n.cfg.Identity.Public),
-		Cert:         n.cfg.Cert,
+		Cert:         n.cert,
 		HTTPAddr:     *n.httpAddr.Load(),
 		Load:         n.cfg.Status(),
 		Time:         n.cfg.Now().UTC(),
 		Boot:         n.boot,
 		Seq:          n.seq.Add(1),
-		IntervalMS:   n.cfg.HeartbeatInterval.Milliseconds(),
 	}
 	data, err := signHeartbeat(n.cfg.Identity.Private, hb)
 	if err != nil {

@@ -3,6 +3,7 @@ package fabric
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -110,4 +111,13 @@ func sees(n *Node, ids ...string) error {
 		return fmt.Errorf("node %s sees %d peers; want %d", n.ID(), len(peers), len(ids))
 	}
 	return nil
+}
+
+func mustRawCert(t *testing.T, c *Cert) json.RawMessage {
+	t.Helper()
+	raw, err := rawCert(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,7 +30,8 @@ type Node struct {
 	cfg   Config
 	log   *slog.Logger
 	table *table
-	boot  int64 // Unix ns at Start: orders this run's heartbeats after the last run's
+	cert  json.RawMessage // cfg.Cert as heartbeats carry it
+	boot  int64           // Unix ns at Start: orders this run's heartbeats after the last run's
 
 	httpAddr atomic.Pointer[string]
 	seq      atomic.Uint64 // heartbeats sent since boot
@@ -40,7 +42,9 @@ type Node struct {
 	srv     *server.Server
 	nc      *nats.Conn
 	subs    []*nats.Subscription
-	quit    chan struct{}  // closed by Shutdown
+	quit    chan struct{}   // closed by Shutdown
+	ctx     context.Context // canceled by Shutdown, for NATS requests in flight
+	cancel  context.CancelFunc
 	stopped chan struct{}  // closed when Shutdown has finished
 	wg      sync.WaitGroup // every goroutine the node started
 	stopErr error
@@ -58,12 +62,18 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
+		ctx:     ctx,
+		cancel:  cancel,
 		cfg:     cfg,
 		log:     cfg.Logger.With("node", cfg.Identity.ID),
 		table:   newTable(cfg.OperatorKey, cfg.HeartbeatInterval, cfg.MaxClockSkew, cfg.Now),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
+	}
+	if n.cert, err = rawCert(cfg.Cert); err != nil {
+		return nil, fmt.Errorf("fabric: encode certificate: %w", err)
 	}
 	addr := cfg.HTTPAddr
 	n.httpAddr.Store(&addr)
@@ -150,6 +160,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.closeConnLocked()
 		n.state = stateStopped
 		close(n.quit)
+		n.cancel()
 		close(n.stopped)
 		n.stopErr = err
 		return err
@@ -318,6 +329,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case stateNew:
 		n.state = stateStopped
 		close(n.quit)
+		n.cancel()
 		close(n.stopped)
 		n.mu.Unlock()
 		return nil
@@ -332,6 +344,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.state = stateStopped
 	close(n.quit)
+	n.cancel()
 	n.mu.Unlock()
 
 	go func() {

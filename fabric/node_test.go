@@ -39,6 +39,9 @@ func TestClusterSeesEachOtherAndExpiry(t *testing.T) {
 		c.Status = func() Load { return Load{Models: []string{"stories"}, Slots: 4, Queue: i} }
 	})
 	ids := []string{nodes[0].ID(), nodes[1].ID(), nodes[2].ID()}
+	// Nodes 1 and 2 joined only node 0, and NATS forwards a message over
+	// one route at most: for them to see each other, route gossip must
+	// have made the cluster a full mesh.
 	for _, n := range nodes {
 		if !strings.HasPrefix(n.ClusterURL(), "nats-route://127.0.0.1:") {
 			t.Fatalf("ClusterURL = %q; want a loopback nats-route URL", n.ClusterURL())
@@ -207,7 +210,7 @@ func TestForgedHeartbeatRejected(t *testing.T) {
 	mallory := newIdentity(t)
 	base := func() *heartbeat {
 		return &heartbeat{ID: b.ID(), Site: "evil", Jurisdiction: "KE", PublicKey: publicHex(mallory.Public),
-			Cert: bcfg.Cert, Time: time.Now().UTC(), Boot: time.Now().UnixNano(), Seq: 1 << 40}
+			Cert: mustRawCert(t, bcfg.Cert), Time: time.Now().UTC(), Boot: time.Now().UnixNano(), Seq: 1 << 40}
 	}
 	forgeries := []struct {
 		name    string

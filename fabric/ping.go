@@ -43,16 +43,10 @@ func (n *Node) pingTimeout() time.Duration {
 // probe measures the round trip to every peer each PingInterval until
 // Shutdown, all peers in parallel so that one slow peer delays no other.
 func (n *Node) probe() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-n.quit
-		cancel()
-	}()
 	t := time.NewTicker(n.cfg.PingInterval)
 	defer t.Stop()
 	for {
-		n.probeRound(ctx)
+		n.probeRound(n.ctx)
 		select {
 		case <-n.quit:
 			return

@@ -49,17 +49,16 @@ type Load struct {
 
 // heartbeat is the signed body of a status message.
 type heartbeat struct {
-	ID           string    `json:"id"`
-	Site         string    `json:"site"`
-	Jurisdiction string    `json:"jurisdiction"`
-	PublicKey    string    `json:"public_key"` // hex
-	Cert         *Cert     `json:"cert,omitempty"`
-	HTTPAddr     string    `json:"http_addr,omitempty"`
-	Load         Load      `json:"load"`
-	Time         time.Time `json:"time"`
-	Boot         int64     `json:"boot"` // start time, Unix ns: orders heartbeats across restarts
-	Seq          uint64    `json:"seq"`  // counts heartbeats since Boot
-	IntervalMS   int64     `json:"interval_ms"`
+	ID           string          `json:"id"`
+	Site         string          `json:"site"`
+	Jurisdiction string          `json:"jurisdiction"`
+	PublicKey    string          `json:"public_key"`     // hex
+	Cert         json.RawMessage `json:"cert,omitempty"` // decoded apart: an unreadable cert leaves the node listed, uncertified
+	HTTPAddr     string          `json:"http_addr,omitempty"`
+	Load         Load            `json:"load"`
+	Time         time.Time       `json:"time"`
+	Boot         int64           `json:"boot"` // start time, Unix ns: orders heartbeats across restarts
+	Seq          uint64          `json:"seq"`  // counts heartbeats since Boot
 }
 
 // envelope carries a heartbeat's exact signed bytes, so the receiver
@@ -209,14 +208,19 @@ func (t *table) accept(subject string, data []byte, self string) error {
 		Site:         hb.Site,
 		Jurisdiction: hb.Jurisdiction,
 		PublicKey:    pub,
-		Cert:         hb.Cert,
 		HTTPAddr:     hb.HTTPAddr,
 		Load:         hb.Load,
 		Sent:         hb.Time,
 		LastSeen:     now,
 		Self:         hb.ID == self,
 	}
+	if len(hb.Cert) > 0 && string(hb.Cert) != "null" {
+		p.Cert, err = ParseCert(hb.Cert)
+	}
 	p.certify(t.operator, now)
+	if err != nil {
+		p.CertProblem = "unreadable certificate: " + err.Error()
+	}
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -239,6 +243,7 @@ func (t *table) accept(subject string, data []byte, self string) error {
 // last heartbeat no longer counts.
 func (e *entry) view(now time.Time) Peer {
 	p := e.peer
+	p.Load.Models = slices.Clone(p.Load.Models) // callers may keep and change it
 	if p.Certified && !now.Before(e.certUntil) {
 		p.Certified = false
 		p.CertProblem = fmt.Sprintf("%v: node %s, expired %s", ErrExpired, p.ID, e.certUntil.Format(time.RFC3339))
@@ -295,6 +300,14 @@ func ewma(avg, sample time.Duration) time.Duration {
 		return sample
 	}
 	return avg + time.Duration(rttWeight*float64(sample-avg))
+}
+
+// rawCert encodes c for a heartbeat; nil stays absent.
+func rawCert(c *Cert) (json.RawMessage, error) {
+	if c == nil {
+		return nil, nil
+	}
+	return json.Marshal(c)
 }
 
 // publicHex is a key in the hex form heartbeats carry.

@@ -69,7 +69,7 @@ func TestCertifiedTurnsFalseAtCertExpiry(t *testing.T) {
 	clock := t0.Add(time.Second)
 	tab := newTable(opPub, time.Minute, time.Hour, func() time.Time { return clock })
 	d, err := signHeartbeat(cfg.Identity.Private, &heartbeat{ID: cfg.Identity.ID, Site: "s", Jurisdiction: "KE",
-		PublicKey: publicHex(cfg.Identity.Public), Cert: cfg.Cert, Time: clock, Seq: 1})
+		PublicKey: publicHex(cfg.Identity.Public), Cert: mustRawCert(t, cfg.Cert), Time: clock, Seq: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,5 +108,25 @@ func TestEWMA(t *testing.T) {
 		if got := ewma(tc.avg, tc.sample); got != tc.want {
 			t.Errorf("ewma(%v, %v) = %v; want %v", tc.avg, tc.sample, got, tc.want)
 		}
+	}
+}
+
+func TestUnreadableCertListedUncertified(t *testing.T) {
+	opPub, op := newOperator(t)
+	cfg := testConfig(t, op, "s", "KE")
+	raw := mustRawCert(t, cfg.Cert)
+	raw = []byte(strings.Replace(string(raw), `"version":1`, `"version":2`, 1))
+	tab := newTable(opPub, time.Minute, time.Hour, time.Now)
+	d, err := signHeartbeat(cfg.Identity.Private, &heartbeat{ID: cfg.Identity.ID, Site: "s", Jurisdiction: "KE",
+		PublicKey: publicHex(cfg.Identity.Public), Cert: raw, Time: time.Now(), Seq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.accept(StatusSubject("KE", cfg.Identity.ID), d, ""); err != nil {
+		t.Fatalf("heartbeat with a version-2 cert refused: %v", err)
+	}
+	p, ok := tab.get(cfg.Identity.ID)
+	if !ok || p.Certified || p.Cert != nil || !strings.Contains(p.CertProblem, "unreadable certificate") || !strings.Contains(p.CertProblem, "version 2") {
+		t.Errorf("peer %+v, listed %v; want listed, uncertified, with an unreadable-certificate problem", p, ok)
 	}
 }

@@ -34,19 +34,14 @@ func findIPv4(text string, add func(string, int, int)) {
 			}
 			p = q
 		}
-		if ok && !continuesNumber(text, p) && !(p < len(text) && (isAlnum(text[p]) || text[p] == '_')) {
+		// A port (:8080) or a list comma may follow; another ".digit" may not.
+		if ok && !(p+1 < len(text) && text[p] == '.' && isDigit(text[p+1])) && !(p < len(text) && (isAlnum(text[p]) || text[p] == '_')) {
 			add(TypeIP, i, p)
 		}
 		for i < len(text) && (isDigit(text[i]) || text[i] == '.') {
 			i++
 		}
 	}
-}
-
-// continuesNumber reports whether text at p goes on as part of a number:
-// ".5", ",5", ":30".
-func continuesNumber(text string, p int) bool {
-	return p+1 < len(text) && strings.IndexByte(".,:", text[p]) >= 0 && isDigit(text[p+1])
 }
 
 // findIPv6 grows a run of hex digits, colons and dots around each colon and

@@ -110,7 +110,9 @@ func scanRun(text string, i int) (*numRun, int) {
 		took := false
 		for k := q; k > p; k-- {
 			sep := text[p:k]
-			if k < len(text) && isDigit(text[k]) && validSep(sep) {
+			// A double space is tolerated only inside a +CC number, where it is
+			// a typing slip; elsewhere it separates table columns.
+			if k < len(text) && isDigit(text[k]) && (validSep(sep) || sep == "  " && r.plus) {
 				nd := depth + strings.Count(sep, "(") - strings.Count(sep, ")")
 				if nd < 0 || nd > 1 {
 					break
@@ -163,7 +165,7 @@ func boundaryOK(text string, start, end int) bool {
 		}
 		if start > 1 {
 			pp := text[start-2]
-			if strings.IndexByte(".-/", p) >= 0 && (isAlnum(pp) || pp == '_') {
+			if strings.IndexByte(".-/", p) >= 0 && (isAlnum(pp) || pp == '_') && text[start] != '+' {
 				return false
 			}
 			if (p == ',' || p == ':') && isDigit(pp) {
@@ -210,16 +212,53 @@ func findNumbers(text string, en map[string]bool, add func(string, int, int)) {
 }
 
 func judgeRun(text string, r *numRun, en map[string]bool, add func(string, int, int)) {
-	d := r.digits
-	if len(d) < 7 || len(d) > 19 {
+	if judgeWhole(text, r, en, add) {
 		return
 	}
+	// "0722 123 456/0733 456 789": two numbers joined by a slash. Judge the
+	// parts when the whole is nothing.
+	from := 0
+	for i, s := range r.seps {
+		if s == "/" {
+			judgeWhole(text, r.sub(text, from, i), en, add)
+			from = i + 1
+		}
+	}
+	if from > 0 {
+		judgeWhole(text, r.sub(text, from, len(r.groups)-1), en, add)
+	}
+}
+
+// sub is the run of groups a..b.
+func (r *numRun) sub(text string, a, b int) *numRun {
+	s := &numRun{start: r.groups[a].s, end: r.groups[b].e, groups: r.groups[a : b+1], seps: r.seps[a:b]}
+	if a == 0 {
+		s.start, s.plus = r.start, r.plus
+	}
+	for _, g := range s.groups {
+		if g.paren {
+			s.badParen = true // a paren pair cut in half; keep it simple
+		}
+	}
+	s.digits = digitsOf(text[s.start:s.end])
+	return s
+}
+
+// judgeWhole offers the run to every enabled detector and reports whether
+// any took it.
+func judgeWhole(text string, r *numRun, en map[string]bool, add func(string, int, int)) bool {
+	d := r.digits
+	if len(d) < 7 || len(d) > 19 {
+		return false
+	}
+	took := false
 	// A bare number after "waybill", "EAN", "policy number"... belongs to
 	// that object; '+' phone numbers and context-gated ids are exempt.
 	object := (len(r.groups) == 1 || !r.plus) && objectBefore(text, r.start)
 	emit := func(typ string, ok func() bool) {
 		if en[typ] && ok() {
 			add(typ, r.start, r.end)
+			took = true
 		}
 	}
 	plainObject := object && len(r.groups) == 1
@@ -233,4 +272,5 @@ func judgeRun(text string, r *numRun, en map[string]bool, add func(string, int, 
 	emit(TypeNIN, func() bool { return isNIN(text, r) })
 	emit(TypeBVN, func() bool { return isBVN(text, r) })
 	emit(TypePhone, func() bool { return !(object && !r.plus) && isPhone(text, r) })
+	return took
 }

@@ -27,6 +27,7 @@ type loaded struct {
 	s      *sched.Scheduler
 	info   api.ModelInfo
 	memory int64 // estimated bytes: file plus KV budget
+	slots  int   // sequences the scheduler decodes at once
 
 	// Guarded by r.mu.
 	refs     int
@@ -61,7 +62,10 @@ func (l *loaded) load() {
 	}
 	cfg := r.cfg.Sched
 	cfg.Logger = r.log.With("model", l.name)
-	slots := max(cfg.MaxSeqs, 4)
+	slots := cfg.MaxSeqs
+	if slots <= 0 {
+		slots = 4 // the scheduler's default
+	}
 	kvTokens := cfg.KVTokens
 	if kvTokens <= 0 {
 		kvTokens = slots * m.Context()
@@ -74,6 +78,7 @@ func (l *loaded) load() {
 		l.err = fmt.Errorf("%w: model %s needs about %d MiB and the node's memory limit is taken by models in use", api.ErrOverloaded, l.name, l.memory>>20)
 		return
 	}
+	l.slots = slots
 	s, err := sched.New(m, cfg)
 	if err != nil {
 		m.Close()

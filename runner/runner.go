@@ -372,3 +372,27 @@ func defaultMemoryLimit() int64 {
 	}
 	return 8 << 30
 }
+
+// Load sums the loaded models' scheduler state, for the node's heartbeat:
+// batch slots, sequences running, requests queued and KV-cache memory.
+func (r *Runner) Load() (slots, busy, queued int, kvUsed, kvTotal int64) {
+	r.mu.Lock()
+	var ready []*loaded
+	for _, l := range r.loaded {
+		if l.ready() {
+			ready = append(ready, l)
+		}
+	}
+	r.mu.Unlock()
+	for _, l := range ready {
+		st := l.Stats()
+		n := l.m.Net
+		perToken := int64(n.Blocks * 2 * n.KVHeads * n.HeadDim * 4)
+		slots += l.slots
+		busy += st.Active
+		queued += st.Queued
+		kvUsed += int64(st.KVUsed) * perToken
+		kvTotal += int64(st.KVTotal) * perToken
+	}
+	return
+}

@@ -40,6 +40,13 @@ type serveOptions struct {
 	drain        time.Duration
 	jurisdiction string
 	insecure     bool
+	site         string
+	natsListen   string
+	clusterAddr  string
+	join         []string
+	natsURL      string
+	natsCreds    string
+	operator     string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -80,6 +87,13 @@ let streams in flight finish (up to --drain).`,
 	f.IntVar(&o.maxTokens, "max-tokens", 0, "cap on generated tokens when a request sets none (0: none)")
 	f.DurationVar(&o.drain, "drain", 30*time.Second, "how long shutdown waits for streams in flight")
 	f.StringVar(&o.jurisdiction, "jurisdiction", "", "this node's jurisdiction (e.g. KE), checked against tenant policies")
+	f.StringVar(&o.site, "site", "local", "this node's site name, as its fleet certificate names it")
+	f.StringVar(&o.natsListen, "nats-listen", "127.0.0.1:0", "client address of the embedded NATS server (port 0 picks one)")
+	f.StringVar(&o.clusterAddr, "cluster-listen", "", "address for NATS cluster routes to other nodes (empty: no clustering)")
+	f.StringArrayVar(&o.join, "join", nil, "nats-route://host:port of a node to form a cluster with (repeatable)")
+	f.StringVar(&o.natsURL, "nats", "", "connect to this external NATS (cluster, supercluster or leaf node) instead of embedding one")
+	f.StringVar(&o.natsCreds, "nats-creds", "", "credentials file for --nats")
+	f.StringVar(&o.operator, "operator", "", "the fleet operator's public key (hex), the root of trust for node certificates")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -94,6 +108,10 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		}
 	}
 	st, err := store.Open(dir)
+	if err != nil {
+		return err
+	}
+	cert, err := nodeCert(dir, o, log)
 	if err != nil {
 		return err
 	}
@@ -154,7 +172,12 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	for i, m := range models {
 		names[i] = m.Name
 	}
-	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s)\n", sec.id.ID, names, ln.Addr(), sec.mode)
+	fab, err := startFabric(ctx, o, cert, sec.id, run, ln.Addr().String(), log)
+	if err != nil {
+		return err
+	}
+	defer fab.Shutdown(context.Background())
+	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s); fleet: %s\n", sec.id.ID, names, ln.Addr(), sec.mode, fab.ClientURL())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 

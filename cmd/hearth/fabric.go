@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/runner"
+)
+
+// startFabric joins the node to its fleet: an embedded NATS server (or an
+// external NATS), clustered with --join peers, publishing heartbeats with
+// the node's certificate, HTTP address and load.
+func startFabric(ctx context.Context, o *serveOptions, cert *fabric.Cert, id *identity.Identity, run *runner.Runner, httpAddr string, log *slog.Logger) (*fabric.Node, error) {
+	var opKey []byte
+	var err error
+	if o.operator != "" {
+		key := o.operator
+		if b, err := os.ReadFile(key); err == nil {
+			key = strings.TrimSpace(string(b))
+		}
+		if opKey, err = identity.ParsePublicKey(key); err != nil {
+			return nil, fmt.Errorf("serve: --operator: %w", err)
+		}
+	}
+	jur := o.jurisdiction
+	if jur == "" {
+		jur = "XX" // unattested: no certificate can match it
+	}
+	n, err := fabric.New(fabric.Config{
+		Identity: id, Site: o.site, Jurisdiction: jur, Cert: cert, OperatorKey: opKey,
+		Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL, Credentials: o.natsCreds,
+		HTTPAddr: httpAddr, Logger: log,
+		Status: func() fabric.Load {
+			models, _ := run.Models(context.Background())
+			l := fabric.Load{}
+			for _, m := range models {
+				l.Models = append(l.Models, m.Name)
+			}
+			l.Slots, l.Busy, l.Queue, l.KVUsedBytes, l.KVTotalBytes = run.Load()
+			return l
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if err := n.Start(ctx); err != nil {
+		return nil, fmt.Errorf("serve: fleet: %w", err)
+	}
+	return n, nil
+}
+
+// nodeCert loads the node's fleet certificate, if any, and settles the
+// node's jurisdiction: the certificate's, which --jurisdiction may repeat
+// but not contradict.
+func nodeCert(dir string, o *serveOptions, log *slog.Logger) (*fabric.Cert, error) {
+	cert, err := fabric.LoadCertIfExists(dir)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	switch {
+	case cert == nil:
+		log.Warn("no fleet certificate: peers will not trust this node with any jurisdiction's traffic", "path", fabric.CertPath(dir))
+	case o.jurisdiction != "" && cert.Jurisdiction != o.jurisdiction:
+		return nil, fmt.Errorf("serve: --jurisdiction %s, but the node's certificate is for %s", o.jurisdiction, cert.Jurisdiction)
+	default:
+		o.jurisdiction = cert.Jurisdiction
+	}
+	return cert, nil
+}

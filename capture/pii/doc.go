@@ -23,6 +23,18 @@
 //     similar do not count. Context is looked for before the number only.
 //   - Digits glued to letters (INV4111111111111111) or continuing a number
 //     (1,234.56, v1.2.3.4) are never taken: an identifier must stand alone.
+//   - A bare number right after a word naming an object ("waybill", "EAN",
+//     "policy number", "order", "protocolo", ...) is that object's number and
+//     is not taken as a checksummed id or a national-format phone.
+//   - Checksums bound false positives on bare random digits from below: about
+//     10% of random 12-digit numbers (first digit 2-9) pass Verhoeff and read
+//     as Aadhaar, 1% of 11-digit ones pass the CPF check, 2-4% of 13-19 digit
+//     ones carry a card prefix and pass Luhn (TestRandomNumbers logs this).
+//     Grouped forms (4-4-4, ###.###.###-##) are much safer than bare ones.
+//   - Not handled: numbers spelled with words, obfuscated e-mail ("john [at]
+//     gmail [dot] com"), Kenyan mobiles without trunk 0 or +254 ("712 345
+//     678"), the alphanumeric CNPJ format, masked numbers (0722xxx456, which
+//     are left as they are).
 //   - Where two detections overlap, the longer wins; at equal length the more
 //     specific type wins (context-gated id > checksummed id > card > phone).
 //

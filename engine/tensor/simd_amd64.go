@@ -56,6 +56,9 @@ func tileQ8_0Z(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, ou
 func tileQ4_KZ(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 //go:noescape
+func tileQ5_KZ(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+
+//go:noescape
 func tileQ6_KZ(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 //go:noescape
@@ -173,7 +176,7 @@ func kernelsFor(l Level) kernelSet {
 		k.q[Q4_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ4_0VNNI(w, q, d) }
 		k.tile = map[DType]tileFunc{
 			F16: tileF16AVX512, BF16: tileBF16AVX512, F32: tileF32AVX512,
-			Q8_0: tileQ8_0ZOrY, Q4_0: tileQ4_0VNNI, Q4_K: tileQ4_KZ, Q6_K: tileQ6_KZ,
+			Q8_0: tileQ8_0ZOrY, Q4_0: tileQ4_0VNNI, Q4_K: tileQ4_KZ, Q5_K: tileQ5_KZ, Q6_K: tileQ6_KZ,
 		}
 		k.floatStep = 16
 	}

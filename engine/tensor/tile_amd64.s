@@ -639,6 +639,110 @@ tz4kdone:
 	VZEROUPPER
 	RET
 
+// Q5_K tile in Z registers: tileQ4_KZ with the fifth bits. A step k's low
+// nibbles take bit 2k of the 32 qh bytes at 16(SI), its high nibbles bit
+// 2k+1; Y15 holds bytes 0x10.
+
+// ZK5ROW(k, src, qz, sz, ysz, sp) is ZK4ROW for Q5_K, with base the row.
+#define ZK5ROW(k, nib, qh, qz, sz, ysz, sp) \
+	VMOVDQU      nib, Y0 \
+	VMOVDQU      qh, Y2 \
+	VPSRLW       $(2*k), Y2, Y2 \
+	VPAND        Y14, Y0, Y1 \
+	VPSLLW       $4, Y2, Y3 \
+	VPAND        Y15, Y3, Y3 \
+	VPOR         Y3, Y1, Y1 \
+	VPSRLW       $4, Y0, Y0 \
+	VPAND        Y14, Y0, Y0 \
+	VPSLLW       $3, Y2, Y3 \
+	VPAND        Y15, Y3, Y3 \
+	VPOR         Y3, Y0, Y0 \
+	VINSERTI64X4 $1, Y0, Z1, qz \
+	VPBROADCASTW (sp+4*k)(SP), ysz \
+	VPBROADCASTW (sp+4*k+2)(SP), Y0 \
+	VINSERTI64X4 $1, Y0, sz, sz
+
+#define ZK5STEP(k) \
+	ZK5ROW(k, (48+32*k)(SI), 16(SI), Z4, Z6, Y6, 0) \
+	ZK5ROW(k, (48+32*k)(SI)(R8*1), 16(SI)(R8*1), Z5, Z7, Y7, 16) \
+	ZK4PAIR((64*k)(DI), Z16, Z20) \
+	ZK4PAIR((64*k)(DI)(R9*1), Z17, Z21) \
+	ZK4PAIR((64*k)(DI)(R9*2), Z18, Z22) \
+	ZK4PAIR((64*k)(DI)(R10*1), Z19, Z23)
+
+// func tileQ5_KZ(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
+TEXT ·tileQ5_KZ(SB), NOSPLIT, $32-72
+	MOVQ w+0(FP), SI
+	MOVQ rs+8(FP), R8
+	MOVQ q+16(FP), DI
+	MOVQ d+24(FP), DX
+	MOVQ bs+32(FP), BX
+	MOVQ nb+40(FP), CX
+	MOVQ cols+48(FP), R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (CX*4), R11
+	LEAQ (R11)(R11*2), R12
+	MOVQ R9, R13
+	SHRQ $3, R13
+	BCAST8($0x0f0f0f0f, X14, Y14)
+	BCAST8($0x10101010, X15, Y15)
+	LEAQ (R13)(R13*2), AX
+	VPXORD    Z24, Z24, Z24
+	VMOVDQA64 Z24, Z25
+	VMOVDQA64 Z24, Z26
+	VMOVDQA64 Z24, Z27
+	VMOVDQA64 Z24, Z28
+	VMOVDQA64 Z24, Z29
+	VMOVDQA64 Z24, Z30
+	VMOVDQA64 Z24, Z31
+	TESTQ CX, CX
+	JZ    tz5kdone
+
+tz5kloop:
+	VK4SCALES(4(SI), 0(SP), X12)
+	VK4SCALES(4(SI)(R8*1), 16(SP), X13)
+	ZKROWSCALES
+	VPXORD    Z16, Z16, Z16
+	VMOVDQA64 Z16, Z17
+	VMOVDQA64 Z16, Z18
+	VMOVDQA64 Z16, Z19
+	VMOVDQA64 Z16, Z20
+	VMOVDQA64 Z16, Z21
+	VMOVDQA64 Z16, Z22
+	VMOVDQA64 Z16, Z23
+	ZK5STEP(0)
+	ZK5STEP(1)
+	ZK5STEP(2)
+	ZK5STEP(3)
+	ZK4FLUSH((DX), (BX), 16(BX), Z16, Z20, Z24, Z28)
+	ZK4FLUSH((DX)(R11*1), (BX)(R13*1), 16(BX)(R13*1), Z17, Z21, Z25, Z29)
+	ZK4FLUSH((DX)(R11*2), (BX)(R13*2), 16(BX)(R13*2), Z18, Z22, Z26, Z30)
+	ZK4FLUSH((DX)(R12*1), (BX)(AX*1), 16(BX)(AX*1), Z19, Z23, Z27, Z31)
+	ADDQ $176, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  tz5kloop
+
+tz5kdone:
+	MOVQ out+56(FP), AX
+	MOVQ ldo+64(FP), BX
+	SHLQ $2, BX
+	ZSTORE1(Z24, 0)
+	ZSTORE1(Z28, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z25, 0)
+	ZSTORE1(Z29, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z26, 0)
+	ZSTORE1(Z30, 4)
+	ADDQ BX, AX
+	ZSTORE1(Z27, 0)
+	ZSTORE1(Z31, 4)
+	VZEROUPPER
+	RET
+
 // Q6_K quant builders: Q6Bi(ql0, ql1, qh, dst) puts quant vector i (0-3)
 // of a half, 32 6-bit values, in dst from the half's low bits ql0 (64n),
 // ql1 (64n+32) and high bits qh. Y14 holds bytes 0x0f, Y15 bytes 0x30; Y3

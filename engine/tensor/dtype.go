@@ -1,5 +1,26 @@
-// Package tensor holds the ggml tensor data types: their block layouts,
-// dequantization, dot products and quantizers.
+// Package tensor holds the ggml tensor data types (their block layouts,
+// dequantization, reference dot products and quantizers) and the kernels
+// of the forward pass.
+//
+// Matrix products follow llama.cpp: Acts converts activations once per
+// product to the type ggml pairs with the weights (Q8_0/Q8_1 blocks for
+// the 32-element quants, Q8_K for the k-quants, halves for F16), and
+// MatMul multiplies quants by quants in integers, applying both scales once
+// per block. Rows are walked in L1-sized tiles while every token passes, so
+// a batch reads each weight from memory once; tile kernels multiply 2
+// weight rows by 4 tokens in registers, row kernels one by one.
+//
+// Every kernel has a portable Go version, which runs everywhere and which
+// the tests compare the vector ones against. On amd64 the vector kernels
+// are Go assembly (dot_amd64.s, tile_amd64.s, convert_amd64.s) chosen at
+// start-up by CPU feature detection: LevelAVX2 (AVX2, FMA, F16C) and
+// LevelAVX512 (AVX-512 F/BW/VL and VNNI, Z registers). SetLevel caps the
+// level, for tests and benchmarks. Other architectures get the portable
+// kernels; simd_other.go is the seam for arm64 NEON.
+//
+// vec.go adds the vector primitives of attention and the feed-forward
+// activation: Attend (one head over an F32 or F16 cache), ExpF32, SwiGLU,
+// DotF32, AxpyF32.
 package tensor
 
 import "fmt"

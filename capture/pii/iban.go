@@ -28,13 +28,13 @@ func findIBANs(text string, add func(string, int, int)) {
 		if i > 0 && (isAlnum(text[i-1]) || text[i-1] == '_') {
 			continue
 		}
-		cc := string(upper(text[i])) + string(upper(text[i+1]))
-		n, ok := ibanLength[cc]
+		cc := [2]byte{upper(text[i]), upper(text[i+1])}
+		n, ok := ibanLength[string(cc[:])] // no allocation for a map key conversion
 		if !ok {
 			continue
 		}
-		buf := make([]byte, 0, 34)
-		buf = append(buf, cc[0], cc[1], text[i+2], text[i+3])
+		var arr [40]byte
+		buf := append(arr[:0], cc[0], cc[1], text[i+2], text[i+3])
 		p := i + 4
 		for len(buf) < n && p < len(text) {
 			c := text[p]

@@ -75,10 +75,12 @@ func lensEq(a []int, b ...int) bool {
 
 const maxRunGroups = 12
 
-// scanRun reads a run starting at i (a digit, '+' or '('). It returns nil when
-// the run is not a candidate, and always the index to continue scanning from.
-func scanRun(text string, i int) (*numRun, int) {
-	r := &numRun{start: i}
+// scanRun reads a run starting at i (a digit, '+' or '(') into r, reusing its
+// slices. It returns nil when the run is not a candidate, and always the
+// index to continue scanning from.
+func scanRun(text string, i int, r *numRun) (*numRun, int) {
+	*r = numRun{start: i, groups: r.groups[:0], seps: r.seps[:0]}
+	ndig := 0
 	p := i
 	depth := 0
 	if text[p] == '(' {
@@ -101,6 +103,7 @@ func scanRun(text string, i int) (*numRun, int) {
 		for p < len(text) && isDigit(text[p]) {
 			p++
 		}
+		ndig += p - s
 		r.groups = append(r.groups, group{s, p, depth > 0})
 		q := p
 		for q < len(text) && q-p < 3 && strings.IndexByte(" -./()", text[q]) >= 0 {
@@ -141,6 +144,13 @@ func scanRun(text string, i int) (*numRun, int) {
 			next++
 		}
 		return nil, next
+	}
+	if ndig < 7 || ndig > 19 {
+		// Too short or too long for any identifier judged here; only the
+		// slash split in judgeRun needs the digits, and its parts are shorter.
+		if ndig < 7 || !strings.Contains(text[r.start:r.end], "/") {
+			return nil, next
+		}
 	}
 	r.digits = digitsOf(text[r.start:r.end])
 	return r, next
@@ -193,6 +203,7 @@ func boundaryOK(text string, start, end int) bool {
 
 // findNumbers scans numeric runs and offers each to the enabled detectors.
 func findNumbers(text string, en map[string]bool, add func(string, int, int)) {
+	var buf numRun
 	i := 0
 	for i < len(text) {
 		c := text[i]
@@ -200,7 +211,7 @@ func findNumbers(text string, en map[string]bool, add func(string, int, int)) {
 			i++
 			continue
 		}
-		r, next := scanRun(text, i)
+		r, next := scanRun(text, i, &buf)
 		if next <= i {
 			next = i + 1
 		}

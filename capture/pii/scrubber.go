@@ -2,7 +2,7 @@ package pii
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -156,19 +156,17 @@ func resolve(c []candidate) []candidate {
 	if len(c) <= 1 {
 		return c
 	}
-	sort.Slice(c, func(i, j int) bool {
-		li, lj := c[i].end-c[i].start, c[j].end-c[j].start
-		if li != lj {
-			return li > lj
+	slices.SortFunc(c, func(a, b candidate) int {
+		if la, lb := a.end-a.start, b.end-b.start; la != lb {
+			return lb - la
 		}
-		pi, pj := typePriority[c[i].typ], typePriority[c[j].typ]
-		if pi != pj {
-			return pi > pj
+		if pa, pb := typePriority[a.typ], typePriority[b.typ]; pa != pb {
+			return pb - pa
 		}
-		if c[i].start != c[j].start {
-			return c[i].start < c[j].start
+		if a.start != b.start {
+			return a.start - b.start
 		}
-		return c[i].typ < c[j].typ
+		return strings.Compare(a.typ, b.typ)
 	})
 	var kept []candidate
 	for _, x := range c {
@@ -183,7 +181,7 @@ func resolve(c []candidate) []candidate {
 			kept = append(kept, x)
 		}
 	}
-	sort.Slice(kept, func(i, j int) bool { return kept[i].start < kept[j].start })
+	slices.SortFunc(kept, func(a, b candidate) int { return a.start - b.start })
 	return kept
 }
 

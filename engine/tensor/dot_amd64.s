@@ -691,3 +691,172 @@ q51done:
 	VZEROUPPER
 	MOVSS X0, ret+96(FP)
 	RET
+
+// Q2_K and Q3_K: each 32-byte group of quants holds four 32-element runs
+// (bits 2j, j = 0-3) whose elements 0-15 and 16-31 take consecutive
+// 16-element scales, the pattern ·q6shuf widens for VPMADDWD. X8 holds a
+// block's 16 scales as bytes, Y11 its integer sum, Y14 bytes 3.
+
+// K2RUN(qs, n, j) adds run j of quant group qs (Y2) of half n, against
+// x[128n+32j:], to Y11; Y3 holds the run's quants when K2RUN is entered
+// through K2QUANTS.
+#define K2RUN(n, j) \
+	VPMADDUBSW (128*n+32*j)(DI), Y3, Y4 \
+	VPSHUFB    ·q6shuf+(16*(4*n+j))(SB), X8, X5 \
+	VPMOVSXBW  X5, Y5 \
+	VPMADDWD   Y5, Y4, Y4 \
+	VPADDD     Y4, Y11, Y11
+
+#define Q2RUN(n, j) \
+	VPSRLW $(2*j), Y2, Y3 \
+	VPAND  Y14, Y3, Y3 \
+	K2RUN(n, j)
+
+#define Q2HALF(n) \
+	VMOVDQU (16+32*n)(SI), Y2 \
+	Q2RUN(n, 0) \
+	Q2RUN(n, 1) \
+	Q2RUN(n, 2) \
+	Q2RUN(n, 3)
+
+// func dotQ2_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+// Σ d·dx·Σ scale·Σ q·x - dmin·dx·Σ min·bsum, the mins summed in Y12.
+TEXT ·dotQ2_KAVX2(SB), NOSPLIT, $0-100
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVQ bs_base+72(FP), BX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y12, Y12, Y12
+	BCAST8($0x03030303, X14, Y14)
+	BCAST8($0x0f0f0f0f, X13, Y13)
+	TESTQ CX, CX
+	JZ    q2kdone
+
+q2kloop:
+	VMOVDQU     (SI), X9
+	VPAND       X13, X9, X8
+	VPSRLW      $4, X9, X9
+	VPAND       X13, X9, X9
+	VPMOVZXBW   X9, Y9
+	VPMADDWD    (BX), Y9, Y9
+	VCVTDQ2PS   Y9, Y9
+	FSCALE(82, X1, Y1)
+	VFMADD231PS Y9, Y1, Y12
+	VPXOR       Y11, Y11, Y11
+	Q2HALF(0)
+	Q2HALF(1)
+	VCVTDQ2PS   Y11, Y11
+	FSCALE(80, X1, Y1)
+	VFMADD231PS Y11, Y1, Y0
+	ADDQ        $84, SI
+	ADDQ        $256, DI
+	ADDQ        $4, DX
+	ADDQ        $32, BX
+	DECQ        CX
+	JNZ         q2kloop
+
+q2kdone:
+	VSUBPS Y12, Y0, Y0
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+96(FP)
+	RET
+
+// Q3RUN(n, j) builds run j of half n as unsigned 0-7 (low bits | high
+// bit << 2, the level + 4) from Y2 and the hmask bits 4n+j of Y10; Y15
+// holds bytes 1.
+#define Q3RUN(n, j) \
+	VPSRLW $(2*j), Y2, Y3 \
+	VPAND  Y14, Y3, Y3 \
+	VPSRLW $(4*n+j), Y10, Y4 \
+	VPAND  Y15, Y4, Y4 \
+	VPSLLW $2, Y4, Y4 \
+	VPOR   Y4, Y3, Y3 \
+	K2RUN(n, j)
+
+#define Q3HALF(n) \
+	VMOVDQU (32+32*n)(SI), Y2 \
+	Q3RUN(n, 0) \
+	Q3RUN(n, 1) \
+	Q3RUN(n, 2) \
+	Q3RUN(n, 3)
+
+// func dotQ3_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+// The quants are taken as level+4 (0-7), so each 16-element group's sum is
+// corrected by -4·bsum·scale. The 6-bit scales are unpacked as ggml does
+// (kmask shuffle in general registers), less their bias of 32.
+TEXT ·dotQ3_KAVX2(SB), NOSPLIT, $0-100
+	MOVQ w_base+0(FP), SI
+	MOVQ q_base+24(FP), DI
+	MOVQ d_base+48(FP), DX
+	MOVQ d_len+56(FP), CX
+	MOVQ bs_base+72(FP), BX
+	VXORPS Y0, Y0, Y0
+	BCAST8($0x03030303, X14, Y14)
+	BCAST8($0x01010101, X15, Y15)
+	BCAST8($0x20202020, X7, Y7)
+	TESTQ CX, CX
+	JZ    q3kdone
+
+q3kloop:
+	MOVL  96(SI), R8
+	MOVL  100(SI), R9
+	MOVL  104(SI), R10
+	MOVL  R9, R11
+	SHRL  $4, R11
+	ANDL  $0x0f0f0f0f, R11
+	MOVL  R10, R13
+	SHRL  $6, R13
+	ANDL  $0x03030303, R13
+	SHLL  $4, R13
+	ORL   R13, R11
+	MOVL  R8, R12
+	SHRL  $4, R12
+	ANDL  $0x0f0f0f0f, R12
+	MOVL  R10, R13
+	SHRL  $4, R13
+	ANDL  $0x03030303, R13
+	SHLL  $4, R13
+	ORL   R13, R12
+	ANDL  $0x0f0f0f0f, R9
+	MOVL  R10, R13
+	SHRL  $2, R13
+	ANDL  $0x03030303, R13
+	SHLL  $4, R13
+	ORL   R13, R9
+	ANDL  $0x0f0f0f0f, R8
+	ANDL  $0x03030303, R10
+	SHLL  $4, R10
+	ORL   R10, R8
+	SHLQ  $32, R9
+	ORQ   R9, R8
+	SHLQ  $32, R11
+	ORQ   R11, R12
+	VMOVQ R8, X8
+	VPINSRQ $1, R12, X8, X8
+	VPSUBB  X7, X8, X8
+	VPMOVSXBW X8, Y9
+	VPMADDWD  (BX), Y9, Y9
+	VPSLLD    $2, Y9, Y9
+	VMOVDQU   (SI), Y10
+	VPXOR     Y11, Y11, Y11
+	Q3HALF(0)
+	Q3HALF(1)
+	VPSUBD      Y9, Y11, Y11
+	VCVTDQ2PS   Y11, Y11
+	FSCALE(108, X1, Y1)
+	VFMADD231PS Y11, Y1, Y0
+	ADDQ        $110, SI
+	ADDQ        $256, DI
+	ADDQ        $4, DX
+	ADDQ        $32, BX
+	DECQ        CX
+	JNZ         q3kloop
+
+q3kdone:
+	HSUM
+	VZEROUPPER
+	MOVSS X0, ret+96(FP)
+	RET

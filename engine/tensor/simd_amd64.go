@@ -32,6 +32,12 @@ func dotQ4_1AVX2(w []byte, q []int8, d, s []float32) float32
 func dotQ5_1AVX2(w []byte, q []int8, d, s []float32) float32
 
 //go:noescape
+func dotQ2_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+
+//go:noescape
+func dotQ3_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
+
+//go:noescape
 func dotQ4_KAVX2(w []byte, q []int8, d []float32, bs []int16) float32
 
 //go:noescape
@@ -168,6 +174,8 @@ func kernelsFor(l Level) kernelSet {
 	k.q[Q5_0] = func(w []byte, q []int8, d, _ []float32, _ []int16) float32 { return dotQ5_0AVX2(w, q, d) }
 	k.q[Q4_1] = func(w []byte, q []int8, d, s []float32, _ []int16) float32 { return dotQ4_1AVX2(w, q, d, s) }
 	k.q[Q5_1] = func(w []byte, q []int8, d, s []float32, _ []int16) float32 { return dotQ5_1AVX2(w, q, d, s) }
+	k.q[Q2_K] = func(w []byte, q []int8, d, _ []float32, bs []int16) float32 { return dotQ2_KAVX2(w, q, d, bs) }
+	k.q[Q3_K] = func(w []byte, q []int8, d, _ []float32, bs []int16) float32 { return dotQ3_KAVX2(w, q, d, bs) }
 	k.q[Q4_K] = func(w []byte, q []int8, d, _ []float32, bs []int16) float32 { return dotQ4_KAVX2(w, q, d, bs) }
 	k.q[Q5_K] = func(w []byte, q []int8, d, _ []float32, bs []int16) float32 { return dotQ5_KAVX2(w, q, d, bs) }
 	k.q[Q6_K] = func(w []byte, q []int8, d, _ []float32, bs []int16) float32 { return dotQ6_KAVX2(w, q, d, bs) }

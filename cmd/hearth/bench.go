@@ -56,6 +56,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		threads, reps  int
 		batch          int
 		asJSON, noWarm bool
+		bandwidth      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --model FILE [-p 512] [-n 128] [-t N] [-r 5] [--json]",
@@ -67,6 +68,16 @@ llama.cpp's llama-bench so the two line up. --json prints a JSON array with
 llama-bench's field names. The peak resident memory is reported too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if bandwidth {
+				if threads <= 0 {
+					threads = parallel.PhysicalCores()
+				}
+				pool := parallel.New(threads)
+				defer pool.Close()
+				bw := bench.Bandwidth(pool, 1<<30, 5)
+				fmt.Fprintf(g.stdout, "memory read bandwidth with %d threads: %.1f GB/s\n", threads, bw/1e9)
+				return nil
+			}
 			if modelPath == "" {
 				return fmt.Errorf("bench: --model is required")
 			}
@@ -147,6 +158,7 @@ llama-bench's field names. The peak resident memory is reported too.`,
 	fl.IntVarP(&batch, "batch-size", "b", 512, "prompt tokens per forward step")
 	fl.BoolVar(&noWarm, "no-warmup", false, "skip the untimed warm-up run")
 	fl.BoolVar(&asJSON, "json", false, "print a JSON array with llama-bench's field names")
+	fl.BoolVar(&bandwidth, "bandwidth", false, "measure memory read bandwidth instead (the bound on generation speed)")
 	return cmd
 }
 

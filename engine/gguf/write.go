@@ -177,6 +177,11 @@ func (w *Writer) WriteFile(path string) error {
 		tmp.Close()
 		return fmt.Errorf("gguf: write %s: %w", path, err)
 	}
+	// CreateTemp makes the file private; a model is ordinary data.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("gguf: write %s: %w", path, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("gguf: write %s: %w", path, err)
 	}

@@ -53,9 +53,6 @@ func tileQ8_0VNNI(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int,
 func tileQ8_0AVX2(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 //go:noescape
-func tileQ4_KAVX2(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
-
-//go:noescape
 func tileQ8_0Z(w *byte, rs int, q *int8, d *float32, bs *int16, nb, cols int, out *float32, ldo int)
 
 //go:noescape
@@ -154,7 +151,7 @@ func kernelsFor(l Level) kernelSet {
 	k := portableKernels
 	k.q = make(map[DType]qdotFunc)
 	k.f16, k.bf16, k.f32 = f16AVX2, bf16AVX2, f32AVX2
-	k.tile = map[DType]tileFunc{F16: tileF16AVX2, BF16: tileBF16AVX2, F32: tileF32AVX2, Q8_0: tileQ8_0AVX2, Q4_K: tileQ4_KAVX2}
+	k.tile = map[DType]tileFunc{F16: tileF16AVX2, BF16: tileBF16AVX2, F32: tileF32AVX2, Q8_0: tileQ8_0AVX2}
 	k.floatStep = 8
 	k.vecAVX2 = true
 	k.quantQ8_0 = func(x []float32, q []int8, d []float32) { quantQ8_0AVX2(x[:32*len(d)], q[:32*len(d)], d) }

@@ -1,0 +1,291 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/capture/pii"
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// Message is one message of an interaction, as sent (after scrubbing).
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Interaction is one request and its answer.
+type Interaction struct {
+	ResponseID string `json:"response_id"`
+	TenantID   string `json:"tenant_id"`
+	KeyID      string `json:"key_id,omitempty"`   // the API key that made the request
+	EndUser    string `json:"end_user,omitempty"` // OpenAI's "user" field
+	Model      string `json:"model"`
+	Endpoint   string `json:"endpoint,omitempty"`
+	// Messages are the chat messages as sent, or one user message holding
+	// a completion prompt.
+	Messages []Message      `json:"messages"`
+	Output   string         `json:"output"`
+	Params   map[string]any `json:"params,omitempty"`
+	Time     time.Time      `json:"time"`
+}
+
+// Feedback is a rating or correction of a captured response.
+type Feedback struct {
+	ID         string `json:"id,omitempty"` // set when recorded
+	ResponseID string `json:"response_id"`
+	// Rating is -1 (thumbs down), +1 (thumbs up) or 1..5 (stars); 0 means
+	// no rating, allowed only with a correction or comment.
+	Rating     int       `json:"rating,omitempty"`
+	Correction string    `json:"correction,omitempty"` // a better answer; scrubbed like the output
+	Tags       []string  `json:"tags,omitempty"`
+	Comment    string    `json:"comment,omitempty"` // scrubbed
+	KeyID      string    `json:"key_id,omitempty"`
+	Time       time.Time `json:"time,omitzero"` // set when recorded
+}
+
+// Record is a stored interaction, decrypted: the scrubbed interaction, the
+// feedback given on it, and how many identifiers of each pii type were
+// replaced.
+type Record struct {
+	Interaction
+	Feedback []Feedback     `json:"feedback,omitempty"`
+	Scrubbed map[string]int `json:"scrubbed,omitempty"`
+	Expires  time.Time      `json:"expires"`
+}
+
+// Filter selects records. Zero fields select everything.
+type Filter struct {
+	Since, Until time.Time // Since inclusive, Until exclusive
+	Model        string
+	WithFeedback bool // only records that have feedback
+}
+
+// Errors. ErrNotFound is also what a tenant gets for another tenant's
+// response id: it must not learn that the id exists.
+var (
+	ErrNotFound   = errors.New("capture: not found")
+	ErrKeyDeleted = errors.New("capture: the tenant's data key has been deleted")
+	ErrInvalid    = errors.New("capture: invalid")
+	// ErrNotHome: this node is not in the tenant's home jurisdiction and
+	// the interaction could not be forwarded there; it was not stored.
+	ErrNotHome = errors.New("capture: not the tenant's home jurisdiction")
+	// ErrNotAllowed: the tenant's policy does not allow keeping it.
+	ErrNotAllowed = errors.New("capture: not allowed by the tenant's policy")
+)
+
+// Auditor is where capture events are recorded; *audit.Log implements it.
+type Auditor interface {
+	Append(ctx context.Context, r audit.Record) (audit.Record, error)
+}
+
+// EraseHook is told which responses were erased, so that data derived from
+// them (dataset rows, through their lineage) goes too. Its error is
+// returned by the erasing call, after the capture rows are gone.
+type EraseHook func(ctx context.Context, tenantID string, responseIDs []string) error
+
+// Config configures a Store.
+type Config struct {
+	// Scrubber removes identifiers before anything is stored. Nil means
+	// pii.New(pii.Config{}): every type and national-id pack.
+	Scrubber *pii.Scrubber
+	// Jurisdiction is this node's jurisdiction, compared with tenants'
+	// Policy.Home.
+	Jurisdiction string
+	// Node is this node's id, for audit records.
+	Node string
+	// KeyFile is the node master key's path. Empty means capture.key next
+	// to the database file (required for an in-memory database).
+	KeyFile string
+	// Forwarder sends interactions to the tenant's home jurisdiction. Nil
+	// means none: they are dropped (see ErrNotHome).
+	Forwarder Forwarder
+	// Audit, when set, receives a record of kind "capture" for every save,
+	// feedback, erasure and key deletion.
+	Audit Auditor
+	// OnErase is called after records are erased by response or user.
+	OnErase EraseHook
+	// Tenants, when set, lets Sweep apply a tenant's current retention
+	// (which may have been shortened since a record was saved).
+	Tenants interface {
+		ListTenants(ctx context.Context) ([]tenant.Tenant, error)
+	}
+	Now    func() time.Time // nil: time.Now
+	Logger *slog.Logger     // nil: discard
+}
+
+// KindCapture is the audit record kind of capture events.
+const KindCapture = "capture"
+
+// Store keeps captured interactions in the node's database.
+type Store struct {
+	d   *db.DB
+	cfg Config
+	scr *pii.Scrubber
+	now func() time.Time
+	log *slog.Logger
+
+	master masterKey
+
+	hookMu sync.Mutex
+	hooks  []EraseHook
+
+	saved, dropped atomic.Int64
+}
+
+var steps = []string{
+	// 1: wrapped data keys (wrapped NULL once deleted), records, feedback.
+	`CREATE TABLE capture_key (
+		id        TEXT PRIMARY KEY,
+		tenant_id TEXT NOT NULL,
+		wrapped   BLOB,
+		created   INTEGER NOT NULL,
+		deleted   INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE UNIQUE INDEX capture_key_live ON capture_key(tenant_id) WHERE wrapped IS NOT NULL;
+	CREATE TABLE capture_record (
+		tenant_id   TEXT NOT NULL,
+		response_id TEXT NOT NULL,
+		key_id      TEXT NOT NULL,
+		user_tag    TEXT NOT NULL DEFAULT '',
+		model       TEXT NOT NULL,
+		time        INTEGER NOT NULL,
+		expires     INTEGER NOT NULL,
+		sealed      BLOB NOT NULL,
+		PRIMARY KEY (tenant_id, response_id)
+	);
+	CREATE INDEX capture_record_user ON capture_record(tenant_id, user_tag);
+	CREATE INDEX capture_record_time ON capture_record(tenant_id, time);
+	CREATE INDEX capture_record_expires ON capture_record(expires);
+	CREATE TABLE capture_feedback (
+		id          TEXT PRIMARY KEY,
+		tenant_id   TEXT NOT NULL,
+		response_id TEXT NOT NULL,
+		key_id      TEXT NOT NULL,
+		time        INTEGER NOT NULL,
+		sealed      BLOB NOT NULL,
+		FOREIGN KEY (tenant_id, response_id) REFERENCES capture_record(tenant_id, response_id) ON DELETE CASCADE
+	);
+	CREATE INDEX capture_feedback_response ON capture_feedback(tenant_id, response_id);`,
+}
+
+// Open migrates the capture tables and returns a Store. The master key
+// file is not touched until the first record needs a key.
+func Open(ctx context.Context, d *db.DB, cfg Config) (*Store, error) {
+	if d == nil {
+		return nil, errors.New("capture: open: no database")
+	}
+	if cfg.KeyFile == "" {
+		if d.Path() == ":memory:" || d.Path() == "" {
+			return nil, errors.New("capture: open: Config.KeyFile is required with an in-memory database")
+		}
+		cfg.KeyFile = filepath.Join(filepath.Dir(d.Path()), KeyFileName)
+	}
+	s := &Store{d: d, cfg: cfg, scr: cfg.Scrubber, now: cfg.Now, log: cfg.Logger}
+	if s.scr == nil {
+		var err error
+		if s.scr, err = pii.New(pii.Config{}); err != nil {
+			return nil, fmt.Errorf("capture: open: %w", err)
+		}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.cfg.Forwarder == nil {
+		s.cfg.Forwarder = NoForwarder{}
+	}
+	if cfg.OnErase != nil {
+		s.hooks = append(s.hooks, cfg.OnErase)
+	}
+	s.master.path = cfg.KeyFile
+	if err := d.Migrate(ctx, "capture", steps); err != nil {
+		return nil, fmt.Errorf("capture: open: %w", err)
+	}
+	return s, nil
+}
+
+// OnErase adds a hook called after every erasure by response or user (for
+// packages opened after the store, such as datasets).
+func (s *Store) OnErase(h EraseHook) {
+	s.hookMu.Lock()
+	s.hooks = append(s.hooks, h)
+	s.hookMu.Unlock()
+}
+
+// Counts are what the store has done since Open.
+type Counts struct {
+	Saved   int64 // records stored
+	Dropped int64 // interactions the policy allowed but that could not be kept here (not home, no forwarder)
+}
+
+// Counts returns the store's counters.
+func (s *Store) Counts() Counts { return Counts{Saved: s.saved.Load(), Dropped: s.dropped.Load()} }
+
+// Decide says whether to capture a request under the tenant's policy:
+// "on" always, "opt-in" only when the request opted in, "off" (or empty)
+// never; never when the policy keeps nothing (RetentionDays 0); and only
+// on a node in the tenant's home jurisdiction, unless a forwarder can take
+// it there. reason says why not (or, when ok, how).
+func (s *Store) Decide(t tenant.Tenant, optIn bool) (ok bool, reason string) {
+	if reason, ok := allowed(t, optIn); !ok {
+		return false, reason
+	}
+	if !s.home(t) {
+		if _, none := s.cfg.Forwarder.(NoForwarder); none {
+			return false, fmt.Sprintf("this node is in %q, the tenant's home is %q, and there is no forwarder", s.cfg.Jurisdiction, t.Policy.Home)
+		}
+		return true, "forward to " + t.Policy.Home
+	}
+	return true, "capture " + t.Policy.Capture
+}
+
+// allowed applies the policy alone.
+func allowed(t tenant.Tenant, optIn bool) (string, bool) {
+	switch t.Policy.Capture {
+	case tenant.CaptureOn:
+	case tenant.CaptureOptIn:
+		if !optIn {
+			return "capture is opt-in and the request did not opt in", false
+		}
+	case tenant.CaptureOff, "":
+		return "capture is off", false
+	default:
+		return fmt.Sprintf("unknown capture mode %q", t.Policy.Capture), false
+	}
+	if t.Policy.RetentionDays <= 0 {
+		return "retention is 0 days: nothing is kept past the request", false
+	}
+	return "", true
+}
+
+// home reports whether this node may store the tenant's data: its home is
+// this node's jurisdiction, or the tenant's data is not pinned anywhere.
+func (s *Store) home(t tenant.Tenant) bool {
+	return t.Policy.Home == "" || (s.cfg.Jurisdiction != "" && t.Policy.Home == s.cfg.Jurisdiction)
+}
+
+// audit appends a capture event; a failure is logged, not returned, since
+// the event has already happened.
+func (s *Store) audit(ctx context.Context, r audit.Record) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	r.Kind, r.Node, r.Jurisdiction = KindCapture, s.cfg.Node, s.cfg.Jurisdiction
+	if r.Decision == "" {
+		r.Decision = "allow"
+	}
+	if _, err := s.cfg.Audit.Append(context.WithoutCancel(ctx), r); err != nil {
+		s.log.Error("capture: audit append failed", "err", err, "tenant", r.Tenant, "reason", r.Reason)
+	}
+}

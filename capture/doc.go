@@ -1,0 +1,29 @@
+// Package capture keeps the interactions a tenant has agreed to give: the
+// messages sent, the model's answer, its parameters and response id, and
+// the feedback given on it later. It is the first stage of the data
+// flywheel (datasets are built from what is kept here).
+//
+// What is stored, and how:
+//   - Only what the tenant's policy allows (Decide): capture "on" keeps
+//     every request, "opt-in" only requests that ask for it, "off" none;
+//     a policy with RetentionDays 0 keeps nothing past the request.
+//   - Only on a node in the tenant's home jurisdiction. Elsewhere the
+//     interaction would have to travel over the fleet fabric (a
+//     Forwarder); until that exists it is dropped, counted and logged:
+//     failing closed is the only safe default for data residency.
+//   - Scrubbed before anything else: one pii.Session covers every message
+//     and the output, so a value gets the same placeholder (<EMAIL_1>)
+//     wherever it appears in the interaction. The original text is never
+//     written anywhere; only counts of what was replaced are kept.
+//   - Encrypted at rest: each tenant has a 256-bit data key; each record
+//     is sealed with AES-256-GCM under it (random nonce, the tenant and
+//     response ids as additional data, so a row cannot be moved to another
+//     tenant or response). Data keys are kept wrapped by the node master
+//     key in DATA/capture.key (0600, created on first use). Deleting a
+//     tenant's wrapped key (DeleteTenantKey) leaves its records, and every
+//     copy of them, unreadable: crypto-shredding.
+//   - End-user ids (OpenAI's "user" field) are stored only as an HMAC
+//     under the tenant's data key, enough for EraseUser to find the rows.
+//   - Every save, feedback, erasure and shredding is appended to the audit
+//     log, with counts and ids, never text.
+package capture

@@ -1,0 +1,173 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/capture/pii"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// sealedRecord is what a record's ciphertext holds. The tenant and
+// response ids are outside (and bound in as additional data).
+type sealedRecord struct {
+	KeyID    string         `json:"key_id,omitempty"`
+	EndUser  string         `json:"end_user,omitempty"`
+	Model    string         `json:"model"`
+	Endpoint string         `json:"endpoint,omitempty"`
+	Messages []Message      `json:"messages"`
+	Output   string         `json:"output"`
+	Params   map[string]any `json:"params,omitempty"`
+	Time     time.Time      `json:"time"`
+	Scrubbed map[string]int `json:"scrubbed,omitempty"`
+}
+
+// Save scrubs an interaction and stores it sealed under the tenant's data
+// key. It applies the policy once more (capture off or retention 0:
+// ErrNotAllowed; opt-in is the caller's to check with Decide, since only
+// the request knows), and stores only on the tenant's home node; elsewhere
+// the scrubbed interaction goes to the Forwarder, and without one it is
+// dropped with ErrNotHome.
+func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error {
+	if t.ID == "" {
+		return fmt.Errorf("%w: save: the tenant has no id", ErrInvalid)
+	}
+	if in.ResponseID == "" {
+		return fmt.Errorf("%w: save: the interaction has no response id", ErrInvalid)
+	}
+	if in.TenantID != "" && in.TenantID != t.ID {
+		return fmt.Errorf("%w: save: interaction of tenant %q saved for tenant %q", ErrInvalid, in.TenantID, t.ID)
+	}
+	if reason, ok := allowed(t, true); !ok {
+		return fmt.Errorf("%w: tenant %s: %s", ErrNotAllowed, t.Name, reason)
+	}
+	in.TenantID = t.ID
+	if in.Time.IsZero() {
+		in.Time = s.now()
+	}
+	rec := s.scrub(in)
+	rec.Expires = rec.Time.Add(time.Duration(t.Policy.RetentionDays) * 24 * time.Hour)
+
+	if !s.home(t) {
+		err := s.cfg.Forwarder.Forward(ctx, t, rec)
+		if err == nil {
+			return nil
+		}
+		s.dropped.Add(1)
+		s.log.Warn("capture: interaction dropped: this node is not the tenant's home and it could not be forwarded",
+			"tenant", t.Name, "response_id", in.ResponseID, "node_jurisdiction", s.cfg.Jurisdiction, "home", t.Policy.Home, "err", err)
+		return fmt.Errorf("%w: node in %q, tenant %s's home is %q: %w", ErrNotHome, s.cfg.Jurisdiction, t.Name, t.Policy.Home, err)
+	}
+
+	key, err := s.liveKey(ctx, t.ID, true)
+	if err != nil {
+		return fmt.Errorf("capture: save %s: %w", in.ResponseID, err)
+	}
+	plain, err := json.Marshal(sealedRecord{KeyID: rec.KeyID, EndUser: rec.EndUser, Model: rec.Model, Endpoint: rec.Endpoint,
+		Messages: rec.Messages, Output: rec.Output, Params: rec.Params, Time: rec.Time, Scrubbed: rec.Scrubbed})
+	if err != nil {
+		return fmt.Errorf("capture: save %s: %w", in.ResponseID, err)
+	}
+	sealed := seal(key.aead, plain, recordAAD(t.ID, in.ResponseID))
+	clear(plain)
+	_, err = s.d.ExecContext(ctx, `INSERT INTO capture_record (tenant_id, response_id, key_id, user_tag, model, time, expires, sealed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, in.ResponseID, key.id, key.userTag(in.EndUser), rec.Model,
+		rec.Time.UnixNano(), rec.Expires.UnixNano(), sealed)
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return fmt.Errorf("%w: save: response %s is already captured", ErrInvalid, in.ResponseID)
+		}
+		return fmt.Errorf("capture: save %s: %w", in.ResponseID, err)
+	}
+	s.saved.Add(1)
+	detail := map[string]string{"messages": strconv.Itoa(len(rec.Messages))}
+	for _, typ := range slices.Sorted(maps.Keys(rec.Scrubbed)) {
+		detail["scrubbed."+typ] = strconv.Itoa(rec.Scrubbed[typ])
+	}
+	s.audit(ctx, audit.Record{Tenant: t.ID, KeyID: in.KeyID, Model: rec.Model, ResponseID: in.ResponseID, Reason: "save", Detail: detail})
+	return nil
+}
+
+func recordAAD(tenantID, responseID string) []byte {
+	return []byte(aadRecord + tenantID + "\x00" + responseID)
+}
+
+// scrub replaces identifiers in every text of the interaction with one
+// session, so a value keeps its placeholder across messages and output.
+// Strings inside Params (stop sequences and the like) are scrubbed too.
+func (s *Store) scrub(in Interaction) Record {
+	ss := s.scr.NewSession()
+	counts := map[string]int{}
+	text := func(t string) string {
+		r := ss.Scrub(t)
+		for _, f := range r.Found {
+			counts[f.Type]++
+		}
+		return r.Text
+	}
+	out := Record{Interaction: in}
+	out.Messages = make([]Message, len(in.Messages))
+	for i, m := range in.Messages {
+		out.Messages[i] = Message{Role: m.Role, Content: text(m.Content)}
+	}
+	out.Output = text(in.Output)
+	// The end user's id is kept (sealed) for export; one that is itself
+	// an identifier (an e-mail address) is scrubbed like any other text.
+	// Erasure finds the rows by a tag of the original id, not by this.
+	out.EndUser = text(in.EndUser)
+	if in.Params != nil {
+		out.Params = scrubValue(in.Params, text).(map[string]any)
+	}
+	if len(counts) > 0 {
+		out.Scrubbed = counts
+	}
+	return out
+}
+
+// scrubValue copies a JSON-like value with every string scrubbed.
+func scrubValue(v any, text func(string) string) any {
+	switch v := v.(type) {
+	case string:
+		return text(v)
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for _, k := range slices.Sorted(maps.Keys(v)) { // sorted: numbering must not depend on map order
+			m[k] = scrubValue(v[k], text)
+		}
+		return m
+	case []any:
+		a := make([]any, len(v))
+		for i, e := range v {
+			a[i] = scrubValue(e, text)
+		}
+		return a
+	case []string:
+		a := make([]string, len(v))
+		for i, e := range v {
+			a[i] = text(e)
+		}
+		return a
+	}
+	return v
+}
+
+// scrubFeedback scrubs the texts of feedback with a fresh session (the
+// interaction's session, and with it the original values, are gone).
+func scrubFeedback(scr *pii.Scrubber, fb Feedback) Feedback {
+	ss := scr.NewSession()
+	fb.Correction = ss.Scrub(fb.Correction).Text
+	fb.Comment = ss.Scrub(fb.Comment).Text
+	tags := make([]string, len(fb.Tags))
+	for i, t := range fb.Tags {
+		tags[i] = ss.Scrub(t).Text
+	}
+	fb.Tags = tags
+	return fb
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/hearth-ai/hearth/engine/parallel"
+	"github.com/hearth-ai/hearth/engine/tensor"
 )
 
 // Layer holds one transformer block's weights.
@@ -321,7 +322,7 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 		}
 		L.Gate.Forward(p, sc.hb, sc.xb, n)
 		L.Up.Forward(p, sc.hb2, sc.xb, n)
-		swiglu(sc.hb[:n*m.FFN], sc.hb2[:n*m.FFN])
+		tensor.SwiGLU(sc.hb[:n*m.FFN], sc.hb2[:n*m.FFN])
 		L.Down.Forward(p, sc.xb2, sc.hb, n)
 		add(sc.x[:n*dim], sc.xb2[:n*dim])
 	}
@@ -350,9 +351,10 @@ func (m *Transformer) attention(sc *Scratch, layer, n int) {
 	m.pool.For(n*m.Heads, 1, sc.attnFn)
 }
 
-// attendRange runs attention for (token, head) pairs lo..hi-1. It uses an
-// online softmax (running max and sum), so it needs no buffer of scores and
-// reads each cached key and value once.
+// attendRange runs attention for (token, head) pairs lo..hi-1: each query
+// head attends over its own sequence's cache up to its position, through
+// the key/value head its group shares (tensor.Attend: an online softmax
+// that reads each cached key and value once).
 func (m *Transformer) attendRange(sc *Scratch, lo, hi int) {
 	hd := m.HeadDim
 	qDim, kvDim := m.Heads*hd, m.KVHeads*hd
@@ -362,35 +364,9 @@ func (m *Transformer) attendRange(sc *Scratch, lo, hi int) {
 	for i := lo; i < hi; i++ {
 		t, h := i/m.Heads, i%m.Heads
 		kc, vc := sc.tokCache[t].k[layer], sc.tokCache[t].v[layer]
-		q := sc.q[t*qDim+h*hd : t*qDim+(h+1)*hd]
-		out := sc.att[t*qDim+h*hd : t*qDim+(h+1)*hd]
 		kvOff := (h / group) * hd
-		clear(out)
-		maxScore := float32(math.Inf(-1))
-		var sum float32
-		for pos := 0; pos <= sc.tokPos[t]; pos++ {
-			k := kc[pos*kvDim+kvOff : pos*kvDim+kvOff+hd]
-			score := dot(q, k) * scale
-			v := vc[pos*kvDim+kvOff : pos*kvDim+kvOff+hd]
-			if score > maxScore {
-				// Rescale what has been summed so far to the new max.
-				c := float32(math.Exp(float64(maxScore - score)))
-				sum *= c
-				for j := range out {
-					out[j] *= c
-				}
-				maxScore = score
-			}
-			w := float32(math.Exp(float64(score - maxScore)))
-			sum += w
-			for j, vj := range v {
-				out[j] += w * vj
-			}
-		}
-		inv := 1 / sum
-		for j := range out {
-			out[j] *= inv
-		}
+		tensor.Attend(sc.att[t*qDim+h*hd:t*qDim+(h+1)*hd], sc.q[t*qDim+h*hd:t*qDim+(h+1)*hd],
+			kc[kvOff:], vc[kvOff:], kvDim, sc.tokPos[t]+1, scale)
 	}
 }
 
@@ -434,23 +410,8 @@ func rmsnorm(out, x, w []float32, eps float32) {
 	}
 }
 
-// swiglu sets gate = silu(gate) * up, where silu(x) = x * sigmoid(x).
-func swiglu(gate, up []float32) {
-	for i, g := range gate {
-		gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
-	}
-}
-
 func add(dst, src []float32) {
 	for i, v := range src {
 		dst[i] += v
 	}
-}
-
-func dot(a, b []float32) float32 {
-	var s float32
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
 }

@@ -138,6 +138,10 @@ func (c *caller) keyID() string {
 	return c.p.Key.ID
 }
 
+// Principal is the caller's key and tenant, nil in local mode. The capture
+// hook (package capture) reads the tenant's data policy from it.
+func (c *caller) Principal() *tenant.Principal { return c.p }
+
 // Sees applies the tenant's model allow-list to listings.
 func (c *caller) Sees(model string) bool {
 	return c.p == nil || c.p.Tenant.Policy.AllowsModel(model)

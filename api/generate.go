@@ -161,7 +161,10 @@ func (s *Server) generateAll(ctx context.Context, m Model, req engine.Request) (
 		return nil, nil, err
 	}
 	start := s.now()
-	defer func() { s.finish(ctx, pass, m, req.Prompt, res, err, start) }()
+	defer func() {
+		s.finish(ctx, pass, m, req.Prompt, res, err, start)
+		s.captureWhenDone(ctx, m, res, err) // consented capture after the gate's record (capture.go)
+	}()
 	timer := s.newTokenTimer(ctx)
 	res, err = m.Generate(ctx, req, func(t engine.Token) error {
 		timer.token(t)
@@ -255,7 +258,10 @@ func (s *Server) stream(ctx context.Context, m Model, req engine.Request, write 
 		return nil, err
 	}
 	start := s.now()
-	defer func() { s.finish(ctx, pass, m, req.Prompt, res, err, start) }()
+	defer func() {
+		s.finish(ctx, pass, m, req.Prompt, res, err, start)
+		s.captureWhenDone(ctx, m, res, err) // consented capture after the gate's record (capture.go)
+	}()
 	g := s.startGeneration(ctx, m, req)
 	defer g.stop()
 	for {

@@ -46,6 +46,10 @@ type Config struct {
 	// Now is the clock for created timestamps and durations. Nil means
 	// time.Now.
 	Now func() time.Time
+	// Capture is offered each successful generation of an authenticated
+	// caller, after the response is delivered, and serves POST
+	// /v1/feedback (see capture.go). Nil captures nothing.
+	Capture Capturer
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config leaves it 0:
@@ -60,6 +64,7 @@ const DefaultMaxBodyBytes = 8 << 20
 //	POST /v1/embeddings         OpenAI embeddings (float or base64)
 //	GET  /v1/models             OpenAI model list
 //	GET  /v1/models/{id}        one model
+//	POST /v1/feedback           rate a captured response (Config.Capture)
 //	POST /api/chat              Ollama chat (NDJSON unless "stream": false)
 //	POST /api/generate          Ollama generate (NDJSON unless "stream": false)
 //	POST /api/embed             Ollama embeddings (batch)
@@ -128,6 +133,7 @@ func (s *Server) routes() {
 	s.route("/v1/embeddings", "embeddings", familyOpenAI, s.embeddings, http.MethodPost)
 	s.route("/v1/models", "models", familyOpenAI, s.listModels, http.MethodGet)
 	s.route("/v1/models/{id...}", "model", familyOpenAI, s.getModel, http.MethodGet)
+	s.route("/v1/feedback", "feedback", familyOpenAI, s.feedback, http.MethodPost) // feedback.go
 	s.route("/v1/", "not_found", familyOpenAI, notFound)
 
 	s.route("/api/chat", "ollama_chat", familyOllama, s.ollamaChat, http.MethodPost)
@@ -216,6 +222,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ctx = context.WithValue(ctx, callerKey{}, caller)
+		// Keep a generating request's body for consented capture (capture.go).
+		ctx = s.captureStart(ctx, r)
 	}
 	s.mux.ServeHTTP(rec, r.WithContext(ctx))
 	if info.done != nil {

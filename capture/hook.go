@@ -1,0 +1,83 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// Hook connects a Store to the API server: it implements api.Capturer.
+// The caller's tenant comes from the gate's caller, which must have a
+// Principal method (package access's callers do); a caller without one, or
+// without a tenant (a node serving its own machine with no tenants), is
+// never captured and owns no responses.
+type Hook struct {
+	s   *Store
+	log *slog.Logger
+}
+
+var _ api.Capturer = (*Hook)(nil)
+
+// NewHook returns the API hook of s.
+func NewHook(s *Store) *Hook { return &Hook{s: s, log: s.log} }
+
+type principalCaller interface {
+	Principal() *tenant.Principal
+}
+
+func principal(c api.Caller) *tenant.Principal {
+	if pc, ok := c.(principalCaller); ok {
+		return pc.Principal()
+	}
+	return nil
+}
+
+// Capture saves the interaction when the tenant's policy and the request's
+// opt-in allow it here; a refusal by policy is not an error.
+func (h *Hook) Capture(ctx context.Context, c api.Caller, in api.CaptureInput) error {
+	p := principal(c)
+	if p == nil {
+		return nil
+	}
+	ok, reason := h.s.Decide(p.Tenant, in.OptIn)
+	if !ok {
+		if _, wanted := allowed(p.Tenant, in.OptIn); wanted {
+			// Wanted by the policy but not storable on this node:
+			// dropped, counted and logged (fail closed).
+			h.s.dropped.Add(1)
+			h.log.Warn("capture: interaction dropped", "tenant", p.Tenant.Name, "response_id", in.ResponseID, "reason", reason)
+		}
+		return nil
+	}
+	msgs := make([]Message, len(in.Messages))
+	for i, m := range in.Messages {
+		msgs[i] = Message{Role: m.Role, Content: m.Content}
+	}
+	return h.s.Save(ctx, p.Tenant, Interaction{ResponseID: in.ResponseID, TenantID: p.Tenant.ID, KeyID: p.Key.ID, EndUser: in.EndUser,
+		Model: in.Model, Endpoint: in.Endpoint, Messages: msgs, Output: in.Output, Params: in.Params, Time: in.Time})
+}
+
+// Feedback records feedback for the caller's tenant; the key needs the
+// "feedback" scope.
+func (h *Hook) Feedback(ctx context.Context, c api.Caller, in api.FeedbackInput) (string, error) {
+	p := principal(c)
+	if p == nil {
+		return "", fmt.Errorf("%w: %q", api.ErrResponseNotFound, in.ResponseID)
+	}
+	if !p.Has(tenant.ScopeFeedback) {
+		return "", fmt.Errorf("%w: this key has no %q scope", api.ErrForbidden, tenant.ScopeFeedback)
+	}
+	fb, err := h.s.AddFeedback(ctx, p.Tenant.ID, Feedback{ResponseID: in.ResponseID, Rating: in.Rating, Correction: in.Correction,
+		Tags: in.Tags, Comment: in.Comment, KeyID: p.Key.ID})
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrKeyDeleted):
+		return "", fmt.Errorf("%w: %w", api.ErrResponseNotFound, err)
+	case errors.Is(err, ErrInvalid):
+		return "", fmt.Errorf("%w: %w", api.ErrInvalidFeedback, err)
+	}
+	return fb.ID, err
+}

@@ -20,7 +20,7 @@ import (
 // never reads another's datasets. Times are Unix nanoseconds. An example's
 // messages are its JSON array, sealed (encrypted) when the Store has a
 // Sealer. response_id is the lineage: the captured interaction an example
-// came from (” for imported examples).
+// came from (empty for imported examples).
 var migrations = []string{
 	`CREATE TABLE datasets (
 		tenant_id TEXT NOT NULL,

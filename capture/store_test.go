@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -42,8 +44,16 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// TestCaptureModes runs requests through the API hook's decision and Save,
-// as the server does, and counts what lands in the database.
+// fakeCaller is a gate's caller with a principal, as package access's are.
+type fakeCaller struct{ p *tenant.Principal }
+
+func (fakeCaller) Sees(string) bool                                       { return true }
+func (fakeCaller) Use(context.Context, string, string) error              { return nil }
+func (fakeCaller) Admit(context.Context, api.Admission) (api.Pass, error) { return nil, nil }
+func (c fakeCaller) Principal() *tenant.Principal                         { return c.p }
+
+// TestCaptureModes offers requests to the API hook, as the server does
+// after each generation, and counts what lands in the database.
 func TestCaptureModes(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -58,39 +68,35 @@ func TestCaptureModes(t *testing.T) {
 		{"opt-in stores flagged only", "KE", tenant.CaptureOptIn, "KE", []bool{false, true, false, true}, []int{1, 3}, 0},
 		{"on stores all", "KE", tenant.CaptureOn, "KE", []bool{false, true, false}, []int{0, 1, 2}, 0},
 		{"non-home node stores nothing", "NG", tenant.CaptureOn, "KE", []bool{false, true}, nil, 2},
+		{"non-home node, opt-in", "NG", tenant.CaptureOptIn, "KE", []bool{false, true}, nil, 1},
 		{"node without jurisdiction stores nothing for a pinned tenant", "", tenant.CaptureOn, "KE", []bool{true}, nil, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.node)
 			ctx := context.Background()
-			tn := tenantWith("t1", tc.capture, tc.home, 30)
+			h := NewHook(f.s)
+			c := fakeCaller{&tenant.Principal{Tenant: tenantWith("t1", tc.capture, tc.home, 30), Key: tenant.Key{ID: "k1"}}}
 			for i, optIn := range tc.optIns {
-				in := interaction("resp-"+string(rune('a'+i)), "")
-				ok, _ := f.s.Decide(tn, optIn)
-				if !ok {
-					if _, wanted := allowed(tn, optIn); wanted {
-						f.s.dropped.Add(1)
-					}
-					// Save itself must also refuse what the node may not keep.
-					if err := f.s.Save(ctx, tn, in); err == nil && tc.capture != tenant.CaptureOptIn {
-						t.Errorf("request %d: Save stored what Decide refused", i)
-					} else if err == nil {
-						f.s.EraseResponse(ctx, "t1", in.ResponseID) // opt-in is the caller's check
-					}
-					continue
-				}
-				if err := f.s.Save(ctx, tn, in); err != nil {
-					t.Fatalf("request %d: Save: %v", i, err)
+				in := interaction(fmt.Sprintf("resp-%d", i), "")
+				err := h.Capture(ctx, c, api.CaptureInput{ResponseID: in.ResponseID, Model: in.Model, Endpoint: in.Endpoint, OptIn: optIn,
+					Messages: []api.CaptureMessage{{Role: "user", Content: in.Messages[1].Content}}, Output: in.Output})
+				if err != nil {
+					t.Fatalf("request %d: Capture: %v", i, err)
 				}
 			}
 			recs, err := f.s.List(ctx, "t1", Filter{})
-			if err != nil {
+			if err != nil && !errors.Is(err, ErrKeyDeleted) {
 				t.Fatal(err)
 			}
 			var got []int
 			for _, r := range recs {
-				got = append(got, int(r.ResponseID[len("resp-")]-'a'))
+				var i int
+				fmt.Sscanf(r.ResponseID, "resp-%d", &i)
+				got = append(got, i)
+				if r.KeyID != "k1" {
+					t.Errorf("record %s has key id %q, want k1", r.ResponseID, r.KeyID)
+				}
 			}
 			if !slices.Equal(got, tc.wantStored) {
 				t.Errorf("stored requests %v, want %v", got, tc.wantStored)
@@ -100,11 +106,18 @@ func TestCaptureModes(t *testing.T) {
 			if n != len(tc.wantStored) {
 				t.Errorf("%d rows in capture_record, want %d", n, len(tc.wantStored))
 			}
-			// Dropped counts Decide's refusals here plus Save's own.
-			if c := f.s.Counts(); (c.Dropped > 0) != (tc.wantDropped > 0) {
-				t.Errorf("dropped = %d, want %d", c.Dropped, tc.wantDropped)
+			if c := f.s.Counts(); c.Dropped != tc.wantDropped || c.Saved != int64(len(tc.wantStored)) {
+				t.Errorf("counts %+v, want %d dropped, %d saved", c, tc.wantDropped, len(tc.wantStored))
 			}
 		})
+	}
+	// A caller without a tenant (local mode) is never captured.
+	f := newFixture(t, "KE")
+	if err := NewHook(f.s).Capture(context.Background(), fakeCaller{}, api.CaptureInput{ResponseID: "r", OptIn: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.s.Counts(); c.Saved != 0 {
+		t.Errorf("local mode saved %d", c.Saved)
 	}
 }
 

@@ -1,5 +1,7 @@
 package tensor
 
+import "fmt"
+
 // Level is a set of CPU features the matrix kernels may use.
 type Level int
 
@@ -20,6 +22,22 @@ func (l Level) String() string {
 		return "avx512-vnni"
 	}
 	return "level(?)"
+}
+
+// ParseLevel returns the level named s, as Level.String spells it
+// ("portable", "avx2", "avx512-vnni"; "avx512" is accepted too), so that a
+// command-line flag can cap the kernels, for instance to measure what a
+// CPU without AVX-512 would get.
+func ParseLevel(s string) (Level, error) {
+	for l := LevelPortable; l <= LevelAVX512; l++ {
+		if s == l.String() {
+			return l, nil
+		}
+	}
+	if s == "avx512" {
+		return LevelAVX512, nil
+	}
+	return 0, fmt.Errorf("tensor: unknown kernel level %q (portable, avx2, avx512-vnni)", s)
 }
 
 var (

@@ -380,3 +380,25 @@ func TestConvertLevels(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLevel(t *testing.T) {
+	for _, l := range []Level{LevelPortable, LevelAVX2, LevelAVX512} {
+		if got, err := ParseLevel(l.String()); err != nil || got != l {
+			t.Errorf("ParseLevel(%q) = %v, %v; want %v", l.String(), got, err, l)
+		}
+	}
+	if got, err := ParseLevel("avx512"); err != nil || got != LevelAVX512 {
+		t.Errorf("ParseLevel(avx512) = %v, %v", got, err)
+	}
+	if _, err := ParseLevel("neon"); err == nil {
+		t.Error("ParseLevel(neon): no error")
+	}
+	// SetLevel caps at what the CPU has and returns the previous level.
+	prev := SetLevel(LevelAVX512 + 5)
+	if KernelLevel() != CPULevel() {
+		t.Errorf("SetLevel above the CPU: level %v, want %v", KernelLevel(), CPULevel())
+	}
+	if back := SetLevel(prev); back != CPULevel() {
+		t.Errorf("SetLevel returned %v, want %v", back, CPULevel())
+	}
+}

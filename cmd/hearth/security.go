@@ -8,9 +8,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/hearth-ai/hearth/access"
+	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
@@ -28,7 +32,14 @@ type security struct {
 	audit   *audit.Log
 	gate    *access.Gate
 	mode    string // how requests are authenticated, for the start-up line
+	// capture keeps consented interactions (per tenant policy); its
+	// sweeper deletes them past retention until stopSweep is called.
+	capture   *capture.Store
+	stopSweep func()
 }
+
+// sweepEvery is how often expired captures are deleted.
+const sweepEvery = time.Hour
 
 func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback bool, log *slog.Logger) (_ *security, err error) {
 	s := &security{}
@@ -74,10 +85,47 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 	if err != nil {
 		return nil, err
 	}
+	if s.capture, err = capture.Open(ctx, s.db, capture.Config{Jurisdiction: o.jurisdiction, Node: s.id.ID, Audit: s.audit,
+		Tenants: s.tenants, Logger: log}); err != nil {
+		return nil, err
+	}
+	s.stopSweep = sweep(s.capture, log)
 	return s, nil
 }
 
+// capturer is the API's capture hook.
+func (s *security) capturer() api.Capturer { return capture.NewHook(s.capture) }
+
+// sweep deletes expired captures now and every sweepEvery until the
+// returned stop is called (which waits for a sweep in progress).
+func sweep(c *capture.Store, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			if n, err := c.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Error("capture sweep failed", "err", err)
+			} else if n > 0 {
+				log.Info("capture sweep", "deleted", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
 func (s *security) close() {
+	if s.stopSweep != nil {
+		s.stopSweep()
+	}
 	if s.meter != nil {
 		if err := s.meter.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "hearth: metering:", err)

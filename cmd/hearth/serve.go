@@ -146,6 +146,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	srv, err := api.New(api.Config{
 		Backend:          run,
 		Gate:             sec.gate,
+		Capture:          sec.capturer(), // consented capture and POST /v1/feedback (security.go)
 		Logger:           log,
 		Metrics:          metrics,
 		Gatherer:         reg,

@@ -169,6 +169,24 @@ func TestCaptureThroughAPI(t *testing.T) {
 		t.Errorf("captured params %v", rec.Params)
 	}
 
+	// Streams are captured too, once they have ended: OpenAI's SSE and
+	// Ollama's NDJSON (its default).
+	for _, st := range []struct{ path, body string }{
+		{"/v1/chat/completions", chatBody(`,"stream":true`)},
+		{"/api/chat", `{"model":"stories260k","options":{"num_predict":3},"messages":[{"role":"user","content":"Write to ` + planted + `"}]}`},
+	} {
+		r := n.do(t, st.path, alpha, st.body)
+		if r.status != 200 {
+			t.Fatalf("alpha stream %s: %d", st.path, r.status)
+		}
+		rec, err := n.capture.Get(ctx, alphaID, r.id)
+		if err != nil {
+			t.Errorf("alpha stream %s not captured: %v", st.path, err)
+		} else if !strings.Contains(rec.Messages[0].Content, "<EMAIL_1>") || rec.Output == "" {
+			t.Errorf("alpha stream %s captured %+v", st.path, rec)
+		}
+	}
+
 	// beta is opt-in: only the request with "store": true or the header
 	// is kept; Ollama's endpoints opt in by header.
 	optIns := []struct {

@@ -1,0 +1,165 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type testCaller struct{}
+
+func (testCaller) Sees(string) bool                               { return true }
+func (testCaller) Use(context.Context, string, string) error      { return nil }
+func (testCaller) Admit(context.Context, Admission) (Pass, error) { return nopPass{}, nil }
+
+type testGate struct{}
+
+func (testGate) Authenticate(*http.Request) (Caller, error) { return testCaller{}, nil }
+
+// recordingCapturer keeps what it is offered; written reports, at capture
+// time, whether the response had already been written.
+type recordingCapturer struct {
+	mu      sync.Mutex
+	got     []CaptureInput
+	written func() bool
+	seen    []bool
+	fbErr   error
+	fb      []FeedbackInput
+}
+
+func (c *recordingCapturer) Capture(_ context.Context, _ Caller, in CaptureInput) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, in)
+	if c.written != nil {
+		c.seen = append(c.seen, c.written())
+	}
+	return errors.New("capture failures are only logged")
+}
+
+func (c *recordingCapturer) Feedback(_ context.Context, _ Caller, in FeedbackInput) (string, error) {
+	c.fb = append(c.fb, in)
+	return "fb_1", c.fbErr
+}
+
+func TestCaptureHook(t *testing.T) {
+	tests := []struct {
+		name, path, body string
+		header           string // X-Hearth-Capture
+		want             *CaptureInput
+	}{
+		{"chat with content parts, store and user", "/v1/chat/completions",
+			`{"model":"fake","max_tokens":3,"temperature":0.5,"store":true,"user":"u-1","messages":[{"role":"developer","content":"be kind"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`,
+			"", &CaptureInput{Endpoint: "chat_completions", EndUser: "u-1", OptIn: true,
+				Messages: []CaptureMessage{{"system", "be kind"}, {"user", "a\nb"}}, Params: map[string]any{"max_tokens": 3.0, "temperature": 0.5}}},
+		{"chat opted in by header", "/v1/chat/completions", `{"model":"fake","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}`,
+			"true", &CaptureInput{Endpoint: "chat_completions", OptIn: true, Messages: []CaptureMessage{{"user", "hi"}}, Params: map[string]any{"max_tokens": 2.0}}},
+		{"completion prompt in an array", "/v1/completions", `{"model":"fake","max_tokens":2,"prompt":["once"]}`,
+			"no", &CaptureInput{Endpoint: "completions", Messages: []CaptureMessage{{"user", "once"}}, Params: map[string]any{"max_tokens": 2.0}}},
+		{"ollama generate with system", "/api/generate", `{"model":"fake","stream":false,"system":"sys","prompt":"p","options":{"num_predict":2}}`,
+			"1", &CaptureInput{Endpoint: "ollama_generate", OptIn: true, Messages: []CaptureMessage{{"system", "sys"}, {"user", "p"}},
+				Params: map[string]any{"options": map[string]any{"num_predict": 2.0}}}},
+		{"ollama chat stream", "/api/chat", `{"model":"fake","options":{"num_predict":2},"messages":[{"role":"user","content":"x"}]}`,
+			"", &CaptureInput{Endpoint: "ollama_chat", Messages: []CaptureMessage{{"user", "x"}}, Params: map[string]any{"options": map[string]any{"num_predict": 2.0}}}},
+		{"failed request", "/v1/chat/completions", `{"model":"missing","messages":[{"role":"user","content":"x"}]}`, "true", nil},
+		{"embeddings are not captured", "/v1/embeddings", `{"model":"fake","input":"x"}`, "true", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &recordingCapturer{}
+			h := newHarness(t, func(c *Config) { c.Gate = testGate{}; c.Capture = rc })
+			req := httptest.NewRequest("POST", tc.path, strings.NewReader(tc.body))
+			if tc.header != "" {
+				req.Header.Set(CaptureHeader, tc.header)
+			}
+			w := httptest.NewRecorder()
+			rc.written = func() bool { return w.Body.Len() > 0 }
+			h.srv.ServeHTTP(w, req)
+			if tc.want == nil {
+				if len(rc.got) != 0 {
+					t.Errorf("captured %+v, want nothing (status %d)", rc.got, w.Code)
+				}
+				return
+			}
+			if w.Code != 200 || len(rc.got) != 1 {
+				t.Fatalf("status %d, %d captures; want 200 and 1: %s", w.Code, len(rc.got), w.Body)
+			}
+			got := rc.got[0]
+			if !rc.seen[0] {
+				t.Error("capture ran before the response was written")
+			}
+			if got.ResponseID == "" || got.ResponseID != w.Header().Get("X-Request-Id") || got.Model != "fake" || got.Output == "" {
+				t.Errorf("id %q (header %q), model %q, output %q", got.ResponseID, w.Header().Get("X-Request-Id"), got.Model, got.Output)
+			}
+			if g, w := fmt.Sprint(got.Endpoint, got.EndUser, got.OptIn, got.Messages, got.Params),
+				fmt.Sprint(tc.want.Endpoint, tc.want.EndUser, tc.want.OptIn, tc.want.Messages, tc.want.Params); g != w {
+				t.Errorf("captured\n%s\nwant\n%s", g, w)
+			}
+			if !strings.Contains(h.log(), "capture failures are only logged") {
+				t.Error("the capturer's error was not logged")
+			}
+		})
+	}
+	// Without a gate there is no caller and nothing is captured.
+	rc := &recordingCapturer{}
+	h := newHarness(t, func(c *Config) { c.Capture = rc })
+	if w := h.do("POST", "/v1/chat/completions", `{"model":"fake","store":true,"messages":[{"role":"user","content":"x"}]}`); w.Code != 200 || len(rc.got) != 0 {
+		t.Errorf("no gate: status %d, %d captures; want 200 and none", w.Code, len(rc.got))
+	}
+}
+
+func TestFeedbackEndpoint(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		noHook bool
+		fbErr  error
+		status int
+		code   string
+	}{
+		{"recorded", `{"response_id":"chatcmpl-1","rating":5,"tags":["a"]}`, false, nil, 200, ""},
+		{"correction without rating", `{"response_id":"chatcmpl-1","correction":"better"}`, false, nil, 200, ""},
+		{"not the tenant's", `{"response_id":"chatcmpl-1","rating":1}`, false, fmt.Errorf("x: %w", ErrResponseNotFound), 404, "response_not_found"},
+		{"no capture on this node", `{"response_id":"chatcmpl-1","rating":1}`, true, nil, 404, "response_not_found"},
+		{"no scope", `{"response_id":"chatcmpl-1","rating":1}`, false, fmt.Errorf("%w: no feedback scope", ErrForbidden), 403, "permission_denied"},
+		{"invalid per store", `{"response_id":"chatcmpl-1","rating":1,"tags":[""]}`, false, fmt.Errorf("%w: empty tag", ErrInvalidFeedback), 400, "invalid_value"},
+		{"rating 0", `{"response_id":"chatcmpl-1","rating":0}`, false, nil, 400, "invalid_value"},
+		{"rating 6", `{"response_id":"chatcmpl-1","rating":6}`, false, nil, 400, "invalid_value"},
+		{"no rating", `{"response_id":"chatcmpl-1"}`, false, nil, 400, "invalid_value"},
+		{"no id", `{"rating":1}`, false, nil, 400, "invalid_value"},
+		{"rating as a string", `{"response_id":"chatcmpl-1","rating":"up"}`, false, nil, 400, "invalid_type"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &recordingCapturer{fbErr: tc.fbErr}
+			h := newHarness(t, func(c *Config) {
+				c.Gate = testGate{}
+				if !tc.noHook {
+					c.Capture = rc
+				}
+			})
+			w := h.do("POST", "/v1/feedback", tc.body)
+			var body struct {
+				ID, Status string
+				Error      struct{ Code string }
+			}
+			json.Unmarshal(w.Body.Bytes(), &body)
+			if w.Code != tc.status || body.Error.Code != tc.code {
+				t.Fatalf("status %d code %q, want %d %q: %s", w.Code, body.Error.Code, tc.status, tc.code, w.Body)
+			}
+			if tc.status == 200 && (body.ID != "fb_1" || body.Status != "recorded") {
+				t.Errorf("body %s", w.Body)
+			}
+		})
+	}
+	h := newHarness(t, func(c *Config) { c.Gate = testGate{}; c.Capture = &recordingCapturer{} })
+	if w := h.do("GET", "/v1/feedback", ""); w.Code != 405 {
+		t.Errorf("GET /v1/feedback: %d, want 405", w.Code)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -508,5 +509,39 @@ func TestExportAndFilters(t *testing.T) {
 	}
 	if _, err := f.s.List(ctx, "t1", Filter{Since: start, Until: start}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("empty window: %v, want ErrInvalid", err)
+	}
+}
+
+// Concurrent first captures of a tenant agree on one data key.
+func TestConcurrentFirstSaves(t *testing.T) {
+	f := newFixture(t, "KE")
+	ctx := context.Background()
+	tn := tenantWith("t1", tenant.CaptureOn, "KE", 30)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- f.s.Save(ctx, tn, interaction(fmt.Sprintf("r%d", i), ""))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys int
+	f.d.QueryRow(`SELECT count(*) FROM capture_key WHERE tenant_id = 't1'`).Scan(&keys)
+	if keys != 1 {
+		t.Errorf("%d keys for one tenant, want 1", keys)
+	}
+	if recs, err := f.s.List(ctx, "t1", Filter{}); err != nil || len(recs) != 16 {
+		t.Errorf("List = %d records, %v; want 16", len(recs), err)
+	}
+	if err := f.s.Save(ctx, tn, interaction("r0", "")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("saving a response id twice: %v, want ErrInvalid", err)
 	}
 }

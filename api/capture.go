@@ -62,7 +62,8 @@ type CaptureInput struct {
 // FeedbackInput is the body of POST /v1/feedback.
 type FeedbackInput struct {
 	ResponseID string
-	Rating     int // -1 or 1..5; 0: none
+	Rating     int // stars, 1..5; 0: none
+	Thumb      int // +1 up, -1 down; 0: none
 	Correction string
 	Tags       []string
 	Comment    string

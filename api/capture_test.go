@@ -25,6 +25,7 @@ func (testGate) Authenticate(*http.Request) (Caller, error) { return testCaller{
 // recordingCapturer keeps what it is offered; written reports, at capture
 // time, whether the response had already been written.
 type recordingCapturer struct {
+	lastFB  FeedbackInput
 	mu      sync.Mutex
 	got     []CaptureInput
 	written func() bool
@@ -45,6 +46,7 @@ func (c *recordingCapturer) Capture(_ context.Context, _ Caller, in CaptureInput
 
 func (c *recordingCapturer) Feedback(_ context.Context, _ Caller, in FeedbackInput) (string, error) {
 	c.fb = append(c.fb, in)
+	c.lastFB = in
 	return "fb_1", c.fbErr
 }
 
@@ -118,22 +120,30 @@ func TestFeedbackEndpoint(t *testing.T) {
 	tests := []struct {
 		name   string
 		body   string
+		rating int
+		thumb  int
 		noHook bool
 		fbErr  error
 		status int
 		code   string
 	}{
-		{"recorded", `{"response_id":"chatcmpl-1","rating":5,"tags":["a"]}`, false, nil, 200, ""},
-		{"correction without rating", `{"response_id":"chatcmpl-1","correction":"better"}`, false, nil, 200, ""},
-		{"not the tenant's", `{"response_id":"chatcmpl-1","rating":1}`, false, fmt.Errorf("x: %w", ErrResponseNotFound), 404, "response_not_found"},
-		{"no capture on this node", `{"response_id":"chatcmpl-1","rating":1}`, true, nil, 404, "response_not_found"},
-		{"no scope", `{"response_id":"chatcmpl-1","rating":1}`, false, fmt.Errorf("%w: no feedback scope", ErrForbidden), 403, "permission_denied"},
-		{"invalid per store", `{"response_id":"chatcmpl-1","rating":1,"tags":[""]}`, false, fmt.Errorf("%w: empty tag", ErrInvalidFeedback), 400, "invalid_value"},
-		{"rating 0", `{"response_id":"chatcmpl-1","rating":0}`, false, nil, 400, "invalid_value"},
-		{"rating 6", `{"response_id":"chatcmpl-1","rating":6}`, false, nil, 400, "invalid_value"},
-		{"no rating", `{"response_id":"chatcmpl-1"}`, false, nil, 400, "invalid_value"},
-		{"no id", `{"rating":1}`, false, nil, 400, "invalid_value"},
-		{"rating as a string", `{"response_id":"chatcmpl-1","rating":"up"}`, false, nil, 400, "invalid_type"},
+		{"five stars", `{"response_id":"chatcmpl-1","rating":5,"tags":["a"]}`, 5, 0, false, nil, 200, ""},
+		{"thumbs up", `{"response_id":"chatcmpl-1","rating":1}`, 0, 1, false, nil, 200, ""},
+		{"thumbs down", `{"response_id":"chatcmpl-1","rating":-1,"scale":"thumbs"}`, 0, -1, false, nil, 200, ""},
+		{"one star", `{"response_id":"chatcmpl-1","rating":1,"scale":"stars"}`, 1, 0, false, nil, 200, ""},
+		{"correction without rating", `{"response_id":"chatcmpl-1","correction":"better"}`, 0, 0, false, nil, 200, ""},
+		{"stars scale, -1", `{"response_id":"chatcmpl-1","rating":-1,"scale":"stars"}`, 0, 0, false, nil, 400, "invalid_value"},
+		{"thumbs scale, 3", `{"response_id":"chatcmpl-1","rating":3,"scale":"thumbs"}`, 0, 0, false, nil, 400, "invalid_value"},
+		{"unknown scale", `{"response_id":"chatcmpl-1","rating":3,"scale":"likert"}`, 0, 0, false, nil, 400, "invalid_value"},
+		{"not the tenant's", `{"response_id":"chatcmpl-1","rating":1}`, 0, 0, false, fmt.Errorf("x: %w", ErrResponseNotFound), 404, "response_not_found"},
+		{"no capture on this node", `{"response_id":"chatcmpl-1","rating":1}`, 0, 0, true, nil, 404, "response_not_found"},
+		{"no scope", `{"response_id":"chatcmpl-1","rating":1}`, 0, 0, false, fmt.Errorf("%w: no feedback scope", ErrForbidden), 403, "permission_denied"},
+		{"invalid per store", `{"response_id":"chatcmpl-1","rating":1,"tags":[""]}`, 0, 0, false, fmt.Errorf("%w: empty tag", ErrInvalidFeedback), 400, "invalid_value"},
+		{"rating 0", `{"response_id":"chatcmpl-1","rating":0}`, 0, 0, false, nil, 400, "invalid_value"},
+		{"rating 6", `{"response_id":"chatcmpl-1","rating":6}`, 0, 0, false, nil, 400, "invalid_value"},
+		{"no rating", `{"response_id":"chatcmpl-1"}`, 0, 0, false, nil, 400, "invalid_value"},
+		{"no id", `{"rating":1}`, 0, 0, false, nil, 400, "invalid_value"},
+		{"rating as a string", `{"response_id":"chatcmpl-1","rating":"up"}`, 0, 0, false, nil, 400, "invalid_type"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,8 +163,8 @@ func TestFeedbackEndpoint(t *testing.T) {
 			if w.Code != tc.status || body.Error.Code != tc.code {
 				t.Fatalf("status %d code %q, want %d %q: %s", w.Code, body.Error.Code, tc.status, tc.code, w.Body)
 			}
-			if tc.status == 200 && (body.ID != "fb_1" || body.Status != "recorded") {
-				t.Errorf("body %s", w.Body)
+			if tc.status == 200 && (body.ID != "fb_1" || body.Status != "recorded" || rc.lastFB.Rating != tc.rating || rc.lastFB.Thumb != tc.thumb) {
+				t.Errorf("body %s, passed on %+v; want rating %d thumb %d", w.Body, rc.lastFB, tc.rating, tc.thumb)
 			}
 		})
 	}

@@ -42,9 +42,12 @@ type Interaction struct {
 type Feedback struct {
 	ID         string `json:"id,omitempty"` // set when recorded
 	ResponseID string `json:"response_id"`
-	// Rating is -1 (thumbs down), +1 (thumbs up) or 1..5 (stars); 0 means
-	// no rating, allowed only with a correction or comment.
+	// Rating is stars, 1..5, and Thumb is +1 (up) or -1 (down); 0 means
+	// none. They are kept apart because one integer cannot tell a thumbs-up
+	// from one star. Feedback needs at least one of them, a correction,
+	// tags or a comment.
 	Rating     int       `json:"rating,omitempty"`
+	Thumb      int       `json:"thumb,omitempty"`
 	Correction string    `json:"correction,omitempty"` // a better answer; scrubbed like the output
 	Tags       []string  `json:"tags,omitempty"`
 	Comment    string    `json:"comment,omitempty"` // scrubbed

@@ -27,14 +27,14 @@ func CheckFeedback(fb Feedback) error {
 	if strings.TrimSpace(fb.ResponseID) == "" {
 		return fmt.Errorf("%w: feedback: response_id is required", ErrInvalid)
 	}
-	switch {
-	case fb.Rating == -1 || (fb.Rating >= 1 && fb.Rating <= 5):
-	case fb.Rating == 0:
-		if strings.TrimSpace(fb.Correction) == "" && strings.TrimSpace(fb.Comment) == "" && len(fb.Tags) == 0 {
-			return fmt.Errorf("%w: feedback: give a rating (-1, 1 to 5), a correction, tags or a comment", ErrInvalid)
-		}
-	default:
-		return fmt.Errorf("%w: feedback: rating %d: expected -1 (down), 1 (up) or 1 to 5 (stars)", ErrInvalid, fb.Rating)
+	if fb.Rating < 0 || fb.Rating > 5 {
+		return fmt.Errorf("%w: feedback: rating %d: expected 1 to 5 stars", ErrInvalid, fb.Rating)
+	}
+	if fb.Thumb < -1 || fb.Thumb > 1 {
+		return fmt.Errorf("%w: feedback: thumb %d: expected +1 (up) or -1 (down)", ErrInvalid, fb.Thumb)
+	}
+	if fb.Rating == 0 && fb.Thumb == 0 && strings.TrimSpace(fb.Correction) == "" && strings.TrimSpace(fb.Comment) == "" && len(fb.Tags) == 0 {
+		return fmt.Errorf("%w: feedback: give a rating, a thumb, a correction, tags or a comment", ErrInvalid)
 	}
 	if len(fb.Correction) > MaxCorrectionBytes {
 		return fmt.Errorf("%w: feedback: correction is %d bytes, more than %d", ErrInvalid, len(fb.Correction), MaxCorrectionBytes)
@@ -96,7 +96,7 @@ func (s *Store) AddFeedback(ctx context.Context, tenantID string, fb Feedback) (
 		}
 		return Feedback{}, fmt.Errorf("capture: feedback: %w", err)
 	}
-	detail := map[string]string{"feedback_id": fb.ID, "rating": strconv.Itoa(fb.Rating),
+	detail := map[string]string{"feedback_id": fb.ID, "rating": strconv.Itoa(fb.Rating), "thumb": strconv.Itoa(fb.Thumb),
 		"correction": strconv.FormatBool(fb.Correction != ""), "tags": strconv.Itoa(len(fb.Tags))}
 	s.audit(ctx, audit.Record{Tenant: tenantID, KeyID: fb.KeyID, ResponseID: fb.ResponseID, Reason: "feedback", Detail: detail})
 	return fb, nil

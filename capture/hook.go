@@ -71,7 +71,7 @@ func (h *Hook) Feedback(ctx context.Context, c api.Caller, in api.FeedbackInput)
 	if !p.Has(tenant.ScopeFeedback) {
 		return "", fmt.Errorf("%w: this key has no %q scope", api.ErrForbidden, tenant.ScopeFeedback)
 	}
-	fb, err := h.s.AddFeedback(ctx, p.Tenant.ID, Feedback{ResponseID: in.ResponseID, Rating: in.Rating, Correction: in.Correction,
+	fb, err := h.s.AddFeedback(ctx, p.Tenant.ID, Feedback{ResponseID: in.ResponseID, Rating: in.Rating, Thumb: in.Thumb, Correction: in.Correction,
 		Tags: in.Tags, Comment: in.Comment, KeyID: p.Key.ID})
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrKeyDeleted):

@@ -240,14 +240,20 @@ func TestCaptureThroughAPI(t *testing.T) {
 			t.Errorf("another tenant's feedback: %d %v, want 404", r.status, r.body)
 		}
 	}
+	// Stars are kept apart from thumbs.
+	for _, b := range []string{`{"response_id":"` + respID + `","rating":4}`, `{"response_id":"` + respID + `","rating":1,"scale":"stars"}`} {
+		if r := n.do(t, "/v1/feedback", alpha, b); r.status != 200 {
+			t.Errorf("feedback %s: %d %v", b, r.status, r.body)
+		}
+	}
 	if r := n.do(t, "/v1/feedback", alpha, `{"response_id":"chatcmpl-nope","rating":1}`); r.status != 404 {
 		t.Errorf("unknown id: %d %v, want 404", r.status, r.body)
 	}
 	rec, err = n.capture.Get(ctx, alphaID, respID)
-	if err != nil || len(rec.Feedback) != 1 {
+	if err != nil || len(rec.Feedback) != 3 || rec.Feedback[1].Rating != 4 || rec.Feedback[2].Rating != 1 || rec.Feedback[2].Thumb != 0 {
 		t.Fatalf("alpha's record after feedback: %v, %+v", err, rec.Feedback)
 	}
-	if got := rec.Feedback[0]; got.Rating != 1 || got.Correction != "Mail <EMAIL_1> today" || got.Comment != "good" || len(got.Tags) != 1 {
+	if got := rec.Feedback[0]; got.Thumb != 1 || got.Rating != 0 || got.Correction != "Mail <EMAIL_1> today" || got.Comment != "good" || len(got.Tags) != 1 {
 		t.Errorf("stored feedback %+v", got)
 	}
 

@@ -157,7 +157,7 @@ func TestStoredScrubbedAndEncrypted(t *testing.T) {
 	if err := f.s.Save(ctx, tn, interaction("r1", plantEmail)); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.Feedback(ctx, "t1", Feedback{ResponseID: "r1", Rating: -1, Correction: "Write to " + plantEmail + " " + marker}); err != nil {
+	if err := f.s.Feedback(ctx, "t1", Feedback{ResponseID: "r1", Thumb: -1, Correction: "Write to " + plantEmail + " " + marker}); err != nil {
 		t.Fatal(err)
 	}
 	raw := rawFiles(t, f.dir)
@@ -205,7 +205,7 @@ func TestStoredScrubbedAndEncrypted(t *testing.T) {
 			t.Errorf("scrubbed[%s] = %d, want %d (all: %v)", typ, rec.Scrubbed[typ], n, rec.Scrubbed)
 		}
 	}
-	if len(rec.Feedback) != 1 || rec.Feedback[0].Rating != -1 || rec.Feedback[0].Correction != "Write to <EMAIL_1> "+marker {
+	if len(rec.Feedback) != 1 || rec.Feedback[0].Thumb != -1 || rec.Feedback[0].Correction != "Write to <EMAIL_1> "+marker {
 		t.Errorf("feedback %+v", rec.Feedback)
 	}
 	if want := f.clock.Now().Add(30 * 24 * time.Hour); !rec.Expires.Equal(want) {
@@ -235,14 +235,16 @@ func TestFeedback(t *testing.T) {
 		fb     Feedback
 		want   error
 	}{
-		{"thumbs up", "t1", Feedback{ResponseID: "r1", Rating: 1}, nil},
+		{"thumbs up", "t1", Feedback{ResponseID: "r1", Thumb: 1}, nil},
+		{"one star", "t1", Feedback{ResponseID: "r1", Rating: 1}, nil},
 		{"stars", "t1", Feedback{ResponseID: "r1", Rating: 5, Tags: []string{"accurate"}}, nil},
 		{"correction without rating", "t1", Feedback{ResponseID: "r1", Correction: "better"}, nil},
 		{"another tenant", "t2", Feedback{ResponseID: "r1", Rating: 1}, ErrNotFound},
 		{"unknown response", "t1", Feedback{ResponseID: "nope", Rating: 1}, ErrNotFound},
 		{"rating 0 alone", "t1", Feedback{ResponseID: "r1"}, ErrInvalid},
 		{"rating 6", "t1", Feedback{ResponseID: "r1", Rating: 6}, ErrInvalid},
-		{"rating -2", "t1", Feedback{ResponseID: "r1", Rating: -2}, ErrInvalid},
+		{"rating -1", "t1", Feedback{ResponseID: "r1", Rating: -1}, ErrInvalid},
+		{"thumb 2", "t1", Feedback{ResponseID: "r1", Thumb: 2}, ErrInvalid},
 		{"no response id", "t1", Feedback{Rating: 1}, ErrInvalid},
 		{"empty tag", "t1", Feedback{ResponseID: "r1", Rating: 1, Tags: []string{" "}}, ErrInvalid},
 	}
@@ -264,8 +266,8 @@ func TestFeedback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.Feedback) != 3 {
-		t.Errorf("%d feedback entries, want 3", len(rec.Feedback))
+	if len(rec.Feedback) != 4 {
+		t.Errorf("%d feedback entries, want 4", len(rec.Feedback))
 	}
 	recs, err := f.s.List(ctx, "t1", Filter{WithFeedback: true})
 	if err != nil || len(recs) != 1 {

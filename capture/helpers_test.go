@@ -66,7 +66,7 @@ type fixture struct {
 	audit *auditSink
 }
 
-func newFixture(t *testing.T, jurisdiction string, mod ...func(*Config)) *fixture {
+func newFixture(t testing.TB, jurisdiction string, mod ...func(*Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	d, err := db.OpenDir(dir)

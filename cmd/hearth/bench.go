@@ -15,6 +15,7 @@ import (
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/parallel"
+	"github.com/hearth-ai/hearth/engine/tensor"
 )
 
 // benchJSON is one test in llama-bench's JSON field names, so results of
@@ -57,6 +58,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		batch          int
 		asJSON, noWarm bool
 		bandwidth      bool
+		kernels        string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --model FILE [-p 512] [-n 128] [-t N] [-r 5] [--json]",
@@ -68,6 +70,13 @@ llama.cpp's llama-bench so the two line up. --json prints a JSON array with
 llama-bench's field names. The peak resident memory is reported too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kernels != "" {
+				l, err := tensor.ParseLevel(kernels)
+				if err != nil {
+					return fmt.Errorf("bench: --kernels: %w", err)
+				}
+				tensor.SetLevel(l)
+			}
 			if bandwidth {
 				if threads <= 0 {
 					threads = parallel.PhysicalCores()
@@ -145,7 +154,7 @@ llama-bench's field names. The peak resident memory is reported too.`,
 				fmt.Fprintf(w, "| %s\t %s\t %s\t CPU\t %d\t %s\t %.2f ± %.2f\t\n", typ, gib(f.Size()), billions(params), threads, r.Test, mean, sd)
 			}
 			w.Flush()
-			fmt.Fprintf(g.stdout, "\npeak RSS %s (model file %s)\n", humanBytes(rss), humanBytes(f.Size()))
+			fmt.Fprintf(g.stdout, "\nkernels %s, peak RSS %s (model file %s)\n", tensor.KernelLevel(), humanBytes(rss), humanBytes(f.Size()))
 			return nil
 		},
 	}
@@ -158,6 +167,7 @@ llama-bench's field names. The peak resident memory is reported too.`,
 	fl.IntVarP(&batch, "batch-size", "b", 512, "prompt tokens per forward step")
 	fl.BoolVar(&noWarm, "no-warmup", false, "skip the untimed warm-up run")
 	fl.BoolVar(&asJSON, "json", false, "print a JSON array with llama-bench's field names")
+	fl.StringVar(&kernels, "kernels", "", "cap the kernels at a CPU level: portable, avx2 or avx512-vnni (default: the best the CPU has)")
 	fl.BoolVar(&bandwidth, "bandwidth", false, "measure memory read bandwidth instead (the bound on generation speed)")
 	return cmd
 }

@@ -110,6 +110,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newKeysCmd(g),
 		newUsageCmd(g),
 		newFleetCmd(g),
+		newDatasetCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/flywheel/dataset"
+	"github.com/hearth-ai/hearth/store"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// datasetNow is the clock of the dataset commands (version creation
+// times); tests set it.
+var datasetNow = time.Now
+
+// datasetCaptureSource, when set, gives `dataset build` the node's
+// captured interactions as a Source (the capture store, opened on the
+// same database). Until it is wired, builds read --from files.
+var datasetCaptureSource func(ctx context.Context, d *db.DB, dataDir string) (dataset.Source, error)
+
+// datasetEnv is what every dataset subcommand opens: the database, the
+// dataset store and the tenant the --tenant flag names.
+type datasetEnv struct {
+	dataDir, tenantArg string
+}
+
+type openDatasets struct {
+	d        *db.DB
+	ds       *dataset.Store
+	tenantID string
+	dir      string
+}
+
+func (e *datasetEnv) open(ctx context.Context) (*openDatasets, error) {
+	if e.tenantArg == "" {
+		return nil, errors.New("--tenant is required")
+	}
+	dir := e.dataDir
+	if dir == "" {
+		var err error
+		if dir, err = store.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	d, err := db.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := tenant.Open(ctx, d, datasetNow)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	t, err := ts.GetTenant(ctx, e.tenantArg)
+	ts.Close()
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("--tenant: %w", err)
+	}
+	ds, err := dataset.Open(ctx, d, datasetNow)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return &openDatasets{d: d, ds: ds, tenantID: t.ID, dir: dir}, nil
+}
+
+func (o *openDatasets) Close() { o.d.Close() }
+
+func newDatasetCmd(g *globals) *cobra.Command {
+	env := &datasetEnv{}
+	cmd := &cobra.Command{
+		Use:   "dataset",
+		Short: "Build, inspect, export and import a tenant's fine-tuning datasets",
+		Long: `Manage the fine-tuning datasets kept in the data directory's database
+(DIR/hearth.db), per tenant: one tenant never sees another's datasets.
+
+A build keeps well-rated or corrected interactions (a correction replaces the
+model's answer), drops malformed ones, exact and near duplicates, filters by
+length and language, and splits train/eval by a hash of the response id. Every
+build or import of a name makes a new version, which remembers the response
+ids its examples came from, so erasing a response or a user removes what was
+derived from them.
+
+Ratings compare on a 1..5 scale: stars as given, a thumbs-up counts as 5 and a
+thumbs-down as 1. --tenant takes a tenant's name or ID.`,
+	}
+	cmd.PersistentFlags().StringVar(&env.dataDir, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
+	cmd.PersistentFlags().StringVar(&env.tenantArg, "tenant", "", "tenant name or ID (required)")
+	cmd.AddCommand(
+		newDatasetBuildCmd(g, env),
+		newDatasetListCmd(g, env),
+		newDatasetExportCmd(g, env),
+		newDatasetImportCmd(g, env),
+		newDatasetStatsCmd(g, env),
+	)
+	return cmd
+}
+
+func newDatasetBuildCmd(g *globals, env *datasetEnv) *cobra.Command {
+	var (
+		name, from string
+		opts       dataset.Options
+	)
+	cmd := &cobra.Command{
+		Use:   "build --tenant T --name N [--from FILE.jsonl] [filters]",
+		Short: "Build the next version of a dataset from rated interactions",
+		Long: `Build the next version of a dataset from the tenant's rated interactions.
+
+--from reads interactions from a JSONL file, one object per line:
+  {"response_id":"resp_1","messages":[{"role":"user","content":"..."}],
+   "output":"...","rating":5,"thumb":1,"correction":"...","tags":["..."],
+   "time":"2026-11-28T12:00:00Z","end_user":"...","model":"..."}
+(rating: 1..5 stars; thumb: +1 or -1; correction replaces output.)
+Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, and ` + dataset.Undetermined + ` (undetermined).`,
+		Example: `  hearth dataset build --tenant kra --name support --from interactions.jsonl
+  hearth dataset build --tenant kra --name support-sw --from interactions.jsonl --lang sw --min-chars 40 --eval 0.2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return errors.New("--name is required")
+			}
+			o, err := env.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			var src dataset.Source
+			switch {
+			case from != "":
+				f, err := os.Open(from)
+				if err != nil {
+					return fmt.Errorf("--from: %w", err)
+				}
+				ins, err := dataset.ReadInteractions(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("--from %s: %w", from, err)
+				}
+				src = dataset.Static(ins)
+			case datasetCaptureSource != nil:
+				if src, err = datasetCaptureSource(cmd.Context(), o.d, o.dir); err != nil {
+					return err
+				}
+			default:
+				return errors.New("no interaction source: give --from FILE.jsonl (reading captures directly is not wired yet)")
+			}
+			v, err := o.ds.Build(cmd.Context(), src, o.tenantID, name, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "built %s v%d: %d examples (%d train, %d eval) from %d interactions\n",
+				v.Name, v.Version, len(v.Train)+len(v.Eval), len(v.Train), len(v.Eval), v.Report.Considered)
+			fmt.Fprintf(g.stdout, "  %s\n", v.Report)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&name, "name", "", "dataset name (required)")
+	fl.StringVar(&from, "from", "", "read interactions from this JSONL file")
+	fl.IntVar(&opts.MinRating, "min-rating", dataset.DefaultMinRating, "lowest rating (1..5) an uncorrected interaction needs")
+	fl.IntVar(&opts.MinChars, "min-chars", 0, "drop examples shorter than this many characters (0: no bound)")
+	fl.IntVar(&opts.MaxChars, "max-chars", 0, "drop examples longer than this many characters (0: no bound)")
+	fl.StringSliceVar(&opts.Languages, "lang", nil, "keep only these languages (default: all)")
+	fl.Float64Var(&opts.NearDup, "near-dup", dataset.DefaultNearDup, "word-shingle Jaccard similarity from which examples are near duplicates (1: exact only)")
+	fl.Float64Var(&opts.EvalFraction, "eval", dataset.DefaultEvalFraction, "share of examples in the eval split")
+	fl.Int64Var(&opts.Seed, "seed", 0, "seed of the train/eval split")
+	return cmd
+}
+
+func newDatasetListCmd(g *globals, env *datasetEnv) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list --tenant T",
+		Short: "List the tenant's datasets and their versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := env.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			list, err := o.ds.List(cmd.Context(), o.tenantID)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if list == nil {
+					list = []dataset.Version{}
+				}
+				return datasetJSON(g.stdout, list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(g.stderr, "no datasets")
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVERSION\tORIGIN\tCREATED\tTRAIN\tEVAL\tREMOVED")
+			for _, v := range list {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\n", v.Name, v.Version, v.Origin,
+					v.Created.Format(time.RFC3339), v.TrainCount, v.EvalCount, v.Removed)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newDatasetExportCmd(g *globals, env *datasetEnv) *cobra.Command {
+	var (
+		name, split, out string
+		version          int
+	)
+	cmd := &cobra.Command{
+		Use:   "export --tenant T --name N [--version V] [--split train|eval|all] [--out F]",
+		Short: "Export a dataset version as OpenAI fine-tuning chat JSONL",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return errors.New("--name is required")
+			}
+			o, err := env.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			if out == "" || out == "-" {
+				_, err := o.ds.Export(cmd.Context(), o.tenantID, name, version, split, g.stdout)
+				return err
+			}
+			// Write beside the target and rename, so a failed export never
+			// leaves a truncated file where a good one was expected.
+			tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+			if err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
+			defer os.Remove(tmp.Name())
+			n, err := o.ds.Export(cmd.Context(), o.tenantID, name, version, split, tmp)
+			if cerr := tmp.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			if err := os.Rename(tmp.Name(), out); err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
+			fmt.Fprintf(g.stderr, "exported %d examples to %s\n", n, out)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&name, "name", "", "dataset name (required)")
+	fl.IntVar(&version, "version", 0, "version (default: the latest)")
+	fl.StringVar(&split, "split", "all", "train, eval or all")
+	fl.StringVar(&out, "out", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func newDatasetImportCmd(g *globals, env *datasetEnv) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "import --tenant T --name N FILE",
+		Short: "Import OpenAI fine-tuning chat JSONL as the next version of a dataset",
+		Long: `Import OpenAI fine-tuning chat JSONL ("-" for stdin) as the next version
+of a dataset, every example in the train split. The whole file is checked
+first: the first bad line fails the import, naming the line, and nothing is
+stored.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return errors.New("--name is required")
+			}
+			o, err := env.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			var r io.Reader = g.stdin
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			v, err := o.ds.Import(cmd.Context(), o.tenantID, name, r)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			fmt.Fprintf(g.stdout, "imported %s v%d: %d examples\n", v.Name, v.Version, len(v.Train)+len(v.Eval))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "dataset name (required)")
+	return cmd
+}
+
+func newDatasetStatsCmd(g *globals, env *datasetEnv) *cobra.Command {
+	var (
+		name    string
+		version int
+		asJSON  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "stats --tenant T --name N [--version V] [--json]",
+		Short: "Show a dataset version's sizes, languages, ratings and what its build dropped",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return errors.New("--name is required")
+			}
+			o, err := env.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			st, err := o.ds.Stats(cmd.Context(), o.tenantID, name, version)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return datasetJSON(g.stdout, st)
+			}
+			printDatasetStats(g.stdout, st)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&name, "name", "", "dataset name (required)")
+	fl.IntVar(&version, "version", 0, "version (default: the latest)")
+	fl.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printDatasetStats(w io.Writer, st *dataset.Stats) {
+	fmt.Fprintf(w, "%s v%d (%s)\n", st.Name, st.Version, st.Origin)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SPLIT\tEXAMPLES\tAVG CHARS\tMIN\tMAX")
+	for _, s := range []string{dataset.Train, dataset.Eval, "all"} {
+		ss := st.Splits[s]
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%d\t%d\n", s, ss.Examples, ss.AvgChars, ss.MinChars, ss.MaxChars)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "languages: %s\n", datasetCounts(st.Languages, true))
+	fmt.Fprintf(w, "ratings:   %s\n", datasetCounts(st.Ratings, false))
+	fmt.Fprintf(w, "corrected: %d\n", st.Corrected)
+	fmt.Fprintf(w, "%s: %d considered: %s\n", st.Origin, st.Report.Considered, st.Report)
+	if st.Removed > 0 {
+		fmt.Fprintf(w, "erased since: %d examples\n", st.Removed)
+	}
+}
+
+// datasetCounts formats "a 3, b 2": by count (most first) or by name.
+func datasetCounts(m map[string]int, byCount bool) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if byCount && m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func datasetJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -219,3 +219,30 @@ func apiError(resp *http.Response) error {
 	}
 	return &APIError{Status: resp.StatusCode, Message: msg}
 }
+
+// Feedback rates a response the server captured: rating is -1 or +1 on the
+// "thumbs" scale, or 1..5 on the "stars" scale; correction, if not empty,
+// is a better answer.
+func (c *Client) Feedback(ctx context.Context, responseID string, rating int, scale, correction string) error {
+	body, err := json.Marshal(map[string]any{"response_id": responseID, "rating": rating, "scale": scale, "correction": correction})
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/feedback", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if c.key != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return apiError(resp)
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,9 +17,12 @@ import (
 	"github.com/hearth-ai/hearth/engine/sample"
 )
 
-// chatBackend answers one turn of a conversation, streaming the reply.
+// chatBackend answers one turn of a conversation, streaming the reply,
+// and takes ratings of the replies it gave.
 type chatBackend interface {
 	reply(ctx context.Context, history []client.Message, onDelta func(string)) (string, error)
+	// rate sends feedback on the last reply; scale is "thumbs" or "stars".
+	rate(ctx context.Context, rating int, scale, correction string) error
 }
 
 func newChatCmd(g *globals) *cobra.Command {
@@ -34,7 +38,10 @@ func newChatCmd(g *globals) *cobra.Command {
 		Short: "Chat with a model in the terminal, streaming, with history",
 		Long: `Chat with a model in the terminal. Each line you type is a user message; the
 reply streams as it is generated and the conversation is kept as history.
-Commands: /reset forgets the history, /exit (or end of input) quits.
+Commands: /reset forgets the history, /exit (or end of input) quits,
+/good and /bad rate the last reply (/rate 1-5 on a five-star scale, /fix TEXT
+gives a better answer): the node keeps the rating with the captured
+interaction, when the tenant's data policy captures it.
 
 With --url (default $HEARTH_URL, else http://127.0.0.1:8080) it talks to a
 running node over its OpenAI API; --model picks the model (default: the
@@ -122,7 +129,18 @@ func chatLoop(ctx context.Context, g *globals, b chatBackend, system string) err
 			fmt.Fprintln(g.stdout, "(history cleared)")
 			continue
 		case "/help":
-			fmt.Fprintln(g.stdout, "/reset forgets the conversation, /exit quits")
+			fmt.Fprintln(g.stdout, "/reset forgets the conversation, /exit quits, /good or /bad rates the last reply, /rate 1-5, /fix TEXT")
+			continue
+		}
+		if strings.HasPrefix(line, "/") {
+			rating, scale, fix, ok := parseRating(line)
+			if !ok {
+				fmt.Fprintln(g.stderr, "hearth: chat: unknown command or bad argument:", line, "(/help lists them)")
+			} else if err := b.rate(ctx, rating, scale, fix); err != nil {
+				fmt.Fprintln(g.stderr, "hearth: chat: feedback:", err)
+			} else {
+				fmt.Fprintln(g.stdout, "(feedback recorded)")
+			}
 			continue
 		}
 		history = append(history, client.Message{Role: "user", Content: line})
@@ -141,12 +159,36 @@ func chatLoop(ctx context.Context, g *globals, b chatBackend, system string) err
 	}
 }
 
+// parseRating reads the rating commands: /good, /bad, /rate N, /fix TEXT.
+func parseRating(line string) (rating int, scale, fix string, ok bool) {
+	cmd, arg, _ := strings.Cut(line, " ")
+	switch cmd {
+	case "/good", "/up":
+		return 1, "thumbs", "", true
+	case "/bad", "/down":
+		return -1, "thumbs", "", true
+	case "/rate":
+		n, err := strconv.Atoi(strings.TrimSpace(arg))
+		if err != nil || n < 1 || n > 5 {
+			return 0, "", "", false
+		}
+		return n, "stars", "", true
+	case "/fix":
+		if strings.TrimSpace(arg) == "" {
+			return 0, "", "", false
+		}
+		return -1, "thumbs", strings.TrimSpace(arg), true
+	}
+	return 0, "", "", false
+}
+
 type remoteChat struct {
 	c         *client.Client
 	model     string
 	maxTokens int
 	temp      float64
 	seed      *int64
+	lastID    string // response id of the last reply, for ratings
 }
 
 func (r *remoteChat) reply(ctx context.Context, history []client.Message, onDelta func(string)) (string, error) {
@@ -154,13 +196,25 @@ func (r *remoteChat) reply(ctx context.Context, history []client.Message, onDelt
 	if err != nil {
 		return "", err
 	}
+	r.lastID = res.ID
 	return res.Text, nil
+}
+
+func (r *remoteChat) rate(ctx context.Context, rating int, scale, correction string) error {
+	if r.lastID == "" {
+		return errors.New("no reply to rate yet")
+	}
+	return r.c.Feedback(ctx, r.lastID, rating, scale, correction)
 }
 
 type localChat struct {
 	m         *engine.Model
 	params    sample.Params
 	maxTokens int
+}
+
+func (l *localChat) rate(context.Context, int, string, string) error {
+	return errors.New("ratings go to a node's capture store: chat with a node (--url) to rate replies")
 }
 
 func (l *localChat) reply(ctx context.Context, history []client.Message, onDelta func(string)) (string, error) {

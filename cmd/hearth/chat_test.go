@@ -116,3 +116,51 @@ func TestConfigSources(t *testing.T) {
 		t.Error("a malformed config file was accepted")
 	}
 }
+
+// TestChatRating rates the last reply with /good and /rate and checks the
+// node receives feedback for that reply's response id.
+func TestChatRating(t *testing.T) {
+	node, err := runner.New(runner.Config{Files: []string{filepath.Join(models, "stories260K.gguf")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Shutdown(context.Background())
+	srv, err := api.New(api.Config{Backend: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var replyIDs []string
+	var feedback []map[string]any
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/feedback" {
+			var fb map[string]any
+			json.NewDecoder(r.Body).Decode(&fb)
+			mu.Lock()
+			feedback = append(feedback, fb)
+			mu.Unlock()
+			w.Write([]byte(`{"id":"fb_1","object":"feedback","status":"recorded"}`))
+			return
+		}
+		srv.ServeHTTP(w, r)
+		if id := w.Header().Get("X-Request-Id"); r.URL.Path == "/v1/chat/completions" {
+			mu.Lock()
+			replyIDs = append(replyIDs, id)
+			mu.Unlock()
+		}
+	}))
+	defer ts.Close()
+	out, err := run(t, "/good\nOnce upon a time\n/good\n/rate 4\n/rate 9\n", "chat", "--url", ts.URL, "-n", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out, "(feedback recorded)") != 2 {
+		t.Errorf("chat output:\n%s", out)
+	}
+	if len(feedback) != 2 || len(replyIDs) != 1 {
+		t.Fatalf("%d feedback posts for %d replies; want 2 for 1", len(feedback), len(replyIDs))
+	}
+	if feedback[0]["response_id"] != replyIDs[0] || feedback[0]["rating"] != 1.0 || feedback[1]["rating"] != 4.0 || feedback[1]["scale"] != "stars" {
+		t.Errorf("feedback %v for reply %s", feedback, replyIDs[0])
+	}
+}

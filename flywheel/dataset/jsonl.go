@@ -90,6 +90,9 @@ func (s *Store) Import(ctx context.Context, tenantID, name string, r io.Reader) 
 		return nil, err
 	}
 	lines, err := ParseChatJSONL(r)
+	if errors.Is(err, ErrEmpty) {
+		return nil, fmt.Errorf("%w: import %s: the file holds none", ErrEmpty, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dataset: import %s: %w", name, err)
 	}
@@ -140,7 +143,7 @@ func ParseChatJSONL(r io.Reader) ([][]Message, error) {
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: the file holds no examples", ErrEmpty)
+		return nil, fmt.Errorf("%w: the file holds none", ErrEmpty)
 	}
 	return out, nil
 }

@@ -208,8 +208,10 @@ func parseChatLine(text []byte) ([]Message, error) {
 }
 
 // ReadInteractions reads interactions as JSONL, one Interaction object per
-// line (blank lines skipped), for building from a file. Errors name the
-// line.
+// line (blank lines skipped), for building from a file. A line may also
+// carry a "feedback" array of Feedback objects, folded in with
+// WithFeedback: that makes the capture store's JSONL export a valid input.
+// Unknown fields are ignored. Errors name the line.
 func ReadInteractions(r io.Reader) ([]Interaction, error) {
 	var out []Interaction
 	sc := bufio.NewScanner(r)
@@ -219,11 +221,14 @@ func ReadInteractions(r io.Reader) ([]Interaction, error) {
 		if len(text) == 0 {
 			continue
 		}
-		var in Interaction
-		if err := json.Unmarshal(text, &in); err != nil {
+		var rec struct {
+			Interaction
+			Feedback []Feedback `json:"feedback"`
+		}
+		if err := json.Unmarshal(text, &rec); err != nil {
 			return nil, &LineError{line, err}
 		}
-		out = append(out, in)
+		out = append(out, rec.Interaction.WithFeedback(rec.Feedback))
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read interactions: %w", err)

@@ -123,7 +123,10 @@ func newDatasetBuildCmd(g *globals, env *datasetEnv) *cobra.Command {
   {"response_id":"resp_1","messages":[{"role":"user","content":"..."}],
    "output":"...","rating":5,"thumb":1,"correction":"...","tags":["..."],
    "time":"2026-11-28T12:00:00Z","end_user":"...","model":"..."}
-(rating: 1..5 stars; thumb: +1 or -1; correction replaces output.)
+(rating: 1..5 stars; thumb: +1 or -1; correction replaces output.) A
+"feedback" array of {"rating","thumb","correction","tags","time"} objects
+is folded in, the latest of each winning, so the capture store's JSONL
+export can be given as it is.
 Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, and ` + dataset.Undetermined + ` (undetermined).`,
 		Example: `  hearth dataset build --tenant kra --name support --from interactions.jsonl
   hearth dataset build --tenant kra --name support-sw --from interactions.jsonl --lang sw --min-chars 40 --eval 0.2`,
@@ -131,6 +134,16 @@ Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, a
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return errors.New("--name is required")
+			}
+			// The library reads a zero option as "the default"; on the
+			// command line an explicit 0 is a mistake, not a request for it.
+			for _, f := range []struct {
+				flag string
+				zero bool
+			}{{"eval", opts.EvalFraction == 0}, {"near-dup", opts.NearDup == 0}, {"min-rating", opts.MinRating == 0}} {
+				if f.zero {
+					return fmt.Errorf("--%s 0 is out of range", f.flag)
+				}
 			}
 			o, err := env.open(cmd.Context())
 			if err != nil {

@@ -163,6 +163,8 @@ func TestDatasetCLI(t *testing.T) {
 		{[]string{"dataset", "build", "--name", "x", "--from", from}, "--tenant is required"},
 		{[]string{"dataset", "build", "--tenant", "kra", "--name", "x", "--from", from, "--near-dup", "1.5"}, "near-duplicate threshold"},
 		{[]string{"dataset", "build", "--tenant", "kra", "--name", "x", "--from", from, "--lang", "klingon"}, "unknown language"},
+		{[]string{"dataset", "build", "--tenant", "kra", "--name", "x", "--from", from, "--eval", "0"}, "--eval 0 is out of range"},
+		{[]string{"dataset", "build", "--tenant", "kra", "--name", "x", "--from", from, "--min-rating", "7"}, "min rating 7"},
 		{[]string{"dataset", "build", "--tenant", "kra", "--name", "x", "--from", bad}, "no examples"},
 		{[]string{"dataset", "export", "--tenant", "kra", "--name", "support", "--split", "test"}, "split"},
 		{[]string{"dataset", "stats", "--tenant", "kra", "--name", "support", "--version", "9"}, "no version 9"},

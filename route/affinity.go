@@ -1,0 +1,31 @@
+package route
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+)
+
+// Owner returns which of ids owns key by rendezvous hashing: the id with
+// the highest hash of (key, id). Removing a node moves only the keys it
+// owned; adding one takes about 1/n of the keys. Empty ids: "".
+func Owner(key string, ids []string) string {
+	best, bestW := "", uint64(0)
+	for _, id := range ids {
+		w := weight(key, id)
+		if best == "" || w > bestW || w == bestW && id < best {
+			best, bestW = id, w
+		}
+	}
+	return best
+}
+
+// weight hashes key and id with a separator, so ("ab","c") and ("a","bc")
+// differ.
+func weight(key, id string) uint64 {
+	h := sha256.New()
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+}

@@ -1,0 +1,243 @@
+package route
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-ai/hearth/fabric"
+)
+
+// peer is a certified node serving "m" with the given RTT and queue.
+func peer(id, j string, rtt time.Duration, queue int) fabric.Peer {
+	return fabric.Peer{ID: id, Jurisdiction: j, Certified: true, RTT: rtt, Load: fabric.Load{Models: []string{"m"}, Queue: queue}}
+}
+
+func with(p fabric.Peer, f func(*fabric.Peer)) fabric.Peer { f(&p); return p }
+
+func TestChoose(t *testing.T) {
+	ke1 := peer("ke1", "KE", 5*time.Millisecond, 0)
+	ke2 := peer("ke2", "KE", 2*time.Millisecond, 0)
+	ng1 := peer("ng1", "NG", 1*time.Millisecond, 0)
+	br1 := peer("br1", "BR", 1*time.Millisecond, 0)
+	uncert := with(peer("ke0", "KE", 0, 0), func(p *fabric.Peer) { p.Certified, p.CertProblem = false, "no certificate" })
+	other := with(peer("ke0", "KE", 0, 0), func(p *fabric.Peer) { p.Load.Models = []string{"other"} })
+
+	tests := []struct {
+		name    string
+		peers   []fabric.Peer
+		q       Query
+		want    string   // chosen node; "" means an error
+		wantErr error    // when want is ""
+		errHas  []string // substrings of the error
+		cands   []string // candidate ids, best first (nil: not checked)
+	}{
+		{name: "lowest rtt wins", peers: []fabric.Peer{ke1, ke2}, q: Query{Model: "m"}, want: "ke2", cands: []string{"ke2", "ke1"}},
+		{name: "self counts as zero rtt", peers: []fabric.Peer{ke1, ke2}, q: Query{Model: "m", Self: "ke1"}, want: "ke1"},
+		{name: "Peer.Self counts as zero rtt", peers: []fabric.Peer{with(ke1, func(p *fabric.Peer) { p.Self = true }), ke2}, q: Query{Model: "m"}, want: "ke1"},
+		{name: "any jurisdiction when policy empty", peers: []fabric.Peer{ke1, ng1}, q: Query{Model: "m"}, want: "ng1"},
+		{name: "policy excludes closer node", peers: []fabric.Peer{ke1, ng1, br1}, q: Query{Model: "m", Jurisdictions: []string{"KE"}}, want: "ke1", cands: []string{"ke1"}},
+		{name: "narrow within policy", peers: []fabric.Peer{ke1, ng1, br1}, q: Query{Model: "m", Jurisdictions: []string{"KE", "NG"}, Narrow: "KE"}, want: "ke1"},
+		{name: "narrow without policy", peers: []fabric.Peer{ke1, ng1}, q: Query{Model: "m", Narrow: "KE"}, want: "ke1"},
+		{name: "narrow outside policy is an error", peers: []fabric.Peer{ke1, ng1}, q: Query{Model: "m", Jurisdictions: []string{"KE"}, Narrow: "NG"}, wantErr: ErrBadQuery, errHas: []string{"NG", "KE"}},
+		{name: "bad narrow is an error", peers: []fabric.Peer{ke1}, q: Query{Model: "m", Narrow: "ke"}, wantErr: ErrBadQuery},
+		{name: "no model is an error", peers: []fabric.Peer{ke1}, q: Query{}, wantErr: ErrBadQuery},
+		{name: "uncertified never chosen", peers: []fabric.Peer{uncert, ke1}, q: Query{Model: "m", Self: "ke0"}, want: "ke1"},
+		{name: "model not served", peers: []fabric.Peer{other, ke1}, q: Query{Model: "m", Self: "ke0"}, want: "ke1"},
+		{name: "excluded node skipped", peers: []fabric.Peer{ke1, ke2}, q: Query{Model: "m", Exclude: []string{"ke2"}}, want: "ke1"},
+		{name: "overloaded skipped", peers: []fabric.Peer{with(ke2, func(p *fabric.Peer) { p.Load.Queue = DefaultMaxQueue + 1 }), ke1}, q: Query{Model: "m"}, want: "ke1"},
+		{name: "MaxQueue overrides", peers: []fabric.Peer{with(ke2, func(p *fabric.Peer) { p.Load.Queue = 3 }), ke1}, q: Query{Model: "m", MaxQueue: 2}, want: "ke1"},
+		{name: "queue outweighs rtt", peers: []fabric.Peer{with(ke2, func(p *fabric.Peer) { p.Load.Queue = 1 }), ke1}, q: Query{Model: "m"}, want: "ke1"},
+		{name: "kv use penalised", peers: []fabric.Peer{with(ke2, func(p *fabric.Peer) { p.Load.KVUsedBytes, p.Load.KVTotalBytes = 90, 100 }), ke1}, q: Query{Model: "m"}, want: "ke1"},
+		{name: "ties broken by id", peers: []fabric.Peer{peer("b", "KE", time.Millisecond, 0), peer("a", "KE", time.Millisecond, 0)}, q: Query{Model: "m"}, want: "a", cands: []string{"a", "b"}},
+		{name: "nothing permitted fails closed", peers: []fabric.Peer{ng1, br1, uncert}, q: Query{Model: "m", Jurisdictions: []string{"KE"}}, wantErr: ErrNoPermittedNode,
+			errHas: []string{`model "m"`, "permitted jurisdictions KE", "node ng1 (NG): jurisdiction NG not permitted", "node br1 (BR)", "node ke0 (KE): not certified: no certificate"}},
+		{name: "all tried fails closed", peers: []fabric.Peer{ke1}, q: Query{Model: "m", Exclude: []string{"ke1"}}, wantErr: ErrNoPermittedNode, errHas: []string{"already tried", "permitted jurisdictions any"}},
+		{name: "all overloaded fails closed", peers: []fabric.Peer{with(ke1, func(p *fabric.Peer) { p.Load.Queue = 99 })}, q: Query{Model: "m"}, wantErr: ErrNoPermittedNode, errHas: []string{"overloaded: 99 queued"}},
+		{name: "narrowed to empty jurisdiction fails closed", peers: []fabric.Peer{ke1}, q: Query{Model: "m", Narrow: "NG"}, wantErr: ErrNoPermittedNode, errHas: []string{"narrowed to NG", "not the requested NG"}},
+		{name: "no nodes fails closed", q: Query{Model: "m"}, wantErr: ErrNoPermittedNode, errHas: []string{"no nodes are known"}},
+		{name: "model missing everywhere", peers: []fabric.Peer{ke1}, q: Query{Model: "x"}, wantErr: ErrNoPermittedNode, errHas: []string{`does not serve model "x"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Choose(tt.peers, tt.q)
+			if tt.want == "" {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Choose err = %v; want %v", err, tt.wantErr)
+				}
+				for _, s := range tt.errHas {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q lacks %q", err, s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Choose: %v", err)
+			}
+			if d.Node != tt.want {
+				t.Errorf("chose %s; want %s (decision %+v)", d.Node, tt.want, d)
+			}
+			if !strings.Contains(d.Reason, tt.want) {
+				t.Errorf("reason %q does not name %s", d.Reason, tt.want)
+			}
+			if tt.cands != nil {
+				var got []string
+				for _, c := range d.Candidates {
+					got = append(got, c.ID)
+				}
+				if !slices.Equal(got, tt.cands) {
+					t.Errorf("candidates %v; want %v", got, tt.cands)
+				}
+			}
+			if len(d.Candidates)+len(d.Rejected) != len(tt.peers) {
+				t.Errorf("%d candidates + %d rejected; want %d peers accounted for", len(d.Candidates), len(d.Rejected), len(tt.peers))
+			}
+		})
+	}
+}
+
+func TestPrefixAffinity(t *testing.T) {
+	// Three equal nodes: the prefix owner wins, every time, and different
+	// prefixes spread over the nodes.
+	peers := []fabric.Peer{peer("a", "KE", time.Millisecond, 0), peer("b", "KE", time.Millisecond, 0), peer("c", "KE", time.Millisecond, 0)}
+	counts := map[string]int{}
+	for i := range 300 {
+		key := fmt.Sprintf("system-prompt-%d", i)
+		d1, err := Choose(peers, Query{Model: "m", PrefixKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d2, _ := Choose(peers, Query{Model: "m", PrefixKey: key})
+		if d1.Node != d2.Node {
+			t.Fatalf("key %s went to %s then %s", key, d1.Node, d2.Node)
+		}
+		if want := Owner(key, []string{"a", "b", "c"}); d1.Node != want {
+			t.Fatalf("key %s went to %s; owner is %s", key, d1.Node, want)
+		}
+		counts[d1.Node]++
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if counts[id] < 60 {
+			t.Errorf("node %s owns %d of 300 prefixes; want a fair share (counts %v)", id, counts[id], counts)
+		}
+	}
+
+	// Affinity beats a small RTT difference but not a real queue.
+	key := "sys"
+	owner := Owner(key, []string{"a", "b", "c"})
+	var near []fabric.Peer
+	for _, p := range peers {
+		if p.ID != owner {
+			p.RTT = 0
+		} else {
+			p.RTT = 10 * time.Millisecond
+		}
+		near = append(near, p)
+	}
+	if d, _ := Choose(near, Query{Model: "m", PrefixKey: key}); d.Node != owner {
+		t.Errorf("owner %s 10ms away lost to %s; affinity should win", owner, d.Node)
+	}
+	for i := range near {
+		if near[i].ID == owner {
+			near[i].Load.Queue = 3
+		}
+	}
+	if d, _ := Choose(near, Query{Model: "m", PrefixKey: key}); d.Node == owner {
+		t.Errorf("owner %s with 3 queued still chosen; load should win", owner)
+	}
+
+	// When the owner drops out, only its keys move.
+	moved := 0
+	for i := range 300 {
+		key := fmt.Sprintf("k%d", i)
+		before := Owner(key, []string{"a", "b", "c"})
+		after := Owner(key, []string{"a", "b"})
+		if before != "c" && before != after {
+			t.Fatalf("key %s moved from %s to %s though %s stayed", key, before, after, before)
+		}
+		if before != after {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Error("no key owned by c moved; test is vacuous")
+	}
+}
+
+// TestNeverOutsidePolicy throws thousands of random fleets and queries at
+// Choose: whatever it picks is certified, permitted, serves the model and
+// was not excluded; and when it fails, it fails with ErrNoPermittedNode
+// only if no node qualified.
+func TestNeverOutsidePolicy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	js := []string{"KE", "NG", "BR", "DE", "KE-NBO"}
+	models := []string{"m1", "m2"}
+	pick := func(from []string) []string {
+		var out []string
+		for _, s := range from {
+			if rng.IntN(3) == 0 {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	chosen, failed := 0, 0
+	for i := range 5000 {
+		var peers []fabric.Peer
+		for k := range rng.IntN(8) {
+			p := fabric.Peer{
+				ID:           fmt.Sprintf("n%d", k),
+				Jurisdiction: js[rng.IntN(len(js))],
+				Certified:    rng.IntN(4) != 0,
+				RTT:          time.Duration(rng.IntN(50)) * time.Millisecond,
+				Load:         fabric.Load{Models: pick(models), Queue: rng.IntN(40), KVUsedBytes: rng.Int64N(100), KVTotalBytes: 100},
+			}
+			peers = append(peers, p)
+		}
+		q := Query{Model: models[rng.IntN(2)], Jurisdictions: pick(js), PrefixKey: fmt.Sprint(rng.IntN(10)), Self: "n0", Exclude: pick([]string{"n1", "n2", "n3"})}
+		if rng.IntN(3) == 0 {
+			if len(q.Jurisdictions) > 0 {
+				q.Narrow = q.Jurisdictions[rng.IntN(len(q.Jurisdictions))]
+			} else {
+				q.Narrow = js[rng.IntN(len(js))]
+			}
+		}
+		qualifies := func(p fabric.Peer) bool {
+			return p.Certified && (len(q.Jurisdictions) == 0 || slices.Contains(q.Jurisdictions, p.Jurisdiction)) &&
+				(q.Narrow == "" || p.Jurisdiction == q.Narrow) && slices.Contains(p.Load.Models, q.Model) &&
+				!slices.Contains(q.Exclude, p.ID) && p.Load.Queue <= DefaultMaxQueue
+		}
+		d, err := Choose(peers, q)
+		if err != nil {
+			if !errors.Is(err, ErrNoPermittedNode) {
+				t.Fatalf("query %d %+v: %v", i, q, err)
+			}
+			for _, p := range peers {
+				if qualifies(p) {
+					t.Fatalf("query %d %+v failed (%v) though %s qualifies", i, q, err, p.ID)
+				}
+			}
+			failed++
+			continue
+		}
+		idx := slices.IndexFunc(peers, func(p fabric.Peer) bool { return p.ID == d.Node })
+		if idx < 0 || !qualifies(peers[idx]) {
+			t.Fatalf("query %d %+v chose %s, which does not qualify (%+v)", i, q, d.Node, peers[idx])
+		}
+		for _, c := range d.Candidates {
+			k := slices.IndexFunc(peers, func(p fabric.Peer) bool { return p.ID == c.ID })
+			if !qualifies(peers[k]) {
+				t.Fatalf("query %d: candidate %s does not qualify", i, c.ID)
+			}
+		}
+		chosen++
+	}
+	if chosen < 500 || failed < 500 {
+		t.Errorf("chosen %d, failed %d of 5000; want both common so the test means something", chosen, failed)
+	}
+}

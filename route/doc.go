@@ -1,0 +1,20 @@
+// Package route chooses which node of the fleet serves a request: pure
+// functions over the fabric's peer table, no NATS.
+//
+// Choose keeps only the peers that may and can serve the request
+// (certified for a permitted jurisdiction, serving the model, not already
+// tried, not overloaded) and scores them:
+//
+//	score = RTT (self: 0) + QueuePenalty × queue + KVPenalty × KV use − AffinityBonus (prefix owner)
+//
+// The prefix owner is the candidate that rendezvous hashing (highest
+// random weight) of the request's PrefixKey picks among the candidates: the
+// same system prompt keeps going to the node whose KV cache holds it while
+// that node stays a candidate, and when it drops out only its keys move.
+// The lowest score wins, ties broken by node ID, so the choice is
+// deterministic for a given table.
+//
+// When no peer qualifies Choose fails closed: the error wraps
+// ErrNoPermittedNode and names the policy and why each node was turned
+// down. It never falls back to a node outside the policy.
+package route

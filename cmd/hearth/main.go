@@ -109,6 +109,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newTenantsCmd(g),
 		newKeysCmd(g),
 		newUsageCmd(g),
+		newCaptureCmd(g),
 		newFleetCmd(g),
 		newDatasetCmd(g),
 	)

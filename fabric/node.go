@@ -48,6 +48,7 @@ type Node struct {
 	stopped chan struct{}  // closed when Shutdown has finished
 	wg      sync.WaitGroup // every goroutine the node started
 	stopErr error
+	infer   inferState // request serving, infer_server.go (handler guarded by mu)
 }
 
 const (
@@ -199,6 +200,11 @@ func (n *Node) startLocked(ctx context.Context) error {
 			return fmt.Errorf("fabric: subscribe %s: %w", s.subj, err)
 		}
 		n.subs = append(n.subs, sub)
+	}
+	if n.infer.handler != nil { // HandleInfer was called before Start (infer_server.go)
+		if err := n.serveInferLocked(); err != nil {
+			return err
+		}
 	}
 	if err := flush(ctx, nc); err != nil {
 		return err

@@ -1,0 +1,441 @@
+package fabric
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// inferState is the node's request-serving state, guarded by Node.mu.
+type inferState struct {
+	handler InferHandler
+	seenMu  sync.Mutex
+	seen    map[string]time.Time // request IDs accepted, until their Sent+skew: refuses replays
+}
+
+// Causes of a handler's ctx ending, besides node shutdown.
+var (
+	errClientCancel = errors.New("fabric: the gateway cancelled the request")
+	errClientLost   = errors.New("fabric: the gateway stopped answering")
+)
+
+// HandleInfer makes the node serve inference requests with h, on
+// InferSubject(its jurisdiction, its ID). It may be called before or
+// after Start, once.
+func (n *Node) HandleInfer(h InferHandler) error {
+	if h == nil {
+		return fmt.Errorf("fabric: HandleInfer: nil handler")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.infer.handler != nil {
+		return fmt.Errorf("fabric: HandleInfer: a handler is already set")
+	}
+	if n.state == stateStopped {
+		return ErrClosed
+	}
+	n.infer.handler = h
+	if n.state != stateStarted {
+		return nil // Start subscribes
+	}
+	if err := n.serveInferLocked(); err != nil {
+		return err
+	}
+	return n.nc.Flush()
+}
+
+// serveInferLocked subscribes to the node's inference subject and starts
+// the dispatcher. Called with n.mu held, by Start or HandleInfer.
+func (n *Node) serveInferLocked() error {
+	ch := make(chan *nats.Msg, 1024)
+	subj := InferSubject(n.cfg.Jurisdiction, n.ID())
+	sub, err := n.nc.ChanSubscribe(subj, ch)
+	if err != nil {
+		return fmt.Errorf("fabric: subscribe %s: %w", subj, err)
+	}
+	n.subs = append(n.subs, sub)
+	h, nc := n.infer.handler, n.nc
+	n.spawn(func() { n.dispatchInfer(nc, h, ch) })
+	return nil
+}
+
+// dispatchInfer runs each request in its own goroutine until Shutdown,
+// then waits for them (their contexts end with the node's).
+func (n *Node) dispatchInfer(nc *nats.Conn, h InferHandler, ch <-chan *nats.Msg) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-n.quit:
+			return
+		case m := <-ch:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n.serveInfer(nc, h, m)
+			}()
+		}
+	}
+}
+
+// serveInfer authenticates one request, runs the handler and streams its
+// response.
+func (n *Node) serveInfer(nc *nats.Conn, h InferHandler, m *nats.Msg) {
+	w, err := n.openInfer(m)
+	if err != nil {
+		n.log.Warn("fabric: infer request refused", "err", err)
+		if m.Reply == "" {
+			return
+		}
+		out := n.newOutStream(nc, m.Reply, context.Background())
+		out.fail(errKindRefused, err.Error())
+		out.close()
+		return
+	}
+
+	ctx, cancel := context.WithCancelCause(n.ctx)
+	defer cancel(nil)
+	out := n.newOutStream(nc, w.Reply, ctx)
+	ctl, err := nc.Subscribe(w.Control, func(c *nats.Msg) { out.control(c.Data, cancel) })
+	if err != nil {
+		out.fail(errKindHandler, fmt.Sprintf("subscribe to control subject: %v", err))
+		out.close()
+		return
+	}
+	defer func() { _ = ctl.Unsubscribe() }()
+
+	done := make(chan struct{})
+	var kaWG sync.WaitGroup
+	kaWG.Add(1)
+	go func() {
+		defer kaWG.Done()
+		out.keepalive(done, cancel)
+	}()
+
+	err = runHandler(ctx, h, &w.InferRequest, out)
+	switch {
+	case err == nil && ctx.Err() == nil:
+		if !out.headSent() {
+			err = out.WriteHead(200, nil)
+		}
+		if err == nil {
+			out.end()
+			break
+		}
+		out.fail(errKindHandler, err.Error())
+	case n.ctx.Err() != nil:
+		out.fail(errKindGone, "node shutting down")
+	case ctx.Err() != nil:
+		// The gateway cancelled or vanished: nobody to tell.
+		n.log.Debug("fabric: infer request ended", "id", w.ID, "cause", context.Cause(ctx))
+	default:
+		out.fail(errKindHandler, err.Error())
+	}
+	close(done)
+	kaWG.Wait()
+	out.close()
+}
+
+// runHandler calls h, turning a panic into an error so one bad request
+// cannot take the node down.
+func runHandler(ctx context.Context, h InferHandler, req *InferRequest, w InferWriter) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v", r)
+		}
+	}()
+	return h(ctx, req, w)
+}
+
+// openInfer authenticates a request: signed by the key of the gateway it
+// names, which this node's registry holds Certified; addressed to this
+// node and to the inbox it came with; fresh; not seen before; and
+// permitted in this node's jurisdiction. A tenant's claims are only as
+// good as the gateway that makes them.
+func (n *Node) openInfer(m *nats.Msg) (*inferWire, error) {
+	var env inferEnvelope
+	if err := json.Unmarshal(m.Data, &env); err != nil {
+		return nil, fmt.Errorf("%w: malformed envelope: %v", ErrRefused, err)
+	}
+	var w inferWire
+	if err := json.Unmarshal(env.Request, &w); err != nil {
+		return nil, fmt.Errorf("%w: malformed request: %v", ErrRefused, err)
+	}
+	gw, ok := n.Peer(w.Gateway)
+	if !ok {
+		return nil, fmt.Errorf("%w: gateway %q is not in node %s's registry", ErrRefused, w.Gateway, n.ID())
+	}
+	if !ed25519.Verify(gw.PublicKey, append([]byte(inferDomain), env.Request...), env.Sig) {
+		return nil, fmt.Errorf("%w: signature does not verify with gateway %s's key", ErrRefused, w.Gateway)
+	}
+	if !gw.Certified {
+		return nil, fmt.Errorf("%w: gateway %s is not certified (%s); its tenant claims are not trusted", ErrRefused, w.Gateway, gw.CertProblem)
+	}
+	if w.Node != n.ID() {
+		return nil, fmt.Errorf("%w: request %s is addressed to node %s, not %s", ErrRefused, w.ID, w.Node, n.ID())
+	}
+	if w.Reply == "" || w.Reply != m.Reply || w.Control == "" {
+		return nil, fmt.Errorf("%w: request %s: reply subject %q does not match the signed %q", ErrRefused, w.ID, m.Reply, w.Reply)
+	}
+	now := n.cfg.Now()
+	if d := now.Sub(w.Sent); d > n.cfg.MaxClockSkew || d < -n.cfg.MaxClockSkew {
+		return nil, fmt.Errorf("%w: request %s is dated %s, %v off this node's clock (limit %v)", ErrRefused, w.ID, w.Sent.Format(time.RFC3339Nano), d, n.cfg.MaxClockSkew)
+	}
+	if len(w.Jurisdictions) > 0 && !slices.Contains(w.Jurisdictions, n.cfg.Jurisdiction) {
+		return nil, fmt.Errorf("%w: request %s permits jurisdictions %v; node %s is in %s", ErrRefused, w.ID, w.Jurisdictions, n.ID(), n.cfg.Jurisdiction)
+	}
+	if w.ID == "" {
+		return nil, fmt.Errorf("%w: request has no ID", ErrRefused)
+	}
+	if !n.infer.firstSight(w.Gateway+"/"+w.ID, now, n.cfg.MaxClockSkew) {
+		return nil, fmt.Errorf("%w: request %s from %s was already received (replay)", ErrRefused, w.ID, w.Gateway)
+	}
+	return &w, nil
+}
+
+// firstSight records key and reports whether it is new. Keys are kept
+// for twice the clock skew: older requests are refused by date anyway.
+func (s *inferState) firstSight(key string, now time.Time, skew time.Duration) bool {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	if s.seen == nil {
+		s.seen = make(map[string]time.Time)
+	}
+	if len(s.seen) > 1024 {
+		for k, t := range s.seen {
+			if now.Sub(t) > 2*skew {
+				delete(s.seen, k)
+			}
+		}
+	}
+	if _, dup := s.seen[key]; dup {
+		return false
+	}
+	s.seen[key] = now
+	return true
+}
+
+// outStream is the server's side of one response stream.
+type outStream struct {
+	n      *Node
+	nc     *nats.Conn
+	reply  string
+	ctx    context.Context
+	credit chan struct{} // signalled when an ack raises acked
+
+	acked atomic.Uint64 // highest sequence number the client acknowledged
+	heard atomic.Int64  // monotonic ns (since start) of the client's last control message
+	start time.Time
+
+	mu   sync.Mutex // orders sends: handler, keepalives, terminal
+	seq  uint64     // last sequence number sent
+	head bool
+	last time.Time // when the last message was sent
+
+	// With Config.AddedLatency, messages wait in delay and a sender
+	// goroutine publishes each once its time has come, in order.
+	delay     chan delayed
+	delayDone chan struct{}
+}
+
+type delayed struct {
+	data []byte
+	due  time.Time
+}
+
+func (n *Node) newOutStream(nc *nats.Conn, reply string, ctx context.Context) *outStream {
+	o := &outStream{n: n, nc: nc, reply: reply, ctx: ctx, credit: make(chan struct{}, 1), start: time.Now(), last: time.Now()}
+	if n.cfg.AddedLatency > 0 {
+		o.delay = make(chan delayed, 2*InferWindow)
+		o.delayDone = make(chan struct{})
+		go o.sendDelayed()
+	}
+	return o
+}
+
+// send publishes one message (with o.mu held), after AddedLatency.
+func (o *outStream) sendLocked(kind byte, payload []byte) error {
+	if kind != kindKeepalive {
+		o.seq++
+	}
+	data := frame(kind, o.seq, payload)
+	o.last = time.Now()
+	if o.delay != nil {
+		o.delay <- delayed{data: data, due: o.last.Add(o.n.cfg.AddedLatency)}
+		return nil
+	}
+	if err := o.nc.Publish(o.reply, data); err != nil {
+		return fmt.Errorf("fabric: infer: publish: %w", err)
+	}
+	return nil
+}
+
+func (o *outStream) sendDelayed() {
+	defer close(o.delayDone)
+	for d := range o.delay {
+		if w := time.Until(d.due); w > 0 {
+			select {
+			case <-time.After(w):
+			case <-o.n.quit: // shutting down: deliver what is left at once
+			}
+		}
+		_ = o.nc.Publish(o.reply, d.data)
+	}
+}
+
+// close waits until every delayed message has been published.
+func (o *outStream) close() {
+	if o.delay != nil {
+		close(o.delay)
+		<-o.delayDone
+	}
+}
+
+// waitCredit blocks until the next numbered message fits in the window.
+func (o *outStream) waitCredit() error {
+	for {
+		o.mu.Lock()
+		next := o.seq + 1
+		o.mu.Unlock()
+		if next <= o.acked.Load()+InferWindow {
+			return nil
+		}
+		select {
+		case <-o.ctx.Done():
+			return context.Cause(o.ctx)
+		case <-o.credit:
+		}
+	}
+}
+
+func (o *outStream) headSent() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.head
+}
+
+// WriteHead sends the status and header; only the first call counts.
+func (o *outStream) WriteHead(status int, header map[string]string) error {
+	if status < 100 || status > 999 {
+		return fmt.Errorf("fabric: infer: status %d is not an HTTP status", status)
+	}
+	if err := o.ctx.Err(); err != nil {
+		return context.Cause(o.ctx)
+	}
+	if o.headSent() {
+		return nil
+	}
+	payload, err := json.Marshal(inferHead{Status: status, Header: header})
+	if err != nil {
+		return fmt.Errorf("fabric: infer: encode head: %w", err)
+	}
+	if err := o.waitCredit(); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.head = true
+	return o.sendLocked(kindHead, payload)
+}
+
+// Write sends p as data chunks of at most maxChunk bytes.
+func (o *outStream) Write(p []byte) (int, error) {
+	if !o.headSent() {
+		if err := o.WriteHead(200, nil); err != nil {
+			return 0, err
+		}
+	}
+	written := 0
+	for first := true; first || written < len(p); first = false {
+		if err := o.ctx.Err(); err != nil {
+			return written, context.Cause(o.ctx)
+		}
+		if err := o.waitCredit(); err != nil {
+			return written, err
+		}
+		end := min(written+maxChunk, len(p))
+		o.mu.Lock()
+		err := o.sendLocked(kindData, p[written:end])
+		o.mu.Unlock()
+		if err != nil {
+			return written, err
+		}
+		written = end
+	}
+	return written, nil
+}
+
+// end and fail send the last message: the end of the response, or an
+// error of kind errKind*. They do not wait for credit: one message past
+// the window is bounded.
+func (o *outStream) end() { o.terminal(kindEnd, nil) }
+
+func (o *outStream) fail(kind, msg string) {
+	payload, _ := json.Marshal(inferError{Kind: kind, Node: o.n.ID(), Message: msg})
+	o.terminal(kindError, payload)
+}
+
+func (o *outStream) terminal(kind byte, payload []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.sendLocked(kind, payload); err != nil {
+		o.n.log.Debug("fabric: infer: terminal message", "err", err)
+	}
+}
+
+// control handles one message from the client: an ack (which is also a
+// keepalive) or a cancel.
+func (o *outStream) control(data []byte, cancel context.CancelCauseFunc) {
+	kind, seq, _, err := unframe(data)
+	if err != nil {
+		return
+	}
+	o.heard.Store(int64(time.Since(o.start)))
+	switch kind {
+	case ctlCancel:
+		cancel(errClientCancel)
+	case ctlAck:
+		for {
+			cur := o.acked.Load()
+			if seq <= cur || o.acked.CompareAndSwap(cur, seq) {
+				break
+			}
+		}
+		select {
+		case o.credit <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// keepalive sends a keepalive whenever the stream has been quiet for a
+// keepalive period, and cancels the request once the client has been
+// silent for the liveness timeout, until done closes.
+func (o *outStream) keepalive(done <-chan struct{}, cancel context.CancelCauseFunc) {
+	every, live := o.n.inferKeepalive(), o.n.inferLiveness()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if time.Since(o.start)-time.Duration(o.heard.Load()) > live {
+			cancel(errClientLost)
+		}
+		o.mu.Lock()
+		if time.Since(o.last) >= every {
+			_ = o.sendLocked(kindKeepalive, nil)
+		}
+		o.mu.Unlock()
+	}
+}

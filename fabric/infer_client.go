@@ -17,6 +17,7 @@ import (
 // and Read are for one goroutine; Close may be called from any, any
 // number of times, and must be called when the caller is done.
 type InferStream struct {
+	id      string
 	n       *Node
 	peer    string
 	ctx     context.Context
@@ -36,14 +37,17 @@ type InferStream struct {
 
 	finished atomic.Bool // a terminal message arrived: no cancel needed
 	once     sync.Once
-	closed   chan struct{}
+	closed   chan struct{} // closed by stop: Close, or the stream's end or error
 	bg       sync.WaitGroup
 }
 
 // Infer sends req to node peerID, which must be a certified peer in this
 // node's registry, and returns the stream of its response. The request is
-// signed with this node's key; Gateway, Sent (and ID, if empty) are set
-// here. When ctx ends the remote handler is cancelled.
+// signed with this node's key, with Gateway and Sent set here and, if
+// req.ID is empty, a fresh random ID (see InferStream.ID); req itself is
+// not changed. A server refuses an ID it has already seen from this
+// gateway, so a retry on the same node needs a new ID. When ctx ends the
+// remote handler is cancelled.
 func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*InferStream, error) {
 	p, ok := n.Peer(peerID)
 	if !ok {
@@ -63,7 +67,6 @@ func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*In
 	if w.ID == "" {
 		w.ID = newRequestID()
 	}
-	req.ID, req.Gateway, req.Sent = w.ID, w.Gateway, w.Sent
 	data, err := signInfer(n.cfg.Identity.Private, &w)
 	if err != nil {
 		return nil, err
@@ -74,7 +77,7 @@ func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*In
 	if err != nil {
 		return nil, fmt.Errorf("fabric: infer: subscribe %s: %w", inbox, err)
 	}
-	s := &InferStream{n: n, peer: peerID, ctx: ctx, nc: nc, sub: sub, control: w.Control, live: n.inferLiveness(), closed: make(chan struct{})}
+	s := &InferStream{id: w.ID, n: n, peer: peerID, ctx: ctx, nc: nc, sub: sub, control: w.Control, live: n.inferLiveness(), closed: make(chan struct{})}
 	if err := nc.PublishMsg(&nats.Msg{Subject: InferSubject(p.Jurisdiction, peerID), Reply: inbox, Data: data}); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("fabric: infer: send to %s: %w", peerID, err)
@@ -83,6 +86,9 @@ func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*In
 	go s.keepalive()
 	return s, nil
 }
+
+// ID is the request's ID as sent.
+func (s *InferStream) ID() string { return s.id }
 
 // keepalive acknowledges what has been consumed every keepalive period
 // (so the server knows the gateway lives even when the reader is slow)
@@ -175,18 +181,30 @@ func (s *InferStream) Read(p []byte) (int, error) {
 // Close ends the stream: if the response is not complete, the server's
 // handler is cancelled. It waits for the stream's goroutine.
 func (s *InferStream) Close() error {
-	s.once.Do(func() {
-		s.cancelRemote()
-		close(s.closed)
-		_ = s.sub.Unsubscribe() // wakes a Next blocked in another goroutine
-	})
+	s.stop()
 	s.bg.Wait()
 	return nil
 }
 
+// stop cancels the remote handler unless the response is complete, stops
+// the keepalives and drops the subscription (which wakes a Next blocked
+// in another goroutine). It runs once, at Close or at the stream's first
+// error or end, so a stream read to its end holds nothing even if Close
+// is forgotten.
+func (s *InferStream) stop() {
+	s.once.Do(func() {
+		s.cancelRemote()
+		close(s.closed)
+		_ = s.sub.Unsubscribe()
+	})
+}
+
+// setErr records the stream's first error (io.EOF at the end) and stops
+// the stream.
 func (s *InferStream) setErr(err error) error {
 	if s.err == nil {
 		s.err = err
+		s.stop()
 	}
 	return s.err
 }

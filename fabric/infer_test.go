@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -101,7 +102,7 @@ func TestInferStreamsInOrder(t *testing.T) {
 	// The handler saw the request as sent, with the verified gateway.
 	r := got.Load()
 	if r.Gateway != nodes[0].ID() || r.Tenant != "acme" || r.KeyID != "k1" || r.Model != "stories" || r.Path != "/v1/chat/completions" ||
-		string(r.Body) != `{"x":1}` || r.Header["Content-Type"] != "application/json" || r.ID == "" || r.ID != req.ID || r.Sent.IsZero() {
+		string(r.Body) != `{"x":1}` || r.Header["Content-Type"] != "application/json" || r.ID == "" || r.ID != s.ID() || r.Sent.IsZero() {
 		t.Errorf("handler got %+v; want the request from gateway %s", r, nodes[0].ID())
 	}
 
@@ -626,4 +627,84 @@ func TestHandleInferBeforeStart(t *testing.T) {
 	if got, err := io.ReadAll(s); err != nil || string(got) != "hello acme" {
 		t.Fatalf("got %q, %v; want hello acme", got, err)
 	}
+}
+
+// TestInferNoLeaks: streams read to the end (without Close), closed
+// midway, or still running at Shutdown leave no goroutine behind, and
+// Shutdown does not wait for a handler beyond its ctx.
+func TestInferNoLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	_, op := newOperator(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var nodes []*Node
+	for i := range 2 {
+		cfg := testConfig(t, op, "s", "KE")
+		cfg.ClusterListen = "127.0.0.1:0"
+		cfg.AddedLatency = 2 * time.Millisecond
+		if i > 0 {
+			cfg.Join = []string{nodes[0].ClusterURL()}
+		}
+		n, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.HandleInfer(func(ctx context.Context, req *InferRequest, w InferWriter) error {
+			for i := 0; string(req.Body) == "forever" || i < 100; i++ {
+				if _, err := w.Write([]byte("x")); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes {
+		checkFor(t, 10*time.Second, func() error { return sees(n, nodes[0].ID(), nodes[1].ID()) })
+	}
+	waitServing(t, nodes[0], nodes[1])
+
+	s, err := nodes[0].Infer(ctx, nodes[1].ID(), testRequest()) // read to the end, never closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(s); err != nil || len(b) != 100 {
+		t.Fatalf("ReadAll = %d bytes, %v", len(b), err)
+	}
+	forever := testRequest()
+	forever.Body = []byte("forever")
+	s2, err := nodes[0].Infer(ctx, nodes[1].ID(), forever) // closed midway
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Next(); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	s3, err := nodes[0].Infer(ctx, nodes[1].ID(), forever) // running at Shutdown
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3.Next(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{nodes[1], nodes[0]} {
+		if err := n.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	}
+	s3.Close()
+	checkFor(t, 5*time.Second, func() error {
+		if now := runtime.NumGoroutine(); now > before+2 {
+			buf := make([]byte, 1<<16)
+			buf = buf[:runtime.Stack(buf, true)]
+			return fmt.Errorf("goroutines: %d before, %d after shutdown:\n%s", before, now, buf)
+		}
+		return nil
+	})
 }

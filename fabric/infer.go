@@ -19,8 +19,11 @@ import (
 // cancels on the request's control subject.
 //
 //	hearth.infer.<jurisdiction>.<node id>   requests (signed envelopes)
-//	<reply inbox>                           head, data, end, error, keepalive
-//	<reply inbox>.ctl                       acks (with keepalive) and cancel
+//	<gateway's inbox prefix>.<token>        head, data, end, error, keepalive
+//	hearth.inferctl.<node id>.<token>       acks (with keepalive) and cancel
+//
+// Each node has one subscription for all the responses it reads and one
+// for all the control messages of the requests it serves.
 
 // Errors of remote inference.
 var (
@@ -78,6 +81,10 @@ type InferWriter interface {
 func InferSubject(j, id string) string { return inferPrefix + j + "." + id }
 
 const inferPrefix = "hearth.infer."
+
+// ControlPrefix starts the subjects where node id takes acks and cancels
+// for the requests it serves, one token per request.
+func ControlPrefix(id string) string { return "hearth.inferctl." + id + "." }
 
 // inferDomain separates request signatures from heartbeats and other
 // uses of a node's key.

@@ -3,9 +3,9 @@ package fabric
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,9 +22,11 @@ type InferStream struct {
 	peer    string
 	ctx     context.Context
 	nc      *nats.Conn
-	sub     *nats.Subscription
+	token   string         // the reply subject's last token
+	in      chan *nats.Msg // from the node's reply subscription
 	control string
 	live    time.Duration
+	timer   *time.Timer // liveness, reused by recv
 
 	seq      uint64 // last numbered message received
 	lastAck  uint64 // last seq acknowledged from Next
@@ -60,8 +62,13 @@ func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*In
 	if nc == nil || !n.isRunning() {
 		return nil, fmt.Errorf("fabric: infer: node %s is not running", n.ID())
 	}
-	inbox := nc.NewInbox()
-	w := inferWire{InferRequest: *req, Node: peerID, Reply: inbox, Control: inbox + ".ctl"}
+	prefix, err := n.replyPrefix(nc)
+	if err != nil {
+		return nil, err
+	}
+	token := nats.NewInbox()[len(nats.InboxPrefix):] // a random NUID
+	inbox := prefix + token
+	w := inferWire{InferRequest: *req, Node: peerID, Reply: inbox, Control: ControlPrefix(peerID) + token}
 	w.Gateway = n.ID()
 	w.Sent = n.cfg.Now().UTC()
 	if w.ID == "" {
@@ -71,15 +78,11 @@ func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*In
 	if err != nil {
 		return nil, err
 	}
-	// The subscription goes out on the same connection (and the same
-	// cluster routes) before the request, so the reply finds it.
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, fmt.Errorf("fabric: infer: subscribe %s: %w", inbox, err)
-	}
-	s := &InferStream{id: w.ID, n: n, peer: peerID, ctx: ctx, nc: nc, sub: sub, control: w.Control, live: n.inferLiveness(), closed: make(chan struct{})}
+	s := &InferStream{id: w.ID, n: n, peer: peerID, ctx: ctx, nc: nc, token: token, control: w.Control, live: n.inferLiveness(),
+		in: make(chan *nats.Msg, inboxLen), closed: make(chan struct{})}
+	n.infer.read(token, s)
 	if err := nc.PublishMsg(&nats.Msg{Subject: InferSubject(p.Jurisdiction, peerID), Reply: inbox, Data: data}); err != nil {
-		_ = sub.Unsubscribe()
+		n.infer.unread(token)
 		return nil, fmt.Errorf("fabric: infer: send to %s: %w", peerID, err)
 	}
 	s.bg.Add(1)
@@ -187,15 +190,15 @@ func (s *InferStream) Close() error {
 }
 
 // stop cancels the remote handler unless the response is complete, stops
-// the keepalives and drops the subscription (which wakes a Next blocked
-// in another goroutine). It runs once, at Close or at the stream's first
+// the keepalives (and wakes a Next blocked in another goroutine) and
+// leaves the node's reply table. It runs once, at Close or at the stream's first
 // error or end, so a stream read to its end holds nothing even if Close
 // is forgotten.
 func (s *InferStream) stop() {
 	s.once.Do(func() {
 		s.cancelRemote()
 		close(s.closed)
-		_ = s.sub.Unsubscribe()
+		s.n.infer.unread(s.token)
 	})
 }
 
@@ -218,27 +221,26 @@ func (s *InferStream) recv() (byte, []byte, error) {
 			return 0, nil, s.setErr(fmt.Errorf("fabric: infer: stream closed"))
 		default:
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.live)
-		m, err := s.sub.NextMsgWithContext(ctx)
-		cancel()
-		if err != nil {
-			select {
-			case <-s.closed:
-				return 0, nil, s.setErr(fmt.Errorf("fabric: infer: stream closed"))
-			default:
-			}
-			switch {
-			case s.ctx.Err() != nil:
-				s.cancelRemote()
-				return 0, nil, s.setErr(fmt.Errorf("fabric: infer on %s: %w", s.peer, context.Cause(s.ctx)))
-			case errors.Is(err, nats.ErrNoResponders):
-				// NATS says nobody takes requests on the node's subject:
-				// it is gone, or not serving yet.
-				return 0, nil, s.setErr(fmt.Errorf("%w: node %s takes no inference requests (no responders)", ErrPeerLost, s.peer))
-			case errors.Is(err, context.DeadlineExceeded):
-				return 0, nil, s.setErr(fmt.Errorf("%w: no message from node %s for %v", ErrPeerLost, s.peer, s.live))
-			}
-			return 0, nil, s.setErr(fmt.Errorf("fabric: infer: receive from %s: %w", s.peer, err))
+		if s.timer == nil {
+			s.timer = time.NewTimer(s.live)
+		} else {
+			s.timer.Reset(s.live)
+		}
+		var m *nats.Msg
+		select {
+		case m = <-s.in:
+		case <-s.closed:
+			return 0, nil, s.setErr(fmt.Errorf("fabric: infer: stream closed"))
+		case <-s.ctx.Done():
+			s.cancelRemote()
+			return 0, nil, s.setErr(fmt.Errorf("fabric: infer on %s: %w", s.peer, context.Cause(s.ctx)))
+		case <-s.timer.C:
+			return 0, nil, s.setErr(fmt.Errorf("%w: no message from node %s for %v", ErrPeerLost, s.peer, s.live))
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+			// NATS says nobody takes requests on the node's subject: it
+			// is gone, or not serving yet.
+			return 0, nil, s.setErr(fmt.Errorf("%w: node %s takes no inference requests (no responders)", ErrPeerLost, s.peer))
 		}
 		kind, seq, payload, err := unframe(m.Data)
 		if err != nil {
@@ -278,5 +280,73 @@ func (s *InferStream) recv() (byte, []byte, error) {
 			return 0, nil, s.setErr(fmt.Errorf("fabric: infer: node %s sent unknown message kind %q", s.peer, kind))
 		}
 		return kind, payload, nil
+	}
+}
+
+// inboxLen bounds a stream's queue of received messages: the window, the
+// head and the terminal message, and room for keepalives, which are
+// dropped when the numbered messages need the room.
+const inboxLen = 2*InferWindow + 16
+
+// replyPrefix returns the node's reply prefix, subscribing to it on the
+// first call.
+func (n *Node) replyPrefix(nc *nats.Conn) (string, error) {
+	s := &n.infer
+	s.muxMu.Lock()
+	defer s.muxMu.Unlock()
+	if s.replies != "" {
+		return s.replies, nil
+	}
+	prefix := nc.NewInbox() + "."
+	sub, err := nc.Subscribe(prefix+"*", s.deliver)
+	if err != nil {
+		return "", fmt.Errorf("fabric: infer: subscribe %s*: %w", prefix, err)
+	}
+	// No limits in nats.go's queue: each stream bounds its own share.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return "", fmt.Errorf("fabric: infer: %w", err)
+	}
+	// The subscription must reach the cluster before any request whose
+	// reply it carries: publishing on the same connection orders that.
+	s.replies = prefix
+	return prefix, nil
+}
+
+func (s *inferState) read(token string, st *InferStream) {
+	s.muxMu.Lock()
+	defer s.muxMu.Unlock()
+	if s.reading == nil {
+		s.reading = make(map[string]*InferStream)
+	}
+	s.reading[token] = st
+}
+
+func (s *inferState) unread(token string) {
+	s.muxMu.Lock()
+	defer s.muxMu.Unlock()
+	delete(s.reading, token)
+}
+
+// deliver routes one response message to its stream without ever
+// blocking (it runs on the subscription's one goroutine). A server sends
+// at most the window plus two numbered messages unacknowledged, which
+// always fit; keepalives take the room left.
+func (s *inferState) deliver(m *nats.Msg) {
+	i := strings.LastIndexByte(m.Subject, '.')
+	s.muxMu.Lock()
+	st := s.reading[m.Subject[i+1:]]
+	s.muxMu.Unlock()
+	if st == nil {
+		return
+	}
+	numbered := len(m.Data) > 0 && m.Data[0] != kindKeepalive
+	if !numbered && len(st.in) >= InferWindow {
+		return
+	}
+	select {
+	case st.in <- m:
+	default:
+		// Cannot happen with a well-behaved server; the gap in the
+		// numbers will end the stream.
 	}
 }

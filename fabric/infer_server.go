@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,11 +15,23 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// inferState is the node's request-serving state, guarded by Node.mu.
+// inferState is the node's remote-inference state: the handler (guarded
+// by Node.mu), the streams it serves and the streams it reads, each found
+// by a token from the one subscription per node and direction (a
+// subscription per request would cost a NATS interest round across the
+// cluster, and nats.go a 512 KiB channel, per request).
 type inferState struct {
 	handler InferHandler
+
+	muxMu   sync.Mutex
+	serving map[string]*outStream   // by control token: streams this node serves
+	reading map[string]*InferStream // by reply token: streams this node reads
+	replies string                  // reply prefix, "" until the first Infer
+
 	seenMu  sync.Mutex
-	seen    map[string]time.Time // request IDs accepted, until their Sent+skew: refuses replays
+	seen    map[string]struct{} // request keys accepted since rotated: refuses replays
+	old     map[string]struct{} // the generation before
+	rotated time.Time
 }
 
 // Causes of a handler's ctx ending, besides node shutdown.
@@ -62,6 +75,12 @@ func (n *Node) serveInferLocked() error {
 		return fmt.Errorf("fabric: subscribe %s: %w", subj, err)
 	}
 	n.subs = append(n.subs, sub)
+	ctl := ControlPrefix(n.ID()) + "*"
+	csub, err := n.nc.Subscribe(ctl, n.infer.control)
+	if err != nil {
+		return fmt.Errorf("fabric: subscribe %s: %w", ctl, err)
+	}
+	n.subs = append(n.subs, csub)
 	h, nc := n.infer.handler, n.nc
 	n.spawn(func() { n.dispatchInfer(nc, h, ch) })
 	return nil
@@ -104,13 +123,14 @@ func (n *Node) serveInfer(nc *nats.Conn, h InferHandler, m *nats.Msg) {
 	ctx, cancel := context.WithCancelCause(n.ctx)
 	defer cancel(nil)
 	out := n.newOutStream(nc, w.Reply, ctx)
-	ctl, err := nc.Subscribe(w.Control, func(c *nats.Msg) { out.control(c.Data, cancel) })
-	if err != nil {
-		out.fail(errKindHandler, fmt.Sprintf("subscribe to control subject: %v", err))
+	out.cancel = cancel
+	token := strings.TrimPrefix(w.Control, ControlPrefix(n.ID()))
+	if !n.infer.serve(token, out) {
+		out.fail(errKindRefused, fmt.Sprintf("control subject %s is in use", w.Control))
 		out.close()
 		return
 	}
-	defer func() { _ = ctl.Unsubscribe() }()
+	defer n.infer.unserve(token)
 
 	done := make(chan struct{})
 	var kaWG sync.WaitGroup
@@ -182,8 +202,11 @@ func (n *Node) openInfer(m *nats.Msg) (*inferWire, error) {
 	if w.Node != n.ID() {
 		return nil, fmt.Errorf("%w: request %s is addressed to node %s, not %s", ErrRefused, w.ID, w.Node, n.ID())
 	}
-	if w.Reply == "" || w.Reply != m.Reply || w.Control == "" {
+	if w.Reply == "" || w.Reply != m.Reply {
 		return nil, fmt.Errorf("%w: request %s: reply subject %q does not match the signed %q", ErrRefused, w.ID, m.Reply, w.Reply)
+	}
+	if tok, ok := strings.CutPrefix(w.Control, ControlPrefix(n.ID())); !ok || tok == "" || strings.ContainsAny(tok, ".*> \t\r\n") {
+		return nil, fmt.Errorf("%w: request %s: control subject %q is not %s<token>", ErrRefused, w.ID, w.Control, ControlPrefix(n.ID()))
 	}
 	now := n.cfg.Now()
 	if d := now.Sub(w.Sent); d > n.cfg.MaxClockSkew || d < -n.cfg.MaxClockSkew {
@@ -201,31 +224,61 @@ func (n *Node) openInfer(m *nats.Msg) (*inferWire, error) {
 	return &w, nil
 }
 
-// firstSight records key and reports whether it is new. Keys are kept
-// for twice the clock skew: older requests are refused by date anyway.
+// firstSight records key and reports whether it is new. Requests more
+// than skew off the clock are refused by date, so a key needs keeping for
+// 2×skew: keys live in two generations that rotate every 2×skew, which
+// keeps each one between 2× and 4×skew at O(1) cost per request.
 func (s *inferState) firstSight(key string, now time.Time, skew time.Duration) bool {
 	s.seenMu.Lock()
 	defer s.seenMu.Unlock()
-	if s.seen == nil {
-		s.seen = make(map[string]time.Time)
-	}
-	if len(s.seen) > 1024 {
-		for k, t := range s.seen {
-			if now.Sub(t) > 2*skew {
-				delete(s.seen, k)
-			}
-		}
+	if s.seen == nil || now.Sub(s.rotated) > 2*skew || now.Before(s.rotated) {
+		s.old, s.seen, s.rotated = s.seen, make(map[string]struct{}), now
 	}
 	if _, dup := s.seen[key]; dup {
 		return false
 	}
-	s.seen[key] = now
+	if _, dup := s.old[key]; dup {
+		return false
+	}
+	s.seen[key] = struct{}{}
 	return true
+}
+
+// serve registers out under token; false if the token is taken.
+func (s *inferState) serve(token string, out *outStream) bool {
+	s.muxMu.Lock()
+	defer s.muxMu.Unlock()
+	if _, taken := s.serving[token]; taken {
+		return false
+	}
+	if s.serving == nil {
+		s.serving = make(map[string]*outStream)
+	}
+	s.serving[token] = out
+	return true
+}
+
+func (s *inferState) unserve(token string) {
+	s.muxMu.Lock()
+	defer s.muxMu.Unlock()
+	delete(s.serving, token)
+}
+
+// control routes a client's control message to its stream.
+func (s *inferState) control(m *nats.Msg) {
+	i := strings.LastIndexByte(m.Subject, '.')
+	s.muxMu.Lock()
+	out := s.serving[m.Subject[i+1:]]
+	s.muxMu.Unlock()
+	if out != nil {
+		out.control(m.Data)
+	}
 }
 
 // outStream is the server's side of one response stream.
 type outStream struct {
 	n      *Node
+	cancel context.CancelCauseFunc // of ctx
 	nc     *nats.Conn
 	reply  string
 	ctx    context.Context
@@ -393,7 +446,7 @@ func (o *outStream) terminal(kind byte, payload []byte) {
 
 // control handles one message from the client: an ack (which is also a
 // keepalive) or a cancel.
-func (o *outStream) control(data []byte, cancel context.CancelCauseFunc) {
+func (o *outStream) control(data []byte) {
 	kind, seq, _, err := unframe(data)
 	if err != nil {
 		return
@@ -401,7 +454,7 @@ func (o *outStream) control(data []byte, cancel context.CancelCauseFunc) {
 	o.heard.Store(int64(time.Since(o.start)))
 	switch kind {
 	case ctlCancel:
-		cancel(errClientCancel)
+		o.cancel(errClientCancel)
 	case ctlAck:
 		for {
 			cur := o.acked.Load()

@@ -462,7 +462,7 @@ func TestInferRefusesForgedRequests(t *testing.T) {
 	gw, srv := nodes[0], nodes[1]
 	wire := func(inbox string) inferWire {
 		return inferWire{InferRequest: InferRequest{ID: newRequestID(), Gateway: gw.ID(), Tenant: "acme", Model: "m", Sent: time.Now()},
-			Node: srv.ID(), Reply: inbox, Control: inbox + ".ctl"}
+			Node: srv.ID(), Reply: inbox, Control: ControlPrefix(srv.ID()) + newRequestID()}
 	}
 	sign := func(key ed25519.PrivateKey, w inferWire) []byte {
 		b, err := signInfer(key, &w)
@@ -507,6 +507,11 @@ func TestInferRefusesForgedRequests(t *testing.T) {
 			w.Reply = "_INBOX.elsewhere"
 			return sign(gw.cfg.Identity.Private, w)
 		}, "reply subject"},
+		{"control elsewhere", func(in string) []byte {
+			w := wire(in)
+			w.Control = "hearth.status.KE.x"
+			return sign(gw.cfg.Identity.Private, w)
+		}, "control subject"},
 		{"stale", func(in string) []byte {
 			w := wire(in)
 			w.Sent = time.Now().Add(-time.Hour)

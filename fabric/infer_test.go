@@ -713,3 +713,64 @@ func TestInferNoLeaks(t *testing.T) {
 		return nil
 	})
 }
+
+// TestInferLiveness: a handler silent for several liveness periods is
+// kept alive by the server's keepalives; a gateway that vanishes without
+// a cancel (no acks, no keepalives) has its handler cancelled.
+func TestInferLiveness(t *testing.T) {
+	cause := make(chan error, 1)
+	h := func(ctx context.Context, req *InferRequest, w InferWriter) error {
+		if string(req.Body) == "vanish" {
+			<-ctx.Done()
+			cause <- context.Cause(ctx)
+			return ctx.Err()
+		}
+		select { // think for a while before the first token
+		case <-time.After(6 * testInterval):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		_, err := w.Write([]byte("late"))
+		return err
+	}
+	nodes := inferCluster(t, h, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	t.Run("silent handler", func(t *testing.T) {
+		s, err := nodes[0].Infer(ctx, nodes[1].ID(), testRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if b, err := io.ReadAll(s); err != nil || string(b) != "late" {
+			t.Fatalf("after %v of silence got %q, %v; want \"late\" (keepalives should hold the %v liveness timeout off)", 6*testInterval, b, err, nodes[0].inferLiveness())
+		}
+	})
+
+	t.Run("gateway vanishes", func(t *testing.T) {
+		gw, srv := nodes[0], nodes[1]
+		at := time.Now()
+		kind, _ := rawRequest(t, gw, srv, func(inbox string) []byte {
+			w := inferWire{InferRequest: InferRequest{ID: newRequestID(), Gateway: gw.ID(), Body: []byte("vanish"), Sent: time.Now()},
+				Node: srv.ID(), Reply: inbox, Control: ControlPrefix(srv.ID()) + newRequestID()}
+			b, err := signInfer(gw.cfg.Identity.Private, &w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		})
+		if kind != kindKeepalive {
+			t.Fatalf("first message kind %q; want a keepalive from the silent handler", kind)
+		}
+		select {
+		case err := <-cause:
+			d := time.Since(at)
+			if !errors.Is(err, errClientLost) || d < srv.inferLiveness() || d > 4*srv.inferLiveness() {
+				t.Errorf("handler cancelled after %v with %v; want errClientLost after about %v", d, err, srv.inferLiveness())
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("handler still running 5s after its gateway vanished")
+		}
+	})
+}

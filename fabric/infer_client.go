@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,11 @@ func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*In
 	}
 	if !p.Certified {
 		return nil, fmt.Errorf("fabric: infer: node %s (%s): %w: %s", peerID, p.Jurisdiction, ErrUncertifiedPeer, p.CertProblem)
+	}
+	if len(req.Jurisdictions) > 0 && !slices.Contains(req.Jurisdictions, p.Jurisdiction) {
+		// The server would refuse it too; failing here keeps the request
+		// from leaving the gateway at all.
+		return nil, fmt.Errorf("fabric: infer: %w: node %s is in %s; the request permits %s", ErrRefused, peerID, p.Jurisdiction, strings.Join(req.Jurisdictions, ", "))
 	}
 	nc := n.Conn()
 	if nc == nil || !n.isRunning() {

@@ -421,6 +421,16 @@ func TestInferRefusesUncertifiedGateway(t *testing.T) {
 		t.Errorf("handler ran %d times; want 1 (only for the certified gateway)", c)
 	}
 
+	// The client side refuses to send outside the request's jurisdictions.
+	req := testRequest()
+	req.Jurisdictions = []string{"KE", "BR"} // node 1 is in NG
+	if _, err := nodes[2].Infer(ctx, nodes[1].ID(), req); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "permits KE, BR") {
+		t.Errorf("Infer outside the permitted jurisdictions = %v; want ErrRefused", err)
+	}
+	if c := calls.Load(); c != 1 {
+		t.Errorf("handler ran %d times; want still 1", c)
+	}
+
 	// The client side refuses to send to an uncertified node.
 	if _, err := nodes[1].Infer(ctx, nodes[0].ID(), testRequest()); !errors.Is(err, ErrUncertifiedPeer) {
 		t.Errorf("Infer to an uncertified node = %v; want ErrUncertifiedPeer", err)

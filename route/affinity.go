@@ -3,6 +3,7 @@ package route
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 )
 
 // Owner returns which of ids owns key by rendezvous hashing: the id with
@@ -28,4 +29,15 @@ func weight(key, id string) uint64 {
 	h.Write([]byte(id))
 	var sum [sha256.Size]byte
 	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+}
+
+// PrefixKey is the affinity key for a prompt prefix (such as the system
+// prompt): the first 16 bytes of its SHA-256, in hex. Empty text: "" (no
+// affinity).
+func PrefixKey(text string) string {
+	if text == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:16])
 }

@@ -241,3 +241,13 @@ func TestNeverOutsidePolicy(t *testing.T) {
 		t.Errorf("chosen %d, failed %d of 5000; want both common so the test means something", chosen, failed)
 	}
 }
+
+func TestPrefixKey(t *testing.T) {
+	if PrefixKey("") != "" {
+		t.Errorf("PrefixKey(\"\") = %q; want \"\"", PrefixKey(""))
+	}
+	a, b := PrefixKey("You are a helpful assistant."), PrefixKey("You are a pirate.")
+	if len(a) != 32 || a == b || a != PrefixKey("You are a helpful assistant.") {
+		t.Errorf("PrefixKey: %q, %q; want 32 hex digits, stable, distinct", a, b)
+	}
+}

@@ -784,3 +784,48 @@ func TestInferLiveness(t *testing.T) {
 		}
 	})
 }
+
+// TestInferConcurrentStreams: many streams at once through the per-node
+// reply and control subscriptions each get their own response, whole and
+// in order.
+func TestInferConcurrentStreams(t *testing.T) {
+	h := func(ctx context.Context, req *InferRequest, w InferWriter) error {
+		for i := range 200 {
+			if _, err := fmt.Fprintf(w, "%s:%d;", req.Body, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	nodes := inferCluster(t, h, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const streams = 40
+	errs := make(chan error, streams)
+	for k := range streams {
+		go func() {
+			req := testRequest()
+			req.Body = []byte(fmt.Sprint("s", k))
+			s, err := nodes[k%3].Infer(ctx, nodes[1+k%2].ID(), req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			got, err := io.ReadAll(s)
+			var want strings.Builder
+			for i := range 200 {
+				fmt.Fprintf(&want, "s%d:%d;", k, i)
+			}
+			if err == nil && string(got) != want.String() {
+				err = fmt.Errorf("stream %d: got %d bytes, want %d (mixed up or out of order)", k, len(got), want.Len())
+			}
+			errs <- err
+		}()
+	}
+	for range streams {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -33,6 +33,8 @@
 //
 //	hearth.status.<jurisdiction>.<node id>   heartbeats, every HeartbeatInterval (default 1s)
 //	hearth.ping.<node id>                    request/reply round-trip probes
+//	hearth.infer.<jurisdiction>.<node id>    signed inference requests from a gateway node (infer.go)
+//	hearth.inferctl.<node id>.<token>        acks, keepalives and cancels of a request's stream
 //
 // A heartbeat is a JSON envelope {"heartbeat": body, "sig": ed25519} where
 // body holds the node's ID, site, claimed jurisdiction, public key,

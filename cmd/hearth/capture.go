@@ -36,6 +36,9 @@ func (c captureSource) Interactions(ctx context.Context, tenantID string) ([]dat
 	if err != nil {
 		return nil, err
 	}
+	if len(recs) == 0 {
+		return nil, errors.New("no captured interactions with feedback for this tenant yet (its data policy must capture them, and users rate them); or build from a file with --from FILE.jsonl")
+	}
 	out := make([]dataset.Interaction, 0, len(recs))
 	for _, r := range recs {
 		msgs := make([]dataset.Message, len(r.Messages))

@@ -2,6 +2,7 @@ package metering
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -74,12 +75,10 @@ func TestFlushHonoursContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	if err := m.Flush(ctx); err == nil {
-		t.Error("Flush succeeded while the writer could not write")
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Flush returned after %s; want about 50ms", d)
+	// Flush gives up when its context ends, rather than waiting for the
+	// writer forever.
+	if err := m.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush while the writer could not write: %v; want the context's deadline error", err)
 	}
 	conn.Close()
 	if err := m.Flush(context.Background()); err != nil {

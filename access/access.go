@@ -24,11 +24,28 @@ import (
 // no tenants yet (see Config.AllowLocal).
 const LocalTenant = "local"
 
+// Tenants resolves API keys to tenants (tenant.Store does, on the node's
+// database; a fleet may share this state another way).
+type Tenants interface {
+	Authenticate(ctx context.Context, secret string) (*tenant.Principal, error)
+	CountTenants(ctx context.Context) (int, error)
+}
+
+// Meter checks limits and records usage (metering.Meter does).
+type Meter interface {
+	Admit(ctx context.Context, p *tenant.Principal, estTokens int) (*metering.Ticket, error)
+}
+
+// Auditor appends audit records (audit.Log does).
+type Auditor interface {
+	Append(ctx context.Context, r audit.Record) (audit.Record, error)
+}
+
 // Config configures a Gate.
 type Config struct {
-	Tenants *tenant.Store   // required
-	Meter   *metering.Meter // required
-	Audit   *audit.Log      // required: every decision is recorded
+	Tenants Tenants // required
+	Meter   Meter   // required
+	Audit   Auditor // required: every decision is recorded
 	// Node is this node's id and Jurisdiction its jurisdiction, written
 	// into usage and audit records and checked against tenant policies.
 	Node, Jurisdiction string

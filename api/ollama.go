@@ -133,13 +133,25 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 	}
 	ereq.Prompt = prompt
 
-	if req.Stream != nil && !*req.Stream {
+	return ollamaRespond(s, w, ctx, m, ereq, req.Stream, "messages", load, reply,
+		func(o *ollamaChatResponse, reason string, st ollamaStats) {
+			o.Done, o.DoneReason, o.ollamaStats = true, reason, st
+		})
+}
+
+// ollamaRespond runs a generation and answers as Ollama does: NDJSON lines
+// of reply(text) as tokens arrive, then a final one marked done with the
+// statistics; or, with "stream": false, a single done object holding the
+// whole text. finish marks a reply done.
+func ollamaRespond[T any](s *Server, w http.ResponseWriter, ctx context.Context, m Model, ereq engine.Request, stream *bool,
+	param string, load time.Duration, reply func(string) T, finish func(*T, string, ollamaStats)) error {
+	if stream != nil && !*stream {
 		res, _, err := s.generateAll(ctx, m, ereq)
 		if err != nil {
-			return classify(err, "messages")
+			return classify(err, param)
 		}
 		out := reply(res.Text)
-		out.Done, out.DoneReason, out.ollamaStats = true, res.FinishReason, s.ollamaStats(ctx, load, res)
+		finish(&out, res.FinishReason, s.ollamaStats(ctx, load, res))
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
@@ -156,10 +168,10 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		return sw.fail(err, "messages")
+		return sw.fail(err, param)
 	}
 	out := reply("")
-	out.Done, out.DoneReason, out.ollamaStats = true, res.FinishReason, s.ollamaStats(ctx, load, res)
+	finish(&out, res.FinishReason, s.ollamaStats(ctx, load, res))
 	return sw.send(out)
 }
 
@@ -244,32 +256,8 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 	}
 	ereq.Prompt = prompt
 
-	if req.Stream != nil && !*req.Stream {
-		res, _, err := s.generateAll(ctx, m, ereq)
-		if err != nil {
-			return classify(err, "prompt")
-		}
-		out := reply(res.Text)
-		out.Done, out.DoneReason, out.ollamaStats = true, res.FinishReason, s.ollamaStats(ctx, load, res)
-		writeJSON(w, http.StatusOK, out)
-		return nil
-	}
-	sw := newNDJSON(w)
-	res, err := s.stream(ctx, m, ereq, func(toks []engine.Token) error {
-		for _, t := range toks {
-			if t.Text == "" {
-				continue
-			}
-			if err := sw.send(reply(t.Text)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return sw.fail(err, "prompt")
-	}
-	out := reply("")
-	out.Done, out.DoneReason, out.ollamaStats = true, res.FinishReason, s.ollamaStats(ctx, load, res)
-	return sw.send(out)
+	return ollamaRespond(s, w, ctx, m, ereq, req.Stream, "prompt", load, reply,
+		func(o *ollamaGenerateResponse, reason string, st ollamaStats) {
+			o.Done, o.DoneReason, o.ollamaStats = true, reason, st
+		})
 }

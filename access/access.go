@@ -29,6 +29,7 @@ const LocalTenant = "local"
 type Tenants interface {
 	Authenticate(ctx context.Context, secret string) (*tenant.Principal, error)
 	CountTenants(ctx context.Context) (int, error)
+	GetTenant(ctx context.Context, nameOrID string) (tenant.Tenant, error)
 }
 
 // Meter checks limits and records usage (metering.Meter does).
@@ -108,6 +109,9 @@ func (g *Gate) localMode(ctx context.Context) bool {
 // Authenticate reads "Authorization: Bearer KEY" (or Ollama clients'
 // "X-API-Key"), and resolves the key to its tenant.
 func (g *Gate) Authenticate(r *http.Request) (api.Caller, error) {
+	if f, ok := r.Context().Value(forwardedKey{}).(Forwarded); ok {
+		return g.forwardedCaller(r.Context(), f)
+	}
 	// With no tenants there is no key to check: SDKs that always send one
 	// (often a placeholder) are served as the local tenant too.
 	if g.localMode(r.Context()) {

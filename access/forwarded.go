@@ -1,0 +1,65 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// Forwarded is a request's caller (tenant by name or id) as the gateway node that authenticated
+// it vouches for it. Only the fleet fabric sets it, for requests from
+// certified peers.
+type Forwarded struct {
+	TenantID, KeyID, Gateway string
+}
+
+type forwardedKey struct{}
+
+// WithForwarded marks ctx as carrying a request forwarded by a gateway.
+func WithForwarded(ctx context.Context, f Forwarded) context.Context {
+	return context.WithValue(ctx, forwardedKey{}, f)
+}
+
+// forwardedCaller turns a forwarded identity into a caller: the tenant as
+// this node's database holds it (so its current policy applies here too),
+// with the inference scope the gateway checked.
+func (g *Gate) forwardedCaller(ctx context.Context, f Forwarded) (api.Caller, error) {
+	if f.TenantID == "" || f.TenantID == LocalTenant {
+		if g.localMode(ctx) {
+			return &caller{g: g}, nil
+		}
+		return nil, fmt.Errorf("%w: forwarded by %s without a tenant", api.ErrUnauthorized, f.Gateway)
+	}
+	t, err := g.cfg.Tenants.GetTenant(ctx, f.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: forwarded by %s for tenant %s: %v", api.ErrUnauthorized, f.Gateway, f.TenantID, err)
+	}
+	if t.Disabled {
+		return nil, fmt.Errorf("%w: tenant %s is disabled", api.ErrUnauthorized, t.Name)
+	}
+	return &caller{g: g, p: &tenant.Principal{Tenant: t, Key: tenant.Key{ID: f.KeyID, TenantID: t.ID, Scopes: []tenant.Scope{tenant.ScopeInference}}}}, nil
+}
+
+// Policy is what routing needs to know of a caller.
+type Policy struct {
+	TenantID, TenantName, KeyID string
+	Jurisdictions               []string // where the tenant's requests may run; empty: anywhere
+}
+
+// PolicyOf authenticates r's caller and returns its tenant's routing
+// policy.
+func (g *Gate) PolicyOf(r *http.Request) (Policy, error) {
+	c, err := g.Authenticate(r)
+	if err != nil {
+		return Policy{}, err
+	}
+	cc := c.(*caller)
+	if cc.p == nil {
+		return Policy{TenantID: LocalTenant, TenantName: LocalTenant}, nil
+	}
+	return Policy{TenantID: cc.p.Tenant.ID, TenantName: cc.p.Tenant.Name, KeyID: cc.p.Key.ID,
+		Jurisdictions: cc.p.Tenant.Policy.Jurisdictions}, nil
+}

@@ -1,0 +1,242 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-ai/hearth/access"
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/gateway"
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/runner"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+const stories = "../../shared/testdata/models/stories260K.gguf"
+
+// node is one whole Hearth node in-process: API, access gate, runner,
+// fabric and router.
+type node struct {
+	url     string
+	fab     *fabric.Node
+	tenants *tenant.Store
+	audit   *audit.Log
+	id      *identity.Identity
+	dir     string
+}
+
+func startNode(t *testing.T, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string) *node {
+	t.Helper()
+	ctx := context.Background()
+	n := &node{dir: t.TempDir()}
+	var err error
+	if n.id, err = identity.LoadOrCreate(n.dir); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := fabric.Certify(opPriv, n.id.Public, "site-"+strings.ToLower(jur), jur, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.OpenDir(n.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.tenants, _ = tenant.Open(ctx, d, nil)
+	meter, _ := metering.Open(ctx, d, nil)
+	if n.audit, err = audit.Open(filepath.Join(n.dir, "audit"), n.id, audit.Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := runner.New(runner.Config{Files: []string{stories}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: meter, Audit: n.audit, Node: n.id.ID, Jurisdiction: jur, AllowLocal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Backend: run, Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.fab, err = fabric.New(fabric.Config{Identity: n.id, Site: "site-" + strings.ToLower(jur), Jurisdiction: jur, Cert: cert,
+		OperatorKey: opPub, ClusterListen: "127.0.0.1:0", Join: join, HeartbeatInterval: 100 * time.Millisecond,
+		Status: func() fabric.Load { return fabric.Load{Models: []string{"stories260k"}, Slots: 4} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := gateway.New(gateway.Config{Fabric: n.fab, Local: srv, Gate: gate, Audit: n.audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.fab.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(rt)
+	n.url = ts.URL
+	t.Cleanup(func() {
+		ts.Close()
+		n.fab.Shutdown(context.Background())
+		run.Shutdown(context.Background())
+		meter.Close()
+		n.audit.Close()
+		d.Close()
+	})
+	return n
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func post(t *testing.T, url, key, body string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// TestRoutesWithinPolicy runs a two-node fleet (KE, NG). A tenant allowed
+// only in NG sends its request to the KE node: it runs on the NG node,
+// which records it in its own audit log, and the KE node records the
+// routing decision. A tenant allowed only in BR, where no node is, gets a
+// 503 naming its policy; a narrowing header outside the policy is a 400.
+func TestRoutesWithinPolicy(t *testing.T) {
+	opPub, opPriv, _ := ed25519.GenerateKey(nil)
+	ke := startNode(t, "KE", opPriv, opPub, nil)
+	ng := startNode(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()})
+	waitFor(t, "the two nodes to certify each other", func() bool {
+		a, ok1 := ke.fab.Peer(ng.id.ID)
+		b, ok2 := ng.fab.Peer(ke.id.ID)
+		return ok1 && ok2 && a.Certified && b.Certified
+	})
+	ctx := context.Background()
+	// The same tenants on both nodes (tenant state is per node for now).
+	var keys []string
+	for _, n := range []*node{ke, ng} {
+		for _, tn := range []tenant.Tenant{
+			{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}, Home: "NG"}},
+			{Name: "br-bank", Policy: tenant.Policy{Jurisdictions: []string{"BR"}, Home: "BR"}},
+			{Name: "pan-africa", Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}, Home: "KE"}},
+		} {
+			if _, err := n.tenants.CreateTenant(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, name := range []string{"ng-health", "br-bank", "pan-africa"} {
+		k, _, err := ke.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	chat := `{"model":"stories260k","max_tokens":6,"temperature":0,"messages":[{"role":"user","content":"Once upon a time"}]}`
+
+	resp, body := post(t, ke.url+"/v1/chat/completions", keys[0], chat, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Hearth-Node") != ng.id.ID {
+		t.Fatalf("NG-only tenant at the KE node: %d, node %q: %s", resp.StatusCode, resp.Header.Get("X-Hearth-Node"), body)
+	}
+	var out struct {
+		ID    string `json:"id"`
+		Usage struct {
+			CompletionTokens int `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	json.Unmarshal([]byte(body), &out)
+	if out.Usage.CompletionTokens != 6 {
+		t.Errorf("forwarded answer: %s", body)
+	}
+	// Streaming works across nodes too.
+	resp, body = post(t, ke.url+"/v1/chat/completions", keys[0], strings.Replace(chat, `"max_tokens"`, `"stream":true,"max_tokens"`, 1), nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "data: [DONE]") {
+		t.Errorf("forwarded stream: %d %s", resp.StatusCode, body)
+	}
+
+	// Each node's own audit log says where the request ran.
+	waitFor(t, "the serving node's audit record", func() bool { seq, _ := ng.audit.Head(); return seq >= 2 })
+	ke.audit.Close()
+	ng.audit.Close()
+	if recs := readAudit(t, ng); !hasRecord(recs, func(r audit.Record) bool {
+		return r.Kind == audit.KindRequest && r.Decision == "allow" && r.Tenant == "ng-health" && r.Jurisdiction == "NG" && r.ResponseID == out.ID
+	}) {
+		t.Errorf("NG's audit log has no record of the request it served: %+v", recs)
+	}
+	if recs := readAudit(t, ke); !hasRecord(recs, func(r audit.Record) bool {
+		return r.Kind == audit.KindRoute && r.Tenant == "ng-health" && r.Detail["node"] == ng.id.ID
+	}) || hasRecord(recs, func(r audit.Record) bool { return r.Kind == audit.KindRequest && r.Decision == "allow" }) {
+		t.Errorf("KE's audit log: want a route record and no served request: %+v", recs)
+	}
+
+	// No node in BR: fail closed, naming the policy.
+	resp, body = post(t, ke.url+"/v1/chat/completions", keys[1], chat, nil)
+	if resp.StatusCode != 503 || !strings.Contains(body, "BR") {
+		t.Errorf("BR-only tenant: %d %s", resp.StatusCode, body)
+	}
+	// Narrowing inside the policy picks that jurisdiction; outside it, 400.
+	resp, body = post(t, ke.url+"/v1/chat/completions", keys[2], chat, map[string]string{gateway.JurisdictionHeader: "NG"})
+	if resp.StatusCode != 200 || resp.Header.Get("X-Hearth-Node") != ng.id.ID {
+		t.Errorf("pan-africa narrowed to NG: %d node %q %s", resp.StatusCode, resp.Header.Get("X-Hearth-Node"), body)
+	}
+	resp, body = post(t, ke.url+"/v1/chat/completions", keys[2], chat, map[string]string{gateway.JurisdictionHeader: "KE"})
+	if resp.StatusCode != 200 || resp.Header.Get("X-Hearth-Node") != "" {
+		t.Errorf("pan-africa narrowed to KE (this node): %d node %q %s", resp.StatusCode, resp.Header.Get("X-Hearth-Node"), body)
+	}
+	resp, _ = post(t, ke.url+"/v1/chat/completions", keys[2], chat, map[string]string{gateway.JurisdictionHeader: "BR"})
+	if resp.StatusCode != 400 {
+		t.Errorf("narrowing outside the policy: %d", resp.StatusCode)
+	}
+}
+
+func readAudit(t *testing.T, n *node) []audit.Record {
+	t.Helper()
+	var sb strings.Builder
+	if _, err := audit.Export(filepath.Join(n.dir, "audit"), &sb, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var recs []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(sb.String()), "\n") {
+		var r audit.Record
+		if json.Unmarshal([]byte(line), &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
+func hasRecord(recs []audit.Record, f func(audit.Record) bool) bool {
+	for _, r := range recs {
+		if f(r) {
+			return true
+		}
+	}
+	return false
+}

@@ -142,12 +142,17 @@ func TestChatRating(t *testing.T) {
 			w.Write([]byte(`{"id":"fb_1","object":"feedback","status":"recorded"}`))
 			return
 		}
-		srv.ServeHTTP(w, r)
-		if id := w.Header().Get("X-Request-Id"); r.URL.Path == "/v1/chat/completions" {
-			mu.Lock()
-			replyIDs = append(replyIDs, id)
-			mu.Unlock()
+		if r.URL.Path != "/v1/chat/completions" {
+			srv.ServeHTTP(w, r)
+			return
 		}
+		// Note the reply's id as its headers go out, before the client
+		// can see the reply and rate it.
+		srv.ServeHTTP(&onHeader{ResponseWriter: w, f: func(h http.Header) {
+			mu.Lock()
+			replyIDs = append(replyIDs, h.Get("X-Request-Id"))
+			mu.Unlock()
+		}}, r)
 	}))
 	defer ts.Close()
 	out, err := run(t, "/good\nOnce upon a time\n/good\n/rate 4\n/rate 9\n", "chat", "--url", ts.URL, "-n", "4")
@@ -162,5 +167,33 @@ func TestChatRating(t *testing.T) {
 	}
 	if feedback[0]["response_id"] != replyIDs[0] || feedback[0]["rating"] != 1.0 || feedback[1]["rating"] != 4.0 || feedback[1]["scale"] != "stars" {
 		t.Errorf("feedback %v for reply %s", feedback, replyIDs[0])
+	}
+}
+
+// onHeader calls f with the headers when the response starts.
+type onHeader struct {
+	http.ResponseWriter
+	f    func(http.Header)
+	done bool
+}
+
+func (o *onHeader) WriteHeader(code int) {
+	if !o.done {
+		o.done = true
+		o.f(o.Header())
+	}
+	o.ResponseWriter.WriteHeader(code)
+}
+
+func (o *onHeader) Write(p []byte) (int, error) {
+	if !o.done {
+		o.WriteHeader(http.StatusOK)
+	}
+	return o.ResponseWriter.Write(p)
+}
+
+func (o *onHeader) Flush() {
+	if f, ok := o.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
 	}
 }

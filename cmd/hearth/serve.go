@@ -16,6 +16,7 @@ import (
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/sched"
+	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/store"
 )
@@ -47,6 +48,7 @@ type serveOptions struct {
 	natsURL      string
 	natsCreds    string
 	operator     string
+	route        bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -94,6 +96,7 @@ let streams in flight finish (up to --drain).`,
 	f.StringVar(&o.natsURL, "nats", "", "connect to this external NATS (cluster, supercluster or leaf node) instead of embedding one")
 	f.StringVar(&o.natsCreds, "nats-creds", "", "credentials file for --nats")
 	f.StringVar(&o.operator, "operator", "", "the fleet operator's public key (hex), the root of trust for node certificates")
+	f.BoolVar(&o.route, "route", false, "route generation requests across the fleet to certified nodes the tenant's policy permits (this node needs a certificate to serve them itself)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -166,7 +169,6 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction})))
-	mux.Handle("/", srv)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	models, _ := run.Models(ctx)
 	names := make([]string, len(models))
@@ -178,6 +180,15 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer fab.Shutdown(context.Background())
+	if o.route {
+		rt, err := gateway.New(gateway.Config{Fabric: fab, Local: srv, Gate: sec.gate, Audit: sec.audit, Logger: log})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/", rt)
+	} else {
+		mux.Handle("/", srv)
+	}
 	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s); fleet: %s\n", sec.id.ID, names, ln.Addr(), sec.mode, fab.ClientURL())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -190,20 +190,7 @@ func describeFile(path string) (api.ModelInfo, error) {
 	}
 	defer f.Close()
 	info := api.ModelInfo{Path: path, Size: st.Size(), ModifiedAt: st.ModTime(), Architecture: f.Architecture()}
-	counts := map[string]int64{}
-	for i := range f.Tensors {
-		t := &f.Tensors[i]
-		info.Parameters += t.Elements()
-		if len(t.Shape) >= 2 {
-			counts[t.Type.String()] += t.Elements()
-		}
-	}
-	var best int64
-	for typ, n := range counts {
-		if n > best || n == best && typ < info.Quantization {
-			info.Quantization, best = typ, n
-		}
-	}
+	info.Parameters, info.Quantization = f.Parameters(), f.WeightType()
 	if v, ok := f.Int(info.Architecture + ".context_length"); ok {
 		info.ContextLength = int(v)
 	}

@@ -109,21 +109,7 @@ llama-bench's field names. The peak resident memory is reported too.`,
 			if err != nil {
 				return err
 			}
-			var params int64
-			counts := map[string]int64{}
-			for i := range f.Tensors {
-				t := &f.Tensors[i]
-				params += t.Elements()
-				if len(t.Shape) == 2 {
-					counts[t.Type.String()] += t.Elements()
-				}
-			}
-			quant, best := "", int64(0)
-			for k, v := range counts {
-				if v > best || v == best && k < quant {
-					quant, best = k, v
-				}
-			}
+			params, quant := f.Parameters(), f.WeightType()
 			typ := fmt.Sprintf("%s %s %s", m.Arch, sizeClass(params), quant)
 			rss := maxRSS()
 			if asJSON {

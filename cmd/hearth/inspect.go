@@ -75,9 +75,9 @@ func summarize(path string, f *gguf.File, tensors, meta bool) *summary {
 	arch := f.Architecture()
 	s := &summary{File: path, Version: f.Version, SizeBytes: f.Size(), Architecture: arch, Types: map[string]int{}}
 	s.Name, _ = f.String("general.name")
+	s.Parameters = f.Parameters()
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
-		s.Parameters += t.Elements()
 		s.Types[t.Type.String()]++
 		if tensors {
 			s.Tensors = append(s.Tensors, tensorRow{t.Name, t.Type.String(), t.Shape, t.Size})

@@ -291,3 +291,40 @@ func (f *File) Architecture() string {
 	s, _ := f.String("general.architecture")
 	return s
 }
+
+// Parameters returns the number of elements of all tensors.
+func (f *File) Parameters() int64 {
+	var n int64
+	for i := range f.Tensors {
+		n += f.Tensors[i].Elements()
+	}
+	return n
+}
+
+// WeightType names the type holding the most weights: what a model is
+// "quantized to". Only matrices count when there are any, since norms and
+// biases stay F32 in every quantized model. Ties go to the lowest type id,
+// so the answer is stable. It is "" for a file with no tensors.
+func (f *File) WeightType() string {
+	count := map[tensor.DType]int64{}
+	for i := range f.Tensors {
+		if t := &f.Tensors[i]; len(t.Shape) >= 2 {
+			count[t.Type] += t.Elements()
+		}
+	}
+	if len(count) == 0 {
+		for i := range f.Tensors {
+			count[f.Tensors[i].Type] += f.Tensors[i].Elements()
+		}
+	}
+	best, found := tensor.DType(0), false
+	for t, n := range count {
+		if !found || n > count[best] || n == count[best] && t < best {
+			best, found = t, true
+		}
+	}
+	if !found {
+		return ""
+	}
+	return best.String()
+}

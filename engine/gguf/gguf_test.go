@@ -342,3 +342,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParametersAndWeightType(t *testing.T) {
+	f, err := gguf.Open(filepath.Join(modelsDir, "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Parameters() != 292800 || f.WeightType() != "F32" {
+		t.Errorf("stories: %d parameters, weights %q; want 292800, F32", f.Parameters(), f.WeightType())
+	}
+	// Matrices decide; a 1-D F32 tensor larger than them does not.
+	w := gguf.NewWriter()
+	w.AddTensor("norm", tensor.F32, []int64{64}, make([]byte, 256))
+	w.AddTensor("m", tensor.Q8_0, []int64{32, 1}, make([]byte, 34))
+	var buf bytes.Buffer
+	w.WriteTo(&buf)
+	g, err := gguf.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.WeightType() != "Q8_0" || g.Parameters() != 96 {
+		t.Errorf("mixed file: %q, %d; want Q8_0, 96", g.WeightType(), g.Parameters())
+	}
+	v, _ := gguf.Open(filepath.Join(modelsDir, "ggml-vocab-gpt-2.gguf"))
+	defer v.Close()
+	if v.WeightType() != "" || v.Parameters() != 0 {
+		t.Errorf("vocabulary-only file: %q, %d", v.WeightType(), v.Parameters())
+	}
+}

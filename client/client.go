@@ -21,13 +21,12 @@ type Client struct {
 	base   string
 	key    string
 	http   *http.Client
-	header http.Header
 }
 
 // New returns a client for the server at baseURL (e.g.
 // "http://127.0.0.1:8080"); apiKey may be empty.
 func New(baseURL, apiKey string) *Client {
-	return &Client{base: strings.TrimRight(baseURL, "/"), key: apiKey, http: &http.Client{}, header: http.Header{}}
+	return &Client{base: strings.TrimRight(baseURL, "/"), key: apiKey, http: &http.Client{}}
 }
 
 // Message is one chat message.
@@ -91,18 +90,9 @@ func (c *Client) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 		return nil, err
 	}
 	start := time.Now()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/chat/completions", bytes.NewReader(body))
+	resp, err := c.do(ctx, http.MethodPost, "/v1/chat/completions", body, "text/event-stream")
 	if err != nil {
 		return nil, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "text/event-stream")
-	if c.key != "" {
-		hreq.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -169,16 +159,9 @@ func (c *Client) ChatStream(ctx context.Context, req ChatRequest, onDelta func(s
 
 // Models lists the ids the server's /v1/models returns.
 func (c *Client) Models(ctx context.Context) ([]string, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/models", nil)
+	resp, err := c.do(ctx, http.MethodGet, "/v1/models", nil, "")
 	if err != nil {
 		return nil, err
-	}
-	if c.key != "" {
-		hreq.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -228,21 +211,39 @@ func (c *Client) Feedback(ctx context.Context, responseID string, rating int, sc
 	if err != nil {
 		return err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/feedback", bytes.NewReader(body))
+	resp, err := c.do(ctx, http.MethodPost, "/v1/feedback", body, "")
 	if err != nil {
 		return err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	if c.key != "" {
-		hreq.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(hreq)
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return apiError(resp)
 	}
 	return nil
+}
+
+// do sends a request with the client's key; body, if not nil, is JSON.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, accept string) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	if accept != "" {
+		hreq.Header.Set("Accept", accept)
+	}
+	if c.key != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return resp, nil
 }

@@ -18,9 +18,9 @@ import (
 
 // Client calls one server. The zero value is not usable; call New.
 type Client struct {
-	base   string
-	key    string
-	http   *http.Client
+	base string
+	key  string
+	http *http.Client
 }
 
 // New returns a client for the server at baseURL (e.g.

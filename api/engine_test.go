@@ -264,3 +264,9 @@ func TestEngineDisconnect(t *testing.T) {
 		t.Fatal("the engine kept generating after the client left")
 	}
 }
+
+// TokenizeContinuation makes engineModel tokenize resumed text as the
+// node's real backend does.
+func (m engineModel) TokenizeContinuation(text string) []int32 {
+	return m.b.model.Tok.EncodeContinuation(text)
+}

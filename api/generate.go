@@ -253,15 +253,23 @@ func (g *generation) stop() {
 // as they arrive, in order. It returns Generate's result, or the first
 // error from Generate or write (a write error cancels the generation).
 func (s *Server) stream(ctx context.Context, m Model, req engine.Request, write func([]engine.Token) error) (res *engine.Result, err error) {
-	pass, err := s.admit(ctx, m, len(req.Prompt), req.MaxTokens)
+	prompt := req.Prompt // the request's own, metered and audited
+	rs := resumeRequest(ctx, m, &req)
+	pass, err := s.admit(ctx, m, len(prompt), req.MaxTokens)
 	if err != nil {
 		return nil, err
 	}
 	start := s.now()
 	defer func() {
-		s.finish(ctx, pass, m, req.Prompt, res, err, start)
+		if rs != nil {
+			res = rs.result(res) // the whole response, as the client has it
+		}
+		s.finish(ctx, pass, m, prompt, res, err, start)
 		s.captureWhenDone(ctx, m, res, err) // consented capture after the gate's record (capture.go)
 	}()
+	if rs != nil && rs.done {
+		return &engine.Result{PromptTokens: len(req.Prompt), FinishReason: "length"}, nil
+	}
 	g := s.startGeneration(ctx, m, req)
 	defer g.stop()
 	for {

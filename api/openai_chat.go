@@ -223,9 +223,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 
 	info := requestInfoFrom(ctx)
 	id := "chatcmpl-" + info.rand
+	created := s.now().Unix()
+	if r := resumeFrom(ctx); r != nil && req.Stream {
+		id, created = r.ID, r.Created // one response, whichever node sends it
+	}
 	info.id = id
 	w.Header().Set("X-Request-Id", id)
-	created := s.now().Unix()
 	if req.Stream {
 		return s.chatStream(w, r, m, opt, chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model},
 			req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
@@ -265,7 +268,7 @@ func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, m Model, opt
 		out.Choices = []chunkChoice{c}
 		return out
 	}
-	sentRole := false
+	sentRole := resumeFrom(r.Context()) != nil // the node that started the response sent it
 	sendRole := func() error {
 		if sentRole {
 			return nil

@@ -155,9 +155,14 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 
 	info := requestInfoFrom(ctx)
 	id := "cmpl-" + info.rand
+	created := s.now().Unix()
+	if r := resumeFrom(ctx); r != nil && req.Stream {
+		id, created = r.ID, r.Created // one response, whichever node sends it
+		echo = ""                     // sent already
+	}
 	info.id = id
 	w.Header().Set("X-Request-Id", id)
-	base := completion{ID: id, Object: "text_completion", Created: s.now().Unix(), Model: req.Model}
+	base := completion{ID: id, Object: "text_completion", Created: created, Model: req.Model}
 	if req.Stream {
 		return s.completionStream(w, r, m, ereq, base, echo, logprobs, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 	}

@@ -147,3 +147,7 @@ func (l *loaded) Embed(ctx context.Context, tokens []int32) ([]float32, error) {
 
 // Stats returns the scheduler's counters.
 func (l *loaded) Stats() sched.Stats { return l.s.Stats() }
+
+// TokenizeContinuation tokenizes text that continues a response, for a
+// response another node started (see api.Resume).
+func (l *loaded) TokenizeContinuation(text string) []int32 { return l.m.Tok.EncodeContinuation(text) }

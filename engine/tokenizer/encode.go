@@ -63,3 +63,28 @@ func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int32 {
 	}
 	return out
 }
+
+// EncodeContinuation tokenizes text that continues earlier text, such as
+// the part of a response already sent when another node takes the
+// response over: no BOS or EOS, special-token text kept as text, and no
+// add_space_prefix space (it belongs in front of a whole text, and the
+// continuation's own leading space, if any, is kept as written).
+func (t *Tokenizer) EncodeContinuation(text string) []int32 {
+	if text == "" {
+		return nil
+	}
+	if t.kind != kindSPM || !t.addSpace {
+		return t.Encode(text, false, false)
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	var out []int32
+	for _, f := range t.partition(text, false) {
+		if f.id != NoToken {
+			out = append(out, f.id) // a user-defined token
+			continue
+		}
+		out = t.encodeSPM(strings.ReplaceAll(f.text, " ", "\u2581"), out, sc)
+	}
+	return out
+}

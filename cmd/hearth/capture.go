@@ -90,7 +90,7 @@ func openCapture(ctx context.Context, dataDir, tenantArg string) (*captureEnv, e
 		e.close()
 		return nil, err
 	}
-	if e.ds, err = dataset.Open(ctx, e.d, nil); err != nil {
+	if e.ds, _, err = openSealedDatasets(ctx, e.d, dataDir, nil); err != nil {
 		e.close()
 		return nil, err
 	}

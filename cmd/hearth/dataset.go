@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/store"
@@ -39,6 +40,7 @@ type datasetEnv struct {
 type openDatasets struct {
 	d        *db.DB
 	ds       *dataset.Store
+	cs       *capture.Store // holds the keys that seal examples
 	tenantID string
 	dir      string
 }
@@ -69,12 +71,28 @@ func (e *datasetEnv) open(ctx context.Context) (*openDatasets, error) {
 		d.Close()
 		return nil, fmt.Errorf("--tenant: %w", err)
 	}
-	ds, err := dataset.Open(ctx, d, datasetNow)
+	ds, cs, err := openSealedDatasets(ctx, d, dir, datasetNow)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	return &openDatasets{d: d, ds: ds, tenantID: t.ID, dir: dir}, nil
+	return &openDatasets{d: d, ds: ds, cs: cs, tenantID: t.ID, dir: dir}, nil
+}
+
+// openWrite is open for the commands that write examples (build, import):
+// the tenant's data key must exist before the dataset's write transaction
+// seals them, so it is created here if the tenant has none yet (or its
+// last was shredded).
+func (e *datasetEnv) openWrite(ctx context.Context) (*openDatasets, error) {
+	o, err := e.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.cs.EnsureKey(ctx, o.tenantID); err != nil {
+		o.Close()
+		return nil, err
+	}
+	return o, nil
 }
 
 func (o *openDatasets) Close() { o.d.Close() }
@@ -145,7 +163,7 @@ Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, a
 					return fmt.Errorf("--%s 0 is out of range", f.flag)
 				}
 			}
-			o, err := env.open(cmd.Context())
+			o, err := env.openWrite(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -297,7 +315,7 @@ stored.`,
 			if name == "" {
 				return errors.New("--name is required")
 			}
-			o, err := env.open(cmd.Context())
+			o, err := env.openWrite(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -35,6 +35,10 @@ type Model interface {
 	// Tokenize turns text into ids; addSpecial adds BOS/EOS as the model
 	// asks, parseSpecial maps special-token text to its id.
 	Tokenize(text string, addSpecial, parseSpecial bool) []int32
+	// TokenizeContinuation tokenizes text that continues a response (no
+	// BOS, special-token text kept as text, no space prefix), for a
+	// response another node started (see Resume).
+	TokenizeContinuation(text string) []int32
 	// Detokenize turns ids into text.
 	Detokenize(ids []int32) string
 	// Generate runs one completion, calling emit for each token. It

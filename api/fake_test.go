@@ -112,6 +112,8 @@ func (m *fakeModel) Tokenize(text string, addSpecial, parseSpecial bool) []int32
 	return out
 }
 
+func (m *fakeModel) TokenizeContinuation(text string) []int32 { return m.Tokenize(text, false, false) }
+
 type fakeModel struct {
 	name      string
 	info      ModelInfo

@@ -33,13 +33,6 @@ func resumeFrom(ctx context.Context) *Resume {
 	return r
 }
 
-// continuer is implemented by models that can tokenize text as the
-// continuation of a response (no BOS, no space prefix); others fall back
-// to Tokenize, which is right for byte-level BPE vocabularies.
-type continuer interface {
-	TokenizeContinuation(text string) []int32
-}
-
 // resumed is a Resume applied to one generation.
 type resumed struct {
 	*Resume
@@ -58,11 +51,7 @@ func resumeRequest(ctx context.Context, m Model, req *engine.Request) *resumed {
 		return nil
 	}
 	rs := &resumed{Resume: r}
-	if c, ok := m.(continuer); ok {
-		rs.cont = c.TokenizeContinuation(r.Text)
-	} else if r.Text != "" {
-		rs.cont = m.Tokenize(r.Text, false, false)
-	}
+	rs.cont = m.TokenizeContinuation(r.Text)
 	req.Prompt = append(req.Prompt[:len(req.Prompt):len(req.Prompt)], rs.cont...)
 	if req.MaxTokens > 0 {
 		if req.MaxTokens <= len(rs.cont) {

@@ -3,9 +3,12 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/hearth-ai/hearth/access"
+	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/fabric"
 )
 
@@ -21,6 +24,14 @@ func (rt *Router) serveForwarded(ctx context.Context, req *fabric.InferRequest, 
 		return err
 	}
 	for k, v := range req.Header {
+		if k == resumeHeader {
+			var rs api.Resume
+			if err := json.Unmarshal([]byte(v), &rs); err != nil {
+				return fmt.Errorf("gateway: malformed %s: %v", resumeHeader, err)
+			}
+			hreq = hreq.WithContext(api.WithResume(hreq.Context(), rs))
+			continue
+		}
 		hreq.Header.Set(k, v)
 	}
 	rw := &inferResponse{w: w, header: http.Header{}}

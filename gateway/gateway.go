@@ -31,6 +31,12 @@ import (
 // jurisdictions.
 const JurisdictionHeader = "X-Hearth-Jurisdiction"
 
+// resumeHeader carries an api.Resume (JSON) from a gateway to the node
+// continuing a stream, inside the signed fabric request. The serving side
+// takes it out before the request reaches the API; a client's own header
+// of that name is never forwarded.
+const resumeHeader = "X-Hearth-Resume"
+
 // routed are the endpoints that run a model and so may run elsewhere.
 var routed = map[string]bool{
 	"/v1/chat/completions": true, "/v1/completions": true, "/v1/embeddings": true,
@@ -112,75 +118,191 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			q.PrefixKey = route.PrefixKey(s) // the same system prompt goes where its KV cache is
 		}
 	}
+	x := &exchange{rt: rt, w: w, r: r, pol: pol, model: peek.Model, body: body}
+	var lastErr error
 	for attempt := 0; attempt < rt.cfg.Attempts; attempt++ {
 		d, err := route.Choose(rt.cfg.Fabric.Peers(), q)
 		if err != nil {
-			rt.fail(w, r, err)
+			x.fail(err)
 			return
 		}
-		if d.Node == q.Self {
+		if d.Node == q.Self && !x.wrote {
 			rt.cfg.Local.ServeHTTP(w, r)
 			return
 		}
-		rt.record(r.Context(), pol, d)
-		started, err := rt.forward(w, r, pol, d.Node, peek.Model, body)
-		if err == nil || started {
-			if err != nil {
-				rt.log.Warn("forwarded stream ended early", "node", d.Node, "err", err)
+		rt.record(r.Context(), pol, d, x.tr != nil)
+		if d.Node == q.Self {
+			err = x.resumeLocal()
+		} else {
+			err = x.remote(d.Node)
+		}
+		if err == nil {
+			if x.tr != nil {
+				x.tr.end()
 			}
 			return
 		}
-		rt.log.Warn("node failed before answering; trying the next", "node", d.Node, "err", err)
+		if errors.Is(err, errClientGone) || r.Context().Err() != nil {
+			return // nobody to answer; closing the stream cancelled the remote work
+		}
+		if x.wrote && (x.tr == nil || !x.tr.resumable()) {
+			rt.log.Warn("forwarded response ended early and cannot be continued", "node", d.Node, "err", err)
+			if x.tr != nil {
+				x.tr.end()
+			}
+			return
+		}
+		if x.wrote {
+			rt.log.Warn("node failed mid-stream; continuing on the next", "node", d.Node, "err", err)
+		} else {
+			rt.log.Warn("node failed before answering; trying the next", "node", d.Node, "err", err)
+		}
+		lastErr = err
 		q.Exclude = append(q.Exclude, d.Node)
 	}
-	rt.fail(w, r, fmt.Errorf("%w: %d nodes failed before answering", route.ErrNoPermittedNode, rt.cfg.Attempts))
+	x.fail(fmt.Errorf("%w: %d nodes failed (last: %v)", route.ErrNoPermittedNode, rt.cfg.Attempts, lastErr))
 }
 
-// forward sends the request to node and copies its response. started
-// reports whether any of the response reached the client (after which it
-// cannot be retried elsewhere).
-func (rt *Router) forward(w http.ResponseWriter, r *http.Request, pol access.Policy, node, model string, body []byte) (started bool, err error) {
+// exchange is one routed request and what of its response has reached
+// the client.
+type exchange struct {
+	rt    *Router
+	w     http.ResponseWriter
+	r     *http.Request
+	pol   access.Policy
+	model string
+	body  []byte
+	wrote bool     // the response's status has gone to the client
+	tr    *tracker // set when that response is a stream the gateway follows
+}
+
+// remote runs the request on node and copies its response to the
+// client, or, when a response is under way, has node continue it.
+func (x *exchange) remote(node string) error {
 	hdr := map[string]string{}
 	for _, k := range []string{"Content-Type", "Accept", api.CaptureHeader, JurisdictionHeader} {
-		if v := r.Header.Get(k); v != "" {
+		if v := x.r.Header.Get(k); v != "" {
 			hdr[k] = v
 		}
 	}
+	if x.tr != nil {
+		rs, err := json.Marshal(x.tr.resume())
+		if err != nil {
+			return err
+		}
+		hdr[resumeHeader] = string(rs)
+	}
 	// The tenant goes by name: until tenants are shared fleet state, an
 	// operator creates the same tenant on every node, and ids differ.
-	req := &fabric.InferRequest{Tenant: pol.TenantName, KeyID: pol.KeyID, Jurisdictions: pol.Jurisdictions, Model: model,
-		Path: r.URL.Path, Header: hdr, Body: body}
-	s, err := rt.cfg.Fabric.Infer(r.Context(), node, req)
+	req := &fabric.InferRequest{Tenant: x.pol.TenantName, KeyID: x.pol.KeyID, Jurisdictions: x.pol.Jurisdictions, Model: x.model,
+		Path: x.r.URL.Path, Header: hdr, Body: x.body}
+	s, err := x.rt.cfg.Fabric.Infer(x.r.Context(), node, req)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer s.Close()
 	status, head, err := s.Head()
 	if err != nil {
-		return false, err
+		return err
 	}
-	for k, v := range head {
-		w.Header().Set(k, v)
+	if x.tr != nil {
+		if status != http.StatusOK {
+			return fmt.Errorf("gateway: node %s answered the continuation with status %d", node, status)
+		}
+	} else {
+		for k, v := range head {
+			x.w.Header().Set(k, v)
+		}
+		x.w.Header().Set("X-Hearth-Node", node)
+		x.w.WriteHeader(status)
+		x.wrote = true
+		if status == http.StatusOK {
+			x.tr = newTracker(x.w, head["Content-Type"])
+		}
 	}
-	w.Header().Set("X-Hearth-Node", node)
-	w.WriteHeader(status)
-	flusher, _ := w.(http.Flusher)
+	flusher, _ := x.w.(http.Flusher)
 	for {
 		chunk, err := s.Next()
 		if errors.Is(err, io.EOF) {
-			return true, nil
+			return nil
 		}
 		if err != nil {
-			return true, err
+			return err
 		}
-		if _, err := w.Write(chunk); err != nil {
-			return true, err // the client went away; Close cancels the remote work
+		if x.tr != nil {
+			if err := x.tr.write(chunk); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := x.w.Write(chunk); err != nil {
+			return fmt.Errorf("%w: %v", errClientGone, err)
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
 	}
 }
+
+// resumeLocal has this node continue a response another node started.
+func (x *exchange) resumeLocal() error {
+	r := x.r.Clone(api.WithResume(x.r.Context(), x.tr.resume()))
+	r.Body = io.NopCloser(bytes.NewReader(x.body))
+	lw := &trackerWriter{tr: x.tr, header: http.Header{}}
+	x.rt.cfg.Local.ServeHTTP(lw, r)
+	if lw.status != http.StatusOK && lw.status != 0 {
+		return fmt.Errorf("gateway: this node answered the continuation with status %d", lw.status)
+	}
+	return lw.err
+}
+
+// fail answers a request no node could serve: before any response, a
+// 503 naming the policy (never a fallback elsewhere); in a stream, an
+// in-band error.
+func (x *exchange) fail(err error) {
+	switch {
+	case x.tr != nil:
+		x.tr.fail("no_permitted_node", err)
+	case !x.wrote:
+		x.rt.fail(x.w, x.r, err)
+	}
+}
+
+// trackerWriter is the http.ResponseWriter for a continuation served by
+// this node: its body goes through the stream's tracker, its head is
+// dropped (the client has one already).
+type trackerWriter struct {
+	tr     *tracker
+	header http.Header
+	status int
+	err    error
+}
+
+func (t *trackerWriter) Header() http.Header { return t.header }
+
+func (t *trackerWriter) WriteHeader(status int) {
+	if t.status == 0 {
+		t.status = status
+	}
+}
+
+func (t *trackerWriter) Write(p []byte) (int, error) {
+	t.WriteHeader(http.StatusOK)
+	if t.err != nil {
+		return 0, t.err
+	}
+	if t.status != http.StatusOK {
+		return len(p), nil // an error body; the status says it all
+	}
+	if err := t.tr.write(p); err != nil {
+		t.err = err
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush is a no-op: the tracker flushes each whole event.
+func (t *trackerWriter) Flush() {}
 
 // fail answers a request no permitted node can serve: 503 naming the
 // policy, in the API's error shape, and never a fallback elsewhere.
@@ -199,11 +321,14 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // record writes the routing decision to this (gateway) node's audit log.
-func (rt *Router) record(ctx context.Context, pol access.Policy, d route.Decision) {
+func (rt *Router) record(ctx context.Context, pol access.Policy, d route.Decision, resume bool) {
 	if rt.cfg.Audit == nil {
 		return
 	}
 	detail := map[string]string{"node": d.Node}
+	if resume {
+		detail["resume"] = "true" // continues a stream whose node failed
+	}
 	var cands []string
 	for _, c := range d.Candidates {
 		cands = append(cands, c.ID+"@"+c.Jurisdiction)

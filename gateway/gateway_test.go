@@ -39,6 +39,13 @@ type node struct {
 
 func startNode(t *testing.T, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string) *node {
 	t.Helper()
+	return startNodeWith(t, jur, opPriv, opPub, join, runner.Config{})
+}
+
+// startNodeWith starts a node whose runner is configured by rc (Files is
+// set here).
+func startNodeWith(t *testing.T, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string, rc runner.Config) *node {
+	t.Helper()
 	ctx := context.Background()
 	n := &node{dir: t.TempDir()}
 	var err error
@@ -58,7 +65,8 @@ func startNode(t *testing.T, jur string, opPriv ed25519.PrivateKey, opPub ed2551
 	if n.audit, err = audit.Open(filepath.Join(n.dir, "audit"), n.id, audit.Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
-	run, err := runner.New(runner.Config{Files: []string{stories}})
+	rc.Files = []string{stories}
+	run, err := runner.New(rc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,154 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/runner"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// TestStreamSurvivesNodeDeath: a stream served by one NG node goes on
+// from another NG node when the first leaves mid-stream. The client sees
+// one response (one id, one role chunk, [DONE]) whose text is exactly
+// what an uninterrupted greedy run gives, and the node that finished it
+// records the response in its own audit log.
+func TestStreamSurvivesNodeDeath(t *testing.T) {
+	opPub, opPriv, _ := ed25519.GenerateKey(nil)
+	slow := runner.Config{TokenDelay: 15 * time.Millisecond}
+	ke := startNode(t, "KE", opPriv, opPub, nil)
+	ng1 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
+	ng2 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
+	byID := map[string]*node{ng1.id.ID: ng1, ng2.id.ID: ng2}
+	waitFor(t, "KE to certify both NG nodes", func() bool {
+		a, ok1 := ke.fab.Peer(ng1.id.ID)
+		b, ok2 := ke.fab.Peer(ng2.id.ID)
+		return ok1 && ok2 && a.Certified && b.Certified
+	})
+	waitFor(t, "the NG nodes to certify KE", func() bool {
+		a, ok1 := ng1.fab.Peer(ke.id.ID)
+		b, ok2 := ng2.fab.Peer(ke.id.ID)
+		return ok1 && ok2 && a.Certified && b.Certified
+	})
+	ctx := context.Background()
+	for _, n := range []*node{ke, ng1, ng2} {
+		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}, Home: "NG"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, _, err := ke.tenants.CreateKey(ctx, "ng-health", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const chat = `{"model":"stories260k","max_tokens":48,"temperature":0,"messages":[{"role":"user","content":"Tell me about a little bird"}]`
+
+	// What an uninterrupted run says.
+	resp, body := post(t, ke.url+"/v1/chat/completions", key, chat+`}`, nil)
+	var whole struct {
+		Choices []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"choices"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &whole) != nil || whole.Choices[0].Message.Content == "" {
+		t.Fatalf("reference run: %d %s", resp.StatusCode, body)
+	}
+	want := whole.Choices[0].Message.Content
+
+	req, _ := http.NewRequest("POST", ke.url+"/v1/chat/completions", strings.NewReader(chat+`,"stream":true,"stream_options":{"include_usage":true}}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := byID[resp.Header.Get("X-Hearth-Node")]
+	if resp.StatusCode != 200 || first == nil {
+		t.Fatalf("stream: status %d from node %q", resp.StatusCode, resp.Header.Get("X-Hearth-Node"))
+	}
+	other := ng1
+	if first == ng1 {
+		other = ng2
+	}
+	var text strings.Builder
+	ids := map[string]bool{}
+	roles, chunks, done := 0, 0, false
+	var usage *struct {
+		CompletionTokens int `json:"completion_tokens"`
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if data == "[DONE]" {
+			done = true
+			break
+		}
+		var c struct {
+			ID      string `json:"id"`
+			Choices []struct {
+				Delta struct{ Role, Content string } `json:"delta"`
+			} `json:"choices"`
+			Usage *struct {
+				CompletionTokens int `json:"completion_tokens"`
+			} `json:"usage"`
+			Error any `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(data), &c); err != nil || c.Error != nil {
+			t.Fatalf("event %s (%v)", data, err)
+		}
+		ids[c.ID] = true
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+		for _, ch := range c.Choices {
+			if ch.Delta.Role != "" {
+				roles++
+			}
+			if ch.Delta.Content != "" {
+				text.WriteString(ch.Delta.Content)
+				chunks++
+				if chunks == 8 {
+					// The serving node leaves mid-stream.
+					first.fab.Shutdown(context.Background())
+				}
+			}
+		}
+	}
+	if chunks <= 8 {
+		t.Fatalf("the stream ended after %d chunks, before the node could leave", chunks)
+	}
+	if !done || len(ids) != 1 || roles != 1 {
+		t.Errorf("stream: [DONE] %v, ids %v, %d role chunks; want one response", done, ids, roles)
+	}
+	if text.String() != want {
+		t.Errorf("stream text after failover:\n%q\nuninterrupted:\n%q", text.String(), want)
+	}
+	if usage == nil || usage.CompletionTokens == 0 {
+		t.Errorf("usage %+v", usage)
+	}
+	var id string
+	for k := range ids {
+		id = k
+	}
+	// The node that took over served the continuation under the same
+	// response id, and says so in its own audit log.
+	waitFor(t, "the other node's audit record", func() bool {
+		return hasRecord(readAudit(t, other), func(r audit.Record) bool {
+			return r.Kind == audit.KindRequest && r.Decision == "allow" && r.ResponseID == id && r.Jurisdiction == "NG"
+		})
+	})
+	if !hasRecord(readAudit(t, ke), func(r audit.Record) bool {
+		return r.Kind == audit.KindRoute && r.Detail["resume"] == "true" && r.Detail["node"] == other.id.ID
+	}) {
+		t.Errorf("the gateway's audit log has no record of the continuation on %s", other.id.ID)
+	}
+}

@@ -85,6 +85,10 @@ type Config struct {
 	// layer, inference replies) to simulate distance between nodes on one
 	// machine. For tests; zero in production.
 	AddedLatency time.Duration
+	// DeliverTimeout is how long Deliver waits for one node's answer
+	// before trying the next, and how long a delivery handler may run.
+	// Default 5s.
+	DeliverTimeout time.Duration
 }
 
 // Defaults.
@@ -93,6 +97,7 @@ const (
 	DefaultClusterName       = "hearth"
 	DefaultHeartbeatInterval = time.Second
 	DefaultMaxClockSkew      = 30 * time.Second
+	DefaultDeliverTimeout    = 5 * time.Second
 )
 
 // withDefaults validates c and fills in defaults.
@@ -177,10 +182,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = DefaultMaxClockSkew
 	}
+	if c.DeliverTimeout == 0 {
+		c.DeliverTimeout = DefaultDeliverTimeout
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"HeartbeatInterval", c.HeartbeatInterval}, {"PingInterval", c.PingInterval}, {"MaxClockSkew", c.MaxClockSkew}} {
+	}{{"HeartbeatInterval", c.HeartbeatInterval}, {"PingInterval", c.PingInterval}, {"MaxClockSkew", c.MaxClockSkew}, {"DeliverTimeout", c.DeliverTimeout}} {
 		if d.v < 10*time.Millisecond {
 			return c, fmt.Errorf("fabric: config: %s %v is below 10ms", d.name, d.v)
 		}

@@ -35,6 +35,7 @@
 //	hearth.ping.<node id>                    request/reply round-trip probes
 //	hearth.infer.<jurisdiction>.<node id>    signed inference requests from a gateway node (infer.go)
 //	hearth.inferctl.<node id>.<token>        acks, keepalives and cancels of a request's stream
+//	hearth.deliver.<jurisdiction>.<node id>.<kind>   signed one-shot deliveries (deliver.go)
 //
 // A heartbeat is a JSON envelope {"heartbeat": body, "sig": ed25519} where
 // body holds the node's ID, site, claimed jurisdiction, public key,
@@ -66,6 +67,19 @@
 // sample) of ping round trips, probed every PingInterval. Config.AddedLatency
 // delays this node's ping replies (and, in the routing layer, its
 // inference replies) to simulate distance in tests on one machine.
+//
+// # Deliveries
+//
+// Deliver sends one signed payload to a certified node of a jurisdiction
+// (tried in CertifiedIn order: itself, then by round trip) that set a
+// handler for its kind with HandleDeliver, and returns that node's signed
+// reply; DeliverTo addresses one node. The sender addresses only nodes it
+// holds Certified in the jurisdiction; the receiver takes a delivery only
+// from a certified sender, signed, fresh (MaxClockSkew), not replayed, and
+// addressed to its own jurisdiction, for which its own certificate must be
+// valid; the sender accepts a reply only from the node it addressed, signed
+// by that node's key, bound to the request, while it is still certified
+// there. Data that must stay in a jurisdiction (captures) travels this way.
 //
 // Collect listens to the heartbeats as a plain NATS client for a while and
 // returns the fleet, judged the same way; `hearth fleet status` uses it.

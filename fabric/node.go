@@ -48,7 +48,8 @@ type Node struct {
 	stopped chan struct{}  // closed when Shutdown has finished
 	wg      sync.WaitGroup // every goroutine the node started
 	stopErr error
-	infer   inferState // request serving, infer_server.go (handler guarded by mu)
+	infer   inferState   // request serving, infer_server.go (handler guarded by mu)
+	deliver deliverState // delivery handlers, deliver_server.go (handlers guarded by mu)
 }
 
 const (
@@ -205,6 +206,9 @@ func (n *Node) startLocked(ctx context.Context) error {
 		if err := n.serveInferLocked(); err != nil {
 			return err
 		}
+	}
+	if err := n.serveDeliversLocked(); err != nil { // HandleDeliver before Start (deliver_server.go)
+		return err
 	}
 	if err := flush(ctx, nc); err != nil {
 		return err

@@ -11,6 +11,8 @@
 //
 //	segment-<first seq, 20 digits>.jsonl   records, one JSON object a line
 //	quarantine/<segment>.<offset>.torn     torn tails moved aside on recovery
+//	quarantine/spool.<file>.bad            spool files that were not valid records
+//	spool/<spool id>.json                  records from other processes, waiting
 //	LOCK                                   held (flock) by the one writer
 //
 // A segment is started when the current one would pass Options.SegmentBytes.
@@ -69,6 +71,25 @@
 // bytes) and a checkpoint, so the chain itself records what happened.
 // Records written after the last checkpoint by a process that crashed are
 // signed by that same recovery checkpoint.
+//
+// # Records from other processes: the spool
+//
+// One process appends at a time, but others have things to record too
+// (`hearth tenants` and `hearth keys` change tenants and keys while the
+// node serves). OpenOrSpool gives such a process the Log when it can take
+// the lock, and otherwise a Spooler: Spool writes each record as a file of
+// its own in spool/, named by its spool id ("<Unix ns>-<random>", also put
+// in the record's Detail["spool_id"]), atomically (temporary file, fsync,
+// rename, directory fsync). The writer appends waiting files when it opens
+// the log and every Options.SpoolInterval (2 seconds) while it runs,
+// oldest first, adding Detail["spooled_at"]; Time is when it appended
+// them. A file is removed only after its record is durable in the chain;
+// if a crash comes in between, the next Open finds the spool id in the
+// chain and removes the file without appending it again. A file that is
+// not a valid spooled record is moved to quarantine/ and a "recovery"
+// record names it with its size and sha256, so nothing disappears
+// silently. Spooled records are chained and signed like any other: Verify
+// cannot tell them apart, except by their detail.
 //
 // # What verification cannot see
 //

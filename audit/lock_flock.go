@@ -26,7 +26,7 @@ func lockDir(path string) (unlock func(), err error) {
 	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s is held by another writer (one process appends to a log at a time)", path)
+			return nil, fmt.Errorf("%s: %w (one process appends to a log at a time; others spool)", path, ErrLocked)
 		}
 		return nil, err
 	}

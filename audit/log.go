@@ -50,6 +50,11 @@ type Options struct {
 	// NoSync skips fsync altogether, Close included. For tests and
 	// benchmarks only.
 	NoSync bool
+	// SpoolInterval is how often the open log appends records other
+	// processes spooled (see Spool and IngestSpool); Open appends those
+	// waiting already. Default 2 seconds; negative: only on Open and when
+	// IngestSpool is called.
+	SpoolInterval time.Duration
 	// Logger receives warnings about recovery (default: discard).
 	Logger *slog.Logger
 }
@@ -79,8 +84,11 @@ type Log struct {
 	syncs atomic.Int64 // fsyncs done (for tests and the benchmark)
 
 	stop     chan struct{}  // closed by Close to stop the background goroutines
-	bg       sync.WaitGroup // the interval checkpoint ticker and the flusher
+	bg       sync.WaitGroup // the interval checkpoint ticker, the flusher and the spool ingester
 	stopOnce sync.Once
+
+	ingestMu  sync.Mutex      // one IngestSpool at a time; before mu
+	spoolSeen map[string]bool // spool ids known to be in the chain (nil: not read yet)
 }
 
 // segFile is the segment being appended to.
@@ -121,6 +129,9 @@ func Open(dir string, id *identity.Identity, opts Options) (*Log, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = DefaultSegmentBytes
 	}
+	if opts.SpoolInterval == 0 {
+		opts.SpoolInterval = DefaultSpoolInterval
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -140,7 +151,18 @@ func Open(dir string, id *identity.Identity, opts Options) (*Log, error) {
 		unlock()
 		return nil, err
 	}
+	// Records spooled while no process held the log (or while a writer
+	// that crashed did) go in now. A failure here must not keep the node
+	// from logging what it does next: the files stay for the next pass.
+	if _, err := l.IngestSpool(context.Background()); err != nil {
+		opts.Logger.Warn("audit: appending spooled records failed; retrying later", "err", err)
+	}
 	l.stop = make(chan struct{})
+	if opts.SpoolInterval > 0 {
+		l.bg.Go(func() {
+			l.every(opts.SpoolInterval, func(ctx context.Context) error { _, err := l.IngestSpool(ctx); return err })
+		})
+	}
 	if opts.CheckpointInterval > 0 {
 		l.bg.Go(func() { l.every(max(opts.CheckpointInterval/2, time.Millisecond), l.CheckpointIfDue) })
 	}
@@ -292,7 +314,7 @@ func (l *Log) every(period time.Duration, f func(context.Context) error) {
 			return
 		case <-t.C:
 			if err := f(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
-				l.opts.Logger.Warn("audit: background checkpoint or flush failed", "err", err)
+				l.opts.Logger.Warn("audit: background checkpoint, flush or spool ingestion failed", "err", err)
 			}
 		}
 	}

@@ -1,0 +1,246 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultSpoolInterval is how often an open Log looks for spooled records.
+const DefaultSpoolInterval = 2 * time.Second
+
+// spoolBatch bounds how many spool files one IngestSpool pass appends.
+const spoolBatch = 1000
+
+// spoolScanMargin widens the look back through the chain for records of
+// files still in the spool, against a clock stepped back between spooling
+// and ingestion.
+const spoolScanMargin = time.Hour
+
+// staleTmp is the age after which a spooler's temporary file is taken to
+// be left by a crash and removed.
+const staleTmp = time.Hour
+
+// IngestSpool appends the records waiting in the spool (see Spool), oldest
+// first, and returns how many it appended. Open calls it, and a
+// background ticker every Options.SpoolInterval.
+//
+// A record is appended once. Its file is removed only after the record is
+// on stable storage in the chain, so a crash can lose no record; a crash
+// between the two leaves a file whose record is already in the chain.
+// The record carries its spool id (Detail[DetailSpoolID]), so the first
+// pass after Open reads the chain back to when the oldest waiting file
+// was spooled and removes, without appending again, every file whose id it
+// finds; the Log remembers the ids it has seen or appended since, so a
+// file whose removal failed is not appended again either.
+//
+// A file that is not a valid spooled record (torn, garbage, a forged
+// checkpoint) is not appended: a "recovery" record in the chain names it
+// with its size and sha256, and it is moved to quarantine/.
+func (l *Log) IngestSpool(ctx context.Context) (int, error) {
+	l.ingestMu.Lock()
+	defer l.ingestMu.Unlock()
+	sdir := filepath.Join(l.dir, SpoolDirName)
+	entries, err := os.ReadDir(sdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("audit: spool: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, spoolTmpPrefix) {
+			if fi, err := e.Info(); err == nil && l.opts.Now().Sub(fi.ModTime()) > staleTmp {
+				os.Remove(filepath.Join(sdir, name))
+			}
+			continue
+		}
+		if e.IsDir() {
+			continue
+		}
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return 0, nil
+	}
+	slices.Sort(names)
+	if len(names) > spoolBatch {
+		names = names[:spoolBatch]
+	}
+	if l.spoolSeen == nil {
+		oldest := l.opts.Now()
+		for _, n := range names {
+			if t := spoolTime(n); !t.IsZero() && t.Before(oldest) {
+				oldest = t
+			}
+		}
+		if l.spoolSeen, err = spoolIDsSince(l.dir, oldest.Add(-spoolScanMargin)); err != nil {
+			return 0, err
+		}
+	}
+
+	type bad struct {
+		name string
+		data []byte
+		err  error
+	}
+	var (
+		done  []string // files whose records are in the chain
+		bads  []bad
+		count int
+	)
+	l.mu.Lock()
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		data, rerr := readSpoolFile(filepath.Join(sdir, name))
+		if errors.Is(rerr, fs.ErrNotExist) {
+			continue
+		}
+		if rerr != nil {
+			l.mu.Unlock()
+			return count, fmt.Errorf("audit: spool: %w", rerr)
+		}
+		if !spoolName.MatchString(name) {
+			bads = append(bads, bad{name, data, errors.New("not a spool file name")})
+			continue
+		}
+		r, perr := parseSpooled(name, data)
+		if perr != nil {
+			bads = append(bads, bad{name, data, perr})
+			continue
+		}
+		id := r.Detail[DetailSpoolID]
+		if l.spoolSeen[id] {
+			done = append(done, name)
+			continue
+		}
+		r.Detail[DetailSpooledAt] = formatTime(r.Time)
+		r.Time = time.Time{}
+		if _, err := l.writeLocked(r); err != nil {
+			l.mu.Unlock()
+			return count, err
+		}
+		if err := l.checkpointIfDueLocked(); err != nil {
+			l.mu.Unlock()
+			return count, err
+		}
+		l.spoolSeen[id] = true
+		done = append(done, name)
+		count++
+	}
+	for _, b := range bads {
+		sum := sha256.Sum256(b.data)
+		msg := b.err.Error()
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		_, err := l.writeLocked(Record{Kind: KindRecovery, Reason: "unreadable spool file moved to quarantine", Detail: map[string]string{
+			"spool_file": b.name, "bytes": strconv.Itoa(len(b.data)), "sha256": hex.EncodeToString(sum[:]),
+			"error": msg, "quarantine": filepath.Join("quarantine", "spool."+b.name+".bad")}})
+		if err != nil {
+			l.mu.Unlock()
+			return count, err
+		}
+	}
+	upto := l.seq
+	l.mu.Unlock()
+	// Files go only once their records are on stable storage.
+	if err := l.waitDurable(upto); err != nil {
+		return count, err
+	}
+	for _, name := range done {
+		if err := os.Remove(filepath.Join(sdir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.opts.Logger.Warn("audit: spooled record appended, its file not removed (it will not be appended again)", "file", name, "err", err)
+		}
+	}
+	for _, b := range bads {
+		if err := l.quarantineSpool(b.name); err != nil {
+			l.opts.Logger.Warn("audit: could not quarantine a bad spool file", "file", b.name, "err", err)
+		}
+		l.opts.Logger.Warn("audit: unreadable spool file quarantined", "file", b.name, "err", b.err)
+	}
+	return count, nil
+}
+
+// readSpoolFile reads at most one byte more than a spooled record may
+// hold.
+func readSpoolFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxSpoolFile+1))
+}
+
+// quarantineSpool moves a bad spool file to quarantine/spool.<name>.bad.
+func (l *Log) quarantineSpool(name string) error {
+	qdir := filepath.Join(l.dir, "quarantine")
+	if err := os.MkdirAll(qdir, 0o700); err != nil {
+		return err
+	}
+	dst := filepath.Join(qdir, "spool."+name+".bad")
+	if _, err := os.Lstat(dst); err == nil {
+		dst += "." + strconv.FormatInt(l.opts.Now().UnixNano(), 10)
+	}
+	if err := os.Rename(filepath.Join(l.dir, SpoolDirName, name), dst); err != nil {
+		return err
+	}
+	return syncDir(qdir)
+}
+
+// spoolIDsSince returns the spool ids of the records in the segments that
+// may hold records appended at or after since: read from the last segment
+// back to the first one that begins before since.
+func spoolIDsSince(dir string, since time.Time) (map[string]bool, error) {
+	fsys := os.DirFS(dir)
+	segs, err := listSegments(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("audit: spool: %w", err)
+	}
+	ids := map[string]bool{}
+	for i := len(segs) - 1; i >= 0; i-- {
+		rd := newReader(fsys, segs[i:i+1])
+		first := true
+		stop := false
+		for {
+			e, ok, err := rd.next()
+			if err != nil {
+				rd.close()
+				return nil, err
+			}
+			if !ok {
+				break
+			}
+			if e.torn || e.err != nil {
+				continue
+			}
+			if first {
+				stop = e.rec.Time.Before(since)
+				first = false
+			}
+			if id := e.rec.Detail[DetailSpoolID]; id != "" {
+				ids[id] = true
+			}
+		}
+		rd.close()
+		if stop {
+			break
+		}
+	}
+	return ids, nil
+}

@@ -141,7 +141,7 @@ type Store struct {
 	hookMu sync.Mutex
 	hooks  []EraseHook
 
-	saved, dropped atomic.Int64
+	saved, dropped, forwarded atomic.Int64
 }
 
 var steps = []string{
@@ -228,12 +228,15 @@ func (s *Store) OnErase(h EraseHook) {
 
 // Counts are what the store has done since Open.
 type Counts struct {
-	Saved   int64 // records stored
-	Dropped int64 // interactions the policy allowed but that could not be kept here (not home, no forwarder)
+	Saved     int64 // records stored here (this node's own and forwarded ones)
+	Forwarded int64 // interactions sent to a node in the tenant's home
+	Dropped   int64 // interactions the policy allowed but that could not be kept (not home, and not forwarded)
 }
 
 // Counts returns the store's counters.
-func (s *Store) Counts() Counts { return Counts{Saved: s.saved.Load(), Dropped: s.dropped.Load()} }
+func (s *Store) Counts() Counts {
+	return Counts{Saved: s.saved.Load(), Forwarded: s.forwarded.Load(), Dropped: s.dropped.Load()}
+}
 
 // Decide says whether to capture a request under the tenant's policy:
 // "on" always, "opt-in" only when the request opted in, "off" (or empty)

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/tenant"
 )
 
 // Limits on feedback, so that a rating endpoint cannot be used to store
@@ -64,6 +66,49 @@ func (s *Store) Feedback(ctx context.Context, tenantID string, fb Feedback) erro
 // AddFeedback is Feedback returning what was recorded (with its id and
 // time, texts scrubbed).
 func (s *Store) AddFeedback(ctx context.Context, tenantID string, fb Feedback) (Feedback, error) {
+	return s.addFeedback(ctx, tenantID, fb, nil)
+}
+
+// FeedbackFor records feedback from a caller of tenant t wherever t's
+// responses are kept: here when this node is t's home, otherwise on the
+// home node through the Forwarder, checked and scrubbed here first (and
+// audited here as "feedback-forward"). The home node looks the response
+// up under its own tenant of t's name, so another tenant's response is
+// ErrNotFound there as here. Without a forwarder, a node outside t's home
+// holds none of t's responses: ErrNotFound.
+func (s *Store) FeedbackFor(ctx context.Context, t tenant.Tenant, fb Feedback) (Feedback, error) {
+	if s.home(t) {
+		return s.AddFeedback(ctx, t.ID, fb)
+	}
+	if err := CheckFeedback(fb); err != nil {
+		return Feedback{}, err
+	}
+	fb = scrubFeedback(s.scr, fb)
+	got, node, err := s.cfg.Forwarder.ForwardFeedback(ctx, t, fb)
+	if errors.Is(err, ErrNoForwarder) {
+		return Feedback{}, fmt.Errorf("%w: response %q (this node is not tenant %s's home %s, and cannot reach it): %w",
+			ErrNotFound, fb.ResponseID, t.Name, t.Policy.Home, err)
+	}
+	if err != nil {
+		return Feedback{}, fmt.Errorf("capture: feedback on %s, forwarded to %s: %w", fb.ResponseID, t.Policy.Home, err)
+	}
+	s.audit(ctx, audit.Record{Tenant: t.ID, KeyID: fb.KeyID, ResponseID: fb.ResponseID, Reason: "feedback-forward",
+		Detail: map[string]string{"home": t.Policy.Home, "to_node": node, "feedback_id": got.ID}})
+	return got, nil
+}
+
+// FeedbackForwarded records feedback that node from (a certified peer, as
+// the fabric verified) received for this node's tenant t, the tenant of
+// the same name there: on t's own response only, like AddFeedback, and
+// only on t's home (ErrNotHome otherwise: it is never forwarded on).
+func (s *Store) FeedbackForwarded(ctx context.Context, from string, t tenant.Tenant, fb Feedback) (Feedback, error) {
+	if !s.home(t) {
+		return Feedback{}, fmt.Errorf("%w: feedback forwarded by %s, but this node is in %q and tenant %s's home is %q", ErrNotHome, from, s.cfg.Jurisdiction, t.Name, t.Policy.Home)
+	}
+	return s.addFeedback(ctx, t.ID, fb, map[string]string{"from_node": from})
+}
+
+func (s *Store) addFeedback(ctx context.Context, tenantID string, fb Feedback, extra map[string]string) (Feedback, error) {
 	if err := CheckFeedback(fb); err != nil {
 		return Feedback{}, err
 	}
@@ -98,6 +143,7 @@ func (s *Store) AddFeedback(ctx context.Context, tenantID string, fb Feedback) (
 	}
 	detail := map[string]string{"feedback_id": fb.ID, "rating": strconv.Itoa(fb.Rating), "thumb": strconv.Itoa(fb.Thumb),
 		"correction": strconv.FormatBool(fb.Correction != ""), "tags": strconv.Itoa(len(fb.Tags))}
+	maps.Copy(detail, extra)
 	s.audit(ctx, audit.Record{Tenant: tenantID, KeyID: fb.KeyID, ResponseID: fb.ResponseID, Reason: "feedback", Detail: detail})
 	return fb, nil
 }

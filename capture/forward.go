@@ -7,12 +7,31 @@ import (
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// Forwarder takes a scrubbed interaction to a node in the tenant's home
-// jurisdiction. The fleet fabric will implement it; until then NoForwarder
-// refuses, and the interaction is dropped rather than stored in the wrong
-// place.
+// Forwarder takes captures and feedback to a node in the tenant's home
+// jurisdiction; the fleet fabric implements it (cmd/hearth). Without one
+// (NoForwarder), a node outside the tenant's home drops the interaction
+// rather than store it in the wrong place.
 type Forwarder interface {
-	Forward(ctx context.Context, t tenant.Tenant, rec Record) error
+	// Forward stores f on a node of t's home jurisdiction (by
+	// SaveForwarded there) and returns that node's id.
+	Forward(ctx context.Context, t tenant.Tenant, f Forwarded) (node string, err error)
+	// ForwardFeedback records fb, already checked and scrubbed, on the
+	// home node that holds its response (by FeedbackForwarded there) and
+	// returns it as recorded, with that node's id. A response that no home
+	// node holds for the tenant is ErrNotFound; malformed feedback
+	// ErrInvalid.
+	ForwardFeedback(ctx context.Context, t tenant.Tenant, fb Feedback) (Feedback, string, error)
+}
+
+// Forwarded is an interaction on its way to the tenant's home: the record
+// as Save scrubbed it on the serving node, and the end-user id as the
+// client sent it. The home node computes the erasure tag from EndUser
+// under its own tenant key (the serving node has none) and stores only
+// the tag, so that EraseUser there finds the record by the id a client
+// knows even when the id itself was scrubbed (an e-mail address).
+type Forwarded struct {
+	Record  Record `json:"record"`
+	EndUser string `json:"end_user,omitempty"`
 }
 
 // ErrNoForwarder is NoForwarder's answer.
@@ -22,4 +41,11 @@ var ErrNoForwarder = errors.New("capture: no forwarder to the tenant's home juri
 type NoForwarder struct{}
 
 // Forward returns ErrNoForwarder.
-func (NoForwarder) Forward(context.Context, tenant.Tenant, Record) error { return ErrNoForwarder }
+func (NoForwarder) Forward(context.Context, tenant.Tenant, Forwarded) (string, error) {
+	return "", ErrNoForwarder
+}
+
+// ForwardFeedback returns ErrNoForwarder.
+func (NoForwarder) ForwardFeedback(context.Context, tenant.Tenant, Feedback) (Feedback, string, error) {
+	return Feedback{}, "", ErrNoForwarder
+}

@@ -61,8 +61,8 @@ func (h *Hook) Capture(ctx context.Context, c api.Caller, in api.CaptureInput) e
 		Model: in.Model, Endpoint: in.Endpoint, Messages: msgs, Output: in.Output, Params: in.Params, Time: in.Time})
 }
 
-// Feedback records feedback for the caller's tenant; the key needs the
-// "feedback" scope.
+// Feedback records feedback for the caller's tenant, on its home node
+// (FeedbackFor); the key needs the "feedback" scope.
 func (h *Hook) Feedback(ctx context.Context, c api.Caller, in api.FeedbackInput) (string, error) {
 	p := principal(c)
 	if p == nil {
@@ -71,7 +71,7 @@ func (h *Hook) Feedback(ctx context.Context, c api.Caller, in api.FeedbackInput)
 	if !p.Has(tenant.ScopeFeedback) {
 		return "", fmt.Errorf("%w: this key has no %q scope", api.ErrForbidden, tenant.ScopeFeedback)
 	}
-	fb, err := h.s.AddFeedback(ctx, p.Tenant.ID, Feedback{ResponseID: in.ResponseID, Rating: in.Rating, Thumb: in.Thumb, Correction: in.Correction,
+	fb, err := h.s.FeedbackFor(ctx, p.Tenant, Feedback{ResponseID: in.ResponseID, Rating: in.Rating, Thumb: in.Thumb, Correction: in.Correction,
 		Tags: in.Tags, Comment: in.Comment, KeyID: p.Key.ID})
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrKeyDeleted):

@@ -33,8 +33,9 @@ type sealedRecord struct {
 // key. It applies the policy once more (capture off or retention 0:
 // ErrNotAllowed; opt-in is the caller's to check with Decide, since only
 // the request knows), and stores only on the tenant's home node; elsewhere
-// the scrubbed interaction goes to the Forwarder, and without one it is
-// dropped with ErrNotHome.
+// the scrubbed interaction goes to the Forwarder (audited here as
+// "forward", naming the node that took it), and when that fails it is
+// dropped, counted, with ErrNotHome.
 func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error {
 	if t.ID == "" {
 		return fmt.Errorf("%w: save: the tenant has no id", ErrInvalid)
@@ -56,8 +57,11 @@ func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error
 	rec.Expires = rec.Time.Add(time.Duration(t.Policy.RetentionDays) * 24 * time.Hour)
 
 	if !s.home(t) {
-		err := s.cfg.Forwarder.Forward(ctx, t, rec)
+		node, err := s.cfg.Forwarder.Forward(ctx, t, Forwarded{Record: rec, EndUser: in.EndUser})
 		if err == nil {
+			s.forwarded.Add(1)
+			s.audit(ctx, audit.Record{Tenant: t.ID, KeyID: in.KeyID, Model: rec.Model, ResponseID: in.ResponseID, Reason: "forward",
+				Detail: map[string]string{"home": t.Policy.Home, "to_node": node, "messages": strconv.Itoa(len(rec.Messages))}})
 			return nil
 		}
 		s.dropped.Add(1)
@@ -65,33 +69,81 @@ func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error
 			"tenant", t.Name, "response_id", in.ResponseID, "node_jurisdiction", s.cfg.Jurisdiction, "home", t.Policy.Home, "err", err)
 		return fmt.Errorf("%w: node in %q, tenant %s's home is %q: %w", ErrNotHome, s.cfg.Jurisdiction, t.Name, t.Policy.Home, err)
 	}
+	return s.store(ctx, t, rec, in.EndUser, nil)
+}
 
+// SaveForwarded stores an interaction that node from (the fabric has
+// verified it: a certified peer) captured for this node's tenant t, the
+// tenant of the same name there. The record was scrubbed there; it is
+// scrubbed again here all the same (cheap, and this node answers for what
+// it stores), sealed under t's key here, given t's retention here, and
+// audited with the sending node. It refuses what this node must not keep:
+// t's home elsewhere (ErrNotHome; it is never forwarded on), a policy that
+// keeps nothing (ErrNotAllowed), a record without a response id or one
+// already stored (ErrInvalid).
+func (s *Store) SaveForwarded(ctx context.Context, from string, t tenant.Tenant, f Forwarded) error {
+	in := f.Record.Interaction
+	if t.ID == "" {
+		return fmt.Errorf("%w: save forwarded: the tenant has no id", ErrInvalid)
+	}
+	if in.ResponseID == "" {
+		return fmt.Errorf("%w: save forwarded from %s: the interaction has no response id", ErrInvalid, from)
+	}
+	if reason, ok := allowed(t, true); !ok {
+		return fmt.Errorf("%w: tenant %s: %s", ErrNotAllowed, t.Name, reason)
+	}
+	if !s.home(t) {
+		return fmt.Errorf("%w: forwarded by %s, but this node is in %q and tenant %s's home is %q", ErrNotHome, from, s.cfg.Jurisdiction, t.Name, t.Policy.Home)
+	}
+	if in.Time.IsZero() {
+		in.Time = s.now()
+	}
+	in.TenantID = t.ID
+	rec := s.scrub(in)
+	for typ, n := range f.Record.Scrubbed {
+		if rec.Scrubbed == nil {
+			rec.Scrubbed = map[string]int{}
+		}
+		rec.Scrubbed[typ] += n
+	}
+	rec.Expires = rec.Time.Add(time.Duration(t.Policy.RetentionDays) * 24 * time.Hour)
+	endUser := f.EndUser
+	if endUser == "" {
+		endUser = in.EndUser
+	}
+	return s.store(ctx, t, rec, endUser, map[string]string{"from_node": from})
+}
+
+// store seals a scrubbed record under the tenant's key, with endUser's
+// erasure tag, and audits it (with extra details).
+func (s *Store) store(ctx context.Context, t tenant.Tenant, rec Record, endUser string, extra map[string]string) error {
 	key, err := s.liveKey(ctx, t.ID, true)
 	if err != nil {
-		return fmt.Errorf("capture: save %s: %w", in.ResponseID, err)
+		return fmt.Errorf("capture: save %s: %w", rec.ResponseID, err)
 	}
 	plain, err := json.Marshal(sealedRecord{KeyID: rec.KeyID, EndUser: rec.EndUser, Model: rec.Model, Endpoint: rec.Endpoint,
 		Messages: rec.Messages, Output: rec.Output, Params: rec.Params, Time: rec.Time, Scrubbed: rec.Scrubbed})
 	if err != nil {
-		return fmt.Errorf("capture: save %s: %w", in.ResponseID, err)
+		return fmt.Errorf("capture: save %s: %w", rec.ResponseID, err)
 	}
-	sealed := seal(key.aead, plain, recordAAD(t.ID, in.ResponseID))
+	sealed := seal(key.aead, plain, recordAAD(t.ID, rec.ResponseID))
 	clear(plain)
 	_, err = s.d.ExecContext(ctx, `INSERT INTO capture_record (tenant_id, response_id, key_id, user_tag, model, time, expires, sealed)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, in.ResponseID, key.id, key.userTag(in.EndUser), rec.Model,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, rec.ResponseID, key.id, key.userTag(endUser), rec.Model,
 		rec.Time.UnixNano(), rec.Expires.UnixNano(), sealed)
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
-			return fmt.Errorf("%w: save: response %s is already captured", ErrInvalid, in.ResponseID)
+			return fmt.Errorf("%w: save: response %s is already captured", ErrInvalid, rec.ResponseID)
 		}
-		return fmt.Errorf("capture: save %s: %w", in.ResponseID, err)
+		return fmt.Errorf("capture: save %s: %w", rec.ResponseID, err)
 	}
 	s.saved.Add(1)
 	detail := map[string]string{"messages": strconv.Itoa(len(rec.Messages))}
 	for _, typ := range slices.Sorted(maps.Keys(rec.Scrubbed)) {
 		detail["scrubbed."+typ] = strconv.Itoa(rec.Scrubbed[typ])
 	}
-	s.audit(ctx, audit.Record{Tenant: t.ID, KeyID: in.KeyID, Model: rec.Model, ResponseID: in.ResponseID, Reason: "save", Detail: detail})
+	maps.Copy(detail, extra)
+	s.audit(ctx, audit.Record{Tenant: t.ID, KeyID: rec.KeyID, Model: rec.Model, ResponseID: rec.ResponseID, Reason: "save", Detail: detail})
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/engine/sched"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -22,7 +23,7 @@ import (
 // records the response in its own audit log.
 func TestStreamSurvivesNodeDeath(t *testing.T) {
 	opPub, opPriv, _ := ed25519.GenerateKey(nil)
-	slow := runner.Config{TokenDelay: 15 * time.Millisecond}
+	slow := runner.Config{Sched: sched.Config{StepDelay: 15 * time.Millisecond}}
 	ke := startNode(t, "KE", opPriv, opPub, nil)
 	ng1 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
 	ng2 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)

@@ -131,13 +131,6 @@ func (l *loaded) Detokenize(ids []int32) string {
 }
 
 func (l *loaded) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (*engine.Result, error) {
-	if d := l.r.cfg.TokenDelay; d > 0 && emit != nil {
-		inner := emit
-		emit = func(t engine.Token) error {
-			time.Sleep(d)
-			return inner(t)
-		}
-	}
 	res, err := l.s.Generate(ctx, req, emit)
 	switch {
 	case errors.Is(err, sched.ErrOverloaded), errors.Is(err, sched.ErrClosed):

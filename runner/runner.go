@@ -40,12 +40,7 @@ type Config struct {
 	// plus KV-cache budget). Idle models are unloaded, least recently used
 	// first, to make room. Default 80% of the machine's memory.
 	MemoryLimit int64
-	// TokenDelay holds every generated token back this long (the whole
-	// batch waits with it), standing in for a slower model so that fleet
-	// tests can act while streams are running. For tests; zero in
-	// production.
-	TokenDelay time.Duration
-	Logger     *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Runner implements api.Backend.

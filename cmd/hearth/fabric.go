@@ -34,7 +34,7 @@ func startFabric(ctx context.Context, o *serveOptions, cert *fabric.Cert, id *id
 	n, err := fabric.New(fabric.Config{
 		Identity: id, Site: o.site, Jurisdiction: jur, Cert: cert, OperatorKey: opKey,
 		Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL, Credentials: o.natsCreds,
-		HTTPAddr: httpAddr, Logger: log,
+		HTTPAddr: httpAddr, Logger: log, HeartbeatInterval: o.heartbeat, AddedLatency: o.faultLatency,
 		Status: func() fabric.Load {
 			models, _ := run.Models(context.Background())
 			l := fabric.Load{}

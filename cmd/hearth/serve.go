@@ -49,6 +49,10 @@ type serveOptions struct {
 	natsCreds    string
 	operator     string
 	route        bool
+	heartbeat    time.Duration
+	// Fault injection for fleet tests on one machine (hidden flags).
+	faultLatency   time.Duration
+	faultStepDelay time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -97,6 +101,11 @@ let streams in flight finish (up to --drain).`,
 	f.StringVar(&o.natsCreds, "nats-creds", "", "credentials file for --nats")
 	f.StringVar(&o.operator, "operator", "", "the fleet operator's public key (hex), the root of trust for node certificates")
 	f.BoolVar(&o.route, "route", false, "route generation requests across the fleet to certified nodes the tenant's policy permits (this node needs a certificate to serve them itself)")
+	f.DurationVar(&o.heartbeat, "heartbeat", time.Second, "how often the node publishes its status to the fleet; peers that miss 3 in a row are dropped (use one value fleet-wide)")
+	f.DurationVar(&o.faultLatency, "fault-latency", 0, "testing only: delay this node's fleet replies (pings, streamed responses) to simulate distance")
+	f.DurationVar(&o.faultStepDelay, "fault-step-delay", 0, "testing only: make every model step this much longer, to simulate a slower model")
+	f.MarkHidden("fault-latency")
+	f.MarkHidden("fault-step-delay")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -132,7 +141,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		Files:     o.models,
 		Store:     st,
 		Engine:    engine.Options{Threads: o.threads, Context: o.ctxSize, Logger: log},
-		Sched:     sched.Config{MaxSeqs: o.parallel, KVTokens: o.kvTokens, MaxQueue: o.queue, BatchTokens: o.batchTokens},
+		Sched:     sched.Config{MaxSeqs: o.parallel, KVTokens: o.kvTokens, MaxQueue: o.queue, BatchTokens: o.batchTokens, StepDelay: o.faultStepDelay},
 		KeepAlive: o.keepAlive,
 		Logger:    log,
 	})
@@ -189,7 +198,11 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	} else {
 		mux.Handle("/", srv)
 	}
-	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s); fleet: %s\n", sec.id.ID, names, ln.Addr(), sec.mode, fab.ClientURL())
+	fleet := fab.ClientURL()
+	if u := fab.ClusterURL(); u != "" {
+		fleet += ", cluster " + u
+	}
+	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s); fleet: %s\n", sec.id.ID, names, ln.Addr(), sec.mode, fleet)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 

@@ -232,6 +232,9 @@ func (l *loop) step() {
 	}
 	l.rr++
 	logits, err := l.net.ForwardBatch(l.scratch, l.seqs)
+	if d := l.s.cfg.StepDelay; d > 0 {
+		time.Sleep(d)
+	}
 	l.s.mu.Lock()
 	l.s.stats.Steps++
 	l.s.mu.Unlock()

@@ -37,6 +37,10 @@ type Config struct {
 	BatchTokens int
 	// NoPrefixCache turns prefix reuse off.
 	NoPrefixCache bool
+	// StepDelay makes every model step take this much longer, standing
+	// in for a larger model so that fleet tests can see load and act
+	// while streams run. For tests; zero in production.
+	StepDelay time.Duration
 	// Logger receives debug logs; nil means none.
 	Logger *slog.Logger
 }

@@ -1,0 +1,343 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// tenantSpec is a tenant of the test fleet and where it may run.
+type tenantSpec struct {
+	name          string
+	jurisdictions []string // empty: anywhere
+	home          string
+}
+
+var tenants = []tenantSpec{
+	{"ke-gov", []string{"KE"}, "KE"},
+	{"ng-health", []string{"NG"}, "NG"},
+	{"pan-africa", []string{"KE", "NG"}, "KE"},
+	{"br-bank", []string{"BR"}, "BR"},
+	{"de-insurer", []string{"DE"}, "DE"}, // no node in DE: always 503
+	{"open", nil, ""},
+}
+
+func (t tenantSpec) permits(j string) bool {
+	return len(t.jurisdictions) == 0 || slices.Contains(t.jurisdictions, j)
+}
+
+var prompts = []string{
+	"Tell me a story about a cat.",
+	"Once upon a time there was a dragon",
+	"What did the little girl find in the garden?",
+	"Lily and Ben went to the park",
+}
+
+// requests is how many requests TestFleetUnderChaos sends.
+func requests() int {
+	if testing.Short() {
+		return 300
+	}
+	return 2000
+}
+
+// TestFleetUnderChaos runs six certified nodes in KE, NG and BR (two
+// each), one node with a forged certificate and one with an expired
+// certificate, both claiming KE. Thousands of requests from tenants with
+// different policies enter through one node per jurisdiction while the
+// other node of each jurisdiction is killed (SIGKILL) and restarted over
+// and over. Then, from each node's own audit log: no request ran outside
+// its tenant's jurisdictions; the forged and expired nodes served
+// nothing; every answered request is on record where it ran. From the
+// clients' side: every permitted request got its whole answer (streams
+// continued across the deaths of their nodes, token for token as an
+// uninterrupted greedy run), and every request with no permitted node got
+// a 503 naming its policy.
+func TestFleetUnderChaos(t *testing.T) {
+	f := New(t, 250*time.Millisecond)
+	spec := func(name, j string, c CertKind) Spec {
+		return Spec{Name: name, Jurisdiction: j, Cert: c, StepDelay: 2 * time.Millisecond}
+	}
+	var entries, victims []*Node
+	for _, j := range []string{"KE", "NG", "BR"} {
+		a := f.Add(spec(strings.ToLower(j)+"-a", j, CertValid))
+		b := f.Add(spec(strings.ToLower(j)+"-b", j, CertValid))
+		entries, victims = append(entries, a), append(victims, b)
+	}
+	forged := f.Add(spec("ke-forged", "KE", CertForged))
+	expired := f.Add(spec("ke-expired", "KE", CertExpired))
+	for _, tn := range tenants {
+		f.CreateTenant(tn.name, tn.jurisdictions, tn.home)
+	}
+	keys := map[string]map[string]string{} // entry node name -> tenant -> key
+	for _, e := range entries {
+		keys[e.Name] = map[string]string{}
+		for _, tn := range tenants {
+			keys[e.Name][tn.name] = e.Key(tn.name)
+		}
+	}
+	time.Sleep(time.Second) // the expired node's certificate runs out
+	for _, n := range f.Nodes() {
+		n.Start()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	for _, e := range entries {
+		if err := f.WaitCertified(ctx, e, append(slices.Clone(entries), victims...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := f.Status(entries[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []*Node{forged, expired} {
+		if p, ok := st[bad.ID]; !ok || p.Certified {
+			t.Fatalf("node %s: listed %v, certified %v; want listed and not certified", bad.Name, ok, p.Certified)
+		}
+	}
+
+	// What each prompt gets from an uninterrupted greedy run.
+	const maxTokens = 24
+	want := map[string]string{}
+	for _, p := range prompts {
+		r := call(ctx, entries[0].URL, keys[entries[0].Name]["open"], "", p, maxTokens, false, false)
+		if r.err != nil || r.status != 200 || r.text == "" {
+			t.Fatalf("reference run for %q: %d %v %s", p, r.status, r.err, r.body)
+		}
+		want[p] = r.text
+	}
+
+	// Chaos: kill one victim at a time, restart it a little later.
+	stop := make(chan struct{})
+	var kills atomic.Int64
+	var chaos sync.WaitGroup
+	chaos.Go(func() {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(400 * time.Millisecond):
+			}
+			v := victims[rng.IntN(len(victims))]
+			v.Kill()
+			kills.Add(1)
+			select {
+			case <-stop:
+			case <-time.After(500 * time.Millisecond):
+			}
+			v.Start()
+		}
+	})
+
+	type outcome struct {
+		tenant tenantSpec
+		prompt string
+		entry  *Node
+		stream bool
+		ollama bool
+		result
+	}
+	n := requests()
+	out := make([]outcome, n)
+	var next atomic.Int64
+	var load sync.WaitGroup
+	for range 12 {
+		load.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				rng := rand.New(rand.NewPCG(uint64(i), 7))
+				o := outcome{tenant: tenants[rng.IntN(len(tenants))], prompt: prompts[rng.IntN(len(prompts))],
+					entry: entries[rng.IntN(len(entries))], stream: rng.IntN(10) < 7, ollama: rng.IntN(5) == 0}
+				o.result = call(ctx, o.entry.URL, keys[o.entry.Name][o.tenant.name], "", o.prompt, maxTokens, o.stream, o.ollama)
+				out[i] = o
+			}
+		})
+	}
+	load.Wait()
+	close(stop)
+	chaos.Wait()
+	t.Logf("%d requests while %d nodes were killed and restarted", n, kills.Load())
+	if kills.Load() < 3 {
+		t.Errorf("only %d kills during the run; the test did not exercise failover", kills.Load())
+	}
+
+	// What the clients saw.
+	var served, refused, bad int
+	servedIDs := map[string]tenantSpec{}
+	for i, o := range out {
+		r := o.result
+		switch {
+		case len(o.tenant.jurisdictions) == 1 && o.tenant.jurisdictions[0] == "DE":
+			if r.err != nil || r.status != 503 || !strings.Contains(r.body, "DE") {
+				bad++
+				t.Errorf("request %d (%s): status %d err %v body %s; want a 503 naming DE", i, o.tenant.name, r.status, r.err, r.body)
+			}
+			refused++
+		case r.err != nil || r.status != 200:
+			bad++
+			t.Errorf("request %d (%s via %s, stream %v, ollama %v): status %d err %v body %s", i, o.tenant.name, o.entry.Name, o.stream, o.ollama, r.status, r.err, r.body)
+		case r.text != want[o.prompt]:
+			bad++
+			t.Errorf("request %d (%s via %s, stream %v, ollama %v): text %q, want %q", i, o.tenant.name, o.entry.Name, o.stream, o.ollama, r.text, want[o.prompt])
+		default:
+			served++
+			if r.id != "" {
+				servedIDs[r.id] = o.tenant
+			}
+		}
+		if bad > 20 {
+			t.Fatalf("too many failures")
+		}
+	}
+	t.Logf("clients: %d served whole, %d refused with 503, %d wrong", served, refused, bad)
+
+	// What the nodes say: each node's own audit log, verified.
+	f.StopAll()
+	byName := map[string]tenantSpec{}
+	for _, tn := range tenants {
+		byName[tn.name] = tn
+	}
+	recorded := map[string]bool{}
+	for _, node := range f.Nodes() {
+		if out, err := exec.Command(f.bin, "audit", "verify", "--data-dir", node.Dir).CombinedOutput(); err != nil {
+			t.Errorf("node %s: audit verify: %v\n%s", node.Name, err, out)
+		}
+		recs := auditRecords(t, f, node)
+		servedHere := 0
+		for _, r := range recs {
+			if r.Kind != "request" || r.Decision != "allow" {
+				continue
+			}
+			servedHere++
+			tn, ok := byName[r.Tenant]
+			if !ok {
+				t.Errorf("node %s served unknown tenant %q", node.Name, r.Tenant)
+				continue
+			}
+			if r.Jurisdiction != node.Jurisdiction || !tn.permits(r.Jurisdiction) {
+				t.Errorf("node %s (%s) records serving %s in %s; permitted: %v", node.Name, node.Jurisdiction, r.Tenant, r.Jurisdiction, tn.jurisdictions)
+			}
+			recorded[r.ResponseID] = true
+		}
+		if (node == forged || node == expired) && servedHere > 0 {
+			t.Errorf("node %s (certificate %v) served %d requests", node.Name, node.Cert, servedHere)
+		}
+		t.Logf("node %s (%s): %d requests served", node.Name, node.Jurisdiction, servedHere)
+	}
+	missing := 0
+	for id := range servedIDs {
+		if !recorded[id] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d answered responses are in no node's audit log", missing, len(servedIDs))
+	}
+}
+
+type auditRecord struct {
+	Kind         string `json:"kind"`
+	Tenant       string `json:"tenant"`
+	Jurisdiction string `json:"jurisdiction"`
+	Decision     string `json:"decision"`
+	ResponseID   string `json:"response_id"`
+}
+
+func auditRecords(t *testing.T, f *Fleet, n *Node) []auditRecord {
+	t.Helper()
+	out, err := exec.Command(f.bin, "audit", "export", "--data-dir", n.Dir).Output()
+	if err != nil {
+		t.Fatalf("node %s: audit export: %v", n.Name, err)
+	}
+	var recs []auditRecord
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		var r auditRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("node %s: audit line %q: %v", n.Name, line, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// TestFleetPrefersNearAndIdle: with two NG nodes, one 15 ms further away
+// than the other, a KE gateway sends NG traffic to the near one; once the
+// near one is saturated and has requests queued, to the far one.
+func TestFleetPrefersNearAndIdle(t *testing.T) {
+	f := New(t, 200*time.Millisecond)
+	ke := f.Add(Spec{Name: "ke-a", Jurisdiction: "KE"})
+	near := f.Add(Spec{Name: "ng-near", Jurisdiction: "NG", Parallel: 1, StepDelay: 20 * time.Millisecond})
+	far := f.Add(Spec{Name: "ng-far", Jurisdiction: "NG", Latency: 15 * time.Millisecond})
+	f.CreateTenant("ng-health", []string{"NG"}, "NG")
+	key := ke.Key("ng-health")
+	nearKey := near.Key("ng-health")
+	for _, n := range f.Nodes() {
+		n.Start()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := f.WaitCertified(ctx, ke, f.Nodes()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // a few round-trip probes
+
+	count := func(k int) map[string]int {
+		got := map[string]int{}
+		for range k {
+			r := call(ctx, ke.URL, key, "", "Hello", 2, false, false)
+			if r.err != nil || r.status != 200 {
+				t.Fatalf("request: %d %v %s", r.status, r.err, r.body)
+			}
+			got[r.node]++
+		}
+		return got
+	}
+	got := count(20)
+	if got[near.ID] < 18 {
+		t.Errorf("idle fleet: %d of 20 requests went to the near node, %d to the far one", got[near.ID], got[far.ID])
+	}
+
+	// Saturate the near node: one slot, long generations, more queued.
+	busy, stopBusy := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for busy.Err() == nil {
+				call(busy, near.URL, nearKey, "", "Tell me a long story", 200, true, false)
+			}
+		})
+	}
+	time.Sleep(time.Second) // heartbeats carry the queue
+	st, _ := f.Status(ke)
+	got = count(10)
+	stopBusy()
+	wg.Wait()
+	if got[far.ID] < 8 {
+		t.Errorf("near node saturated (%+v): %d of 10 requests went to the far node, %d to the near one", st[near.ID].Load, got[far.ID], got[near.ID])
+	}
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("HEARTH_SKIP_FLEET") != "" {
+		fmt.Println("fleet tests skipped: HEARTH_SKIP_FLEET is set")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}

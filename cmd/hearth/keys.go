@@ -66,6 +66,25 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Recorded before the secret is shown: a key whose creation
+			// could not be recorded is revoked again, and nobody has its
+			// secret.
+			detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": joinScopeNames(k.Scopes)}
+			if k.Name != "" {
+				detail["key_name"] = k.Name
+			}
+			if !k.Expires.IsZero() {
+				detail["expires"] = k.Expires.Format(time.RFC3339)
+			}
+			if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
+				detail["tenant"] = t.Name
+			}
+			if err := auditChange(cmd.Context(), g, ts.dataDir, "key.create", detail); err != nil {
+				if _, rerr := s.RevokeKey(cmd.Context(), k.ID); rerr != nil {
+					return fmt.Errorf("%w; revoking the key failed too, revoke %s by hand: %v", err, k.ID, rerr)
+				}
+				return fmt.Errorf("%w; the key was revoked again and its secret not shown", err)
+			}
 			if k.Has(tenant.ScopeAdmin) {
 				fmt.Fprintln(g.stderr, "note: an admin key manages every tenant through the admin API; give it to operators only")
 			}
@@ -192,11 +211,13 @@ func newKeysRevokeCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			owner := k.TenantID
+			detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix}
 			if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
 				owner = t.Name
+				detail["tenant"] = t.Name
 			}
 			fmt.Fprintf(g.stdout, "revoked key %s (%s...) of tenant %s\n", k.ID, k.Prefix, owner)
-			return nil
+			return auditChange(cmd.Context(), g, ts.dataDir, "key.revoke", detail)
 		},
 	}
 }

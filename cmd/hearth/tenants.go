@@ -146,6 +146,9 @@ func newTenantsCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "created tenant %s (%s)\n", t.Name, t.ID)
+			if err := auditChange(cmd.Context(), g, ts.dataDir, "tenant.create", map[string]string{"tenant": t.Name, "tenant_id": t.ID}); err != nil {
+				return err
+			}
 			fmt.Fprintf(g.stderr, "next: hearth keys create --tenant %s\n", t.Name)
 			return nil
 		},
@@ -163,11 +166,13 @@ func newTenantsUpdateCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Example: `  hearth tenants update kra --tpm 50000 --models ""`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			given := false
-			for _, name := range []string{"models", "jurisdictions", "home", "capture", "retention-days", "rpm", "tpm", "monthly-tokens", "rename"} {
-				given = given || cmd.Flags().Changed(name)
+			var changed []string
+			for _, name := range []string{"rename", "models", "jurisdictions", "home", "capture", "retention-days", "rpm", "tpm", "monthly-tokens"} {
+				if cmd.Flags().Changed(name) {
+					changed = append(changed, tenantFieldNames[name])
+				}
 			}
-			if !given {
+			if len(changed) == 0 {
 				return fmt.Errorf("nothing to change: give at least one of --models, --jurisdictions, --home, --capture, --retention-days, --rpm, --tpm, --monthly-tokens, --rename")
 			}
 			s, done, err := ts.open(cmd.Context())
@@ -186,7 +191,8 @@ func newTenantsUpdateCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "updated tenant %s (%s)\n", t.Name, t.ID)
-			return nil
+			return auditChange(cmd.Context(), g, ts.dataDir, "tenant.update",
+				map[string]string{"tenant": t.Name, "tenant_id": t.ID, "changed": strings.Join(changed, ",")})
 		},
 	}
 	f.register(cmd)
@@ -302,12 +308,17 @@ func newTenantsRmCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			defer done()
-			n, err := s.DeleteTenant(cmd.Context(), args[0])
+			t, err := s.GetTenant(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			n, err := s.DeleteTenant(cmd.Context(), t.ID)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "deleted tenant %s and its %d keys\n", args[0], n)
-			return nil
+			return auditChange(cmd.Context(), g, ts.dataDir, "tenant.delete",
+				map[string]string{"tenant": t.Name, "tenant_id": t.ID, "keys_deleted": strconv.Itoa(n)})
 		},
 	}
 }
@@ -336,7 +347,8 @@ func newTenantsEnableCmd(g *globals, ts *tenantStore, verb string, disabled bool
 				return err
 			}
 			fmt.Fprintf(g.stdout, "tenant %s %sd\n", t.Name, verb)
-			return nil
+			return auditChange(cmd.Context(), g, ts.dataDir, "tenant.update",
+				map[string]string{"tenant": t.Name, "tenant_id": t.ID, "changed": "disabled"})
 		},
 	}
 }

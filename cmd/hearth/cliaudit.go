@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"os/user"
+	"path/filepath"
+
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/store"
+)
+
+// tenantFieldNames are the admin API's names of what the tenants flags
+// change, so a change reads the same in the audit log whichever way it
+// was made.
+var tenantFieldNames = map[string]string{
+	"rename":         "name",
+	"models":         "policy.allowed_models",
+	"jurisdictions":  "policy.jurisdictions",
+	"home":           "policy.home",
+	"capture":        "policy.capture",
+	"retention-days": "policy.retention_days",
+	"rpm":            "limits.requests_per_minute",
+	"tpm":            "limits.tokens_per_minute",
+	"monthly-tokens": "limits.monthly_tokens",
+}
+
+// auditChange records a change to tenants or keys made on the command
+// line, as the admin API records its own: kind "admin", decision
+// "allow", the action ("tenant.create", "key.revoke", ...) as the reason
+// and what it touched (names and ids, never a secret) in the detail, with
+// "via": "cli" and the operating-system user who ran it.
+//
+// The audit log has one writer. When this process can take its lock, the
+// record is appended and signed at once; when a node is serving from the
+// data directory (or none has run yet, so there is no node key), the
+// record is spooled, durably, and the node appends it within seconds (or
+// when it next starts). Either way the record is kept: the command fails,
+// after saying that the change itself was made, only if it could not be
+// written at all.
+func auditChange(ctx context.Context, g *globals, dataDir, action string, detail map[string]string) error {
+	if dataDir == "" {
+		var err error
+		if dataDir, err = store.DefaultDir(); err != nil {
+			return fmt.Errorf("%s done, but its audit record could not be written: %w", action, err)
+		}
+	}
+	d := maps.Clone(detail)
+	if d == nil {
+		d = map[string]string{}
+	}
+	d["action"], d["via"] = action, "cli"
+	if u := osUser(); u != "" {
+		d["os_user"] = u
+	}
+	r := audit.Record{Kind: audit.KindAdmin, Decision: "allow", Reason: action, Detail: d}
+	id, err := identity.Load(dataDir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(g.stderr, "warning: node key: %v; the audit record is spooled\n", err)
+		}
+		id = nil
+	} else {
+		r.Node = id.ID
+	}
+	dir := filepath.Join(dataDir, "audit")
+	a, _, err := audit.OpenOrSpool(dir, id, audit.Options{})
+	if err != nil {
+		// The log does not open (a damaged tail, say): the record waits in
+		// the spool until the log is repaired.
+		fmt.Fprintf(g.stderr, "warning: audit log: %v; the record is spooled\n", err)
+		a = audit.NewSpooler(dir)
+	}
+	_, err = a.Append(context.WithoutCancel(ctx), r)
+	if cerr := a.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s done, but its audit record could not be written: %w", action, err)
+	}
+	return nil
+}
+
+// osUser names who ran the command, as far as the system says.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}

@@ -62,7 +62,7 @@ type captureEnv struct {
 	d      *db.DB
 	cs     *capture.Store
 	ds     *dataset.Store
-	log    *audit.Log
+	log    audit.Appender
 	tenant tenant.Tenant
 }
 
@@ -95,12 +95,19 @@ func openCapture(ctx context.Context, dataDir, tenantArg string) (*captureEnv, e
 		return nil, err
 	}
 	cfg := capture.Config{KeyFile: filepath.Join(dataDir, "capture.key"), Tenants: ts}
-	// The audit log has one writer: record here only when no node holds it.
-	if id, err := identity.Load(dataDir); err == nil {
-		if l, err := audit.Open(filepath.Join(dataDir, "audit"), id, audit.Options{}); err == nil {
-			e.log, cfg.Audit, cfg.Node = l, l, id.ID
-		}
+	// The audit log has one writer: append when no node holds it, spool
+	// for the node to append when one does (or none has run yet).
+	id, err := identity.Load(dataDir)
+	if err != nil {
+		id = nil
+	} else {
+		cfg.Node = id.ID
 	}
+	adir := filepath.Join(dataDir, "audit")
+	if e.log, _, err = audit.OpenOrSpool(adir, id, audit.Options{}); err != nil {
+		e.log = audit.NewSpooler(adir)
+	}
+	cfg.Audit = e.log
 	cfg.OnErase = func(ctx context.Context, tenantID string, ids []string) error {
 		_, err := e.ds.RemoveResponses(ctx, tenantID, ids)
 		return err
@@ -131,8 +138,8 @@ key per tenant, only on nodes in the tenant's home jurisdiction. These commands
 read and erase them. Erasing by response or end user also removes the examples
 built from them from every dataset version (lineage); shredding deletes the
 tenant's key, which leaves only unreadable bytes wherever the records went.
-Run them on the node's data directory while the node is stopped, or expect the
-audit record to be written by the node instead.`,
+They are audited: appended to the log, or, while a node serves from the same
+data directory, spooled for the node to append.`,
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "", "data directory (default $HEARTH_DATA_DIR or ~/.hearth)")
 	cmd.PersistentFlags().StringVar(&tenantArg, "tenant", "", "tenant name or id (required)")

@@ -81,6 +81,17 @@ func TestDatasetsSealedCLI(t *testing.T) {
 	}
 
 	mustRun(t, dir, "capture", "shred", "--tenant", "acme", "--yes")
+	// No node has run here (no node key): the shredding's audit record
+	// waits in the spool for the first one.
+	spool, _ := filepath.Glob(filepath.Join(dir, "audit", "spool", "*.json"))
+	shredRecorded := false
+	for _, f := range spool {
+		b, _ := os.ReadFile(f)
+		shredRecorded = shredRecorded || bytes.Contains(b, []byte(`"reason":"shred"`))
+	}
+	if !shredRecorded {
+		t.Errorf("no spooled audit record of the shredding among %v", spool)
+	}
 	for _, args := range [][]string{
 		{"dataset", "export", "--tenant", "acme", "--name", "support", "--split", "all"},
 		{"dataset", "stats", "--tenant", "acme", "--name", "support"},

@@ -106,15 +106,23 @@ func TestFleetUnderChaos(t *testing.T) {
 		}
 	}
 
-	// What each prompt gets from an uninterrupted greedy run.
+	// What each prompt gets from an uninterrupted greedy run, through
+	// each API (Ollama's default options differ from OpenAI's: a repeat
+	// penalty, for one).
 	const maxTokens = 24
-	want := map[string]string{}
+	type ref struct {
+		prompt string
+		ollama bool
+	}
+	want := map[ref]string{}
 	for _, p := range prompts {
-		r := call(ctx, entries[0].URL, keys[entries[0].Name]["open"], "", p, maxTokens, false, false)
-		if r.err != nil || r.status != 200 || r.text == "" {
-			t.Fatalf("reference run for %q: %d %v %s", p, r.status, r.err, r.body)
+		for _, ollama := range []bool{false, true} {
+			r := call(ctx, entries[0].URL, keys[entries[0].Name]["open"], "", p, maxTokens, false, ollama)
+			if r.err != nil || r.status != 200 || r.text == "" {
+				t.Fatalf("reference run for %q: %d %v %s", p, r.status, r.err, r.body)
+			}
+			want[ref{p, ollama}] = r.text
 		}
-		want[p] = r.text
 	}
 
 	// Chaos: kill one victim at a time, restart it a little later.
@@ -190,9 +198,9 @@ func TestFleetUnderChaos(t *testing.T) {
 		case r.err != nil || r.status != 200:
 			bad++
 			t.Errorf("request %d (%s via %s, stream %v, ollama %v): status %d err %v body %s", i, o.tenant.name, o.entry.Name, o.stream, o.ollama, r.status, r.err, r.body)
-		case r.text != want[o.prompt]:
+		case r.text != want[ref{o.prompt, o.ollama}]:
 			bad++
-			t.Errorf("request %d (%s via %s, stream %v, ollama %v): text %q, want %q", i, o.tenant.name, o.entry.Name, o.stream, o.ollama, r.text, want[o.prompt])
+			t.Errorf("request %d (%s via %s, stream %v, ollama %v): text %q, want %q", i, o.tenant.name, o.entry.Name, o.stream, o.ollama, r.text, want[ref{o.prompt, o.ollama}])
 		default:
 			served++
 			if r.id != "" {
@@ -212,6 +220,7 @@ func TestFleetUnderChaos(t *testing.T) {
 		byName[tn.name] = tn
 	}
 	recorded := map[string]bool{}
+	resumed := 0
 	for _, node := range f.Nodes() {
 		if out, err := exec.Command(f.bin, "audit", "verify", "--data-dir", node.Dir).CombinedOutput(); err != nil {
 			t.Errorf("node %s: audit verify: %v\n%s", node.Name, err, out)
@@ -219,6 +228,9 @@ func TestFleetUnderChaos(t *testing.T) {
 		recs := auditRecords(t, f, node)
 		servedHere := 0
 		for _, r := range recs {
+			if r.Kind == "route" && r.Detail["resume"] == "true" {
+				resumed++
+			}
 			if r.Kind != "request" || r.Decision != "allow" {
 				continue
 			}
@@ -238,6 +250,10 @@ func TestFleetUnderChaos(t *testing.T) {
 		}
 		t.Logf("node %s (%s): %d requests served", node.Name, node.Jurisdiction, servedHere)
 	}
+	t.Logf("%d streams continued on another node after theirs died", resumed)
+	if resumed == 0 {
+		t.Errorf("no stream was continued on another node: the kills never hit a stream mid-way")
+	}
 	missing := 0
 	for id := range servedIDs {
 		if !recorded[id] {
@@ -250,11 +266,12 @@ func TestFleetUnderChaos(t *testing.T) {
 }
 
 type auditRecord struct {
-	Kind         string `json:"kind"`
-	Tenant       string `json:"tenant"`
-	Jurisdiction string `json:"jurisdiction"`
-	Decision     string `json:"decision"`
-	ResponseID   string `json:"response_id"`
+	Kind         string            `json:"kind"`
+	Tenant       string            `json:"tenant"`
+	Jurisdiction string            `json:"jurisdiction"`
+	Decision     string            `json:"decision"`
+	ResponseID   string            `json:"response_id"`
+	Detail       map[string]string `json:"detail"`
 }
 
 func auditRecords(t *testing.T, f *Fleet, n *Node) []auditRecord {

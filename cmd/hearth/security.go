@@ -36,6 +36,10 @@ type security struct {
 	// sweeper deletes them past retention until stopSweep is called.
 	capture   *capture.Store
 	stopSweep func()
+	// forward takes captures and feedback to tenants' home jurisdictions
+	// over the fabric, once attachFabric (captureforward.go) gives it the
+	// node; until then they are dropped and counted.
+	forward *captureForwarder
 }
 
 // sweepEvery is how often expired captures are deleted.
@@ -85,8 +89,9 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 	if err != nil {
 		return nil, err
 	}
+	s.forward = &captureForwarder{}
 	if s.capture, err = capture.Open(ctx, s.db, capture.Config{Jurisdiction: o.jurisdiction, Node: s.id.ID, Audit: s.audit,
-		Tenants: s.tenants, Logger: log}); err != nil {
+		Tenants: s.tenants, Forwarder: s.forward, Logger: log}); err != nil {
 		return nil, err
 	}
 	s.stopSweep = sweep(s.capture, log)

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/capture"
+	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/runner"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// captureNode is one in-process node as `hearth serve` wires it: the
+// security stack (tenants, audit, capture with its forwarder), the API on
+// a loopback listener, and a certified fabric node attached to capture.
+type captureNode struct {
+	sec  *security
+	fab  *fabric.Node
+	url  string
+	keys map[string]string // API key secret by tenant name
+	ids  map[string]string // tenant id by name
+}
+
+func startCaptureNode(t *testing.T, op ed25519.PrivateKey, j string, join string) *captureNode {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	sec, err := openSecurity(ctx, dir, &serveOptions{jurisdiction: j}, true, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sec.close)
+	n := &captureNode{sec: sec, keys: map[string]string{}, ids: map[string]string{}}
+	// Two tenants, the same on every node by name (their ids differ),
+	// both with their data at home in NG and served in KE or NG.
+	for _, name := range []string{"acme", "other"} {
+		ten, err := sec.tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}, Home: "NG",
+			Capture: tenant.CaptureOn, RetentionDays: 30}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, _, err := sec.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeFeedback}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.keys[name], n.ids[name] = secret, ten.ID
+	}
+	run, err := runner.New(runner.Config{Files: []string{filepath.Join(models, "stories260K.gguf")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Shutdown(context.Background()) })
+	srv, err := api.New(api.Config{Backend: run, Gate: sec.gate, Capture: sec.capturer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	n.url = ts.URL
+
+	cert, err := fabric.Certify(op, sec.id.Public, "site-"+strings.ToLower(j), j, 24*time.Hour, time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fabric.Config{Identity: sec.id, Site: cert.Site, Jurisdiction: j, Cert: cert, OperatorKey: op.Public().(ed25519.PublicKey),
+		ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
+	if join != "" {
+		cfg.Join = []string{join}
+	}
+	if n.fab, err = fabric.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// As serve does: the handlers may be set before the node starts.
+	if err := sec.attachFabric(n.fab, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := n.fab.Start(sctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.fab.Shutdown(context.Background()) })
+	return n
+}
+
+// post sends a JSON body with tenant's key and returns the status, the
+// X-Request-Id and the body.
+func (n *captureNode) post(t *testing.T, tenantName, path, body string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, n.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+n.keys[tenantName])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header.Get("X-Request-Id"), string(b)
+}
+
+func (n *captureNode) records(t *testing.T) int {
+	t.Helper()
+	var c int
+	if err := n.sec.db.QueryRow(`SELECT count(*) FROM capture_record`).Scan(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitCapture polls f every 20ms for up to 10s.
+func waitCapture(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCaptureForwardedHome: a tenant whose data lives in NG, capture on,
+// served by the KE node: the interaction is kept in the NG node's capture
+// store (readable there, under NG's tenant of that name) and nowhere in
+// KE; feedback sent to the KE node reaches the NG record, and another
+// tenant's is refused. With no NG node left in the fleet the capture is
+// dropped and counted, and the request itself still succeeds.
+func TestCaptureForwardedHome(t *testing.T) {
+	_, op, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ke := startCaptureNode(t, op, "KE", "")
+	ng := startCaptureNode(t, op, "NG", ke.fab.ClusterURL())
+	waitCapture(t, "KE sees NG certified, taking captures", func() error {
+		if len(ke.fab.CertifiedIn("NG")) != 1 {
+			return errors.New("no certified NG node in KE's registry")
+		}
+		if len(ng.fab.CertifiedIn("KE")) != 1 {
+			return errors.New("no certified KE node in NG's registry")
+		}
+		for _, kind := range []string{deliverCapture, deliverFeedback} {
+			_, err := ke.fab.Conn().Request(fabric.DeliverSubject("NG", ng.fab.ID(), kind), []byte("{"), time.Second)
+			if errors.Is(err, nats.ErrNoResponders) {
+				return err
+			}
+		}
+		return nil
+	})
+
+	const email = "wanjiru@example.co.ke"
+	chat := `{"model":"stories260K","max_tokens":8,"temperature":0,"user":"` + email + `",
+		"messages":[{"role":"user","content":"Once upon a time. Write to me at ` + email + `"}]}`
+	status, respID, body := ke.post(t, "acme", "/v1/chat/completions", chat)
+	if status != http.StatusOK || respID == "" {
+		t.Fatalf("chat on KE: %d %s", status, body)
+	}
+	var rec capture.Record
+	waitCapture(t, "the record in NG", func() error {
+		rec, err = ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID)
+		return err
+	})
+	if rec.TenantID != ng.ids["acme"] || len(rec.Messages) != 1 || !strings.Contains(rec.Messages[0].Content, "<EMAIL_1>") ||
+		strings.Contains(rec.Messages[0].Content, email) || rec.EndUser != "<EMAIL_1>" || rec.Output == "" {
+		t.Errorf("NG record %+v; want acme's scrubbed interaction", rec)
+	}
+	if n := ke.records(t); n != 0 {
+		t.Errorf("KE keeps %d capture records; want 0", n)
+	}
+	if c := ke.sec.capture.Counts(); c.Forwarded != 1 || c.Saved != 0 || c.Dropped != 0 {
+		t.Errorf("KE counts %+v; want 1 forwarded", c)
+	}
+
+	// Feedback on the KE node for the response kept in NG.
+	status, _, body = ke.post(t, "acme", "/v1/feedback", `{"response_id":"`+respID+`","rating":1,"comment":"good story"}`)
+	if status != http.StatusOK || !strings.Contains(body, `"status":"recorded"`) {
+		t.Fatalf("feedback on KE: %d %s", status, body)
+	}
+	var fbResp struct{ ID string }
+	json.Unmarshal([]byte(body), &fbResp)
+	rec, err = ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID)
+	if err != nil || len(rec.Feedback) != 1 || rec.Feedback[0].Thumb != 1 || rec.Feedback[0].ID != fbResp.ID {
+		t.Errorf("NG record's feedback %+v, %v; want the thumbs-up %s", rec.Feedback, err, fbResp.ID)
+	}
+	// Another tenant's feedback on acme's response: not found, on either node.
+	for _, n := range []*captureNode{ke, ng} {
+		status, _, body = n.post(t, "other", "/v1/feedback", `{"response_id":"`+respID+`","rating":-1}`)
+		if status != http.StatusNotFound || !strings.Contains(body, "response_not_found") {
+			t.Errorf("other tenant's feedback: %d %s; want 404 response_not_found", status, body)
+		}
+	}
+	if rec, _ := ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID); len(rec.Feedback) != 1 {
+		t.Errorf("NG record has %d feedback after the refusals; want 1", len(rec.Feedback))
+	}
+
+	// The NG node leaves: the next capture has nowhere to go.
+	ng.fab.Shutdown(context.Background())
+	waitCapture(t, "KE forgets NG", func() error {
+		if p := ke.fab.CertifiedIn("NG"); len(p) > 0 {
+			return fmt.Errorf("KE still lists %d NG nodes", len(p))
+		}
+		return nil
+	})
+	status, _, body = ke.post(t, "acme", "/v1/chat/completions", chat)
+	if status != http.StatusOK {
+		t.Fatalf("chat on KE with no NG node: %d %s; want 200 (capture never fails a request)", status, body)
+	}
+	waitCapture(t, "the capture dropped and counted", func() error {
+		if c := ke.sec.capture.Counts(); c.Dropped != 1 || c.Forwarded != 1 {
+			return fmt.Errorf("KE counts %+v; want 1 dropped", c)
+		}
+		return nil
+	})
+	if n, m := ke.records(t), ng.records(t); n != 0 || m != 1 {
+		t.Errorf("capture records: KE %d, NG %d; want 0 and 1", n, m)
+	}
+	// Feedback cannot reach the home either: an error, never a 200.
+	status, _, body = ke.post(t, "acme", "/v1/feedback", `{"response_id":"`+respID+`","rating":1}`)
+	if status == http.StatusOK || !strings.Contains(body, "NG") {
+		t.Errorf("feedback with no NG node: %d %s; want an error naming NG", status, body)
+	}
+}

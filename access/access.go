@@ -68,6 +68,8 @@ type Gate struct {
 	mu         sync.Mutex
 	localUntil time.Time // until when "no tenants" is known to hold
 	local      bool
+
+	denials denials // refused authentications, folded per address (authfail.go)
 }
 
 var _ api.Gate = (*Gate)(nil)
@@ -107,8 +109,17 @@ func (g *Gate) localMode(ctx context.Context) bool {
 }
 
 // Authenticate reads "Authorization: Bearer KEY" (or Ollama clients'
-// "X-API-Key"), and resolves the key to its tenant.
+// "X-API-Key"), and resolves the key to its tenant. A refusal (the API
+// answers 401) is audited, folded per remote address (see DenialWindow).
 func (g *Gate) Authenticate(r *http.Request) (api.Caller, error) {
+	c, err := g.authenticate(r)
+	if err != nil && errors.Is(err, api.ErrUnauthorized) {
+		g.denied(r, err)
+	}
+	return c, err
+}
+
+func (g *Gate) authenticate(r *http.Request) (api.Caller, error) {
 	if f, ok := r.Context().Value(forwardedKey{}).(Forwarded); ok {
 		return g.forwardedCaller(r.Context(), f)
 	}

@@ -2,6 +2,7 @@ package access
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/hearth-ai/hearth/admin"
@@ -19,11 +20,13 @@ func (g *Gate) Admin(h http.Handler) http.Handler {
 		case g.localMode(r.Context()):
 			p = &tenant.Principal{Tenant: tenant.Tenant{Name: LocalTenant}, Key: tenant.Key{Scopes: []tenant.Scope{tenant.ScopeAdmin}}}
 		case secret == "":
+			g.denied(r, errors.New("no API key"))
 			writeAuthError(w, "no API key: send Authorization: Bearer <key> with an admin-scoped key")
 			return
 		default:
 			var err error
 			if p, err = g.cfg.Tenants.Authenticate(r.Context(), secret); err != nil {
+				g.denied(r, err)
 				writeAuthError(w, err.Error())
 				return
 			}

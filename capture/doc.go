@@ -7,10 +7,23 @@
 //   - Only what the tenant's policy allows (Decide): capture "on" keeps
 //     every request, "opt-in" only requests that ask for it, "off" none;
 //     a policy with RetentionDays 0 keeps nothing past the request.
-//   - Only on a node in the tenant's home jurisdiction. Elsewhere the
-//     interaction would have to travel over the fleet fabric (a
-//     Forwarder); until that exists it is dropped, counted and logged:
-//     failing closed is the only safe default for data residency.
+//   - Only on a node in the tenant's home jurisdiction. Elsewhere Save
+//     scrubs the interaction and hands it to the Forwarder, which takes it
+//     over the fleet fabric to a certified node of the home jurisdiction
+//     (cmd/hearth: fabric.Deliver), where SaveForwarded stores it under
+//     that node's tenant of the same name: scrubbed again, sealed under
+//     that node's key, with that node's retention, audited with the
+//     sending node's id (the sender audits the forward). The raw end-user
+//     id travels along only so that the home node can compute its erasure
+//     tag; it is not stored. When the home cannot be reached the
+//     interaction is dropped, counted and logged: failing closed is the
+//     only safe default for data residency. SaveForwarded never forwards
+//     on: off home it refuses (ErrNotHome).
+//   - Feedback follows the record: on a node outside the tenant's home,
+//     FeedbackFor checks and scrubs it and forwards it to the home node
+//     holding the response (FeedbackForwarded there), which looks the
+//     response up under its own tenant of the same name, so feedback on
+//     another tenant's response is ErrNotFound there as here.
 //   - Scrubbed before anything else: one pii.Session covers every message
 //     and the output, so a value gets the same placeholder (<EMAIL_1>)
 //     wherever it appears in the interaction. The original text is never

@@ -119,6 +119,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	x := &exchange{rt: rt, w: w, r: r, pol: pol, model: peek.Model, body: body}
+	defer x.writeAudit()
 	var lastErr error
 	for attempt := 0; attempt < rt.cfg.Attempts; attempt++ {
 		d, err := route.Choose(rt.cfg.Fabric.Peers(), q)
@@ -130,7 +131,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rt.cfg.Local.ServeHTTP(w, r)
 			return
 		}
-		rt.record(r.Context(), pol, d, x.tr != nil)
+		x.record(d)
 		if d.Node == q.Self {
 			err = x.resumeLocal()
 		} else {
@@ -174,6 +175,9 @@ type exchange struct {
 	body  []byte
 	wrote bool     // the response's status has gone to the client
 	tr    *tracker // set when that response is a stream the gateway follows
+	// decisions wait for the response to be sent: an audit append
+	// waits for fsync, which must not delay the first token.
+	decisions []audit.Record
 }
 
 // remote runs the request on node and copies its response to the
@@ -320,13 +324,13 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {
 	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": err.Error(), "type": typ, "param": nil, "code": typ}})
 }
 
-// record writes the routing decision to this (gateway) node's audit log.
-func (rt *Router) record(ctx context.Context, pol access.Policy, d route.Decision, resume bool) {
-	if rt.cfg.Audit == nil {
+// record notes a routing decision for this (gateway) node's audit log.
+func (x *exchange) record(d route.Decision) {
+	if x.rt.cfg.Audit == nil {
 		return
 	}
 	detail := map[string]string{"node": d.Node}
-	if resume {
+	if x.tr != nil {
 		detail["resume"] = "true" // continues a stream whose node failed
 	}
 	var cands []string
@@ -334,8 +338,23 @@ func (rt *Router) record(ctx context.Context, pol access.Policy, d route.Decisio
 		cands = append(cands, c.ID+"@"+c.Jurisdiction)
 	}
 	detail["candidates"] = strings.Join(cands, ",")
-	if _, err := rt.cfg.Audit.Append(context.WithoutCancel(ctx), audit.Record{Kind: audit.KindRoute, Tenant: pol.TenantName,
-		KeyID: pol.KeyID, Decision: "route", Reason: d.Reason, Detail: detail}); err != nil {
-		rt.log.Error("audit append failed", "err", err)
+	x.decisions = append(x.decisions, audit.Record{Kind: audit.KindRoute, Tenant: x.pol.TenantName,
+		KeyID: x.pol.KeyID, Decision: "route", Reason: d.Reason, Detail: detail})
+}
+
+// writeAudit appends the request's routing decisions once its response
+// has gone out.
+func (x *exchange) writeAudit() {
+	if len(x.decisions) == 0 {
+		return
+	}
+	if x.wrote {
+		http.NewResponseController(x.w).Flush()
+	}
+	ctx := context.WithoutCancel(x.r.Context())
+	for _, rec := range x.decisions {
+		if _, err := x.rt.cfg.Audit.Append(ctx, rec); err != nil {
+			x.rt.log.Error("audit append failed", "err", err)
+		}
 	}
 }

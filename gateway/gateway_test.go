@@ -37,14 +37,14 @@ type node struct {
 	dir     string
 }
 
-func startNode(t *testing.T, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string) *node {
+func startNode(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string) *node {
 	t.Helper()
 	return startNodeWith(t, jur, opPriv, opPub, join, runner.Config{})
 }
 
 // startNodeWith starts a node whose runner is configured by rc (Files is
 // set here).
-func startNodeWith(t *testing.T, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string, rc runner.Config) *node {
+func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string, rc runner.Config) *node {
 	t.Helper()
 	ctx := context.Background()
 	n := &node{dir: t.TempDir()}

@@ -1,7 +1,10 @@
 // Package access is a node's front door for API requests: it authenticates
 // callers by API key, applies their tenant's model and residency policy,
 // admits them under their limits, meters what they used and writes every
-// decision and outcome to the audit log. It implements api.Gate.
+// decision and outcome to the audit log. Refused authentications (401s)
+// are audited too, folded per remote address so that a flood of bad keys
+// costs the log at most one record a minute per address (authfail.go).
+// It implements api.Gate.
 package access
 
 import (

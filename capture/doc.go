@@ -35,6 +35,12 @@
 //     key in DATA/capture.key (0600, created on first use). Deleting a
 //     tenant's wrapped key (DeleteTenantKey) leaves its records, and every
 //     copy of them, unreadable: crypto-shredding.
+//   - Data derived from the records is sealed under the same key: Sealer
+//     (Store.Sealer) is flywheel/dataset's Sealer, so a tenant's datasets
+//     become unreadable with its captures. It uses a key derived from the
+//     data key for that purpose alone, and names the data key's id in each
+//     sealed value, so rows sealed before a shredding stay unreadable while
+//     later ones (under the tenant's next key) read.
 //   - End-user ids (OpenAI's "user" field) are stored only as an HMAC
 //     under the tenant's data key, enough for EraseUser to find the rows.
 //   - Every save, feedback, erasure and shredding is appended to the audit

@@ -19,5 +19,8 @@
 //
 // The package does not depend on the capture store: a Source hands it
 // Interactions, so anything (an adapter over capture.Store, a JSONL file)
-// can feed a build.
+// can feed a build. Likewise a Sealer (SetSealer) encrypts examples at
+// rest; the node uses capture.Store.Sealer, the tenant's capture data key,
+// so that shredding the key leaves the tenant's datasets unreadable too.
+// Rows written without a Sealer stay readable (they are marked unsealed).
 package dataset

@@ -215,8 +215,8 @@ func (n *Node) deliverTo(ctx context.Context, p Peer, kind string, payload []byt
 	if err != nil {
 		return nil, err
 	}
-	if max := nc.MaxPayload(); int64(len(data)) > max {
-		return nil, fmt.Errorf("fabric: deliver %s to %s: %d bytes signed, more than NATS's limit of %d", kind, p.ID, len(data), max)
+	if limit := nc.MaxPayload(); int64(len(data)) > limit {
+		return nil, fmt.Errorf("fabric: deliver %s to %s: %d bytes signed, more than NATS's limit of %d", kind, p.ID, len(data), limit)
 	}
 	actx, cancel := context.WithTimeout(ctx, n.cfg.DeliverTimeout)
 	defer cancel()

@@ -98,6 +98,7 @@ func TestDeliverToJurisdiction(t *testing.T) {
 		{name: "no handler of the kind", j: "NG", kind: "feedback", payload: "x", wantErr: ErrPeerLost, wantIn: "takes no such deliveries"},
 		{name: "handler error", j: "NG", kind: "capture", payload: "fail", wantIn: "cannot keep this"},
 		{name: "bad kind", j: "NG", kind: "capture.>", payload: "x", wantIn: "delivery kind"},
+		{name: "too large for NATS", j: "NG", kind: "capture", payload: strings.Repeat("x", 1<<20), wantErr: ErrNoNode, wantIn: "NATS's limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -153,3 +153,49 @@ func TestStreamSurvivesNodeDeath(t *testing.T) {
 		t.Errorf("the gateway's audit log has no record of the continuation on %s", other.id.ID)
 	}
 }
+
+// TestClientGoneCancelsRemote: a client that hangs up mid-stream stops
+// the generation on the node serving it, across the fabric.
+func TestClientGoneCancelsRemote(t *testing.T) {
+	opPub, opPriv, _ := ed25519.GenerateKey(nil)
+	ke := startNode(t, "KE", opPriv, opPub, nil)
+	ng := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, runner.Config{Sched: sched.Config{StepDelay: 20 * time.Millisecond}})
+	waitFor(t, "the nodes to certify each other", func() bool {
+		a, ok1 := ke.fab.Peer(ng.id.ID)
+		b, ok2 := ng.fab.Peer(ke.id.ID)
+		return ok1 && ok2 && a.Certified && b.Certified
+	})
+	ctx := context.Background()
+	for _, n := range []*node{ke, ng} {
+		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, _, _ := ke.tenants.CreateKey(ctx, "ng-health", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
+	// 400 tokens at 20 ms a step: 8 s if nobody stops it.
+	req, _ := http.NewRequest("POST", ke.url+"/v1/chat/completions", strings.NewReader(
+		`{"model":"stories260k","max_tokens":400,"stream":true,"messages":[{"role":"user","content":"Tell me a long story"}]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("X-Hearth-Node") != ng.id.ID {
+		t.Fatalf("served by %q, want the NG node", resp.Header.Get("X-Hearth-Node"))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for i := 0; i < 6 && sc.Scan(); i++ {
+	}
+	if _, busy, _, _, _ := ng.run.Load(); busy != 1 {
+		t.Fatalf("NG node runs %d sequences mid-stream, want 1", busy)
+	}
+	resp.Body.Close()
+	start := time.Now()
+	waitFor(t, "the NG node to stop generating", func() bool {
+		_, busy, _, _, _ := ng.run.Load()
+		return busy == 0
+	})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the remote generation ran on for %v after the client left", d)
+	}
+}

@@ -35,6 +35,7 @@ type node struct {
 	audit   *audit.Log
 	id      *identity.Identity
 	dir     string
+	run     *runner.Runner
 }
 
 func startNode(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string) *node {
@@ -70,6 +71,7 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.run = run
 	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: meter, Audit: n.audit, Node: n.id.ID, Jurisdiction: jur, AllowLocal: true})
 	if err != nil {
 		t.Fatal(err)

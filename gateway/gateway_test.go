@@ -193,6 +193,7 @@ func TestRoutesWithinPolicy(t *testing.T) {
 
 	// Each node's own audit log says where the request ran.
 	waitFor(t, "the serving node's audit record", func() bool { seq, _ := ng.audit.Head(); return seq >= 2 })
+	waitFor(t, "the gateway's route records", func() bool { seq, _ := ke.audit.Head(); return seq >= 2 })
 	ke.audit.Close()
 	ng.audit.Close()
 	if recs := readAudit(t, ng); !hasRecord(recs, func(r audit.Record) bool {

@@ -42,11 +42,13 @@ const staleTmp = time.Hour
 // pass after Open reads the chain back to when the oldest waiting file
 // was spooled and removes, without appending again, every file whose id it
 // finds; the Log remembers the ids it has seen or appended since, so a
-// file whose removal failed is not appended again either.
+// file whose removal failed is not appended again either (nor read again
+// by this process).
 //
 // A file that is not a valid spooled record (torn, garbage, a forged
 // checkpoint) is not appended: a "recovery" record in the chain names it
-// with its size and sha256, and it is moved to quarantine/.
+// with its size and sha256, and it is moved to quarantine/. A file that
+// cannot be read at all is left where it is, with a warning.
 func (l *Log) IngestSpool(ctx context.Context) (int, error) {
 	l.ingestMu.Lock()
 	defer l.ingestMu.Unlock()
@@ -62,12 +64,12 @@ func (l *Log) IngestSpool(ctx context.Context) (int, error) {
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, spoolTmpPrefix) {
-			if fi, err := e.Info(); err == nil && l.opts.Now().Sub(fi.ModTime()) > staleTmp {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTmp {
 				os.Remove(filepath.Join(sdir, name))
 			}
 			continue
 		}
-		if e.IsDir() {
+		if e.IsDir() || l.spoolSkip[name] {
 			continue
 		}
 		names = append(names, name)
@@ -89,72 +91,80 @@ func (l *Log) IngestSpool(ctx context.Context) (int, error) {
 		if l.spoolSeen, err = spoolIDsSince(l.dir, oldest.Add(-spoolScanMargin)); err != nil {
 			return 0, err
 		}
+		l.spoolSkip = map[string]bool{}
 	}
 
-	type bad struct {
+	// Read and check the files before taking the log's lock, which
+	// appends on the request path wait for.
+	type file struct {
 		name string
+		rec  Record
 		data []byte
-		err  error
+		err  error // not a valid spooled record
 	}
-	var (
-		done  []string // files whose records are in the chain
-		bads  []bad
-		count int
-	)
-	l.mu.Lock()
+	var files []file
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			break
 		}
-		data, rerr := readSpoolFile(filepath.Join(sdir, name))
-		if errors.Is(rerr, fs.ErrNotExist) {
+		data, err := readSpoolFile(filepath.Join(sdir, name))
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if rerr != nil {
-			l.mu.Unlock()
-			return count, fmt.Errorf("audit: spool: %w", rerr)
-		}
-		if !spoolName.MatchString(name) {
-			bads = append(bads, bad{name, data, errors.New("not a spool file name")})
-			continue
-		}
-		r, perr := parseSpooled(name, data)
-		if perr != nil {
-			bads = append(bads, bad{name, data, perr})
-			continue
-		}
-		id := r.Detail[DetailSpoolID]
-		if l.spoolSeen[id] {
-			done = append(done, name)
-			continue
-		}
-		r.Detail[DetailSpooledAt] = formatTime(r.Time)
-		r.Time = time.Time{}
-		if _, err := l.writeLocked(r); err != nil {
-			l.mu.Unlock()
-			return count, err
-		}
-		if err := l.checkpointIfDueLocked(); err != nil {
-			l.mu.Unlock()
-			return count, err
-		}
-		l.spoolSeen[id] = true
-		done = append(done, name)
-		count++
-	}
-	for _, b := range bads {
-		sum := sha256.Sum256(b.data)
-		msg := b.err.Error()
-		if len(msg) > 300 {
-			msg = msg[:300] + "…"
-		}
-		_, err := l.writeLocked(Record{Kind: KindRecovery, Reason: "unreadable spool file moved to quarantine", Detail: map[string]string{
-			"spool_file": b.name, "bytes": strconv.Itoa(len(b.data)), "sha256": hex.EncodeToString(sum[:]),
-			"error": msg, "quarantine": filepath.Join("quarantine", "spool."+b.name+".bad")}})
 		if err != nil {
-			l.mu.Unlock()
-			return count, err
+			// Unreadable is not invalid (it may be a passing I/O error):
+			// left in place, and not retried by this process.
+			l.spoolSkip[name] = true
+			l.opts.Logger.Warn("audit: cannot read a spool file; leaving it", "file", name, "err", err)
+			continue
 		}
+		f := file{name: name, data: data}
+		if !spoolName.MatchString(name) {
+			f.err = errors.New("not a spool file name")
+		} else {
+			f.rec, f.err = parseSpooled(name, data)
+		}
+		files = append(files, f)
+	}
+
+	var (
+		done, bad []string // files whose records are in the chain; invalid files, now named in the chain
+		count     int
+	)
+	l.mu.Lock()
+	for _, f := range files {
+		if f.err != nil {
+			sum := sha256.Sum256(f.data)
+			msg := f.err.Error()
+			if len(msg) > 300 {
+				msg = msg[:300] + "…"
+			}
+			if _, err := l.writeLocked(Record{Kind: KindRecovery, Reason: "unreadable spool file moved to quarantine", Detail: map[string]string{
+				"spool_file": f.name, "bytes": strconv.Itoa(len(f.data)), "sha256": hex.EncodeToString(sum[:]),
+				"error": msg, "quarantine": filepath.Join("quarantine", "spool."+f.name+".bad")}}); err != nil {
+				l.mu.Unlock()
+				return count, err
+			}
+			bad = append(bad, f.name)
+			continue
+		}
+		id := f.rec.Detail[DetailSpoolID]
+		if !l.spoolSeen[id] {
+			r := f.rec
+			r.Detail[DetailSpooledAt] = formatTime(r.Time)
+			r.Time = time.Time{}
+			if _, err := l.writeLocked(r); err != nil {
+				l.mu.Unlock()
+				return count, err
+			}
+			if err := l.checkpointIfDueLocked(); err != nil {
+				l.mu.Unlock()
+				return count, err
+			}
+			l.spoolSeen[id] = true
+			count++
+		}
+		done = append(done, f.name)
 	}
 	upto := l.seq
 	l.mu.Unlock()
@@ -164,14 +174,18 @@ func (l *Log) IngestSpool(ctx context.Context) (int, error) {
 	}
 	for _, name := range done {
 		if err := os.Remove(filepath.Join(sdir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.spoolSkip[name] = true
 			l.opts.Logger.Warn("audit: spooled record appended, its file not removed (it will not be appended again)", "file", name, "err", err)
 		}
 	}
-	for _, b := range bads {
-		if err := l.quarantineSpool(b.name); err != nil {
-			l.opts.Logger.Warn("audit: could not quarantine a bad spool file", "file", b.name, "err", err)
+	for _, name := range bad {
+		if err := l.quarantineSpool(name); err != nil {
+			// Recorded once; not again every pass.
+			l.spoolSkip[name] = true
+			l.opts.Logger.Warn("audit: could not quarantine a bad spool file", "file", name, "err", err)
+			continue
 		}
-		l.opts.Logger.Warn("audit: unreadable spool file quarantined", "file", b.name, "err", b.err)
+		l.opts.Logger.Warn("audit: bad spool file quarantined", "file", name)
 	}
 	return count, nil
 }

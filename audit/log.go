@@ -89,6 +89,7 @@ type Log struct {
 
 	ingestMu  sync.Mutex      // one IngestSpool at a time; before mu
 	spoolSeen map[string]bool // spool ids known to be in the chain (nil: not read yet)
+	spoolSkip map[string]bool // spool files this process leaves alone (could not read, remove or quarantine)
 }
 
 // segFile is the segment being appended to.

@@ -290,3 +290,33 @@ func TestSpoolRejects(t *testing.T) {
 		t.Errorf("refused records left files: %v", got)
 	}
 }
+
+// TestBadSpoolFileRecordedOnce: a bad file that cannot be moved aside is
+// named in the chain once, not on every pass.
+func TestBadSpoolFileRecordedOnce(t *testing.T) {
+	dir := t.TempDir()
+	sdir := filepath.Join(dir, SpoolDirName)
+	os.MkdirAll(sdir, 0o700)
+	os.WriteFile(filepath.Join(sdir, "00000000000000000009-0000000000000009.json"), []byte("{"), 0o600)
+	os.WriteFile(filepath.Join(dir, "quarantine"), []byte("a file where the directory should be"), 0o600)
+	l, err := Open(dir, testID(1), Options{SpoolInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := l.IngestSpool(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	n := 0
+	for _, r := range loadImage(t, dir).recs {
+		if r.rec.Detail["spool_file"] != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the bad file is named in %d recovery records; want 1", n)
+	}
+	verifyClean(t, dir)
+}

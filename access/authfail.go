@@ -161,6 +161,26 @@ func (g *Gate) FlushDenials() {
 	g.appendDenials(recs)
 }
 
+// FlushAllDenials records every pending count now, whether or not its
+// window has ended, and stops the timer: for a node shutting down, which
+// would otherwise lose the refusals of the windows still open (the first
+// refusal of each is always recorded at once).
+func (g *Gate) FlushAllDenials() {
+	d := &g.denials
+	d.mu.Lock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	for _, w := range d.byAddr {
+		w.end = time.Time{} // every window ends now
+	}
+	recs := d.dueLocked(g, time.Time{})
+	d.byAddr = nil
+	d.mu.Unlock()
+	g.appendDenials(recs)
+}
+
 func (g *Gate) denialRecord(reason string, detail map[string]string) audit.Record {
 	return audit.Record{Kind: audit.KindRequest, Node: g.cfg.Node, Jurisdiction: g.cfg.Jurisdiction,
 		Decision: "deny", Reason: reason, Detail: detail}

@@ -181,6 +181,26 @@ func TestDenialsFoldedPerAddress(t *testing.T) {
 	}
 }
 
+// TestFlushAllDenials: at shutdown the counts of windows still open are
+// recorded.
+func TestFlushAllDenials(t *testing.T) {
+	g, a, _ := newDenialGate(t)
+	for range 4 {
+		refused(t, g, "203.0.113.7:1", "")
+	}
+	refused(t, g, "203.0.113.8:1", "")
+	a.take()
+	g.FlushAllDenials()
+	recs := a.take()
+	if len(recs) != 1 || recs[0].Detail["remote_addr"] != "203.0.113.7" || recs[0].Detail["denials"] != "3" {
+		t.Errorf("FlushAllDenials wrote %+v; want the 3 folded refusals of 203.0.113.7", recs)
+	}
+	g.FlushAllDenials()
+	if recs := a.take(); len(recs) != 0 {
+		t.Errorf("second FlushAllDenials wrote %+v", recs)
+	}
+}
+
 // TestDenialsBoundedAddresses: addresses beyond the tracked number are
 // folded together, so the gate's memory and the log stay bounded.
 func TestDenialsBoundedAddresses(t *testing.T) {

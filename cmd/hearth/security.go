@@ -137,6 +137,9 @@ func (s *security) close() {
 		}
 	}
 	if s.audit != nil {
+		if s.gate != nil {
+			s.gate.FlushAllDenials() // refused keys still being counted
+		}
 		s.audit.Close()
 	}
 	if s.tenants != nil {

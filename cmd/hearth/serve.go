@@ -189,6 +189,9 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer fab.Shutdown(context.Background())
+	if err := sec.attachFabric(fab, log); err != nil { // captures and feedback to and from the tenants' home nodes
+		return err
+	}
 	if o.route {
 		rt, err := gateway.New(gateway.Config{Fabric: fab, Local: srv, Gate: sec.gate, Audit: sec.audit, Logger: log})
 		if err != nil {

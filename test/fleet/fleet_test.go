@@ -57,7 +57,9 @@ func requests() int {
 // other node of each jurisdiction is killed (SIGKILL) and restarted over
 // and over. Then, from each node's own audit log: no request ran outside
 // its tenant's jurisdictions; the forged and expired nodes served
-// nothing; every answered request is on record where it ran. From the
+// nothing; every answered request is on record where it ran; captured
+// interactions (every tenant captures) are kept only on nodes in their
+// tenant's home jurisdiction, forwarded there when served elsewhere. From the
 // clients' side: every permitted request got its whole answer (streams
 // continued across the deaths of their nodes, token for token as an
 // uninterrupted greedy run), and every request with no permitted node got
@@ -76,7 +78,7 @@ func TestFleetUnderChaos(t *testing.T) {
 	forged := f.Add(spec("ke-forged", "KE", CertForged))
 	expired := f.Add(spec("ke-expired", "KE", CertExpired))
 	for _, tn := range tenants {
-		f.CreateTenant(tn.name, tn.jurisdictions, tn.home)
+		f.CreateTenant(tn.name, tn.jurisdictions, tn.home, "--capture", "on", "--retention-days", "30")
 	}
 	keys := map[string]map[string]string{} // entry node name -> tenant -> key
 	for _, e := range entries {
@@ -249,6 +251,28 @@ func TestFleetUnderChaos(t *testing.T) {
 			t.Errorf("node %s (certificate %v) served %d requests", node.Name, node.Cert, servedHere)
 		}
 		t.Logf("node %s (%s): %d requests served", node.Name, node.Jurisdiction, servedHere)
+	}
+	// Captured interactions (every tenant captures everything) are kept
+	// only in their tenant's home jurisdiction, whichever node served
+	// them; a tenant with no home keeps them where they ran.
+	for _, tn := range tenants {
+		if tn.home == "DE" {
+			continue // never served
+		}
+		home := 0
+		for _, node := range f.Nodes() {
+			c := node.Captures(tn.name)
+			if tn.home != "" && node.Jurisdiction != tn.home && c > 0 {
+				t.Errorf("node %s (%s) keeps %d captures of %s, whose home is %s", node.Name, node.Jurisdiction, c, tn.name, tn.home)
+			}
+			if tn.home == "" || node.Jurisdiction == tn.home {
+				home += c
+			}
+		}
+		if home == 0 {
+			t.Errorf("tenant %s: no captures kept at home (%q)", tn.name, tn.home)
+		}
+		t.Logf("tenant %s: %d captures at home %q", tn.name, home, tn.home)
 	}
 	t.Logf("%d streams continued on another node after theirs died", resumed)
 	if resumed == 0 {

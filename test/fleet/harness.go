@@ -199,11 +199,12 @@ func (f *Fleet) OperatorKey() string { return f.opPub }
 
 // CreateTenant creates the same tenant on every node added so far
 // (tenants are per node: an operator creates them everywhere). An empty
-// jurisdictions list permits any.
-func (f *Fleet) CreateTenant(name string, jurisdictions []string, home string) {
+// jurisdictions list permits any; extra are more `hearth tenants create`
+// flags, such as "--capture", "on".
+func (f *Fleet) CreateTenant(name string, jurisdictions []string, home string, extra ...string) {
 	f.t.Helper()
 	for _, n := range f.Nodes() {
-		args := []string{"tenants", "create", name, "--data-dir", n.Dir}
+		args := append([]string{"tenants", "create", name, "--data-dir", n.Dir}, extra...)
 		if len(jurisdictions) > 0 {
 			args = append(args, "--jurisdictions", strings.Join(jurisdictions, ","))
 		}
@@ -212,6 +213,17 @@ func (f *Fleet) CreateTenant(name string, jurisdictions []string, home string) {
 		}
 		f.run(args...)
 	}
+}
+
+// Captures counts the interactions node n keeps for tenant (`hearth
+// capture export`); the node must be stopped.
+func (n *Node) Captures(tenant string) int {
+	n.f.t.Helper()
+	out := strings.TrimSpace(n.f.run("capture", "export", "--tenant", tenant, "--data-dir", n.Dir))
+	if out == "" {
+		return 0
+	}
+	return strings.Count(out, "\n") + 1
 }
 
 // Key creates an API key for tenant on n (keys are per node: a client

@@ -9,6 +9,7 @@
 //	POST   /admin/v1/tenants/{name}/keys  create a key; the only response holding its secret
 //	GET    /admin/v1/keys/{id}            show a key
 //	DELETE /admin/v1/keys/{id}            revoke a key, at once
+//	POST   /admin/v1/tenants/{name}/erase erase captured data by response or end user, fleet-wide
 //
 // The server in front authenticates the caller and passes the principal
 // in the request's context (WithPrincipal); every route requires the
@@ -37,6 +38,8 @@ type Config struct {
 	OnAction func(ctx context.Context, p *tenant.Principal, action string, detail map[string]string)
 	// Now is the clock for expires_in (nil: time.Now).
 	Now func() time.Time
+	// Erase, if set, serves the erase route (nil: 501).
+	Erase Eraser
 }
 
 // maxBody bounds request bodies; a tenant's JSON is a few hundred bytes.
@@ -64,6 +67,7 @@ func New(cfg Config) http.Handler {
 	h.mux.Handle("/admin/v1/tenants/{name}", h.route(methods{"GET": h.getTenant, "PATCH": h.patchTenant, "DELETE": h.deleteTenant}))
 	h.mux.Handle("/admin/v1/tenants/{name}/keys", h.route(methods{"GET": h.listKeys, "POST": h.createKey}))
 	h.mux.Handle("/admin/v1/keys/{id}", h.route(methods{"GET": h.getKey, "DELETE": h.revokeKey}))
+	h.mux.Handle("/admin/v1/tenants/{name}/erase", h.route(methods{"POST": h.erase}))
 	return h
 }
 

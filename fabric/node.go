@@ -94,6 +94,10 @@ func New(cfg Config) (*Node, error) {
 // ID is the node's ID.
 func (n *Node) ID() string { return n.cfg.Identity.ID }
 
+// Jurisdiction is the jurisdiction the node claims (its certificate's,
+// when it has one).
+func (n *Node) Jurisdiction() string { return n.cfg.Jurisdiction }
+
 // SetHTTPAddr changes the HTTP address announced from the next heartbeat
 // on, for a listener that started after the node.
 func (n *Node) SetHTTPAddr(addr string) { n.httpAddr.Store(&addr) }

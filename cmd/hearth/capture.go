@@ -139,7 +139,13 @@ read and erase them. Erasing by response or end user also removes the examples
 built from them from every dataset version (lineage); shredding deletes the
 tenant's key, which leaves only unreadable bytes wherever the records went.
 They are audited: appended to the log, or, while a node serves from the same
-data directory, spooled for the node to append.`,
+data directory, spooled for the node to append.
+
+These commands act on one node's data directory. To erase across the fleet
+(every node of the tenant's home jurisdiction that may hold its data), call
+any running node's admin API: POST /admin/v1/tenants/NAME/erase with
+{"user": ID} or {"response_id": ID}; it reports each node's part and answers
+502 if a node was down, to be repeated once it is back.`,
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "", "data directory (default $HEARTH_DATA_DIR or ~/.hearth)")
 	cmd.PersistentFlags().StringVar(&tenantArg, "tenant", "", "tenant name or id (required)")
@@ -180,7 +186,7 @@ data directory, spooled for the node to append.`,
 	var response, user string
 	erase := &cobra.Command{
 		Use:   "erase (--response ID | --user ID)",
-		Short: "Erase captured interactions by response id or end-user id, and what datasets derived from them",
+		Short: "Erase captured interactions on this node by response id or end-user id, and what datasets derived from them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tenantArg == "" || (response == "") == (user == "") {

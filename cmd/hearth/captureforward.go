@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/fabric"
@@ -261,6 +262,10 @@ func (s *security) attachFabric(n *fabric.Node, log *slog.Logger) error {
 	if err := n.HandleDeliver(deliverFeedback, home.takeFeedback); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if err := n.HandleDeliver(deliverErase, s.takeErase(log)); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.stopBook = s.book.track(n, 10*time.Second)
 	s.forward.node.Store(n)
 	return nil
 }

@@ -40,6 +40,10 @@ type security struct {
 	// over the fabric, once attachFabric (captureforward.go) gives it the
 	// node; until then they are dropped and counted.
 	forward *captureForwarder
+	// book remembers the fleet's nodes for erasures (peerbook.go);
+	// stopBook ends its tracking.
+	book     *peerBook
+	stopBook func()
 }
 
 // sweepEvery is how often expired captures are deleted.
@@ -94,6 +98,9 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 		Tenants: s.tenants, Forwarder: s.forward, Logger: log}); err != nil {
 		return nil, err
 	}
+	if err := s.openErasure(ctx, log); err != nil { // fleet-wide erasure, into datasets too (erase.go)
+		return nil, err
+	}
 	s.stopSweep = sweep(s.capture, log)
 	return s, nil
 }
@@ -128,6 +135,9 @@ func sweep(c *capture.Store, log *slog.Logger) (stop func()) {
 }
 
 func (s *security) close() {
+	if s.stopBook != nil {
+		s.stopBook()
+	}
 	if s.stopSweep != nil {
 		s.stopSweep()
 	}

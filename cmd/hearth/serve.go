@@ -177,7 +177,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction})))
+	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction, Erase: sec.eraseEverywhere})))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	models, _ := run.Models(ctx)
 	names := make([]string, len(models))

@@ -227,10 +227,11 @@ func (n *Node) Captures(tenant string) int {
 }
 
 // Key creates an API key for tenant on n (keys are per node: a client
-// holds one for the node it talks to).
-func (n *Node) Key(tenant string) string {
+// holds one for the node it talks to); extra are more `hearth keys
+// create` flags, such as "--scopes", "admin".
+func (n *Node) Key(tenant string, extra ...string) string {
 	n.f.t.Helper()
-	return strings.TrimSpace(n.f.run("keys", "create", "--tenant", tenant, "--data-dir", n.Dir))
+	return strings.TrimSpace(n.f.run(append([]string{"keys", "create", "--tenant", tenant, "--data-dir", n.Dir}, extra...)...))
 }
 
 // startLine is what `hearth serve` prints once it is serving.

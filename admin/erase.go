@@ -1,0 +1,90 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// POST /admin/v1/tenants/{name}/erase erases a tenant's captured
+// interactions, by response id or by end user (the OpenAI request's
+// "user" field), and the dataset examples built from them, on every node
+// that may hold them: a data subject's erasure request, answered once
+// for the whole fleet.
+
+// EraseRequest says what to erase: exactly one of its fields.
+type EraseRequest struct {
+	ResponseID string `json:"response_id,omitempty"`
+	User       string `json:"user,omitempty"`
+}
+
+// EraseReport is what an erasure did, node by node.
+type EraseReport struct {
+	Erased int         `json:"erased"`   // interactions erased, all nodes
+	Nodes  []NodeErase `json:"nodes"`    // this node first
+	Done   bool        `json:"complete"` // every node answered
+}
+
+// NodeErase is one node's part of an erasure.
+type NodeErase struct {
+	Node         string `json:"node"`
+	Jurisdiction string `json:"jurisdiction,omitempty"`
+	Erased       int    `json:"erased"`
+	Error        string `json:"error,omitempty"`
+}
+
+// Eraser erases a tenant's captured data wherever it is kept.
+type Eraser func(ctx context.Context, t tenant.Tenant, req EraseRequest) (EraseReport, error)
+
+func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
+	if h.cfg.Erase == nil {
+		return &apiError{Status: http.StatusNotImplemented, Type: typeInvalidRequest, Code: "not_supported",
+			Message: "this node keeps no captured data to erase"}
+	}
+	ctx := r.Context()
+	t, err := h.cfg.Tenants.GetTenant(ctx, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	var req EraseRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	req.ResponseID, req.User = strings.TrimSpace(req.ResponseID), strings.TrimSpace(req.User)
+	if (req.ResponseID == "") == (req.User == "") {
+		return badRequest("give exactly one of 'response_id' and 'user'")
+	}
+	rep, err := h.cfg.Erase(ctx, t, req)
+	if err != nil {
+		return err
+	}
+	by := "response"
+	if req.User != "" {
+		by = "user" // the user id itself stays out of the audit log
+	}
+	h.action(r, "capture.erase", map[string]string{"tenant": t.Name, "tenant_id": t.ID, "by": by,
+		"erased": strconv.Itoa(rep.Erased), "nodes": strconv.Itoa(len(rep.Nodes)), "complete": strconv.FormatBool(rep.Done)})
+	if !rep.Done {
+		var failed []string
+		for _, n := range rep.Nodes {
+			if n.Error != "" {
+				failed = append(failed, fmt.Sprintf("%s (%s): %s", n.Node, n.Jurisdiction, n.Error))
+			}
+		}
+		// Erasure is idempotent: the operator repeats the request once
+		// the nodes are back.
+		writeJSON(w, http.StatusBadGateway, map[string]any{
+			"error": &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "erase_incomplete",
+				Message: fmt.Sprintf("erased %d interactions, but %d node(s) could not be reached or failed; repeat the request: %s",
+					rep.Erased, len(failed), strings.Join(failed, "; "))},
+			"report": rep,
+		})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}

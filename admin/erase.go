@@ -14,13 +14,27 @@ import (
 // interactions, by response id or by end user (the OpenAI request's
 // "user" field), and the dataset examples built from them, on every node
 // that may hold them: a data subject's erasure request, answered once
-// for the whole fleet.
+// for the whole fleet. {"all": true} crypto-shreds all of the tenant's
+// captured data instead: every node deletes the tenant's capture key.
 
 // EraseRequest says what to erase: exactly one of its fields.
 type EraseRequest struct {
 	ResponseID string `json:"response_id,omitempty"`
 	User       string `json:"user,omitempty"`
+	All        bool   `json:"all,omitempty"` // delete the tenant's keys: everything becomes unreadable
 }
+
+// Valid reports whether exactly one thing to erase is given.
+func (r EraseRequest) Valid() bool {
+	n := 0
+	for _, set := range []bool{r.ResponseID != "", r.User != "", r.All} {
+		if set {
+			n++
+		}
+	}
+	return n == 1
+}
+
 
 // EraseReport is what an erasure did, node by node.
 type EraseReport struct {
@@ -34,6 +48,7 @@ type NodeErase struct {
 	Node         string `json:"node"`
 	Jurisdiction string `json:"jurisdiction,omitempty"`
 	Erased       int    `json:"erased"`
+	Shredded     bool   `json:"shredded,omitempty"` // the tenant's key is deleted there ("all")
 	Error        string `json:"error,omitempty"`
 }
 
@@ -55,16 +70,19 @@ func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.ResponseID, req.User = strings.TrimSpace(req.ResponseID), strings.TrimSpace(req.User)
-	if (req.ResponseID == "") == (req.User == "") {
-		return badRequest("give exactly one of 'response_id' and 'user'")
+	if !req.Valid() {
+		return badRequest("give exactly one of 'response_id', 'user' and 'all': true")
 	}
 	rep, err := h.cfg.Erase(ctx, t, req)
 	if err != nil {
 		return err
 	}
 	by := "response"
-	if req.User != "" {
+	switch {
+	case req.User != "":
 		by = "user" // the user id itself stays out of the audit log
+	case req.All:
+		by = "all (key deleted)"
 	}
 	h.action(r, "capture.erase", map[string]string{"tenant": t.Name, "tenant_id": t.ID, "by": by,
 		"erased": strconv.Itoa(rep.Erased), "nodes": strconv.Itoa(len(rep.Nodes)), "complete": strconv.FormatBool(rep.Done)})

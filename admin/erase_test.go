@@ -48,7 +48,10 @@ func TestEraseRoute(t *testing.T) {
 	}{
 		{`{"user":"bob"}`, 200},
 		{`{"response_id":" chatcmpl-1 "}`, 200},
+		{`{"all":true}`, 200},
 		{`{}`, 400},
+		{`{"all":true,"user":"bob"}`, 400},
+		{`{"all":false}`, 400},
 		{`{"user":"bob","response_id":"chatcmpl-1"}`, 400},
 		{`{"user":"  "}`, 400},
 		{`{"users":"bob"}`, 400},
@@ -58,7 +61,7 @@ func TestEraseRoute(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d", c.body, code, out, c.code)
 		}
 	}
-	if len(calls) != 2 || calls[0].User != "bob" || calls[1].ResponseID != "chatcmpl-1" {
+	if len(calls) != 3 || calls[0].User != "bob" || calls[1].ResponseID != "chatcmpl-1" || !calls[2].All {
 		t.Errorf("erasures made: %+v", calls)
 	}
 	if code, _ := post("/admin/v1/tenants/nobody/erase", `{"user":"bob"}`); code != 404 {

@@ -144,7 +144,8 @@ data directory, spooled for the node to append.
 These commands act on one node's data directory. To erase across the fleet
 (every node of the tenant's home jurisdiction that may hold its data), call
 any running node's admin API: POST /admin/v1/tenants/NAME/erase with
-{"user": ID} or {"response_id": ID}; it reports each node's part and answers
+{"user": ID}, {"response_id": ID} or {"all": true} (shred); it reports each
+node's part and answers
 502 if a node was down, to be repeated once it is back.`,
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "", "data directory (default $HEARTH_DATA_DIR or ~/.hearth)")

@@ -62,6 +62,13 @@ func (s *security) openErasure(ctx context.Context, log *slog.Logger) error {
 
 // eraseLocal erases what this node keeps.
 func (s *security) eraseLocal(ctx context.Context, t tenant.Tenant, req admin.EraseRequest) (int, error) {
+	if req.All {
+		err := s.capture.DeleteTenantKey(ctx, t.ID)
+		if errors.Is(err, capture.ErrNotFound) {
+			return 0, nil // no key here: nothing was ever kept
+		}
+		return 0, err
+	}
 	if req.ResponseID != "" {
 		n, err := s.capture.EraseResponse(ctx, t.ID, req.ResponseID)
 		if errors.Is(err, capture.ErrNotFound) {
@@ -80,7 +87,7 @@ func (s *security) eraseEverywhere(ctx context.Context, t tenant.Tenant, req adm
 		return admin.EraseReport{}, fmt.Errorf("erase on this node: %w", err)
 	}
 	rep := admin.EraseReport{Erased: n, Done: true}
-	self := admin.NodeErase{Node: s.id.ID, Erased: n}
+	self := admin.NodeErase{Node: s.id.ID, Erased: n, Shredded: req.All}
 	node := s.forward.node.Load()
 	if node == nil {
 		rep.Nodes = []admin.NodeErase{self}
@@ -136,6 +143,7 @@ func (s *security) eraseEverywhere(ctx context.Context, t tenant.Tenant, req adm
 				ne.Error = "the node's answer does not decode"
 			default:
 				ne.Erased, ne.Error = a.Erased, a.Error
+				ne.Shredded = req.All && a.Error == ""
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -158,8 +166,8 @@ func (s *security) takeErase(log *slog.Logger) fabric.DeliverHandler {
 		if err := json.Unmarshal(payload, &m); err != nil {
 			return nil, fmt.Errorf("erase delivery does not decode: %w", err)
 		}
-		if (m.Req.ResponseID == "") == (m.Req.User == "") {
-			return json.Marshal(eraseAnswer{Error: "give exactly one of response_id and user"})
+		if !m.Req.Valid() {
+			return json.Marshal(eraseAnswer{Error: "give exactly one of response_id, user and all"})
 		}
 		t, err := s.tenants.GetTenant(ctx, m.Tenant)
 		if errors.Is(err, tenant.ErrNotFound) || err == nil && t.Name != m.Tenant {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,8 @@ func erase(t *testing.T, n *Node, adminKey, tenant, body string) (int, eraseRepo
 // an end user's interactions on both; one by response id erases that
 // response wherever it is; with a home node down, the erasure says it is
 // incomplete and names the node, and repeating it once the node is back
-// finishes the job.
+// finishes the job. Erasing "all" crypto-shreds the tenant on every home
+// node.
 func TestFleetErasure(t *testing.T) {
 	f := New(t, 250*time.Millisecond)
 	ke := f.Add(Spec{Name: "ke-a", Jurisdiction: "KE"})
@@ -139,6 +141,27 @@ func TestFleetErasure(t *testing.T) {
 	}
 	if left != 5 {
 		t.Errorf("%d interactions left, want bob's 5", left)
+	}
+
+	// Crypto-shredding through one node deletes the tenant's key on every
+	// home node: what is left there becomes unreadable.
+	for _, n := range f.Nodes() {
+		n.Start()
+	}
+	if err := f.WaitCertified(ctx, ke, f.Nodes()); err != nil {
+		t.Fatal(err)
+	}
+	code, rep = erase(t, ke, adminKey, "ng-health", `{"all":true}`)
+	if code != 200 || !rep.Complete || len(rep.Nodes) != 3 {
+		t.Fatalf("shred: %d %+v", code, rep)
+	}
+	f.StopAll()
+	for _, n := range []*Node{ng1, ng2} {
+		cmd := exec.Command(f.bin, "capture", "export", "--tenant", "ng-health", "--data-dir", n.Dir)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "key has been deleted") {
+			t.Errorf("export on %s after the shred: err %v, output %s; want the deleted-key error", n.Name, err, out)
+		}
 	}
 	if c := ke.Captures("ng-health"); c != 0 {
 		t.Errorf("the KE node keeps %d captures of an NG tenant", c)

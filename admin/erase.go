@@ -35,7 +35,6 @@ func (r EraseRequest) Valid() bool {
 	return n == 1
 }
 
-
 // EraseReport is what an erasure did, node by node.
 type EraseReport struct {
 	Erased int         `json:"erased"`   // interactions erased, all nodes

@@ -28,10 +28,7 @@ type inferState struct {
 	reading map[string]*InferStream // by reply token: streams this node reads
 	replies string                  // reply prefix, "" until the first Infer
 
-	seenMu  sync.Mutex
-	seen    map[string]struct{} // request keys accepted since rotated: refuses replays
-	old     map[string]struct{} // the generation before
-	rotated time.Time
+	seen replaySet // request keys accepted: refuses replays
 }
 
 // Causes of a handler's ctx ending, besides node shutdown.
@@ -218,30 +215,10 @@ func (n *Node) openInfer(m *nats.Msg) (*inferWire, error) {
 	if w.ID == "" {
 		return nil, fmt.Errorf("%w: request has no ID", ErrRefused)
 	}
-	if !n.infer.firstSight(w.Gateway+"/"+w.ID, now, n.cfg.MaxClockSkew) {
+	if !n.infer.seen.firstSight(w.Gateway+"/"+w.ID, now, n.cfg.MaxClockSkew) {
 		return nil, fmt.Errorf("%w: request %s from %s was already received (replay)", ErrRefused, w.ID, w.Gateway)
 	}
 	return &w, nil
-}
-
-// firstSight records key and reports whether it is new. Requests more
-// than skew off the clock are refused by date, so a key needs keeping for
-// 2×skew: keys live in two generations that rotate every 2×skew, which
-// keeps each one between 2× and 4×skew at O(1) cost per request.
-func (s *inferState) firstSight(key string, now time.Time, skew time.Duration) bool {
-	s.seenMu.Lock()
-	defer s.seenMu.Unlock()
-	if s.seen == nil || now.Sub(s.rotated) > 2*skew || now.Before(s.rotated) {
-		s.old, s.seen, s.rotated = s.seen, make(map[string]struct{}), now
-	}
-	if _, dup := s.seen[key]; dup {
-		return false
-	}
-	if _, dup := s.old[key]; dup {
-		return false
-	}
-	s.seen[key] = struct{}{}
-	return true
 }
 
 // serve registers out under token; false if the token is taken.

@@ -39,6 +39,11 @@ type Config struct {
 	// ClusterListen is the address for NATS cluster routes, host:port
 	// (port 0: random). Empty: the node does not cluster.
 	ClusterListen string
+	// RouteTLS runs cluster routes over mutually authenticated TLS 1.3,
+	// each side proving it holds a valid fleet certificate (routetls.go);
+	// it needs Cert and OperatorKey. A node without it cannot route to
+	// nodes with it.
+	RouteTLS bool
 	// Join lists peers' cluster addresses (nats-route://host:port) to form
 	// a NATS cluster with. Needs ClusterListen. Peers learn of each other
 	// through NATS route gossip, so joining one member of a cluster is

@@ -255,6 +255,14 @@ func (n *Node) startServer(ctx context.Context) (*server.Server, error) {
 			u, _ := parseRoute(j)
 			opts.Routes = append(opts.Routes, u)
 		}
+		if n.cfg.RouteTLS {
+			tc, err := n.routeTLS()
+			if err != nil {
+				return nil, err
+			}
+			opts.Cluster.TLSConfig = tc
+			opts.Cluster.TLSTimeout = 5
+		}
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -396,8 +404,18 @@ func (n *Node) closeConnLocked() {
 type natsLogger struct{ l *slog.Logger }
 
 func (g natsLogger) Noticef(format string, v ...any) { g.l.Debug("nats: " + fmt.Sprintf(format, v...)) }
-func (g natsLogger) Warnf(format string, v ...any)   { g.l.Warn("nats: " + fmt.Sprintf(format, v...)) }
-func (g natsLogger) Fatalf(format string, v ...any)  { g.l.Error("nats: " + fmt.Sprintf(format, v...)) }
-func (g natsLogger) Errorf(format string, v ...any)  { g.l.Error("nats: " + fmt.Sprintf(format, v...)) }
-func (g natsLogger) Debugf(format string, v ...any)  { g.l.Debug("nats: " + fmt.Sprintf(format, v...)) }
-func (g natsLogger) Tracef(format string, v ...any)  { g.l.Debug("nats: " + fmt.Sprintf(format, v...)) }
+func (g natsLogger) Warnf(format string, v ...any) {
+	if format == routeTLSInsecureWarning {
+		return // route peers are verified by routetls.go, not by a chain
+	}
+	g.l.Warn("nats: " + fmt.Sprintf(format, v...))
+}
+
+// routeTLSInsecureWarning is what the NATS server says about routes with
+// InsecureSkipVerify, which here only skips chain building.
+const routeTLSInsecureWarning = "TLS certificate chain and hostname of solicited routes will not be verified. DO NOT USE IN PRODUCTION!"
+
+func (g natsLogger) Fatalf(format string, v ...any) { g.l.Error("nats: " + fmt.Sprintf(format, v...)) }
+func (g natsLogger) Errorf(format string, v ...any) { g.l.Error("nats: " + fmt.Sprintf(format, v...)) }
+func (g natsLogger) Debugf(format string, v ...any) { g.l.Debug("nats: " + fmt.Sprintf(format, v...)) }
+func (g natsLogger) Tracef(format string, v ...any) { g.l.Debug("nats: " + fmt.Sprintf(format, v...)) }

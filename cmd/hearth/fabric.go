@@ -31,7 +31,14 @@ func startFabric(ctx context.Context, o *serveOptions, cert *fabric.Cert, id *id
 	if jur == "" {
 		jur = "XX" // unattested: no certificate can match it
 	}
+	// Routes cross the WAN: over TLS between certified nodes unless the
+	// operator says the network is trusted.
+	routeTLS := cert != nil && opKey != nil && !o.clusterPlain
+	if o.clusterAddr != "" && !routeTLS && !o.clusterPlain {
+		log.Warn("cluster routes without TLS: the node needs a fleet certificate and --operator for TLS routes")
+	}
 	n, err := fabric.New(fabric.Config{
+		RouteTLS: routeTLS,
 		Identity: id, Site: o.site, Jurisdiction: jur, Cert: cert, OperatorKey: opKey,
 		Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL, Credentials: o.natsCreds,
 		HTTPAddr: httpAddr, Logger: log, HeartbeatInterval: o.heartbeat, AddedLatency: o.faultLatency,

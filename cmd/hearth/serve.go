@@ -50,6 +50,7 @@ type serveOptions struct {
 	operator     string
 	route        bool
 	heartbeat    time.Duration
+	clusterPlain bool
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -101,6 +102,7 @@ let streams in flight finish (up to --drain).`,
 	f.StringVar(&o.natsCreds, "nats-creds", "", "credentials file for --nats")
 	f.StringVar(&o.operator, "operator", "", "the fleet operator's public key (hex), the root of trust for node certificates")
 	f.BoolVar(&o.route, "route", false, "route generation requests across the fleet to certified nodes the tenant's policy permits (this node needs a certificate to serve them itself)")
+	f.BoolVar(&o.clusterPlain, "cluster-plain", false, "run cluster routes without TLS (by default a certified node, given --operator, accepts and makes routes only over mutually authenticated TLS with other certified nodes)")
 	f.DurationVar(&o.heartbeat, "heartbeat", time.Second, "how often the node publishes its status to the fleet; peers that miss 3 in a row are dropped (use one value fleet-wide)")
 	f.DurationVar(&o.faultLatency, "fault-latency", 0, "testing only: delay this node's fleet replies (pings, streamed responses) to simulate distance")
 	f.DurationVar(&o.faultStepDelay, "fault-step-delay", 0, "testing only: make every model step this much longer, to simulate a slower model")

@@ -43,6 +43,23 @@ func (g *globals) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// serverLogger is a long-running node's log: requests, model loads,
+// failovers and errors at info level by default, debug with -v; as JSON
+// lines when asked, for log shippers.
+func (g *globals) serverLogger(format string) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if g.verbose {
+		opts.Level = slog.LevelDebug
+	}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
 // isTerminal reports whether w is a terminal, where progress lines that
 // rewrite themselves make sense.
 func isTerminal(w io.Writer) bool {

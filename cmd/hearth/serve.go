@@ -51,6 +51,7 @@ type serveOptions struct {
 	route        bool
 	heartbeat    time.Duration
 	clusterPlain bool
+	logFormat    string
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -102,6 +103,7 @@ let streams in flight finish (up to --drain).`,
 	f.StringVar(&o.natsCreds, "nats-creds", "", "credentials file for --nats")
 	f.StringVar(&o.operator, "operator", "", "the fleet operator's public key (hex), the root of trust for node certificates")
 	f.BoolVar(&o.route, "route", false, "route generation requests across the fleet to certified nodes the tenant's policy permits (this node needs a certificate to serve them itself)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log lines on stderr as text or json (info level; -v adds debug)")
 	f.BoolVar(&o.clusterPlain, "cluster-plain", false, "run cluster routes without TLS (by default a certified node, given --operator, accepts and makes routes only over mutually authenticated TLS with other certified nodes)")
 	f.DurationVar(&o.heartbeat, "heartbeat", time.Second, "how often the node publishes its status to the fleet; peers that miss 3 in a row are dropped (use one value fleet-wide)")
 	f.DurationVar(&o.faultLatency, "fault-latency", 0, "testing only: delay this node's fleet replies (pings, streamed responses) to simulate distance")
@@ -113,10 +115,12 @@ let streams in flight finish (up to --drain).`,
 }
 
 func serve(ctx context.Context, g *globals, o *serveOptions) error {
-	log := g.logger()
+	log, err := g.serverLogger(o.logFormat)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	dir := o.dataDir
 	if dir == "" {
-		var err error
 		if dir, err = store.DefaultDir(); err != nil {
 			return err
 		}

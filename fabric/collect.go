@@ -14,6 +14,8 @@ import (
 type CollectOptions struct {
 	// Credentials is a NATS .creds file; empty connects without.
 	Credentials string
+	// Token is a node's client token (Config.ClientToken).
+	Token string
 	// Wait is how long to listen for heartbeats; it should span about two
 	// heartbeat intervals. Default 2s.
 	Wait time.Duration
@@ -41,6 +43,9 @@ func Collect(ctx context.Context, url string, opts CollectOptions) ([]Peer, erro
 	var nopts []nats.Option
 	if opts.Credentials != "" {
 		nopts = append(nopts, nats.UserCredentials(opts.Credentials))
+	}
+	if opts.Token != "" {
+		nopts = append(nopts, nats.Token(opts.Token))
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	nc, err := connect(cctx, url, "hearth fleet status", slog.New(slog.DiscardHandler), append(nopts, nats.MaxReconnects(0))...)

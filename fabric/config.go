@@ -36,6 +36,11 @@ type Config struct {
 	// Listen is the embedded NATS server's client address, host:port.
 	// Default "127.0.0.1:0": loopback, a random free port.
 	Listen string
+	// ClientToken, when set, is required of every client of the embedded
+	// server's client port (the node itself connects in-process with
+	// it). Inference requests and captures cross the fabric, so without
+	// it any local process could read them. Empty: no authentication.
+	ClientToken string
 	// ClusterListen is the address for NATS cluster routes, host:port
 	// (port 0: random). Empty: the node does not cluster.
 	ClusterListen string

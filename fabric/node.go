@@ -185,6 +185,9 @@ func (n *Node) startLocked(ctx context.Context) error {
 		n.srv = srv
 		url = srv.ClientURL()
 		opts = append(opts, nats.InProcessServer(srv))
+		if n.cfg.ClientToken != "" {
+			opts = append(opts, nats.Token(n.cfg.ClientToken))
+		}
 	} else if n.cfg.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(n.cfg.Credentials))
 	}
@@ -245,6 +248,8 @@ func (n *Node) startServer(ctx context.Context) (*server.Server, error) {
 		Port:       port,
 		NoSigs:     true,
 		NoLog:      true,
+		// Routes authenticate by TLS (routetls.go), clients by token.
+		Authorization: n.cfg.ClientToken,
 	}
 	if n.cfg.ClusterListen != "" {
 		chost, cport, _ := splitHostPort("ClusterListen", n.cfg.ClusterListen)

@@ -37,8 +37,14 @@ func startFabric(ctx context.Context, o *serveOptions, cert *fabric.Cert, id *id
 	if o.clusterAddr != "" && !routeTLS && !o.clusterPlain {
 		log.Warn("cluster routes without TLS: the node needs a fleet certificate and --operator for TLS routes")
 	}
+	var token string
+	if o.natsURL == "" {
+		if token, err = fleetToken(o.dataDir); err != nil {
+			return nil, fmt.Errorf("serve: fleet token: %w", err)
+		}
+	}
 	n, err := fabric.New(fabric.Config{
-		RouteTLS: routeTLS,
+		RouteTLS: routeTLS, ClientToken: token,
 		Identity: id, Site: o.site, Jurisdiction: jur, Cert: cert, OperatorKey: opKey,
 		Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL, Credentials: o.natsCreds,
 		HTTPAddr: httpAddr, Logger: log, HeartbeatInterval: o.heartbeat, AddedLatency: o.faultLatency,
@@ -57,6 +63,11 @@ func startFabric(ctx context.Context, o *serveOptions, cert *fabric.Cert, id *id
 	}
 	if err := n.Start(ctx); err != nil {
 		return nil, fmt.Errorf("serve: fleet: %w", err)
+	}
+	if o.natsURL == "" {
+		if err := writeFleetURL(o.dataDir, n.ClientURL()); err != nil {
+			log.Warn("could not record the fleet URL for hearth fleet status", "err", err)
+		}
 	}
 	return n, nil
 }

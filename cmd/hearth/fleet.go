@@ -229,7 +229,7 @@ type fleetNode struct {
 }
 
 func newFleetStatusCmd(g *globals) *cobra.Command {
-	var url, creds, operator string
+	var url, creds, operator, token, dataDir string
 	var wait time.Duration
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -239,15 +239,22 @@ func newFleetStatusCmd(g *globals) *cobra.Command {
 to the nodes' heartbeats for --wait (about two heartbeat intervals) and
 print the fleet. Heartbeats are authenticated; with --operator HEX the
 certificates are judged as nodes judge them, otherwise the CERTIFIED column
-says "unchecked".`,
+says "unchecked". A node's embedded NATS takes only clients with its token:
+--data-dir DATA reads the running node's URL and token from DATA (fleet.url,
+fleet.token), or give --nats and --token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op, err := parseFleetOperator(operator)
 			if err != nil {
 				return err
 			}
+			if dataDir != "" {
+				if url, token, err = fleetAccess(dataDir); err != nil {
+					return fmt.Errorf("fleet status: %w", err)
+				}
+			}
 			peers, err := fabric.Collect(cmd.Context(), url, fabric.CollectOptions{
-				Credentials: creds, Wait: wait, OperatorKey: op, Now: fleetNow,
+				Credentials: creds, Token: token, Wait: wait, OperatorKey: op, Now: fleetNow,
 			})
 			if err != nil {
 				return err
@@ -270,6 +277,8 @@ says "unchecked".`,
 	}
 	cmd.Flags().StringVar(&url, "nats", "nats://127.0.0.1:4222", "NATS URL of a node or of the fleet's NATS")
 	cmd.Flags().StringVar(&creds, "creds", "", "NATS credentials file")
+	cmd.Flags().StringVar(&token, "token", "", "the node's NATS client token (its DATA/fleet.token)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "a running node's data directory: read its fleet URL and token from there")
 	cmd.Flags().StringVar(&operator, "operator", "", "operator public key (hex) to judge certificates with")
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "how long to listen for heartbeats")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -179,3 +179,22 @@ func TestFleetStatus(t *testing.T) {
 		t.Error("status against a closed port succeeded")
 	}
 }
+
+// fleet status --data-dir reads a running node's URL and token, and says
+// so clearly when there is no node there.
+func TestFleetStatusDataDir(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, "", "fleet", "status", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "no fleet URL") {
+		t.Errorf("empty data dir: %v", err)
+	}
+	tok, err := fleetToken(dir)
+	if err != nil || len(tok) != 64 {
+		t.Fatalf("token %q: %v", tok, err)
+	}
+	if again, _ := fleetToken(dir); again != tok {
+		t.Errorf("the token changed on the second load")
+	}
+	if st, _ := os.Stat(filepath.Join(dir, fleetTokenFile)); st.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", st.Mode().Perm())
+	}
+}

@@ -124,6 +124,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		if dir, err = store.DefaultDir(); err != nil {
 			return err
 		}
+		o.dataDir = dir
 	}
 	st, err := store.Open(dir)
 	if err != nil {

@@ -385,7 +385,7 @@ type PeerStatus struct {
 
 // Status is the fleet as seen through from's NATS server, by node id.
 func (f *Fleet) Status(from *Node) (map[string]PeerStatus, error) {
-	out, err := exec.Command(f.bin, "fleet", "status", "--nats", from.Fleet, "--operator", f.opPub,
+	out, err := exec.Command(f.bin, "fleet", "status", "--data-dir", from.Dir, "--operator", f.opPub,
 		"--wait", (3 * f.heartbeat / 2).String(), "--json").Output()
 	if err != nil {
 		return nil, err

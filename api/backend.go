@@ -73,6 +73,10 @@ var (
 	ErrModelNotFound = errors.New("model not found")
 	// ErrOverloaded: the node's queue is full; retry later.
 	ErrOverloaded = errors.New("server overloaded")
+	// ErrUnavailable: another node the request needs (such as the
+	// tenant's home node, for feedback) cannot be reached now; retry
+	// later.
+	ErrUnavailable = errors.New("service unavailable")
 )
 
 // RetryAfter extracts a retry delay from an overload error; a backend may

@@ -89,6 +89,9 @@ func classify(err error, param string) *apiError {
 		// retry on it, honouring Retry-After.
 		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "server_overloaded",
 			Message: "the server is overloaded; retry later", RetryAfter: RetryAfter(err)}
+	case errors.Is(err, ErrUnavailable):
+		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "service_unavailable",
+			Message: err.Error(), RetryAfter: 5 * time.Second}
 	case errors.Is(err, ErrUnauthorized):
 		return &apiError{Status: http.StatusUnauthorized, Type: typeAuth, Code: "invalid_api_key", Message: err.Error()}
 	case errors.Is(err, ErrForbidden):

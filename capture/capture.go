@@ -81,6 +81,9 @@ var (
 	// ErrNotHome: this node is not in the tenant's home jurisdiction and
 	// the interaction could not be forwarded there; it was not stored.
 	ErrNotHome = errors.New("capture: not the tenant's home jurisdiction")
+	// ErrUnreachable: the tenant's home jurisdiction has no node that
+	// answers now; try again later.
+	ErrUnreachable = errors.New("capture: the tenant's home jurisdiction is unreachable")
 	// ErrNotAllowed: the tenant's policy does not allow keeping it.
 	ErrNotAllowed = errors.New("capture: not allowed by the tenant's policy")
 )

@@ -78,6 +78,8 @@ func (h *Hook) Feedback(ctx context.Context, c api.Caller, in api.FeedbackInput)
 		return "", fmt.Errorf("%w: %w", api.ErrResponseNotFound, err)
 	case errors.Is(err, ErrInvalid):
 		return "", fmt.Errorf("%w: %w", api.ErrInvalidFeedback, err)
+	case errors.Is(err, ErrUnreachable):
+		return "", fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	}
 	return fb.ID, err
 }

@@ -131,7 +131,7 @@ func (f *captureForwarder) ForwardFeedback(ctx context.Context, t tenant.Tenant,
 	}
 	peers := n.CertifiedIn(t.Policy.Home)
 	if len(peers) == 0 {
-		return capture.Feedback{}, "", fmt.Errorf("capture forward feedback: %w: none in %s", fabric.ErrNoNode, t.Policy.Home)
+		return capture.Feedback{}, "", fmt.Errorf("capture forward feedback: %w: %w: none in %s", capture.ErrUnreachable, fabric.ErrNoNode, t.Policy.Home)
 	}
 	var lost []error
 	for _, p := range peers {
@@ -155,8 +155,8 @@ func (f *captureForwarder) ForwardFeedback(ctx context.Context, t tenant.Tenant,
 		return *a.Feedback, p.ID, nil
 	}
 	if len(lost) > 0 {
-		return capture.Feedback{}, "", fmt.Errorf("capture forward feedback: response %q not found on the %s nodes that answered: %w: %w",
-			fb.ResponseID, t.Policy.Home, fabric.ErrNoNode, errors.Join(lost...))
+		return capture.Feedback{}, "", fmt.Errorf("capture forward feedback: response %q not found on the %s nodes that answered: %w: %w: %w",
+			fb.ResponseID, t.Policy.Home, capture.ErrUnreachable, fabric.ErrNoNode, errors.Join(lost...))
 	}
 	return capture.Feedback{}, "", fmt.Errorf("%w: response %q on %d node(s) in %s", capture.ErrNotFound, fb.ResponseID, len(peers), t.Policy.Home)
 }

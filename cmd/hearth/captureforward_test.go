@@ -233,9 +233,9 @@ func TestCaptureForwardedHome(t *testing.T) {
 	if n, m := ke.records(t), ng.records(t); n != 0 || m != 1 {
 		t.Errorf("capture records: KE %d, NG %d; want 0 and 1", n, m)
 	}
-	// Feedback cannot reach the home either: an error, never a 200.
+	// Feedback cannot reach the home either: a 503 to retry, naming NG.
 	status, _, body = ke.post(t, "acme", "/v1/feedback", `{"response_id":"`+respID+`","rating":1}`)
-	if status == http.StatusOK || !strings.Contains(body, "NG") {
-		t.Errorf("feedback with no NG node: %d %s; want an error naming NG", status, body)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "NG") {
+		t.Errorf("feedback with no NG node: %d %s; want a 503 naming NG", status, body)
 	}
 }

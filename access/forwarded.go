@@ -23,6 +23,15 @@ func WithForwarded(ctx context.Context, f Forwarded) context.Context {
 	return context.WithValue(ctx, forwardedKey{}, f)
 }
 
+// CheckForwarded reports whether this node can serve a request forwarded
+// for f: its tenant exists here (by name or id) and is enabled. The
+// serving side asks before answering anything, so that a gateway can
+// try another node instead of passing a 401 for a valid key on.
+func (g *Gate) CheckForwarded(ctx context.Context, f Forwarded) error {
+	_, err := g.forwardedCaller(ctx, f)
+	return err
+}
+
 // forwardedCaller turns a forwarded identity into a caller: the tenant as
 // this node's database holds it (so its current policy applies here too),
 // with the inference scope the gateway checked.

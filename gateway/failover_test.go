@@ -200,3 +200,84 @@ func TestClientGoneCancelsRemote(t *testing.T) {
 		t.Errorf("the remote generation ran on for %v after the client left", d)
 	}
 }
+
+// TestTriesNodesThatCanServe: a node that does not know the tenant (an
+// operator forgot to create it there) or has no room is passed over
+// before anything is answered; with no other node, the client gets the
+// full node's own 503 and Retry-After.
+func TestTriesNodesThatCanServe(t *testing.T) {
+	opPub, opPriv, _ := ed25519.GenerateKey(nil)
+	ke := startNode(t, "KE", opPriv, opPub, nil)
+	full := runner.Config{Sched: sched.Config{MaxSeqs: 1, MaxQueue: 1, StepDelay: 30 * time.Millisecond}}
+	ngA := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, full)
+	ngB := startNode(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()})
+	waitFor(t, "KE to certify both NG nodes", func() bool {
+		a, ok1 := ke.fab.Peer(ngA.id.ID)
+		b, ok2 := ke.fab.Peer(ngB.id.ID)
+		return ok1 && ok2 && a.Certified && b.Certified
+	})
+	waitFor(t, "the NG nodes to certify KE", func() bool {
+		a, ok1 := ngA.fab.Peer(ke.id.ID)
+		b, ok2 := ngB.fab.Peer(ke.id.ID)
+		return ok1 && ok2 && a.Certified && b.Certified
+	})
+	ctx := context.Background()
+	create := func(name string, nodes ...*node) string {
+		for _, n := range nodes {
+			if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: tenant.Policy{Jurisdictions: []string{"NG"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		k, _, err := ke.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	// Known on NG-b only: every request lands there.
+	onlyB := create("only-b", ke, ngB)
+	chat := `{"model":"stories260k","max_tokens":2,"messages":[{"role":"user","content":"Hi"}]}`
+	for i := range 8 {
+		resp, body := post(t, ke.url+"/v1/chat/completions", onlyB, chat, nil)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Hearth-Node") != ngB.id.ID {
+			t.Fatalf("request %d: %d from %q: %s", i, resp.StatusCode, resp.Header.Get("X-Hearth-Node"), body)
+		}
+	}
+
+	// Known on the full NG-a only: with it saturated, the client gets
+	// its 503 and Retry-After, not a policy error.
+	onlyA := create("only-a", ke, ngA)
+	long := `{"model":"stories260k","max_tokens":100,"messages":[{"role":"user","content":"Tell me a story"}]}`
+	type answer struct {
+		code  int
+		retry string
+		node  string
+	}
+	answers := make(chan answer, 6)
+	for range 6 {
+		go func() {
+			req, _ := http.NewRequest("POST", ke.url+"/v1/chat/completions", strings.NewReader(long))
+			req.Header.Set("Authorization", "Bearer "+onlyA)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- answer{}
+				return
+			}
+			resp.Body.Close()
+			answers <- answer{resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("X-Hearth-Node")}
+		}()
+	}
+	busy := 0
+	for range 6 {
+		a := <-answers
+		switch {
+		case a.code == 503 && a.retry != "" && a.node == ngA.id.ID:
+			busy++
+		case a.code != 200:
+			t.Errorf("answer %+v: want 200, or NG-a's own 503 with Retry-After", a)
+		}
+	}
+	if busy == 0 {
+		t.Errorf("six long requests to a node with one slot and a queue of one: none was refused")
+	}
+}

@@ -178,6 +178,15 @@ type exchange struct {
 	// decisions wait for the response to be sent: an audit append
 	// waits for fsync, which must not delay the first token.
 	decisions []audit.Record
+	busy      *busyAnswer // the last overloaded node's answer
+}
+
+// busyAnswer is a 503 an overloaded node gave, passed on if no other
+// permitted node can take the request.
+type busyAnswer struct {
+	node   string
+	header map[string]string
+	body   []byte
 }
 
 // remote runs the request on node and copies its response to the
@@ -213,6 +222,19 @@ func (x *exchange) remote(node string) error {
 		if status != http.StatusOK {
 			return fmt.Errorf("gateway: node %s answered the continuation with status %d", node, status)
 		}
+	} else if status == http.StatusServiceUnavailable {
+		// The node is full: keep its answer (with Retry-After) for the
+		// client in case no other node has room, and try the next.
+		var body []byte
+		for len(body) < 64<<10 {
+			chunk, err := s.Next()
+			if err != nil {
+				break
+			}
+			body = append(body, chunk...)
+		}
+		x.busy = &busyAnswer{node: node, header: head, body: body}
+		return fmt.Errorf("gateway: node %s is overloaded", node)
 	} else {
 		for k, v := range head {
 			x.w.Header().Set(k, v)
@@ -267,6 +289,13 @@ func (x *exchange) fail(err error) {
 	switch {
 	case x.tr != nil:
 		x.tr.fail("no_permitted_node", err)
+	case !x.wrote && x.busy != nil:
+		for k, v := range x.busy.header {
+			x.w.Header().Set(k, v)
+		}
+		x.w.Header().Set("X-Hearth-Node", x.busy.node)
+		x.w.WriteHeader(http.StatusServiceUnavailable)
+		x.w.Write(x.busy.body)
 	case !x.wrote:
 		x.rt.fail(x.w, x.r, err)
 	}

@@ -127,11 +127,11 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.fail(err)
 			return
 		}
+		x.record(d)
 		if d.Node == q.Self && !x.wrote {
 			rt.cfg.Local.ServeHTTP(w, r)
 			return
 		}
-		x.record(d)
 		if d.Node == q.Self {
 			err = x.resumeLocal()
 		} else {
@@ -284,8 +284,16 @@ func (x *exchange) resumeLocal() error {
 
 // fail answers a request no node could serve: before any response, a
 // 503 naming the policy (never a fallback elsewhere); in a stream, an
-// in-band error.
+// in-band error. The refusal is a decision too, and is audited.
 func (x *exchange) fail(err error) {
+	if x.rt.cfg.Audit != nil {
+		decision := "deny"
+		if errors.Is(err, route.ErrBadQuery) {
+			decision = "invalid"
+		}
+		x.decisions = append(x.decisions, audit.Record{Kind: audit.KindRoute, Tenant: x.pol.TenantName,
+			KeyID: x.pol.KeyID, Decision: decision, Reason: err.Error(), Detail: map[string]string{"model": x.model}})
+	}
 	switch {
 	case x.tr != nil:
 		x.tr.fail("no_permitted_node", err)

@@ -251,3 +251,25 @@ func hasRecord(recs []audit.Record, f func(audit.Record) bool) bool {
 	}
 	return false
 }
+
+// TestFailClosedIsAudited: the refusal of a request no permitted node can
+// serve is a routing decision like any other, in the gateway's audit log
+// with the policy it applied.
+func TestFailClosedIsAudited(t *testing.T) {
+	opPub, opPriv, _ := ed25519.GenerateKey(nil)
+	ke := startNode(t, "KE", opPriv, opPub, nil)
+	ctx := context.Background()
+	if _, err := ke.tenants.CreateTenant(ctx, tenant.Tenant{Name: "br-bank", Policy: tenant.Policy{Jurisdictions: []string{"BR"}}}); err != nil {
+		t.Fatal(err)
+	}
+	key, _, _ := ke.tenants.CreateKey(ctx, "br-bank", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
+	resp, body := post(t, ke.url+"/v1/chat/completions", key, `{"model":"stories260k","messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != 503 {
+		t.Fatalf("BR-only tenant on a KE-only fleet: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "the refusal in the audit log", func() bool {
+		return hasRecord(readAudit(t, ke), func(r audit.Record) bool {
+			return r.Kind == audit.KindRoute && r.Decision == "deny" && r.Tenant == "br-bank" && strings.Contains(r.Reason, "BR")
+		})
+	})
+}

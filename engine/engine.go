@@ -21,7 +21,19 @@ import (
 type Options struct {
 	Threads int          // worker threads; 0 means runtime.NumCPU()
 	Context int          // KV cache size in tokens; 0 means the trained context, capped
+	KVType  string       // KV cache precision: "f32" (default) or "f16" (half the memory)
 	Logger  *slog.Logger // nil means discard
+}
+
+// ParseKVType checks a KV cache type name; "" means f32.
+func ParseKVType(s string) (f16 bool, err error) {
+	switch s {
+	case "", "f32":
+		return false, nil
+	case "f16":
+		return true, nil
+	}
+	return false, fmt.Errorf("KV cache type %q: want f32 or f16", s)
 }
 
 // DefaultMaxContext caps the default context so that a model trained on
@@ -49,6 +61,10 @@ func Load(path string, opts Options) (*Model, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	kvF16, err := ParseKVType(opts.KVType)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load %s: %w", path, err)
 	}
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -80,9 +96,10 @@ func Load(path string, opts Options) (*Model, error) {
 	}
 	src, _ := f.String("tokenizer.chat_template")
 	tmpl := chat.ForModel(src, net.Arch)
+	net.KVF16 = kvF16
 	m := &Model{Path: path, File: f, Net: net, Tok: tok, Template: tmpl, ctx: ctx, pool: parallel.New(threads), log: log}
 	net.SetPool(m.pool)
-	log.Info("model loaded", "path", path, "arch", net.Arch, "template", tmpl.Name(), "blocks", net.Blocks, "dim", net.Dim, "vocab", net.Vocab, "context", ctx, "threads", threads)
+	log.Info("model loaded", "path", path, "arch", net.Arch, "template", tmpl.Name(), "blocks", net.Blocks, "dim", net.Dim, "vocab", net.Vocab, "context", ctx, "kv_f16", kvF16, "threads", threads)
 	return m, nil
 }
 

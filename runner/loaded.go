@@ -71,7 +71,7 @@ func (l *loaded) load() {
 		kvTokens = slots * m.Context()
 	}
 	n := m.Net
-	kvBytes := int64(kvTokens) * int64(n.Blocks*2*n.KVHeads*n.HeadDim*4)
+	kvBytes := int64(kvTokens) * int64(n.KVBytesPerToken())
 	l.memory = info.Size + kvBytes
 	if !r.makeRoom(l.memory, l) {
 		m.Close()

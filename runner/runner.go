@@ -374,7 +374,7 @@ func (r *Runner) Load() (slots, busy, queued int, kvUsed, kvTotal int64) {
 	for _, l := range ready {
 		st := l.Stats()
 		n := l.m.Net
-		perToken := int64(n.Blocks * 2 * n.KVHeads * n.HeadDim * 4)
+		perToken := int64(n.KVBytesPerToken())
 		slots += l.slots
 		busy += st.Active
 		queued += st.Queued

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/bench"
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/model"
@@ -59,6 +60,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		asJSON, noWarm bool
 		bandwidth      bool
 		kernels        string
+		kvType         string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --model FILE [-p 512] [-n 128] [-t N] [-r 5] [--json]",
@@ -98,6 +100,9 @@ llama-bench's field names. The peak resident memory is reported too.`,
 			m, err := model.Load(f)
 			if err != nil {
 				return err
+			}
+			if m.KVF16, err = engine.ParseKVType(kvType); err != nil {
+				return fmt.Errorf("bench: --kv-type: %w", err)
 			}
 			if threads <= 0 {
 				threads = parallel.PhysicalCores()
@@ -154,6 +159,7 @@ llama-bench's field names. The peak resident memory is reported too.`,
 	fl.BoolVar(&noWarm, "no-warmup", false, "skip the untimed warm-up run")
 	fl.BoolVar(&asJSON, "json", false, "print a JSON array with llama-bench's field names")
 	fl.StringVar(&kernels, "kernels", "", "cap the kernels at a CPU level: portable, avx2 or avx512-vnni (default: the best the CPU has)")
+	fl.StringVar(&kvType, "kv-type", "f32", "KV cache precision: f32 or f16 (llama-bench's default is f16)")
 	fl.BoolVar(&bandwidth, "bandwidth", false, "measure memory read bandwidth instead (the bound on generation speed)")
 	return cmd
 }

@@ -34,6 +34,7 @@ type serveOptions struct {
 	ctxSize      int
 	parallel     int
 	kvTokens     int
+	kvType       string
 	queue        int
 	batchTokens  int
 	keepAlive    time.Duration
@@ -89,6 +90,7 @@ let streams in flight finish (up to --drain).`,
 	f.IntVarP(&o.ctxSize, "ctx", "c", 0, "context size per sequence (0: the model's, at most 4096)")
 	f.IntVar(&o.parallel, "parallel", 4, "sequences decoded together per model (batch slots)")
 	f.IntVar(&o.kvTokens, "kv-tokens", 0, "KV-cache budget per model in tokens (0: parallel x context)")
+	f.StringVar(&o.kvType, "kv-type", "f32", "KV-cache precision: f32, or f16 for half the memory per token")
 	f.IntVar(&o.queue, "queue", 64, "requests that may wait for a slot before 503 + Retry-After")
 	f.IntVar(&o.batchTokens, "batch-tokens", 256, "most tokens in one model step")
 	f.DurationVar(&o.keepAlive, "keep-alive", 5*time.Minute, "how long a model stays loaded after its last request")
@@ -119,6 +121,9 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if _, err := engine.ParseKVType(o.kvType); err != nil {
+		return fmt.Errorf("serve: --kv-type: %w", err)
+	}
 	dir := o.dataDir
 	if dir == "" {
 		if dir, err = store.DefaultDir(); err != nil {
@@ -147,7 +152,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	run, err := runner.New(runner.Config{
 		Files:     o.models,
 		Store:     st,
-		Engine:    engine.Options{Threads: o.threads, Context: o.ctxSize, Logger: log},
+		Engine:    engine.Options{Threads: o.threads, Context: o.ctxSize, KVType: o.kvType, Logger: log},
 		Sched:     sched.Config{MaxSeqs: o.parallel, KVTokens: o.kvTokens, MaxQueue: o.queue, BatchTokens: o.batchTokens, StepDelay: o.faultStepDelay},
 		KeepAlive: o.keepAlive,
 		Logger:    log,

@@ -29,6 +29,11 @@ type Transformer struct {
 	OutNorm []float32 // (dim) final RMSNorm weight
 	Output  *Matrix   // (vocab, dim) classifier; Embed itself when tied
 
+	// KVF16 makes NewCache keep keys and values as F16: half the memory
+	// of F32, at a rounding error attention barely notices. Set it
+	// before making caches.
+	KVF16 bool
+
 	pool    *parallel.Pool
 	invFreq []float64 // (ropeDim/2) rotation speed of each pair
 }
@@ -60,67 +65,6 @@ func (m *Transformer) init() {
 		}
 		m.invFreq[i] = f
 	}
-}
-
-// Cache is one sequence's key/value cache: the keys and values of every
-// token it has seen, per layer, so each new token attends to them without
-// recomputing them.
-type Cache struct {
-	Pos int // tokens in the cache
-
-	cap int         // capacity in tokens
-	k   [][]float32 // (layer)(cap, kvHeads*headDim)
-	v   [][]float32 // (layer)(cap, kvHeads*headDim)
-}
-
-// NewCache allocates a cache for capacity tokens; capacity <= 0 means the
-// model's trained context length.
-func (m *Transformer) NewCache(capacity int) *Cache {
-	if capacity <= 0 {
-		capacity = m.Context
-	}
-	kvDim := m.KVHeads * m.HeadDim
-	c := &Cache{cap: capacity, k: make([][]float32, m.Blocks), v: make([][]float32, m.Blocks)}
-	for l := range c.k {
-		c.k[l] = make([]float32, capacity*kvDim)
-		c.v[l] = make([]float32, capacity*kvDim)
-	}
-	return c
-}
-
-// Capacity is the number of tokens the cache holds.
-func (c *Cache) Capacity() int { return c.cap }
-
-// Truncate drops cached tokens from position n on, keeping a shared prefix.
-func (c *Cache) Truncate(n int) {
-	if n >= 0 && n < c.Pos {
-		c.Pos = n
-	}
-}
-
-// CopyPrefix copies the first n cached tokens of src into c, so a new
-// sequence can start from a prompt prefix another one already computed.
-func (c *Cache) CopyPrefix(src *Cache, n int) {
-	n = min(n, src.Pos, c.cap)
-	if len(src.k) == 0 || n <= 0 {
-		c.Pos = 0
-		return
-	}
-	kvDim := len(src.k[0]) / src.cap
-	for l := range c.k {
-		copy(c.k[l][:n*kvDim], src.k[l][:n*kvDim])
-		copy(c.v[l][:n*kvDim], src.v[l][:n*kvDim])
-	}
-	c.Pos = n
-}
-
-// Bytes is the memory the cache holds.
-func (c *Cache) Bytes() int64 {
-	var n int64
-	for l := range c.k {
-		n += int64(len(c.k[l])+len(c.v[l])) * 4
-	}
-	return n
 }
 
 // Scratch holds the activations of one forward step over a batch of
@@ -304,9 +248,7 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 			for h := 0; h < m.KVHeads; h++ {
 				m.rope(sc.k[t*kvDim+h*hd:t*kvDim+(h+1)*hd], sc.cos[t*half:], sc.sin[t*half:])
 			}
-			c, pos := sc.tokCache[t], sc.tokPos[t]
-			copy(c.k[l][pos*kvDim:(pos+1)*kvDim], sc.k[t*kvDim:(t+1)*kvDim])
-			copy(c.v[l][pos*kvDim:(pos+1)*kvDim], sc.v[t*kvDim:(t+1)*kvDim])
+			sc.tokCache[t].put(l, sc.tokPos[t], sc.k[t*kvDim:(t+1)*kvDim], sc.v[t*kvDim:(t+1)*kvDim])
 		}
 
 		// Causal attention of every (token, head) over its own cache.
@@ -363,10 +305,14 @@ func (m *Transformer) attendRange(sc *Scratch, lo, hi int) {
 	layer := sc.attnLayer
 	for i := lo; i < hi; i++ {
 		t, h := i/m.Heads, i%m.Heads
-		kc, vc := sc.tokCache[t].k[layer], sc.tokCache[t].v[layer]
+		c := sc.tokCache[t]
 		kvOff := (h / group) * hd
-		tensor.Attend(sc.att[t*qDim+h*hd:t*qDim+(h+1)*hd], sc.q[t*qDim+h*hd:t*qDim+(h+1)*hd],
-			kc[kvOff:], vc[kvOff:], kvDim, sc.tokPos[t]+1, scale)
+		out, q := sc.att[t*qDim+h*hd:t*qDim+(h+1)*hd], sc.q[t*qDim+h*hd:t*qDim+(h+1)*hd]
+		if c.k16 != nil {
+			tensor.AttendF16(out, q, c.k16[layer][kvOff:], c.v16[layer][kvOff:], kvDim, sc.tokPos[t]+1, scale)
+		} else {
+			tensor.Attend(out, q, c.k[layer][kvOff:], c.v[layer][kvOff:], kvDim, sc.tokPos[t]+1, scale)
+		}
 	}
 }
 

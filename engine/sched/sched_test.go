@@ -16,9 +16,12 @@ import (
 
 const stories = "../../../shared/testdata/models/stories260K.gguf"
 
-func load(t testing.TB) *engine.Model {
+func load(t testing.TB) *engine.Model { t.Helper(); return loadKV(t, "") }
+
+// loadKV loads the test model with a KV cache of type kv.
+func loadKV(t testing.TB, kv string) *engine.Model {
 	t.Helper()
-	m, err := engine.Load(stories, engine.Options{Threads: 2})
+	m, err := engine.Load(stories, engine.Options{Threads: 2, KVType: kv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +194,16 @@ func TestCancelFreesCache(t *testing.T) {
 // prefix and checks that the shared part is served from the cache and the
 // outputs are unchanged.
 func TestPrefixReuse(t *testing.T) {
-	m := load(t)
+	for _, kv := range []string{"f32", "f16"} {
+		t.Run(kv, func(t *testing.T) { testPrefixReuse(t, kv) })
+	}
+}
+
+// testPrefixReuse: prompts sharing a prefix reuse its cache (copied
+// between sequences at the cache's precision) and generate what they
+// would alone.
+func testPrefixReuse(t *testing.T, kv string) {
+	m := loadKV(t, kv)
 	s := start(t, m, sched.Config{MaxSeqs: 2})
 	system := m.Tok.Encode("Once upon a time, there was a little girl named Lily. She loved to play outside in the park.", true, false)
 	var prompts [][]int32

@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,4 +32,32 @@ func TestClientToken(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A node on an external NATS that wants a token gives it in the URL, as
+// NATS clients do (nats://TOKEN@host:port); without it, it cannot start.
+func TestExternalWithToken(t *testing.T) {
+	_, op := newOperator(t)
+	cfg := testConfig(t, op, "site-ke", "KE")
+	cfg.ClientToken = "token-for-the-fleet-nats-0123456789"
+	a := runNode(t, cfg)
+	u := a.ClientURL()
+	withToken := strings.Replace(u, "nats://", "nats://"+cfg.ClientToken+"@", 1)
+	bc := testConfig(t, op, "site-ng", "NG")
+	bc.External = withToken
+	b := runNode(t, bc)
+	checkFor(t, 5*time.Second, func() error { return sees(a, a.ID(), b.ID()) })
+
+	cc := testConfig(t, op, "site-br", "BR")
+	cc.External = u
+	n, err := New(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err == nil {
+		n.Shutdown(context.Background())
+		t.Error("a node without the token joined the fleet's NATS")
+	}
 }

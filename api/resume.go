@@ -28,8 +28,13 @@ func WithResume(ctx context.Context, r Resume) context.Context {
 	return context.WithValue(ctx, resumeKey{}, &r)
 }
 
+// resumeFrom returns ctx's Resume; one without a response id (nothing
+// had been sent) counts as none.
 func resumeFrom(ctx context.Context) *Resume {
 	r, _ := ctx.Value(resumeKey{}).(*Resume)
+	if r != nil && r.ID == "" && r.Text == "" {
+		return nil
+	}
 	return r
 }
 

@@ -198,7 +198,7 @@ func (x *exchange) remote(node string) error {
 			hdr[k] = v
 		}
 	}
-	if x.tr != nil {
+	if x.tr != nil && x.tr.begun() {
 		rs, err := json.Marshal(x.tr.resume())
 		if err != nil {
 			return err
@@ -272,7 +272,11 @@ func (x *exchange) remote(node string) error {
 
 // resumeLocal has this node continue a response another node started.
 func (x *exchange) resumeLocal() error {
-	r := x.r.Clone(api.WithResume(x.r.Context(), x.tr.resume()))
+	ctx := x.r.Context()
+	if x.tr.begun() {
+		ctx = api.WithResume(ctx, x.tr.resume())
+	}
+	r := x.r.Clone(ctx)
 	r.Body = io.NopCloser(bytes.NewReader(x.body))
 	lw := &trackerWriter{tr: x.tr, header: http.Header{}}
 	x.rt.cfg.Local.ServeHTTP(lw, r)

@@ -28,6 +28,7 @@ type tracker struct {
 	sse     bool         // OpenAI's server-sent events; otherwise Ollama's NDJSON
 	pending bytes.Buffer // the start of an event not yet whole
 
+	events   int // whole events sent to the client
 	id       string
 	created  int64
 	text     strings.Builder
@@ -65,6 +66,7 @@ func (t *tracker) write(p []byte) error {
 		}
 		ev := buf[:i+len(sep)]
 		t.observe(ev)
+		t.events++
 		if _, err := t.w.Write(ev); err != nil {
 			return fmt.Errorf("%w: %v", errClientGone, err)
 		}
@@ -140,6 +142,10 @@ func (t *tracker) observe(raw []byte) {
 // resumable reports whether another node can take the response over: it
 // has not ended, and its node did not report an error of its own.
 func (t *tracker) resumable() bool { return !t.finished && !t.errored }
+
+// begun reports whether any of the response's events reached the client;
+// if none did, another node can simply answer it afresh.
+func (t *tracker) begun() bool { return t.events > 0 }
 
 // resume describes the response so far for the node taking it over.
 // Bytes of an event that was not whole are dropped: the client never saw

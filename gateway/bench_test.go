@@ -25,16 +25,7 @@ func BenchmarkRouteOverhead(b *testing.B) {
 	opPub, opPriv, _ := ed25519.GenerateKey(nil)
 	ke := startNode(b, "KE", opPriv, opPub, nil)
 	ng := startNode(b, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		p, ok := ke.fab.Peer(ng.id.ID)
-		q, ok2 := ng.fab.Peer(ke.id.ID)
-		if ok && ok2 && p.Certified && q.Certified {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("nodes did not certify each other")
-		}
-	}
+	waitMesh(b, ke, ng)
 	ctx := context.Background()
 	keys := map[*node]string{}
 	for _, n := range []*node{ke, ng} {

@@ -28,16 +28,7 @@ func TestStreamSurvivesNodeDeath(t *testing.T) {
 	ng1 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
 	ng2 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
 	byID := map[string]*node{ng1.id.ID: ng1, ng2.id.ID: ng2}
-	waitFor(t, "KE to certify both NG nodes", func() bool {
-		a, ok1 := ke.fab.Peer(ng1.id.ID)
-		b, ok2 := ke.fab.Peer(ng2.id.ID)
-		return ok1 && ok2 && a.Certified && b.Certified
-	})
-	waitFor(t, "the NG nodes to certify KE", func() bool {
-		a, ok1 := ng1.fab.Peer(ke.id.ID)
-		b, ok2 := ng2.fab.Peer(ke.id.ID)
-		return ok1 && ok2 && a.Certified && b.Certified
-	})
+	waitMesh(t, ke, ng1, ng2)
 	ctx := context.Background()
 	for _, n := range []*node{ke, ng1, ng2} {
 		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}, Home: "NG"}}); err != nil {
@@ -161,11 +152,7 @@ func TestClientGoneCancelsRemote(t *testing.T) {
 	opPub, opPriv, _ := ed25519.GenerateKey(nil)
 	ke := startNode(t, "KE", opPriv, opPub, nil)
 	ng := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, runner.Config{Sched: sched.Config{StepDelay: 20 * time.Millisecond}})
-	waitFor(t, "the nodes to certify each other", func() bool {
-		a, ok1 := ke.fab.Peer(ng.id.ID)
-		b, ok2 := ng.fab.Peer(ke.id.ID)
-		return ok1 && ok2 && a.Certified && b.Certified
-	})
+	waitMesh(t, ke, ng)
 	ctx := context.Background()
 	for _, n := range []*node{ke, ng} {
 		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}}}); err != nil {
@@ -211,16 +198,7 @@ func TestTriesNodesThatCanServe(t *testing.T) {
 	full := runner.Config{Sched: sched.Config{MaxSeqs: 1, MaxQueue: 1, StepDelay: 30 * time.Millisecond}}
 	ngA := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, full)
 	ngB := startNode(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()})
-	waitFor(t, "KE to certify both NG nodes", func() bool {
-		a, ok1 := ke.fab.Peer(ngA.id.ID)
-		b, ok2 := ke.fab.Peer(ngB.id.ID)
-		return ok1 && ok2 && a.Certified && b.Certified
-	})
-	waitFor(t, "the NG nodes to certify KE", func() bool {
-		a, ok1 := ngA.fab.Peer(ke.id.ID)
-		b, ok2 := ngB.fab.Peer(ke.id.ID)
-		return ok1 && ok2 && a.Certified && b.Certified
-	})
+	waitMesh(t, ke, ngA, ngB)
 	ctx := context.Background()
 	create := func(name string, nodes ...*node) string {
 		for _, n := range nodes {

@@ -115,6 +115,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitMesh waits until every node holds every other certified.
+func waitMesh(t testing.TB, nodes ...*node) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ok := true
+		for _, a := range nodes {
+			for _, b := range nodes {
+				if p, found := a.fab.Peer(b.id.ID); a != b && (!found || !p.Certified) {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %d nodes to certify each other", len(nodes))
+		}
+	}
+}
+
 func post(t *testing.T, url, key, body string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
@@ -143,11 +164,7 @@ func TestRoutesWithinPolicy(t *testing.T) {
 	opPub, opPriv, _ := ed25519.GenerateKey(nil)
 	ke := startNode(t, "KE", opPriv, opPub, nil)
 	ng := startNode(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()})
-	waitFor(t, "the two nodes to certify each other", func() bool {
-		a, ok1 := ke.fab.Peer(ng.id.ID)
-		b, ok2 := ng.fab.Peer(ke.id.ID)
-		return ok1 && ok2 && a.Certified && b.Certified
-	})
+	waitMesh(t, ke, ng)
 	ctx := context.Background()
 	// The same tenants on both nodes (tenant state is per node for now).
 	var keys []string

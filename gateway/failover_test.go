@@ -124,6 +124,9 @@ func TestStreamSurvivesNodeDeath(t *testing.T) {
 	if text.String() != want {
 		t.Errorf("stream text after failover:\n%q\nuninterrupted:\n%q", text.String(), want)
 	}
+	if got := metricValue(t, ke.reg, "hearth_route_retries_total", "stage", "mid_stream"); got != 1 {
+		t.Errorf("hearth_route_retries_total{stage=mid_stream} = %v, want 1", got)
+	}
 	if usage == nil || usage.CompletionTokens == 0 {
 		t.Errorf("usage %+v", usage)
 	}

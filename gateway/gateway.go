@@ -19,6 +19,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/api"
@@ -55,12 +58,15 @@ type Config struct {
 	Attempts int
 	// MaxBody bounds request bodies read for routing. Default 8 MiB.
 	MaxBody int64
+	// Registerer, if set, gets the router's Prometheus metrics.
+	Registerer prometheus.Registerer
 }
 
 // Router is the http.Handler in front of a node's API.
 type Router struct {
 	cfg Config
 	log *slog.Logger
+	met *metrics // nil without a Registerer
 }
 
 // New checks cfg and registers the handler for forwarded requests.
@@ -77,6 +83,13 @@ func New(cfg Config) (*Router, error) {
 	r := &Router{cfg: cfg, log: cfg.Logger}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registerer != nil {
+		m, err := newMetrics(cfg.Registerer, cfg.Fabric)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: metrics: %w", err)
+		}
+		r.met = m
 	}
 	if err := cfg.Fabric.HandleInfer(r.serveForwarded); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -129,8 +142,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.record(d)
 		if d.Node == q.Self && !x.wrote {
+			rt.met.decided("local")
 			rt.cfg.Local.ServeHTTP(w, r)
 			return
+		}
+		if d.Node == q.Self {
+			rt.met.decided("local")
+		} else {
+			rt.met.decided("remote")
 		}
 		if d.Node == q.Self {
 			err = x.resumeLocal()
@@ -154,8 +173,10 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if x.wrote {
+			rt.met.retried("mid_stream")
 			rt.log.Warn("node failed mid-stream; continuing on the next", "node", d.Node, "err", err)
 		} else {
+			rt.met.retried("before_answer")
 			rt.log.Warn("node failed before answering; trying the next", "node", d.Node, "err", err)
 		}
 		lastErr = err
@@ -209,6 +230,7 @@ func (x *exchange) remote(node string) error {
 	// operator creates the same tenant on every node, and ids differ.
 	req := &fabric.InferRequest{Tenant: x.pol.TenantName, KeyID: x.pol.KeyID, Jurisdictions: x.pol.Jurisdictions, Model: x.model,
 		Path: x.r.URL.Path, Header: hdr, Body: x.body}
+	sent := time.Now()
 	s, err := x.rt.cfg.Fabric.Infer(x.r.Context(), node, req)
 	if err != nil {
 		return err
@@ -218,6 +240,7 @@ func (x *exchange) remote(node string) error {
 	if err != nil {
 		return err
 	}
+	x.rt.met.head(time.Since(sent))
 	if x.tr != nil {
 		if status != http.StatusOK {
 			return fmt.Errorf("gateway: node %s answered the continuation with status %d", node, status)
@@ -290,11 +313,12 @@ func (x *exchange) resumeLocal() error {
 // 503 naming the policy (never a fallback elsewhere); in a stream, an
 // in-band error. The refusal is a decision too, and is audited.
 func (x *exchange) fail(err error) {
+	decision := "deny"
+	if errors.Is(err, route.ErrBadQuery) {
+		decision = "invalid"
+	}
+	x.rt.met.decided(decision)
 	if x.rt.cfg.Audit != nil {
-		decision := "deny"
-		if errors.Is(err, route.ErrBadQuery) {
-			decision = "invalid"
-		}
 		x.decisions = append(x.decisions, audit.Record{Kind: audit.KindRoute, Tenant: x.pol.TenantName,
 			KeyID: x.pol.KeyID, Decision: decision, Reason: err.Error(), Detail: map[string]string{"model": x.model}})
 	}

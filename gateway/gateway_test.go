@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
@@ -36,6 +38,7 @@ type node struct {
 	id      *identity.Identity
 	dir     string
 	run     *runner.Runner
+	reg     *prometheus.Registry // the router's metrics
 }
 
 func startNode(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string) *node {
@@ -86,7 +89,8 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := gateway.New(gateway.Config{Fabric: n.fab, Local: srv, Gate: gate, Audit: n.audit})
+	n.reg = prometheus.NewRegistry()
+	rt, err := gateway.New(gateway.Config{Fabric: n.fab, Local: srv, Gate: gate, Audit: n.audit, Registerer: n.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,9 +288,39 @@ func TestFailClosedIsAudited(t *testing.T) {
 	if resp.StatusCode != 503 {
 		t.Fatalf("BR-only tenant on a KE-only fleet: %d %s", resp.StatusCode, body)
 	}
+	if got := metricValue(t, ke.reg, "hearth_route_decisions_total", "outcome", "deny"); got != 1 {
+		t.Errorf("hearth_route_decisions_total{outcome=deny} = %v, want 1", got)
+	}
+	if got := metricValue(t, ke.reg, "hearth_fleet_peers", "jurisdiction", "KE"); got != 1 {
+		t.Errorf("hearth_fleet_peers{jurisdiction=KE} = %v, want 1 (the node itself)", got)
+	}
 	waitFor(t, "the refusal in the audit log", func() bool {
 		return hasRecord(readAudit(t, ke), func(r audit.Record) bool {
 			return r.Kind == audit.KindRoute && r.Decision == "deny" && r.Tenant == "br-bank" && strings.Contains(r.Reason, "BR")
 		})
 	})
+}
+
+// metricValue is the value of the series of metric name whose label has
+// value v (summed, if several match).
+func metricValue(t *testing.T, reg *prometheus.Registry, name, label, v string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == v {
+					sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }

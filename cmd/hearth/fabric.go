@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,20 +13,30 @@ import (
 	"github.com/hearth-ai/hearth/runner"
 )
 
+// operatorKey reads --operator: the key in hex, or a file holding it;
+// nil when not given.
+func operatorKey(o *serveOptions) (ed25519.PublicKey, error) {
+	if o.operator == "" {
+		return nil, nil
+	}
+	key := o.operator
+	if b, err := os.ReadFile(key); err == nil {
+		key = strings.TrimSpace(string(b))
+	}
+	pub, err := identity.ParsePublicKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --operator: %w", err)
+	}
+	return pub, nil
+}
+
 // startFabric joins the node to its fleet: an embedded NATS server (or an
 // external NATS), clustered with --join peers, publishing heartbeats with
 // the node's certificate, HTTP address and load.
 func startFabric(ctx context.Context, o *serveOptions, cert *fabric.Cert, id *identity.Identity, run *runner.Runner, httpAddr string, log *slog.Logger) (*fabric.Node, error) {
-	var opKey []byte
-	var err error
-	if o.operator != "" {
-		key := o.operator
-		if b, err := os.ReadFile(key); err == nil {
-			key = strings.TrimSpace(string(b))
-		}
-		if opKey, err = identity.ParsePublicKey(key); err != nil {
-			return nil, fmt.Errorf("serve: --operator: %w", err)
-		}
+	opKey, err := operatorKey(o)
+	if err != nil {
+		return nil, err
 	}
 	jur := o.jurisdiction
 	if jur == "" {

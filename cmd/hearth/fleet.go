@@ -33,7 +33,7 @@ certificate. A node reads its certificate from DIR/node.cert.`,
 	op.AddCommand(newFleetOperatorInitCmd(g), newFleetOperatorShowCmd(g))
 	cert := &cobra.Command{Use: "cert", Short: "Inspect node certificates"}
 	cert.AddCommand(newFleetCertShowCmd(g))
-	cmd.AddCommand(op, newFleetCertifyCmd(g), cert, newFleetStatusCmd(g))
+	cmd.AddCommand(op, newFleetCertifyCmd(g), cert, newFleetStatusCmd(g), newFleetTenantCmd(g))
 	return cmd
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/store"
+	"github.com/hearth-ai/hearth/tenantdoc"
 )
 
 // DefaultAddr is loopback only: a node is never open to the network unless
@@ -203,6 +204,17 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	defer fab.Shutdown(context.Background())
 	if err := sec.attachFabric(fab, log); err != nil { // captures and feedback to and from the tenants' home nodes
 		return err
+	}
+	if op, _ := operatorKey(o); op != nil { // tenants defined once, by the operator, for every node
+		book, err := tenantdoc.Open(ctx, sec.db, sec.tenants, op)
+		if err != nil {
+			return err
+		}
+		stopSync, err := startTenantSync(book, fab, sec.audit, log)
+		if err != nil {
+			return fmt.Errorf("serve: tenant documents: %w", err)
+		}
+		defer stopSync()
 	}
 	if o.route {
 		rt, err := gateway.New(gateway.Config{Fabric: fab, Local: srv, Gate: sec.gate, Audit: sec.audit, Logger: log, Registerer: reg})

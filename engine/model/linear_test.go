@@ -103,7 +103,7 @@ func TestLinearForwardAllocs(t *testing.T) {
 }
 
 // BenchmarkLinearForward runs a 5632x2048 projection (TinyLlama's FFN up
-// and gate, 2048 in, 5632 out) of Q8_0 and Q4_K weights, for one token
+// and gate, 2048 in, 5632 out) of Q8_0, Q4_K and F16 weights, for one token
 // (decode) and 64 (prefill), with 2 threads, at the fastest kernel level
 // and with the portable kernels. SetBytes is the weights' size, so MB/s is
 // the rate at which weights are consumed.
@@ -112,7 +112,7 @@ func BenchmarkLinearForward(b *testing.B) {
 	p := parallel.New(2)
 	defer p.Close()
 	const rows, cols = 5632, 2048
-	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_K} {
+	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_K, tensor.F16} {
 		w := randomMatrix(b, typ, rows, cols, r)
 		l := Linear{W: w}
 		for _, n := range []int{1, 64} {

@@ -124,6 +124,9 @@ func (g *Gate) Authenticate(r *http.Request) (api.Caller, error) {
 
 func (g *Gate) authenticate(r *http.Request) (api.Caller, error) {
 	if f, ok := r.Context().Value(forwardedKey{}).(Forwarded); ok {
+		if f.resolved != nil {
+			return f.resolved, nil
+		}
 		return g.forwardedCaller(r.Context(), f)
 	}
 	// With no tenants there is no key to check: SDKs that always send one

@@ -14,6 +14,8 @@ import (
 // certified peers.
 type Forwarded struct {
 	TenantID, KeyID, Gateway string
+
+	resolved api.Caller // set by ResolveForwarded
 }
 
 type forwardedKey struct{}
@@ -23,13 +25,19 @@ func WithForwarded(ctx context.Context, f Forwarded) context.Context {
 	return context.WithValue(ctx, forwardedKey{}, f)
 }
 
-// CheckForwarded reports whether this node can serve a request forwarded
-// for f: its tenant exists here (by name or id) and is enabled. The
-// serving side asks before answering anything, so that a gateway can
-// try another node instead of passing a 401 for a valid key on.
-func (g *Gate) CheckForwarded(ctx context.Context, f Forwarded) error {
-	_, err := g.forwardedCaller(ctx, f)
-	return err
+// ResolveForwarded checks that this node can serve a request forwarded
+// for f (its tenant exists here, by name or id, and is enabled) and
+// returns ctx marked with f and the caller it resolved to, so the API
+// does not look the tenant up again. The serving side asks before
+// answering anything, so that a gateway can try another node instead of
+// passing a 401 for a valid key on.
+func (g *Gate) ResolveForwarded(ctx context.Context, f Forwarded) (context.Context, error) {
+	c, err := g.forwardedCaller(ctx, f)
+	if err != nil {
+		return ctx, err
+	}
+	f.resolved = c
+	return WithForwarded(ctx, f), nil
 }
 
 // forwardedCaller turns a forwarded identity into a caller: the tenant as

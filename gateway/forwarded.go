@@ -18,12 +18,11 @@ import (
 // is in a jurisdiction the request permits; the API's gate checks the
 // tenant's policy again and records the request in this node's audit log.
 func (rt *Router) serveForwarded(ctx context.Context, req *fabric.InferRequest, w fabric.InferWriter) error {
-	f := access.Forwarded{TenantID: req.Tenant, KeyID: req.KeyID, Gateway: req.Gateway}
-	if err := rt.cfg.Gate.CheckForwarded(ctx, f); err != nil {
+	ctx, err := rt.cfg.Gate.ResolveForwarded(ctx, access.Forwarded{TenantID: req.Tenant, KeyID: req.KeyID, Gateway: req.Gateway})
+	if err != nil {
 		// Before any answer: the gateway tries another node.
 		return fmt.Errorf("node %s cannot serve tenant %q: %v", rt.cfg.Fabric.ID(), req.Tenant, err)
 	}
-	ctx = access.WithForwarded(ctx, f)
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.Path, bytes.NewReader(req.Body))
 	if err != nil {
 		return err

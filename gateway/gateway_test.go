@@ -212,9 +212,15 @@ func TestRoutesWithinPolicy(t *testing.T) {
 		t.Errorf("forwarded stream: %d %s", resp.StatusCode, body)
 	}
 
+	// Ollama's clients name models with the default tag.
+	resp, body = post(t, ke.url+"/api/chat", keys[0], `{"model":"stories260k:latest","stream":false,"options":{"num_predict":3},"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Hearth-Node") != ng.id.ID || !strings.Contains(body, `"done":true`) {
+		t.Errorf("Ollama chat for stories260k:latest: %d from %q: %s", resp.StatusCode, resp.Header.Get("X-Hearth-Node"), body)
+	}
+
 	// Each node's own audit log says where the request ran.
-	waitFor(t, "the serving node's audit record", func() bool { seq, _ := ng.audit.Head(); return seq >= 2 })
-	waitFor(t, "the gateway's route records", func() bool { seq, _ := ke.audit.Head(); return seq >= 2 })
+	waitFor(t, "the serving node's audit record", func() bool { seq, _ := ng.audit.Head(); return seq >= 3 })
+	waitFor(t, "the gateway's route records", func() bool { seq, _ := ke.audit.Head(); return seq >= 3 })
 	ke.audit.Close()
 	ng.audit.Close()
 	if recs := readAudit(t, ng); !hasRecord(recs, func(r audit.Record) bool {

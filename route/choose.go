@@ -173,7 +173,7 @@ func (q Query) reject(p fabric.Peer, maxQueue int) string {
 		return fmt.Sprintf("jurisdiction %s not permitted", p.Jurisdiction)
 	case q.Narrow != "" && p.Jurisdiction != q.Narrow:
 		return fmt.Sprintf("jurisdiction %s is not the requested %s", p.Jurisdiction, q.Narrow)
-	case !slices.Contains(p.Load.Models, q.Model):
+	case !slices.ContainsFunc(p.Load.Models, func(m string) bool { return SameModel(m, q.Model) }):
 		return fmt.Sprintf("does not serve model %q", q.Model)
 	case slices.Contains(q.Exclude, p.ID):
 		return "already tried"

@@ -100,6 +100,10 @@ func New(cfg Config) (*Router, error) {
 // ServeHTTP routes generation requests and passes everything else to the
 // local API.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && (r.URL.Path == "/v1/models" || strings.HasPrefix(r.URL.Path, "/v1/models/")) {
+		rt.serveModels(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || !routed[r.URL.Path] {
 		rt.cfg.Local.ServeHTTP(w, r)
 		return

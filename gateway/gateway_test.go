@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,9 +48,12 @@ func startNode(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed2551
 }
 
 // startNodeWith starts a node whose runner is configured by rc (Files is
-// set here).
-func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string, rc runner.Config) *node {
+// set here); its heartbeats announce models (default: stories260k).
+func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string, rc runner.Config, models ...string) *node {
 	t.Helper()
+	if len(models) == 0 {
+		models = []string{"stories260k"}
+	}
 	ctx := context.Background()
 	n := &node{dir: t.TempDir()}
 	var err error
@@ -85,7 +89,7 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	}
 	n.fab, err = fabric.New(fabric.Config{Identity: n.id, Site: "site-" + strings.ToLower(jur), Jurisdiction: jur, Cert: cert,
 		OperatorKey: opPub, ClusterListen: "127.0.0.1:0", Join: join, HeartbeatInterval: 100 * time.Millisecond,
-		Status: func() fabric.Load { return fabric.Load{Models: []string{"stories260k"}, Slots: 4} }})
+		Status: func() fabric.Load { return fabric.Load{Models: models, Slots: 4} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,4 +333,53 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label, v string) 
 		}
 	}
 	return sum
+}
+
+// TestModelsListTheFleet: GET /v1/models at a routing node lists the
+// models the caller can reach through it, its own and those certified
+// nodes serve in the caller's jurisdictions, and nothing from elsewhere.
+func TestModelsListTheFleet(t *testing.T) {
+	opPub, opPriv, _ := ed25519.GenerateKey(nil)
+	ke := startNode(t, "KE", opPriv, opPub, nil)
+	ng := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, runner.Config{}, "stories260k", "ng-only-model")
+	br := startNodeWith(t, "BR", opPriv, opPub, []string{ke.fab.ClusterURL()}, runner.Config{}, "stories260k", "br-only-model")
+	waitMesh(t, ke, ng, br)
+	ctx := context.Background()
+	if _, err := ke.tenants.CreateTenant(ctx, tenant.Tenant{Name: "africa", Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}}}); err != nil {
+		t.Fatal(err)
+	}
+	key, _, _ := ke.tenants.CreateKey(ctx, "africa", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", ke.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/v1/models")
+	var list struct {
+		Data []struct{ ID string } `json:"data"`
+	}
+	json.Unmarshal([]byte(body), &list)
+	var ids []string
+	for _, m := range list.Data {
+		ids = append(ids, m.ID)
+	}
+	if code != 200 || !slices.Contains(ids, "stories260k") || !slices.Contains(ids, "ng-only-model") || slices.Contains(ids, "br-only-model") || len(ids) != 2 {
+		t.Errorf("models at KE for a KE/NG tenant: %d %v; want stories260k and ng-only-model", code, ids)
+	}
+	if code, body := get("/v1/models/ng-only-model"); code != 200 || !strings.Contains(body, `"ng-only-model"`) {
+		t.Errorf("GET /v1/models/ng-only-model: %d %s", code, body)
+	}
+	if code, _ := get("/v1/models/br-only-model"); code != 404 {
+		t.Errorf("GET /v1/models/br-only-model (outside the policy): %d, want 404", code)
+	}
+	req, _ := http.NewRequest("GET", ke.url+"/v1/models", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("models without a key: %v %v, want 401", resp.StatusCode, err)
+	}
 }

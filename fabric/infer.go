@@ -127,6 +127,17 @@ const (
 	ctlCancel = 'c'
 )
 
+// cancelDomain separates cancel signatures from the node key's other
+// uses. A cancel ends a generation, so it is signed by the gateway that
+// sent the request (acks are not: a forged ack can only keep a stream
+// going that its window would have paused).
+const cancelDomain = "hearth fabric infer cancel v1\x00"
+
+// cancelMessage is what a cancel's signature covers: the request it ends.
+func cancelMessage(gateway, id, control string) []byte {
+	return []byte(cancelDomain + gateway + "\x00" + id + "\x00" + control)
+}
+
 // frame encodes a message: kind, sequence number (uvarint), payload.
 func frame(kind byte, seq uint64, payload []byte) []byte {
 	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(payload))

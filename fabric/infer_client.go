@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -125,7 +126,8 @@ func (s *InferStream) sendCtl(kind byte, seq uint64) {
 
 func (s *InferStream) cancelRemote() {
 	if !s.finished.Load() {
-		s.sendCtl(ctlCancel, 0)
+		sig := ed25519.Sign(s.n.cfg.Identity.Private, cancelMessage(s.n.ID(), s.id, s.control))
+		_ = s.nc.Publish(s.control, frame(ctlCancel, 0, sig))
 	}
 }
 

@@ -121,6 +121,9 @@ func (n *Node) serveInfer(nc *nats.Conn, h InferHandler, m *nats.Msg) {
 	defer cancel(nil)
 	out := n.newOutStream(nc, w.Reply, ctx)
 	out.cancel = cancel
+	if gw, ok := n.Peer(w.Gateway); ok {
+		out.gatewayKey, out.cancelMsg = gw.PublicKey, cancelMessage(w.Gateway, w.ID, w.Control)
+	}
 	token := strings.TrimPrefix(w.Control, ControlPrefix(n.ID()))
 	if !n.infer.serve(token, out) {
 		out.fail(errKindRefused, fmt.Sprintf("control subject %s is in use", w.Control))
@@ -274,6 +277,10 @@ type outStream struct {
 	// goroutine publishes each once its time has come, in order.
 	delay     chan delayed
 	delayDone chan struct{}
+
+	// A cancel must be signed by the request's gateway over cancelMsg.
+	gatewayKey ed25519.PublicKey
+	cancelMsg  []byte
 }
 
 type delayed struct {
@@ -424,9 +431,15 @@ func (o *outStream) terminal(kind byte, payload []byte) {
 // control handles one message from the client: an ack (which is also a
 // keepalive) or a cancel.
 func (o *outStream) control(data []byte) {
-	kind, seq, _, err := unframe(data)
+	kind, seq, payload, err := unframe(data)
 	if err != nil {
 		return
+	}
+	if kind == ctlCancel {
+		if o.gatewayKey == nil || !ed25519.Verify(o.gatewayKey, o.cancelMsg, payload) {
+			o.n.log.Warn("fabric: infer: cancel not signed by the request's gateway; ignored")
+			return
+		}
 	}
 	o.heard.Store(int64(time.Since(o.start)))
 	switch kind {

@@ -832,3 +832,54 @@ func TestInferConcurrentStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestInferForgedCancel: a cancel on a request's control subject that its
+// gateway did not sign (unsigned, or signed with another node's key) does
+// not stop the generation; the gateway's own cancel does.
+func TestInferForgedCancel(t *testing.T) {
+	started := make(chan struct{}, 1)
+	stopped := make(chan struct{}, 1)
+	h := func(ctx context.Context, req *InferRequest, w InferWriter) error {
+		if _, err := w.Write([]byte("first")); err != nil {
+			return err
+		}
+		started <- struct{}{}
+		<-ctx.Done()
+		stopped <- struct{}{}
+		return ctx.Err()
+	}
+	nodes := inferCluster(t, h, nil)
+	s, err := nodes[0].Infer(context.Background(), nodes[2].ID(), testRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	// Another certified node, which can publish on the bus, tries.
+	other := nodes[1]
+	forged := [][]byte{
+		frame(ctlCancel, 0, nil),
+		frame(ctlCancel, 0, ed25519.Sign(other.cfg.Identity.Private, cancelMessage(nodes[0].ID(), s.id, s.control))),
+		frame(ctlCancel, 0, ed25519.Sign(nodes[0].cfg.Identity.Private, cancelMessage(nodes[0].ID(), "another-request", s.control))),
+	}
+	for _, f := range forged {
+		if err := other.Conn().Publish(s.control, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other.Conn().Flush()
+	select {
+	case <-stopped:
+		t.Fatal("a forged cancel stopped the generation")
+	case <-time.After(300 * time.Millisecond):
+	}
+	s.Close() // the gateway's own, signed cancel
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the gateway's cancel did not stop the generation")
+	}
+}

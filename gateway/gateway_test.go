@@ -222,9 +222,15 @@ func TestRoutesWithinPolicy(t *testing.T) {
 		t.Errorf("Ollama chat for stories260k:latest: %d from %q: %s", resp.StatusCode, resp.Header.Get("X-Hearth-Node"), body)
 	}
 
+	// Embeddings travel too.
+	resp, body = post(t, ke.url+"/v1/embeddings", keys[0], `{"model":"stories260k","input":"Once upon a time"}`, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Hearth-Node") != ng.id.ID || !strings.Contains(body, `"embedding"`) {
+		t.Errorf("embeddings for an NG-only tenant at KE: %d from %q: %.200s", resp.StatusCode, resp.Header.Get("X-Hearth-Node"), body)
+	}
+
 	// Each node's own audit log says where the request ran.
-	waitFor(t, "the serving node's audit record", func() bool { seq, _ := ng.audit.Head(); return seq >= 3 })
-	waitFor(t, "the gateway's route records", func() bool { seq, _ := ke.audit.Head(); return seq >= 3 })
+	waitFor(t, "the serving node's audit record", func() bool { seq, _ := ng.audit.Head(); return seq >= 4 })
+	waitFor(t, "the gateway's route records", func() bool { seq, _ := ke.audit.Head(); return seq >= 4 })
 	ke.audit.Close()
 	ng.audit.Close()
 	if recs := readAudit(t, ng); !hasRecord(recs, func(r audit.Record) bool {

@@ -80,12 +80,9 @@ func TestFleetErasure(t *testing.T) {
 	f.CreateTenant("ops", nil, "")
 	adminKey := ke.Key("ops", "--scopes", "admin")
 	keys := map[*Node]string{ng1: ng1.Key("ng-health"), ng2: ng2.Key("ng-health")}
-	for _, n := range f.Nodes() {
-		n.Start()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := f.WaitCertified(ctx, ke, f.Nodes()); err != nil {
+	if err := f.StartAll(ctx, ke); err != nil {
 		t.Fatal(err)
 	}
 	// Each NG node serves (and keeps) its own share.

@@ -332,12 +332,9 @@ func TestFleetPrefersNearAndIdle(t *testing.T) {
 	f.CreateTenant("ng-health", []string{"NG"}, "NG")
 	key := ke.Key("ng-health")
 	nearKey := near.Key("ng-health")
-	for _, n := range f.Nodes() {
-		n.Start()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := f.WaitCertified(ctx, ke, f.Nodes()); err != nil {
+	if err := f.StartAll(ctx, ke); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // a few round-trip probes

@@ -336,6 +336,15 @@ func (n *Node) signal(sig syscall.Signal) {
 	}
 }
 
+// StartAll starts every node added so far and waits until from holds
+// them all certified.
+func (f *Fleet) StartAll(ctx context.Context, from *Node) error {
+	for _, n := range f.Nodes() {
+		n.Start()
+	}
+	return f.WaitCertified(ctx, from, f.Nodes())
+}
+
 // StopAll stops every running node.
 func (f *Fleet) StopAll() {
 	var wg sync.WaitGroup

@@ -22,12 +22,9 @@ func TestFleetSDKStreamSurvivesKill(t *testing.T) {
 	far := f.Add(Spec{Name: "ng-far", Jurisdiction: "NG", StepDelay: 25 * time.Millisecond, Latency: 30 * time.Millisecond})
 	f.CreateTenant("ng-health", []string{"NG"}, "NG")
 	key := ke.Key("ng-health")
-	for _, n := range f.Nodes() {
-		n.Start()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := f.WaitCertified(ctx, ke, f.Nodes()); err != nil {
+	if err := f.StartAll(ctx, ke); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // round-trip probes: the near node wins

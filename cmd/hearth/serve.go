@@ -51,6 +51,7 @@ type serveOptions struct {
 	natsCreds    string
 	operator     string
 	route        bool
+	routeSet     bool // --route given (flag, environment or config): otherwise it follows certification
 	heartbeat    time.Duration
 	clusterPlain bool
 	logFormat    string
@@ -79,6 +80,7 @@ let streams in flight finish (up to --drain).`,
 			if err := applyConfig(cmd, o.config); err != nil {
 				return err
 			}
+			o.routeSet = cmd.Flags().Changed("route")
 			return serve(cmd.Context(), g, o)
 		},
 	}
@@ -105,7 +107,7 @@ let streams in flight finish (up to --drain).`,
 	f.StringVar(&o.natsURL, "nats", "", "connect to this external NATS (cluster, supercluster or leaf node) instead of embedding one")
 	f.StringVar(&o.natsCreds, "nats-creds", "", "credentials file for --nats")
 	f.StringVar(&o.operator, "operator", "", "the fleet operator's public key (hex), the root of trust for node certificates")
-	f.BoolVar(&o.route, "route", false, "route generation requests across the fleet to certified nodes the tenant's policy permits (this node needs a certificate to serve them itself)")
+	f.BoolVar(&o.route, "route", false, "route generation requests across the fleet to certified nodes the tenant's policy permits (this node needs a certificate to serve them itself); default: on for a certified node given --operator, off otherwise")
 	f.StringVar(&o.logFormat, "log-format", "text", "log lines on stderr as text or json (info level; -v adds debug)")
 	f.BoolVar(&o.clusterPlain, "cluster-plain", false, "run cluster routes without TLS (by default a certified node, given --operator, accepts and makes routes only over mutually authenticated TLS with other certified nodes)")
 	f.DurationVar(&o.heartbeat, "heartbeat", time.Second, "how often the node publishes its status to the fleet; peers that miss 3 in a row are dropped (use one value fleet-wide)")
@@ -216,6 +218,12 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		}
 		defer stopSync()
 	}
+	if !o.routeSet {
+		// A certified fleet member routes; a standalone node serves.
+		op, _ := operatorKey(o)
+		o.route = cert != nil && op != nil
+	}
+	log.Info("fleet routing", "on", o.route)
 	if o.route {
 		rt, err := gateway.New(gateway.Config{Fabric: fab, Local: srv, Gate: sec.gate, Audit: sec.audit, Logger: log, Registerer: reg})
 		if err != nil {

@@ -17,8 +17,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +69,30 @@ type Router struct {
 	cfg Config
 	log *slog.Logger
 	met *metrics // nil without a Registerer
+
+	mu       sync.Mutex
+	inflight map[string]int // requests running on each node through this gateway
+}
+
+// running counts a request on node until the returned func is called.
+func (rt *Router) running(node string) (done func()) {
+	rt.mu.Lock()
+	rt.inflight[node]++
+	rt.mu.Unlock()
+	return func() {
+		rt.mu.Lock()
+		if rt.inflight[node]--; rt.inflight[node] <= 0 {
+			delete(rt.inflight, node)
+		}
+		rt.mu.Unlock()
+	}
+}
+
+// inFlight is a copy of the running counts, for route.Query.
+func (rt *Router) inFlight() map[string]int {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return maps.Clone(rt.inflight)
 }
 
 // New checks cfg and registers the handler for forwarded requests.
@@ -80,7 +106,7 @@ func New(cfg Config) (*Router, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 8 << 20
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger}
+	r := &Router{cfg: cfg, log: cfg.Logger, inflight: map[string]int{}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -139,6 +165,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer x.writeAudit()
 	var lastErr error
 	for attempt := 0; attempt < rt.cfg.Attempts; attempt++ {
+		q.InFlight = rt.inFlight()
 		d, err := route.Choose(rt.cfg.Fabric.Peers(), q)
 		if err != nil {
 			x.fail(err)
@@ -147,6 +174,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.record(d)
 		if d.Node == q.Self && !x.wrote {
 			rt.met.decided("local")
+			defer rt.running(d.Node)()
 			rt.cfg.Local.ServeHTTP(w, r)
 			return
 		}
@@ -155,11 +183,13 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			rt.met.decided("remote")
 		}
+		done := rt.running(d.Node)
 		if d.Node == q.Self {
 			err = x.resumeLocal()
 		} else {
 			err = x.remote(d.Node)
 		}
+		done()
 		if err == nil {
 			if x.tr != nil {
 				x.tr.end()

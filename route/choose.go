@@ -30,6 +30,10 @@ const (
 	// AffinityBonus is taken off the prefix owner's score: worth about
 	// one queued request, so affinity never outweighs real overload.
 	AffinityBonus = 25 * time.Millisecond
+	// InFlightPenalty is added per request this gateway has sent to the
+	// node and not yet seen finish: heartbeats report load once a
+	// second, so without it a burst would all go to one node.
+	InFlightPenalty = 10 * time.Millisecond
 	// DefaultMaxQueue: nodes with more requests waiting are overloaded.
 	DefaultMaxQueue = 32
 )
@@ -53,6 +57,9 @@ type Query struct {
 	Exclude []string
 	// MaxQueue overrides DefaultMaxQueue when positive.
 	MaxQueue int
+	// InFlight counts, by node ID, the requests this gateway has running
+	// there (see InFlightPenalty); nil: none.
+	InFlight map[string]int
 }
 
 // Candidate is a node that qualified, with its score (lower is better)
@@ -193,6 +200,10 @@ func (q Query) score(p fabric.Peer, owner string) Candidate {
 	why := fmt.Sprintf("rtt %v", rtt)
 	if p.Load.Queue > 0 {
 		why += fmt.Sprintf(" + queue %d×%v", p.Load.Queue, QueuePenalty)
+	}
+	if k := q.InFlight[p.ID]; k > 0 {
+		s += time.Duration(k) * InFlightPenalty
+		why += fmt.Sprintf(" + %d in flight×%v", k, InFlightPenalty)
 	}
 	if p.Load.KVTotalBytes > 0 && p.Load.KVUsedBytes > 0 {
 		use := min(float64(p.Load.KVUsedBytes)/float64(p.Load.KVTotalBytes), 1)

@@ -251,3 +251,23 @@ func TestPrefixKey(t *testing.T) {
 		t.Errorf("PrefixKey: %q, %q; want 32 hex digits, stable, distinct", a, b)
 	}
 }
+
+// Requests a gateway has in flight count against their node before the
+// next heartbeat does: a burst spreads over equal nodes.
+func TestInFlightSpreadsABurst(t *testing.T) {
+	peers := []fabric.Peer{peer("a", "KE", time.Millisecond, 0), peer("b", "KE", 2*time.Millisecond, 0), peer("c", "KE", 3*time.Millisecond, 0)}
+	inflight := map[string]int{}
+	for range 9 {
+		d, err := Choose(peers, Query{Model: "m", InFlight: inflight})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inflight[d.Node]++
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if inflight[id] != 3 {
+			t.Errorf("a burst of 9 over 3 equal nodes: %v; want 3 each", inflight)
+			break
+		}
+	}
+}

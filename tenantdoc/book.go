@@ -114,3 +114,25 @@ func (b *Book) All(ctx context.Context) ([][]byte, error) {
 	}
 	return out, rows.Err()
 }
+
+// List returns the documents a node's database holds, parsed (they were
+// verified when they were kept), by tenant name.
+func List(ctx context.Context, d *db.DB) ([]Doc, error) {
+	if err := d.Migrate(ctx, "tenant_doc", steps); err != nil {
+		return nil, fmt.Errorf("tenantdoc: list: %w", err)
+	}
+	b := &Book{d: d}
+	raw, err := b.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Doc, 0, len(raw))
+	for _, r := range raw {
+		doc, err := Parse(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *doc)
+	}
+	return out, nil
+}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/tenant"
 	"github.com/hearth-ai/hearth/tenantdoc"
@@ -28,8 +31,61 @@ newest document it has seen: the tenant is created, updated or deleted there.
 Nodes that were down catch up when they rejoin. API keys stay per node
 ("hearth keys create" on the node a client talks to).`,
 	}
-	cmd.AddCommand(newFleetTenantSignCmd(g), newFleetTenantPushCmd(g))
+	cmd.AddCommand(newFleetTenantSignCmd(g), newFleetTenantPushCmd(g), newFleetTenantListCmd(g))
 	return cmd
+}
+
+func newFleetTenantListCmd(g *globals) *cobra.Command {
+	var dataDir string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--data-dir DATA]",
+		Short: "List the tenant documents a node holds (the newest it has verified for each tenant)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := nodeDataDir(dataDir)
+			if err != nil {
+				return err
+			}
+			d, err := db.OpenDir(dir)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			docs, err := tenantdoc.List(cmd.Context(), d)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return tenantJSON(g.stdout, docs)
+			}
+			if len(docs) == 0 {
+				fmt.Fprintln(g.stdout, "no tenant documents")
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TENANT\tISSUED\tJURISDICTIONS\tHOME\tCAPTURE\tDELETED")
+			for _, doc := range docs {
+				js := strings.Join(doc.Policy.Jurisdictions, ",")
+				if js == "" {
+					js = "any"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", doc.Tenant, doc.Issued.Format(time.RFC3339), js,
+					orDash(doc.Policy.Home), orDash(doc.Policy.Capture), doc.Deleted)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "data directory (default $HEARTH_DATA_DIR or ~/.hearth)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func newFleetTenantSignCmd(g *globals) *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,6 +62,9 @@ func TestFleetTenantDocs(t *testing.T) {
 	// A node that joins later catches up.
 	ng2.Start()
 	waitTenant(t, f, "ng-health", true, ng2)
+	if out := f.run("fleet", "tenant", "list", "--data-dir", ng2.Dir); !strings.Contains(out, "ng-health") || !strings.Contains(out, "NG") {
+		t.Errorf("fleet tenant list on the late node:\n%s", out)
+	}
 
 	// Another operator's document is refused by every node.
 	rogue := filepath.Join(dir, "rogue.key")

@@ -81,6 +81,12 @@ type Config struct {
 	// the monotonic clock.)
 	Now func() time.Time
 
+	// StreamTimeout is how long either side of a remote-inference stream
+	// waits for a message (data or keepalive) before taking the other for
+	// dead: a gateway then continues the stream on another node. Both
+	// sides send keepalives every quarter of it. Default the smaller of
+	// three heartbeats and DefaultStreamTimeout.
+	StreamTimeout time.Duration
 	// HeartbeatInterval is how often the node publishes its status; peers
 	// missing 3 in a row expire. The fleet should share one value.
 	// Default 1s.
@@ -106,6 +112,7 @@ const (
 	DefaultListen            = "127.0.0.1:0"
 	DefaultClusterName       = "hearth"
 	DefaultHeartbeatInterval = time.Second
+	DefaultStreamTimeout     = time.Second
 	DefaultMaxClockSkew      = 30 * time.Second
 	DefaultDeliverTimeout    = 5 * time.Second
 )
@@ -189,6 +196,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.PingInterval == 0 {
 		c.PingInterval = c.HeartbeatInterval
 	}
+	if c.StreamTimeout == 0 {
+		c.StreamTimeout = min(missedBeats*c.HeartbeatInterval, DefaultStreamTimeout)
+	}
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = DefaultMaxClockSkew
 	}
@@ -198,7 +208,7 @@ func (c Config) withDefaults() (Config, error) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"HeartbeatInterval", c.HeartbeatInterval}, {"PingInterval", c.PingInterval}, {"MaxClockSkew", c.MaxClockSkew}, {"DeliverTimeout", c.DeliverTimeout}} {
+	}{{"HeartbeatInterval", c.HeartbeatInterval}, {"PingInterval", c.PingInterval}, {"MaxClockSkew", c.MaxClockSkew}, {"DeliverTimeout", c.DeliverTimeout}, {"StreamTimeout", c.StreamTimeout}} {
 		if d.v < 10*time.Millisecond {
 			return c, fmt.Errorf("fabric: config: %s %v is below 10ms", d.name, d.v)
 		}

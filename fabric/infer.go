@@ -213,10 +213,10 @@ func newRequestID() string {
 }
 
 // inferLiveness is how long either side waits for any message from the
-// other before giving up: three heartbeats, like registry expiry.
-func (n *Node) inferLiveness() time.Duration { return missedBeats * n.cfg.HeartbeatInterval }
+// other before giving up (Config.StreamTimeout).
+func (n *Node) inferLiveness() time.Duration { return n.cfg.StreamTimeout }
 
 // inferKeepalive is how often each side speaks up when it has nothing
 // else to say: often enough that a lost keepalive or two does not trip
 // the other side's liveness timeout.
-func (n *Node) inferKeepalive() time.Duration { return n.cfg.HeartbeatInterval / 2 }
+func (n *Node) inferKeepalive() time.Duration { return n.cfg.StreamTimeout / 4 }

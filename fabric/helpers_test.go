@@ -16,7 +16,7 @@ import (
 const testInterval = 100 * time.Millisecond
 
 // newIdentity creates a node identity in a temporary directory.
-func newIdentity(t *testing.T) *identity.Identity {
+func newIdentity(t testing.TB) *identity.Identity {
 	t.Helper()
 	id, err := identity.LoadOrCreate(filepath.Join(t.TempDir(), "data"))
 	if err != nil {
@@ -26,7 +26,7 @@ func newIdentity(t *testing.T) *identity.Identity {
 }
 
 // newOperator returns a fresh operator key pair.
-func newOperator(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
+func newOperator(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -37,7 +37,7 @@ func newOperator(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
 
 // testConfig is a loopback node in jurisdiction j at site s, with a
 // certificate from op valid for a day.
-func testConfig(t *testing.T, op ed25519.PrivateKey, site, j string) Config {
+func testConfig(t testing.TB, op ed25519.PrivateKey, site, j string) Config {
 	t.Helper()
 	id := newIdentity(t)
 	cert, err := Certify(op, id.Public, site, j, 24*time.Hour, time.Now().Add(-time.Minute))

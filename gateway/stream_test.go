@@ -80,3 +80,31 @@ func TestTracker(t *testing.T) {
 		t.Error("a JSON response got a tracker")
 	}
 }
+
+// FuzzTracker: whatever bytes a serving node streams, in whatever chunks,
+// the tracker passes whole events on and never panics.
+func FuzzTracker(f *testing.F) {
+	f.Add([]byte("data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n"), uint8(7), true)
+	f.Add([]byte("{\"message\":{\"content\":\"a\"}}\n{\"done\":true}\n"), uint8(3), false)
+	f.Add([]byte("data: {\"error\":null}\n\n"), uint8(1), true)
+	f.Fuzz(func(t *testing.T, data []byte, step uint8, sse bool) {
+		ct := "application/x-ndjson"
+		if sse {
+			ct = "text/event-stream"
+		}
+		rec := httptest.NewRecorder()
+		tr := newTracker(rec, ct)
+		n := max(int(step), 1)
+		for i := 0; i < len(data); i += n {
+			if err := tr.write(data[i:min(i+n, len(data))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tr.resumable()
+		rs := tr.resume()
+		if len(rec.Body.Bytes()) > len(data) {
+			t.Fatalf("the client got %d bytes of %d sent", rec.Body.Len(), len(data))
+		}
+		_ = rs
+	})
+}

@@ -101,9 +101,7 @@ func FuzzTracker(f *testing.F) {
 			}
 		}
 		tr.resumable()
-		if rs := tr.resume(); len(rs.Text) > len(data) {
-			t.Fatalf("resume text of %d bytes from %d sent", len(rs.Text), len(data))
-		}
+		tr.resume() // (its text can outgrow the input: invalid UTF-8 in JSON strings decodes to U+FFFD)
 		if rec.Body.Len() > len(data) {
 			t.Fatalf("the client got %d bytes of %d sent", rec.Body.Len(), len(data))
 		}

@@ -46,7 +46,13 @@ func TestFleetSDKStreamSurvivesKill(t *testing.T) {
 	stream := c.Chat.Completions.NewStreaming(ctx, params)
 	acc := openai.ChatCompletionAccumulator{}
 	chunks := 0
+	var last time.Time
+	var stall time.Duration // the longest wait between chunks: the failover
 	for stream.Next() {
+		if now := time.Now(); !last.IsZero() {
+			stall = max(stall, now.Sub(last))
+		}
+		last = time.Now()
 		ch := stream.Current()
 		acc.AddChunk(ch)
 		if len(ch.Choices) > 0 && ch.Choices[0].Delta.Content != "" {
@@ -62,6 +68,7 @@ func TestFleetSDKStreamSurvivesKill(t *testing.T) {
 	if chunks <= 6 {
 		t.Fatalf("the stream had only %d text chunks; the kill came too late", chunks)
 	}
+	t.Logf("%d chunks; the longest gap, the failover: %v", chunks, stall.Round(time.Millisecond))
 	got := acc.Choices[0].Message.Content
 	if got != want.Choices[0].Message.Content {
 		t.Errorf("streamed through the kill:\n%q\nuninterrupted:\n%q", got, want.Choices[0].Message.Content)

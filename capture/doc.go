@@ -19,6 +19,13 @@
 //     interaction is dropped, counted and logged: failing closed is the
 //     only safe default for data residency. SaveForwarded never forwards
 //     on: off home it refuses (ErrNotHome).
+//   - Gathered on one home node. With a Forwarder that is also a Gatherer
+//     (cmd/hearth's is), a home node that is not the tenant's primary
+//     (rendezvous hashing of the tenant's name over the certified home
+//     nodes) sends what it captures there, and the other jurisdictions'
+//     nodes try the primary first, so datasets built on the primary see
+//     the tenant's interactions; when the primary does not answer within
+//     a second the interaction stays on the home node that has it.
 //   - Feedback follows the record: on a node outside the tenant's home,
 //     FeedbackFor checks and scrubs it and forwards it to the home node
 //     holding the response (FeedbackForwarded there), which looks the

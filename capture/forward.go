@@ -49,3 +49,19 @@ func (NoForwarder) Forward(context.Context, tenant.Tenant, Forwarded) (string, e
 func (NoForwarder) ForwardFeedback(context.Context, tenant.Tenant, Feedback) (Feedback, string, error) {
 	return Feedback{}, "", ErrNoForwarder
 }
+
+// Gatherer is a Forwarder that also gathers a tenant's captures on one
+// node of its home jurisdiction, the tenant's primary, so that datasets
+// built there see all of them. A home node that is not the primary sends
+// what it captures there; when the primary cannot take it, it keeps it
+// itself (it is home too). Data moves only within the home jurisdiction.
+type Gatherer interface {
+	// ToPrimary delivers the interaction to the tenant's primary home
+	// node and names it. It returns ErrIsPrimary when this node is the
+	// primary (or none is known), any other error when the primary did
+	// not take it.
+	ToPrimary(ctx context.Context, t tenant.Tenant, f Forwarded) (node string, err error)
+}
+
+// ErrIsPrimary: this node keeps the tenant's captures itself.
+var ErrIsPrimary = errors.New("capture: this node is the tenant's primary home node")

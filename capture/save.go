@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,7 +36,9 @@ type sealedRecord struct {
 // the request knows), and stores only on the tenant's home node; elsewhere
 // the scrubbed interaction goes to the Forwarder (audited here as
 // "forward", naming the node that took it), and when that fails it is
-// dropped, counted, with ErrNotHome.
+// dropped, counted, with ErrNotHome. On a home node, a Forwarder that is
+// also a Gatherer sends it to the tenant's primary home node, if that is
+// another node and takes it; otherwise it is stored here.
 func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error {
 	if t.ID == "" {
 		return fmt.Errorf("%w: save: the tenant has no id", ErrInvalid)
@@ -68,6 +71,18 @@ func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error
 		s.log.Warn("capture: interaction dropped: this node is not the tenant's home and it could not be forwarded",
 			"tenant", t.Name, "response_id", in.ResponseID, "node_jurisdiction", s.cfg.Jurisdiction, "home", t.Policy.Home, "err", err)
 		return fmt.Errorf("%w: node in %q, tenant %s's home is %q: %w", ErrNotHome, s.cfg.Jurisdiction, t.Name, t.Policy.Home, err)
+	}
+	if g, ok := s.cfg.Forwarder.(Gatherer); ok && t.Policy.Home != "" {
+		node, err := g.ToPrimary(ctx, t, Forwarded{Record: rec, EndUser: in.EndUser})
+		if err == nil {
+			s.forwarded.Add(1)
+			s.audit(ctx, audit.Record{Tenant: t.ID, KeyID: in.KeyID, Model: rec.Model, ResponseID: in.ResponseID, Reason: "forward",
+				Detail: map[string]string{"home": t.Policy.Home, "to_node": node, "primary": "true", "messages": strconv.Itoa(len(rec.Messages))}})
+			return nil
+		}
+		if !errors.Is(err, ErrIsPrimary) {
+			s.log.Info("capture: the tenant's primary home node did not take the interaction; kept here", "tenant", t.Name, "err", err)
+		}
 	}
 	return s.store(ctx, t, rec, in.EndUser, nil)
 }

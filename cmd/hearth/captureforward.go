@@ -11,6 +11,7 @@ import (
 
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/route"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -85,7 +86,10 @@ type captureForwarder struct {
 	node atomic.Pointer[fabric.Node]
 }
 
-var _ capture.Forwarder = (*captureForwarder)(nil)
+var (
+	_ capture.Forwarder = (*captureForwarder)(nil)
+	_ capture.Gatherer  = (*captureForwarder)(nil)
+)
 
 func (f *captureForwarder) running() (*fabric.Node, error) {
 	n := f.node.Load()
@@ -95,12 +99,58 @@ func (f *captureForwarder) running() (*fabric.Node, error) {
 	return n, nil
 }
 
-// Forward delivers the interaction to a certified node of the tenant's
-// home jurisdiction.
+// primary is the tenant's primary home node: of the certified nodes of
+// its home jurisdiction, the one rendezvous hashing of its name picks, so
+// every node agrees while they see the same nodes. "" if none is known.
+func primary(n *fabric.Node, t tenant.Tenant) string {
+	var ids []string
+	for _, p := range n.CertifiedIn(t.Policy.Home) {
+		ids = append(ids, p.ID)
+	}
+	return route.Owner(t.Name, ids)
+}
+
+// ToPrimary delivers the interaction to the tenant's primary home node
+// (capture.Gatherer).
+func (f *captureForwarder) ToPrimary(ctx context.Context, t tenant.Tenant, fw capture.Forwarded) (string, error) {
+	n, err := f.running()
+	if err != nil {
+		return "", capture.ErrIsPrimary // no fabric: keep it here
+	}
+	p := primary(n, t)
+	if p == "" || p == n.ID() {
+		return "", capture.ErrIsPrimary
+	}
+	payload, err := json.Marshal(captureMsg{Tenant: t.Name, Forwarded: fw})
+	if err != nil {
+		return "", fmt.Errorf("capture forward: %w", err)
+	}
+	// The capture runs as the response ends; a primary that is slow to
+	// answer must not hold that up long: the interaction stays here.
+	ctx, cancel := context.WithTimeout(ctx, primaryTimeout)
+	defer cancel()
+	reply, err := n.DeliverTo(ctx, p, deliverCapture, payload)
+	if err != nil {
+		return "", err
+	}
+	if _, err := readAnswer(p, reply); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// primaryTimeout bounds a delivery to the tenant's primary home node.
+const primaryTimeout = time.Second
+
+// Forward delivers the interaction to the tenant's primary home node, or,
+// failing that, to another certified node of its home jurisdiction.
 func (f *captureForwarder) Forward(ctx context.Context, t tenant.Tenant, fw capture.Forwarded) (string, error) {
 	n, err := f.running()
 	if err != nil {
 		return "", err
+	}
+	if node, err := f.ToPrimary(ctx, t, fw); err == nil {
+		return node, nil
 	}
 	payload, err := json.Marshal(captureMsg{Tenant: t.Name, Forwarded: fw})
 	if err != nil {

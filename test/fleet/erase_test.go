@@ -64,8 +64,8 @@ func erase(t *testing.T, n *Node, adminKey, tenant, body string) (int, eraseRepo
 	return resp.StatusCode, rep
 }
 
-// TestFleetErasure: a tenant's captures are spread over the two nodes of
-// its home jurisdiction. One erasure request to a node elsewhere erases
+// TestFleetErasure: a tenant's captures are kept by the nodes of its home
+// jurisdiction (gathered on its primary while that is up). One erasure request to a node elsewhere erases
 // an end user's interactions on both; one by response id erases that
 // response wherever it is; with a home node down, the erasure says it is
 // incomplete and names the node, and repeating it once the node is back
@@ -85,13 +85,25 @@ func TestFleetErasure(t *testing.T) {
 	if err := f.StartAll(ctx, ke); err != nil {
 		t.Fatal(err)
 	}
-	// Each NG node serves (and keeps) its own share.
+	// Each NG node serves its share; the captures gather on the tenant's
+	// primary NG node (or stay where they were served if it is down).
 	var bobIDs []string
 	for _, n := range []*Node{ng1, ng2} {
 		for range 3 {
 			chatAs(t, n, keys[n], "alice@example.com")
 			bobIDs = append(bobIDs, chatAs(t, n, keys[n], "bob"))
 		}
+	}
+	// Both NG nodes up: the twelve gathered on the tenant's primary.
+	var counts []int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		counts = []int{ng1.Captures("ng-health"), ng2.Captures("ng-health")}
+		if counts[0]+counts[1] == 12 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !(counts[0] == 12 && counts[1] == 0 || counts[0] == 0 && counts[1] == 12) {
+		t.Errorf("captures on ng-a and ng-b: %v; want all 12 on the tenant's primary", counts)
 	}
 	code, rep := erase(t, ke, adminKey, "ng-health", `{"user":"alice@example.com"}`)
 	if code != 200 || rep.Erased != 6 || !rep.Complete || len(rep.Nodes) != 3 {
@@ -112,18 +124,20 @@ func TestFleetErasure(t *testing.T) {
 	if code != 502 || rep.Error == nil || !strings.Contains(rep.Error.Message, ng2.ID) || rep.Report == nil || rep.Report.Complete {
 		t.Fatalf("erase with ng-b down: %d %+v; want a 502 naming %s", code, rep, ng2.ID)
 	}
+	first := rep.Report.Erased // carol's one interaction, if it went to ng-a (the primary)
 	ng2.Start()
 	if err := f.WaitCertified(ctx, ke, f.Nodes()); err != nil {
 		t.Fatal(err)
 	}
 	code, rep = erase(t, ke, adminKey, "ng-health", `{"user":"carol"}`)
-	if code != 200 || rep.Erased != 1 || !rep.Complete {
-		t.Fatalf("erase repeated with ng-b back: %d %+v", code, rep)
+	if code != 200 || first+rep.Erased != 1 || !rep.Complete {
+		t.Fatalf("erase repeated with ng-b back: %d %+v (%d erased the first time); want carol's one interaction erased in all", code, rep, first)
 	}
 
 	// What is left on disk: bob's five other interactions, nobody else's.
 	f.StopAll()
 	left := 0
+	held := map[*Node]bool{}
 	for _, n := range []*Node{ng1, ng2} {
 		out := f.run("capture", "export", "--tenant", "ng-health", "--data-dir", n.Dir)
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -131,6 +145,7 @@ func TestFleetErasure(t *testing.T) {
 				continue
 			}
 			left++
+			held[n] = true
 			if !strings.Contains(line, "I am bob") || strings.Contains(line, bobIDs[4]) {
 				t.Errorf("node %s still keeps %s", n.Name, line)
 			}
@@ -154,11 +169,17 @@ func TestFleetErasure(t *testing.T) {
 	}
 	f.StopAll()
 	for _, n := range []*Node{ng1, ng2} {
+		if !held[n] {
+			continue // nothing was kept there (the tenant's captures gathered on the other)
+		}
 		cmd := exec.Command(f.bin, "capture", "export", "--tenant", "ng-health", "--data-dir", n.Dir)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "key has been deleted") {
 			t.Errorf("export on %s after the shred: err %v, output %s; want the deleted-key error", n.Name, err, out)
 		}
+	}
+	if len(held) == 0 {
+		t.Error("no node held the tenant's captures before the shred")
 	}
 	if c := ke.Captures("ng-health"); c != 0 {
 		t.Errorf("the KE node keeps %d captures of an NG tenant", c)

@@ -216,7 +216,7 @@ func (f *Fleet) CreateTenant(name string, jurisdictions []string, home string, e
 }
 
 // Captures counts the interactions node n keeps for tenant (`hearth
-// capture export`); the node must be stopped.
+// capture export`, which may read a running node's database).
 func (n *Node) Captures(tenant string) int {
 	n.f.t.Helper()
 	out := strings.TrimSpace(n.f.run("capture", "export", "--tenant", tenant, "--data-dir", n.Dir))

@@ -23,11 +23,13 @@ var fleetNow = time.Now
 func newFleetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fleet",
-		Short: "Operator keys, node certificates and the state of the fleet",
+		Short: "Operator keys, node certificates, fleet-wide tenants and the state of the fleet",
 		Long: `Nodes form a fleet over NATS. An operator key signs node certificates that
 bind a node's public key (from "hearth node id") to a site and a
 jurisdiction; nodes trust a peer's jurisdiction only with such a
-certificate. A node reads its certificate from DIR/node.cert.`,
+certificate. A node reads its certificate from DIR/node.cert. The same key
+signs tenant documents, which define a tenant for every node at once
+("hearth fleet tenant"). docs/fleet.md tells the whole story.`,
 	}
 	op := &cobra.Command{Use: "operator", Short: "The operator key that signs node certificates"}
 	op.AddCommand(newFleetOperatorInitCmd(g), newFleetOperatorShowCmd(g))

@@ -58,6 +58,7 @@ func resumeRequest(ctx context.Context, m Model, req *engine.Request) *resumed {
 	rs := &resumed{Resume: r}
 	rs.cont = m.TokenizeContinuation(r.Text)
 	req.Prompt = append(req.Prompt[:len(req.Prompt):len(req.Prompt)], rs.cont...)
+	req.Continues = len(rs.cont) // the same seed goes on where the other node was
 	if req.MaxTokens > 0 {
 		if req.MaxTokens <= len(rs.cont) {
 			rs.done = true

@@ -119,3 +119,24 @@ func TestResumeNotFromBody(t *testing.T) {
 		t.Errorf("a body's resume field took effect: %s", rec.Body)
 	}
 }
+
+// A sampled stream with a seed resumes exactly too: the node taking over
+// skips the draws of the tokens already sent.
+func TestResumeSampledStream(t *testing.T) {
+	srv, _ := newEngineServer(t)
+	body := `{"model":"stories260k","messages":[{"role":"user","content":"Tell me about a cat."}],"temperature":0.9,"top_p":0.95,"seed":7,"max_tokens":40,"stream":true}`
+	rec := serve(srv, "POST", "/v1/chat/completions", body)
+	_, texts := chatStreamText(t, rec.Body.String())
+	if len(texts) < 10 {
+		t.Fatalf("only %d text chunks", len(texts))
+	}
+	want := strings.Join(texts, "")
+	for _, cut := range []int{3, len(texts) / 2} {
+		sent := strings.Join(texts[:cut], "")
+		rec := serveResumed(srv, "/v1/chat/completions", body, Resume{ID: "chatcmpl-s", Created: 1, Text: sent})
+		_, rest := chatStreamText(t, rec.Body.String())
+		if got := sent + strings.Join(rest, ""); got != want {
+			t.Errorf("cut %d: resumed %q\nwant %q", cut, got, want)
+		}
+	}
+}

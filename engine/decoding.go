@@ -48,6 +48,7 @@ func (m *Model) NewDecoding(req Request, capacity int) (*Decoding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	s.Skip(req.Continues)
 	d := &Decoding{
 		req:     req,
 		tok:     m.Tok,

@@ -22,6 +22,11 @@ type Request struct {
 	// TopLogProbs for that many most likely alternatives at each step.
 	LogProbs    bool
 	TopLogProbs int
+	// Continues is how many tokens at the end of Prompt a sampler has
+	// already drawn for (a response another node started): their draws
+	// are skipped, so that with the same seed the response goes on as it
+	// would have there.
+	Continues int
 }
 
 // Token is one generated token and the text it adds. Text is empty while a

@@ -19,9 +19,15 @@ import (
 // TestStreamSurvivesNodeDeath: a stream served by one NG node goes on
 // from another NG node when the first leaves mid-stream. The client sees
 // one response (one id, one role chunk, [DONE]) whose text is exactly
-// what an uninterrupted greedy run gives, and the node that finished it
-// records the response in its own audit log.
+// what an uninterrupted run gives (greedy, or sampled with a seed), and
+// the node that finished it records the response in its own audit log.
 func TestStreamSurvivesNodeDeath(t *testing.T) {
+	for name, sampling := range map[string]string{"greedy": `"temperature":0`, "sampled": `"temperature":0.9,"top_p":0.95,"seed":11`} {
+		t.Run(name, func(t *testing.T) { testStreamSurvives(t, sampling) })
+	}
+}
+
+func testStreamSurvives(t *testing.T, sampling string) {
 	opPub, opPriv, _ := ed25519.GenerateKey(nil)
 	slow := runner.Config{Sched: sched.Config{StepDelay: 15 * time.Millisecond}}
 	ke := startNode(t, "KE", opPriv, opPub, nil)
@@ -39,7 +45,7 @@ func TestStreamSurvivesNodeDeath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const chat = `{"model":"stories260k","max_tokens":48,"temperature":0,"messages":[{"role":"user","content":"Tell me about a little bird"}]`
+	chat := `{"model":"stories260k","max_tokens":48,` + sampling + `,"messages":[{"role":"user","content":"Tell me about a little bird"}]`
 
 	// What an uninterrupted run says.
 	resp, body := post(t, ke.url+"/v1/chat/completions", key, chat+`}`, nil)

@@ -58,6 +58,19 @@ func (s *Sampler) Reseed(seed uint64) {
 	s.pcg.Seed(seed, seed^0x9e3779b97f4a7c15)
 }
 
+// Skip advances the generator past the draws of n sampled tokens, as if
+// it had sampled them: a response that another node started (and this
+// one continues) goes on as that node would have gone on, given the same
+// seed. Greedy sampling draws nothing, so Skip changes nothing there.
+func (s *Sampler) Skip(n int) {
+	if s.p.Greedy() {
+		return
+	}
+	for range n {
+		s.rng.Float64()
+	}
+}
+
 // grow makes the scratch buffers hold n entries.
 func (s *Sampler) grow(n int) {
 	if cap(s.cands) >= n {
@@ -123,6 +136,9 @@ func argmax(c []candidate) int32 {
 
 // draw samples from softmax(logit/temp) over c, accumulating in float64.
 func (s *Sampler) draw(c []candidate, temp float64) int32 {
+	// Exactly one draw per sampled token, taken first, so that Skip can
+	// put a generator where it would be after n tokens.
+	r := s.rng.Float64()
 	top := c[0].logit
 	for _, x := range c[1:] {
 		if x.logit > top {
@@ -139,7 +155,7 @@ func (s *Sampler) draw(c []candidate, temp float64) int32 {
 		w[i] = math.Exp((float64(x.logit) - float64(top)) / temp)
 		sum += w[i]
 	}
-	u := s.rng.Float64() * sum
+	u := r * sum
 	acc := 0.0
 	for i, x := range c {
 		acc += w[i]

@@ -39,6 +39,9 @@ type node struct {
 	id      *identity.Identity
 	dir     string
 	clock   *clock
+	// handling counts requests the server is still handling: a client
+	// has its answer before the node's metering and audit are done.
+	handling sync.WaitGroup
 }
 
 type clock struct {
@@ -94,7 +97,11 @@ func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", gate.Admin(admin.New(admin.Config{Tenants: n.tenants, OnAction: gate.AdminAction})))
 	mux.Handle("/", srv)
-	ts := httptest.NewServer(mux)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.handling.Add(1)
+		defer n.handling.Done()
+		mux.ServeHTTP(w, r)
+	}))
 	n.url = ts.URL
 	t.Cleanup(func() {
 		ts.Close()
@@ -146,6 +153,7 @@ func (n *node) do(t *testing.T, method, path, key, body string) reply {
 	if u, ok := r.body["usage"].(map[string]any); ok {
 		r.completion = int(u["completion_tokens"].(float64))
 	}
+	n.handling.Wait() // metering and audit are done by the time the handler returns
 	return r
 }
 

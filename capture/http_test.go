@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hearth-ai/hearth/access"
@@ -27,10 +28,11 @@ const stories = "../../shared/testdata/models/stories260K.gguf"
 // node is an API server with the access gate and a capture store, as
 // `hearth serve` wires them.
 type node struct {
-	url     string
-	tenants *tenant.Store
-	capture *capture.Store
-	audit   *audit.Log
+	url      string
+	tenants  *tenant.Store
+	capture  *capture.Store
+	audit    *audit.Log
+	handling sync.WaitGroup // requests the server is still handling
 }
 
 func newNode(t *testing.T, jurisdiction string) *node {
@@ -71,7 +73,13 @@ func newNode(t *testing.T, jurisdiction string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	// The client has its answer before the node's bookkeeping (metering,
+	// audit, capture) is done; do waits for the handler to return.
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.handling.Add(1)
+		defer n.handling.Done()
+		srv.ServeHTTP(w, r)
+	}))
 	n.url = ts.URL
 	t.Cleanup(func() {
 		ts.Close()
@@ -121,6 +129,7 @@ func (n *node) do(t *testing.T, path, key, body string, header ...string) reply 
 	b, _ := io.ReadAll(resp.Body)
 	r := reply{status: resp.StatusCode, id: resp.Header.Get("X-Request-Id")}
 	json.Unmarshal(b, &r.body)
+	n.handling.Wait() // the capture is kept by the time the handler returns
 	return r
 }
 

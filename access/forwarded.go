@@ -66,17 +66,18 @@ type Policy struct {
 	Jurisdictions               []string // where the tenant's requests may run; empty: anywhere
 }
 
-// PolicyOf authenticates r's caller and returns its tenant's routing
-// policy.
-func (g *Gate) PolicyOf(r *http.Request) (Policy, error) {
-	c, err := g.Authenticate(r)
+// PolicyOf authenticates r's caller and returns it with its tenant's
+// routing policy. A refusal is not audited here: the router hands the
+// request to the API, whose own authentication records it once.
+func (g *Gate) PolicyOf(r *http.Request) (api.Caller, Policy, error) {
+	c, err := g.authenticate(r)
 	if err != nil {
-		return Policy{}, err
+		return nil, Policy{}, err
 	}
 	cc := c.(*caller)
 	if cc.p == nil {
-		return Policy{TenantID: LocalTenant, TenantName: LocalTenant}, nil
+		return c, Policy{TenantID: LocalTenant, TenantName: LocalTenant}, nil
 	}
-	return Policy{TenantID: cc.p.Tenant.ID, TenantName: cc.p.Tenant.Name, KeyID: cc.p.Key.ID,
+	return c, Policy{TenantID: cc.p.Tenant.ID, TenantName: cc.p.Tenant.Name, KeyID: cc.p.Key.ID,
 		Jurisdictions: cc.p.Tenant.Policy.Jurisdictions}, nil
 }

@@ -145,7 +145,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Content any    `json:"content"`
 		} `json:"messages"`
 	}
-	pol, err := rt.cfg.Gate.PolicyOf(r)
+	_, pol, err := rt.cfg.Gate.PolicyOf(r)
 	if json.Unmarshal(body, &peek) != nil || peek.Model == "" || err != nil {
 		// Malformed, model-less or unauthenticated: the local API says why.
 		rt.cfg.Local.ServeHTTP(w, r)

@@ -25,11 +25,7 @@ type modelEntry struct {
 // fleetModels returns the models certified peers serve inside the
 // caller's jurisdictions that the caller may see.
 func (rt *Router) fleetModels(r *http.Request) ([]string, bool) {
-	pol, err := rt.cfg.Gate.PolicyOf(r)
-	if err != nil {
-		return nil, false
-	}
-	c, err := rt.cfg.Gate.Authenticate(r)
+	c, pol, err := rt.cfg.Gate.PolicyOf(r)
 	if err != nil {
 		return nil, false
 	}

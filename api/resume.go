@@ -28,13 +28,10 @@ func WithResume(ctx context.Context, r Resume) context.Context {
 	return context.WithValue(ctx, resumeKey{}, &r)
 }
 
-// resumeFrom returns ctx's Resume; one without a response id (nothing
-// had been sent) counts as none.
+// resumeFrom returns ctx's Resume, if any. (A gateway sends one only
+// once some of the response has reached the client.)
 func resumeFrom(ctx context.Context) *Resume {
 	r, _ := ctx.Value(resumeKey{}).(*Resume)
-	if r != nil && r.ID == "" && r.Text == "" {
-		return nil
-	}
 	return r
 }
 

@@ -33,11 +33,8 @@ func operatorKey(o *serveOptions) (ed25519.PublicKey, error) {
 // startFabric joins the node to its fleet: an embedded NATS server (or an
 // external NATS), clustered with --join peers, publishing heartbeats with
 // the node's certificate, HTTP address and load.
-func startFabric(ctx context.Context, o *serveOptions, cert *fabric.Cert, id *identity.Identity, run *runner.Runner, httpAddr string, log *slog.Logger) (*fabric.Node, error) {
-	opKey, err := operatorKey(o)
-	if err != nil {
-		return nil, err
-	}
+func startFabric(ctx context.Context, o *serveOptions, opKey ed25519.PublicKey, cert *fabric.Cert, id *identity.Identity, run *runner.Runner, httpAddr string, log *slog.Logger) (*fabric.Node, error) {
+	var err error
 	jur := o.jurisdiction
 	if jur == "" {
 		jur = "XX" // unattested: no certificate can match it

@@ -142,6 +142,10 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	op, err := operatorKey(o)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -199,7 +203,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	for i, m := range models {
 		names[i] = m.Name
 	}
-	fab, err := startFabric(ctx, o, cert, sec.id, run, ln.Addr().String(), log)
+	fab, err := startFabric(ctx, o, op, cert, sec.id, run, ln.Addr().String(), log)
 	if err != nil {
 		return err
 	}
@@ -207,7 +211,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err := sec.attachFabric(fab, log); err != nil { // captures and feedback to and from the tenants' home nodes
 		return err
 	}
-	if op, _ := operatorKey(o); op != nil { // tenants defined once, by the operator, for every node
+	if op != nil { // tenants defined once, by the operator, for every node
 		book, err := tenantdoc.Open(ctx, sec.db, sec.tenants, op)
 		if err != nil {
 			return err
@@ -220,7 +224,6 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	if !o.routeSet {
 		// A certified fleet member routes; a standalone node serves.
-		op, _ := operatorKey(o)
 		o.route = cert != nil && op != nil
 	}
 	log.Info("fleet routing", "on", o.route)

@@ -84,14 +84,15 @@ func (x *exchange) run(q route.Query) {
 // exchange is one routed request and what of its response has reached
 // the client.
 type exchange struct {
-	rt    *Router
-	w     http.ResponseWriter
-	r     *http.Request
-	pol   access.Policy
-	model string
-	body  []byte
-	wrote bool     // the response's status has gone to the client
-	tr    *tracker // set when that response is a stream the gateway follows
+	rt     *Router
+	w      http.ResponseWriter
+	r      *http.Request
+	pol    access.Policy
+	model  string
+	body   []byte
+	seeded []byte   // body as forwarded (forwardBody)
+	wrote  bool     // the response's status has gone to the client
+	tr     *tracker // set when that response is a stream the gateway follows
 	// decisions wait for the response to be sent: an audit append
 	// waits for fsync, which must not delay the first token.
 	decisions []audit.Record
@@ -104,6 +105,20 @@ type busyAnswer struct {
 	node   string
 	header map[string]string
 	body   []byte
+}
+
+// forwardBody is the body other nodes get, and this node when it takes a
+// stream over: the request with a sampling seed if it had none (made on
+// first use, then the same for every node), so that a stream can go on
+// exactly where it stopped.
+func (x *exchange) forwardBody() []byte {
+	if x.seeded == nil {
+		x.seeded = x.body
+		if seeded[x.r.URL.Path] {
+			x.seeded = withSeed(x.body, x.r.URL.Path)
+		}
+	}
+	return x.seeded
 }
 
 // remote runs the request on node and copies its response to the
@@ -125,7 +140,7 @@ func (x *exchange) remote(node string) error {
 	// The tenant goes by name: until tenants are shared fleet state, an
 	// operator creates the same tenant on every node, and ids differ.
 	req := &fabric.InferRequest{Tenant: x.pol.TenantName, KeyID: x.pol.KeyID, Jurisdictions: x.pol.Jurisdictions, Model: x.model,
-		Path: x.r.URL.Path, Header: hdr, Body: x.body}
+		Path: x.r.URL.Path, Header: hdr, Body: x.forwardBody()}
 	sent := time.Now()
 	s, err := x.rt.cfg.Fabric.Infer(x.r.Context(), node, req)
 	if err != nil {
@@ -196,7 +211,7 @@ func (x *exchange) resumeLocal() error {
 		ctx = api.WithResume(ctx, x.tr.resume())
 	}
 	r := x.r.Clone(ctx)
-	r.Body = io.NopCloser(bytes.NewReader(x.body))
+	r.Body = io.NopCloser(bytes.NewReader(x.forwardBody()))
 	lw := &trackerWriter{tr: x.tr, header: http.Header{}}
 	x.rt.cfg.Local.ServeHTTP(lw, r)
 	if lw.status != http.StatusOK && lw.status != 0 {

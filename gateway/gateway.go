@@ -158,9 +158,6 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	x := &exchange{rt: rt, w: w, r: r, pol: pol, model: peek.Model, body: body}
-	if seeded[r.URL.Path] {
-		x.body = withSeed(body, r.URL.Path) // what other nodes get: a stream can go on exactly
-	}
 	defer x.writeAudit()
 	x.run(q)
 }

@@ -53,13 +53,24 @@ func (m *Model) NewDecoding(req Request, capacity int) (*Decoding, error) {
 		req:     req,
 		tok:     m.Tok,
 		sampler: s,
-		history: append(make([]int32, 0, len(req.Prompt)+max(req.MaxTokens, 16)), req.Prompt...),
+		history: append(make([]int32, 0, historyCap(len(req.Prompt), req.MaxTokens, capacity)), req.Prompt...),
 		dec:     m.Tok.NewStreamDecoder(tokenizer.DecodeOptions{Continuation: true}),
 		stop:    newStopMatcher(req.Stop),
 		limit:   capacity,
 		res:     Result{PromptTokens: len(req.Prompt), FinishReason: FinishLength},
 	}
 	return d, nil
+}
+
+// historyCap is the room to reserve for a sequence's tokens: its prompt
+// and what it may generate, which the cache's capacity bounds whatever
+// the request asks for (a client's max_tokens never sizes an allocation).
+func historyCap(prompt, maxTokens, capacity int) int {
+	gen := capacity - prompt + 1 // the last token is sent, not fed back
+	if maxTokens > 0 {
+		gen = min(gen, maxTokens)
+	}
+	return prompt + max(gen, 0)
 }
 
 // Next takes the logits that follow the sequence so far and returns the

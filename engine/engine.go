@@ -119,14 +119,16 @@ func (m *Model) Close() error {
 // ChatPrompt renders messages with the model's chat template, ready for a
 // reply from the assistant, and tokenizes the result with special tokens
 // parsed. BOS is added when the model wants one and the template did not
-// already write it.
+// already write it. Tokenizing stops once the prompt is longer than the
+// context (it could never run): the ids then hold more than Context()
+// tokens, but not all of them.
 func (m *Model) ChatPrompt(msgs []chat.Message) ([]int32, error) {
 	bos, eos := m.Tok.Piece(m.Tok.BOS()), m.Tok.Piece(m.Tok.EOS())
 	text, err := m.Template.Render(msgs, chat.RenderOptions{AddGenerationPrompt: true, BOSToken: bos, EOSToken: eos})
 	if err != nil {
 		return nil, fmt.Errorf("engine: chat template: %w", err)
 	}
-	ids := m.Tok.Encode(text, false, true)
+	ids, _ := m.Tok.EncodeAtMost(text, false, true, m.ctx)
 	if m.Tok.AddBOS() && (len(ids) == 0 || ids[0] != m.Tok.BOS()) {
 		ids = append([]int32{m.Tok.BOS()}, ids...)
 	}

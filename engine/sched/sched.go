@@ -153,8 +153,8 @@ func (s *Scheduler) ping() {
 func (s *Scheduler) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (*engine.Result, error) {
 	ctxLen := s.m.Context()
 	need := ctxLen
-	if req.MaxTokens > 0 {
-		need = min(ctxLen, len(req.Prompt)+req.MaxTokens)
+	if req.MaxTokens > 0 && req.MaxTokens < ctxLen-len(req.Prompt) {
+		need = len(req.Prompt) + req.MaxTokens // written so that no client number can overflow it
 	}
 	dec, err := s.m.NewDecoding(req, need)
 	if err != nil {

@@ -6,7 +6,8 @@ import "unicode/utf8"
 // pre-tokenizer cuts it into words, each word's UTF-8 bytes become their
 // byte tokens, and the adjacent pair with the lowest merge rank is merged
 // until no pair has a rank (llm_tokenizer_bpe_session in llama.cpp).
-func (t *Tokenizer) encodeBPE(text string, out []int32, sc *scratch) []int32 {
+// It stops after the word that takes out past limit (> 0).
+func (t *Tokenizer) encodeBPE(text string, out []int32, sc *scratch, limit int) []int32 {
 	sc.runes = decodeRunes(text, sc.runes)
 	sc.segs = t.pretok.split(sc.runes, sc.segs, sc.segs2)
 	start := 0
@@ -19,6 +20,9 @@ func (t *Tokenizer) encodeBPE(text string, out []int32, sc *scratch) []int32 {
 		}
 		sc.word = buf
 		out = t.encodeWord(buf, out, sc)
+		if limit > 0 && len(out) > limit {
+			break
+		}
 	}
 	return out
 }

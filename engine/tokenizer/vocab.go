@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // TokenType is the per-token kind stored in tokenizer.ggml.token_type.
@@ -109,6 +110,11 @@ type Tokenizer struct {
 	attrs  []attr
 	ids    map[string]int32
 
+	// longest is the length in bytes of the longest token: no token
+	// covers more of a text, so a text of n bytes has at least
+	// n/longest tokens (EncodeAtMost relies on it).
+	longest int
+
 	// pieces[id] is what id decodes to when special tokens are not rendered;
 	// control and unknown tokens decode to "".
 	pieces []string
@@ -182,6 +188,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 		}
 		t.ids[s] = int32(i)
 		t.tokens[i] = s
+		t.longest = max(t.longest, len(s), utf8.UTFMax)
 		typ := TypeNormal
 		if v.Types != nil {
 			typ = v.Types[i]

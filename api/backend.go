@@ -64,8 +64,9 @@ type ModelInfo struct {
 	ChatTemplate  string    // the Jinja template, or the built-in's name
 	Loaded        bool      // currently in memory
 	// Added by the HTTP layer; zero values mean "unknown".
-	Vocab     int       // vocabulary size, to reject out-of-range token-id prompts with a 400
-	ExpiresAt time.Time // when a loaded, idle model will be unloaded (/api/ps); zero if never or unknown
+	Vocab      int       // vocabulary size, to reject out-of-range token-id prompts with a 400
+	TokenBytes int       // the longest token's length in bytes: a bound on the text one token covers
+	ExpiresAt  time.Time // when a loaded, idle model will be unloaded (/api/ps); zero if never or unknown
 }
 
 var (

@@ -245,7 +245,7 @@ func TestEngineDisconnect(t *testing.T) {
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	ctx, cancel := context.WithCancel(t.Context())
-	resp, err := postJSON(ctx, ts.URL+"/v1/completions", `{"model":"stories260k","prompt":"Once","max_tokens":100000,"stream":true,"temperature":1}`)
+	resp, err := postJSON(ctx, ts.URL+"/v1/completions", `{"model":"stories260k","prompt":"Once","max_tokens":400,"stream":true,"temperature":1}`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,10 +30,11 @@ import (
 //   - "block": emits one token, then waits for ctx to be cancelled.
 //   - "small": a context of 8 tokens.
 //   - "fail":  emits two tokens, then fails.
+//   - "panic": emits one token, then panics (a bug in a backend).
 //
 // Tokens: BOS is 1; text is one token per byte (id = byte + 3); generated
 // pieces have ids from pieceBase up.
-var fakeNames = []string{"fake", "long", "busy", "block", "small", "fail"}
+var fakeNames = []string{"fake", "long", "busy", "block", "small", "fail", "panic"}
 
 var fakePieces = []string{"Once", " upon", " a", " time", "."}
 
@@ -63,7 +64,7 @@ func newFakeBackend() *fakeBackend {
 			started:   make(chan struct{}, 16),
 			info: ModelInfo{Name: name, Path: "/models/" + name + ".gguf", Size: 1234, Digest: "sha256:abcd",
 				ModifiedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Architecture: "llama", Parameters: 260_000,
-				Quantization: "F32", ContextLength: ctxLen, ChatTemplate: "chatml", Loaded: name == "fake", Vocab: fakeVocab,
+				Quantization: "F32", ContextLength: ctxLen, ChatTemplate: "chatml", Loaded: name == "fake", Vocab: fakeVocab, TokenBytes: 1,
 				ExpiresAt: time.Date(2026, 1, 2, 4, 0, 0, 0, time.UTC)},
 		}
 	}
@@ -122,6 +123,14 @@ type fakeModel struct {
 	once      sync.Once
 	mu        sync.Mutex
 	last      engine.Request
+	runs      int // Generate calls
+}
+
+// generations is how many times Generate was called.
+func (m *fakeModel) generations() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runs
 }
 
 func (m *fakeModel) lastRequest() engine.Request {
@@ -168,6 +177,7 @@ func fakeLogProb(i int) float64 { return -0.25 * float64(i+1) }
 func (m *fakeModel) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (*engine.Result, error) {
 	m.mu.Lock()
 	m.last = req
+	m.runs++
 	m.mu.Unlock()
 	select {
 	case m.started <- struct{}{}:
@@ -175,6 +185,11 @@ func (m *fakeModel) Generate(ctx context.Context, req engine.Request, emit func(
 	}
 	if len(req.Prompt) >= m.info.ContextLength {
 		return nil, fmt.Errorf("%w: %d tokens", engine.ErrPromptTooLong, len(req.Prompt))
+	}
+	if m.name == "panic" {
+		emit(engine.Token{ID: pieceBase, Text: fakePieces[0]})
+		var none []int
+		_ = none[len(req.Prompt)] // index out of range
 	}
 	res := &engine.Result{PromptTokens: len(req.Prompt), FinishReason: engine.FinishStop, PromptTime: 3 * time.Millisecond, GenTime: 7 * time.Millisecond}
 	n := len(fakePieces)

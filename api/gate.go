@@ -140,7 +140,12 @@ func (s *Server) finish(ctx context.Context, p Pass, m Model, prompt []int32, re
 		o.OutputHash = hashText(res.Text)
 		o.FinishReason = res.FinishReason
 	}
-	info.done = func() { p.Done(o) }
+	info.done = func() {
+		if o.Err == nil && info.err != nil && info.err.Status >= 500 {
+			o.Err = info.err // the handler failed after the generation (a panic)
+		}
+		p.Done(o)
+	}
 }
 
 func hashTokens(ids []int32) string {

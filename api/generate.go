@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -198,6 +199,14 @@ func (s *Server) startGeneration(ctx context.Context, m Model, req engine.Reques
 	timer := s.newTokenTimer(ctx)
 	go func() {
 		defer close(g.done)
+		defer func() {
+			// A panic here, off the handler's goroutine, would end the
+			// process: make it this request's error instead.
+			if v := recover(); v != nil {
+				s.log.Error("panic generating; the request fails, the node goes on", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				g.err = fmt.Errorf("internal error: %v", v)
+			}
+		}()
 		res, err := m.Generate(ctx, req, func(t engine.Token) error {
 			timer.token(t)
 			g.mu.Lock()

@@ -105,6 +105,9 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		}
 		msgs = append(msgs, chat.Message{Role: m.Role, Content: m.Content})
 	}
+	if len(msgs) > maxOllamaMessages {
+		return badRequest("messages", "'messages' holds %d messages; at most %d are allowed", len(msgs), maxOllamaMessages)
+	}
 	ereq, err := req.Options.request(s.cfg.DefaultMaxTokens)
 	if err != nil {
 		return err
@@ -124,6 +127,9 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
+	if err := limitMessages(m, msgs); err != nil {
+		return err
+	}
 	prompt, err := m.ChatPrompt(msgs)
 	if err != nil {
 		return badRequest("messages", "the messages do not fit the model's chat template: %v", err)
@@ -132,6 +138,9 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ereq.Prompt = prompt
+	if err := s.limitTokens(m, &ereq, "options.num_predict", true); err != nil {
+		return err
+	}
 
 	return ollamaRespond(s, w, ctx, m, ereq, req.Stream, "messages", load, reply,
 		func(o *ollamaChatResponse, reason string, st ollamaStats) {
@@ -255,6 +264,9 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ereq.Prompt = prompt
+	if err := s.limitTokens(m, &ereq, "options.num_predict", true); err != nil {
+		return err
+	}
 
 	return ollamaRespond(s, w, ctx, m, ereq, req.Stream, "prompt", load, reply,
 		func(o *ollamaGenerateResponse, reason string, st ollamaStats) {

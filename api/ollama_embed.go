@@ -31,6 +31,9 @@ func (s *Server) ollamaEmbed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if len(texts) > maxEmbeddingInputs {
+		return badRequest("input", "'input' holds %d items; at most %d are allowed", len(texts), maxEmbeddingInputs)
+	}
 	m, release, load, err := s.acquire(ctx, req.Model)
 	if err != nil {
 		return err

@@ -96,6 +96,9 @@ func (o *ollamaOptions) request(defaultMax int) (engine.Request, error) {
 	if err != nil {
 		return req, err
 	}
+	if err := checkStops(stops, maxOllamaStops, "options.stop"); err != nil {
+		return req, err
+	}
 	for _, s := range stops {
 		if s != "" {
 			req.Stop = append(req.Stop, s)

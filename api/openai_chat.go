@@ -90,6 +90,7 @@ var jsonNull = json.RawMessage("null")
 type chatOptions struct {
 	msgs     []chat.Message
 	req      engine.Request
+	maxParam string // the field max tokens came from
 	logprobs bool
 }
 
@@ -108,7 +109,7 @@ func (s *Server) parseChat(req *chatRequest) (*chatOptions, error) {
 	if err := req.checkN(); err != nil {
 		return nil, err
 	}
-	opt.req.MaxTokens, err = maxTokens(s.cfg.DefaultMaxTokens, []*int{req.MaxCompletionTokens, req.MaxTokens}, []string{"max_completion_tokens", "max_tokens"})
+	opt.req.MaxTokens, opt.maxParam, err = maxTokens(s.cfg.DefaultMaxTokens, []*int{req.MaxCompletionTokens, req.MaxTokens}, []string{"max_completion_tokens", "max_tokens"})
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +213,9 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
+	if err := limitMessages(m, opt.msgs); err != nil {
+		return err
+	}
 	prompt, err := m.ChatPrompt(opt.msgs)
 	if err != nil {
 		return badRequest("messages", "the messages do not fit the model's chat template: %v", err)
@@ -220,6 +224,9 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opt.req.Prompt = prompt
+	if err := s.limitTokens(m, &opt.req, opt.maxParam, false); err != nil {
+		return err
+	}
 
 	info := requestInfoFrom(ctx)
 	id := "chatcmpl-" + info.rand

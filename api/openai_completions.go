@@ -114,7 +114,8 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 	if req.Suffix != nil && *req.Suffix != "" {
 		return unsupported("suffix", "'suffix' (fill-in-the-middle) is not supported yet")
 	}
-	if ereq.MaxTokens, err = maxTokens(defaultCompletionTokens, []*int{req.MaxTokens}, []string{"max_tokens"}); err != nil {
+	var maxParam string
+	if ereq.MaxTokens, maxParam, err = maxTokens(defaultCompletionTokens, []*int{req.MaxTokens}, []string{"max_tokens"}); err != nil {
 		return err
 	}
 	logprobs := req.Logprobs != nil
@@ -145,6 +146,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ereq.Prompt = prompt
+	if err := s.limitTokens(m, &ereq, maxParam, false); err != nil {
+		return err
+	}
 	echo := ""
 	if req.Echo {
 		echo = in.text

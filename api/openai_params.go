@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -27,6 +28,8 @@ type openAIParams struct {
 	TopK          *int     `json:"top_k"`
 	MinP          *float64 `json:"min_p"`
 	RepeatPenalty *float64 `json:"repeat_penalty"`
+	// LogitBias is refused when set: ignoring it would change the answer.
+	LogitBias json.RawMessage `json:"logit_bias"`
 }
 
 type streamOptions struct {
@@ -108,8 +111,8 @@ func (p *openAIParams) stops() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(all) > maxStops {
-		return nil, badRequest("stop", "'stop' holds %d sequences; at most %d are allowed", len(all), maxStops)
+	if err := checkStops(all, maxStops, "stop"); err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, s := range all {
@@ -120,27 +123,32 @@ func (p *openAIParams) stops() ([]string, error) {
 	return out, nil
 }
 
-// checkN refuses more than one choice per request.
+// checkN refuses more than one choice per request, and logit_bias,
+// which the samplers do not apply.
 func (p *openAIParams) checkN() error {
 	if p.N != nil && *p.N != 1 {
 		return unsupported("n", "'n' must be 1: Hearth generates one choice per request (got %d)", *p.N)
+	}
+	if t := string(bytes.TrimSpace(p.LogitBias)); !isNull(p.LogitBias) && t != "{}" {
+		return unsupported("logit_bias", "'logit_bias' is not supported yet")
 	}
 	return nil
 }
 
 // maxTokens picks the generation limit: the request's (the first non-nil
-// of fields, named by params), else def. 0 means no limit.
-func maxTokens(def int, fields []*int, params []string) (int, error) {
+// of fields, named by params), else def. 0 means no limit. param names
+// the field it came from, "" for def.
+func maxTokens(def int, fields []*int, params []string) (n int, param string, err error) {
 	for i, f := range fields {
 		if f == nil {
 			continue
 		}
 		if *f < 1 {
-			return 0, badRequest(params[i], "'%s' must be at least 1, got %d", params[i], *f)
+			return 0, params[i], badRequest(params[i], "'%s' must be at least 1, got %d", params[i], *f)
 		}
-		return *f, nil
+		return *f, params[i], nil
 	}
-	return def, nil
+	return def, "", nil
 }
 
 // usage is OpenAI's token accounting.

@@ -182,7 +182,7 @@ func TestChatCompletion(t *testing.T) {
 }
 
 func TestChatRequestMapping(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.DefaultMaxTokens = 77 })
+	h := newHarness(t, func(c *Config) { c.DefaultMaxTokens = 57 })
 	m := h.backend.models["fake"]
 	for _, tc := range []struct {
 		name  string
@@ -191,7 +191,7 @@ func TestChatRequestMapping(t *testing.T) {
 	}{
 		{"defaults", `{"model":"fake","messages":[{"role":"developer","content":"be brief"},{"role":"user","content":"hi"}]}`, func(t *testing.T) {
 			r := m.lastRequest()
-			if r.MaxTokens != 77 || r.Sampling.Temperature != 1 || r.Sampling.TopK != 0 || r.Stop != nil || r.LogProbs {
+			if r.MaxTokens != 57 || r.Sampling.Temperature != 1 || r.Sampling.TopK != 0 || r.Stop != nil || r.LogProbs {
 				t.Errorf("request = %+v", r)
 			}
 			want := fakePromptLen(t, h, chat.Message{Role: "system", Content: "be brief"}, chat.Message{Role: "user", Content: "hi"})

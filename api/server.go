@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type Config struct {
 	// (except /v1/completions, which defaults to 16 as OpenAI's does).
 	// Zero means no cap: until the model stops or the context is full.
 	DefaultMaxTokens int
+	// MaxTokensLimit is the most tokens one request may generate: a larger
+	// max_tokens is a 400 on OpenAI's API and lowered to it on Ollama's;
+	// a request that sets none gets it. Zero means the model's context.
+	MaxTokensLimit int
 	// Version is reported by /api/version. Empty means "0.0.0".
 	Version string
 	// Now is the clock for created timestamps and durations. Nil means
@@ -104,8 +109,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes < 0 {
 		return nil, errors.New("api: Config.MaxBodyBytes is negative")
 	}
-	if cfg.DefaultMaxTokens < 0 {
-		return nil, errors.New("api: Config.DefaultMaxTokens is negative")
+	if cfg.DefaultMaxTokens < 0 || cfg.MaxTokensLimit < 0 {
+		return nil, errors.New("api: Config.DefaultMaxTokens or MaxTokensLimit is negative")
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -225,7 +230,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Keep a generating request's body for consented capture (capture.go).
 		ctx = s.captureStart(ctx, r)
 	}
-	s.mux.ServeHTTP(rec, r.WithContext(ctx))
+	s.serve(rec, r.WithContext(ctx), info)
 	if info.done != nil {
 		// Deliver the response first, then let the gate record it.
 		if f, ok := w.(http.Flusher); ok && rec.status != 0 {
@@ -234,6 +239,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.done()
 	}
 	s.logRequest(rec, r, info, start)
+}
+
+// serve routes the request; a panic in its handler becomes a 500 for this
+// request alone (or ends its stream), logged with its stack, and the node
+// goes on serving. (net/http would recover it too, but only on its own
+// goroutines, and without an answer, a log line in our format or metrics;
+// the fleet calls this handler from its own goroutines.)
+func (s *Server) serve(rec *recorder, r *http.Request, info *requestInfo) {
+	defer func() {
+		v := recover()
+		if v == nil || v == http.ErrAbortHandler {
+			if v != nil {
+				panic(v)
+			}
+			return
+		}
+		err := fmt.Errorf("internal error: %v", v)
+		s.log.Error("panic serving a request; it fails, the node goes on", "path", r.URL.Path, "id", info.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		info.err = &apiError{Status: http.StatusInternalServerError, Type: typeServer, Code: "internal_error", Message: err.Error()}
+		if rec.status == 0 {
+			fam := familyOpenAI
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				fam = familyOllama
+			}
+			writeError(rec, r, fam, info.err, "")
+		}
+	}()
+	s.mux.ServeHTTP(rec, r)
 }
 
 // logRequest records a finished request's metrics and log line.

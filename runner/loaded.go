@@ -92,6 +92,7 @@ func (l *loaded) load() {
 	}
 	info.Loaded = true
 	info.Vocab = m.Net.Vocab
+	info.TokenBytes = m.Tok.Longest()
 	l.m, l.s, l.info = m, s, info
 	r.log.Info("model loaded", "model", l.name, "path", l.path, "took", time.Since(start), "memory_mib", l.memory>>20)
 }
@@ -119,8 +120,12 @@ func (l *loaded) Info() api.ModelInfo {
 
 func (l *loaded) ChatPrompt(msgs []chat.Message) ([]int32, error) { return l.m.ChatPrompt(msgs) }
 
+// Tokenize stops once the text is known to hold more than twice the
+// context: every caller refuses (or, for Ollama's embeddings, truncates to
+// the context) a prompt that long, and the margin keeps truncation exact.
 func (l *loaded) Tokenize(text string, addSpecial, parseSpecial bool) []int32 {
-	return l.m.Tok.Encode(text, addSpecial, parseSpecial)
+	ids, _ := l.m.Tok.EncodeAtMost(text, addSpecial, parseSpecial, 2*l.m.Context())
+	return ids
 }
 
 // Detokenize decodes generated ids, keeping a leading space: the pieces

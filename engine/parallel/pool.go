@@ -4,7 +4,9 @@
 package parallel
 
 import (
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +41,21 @@ type Pool struct {
 	wakeUp  chan struct{} // wakes the caller; capacity 1
 	wg      sync.WaitGroup
 	once    sync.Once
+	// panicked holds the first panic of a worker's task in the running
+	// For, for For to raise again on its caller's goroutine, where the
+	// caller can recover it (a panic left in a worker would end the
+	// process).
+	panicked atomic.Pointer[Panic]
 }
+
+// Panic is a panic raised in a For's function, raised again by For on
+// the calling goroutine with the stack where it happened.
+type Panic struct {
+	Value any
+	Stack []byte
+}
+
+func (p *Panic) Error() string { return fmt.Sprintf("panic in a parallel loop: %v\n%s", p.Value, p.Stack) }
 
 // worker is one persistent goroutine. Its state word says whether it is
 // polling (idle), has committed to sleeping, or has a task ready. The
@@ -91,11 +107,21 @@ func (p *Pool) run(w *worker) {
 		if t.fn == nil {
 			return
 		}
-		t.fn(t.lo, t.hi)
+		p.call(t)
 		if p.state.Add(-1) == waitingBit {
 			p.wakeUp <- struct{}{} // the last task, and the caller sleeps
 		}
 	}
+}
+
+// call runs a worker's task, keeping a panic for For to raise.
+func (p *Pool) call(t task) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.panicked.CompareAndSwap(nil, &Panic{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	t.fn(t.lo, t.hi)
 }
 
 // next waits for the worker's next task: polling for workerPoll, then
@@ -166,8 +192,28 @@ func (p *Pool) For(n, grain int, fn func(lo, hi int)) {
 	for i := 1; i <= tasks; i++ {
 		p.workers[i-1].give(task{fn: fn, lo: i * chunk, hi: min((i+1)*chunk, n)})
 	}
-	fn(0, min(chunk, n))
+	// The caller's own part must not unwind past the wait: the workers'
+	// tasks would still be running when the next For reuses them.
+	mine := callerPart(fn, 0, min(chunk, n))
 	p.wait()
+	if v := p.panicked.Swap(nil); v != nil {
+		panic(v)
+	}
+	if mine != nil {
+		panic(mine)
+	}
+}
+
+// callerPart runs the caller's share of a For and returns its panic, if
+// any, to be raised once the workers are done.
+func callerPart(fn func(lo, hi int), lo, hi int) (p *Panic) {
+	defer func() {
+		if v := recover(); v != nil {
+			p = &Panic{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	fn(lo, hi)
+	return nil
 }
 
 // wait returns once every task of the running For has finished: polling

@@ -1,6 +1,7 @@
 package parallel
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 )
@@ -45,5 +46,33 @@ func BenchmarkFor(b *testing.B) {
 	fn := func(lo, hi int) {}
 	for b.Loop() {
 		p.For(1024, 1, fn)
+	}
+}
+
+// TestForPanic: a panic in any part of a For reaches the caller, where it
+// can be recovered, instead of ending the process from a worker; the pool
+// keeps working afterwards.
+func TestForPanic(t *testing.T) {
+	p := New(4)
+	defer p.Close()
+	for _, bad := range []int{0, 500, 999} { // the caller's part, a worker's, the last worker's
+		got := func() (v any) {
+			defer func() { v = recover() }()
+			p.For(1000, 1, func(lo, hi int) {
+				if lo <= bad && bad < hi {
+					panic(fmt.Sprintf("index %d", bad))
+				}
+			})
+			return nil
+		}()
+		pe, ok := got.(*Panic)
+		if !ok || pe.Value != fmt.Sprintf("index %d", bad) || len(pe.Stack) == 0 {
+			t.Fatalf("panic at %d: recovered %v, want a *Panic with its value and stack", bad, got)
+		}
+		var sum atomic.Int64
+		p.For(1000, 1, func(lo, hi int) { sum.Add(int64(hi - lo)) })
+		if sum.Load() != 1000 {
+			t.Fatalf("after a panic the pool covered %d of 1000 indices", sum.Load())
+		}
 	}
 }

@@ -1,9 +1,12 @@
 package sched
 
 import (
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/hearth-ai/hearth/engine/model"
+	"github.com/hearth-ai/hearth/engine/parallel"
 )
 
 // loop is the scheduler's single goroutine: it owns the batch, the caches
@@ -105,7 +108,15 @@ func (l *loop) admit() {
 		}
 		r := l.s.queue[0]
 		l.s.mu.Unlock()
-		if !l.place(r) {
+		placed, err := l.tryPlace(r)
+		if err != nil {
+			l.s.mu.Lock()
+			l.s.queue = l.s.queue[1:]
+			l.s.mu.Unlock()
+			r.finish(r.dec.Result(), err)
+			continue
+		}
+		if !placed {
 			return // wait for a sequence to finish and free its cache
 		}
 		l.s.mu.Lock()
@@ -118,6 +129,30 @@ func (l *loop) admit() {
 		l.s.log.Debug("admitted", "prompt", len(r.req.Prompt), "reused", r.prefilled, "queued_for", r.admitted.Sub(r.queued))
 	}
 	l.publish()
+}
+
+// tryPlace is place, with a panic turned into the request's error (the
+// request leaves the queue, so it cannot fail again and again).
+func (l *loop) tryPlace(r *request) (placed bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = l.internal("placing a request", v)
+		}
+	}()
+	return l.place(r), nil
+}
+
+// internal logs a recovered panic and makes it the error of the requests
+// it reached.
+func (l *loop) internal(doing string, v any) error {
+	var stack []byte
+	if p, ok := v.(*parallel.Panic); ok {
+		v, stack = p.Value, p.Stack
+	} else {
+		stack = debug.Stack()
+	}
+	l.s.log.Error("engine panic; the requests it reached fail, the node goes on", "while", doing, "panic", fmt.Sprint(v), "stack", string(stack))
+	return fmt.Errorf("%w while %s: %v", ErrInternal, doing, v)
 }
 
 // place gives r a cache, reusing the longest cached prefix of its prompt,
@@ -202,9 +237,38 @@ func (l *loop) keep(r *request) {
 	l.kept = append(l.kept, &retained{cache: r.cache, tokens: toks, used: time.Now()})
 }
 
-// step builds one batch (every decoding sequence's next token, then prompt
-// chunks in turn), runs it, and hands each sequence its logits.
+// step runs one batch; a panic in it fails the batch's requests, frees
+// their caches and leaves the loop running for the rest.
 func (l *loop) step() {
+	defer func() {
+		if v := recover(); v != nil {
+			err := l.internal("running a batch", v)
+			for _, r := range l.active {
+				if r.cache == nil {
+					continue // finished in this batch before the panic
+				}
+				l.free(r.cache)
+				r.cache = nil
+				r.finish(r.dec.Result(), err)
+			}
+			clear(l.active)
+			l.active = l.active[:0]
+			l.publish()
+		}
+	}()
+	l.runBatch()
+}
+
+// testHookBatch, when set by a test, runs before each batch with the
+// number of active sequences (to inject a panic).
+var testHookBatch func(active int)
+
+// runBatch builds one batch (every decoding sequence's next token, then prompt
+// chunks in turn), runs it, and hands each sequence its logits.
+func (l *loop) runBatch() {
+	if testHookBatch != nil {
+		testHookBatch(len(l.active))
+	}
 	budget := l.s.cfg.BatchTokens
 	l.seqs, l.owners = l.seqs[:0], l.owners[:0]
 	for _, r := range l.active {

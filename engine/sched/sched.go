@@ -52,6 +52,11 @@ var ErrOverloaded = errors.New("sched: overloaded: too many requests waiting")
 // ErrClosed is returned for requests submitted after Shutdown began.
 var ErrClosed = errors.New("sched: shutting down")
 
+// ErrInternal fails the requests a bug in the engine reached (a panic in
+// a forward pass or while decoding): they get this error, the node goes on
+// serving the others.
+var ErrInternal = errors.New("sched: internal error")
+
 // ErrTooLarge is returned for a request that could never fit the KV budget.
 var ErrTooLarge = errors.New("sched: request larger than the KV-cache budget")
 

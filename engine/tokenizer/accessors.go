@@ -90,3 +90,7 @@ func (t *Tokenizer) PreTokenizerKnown() bool { return t.kind != kindBPE || t.pre
 
 // Warnings lists problems found while loading that did not stop it.
 func (t *Tokenizer) Warnings() []string { return append([]string(nil), t.warnings...) }
+
+// Longest is the length in bytes of the longest token: no token covers
+// more of a text, so a text of n bytes has at least n/Longest() tokens.
+func (t *Tokenizer) Longest() int { return t.longest }

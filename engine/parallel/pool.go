@@ -55,7 +55,9 @@ type Panic struct {
 	Stack []byte
 }
 
-func (p *Panic) Error() string { return fmt.Sprintf("panic in a parallel loop: %v\n%s", p.Value, p.Stack) }
+func (p *Panic) Error() string {
+	return fmt.Sprintf("panic in a parallel loop: %v\n%s", p.Value, p.Stack)
+}
 
 // worker is one persistent goroutine. Its state word says whether it is
 // polling (idle), has committed to sleeping, or has a task ready. The

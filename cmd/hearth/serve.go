@@ -27,34 +27,35 @@ import (
 const DefaultAddr = "127.0.0.1:8080"
 
 type serveOptions struct {
-	config       string
-	addr         string
-	models       []string
-	dataDir      string
-	threads      int
-	ctxSize      int
-	parallel     int
-	kvTokens     int
-	kvType       string
-	queue        int
-	batchTokens  int
-	keepAlive    time.Duration
-	maxTokens    int
-	drain        time.Duration
-	jurisdiction string
-	insecure     bool
-	site         string
-	natsListen   string
-	clusterAddr  string
-	join         []string
-	natsURL      string
-	natsCreds    string
-	operator     string
-	route        bool
-	routeSet     bool // --route given (flag, environment or config): otherwise it follows certification
-	heartbeat    time.Duration
-	clusterPlain bool
-	logFormat    string
+	config         string
+	addr           string
+	models         []string
+	dataDir        string
+	threads        int
+	ctxSize        int
+	parallel       int
+	kvTokens       int
+	kvType         string
+	queue          int
+	batchTokens    int
+	keepAlive      time.Duration
+	maxTokens      int
+	maxTokensLimit int
+	drain          time.Duration
+	jurisdiction   string
+	insecure       bool
+	site           string
+	natsListen     string
+	clusterAddr    string
+	join           []string
+	natsURL        string
+	natsCreds      string
+	operator       string
+	route          bool
+	routeSet       bool // --route given (flag, environment or config): otherwise it follows certification
+	heartbeat      time.Duration
+	clusterPlain   bool
+	logFormat      string
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -98,6 +99,7 @@ let streams in flight finish (up to --drain).`,
 	f.IntVar(&o.batchTokens, "batch-tokens", 256, "most tokens in one model step")
 	f.DurationVar(&o.keepAlive, "keep-alive", 5*time.Minute, "how long a model stays loaded after its last request")
 	f.IntVar(&o.maxTokens, "max-tokens", 0, "cap on generated tokens when a request sets none (0: none)")
+	f.IntVar(&o.maxTokensLimit, "max-tokens-limit", 0, "most tokens one request may generate: a larger max_tokens is a 400 (OpenAI) or lowered (Ollama) (0: the model's context)")
 	f.DurationVar(&o.drain, "drain", 30*time.Second, "how long shutdown waits for streams in flight")
 	f.StringVar(&o.jurisdiction, "jurisdiction", "", "this node's jurisdiction (e.g. KE), checked against tenant policies")
 	f.StringVar(&o.site, "site", "local", "this node's site name, as its fleet certificate names it")
@@ -182,6 +184,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		Metrics:          metrics,
 		Gatherer:         reg,
 		DefaultMaxTokens: o.maxTokens,
+		MaxTokensLimit:   o.maxTokensLimit,
 		Version:          version,
 		Ready: func(context.Context) error {
 			select {

@@ -23,6 +23,9 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 	if strings.TrimSpace(name) == "" {
 		return nil, nil, 0, badRequest("model", "'model' is required")
 	}
+	if err := s.checkNarrow(ctx); err != nil {
+		return nil, nil, 0, err
+	}
 	if c := CallerFrom(ctx); c != nil {
 		if err := c.Use(ctx, requestInfoFrom(ctx).endpoint, name); err != nil {
 			return nil, nil, 0, err

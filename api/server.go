@@ -46,6 +46,9 @@ type Config struct {
 	// max_tokens is a 400 on OpenAI's API and lowered to it on Ollama's;
 	// a request that sets none gets it. Zero means the model's context.
 	MaxTokensLimit int
+	// Jurisdiction is this node's, for requests that ask for one with
+	// JurisdictionHeader (any other is refused). Empty refuses them all.
+	Jurisdiction string
 	// Version is reported by /api/version. Empty means "0.0.0".
 	Version string
 	// Now is the clock for created timestamps and durations. Nil means
@@ -203,7 +206,7 @@ func notFound(w http.ResponseWriter, r *http.Request) error {
 // it and records its metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
-	info := &requestInfo{rand: randomID(), start: start, endpoint: "not_found"}
+	info := &requestInfo{rand: randomID(), start: start, endpoint: "not_found", narrow: strings.TrimSpace(r.Header.Get(JurisdictionHeader))}
 	rec := &recorder{ResponseWriter: w}
 	// X-Request-Id starts as "req-<random>"; chat and text completions
 	// replace it with their response id ("chatcmpl-<random>",
@@ -326,6 +329,7 @@ type requestInfo struct {
 	status           int // overrides the written status (499)
 	err              *apiError
 	done             func() // tells the gate how the request ended; set by finish
+	narrow           string // the JurisdictionHeader, checked before a model runs
 }
 
 type requestInfoKey struct{}

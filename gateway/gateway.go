@@ -24,13 +24,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hearth-ai/hearth/access"
+	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/route"
 )
 
 // JurisdictionHeader narrows a request to one of its tenant's permitted
 // jurisdictions.
-const JurisdictionHeader = "X-Hearth-Jurisdiction"
+// Every node that runs a request checks it as well (api.JurisdictionHeader).
+const JurisdictionHeader = api.JurisdictionHeader
 
 // resumeHeader carries an api.Resume (JSON) from a gateway to the node
 // continuing a stream, inside the signed fabric request. The serving side

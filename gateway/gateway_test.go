@@ -83,7 +83,7 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Backend: run, Gate: gate})
+	srv, err := api.New(api.Config{Backend: run, Gate: gate, Jurisdiction: jur})
 	if err != nil {
 		t.Fatal(err)
 	}

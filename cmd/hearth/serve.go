@@ -185,6 +185,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		Gatherer:         reg,
 		DefaultMaxTokens: o.maxTokens,
 		MaxTokensLimit:   o.maxTokensLimit,
+		Jurisdiction:     o.jurisdiction,
 		Version:          version,
 		Ready: func(context.Context) error {
 			select {

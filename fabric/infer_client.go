@@ -36,6 +36,7 @@ type InferStream struct {
 	status   int
 	header   map[string]string
 	gotHead  bool
+	accepted bool   // any message came from the node: it has the request
 	err      error  // terminal: io.EOF, a RemoteError, ErrPeerLost, ctx's error
 	buf      []byte // what Read has not returned yet
 
@@ -130,6 +131,13 @@ func (s *InferStream) cancelRemote() {
 		_ = s.nc.Publish(s.control, frame(ctlCancel, 0, sig))
 	}
 }
+
+// Accepted reports whether the node has been heard from on this stream:
+// it took the request (nodes send a keepalive as they start a request).
+// A node lost after accepting may have died of the request itself, so a
+// gateway must not send it on to another node; one lost before was never
+// reached. Call it from the goroutine that reads the stream.
+func (s *InferStream) Accepted() bool { return s.accepted }
 
 // Head waits for the response's status and header.
 func (s *InferStream) Head() (int, map[string]string, error) {
@@ -254,6 +262,7 @@ func (s *InferStream) recv() (byte, []byte, error) {
 		if err != nil {
 			return 0, nil, s.setErr(fmt.Errorf("%w: node %s: %v", ErrPeerLost, s.peer, err))
 		}
+		s.accepted = true
 		if kind == kindKeepalive {
 			continue
 		}

@@ -132,6 +132,13 @@ func (n *Node) serveInfer(nc *nats.Conn, h InferHandler, m *nats.Msg) {
 	}
 	defer n.infer.unserve(token)
 
+	// Tell the gateway at once that the request is here and running: if
+	// this node dies now, the request may have been the cause, and the
+	// gateway must not send it on to the next node (InferStream.Accepted).
+	out.mu.Lock()
+	_ = out.sendLocked(kindKeepalive, nil)
+	out.mu.Unlock()
+
 	done := make(chan struct{})
 	var kaWG sync.WaitGroup
 	kaWG.Add(1)

@@ -358,6 +358,9 @@ func TestInferPeerLost(t *testing.T) {
 		if d := time.Since(at); !errors.Is(err, ErrPeerLost) || d > nodes[2].inferLiveness() {
 			t.Fatalf("Head from a node without handler = %v after %v; want ErrPeerLost", err, d)
 		}
+		if s.Accepted() {
+			t.Error("Accepted() after no responders: a gateway would not retry a request that never arrived")
+		}
 	})
 
 	t.Run("hung node", func(t *testing.T) {
@@ -380,7 +383,38 @@ func TestInferPeerLost(t *testing.T) {
 		if d := time.Since(at); !errors.Is(err, ErrPeerLost) || d < nodes[2].inferLiveness() || d > 3*nodes[2].inferLiveness() {
 			t.Fatalf("Head from a hung node = %v after %v; want ErrPeerLost after about %v", err, d, nodes[2].inferLiveness())
 		}
+		if s.Accepted() {
+			t.Error("Accepted() though nothing answered")
+		}
 	})
+}
+
+// TestInferAccepted: a node says at once that it has a request, before
+// any head, so a gateway that loses the node afterwards knows the request
+// was running there (and may have been its death).
+func TestInferAccepted(t *testing.T) {
+	started := make(chan struct{}, 1)
+	h := func(ctx context.Context, req *InferRequest, w InferWriter) error {
+		started <- struct{}{}
+		<-ctx.Done() // silent: no head, no data
+		return ctx.Err()
+	}
+	nodes := inferCluster(t, h, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := nodes[0].Infer(ctx, nodes[1].ID(), testRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	<-started
+	nodes[1].Conn().Close() // the node is cut off: no goodbye, no more keepalives
+	if _, _, err := s.Head(); !errors.Is(err, ErrPeerLost) {
+		t.Fatalf("Head from a node cut off without answering = %v; want ErrPeerLost", err)
+	}
+	if !s.Accepted() {
+		t.Error("Accepted() is false for a request the node was running")
+	}
 }
 
 func TestInferRefusesUncertifiedGateway(t *testing.T) {
@@ -441,6 +475,18 @@ func TestInferRefusesUncertifiedGateway(t *testing.T) {
 // first message of the answer.
 func rawRequest(t *testing.T, from, to *Node, data func(inbox string) []byte) (byte, []byte) {
 	t.Helper()
+	return rawExchange(t, from, to, data, false)
+}
+
+// rawAnswer is rawRequest's first message after the keepalive a node
+// sends as it accepts a request.
+func rawAnswer(t *testing.T, from, to *Node, data func(inbox string) []byte) (byte, []byte) {
+	t.Helper()
+	return rawExchange(t, from, to, data, true)
+}
+
+func rawExchange(t *testing.T, from, to *Node, data func(inbox string) []byte, skipKeepalives bool) (byte, []byte) {
+	t.Helper()
 	nc := from.Conn()
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
@@ -458,6 +504,16 @@ func rawRequest(t *testing.T, from, to *Node, data func(inbox string) []byte) (b
 	kind, _, payload, err := unframe(m.Data)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if kind == kindKeepalive && skipKeepalives {
+		for kind == kindKeepalive {
+			if m, err = sub.NextMsg(5 * time.Second); err != nil {
+				t.Fatalf("no answer after the keepalive: %v", err)
+			}
+			if kind, _, payload, err = unframe(m.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return kind, payload
 }
@@ -543,7 +599,7 @@ func TestInferRefusesForgedRequests(t *testing.T) {
 	accepted := int64(0)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kind, payload := rawRequest(t, gw, srv, tt.data)
+			kind, payload := rawAnswer(t, gw, srv, tt.data)
 			if tt.want == "" {
 				if kind != kindHead {
 					t.Fatalf("answer kind %q (%s); want a head", kind, payload)

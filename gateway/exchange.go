@@ -19,9 +19,13 @@ import (
 )
 
 // run tries the request on the nodes route.Choose picks, at most
-// Attempts of them: the first that answers serves it; a node that fails
-// before answering, or mid-stream, is replaced by the next (continuing a
-// stream from what the client already has).
+// Attempts of them: the first that answers serves it; a node that could
+// not take it (unreachable, full, without the tenant) is replaced by the
+// next. A node lost while running the request is not: the request may be
+// what killed it, and the next node would die of it too. Before any
+// answer the client then gets a 502 naming the lost node; a stream under
+// way, whose first node got through the prompt, is continued once on
+// another node from what the client already has (a second loss ends it).
 func (x *exchange) run(q route.Query) {
 	var lastErr error
 	for attempt := 0; attempt < x.rt.cfg.Attempts; attempt++ {
@@ -61,6 +65,15 @@ func (x *exchange) run(q route.Query) {
 		if errors.Is(err, errClientGone) || x.r.Context().Err() != nil {
 			return // nobody to answer; closing the stream cancelled the remote work
 		}
+		var lost *lostRunning
+		if errors.As(err, &lost) {
+			x.losses++
+			if !x.wrote || x.losses > 1 {
+				x.rt.log.Error("node lost while running a request; not sent to another node", "node", d.Node, "losses", x.losses, "err", err)
+				x.failLost(lost)
+				return
+			}
+		}
 		if x.wrote && (x.tr == nil || !x.tr.resumable()) {
 			x.rt.log.Warn("forwarded response ended early and cannot be continued", "node", d.Node, "err", err)
 			if x.tr != nil {
@@ -97,7 +110,22 @@ type exchange struct {
 	// waits for fsync, which must not delay the first token.
 	decisions []audit.Record
 	busy      *busyAnswer // the last overloaded node's answer
+	losses    int         // nodes lost while running this request
 }
+
+// lostRunning is a node that took the request and then stopped answering
+// (ErrPeerLost after fabric's InferStream.Accepted): it may have died of
+// the request.
+type lostRunning struct {
+	node string
+	err  error
+}
+
+func (e *lostRunning) Error() string {
+	return fmt.Sprintf("node %s stopped answering while running this request (%v); the request is not sent to another node, since it may be what stopped it", e.node, e.err)
+}
+
+func (e *lostRunning) Unwrap() error { return e.err }
 
 // busyAnswer is a 503 an overloaded node gave, passed on if no other
 // permitted node can take the request.
@@ -149,6 +177,9 @@ func (x *exchange) remote(node string) error {
 	defer s.Close()
 	status, head, err := s.Head()
 	if err != nil {
+		if s.Accepted() && errors.Is(err, fabric.ErrPeerLost) {
+			return &lostRunning{node: node, err: err}
+		}
 		return err
 	}
 	x.rt.met.head(time.Since(sent))
@@ -185,6 +216,9 @@ func (x *exchange) remote(node string) error {
 		chunk, err := s.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if errors.Is(err, fabric.ErrPeerLost) {
+			return &lostRunning{node: node, err: err}
 		}
 		if err != nil {
 			return err
@@ -245,6 +279,24 @@ func (x *exchange) fail(err error) {
 		x.w.Write(x.busy.body)
 	case !x.wrote:
 		x.rt.fail(x.w, x.r, err)
+	}
+}
+
+// failLost answers a request whose node was lost while running it: a 502
+// naming the node and why it is not retried, or, in a stream, an in-band
+// error. It is audited like any refusal.
+func (x *exchange) failLost(lost *lostRunning) {
+	x.rt.met.decided("failed")
+	if x.rt.cfg.Audit != nil {
+		x.decisions = append(x.decisions, audit.Record{Kind: audit.KindRoute, Tenant: x.pol.TenantName,
+			KeyID: x.pol.KeyID, Decision: "failed", Reason: lost.Error(), Detail: map[string]string{"model": x.model, "node": lost.node}})
+	}
+	switch {
+	case x.tr != nil:
+		x.tr.fail("node_lost", lost)
+		x.tr.end()
+	case !x.wrote:
+		x.rt.answer(x.w, x.r, http.StatusBadGateway, "node_lost", lost)
 	}
 }
 

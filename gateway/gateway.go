@@ -171,6 +171,11 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, route.ErrBadQuery) {
 		status, typ = http.StatusBadRequest, "invalid_request_error"
 	}
+	rt.answer(w, r, status, typ, err)
+}
+
+// answer writes an error of the gateway's own in the API's shape.
+func (rt *Router) answer(w http.ResponseWriter, r *http.Request, status int, typ string, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if strings.HasPrefix(r.URL.Path, "/api/") {

@@ -21,11 +21,11 @@ func newMetrics(reg prometheus.Registerer, fab *fabric.Node) (*metrics, error) {
 	m := &metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_route_decisions_total",
-			Help: "Routing decisions: local (served here), remote (forwarded), deny (no permitted node: 503), invalid (bad narrowing: 400).",
+			Help: "Routing decisions: local (served here), remote (forwarded), deny (no permitted node: 503), invalid (bad narrowing: 400), failed (a node was lost while running the request, which is not sent to another: 502).",
 		}, []string{"outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_route_retries_total",
-			Help: "Requests moved to another node: before_answer (the node failed, was full or did not know the tenant) or mid_stream (continued after the node died).",
+			Help: "Requests moved to another node: before_answer (the node failed, was full or did not know the tenant) or mid_stream (a stream under way continued once after its node was lost).",
 		}, []string{"stage"}),
 		firstByte: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hearth_route_remote_head_seconds",

@@ -189,7 +189,7 @@ func TestFleetUnderChaos(t *testing.T) {
 	}
 
 	// What the clients saw.
-	var served, refused, bad int
+	var served, refused, lost, bad int
 	servedIDs := map[string]tenantSpec{}
 	for i, o := range out {
 		r := o.result
@@ -200,6 +200,11 @@ func TestFleetUnderChaos(t *testing.T) {
 				t.Errorf("request %d (%s): status %d err %v body %s; want a 503 naming DE", i, o.tenant.name, r.status, r.err, r.body)
 			}
 			refused++
+		case lostRunning(r):
+			// Its node was killed while running it: the gateway does not
+			// send such a request on (it may be what killed the node) and
+			// says so; the client can retry it.
+			lost++
 		case r.err != nil || r.status != 200:
 			bad++
 			t.Errorf("request %d (%s via %s, stream %v, ollama %v): status %d err %v body %s", i, o.tenant.name, o.entry.Name, o.stream, o.ollama, r.status, r.err, r.body)
@@ -216,7 +221,10 @@ func TestFleetUnderChaos(t *testing.T) {
 			t.Fatalf("too many failures")
 		}
 	}
-	t.Logf("clients: %d served whole, %d refused with 503, %d wrong", served, refused, bad)
+	t.Logf("clients: %d served whole, %d refused with 503, %d lost with their node (502 or a stream's error, not retried), %d wrong", served, refused, lost, bad)
+	if lost > n/10 {
+		t.Errorf("%d of %d requests were lost with their node; the kills should reach far fewer", lost, n)
+	}
 
 	// What the nodes say: each node's own audit log, verified.
 	f.StopAll()
@@ -381,4 +389,12 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// lostRunning reports whether a request failed because its node was lost
+// while running it, as the gateway says: a 502 before any answer, or a
+// stream's error event after a second loss.
+func lostRunning(r result) bool {
+	const why = "not sent to another node"
+	return r.status == 502 && strings.Contains(r.body, why) || r.err != nil && strings.Contains(r.err.Error(), why)
 }

@@ -134,6 +134,12 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		}
 		o.dataDir = dir
 	}
+	if err := secureDataDir(dir, log); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err := checkSecretFiles(dir, o); err != nil {
+		return err
+	}
 	st, err := store.Open(dir)
 	if err != nil {
 		return err

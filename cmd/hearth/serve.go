@@ -55,6 +55,7 @@ type serveOptions struct {
 	heartbeat    time.Duration
 	clusterPlain bool
 	logFormat    string
+	limits       httpLimits
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -115,6 +116,9 @@ let streams in flight finish (up to --drain).`,
 	f.DurationVar(&o.faultStepDelay, "fault-step-delay", 0, "testing only: make every model step this much longer, to simulate a slower model")
 	f.MarkHidden("fault-latency")
 	f.MarkHidden("fault-step-delay")
+	f.DurationVar(&o.limits.bodyTimeout, "body-timeout", defaultBodyTimeout, "how long a client may take to send a request body, from its headers (0: no limit)")
+	f.DurationVar(&o.limits.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	f.IntVar(&o.limits.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "connections one client address may hold open at once, loopback included; more get a 503 (0: no limit)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -203,7 +207,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction, Erase: sec.eraseEverywhere})))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := newHTTPServer(mux, o.limits) // body and idle deadlines (httpserver.go)
 	models, _ := run.Models(ctx)
 	names := make([]string, len(models))
 	for i, m := range models {
@@ -248,7 +252,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s); fleet: %s\n", sec.id.ID, names, ln.Addr(), sec.mode, fleet)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(limitConnsPerIP(ln, o.limits.maxConnsPerIP, log)) }()
 
 	select {
 	case err := <-errc:

@@ -141,7 +141,7 @@ func (g *Gate) authenticate(r *http.Request) (api.Caller, error) {
 	p, err := g.cfg.Tenants.Authenticate(r.Context(), secret)
 	if err != nil {
 		if errors.Is(err, tenant.ErrUnauthenticated) {
-			return nil, fmt.Errorf("%w: %v", api.ErrUnauthorized, err)
+			return nil, fmt.Errorf("%w: %w", api.ErrUnauthorized, err) // %w: the API finds the public message
 		}
 		return nil, fmt.Errorf("access: authenticate: %w", err)
 	}

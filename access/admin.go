@@ -27,7 +27,10 @@ func (g *Gate) Admin(h http.Handler) http.Handler {
 			var err error
 			if p, err = g.cfg.Tenants.Authenticate(r.Context(), secret); err != nil {
 				g.denied(r, err)
-				writeAuthError(w, err.Error())
+				// The caller hears the public message; the detail goes to the
+				// node's log (and the audit record).
+				g.log.Info("admin request refused", "path", r.URL.Path, "remote_addr", r.RemoteAddr, "detail", err.Error())
+				writeAuthError(w, tenant.PublicMessage(err))
 				return
 			}
 		}

@@ -31,6 +31,10 @@ type apiError struct {
 	OllamaMessage string
 	// RetryAfter, when positive, is sent as the Retry-After header.
 	RetryAfter time.Duration
+	// Detail, when set, is what the node's log line says besides Message,
+	// which the client sees: facts the client must not learn (which key
+	// was refused, when it was revoked, whose it is).
+	Detail string
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -93,7 +97,15 @@ func classify(err error, param string) *apiError {
 		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "service_unavailable",
 			Message: err.Error(), RetryAfter: 5 * time.Second}
 	case errors.Is(err, ErrUnauthorized):
-		return &apiError{Status: http.StatusUnauthorized, Type: typeAuth, Code: "invalid_api_key", Message: err.Error()}
+		// The caller of a refused key may be anyone holding it: the wire
+		// gets the error's public message where it has one, the log the
+		// rest.
+		msg := err.Error()
+		var pm publicMessager
+		if errors.As(err, &pm) {
+			msg = pm.PublicMessage()
+		}
+		return &apiError{Status: http.StatusUnauthorized, Type: typeAuth, Code: "invalid_api_key", Message: msg, Detail: err.Error()}
 	case errors.Is(err, ErrForbidden):
 		return &apiError{Status: http.StatusForbidden, Type: typePermission, Code: "permission_denied", Message: err.Error()}
 	case errors.Is(err, ErrQuotaExceeded):
@@ -108,6 +120,10 @@ func classify(err error, param string) *apiError {
 	}
 	return &apiError{Status: http.StatusInternalServerError, Type: typeServer, Code: "internal_error", Message: err.Error()}
 }
+
+// publicMessager is an error that says what of it a client may see (the
+// tenant store's refused keys).
+type publicMessager interface{ PublicMessage() string }
 
 // retryAfterSeconds rounds a delay up to whole seconds, at least one, as
 // the Retry-After header wants.

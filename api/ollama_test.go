@@ -242,10 +242,14 @@ func TestOllamaModels(t *testing.T) {
 	}
 	// "fake:latest" is Ollama's spelling of "fake"; "name" is the old field.
 	decode(t, h.do("POST", "/api/show", `{"name":"fake:latest"}`).Body.Bytes(), &show)
-	if show.Template != "chatml" || !strings.Contains(show.Modelfile, "FROM /models/fake.gguf") || !strings.Contains(show.Parameters, "num_ctx") ||
+	if show.Template != "chatml" || !strings.Contains(show.Modelfile, "FROM fake\n") || !strings.Contains(show.Parameters, "num_ctx") ||
 		!equalDetails(show.Details, wantDetails) || show.ModelInfo["general.architecture"] != "llama" ||
 		show.ModelInfo["llama.context_length"] != float64(64) || show.ModelInfo["general.parameter_count"] != float64(260000) {
 		t.Errorf("show = %+v", show)
+	}
+	// Nothing in the answer names the server's file (item 10 of issue 12).
+	if body := h.do("POST", "/api/show", `{"model":"fake"}`).Body.String(); strings.Contains(body, "/models/") || strings.Contains(body, ".gguf") {
+		t.Errorf("/api/show names the model's file: %s", body)
 	}
 
 	var ver struct {

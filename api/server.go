@@ -304,6 +304,9 @@ func (s *Server) logRequest(rec *recorder, r *http.Request, info *requestInfo, s
 	level := slog.LevelInfo
 	if info.err != nil {
 		attrs = append(attrs, slog.String("error", info.err.Message))
+		if d := info.err.Detail; d != "" && d != info.err.Message {
+			attrs = append(attrs, slog.String("detail", d))
+		}
 		switch {
 		case info.err.Status == http.StatusServiceUnavailable:
 			level = slog.LevelWarn

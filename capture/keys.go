@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/hearth-ai/hearth/identity"
 )
 
 // KeyFileName is the node master key's file name in the data directory.
@@ -60,6 +62,11 @@ func (m *masterKey) get(create bool) (cipher.AEAD, error) {
 }
 
 func readKeyFile(path string) ([]byte, error) {
+	// It wraps every tenant's data key: refuse it, like the node key,
+	// if other users may read it.
+	if err := identity.CheckSecretFile(path, "capture: master key"); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("capture: master key: %w", err)

@@ -9,9 +9,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -36,6 +38,9 @@ func Open(path string) (*DB, error) {
 	if path != ":memory:" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("db: %w", err)
+		}
+		if err := private(path); err != nil {
+			return nil, err
 		}
 		q := url.Values{}
 		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(ON)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
@@ -67,10 +72,51 @@ func Open(path string) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
-	if path != ":memory:" {
-		os.Chmod(path, 0o600)
-	}
 	return d, nil
+}
+
+// companions are the files SQLite keeps beside a database: the WAL, its
+// shared-memory index and, while the journal mode is being switched, a
+// rollback journal. They hold the same data as the database itself.
+var companions = []string{"-wal", "-shm", "-journal"}
+
+// private makes the database file, and any companion already there, mode
+// 0600 before SQLite opens them. SQLite creates a companion with the mode
+// of the database file (and forces that mode past the umask), so a main
+// file that is 0600 from its first byte is what keeps the WAL and the
+// shared-memory file, which hold tenants, key hashes and usage, from
+// ever being readable by other users. This does not depend on the
+// process's umask, which a library must not change.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("db: open %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range append([]string{path}, suffixed(path)...) {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("db: %w", err)
+		}
+		if st.Mode().Perm()&0o077 == 0 || runtime.GOOS == "windows" {
+			continue
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return fmt.Errorf("db: %s has mode %04o, readable by other users, and cannot be made 0600: %w", p, st.Mode().Perm(), err)
+		}
+	}
+	return nil
+}
+
+func suffixed(path string) []string {
+	out := make([]string, len(companions))
+	for i, s := range companions {
+		out[i] = path + s
+	}
+	return out
 }
 
 // OpenDir opens hearth.db in a data directory.

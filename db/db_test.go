@@ -122,3 +122,83 @@ func TestMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFilesPrivate: a database created in a directory others can read
+// (0755, the usual default) gets no file that others can read either: not
+// the database, and not the WAL or shared-memory file SQLite creates
+// beside it, whatever the process's umask.
+func TestFilesPrivate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "hearth.db")
+	d, err := db.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Migrate(context.Background(), "things", []string{`CREATE TABLE things (id INTEGER PRIMARY KEY)`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(`INSERT INTO things (id) VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	checkPrivate(t, dir, "hearth.db", "hearth.db-wal", "hearth.db-shm")
+}
+
+// TestFilesPrivateExisting: files an older version left readable are
+// made 0600 when the database is opened.
+func TestFilesPrivateExisting(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hearth.db")
+	d, err := db.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(`CREATE TABLE things (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	// An empty WAL is what a clean close leaves, if any.
+	if err := os.WriteFile(path+"-wal", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err = db.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Exec(`INSERT INTO things (id) VALUES (1)`); err != nil {
+		t.Fatalf("the reopened database: %v", err)
+	}
+	checkPrivate(t, dir, "hearth.db", "hearth.db-wal")
+}
+
+func checkPrivate(t *testing.T, dir string, want ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.Name()] = true
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %04o; want no access for group or others", e.Name(), perm)
+		}
+	}
+	for _, name := range want {
+		if !seen[name] {
+			t.Errorf("%s was not created (have %v)", name, seen)
+		}
+	}
+}

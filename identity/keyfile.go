@@ -51,18 +51,9 @@ func trimSpace(b []byte) []byte {
 }
 
 // checkMode refuses a key file that group or others can read or write.
-// Windows has no such mode bits; there the directory's ACL is what counts.
 func checkMode(path string, mode os.FileMode) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	if !mode.IsRegular() {
-		return fmt.Errorf("identity: %s is not a regular file", path)
-	}
-	if perm := mode.Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("identity: %s has mode %04o, so other users may read the node's private key; "+
-			"refusing to use it: run `chmod 600 %s` if no one else can have read it, or move it aside to create a new identity",
-			path, perm, path)
+	if err := secretMode(path, "identity: node key", mode); err != nil {
+		return fmt.Errorf("%w (moving it aside creates a new identity)", err)
 	}
 	return nil
 }

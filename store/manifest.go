@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // ErrCorruptManifest is returned (wrapped) when manifest.json cannot be
@@ -72,6 +73,11 @@ func (s *Store) readManifest() (*manifest, error) {
 		}
 		seen[e.Name] = true
 	}
+	// Manifests written before sources were redacted may hold a URL's
+	// credentials or token: never hand them out.
+	for i := range m.Models {
+		m.Models[i].Source = redactSource(m.Models[i].Source)
+	}
 	return &m, nil
 }
 
@@ -81,6 +87,9 @@ func (s *Store) writeManifest(m *manifest) error {
 	m.Version = manifestVersion
 	if m.Models == nil {
 		m.Models = []Entry{}
+	}
+	for i := range m.Models {
+		m.Models[i].Source = redactSource(m.Models[i].Source)
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -119,4 +128,12 @@ func (s *Store) withLock(fn func() error) error {
 	}
 	defer unlock()
 	return fn()
+}
+
+// redactSource redacts a source that is a URL; a file path stays as it is.
+func redactSource(src string) string {
+	if strings.Contains(src, "://") {
+		return RedactURL(src)
+	}
+	return src
 }

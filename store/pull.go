@@ -35,12 +35,20 @@ type PullOptions struct {
 // models/.partial first and resumes from there with a Range request when a
 // previous pull was interrupted or cancelled. hf://owner/repo/path.gguf is
 // shorthand for the file on Hugging Face's main branch.
+//
+// The URL's credentials and query values (a pre-signed URL's token) appear
+// in no error, progress line or manifest entry: see RedactURL.
 func (s *Store) Pull(ctx context.Context, rawURL, name string, opts PullOptions) (Entry, error) {
+	e, err := s.pull(ctx, rawURL, name, opts)
+	return e, redactError(err)
+}
+
+func (s *Store) pull(ctx context.Context, rawURL, name string, opts PullOptions) (Entry, error) {
 	u, err := ResolveURL(rawURL)
 	if err != nil {
 		return Entry{}, err
 	}
-	shown := redact(rawURL)
+	shown := RedactURL(rawURL)
 	pu, err := url.Parse(u)
 	if err != nil {
 		return Entry{}, fmt.Errorf("store: pull %s: %w", shown, err)
@@ -146,25 +154,15 @@ func ResolveURL(raw string) (string, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("store: pull: bad URL: %w", err)
+		return "", redactError(fmt.Errorf("store: pull: bad URL: %w", err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("store: pull %s: URL scheme must be http, https or hf (to import a local file use import)", redact(raw))
+		return "", fmt.Errorf("store: pull %s: URL scheme must be http, https or hf (to import a local file use import)", RedactURL(raw))
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("store: pull %s: URL has no host", redact(raw))
+		return "", fmt.Errorf("store: pull %s: URL has no host", RedactURL(raw))
 	}
 	return raw, nil
-}
-
-// redact drops credentials from a URL before it is shown or recorded.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
 }
 
 func parseDigest(s string) (string, error) {
@@ -185,7 +183,7 @@ func parseDigest(s string) (string, error) {
 type download struct {
 	client   *http.Client
 	url      string
-	shown    string // url without credentials, for messages
+	shown    string // url without credentials or query values, for messages
 	path     string
 	progress func(done, total int64)
 

@@ -71,6 +71,11 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{dir: filepath.Join(abs, "models")}
+	// The data directory also holds the node's keys and database: if it
+	// is new, it is the user's alone.
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	if err := os.MkdirAll(s.partialDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

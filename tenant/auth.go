@@ -16,7 +16,9 @@ const authQuery = `SELECT k.hash, k.id, k.tenant_id, k.name, k.prefix, k.scopes,
 	FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.hash = ?`
 
 // Authenticate resolves a bearer token to its key and tenant. Every error
-// matches ErrUnauthenticated and says why without repeating the token:
+// matches ErrUnauthenticated and says why without repeating the token (its
+// Error for the node's log; PublicMessage for the caller, see
+// autherror.go):
 // malformed tokens are refused before touching the database; a revoked
 // key also matches ErrRevoked, an expired one ErrExpired, a key of a
 // disabled tenant ErrDisabled.
@@ -38,7 +40,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 		&t.Name, &models, &zones, &t.Policy.Home, &t.Policy.Capture, &t.Policy.RetentionDays,
 		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.MonthlyTokens, &tc, &t.Disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: unknown API key", ErrUnauthenticated)
+		return nil, refused(publicInvalid, nil, "unknown API key")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tenant: authenticate: %w", err)
@@ -47,7 +49,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 	// constant time costs nothing and keeps any future change of the
 	// lookup (a prefix index, a cache) from leaking timing.
 	if subtle.ConstantTimeCompare(hash, want) != 1 {
-		return nil, fmt.Errorf("%w: unknown API key", ErrUnauthenticated)
+		return nil, refused(publicInvalid, nil, "unknown API key")
 	}
 	t.ID = k.TenantID
 	k.Scopes = splitScopes(scopes)
@@ -56,13 +58,13 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 	t.Created = fromNanos(tc)
 	switch now := s.now(); {
 	case !k.Revoked.IsZero():
-		return nil, fmt.Errorf("%w: %w: key %s (%s...) was revoked at %s", ErrUnauthenticated, ErrRevoked,
-			k.ID, k.Prefix, k.Revoked.Format(time.RFC3339))
+		return nil, refused(publicRevoked, ErrRevoked, "key %s (%s...) of tenant %s was revoked at %s",
+			k.ID, k.Prefix, t.Name, k.Revoked.Format(time.RFC3339))
 	case !k.Expires.IsZero() && !now.Before(k.Expires):
-		return nil, fmt.Errorf("%w: %w: key %s (%s...) expired at %s", ErrUnauthenticated, ErrExpired,
-			k.ID, k.Prefix, k.Expires.Format(time.RFC3339))
+		return nil, refused(publicRevoked, ErrExpired, "key %s (%s...) of tenant %s expired at %s",
+			k.ID, k.Prefix, t.Name, k.Expires.Format(time.RFC3339))
 	case t.Disabled:
-		return nil, fmt.Errorf("%w: %w: tenant %s is disabled", ErrUnauthenticated, ErrDisabled, t.Name)
+		return nil, refused(publicDisabled, ErrDisabled, "tenant %s is disabled", t.Name)
 	}
 	return &p, nil
 }

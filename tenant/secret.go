@@ -51,17 +51,23 @@ func random(n int) []byte {
 // without echoing it: the message may reach logs and clients.
 func checkSecret(s string) error {
 	if len(s) < len(SecretPrefix) || s[:len(SecretPrefix)] != SecretPrefix {
-		return fmt.Errorf("%w: malformed API key: it must start with %q", ErrUnauthenticated, SecretPrefix)
+		return malformed(fmt.Sprintf("it must start with %q", SecretPrefix))
 	}
 	if len(s) != secretLen {
-		return fmt.Errorf("%w: malformed API key: %d characters, want %d", ErrUnauthenticated, len(s), secretLen)
+		return malformed(fmt.Sprintf("%d characters, want %d", len(s), secretLen))
 	}
 	for i := len(SecretPrefix); i < len(s); i++ {
 		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return fmt.Errorf("%w: malformed API key: character %d is not in a-z, 2-7", ErrUnauthenticated, i+1)
+			return malformed(fmt.Sprintf("character %d is not in a-z, 2-7", i+1))
 		}
 	}
 	return nil
+}
+
+// malformed is the refusal of a token that cannot be a key. What is wrong
+// with its form tells the caller nothing about any key, so they hear it.
+func malformed(why string) error {
+	return refused(publicInvalid+": malformed: "+why, nil, "malformed API key: %s", why)
 }
 
 // hashSecret is what the database stores and looks keys up by. A plain

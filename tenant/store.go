@@ -85,6 +85,14 @@ const tenantCols = `id, name, allowed_models, jurisdictions, home, capture, rete
 // Validate checks a tenant's name, policy and limits, and returns it with
 // its policy in canonical form.
 func (t Tenant) Validate() (Tenant, error) {
+	if t.Name == ReservedName {
+		return t, invalid("tenant name %q is reserved: it names the requests a node with no tenants serves without a key; choose another name", t.Name)
+	}
+	return t.validate()
+}
+
+// validate is Validate without the reserved name.
+func (t Tenant) validate() (Tenant, error) {
 	if err := ValidateName("tenant", t.Name); err != nil {
 		return t, err
 	}
@@ -195,7 +203,13 @@ func (s *Store) UpdateTenant(ctx context.Context, nameOrID string, fn func(*Tena
 			return err
 		}
 		t.ID, t.Created = old.ID, old.Created
-		if t, err = t.Validate(); err != nil {
+		validate := Tenant.Validate
+		if t.Name == ReservedName && old.Name == ReservedName {
+			// A tenant made before the name was reserved can still be
+			// changed (or renamed away) rather than be stuck.
+			validate = Tenant.validate
+		}
+		if t, err = validate(t); err != nil {
 			return err
 		}
 		_, err = c.ExecContext(ctx, `UPDATE tenants SET name = ?, allowed_models = ?, jurisdictions = ?, home = ?, capture = ?,

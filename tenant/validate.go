@@ -19,6 +19,11 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
+// ReservedName is the tenant a node with no tenants serves keyless
+// requests as (in its usage, audit records and captures); a real tenant
+// of that name would be mistaken for it, so none may take it.
+const ReservedName = "local"
+
 // ValidateName checks a tenant or key name: 1 to 64 of a-z, 0-9, '-' and
 // '_', starting with a letter or digit (so it never reads as a flag), and
 // not starting with "tnt_", which tenant IDs use.

@@ -27,6 +27,7 @@ func TestCreateTenantInvalid(t *testing.T) {
 		{"unicode", func(t *Tenant) { t.Name = "açme" }, "character 'ç'"},
 		{"too long", func(t *Tenant) { t.Name = long }, "longer than 64"},
 		{"id-like", func(t *Tenant) { t.Name = "tnt_x" }, "tenant ids"},
+		{"reserved", func(t *Tenant) { t.Name = "local" }, `tenant name "local" is reserved`},
 		{"lower-case jurisdiction", func(t *Tenant) { t.Policy.Jurisdictions = []string{"ke"} }, `must be upper case ("KE")`},
 		{"one-letter jurisdiction", func(t *Tenant) { t.Policy.Jurisdictions = []string{"K"} }, "2 to 32"},
 		{"empty jurisdiction", func(t *Tenant) { t.Policy.Jurisdictions = []string{"KE", ""} }, "empty jurisdiction"},

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hearth-ai/hearth/identity"
 )
 
 // A node's embedded NATS server carries inference requests, responses
@@ -26,6 +28,9 @@ const (
 // fleetToken loads the node's client token, creating it if absent.
 func fleetToken(dir string) (string, error) {
 	path := filepath.Join(dir, fleetTokenFile)
+	if err := identity.CheckSecretFile(path, "fleet token"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
 	b, err := os.ReadFile(path)
 	if err == nil {
 		tok := strings.TrimSpace(string(b))

@@ -105,6 +105,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Commands on a data directory create private files (datadir.go).
+		PersistentPreRunE: privateUmask,
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -75,16 +76,25 @@ func newModelsPullCmd(g *globals, open func() (*store.Store, error)) *cobra.Comm
 		Long: `Download a GGUF model into the store. URL is an http or https URL, or
 hf://owner/repo/file.gguf for a file on the main branch of a Hugging Face
 repository. An interrupted or cancelled pull resumes where it stopped when run
-again with the same URL.`,
+again with the same URL. Credentials and query values in the URL (a signed
+URL's token) are never printed or recorded. A plain http URL without --sha256
+gets a warning: nothing then protects the file in transit.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := open()
 			if err != nil {
 				return err
 			}
+			// The URL may carry credentials or a signed token: only its
+			// redacted form is ever shown.
+			shown := store.RedactURL(args[0])
+			if sum == "" && strings.HasPrefix(strings.ToLower(args[0]), "http://") {
+				fmt.Fprintf(g.stderr, "hearth: warning: %s is plain http and no --sha256 was given: anyone on the network path can "+
+					"read the URL and replace the file; use https, or give the file's --sha256\n", shown)
+			}
 			e, err := s.Pull(cmd.Context(), args[0], name, store.PullOptions{
 				SHA256:   sum,
-				Progress: newPullProgress(g, "pulling "+args[0]),
+				Progress: newPullProgress(g, "pulling "+shown),
 			})
 			g.progressDone()
 			if err != nil {

@@ -207,3 +207,66 @@ func TestPullStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestHostilePullSecrets: `models pull` of a URL with credentials and a
+// signed token shows neither, in its progress lines, its errors or what
+// `models list` prints, and warns about plain http without --sha256.
+func TestHostilePullSecrets(t *testing.T) {
+	stories := filepath.Join(models, "stories260K.gguf")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/m.gguf" {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, stories)
+	}))
+	defer srv.Close()
+	secretURL := func(path string) string {
+		return strings.Replace(srv.URL, "http://", "http://user:PASSWORD@", 1) + path + "?sig=SIGNATURE"
+	}
+	leaks := func(what, s string) {
+		t.Helper()
+		for _, sec := range []string{"PASSWORD", "SIGNATURE", "user@", "user:"} {
+			if strings.Contains(s, sec) {
+				t.Errorf("%s shows %q:\n%s", what, sec, s)
+			}
+		}
+	}
+	data := t.TempDir()
+	out, stderr, err := runErr(t, "models", "pull", secretURL("/m.gguf"), "--data-dir", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks("pull's output", out+stderr)
+	if !strings.Contains(stderr, "warning: "+srv.URL+"/m.gguf?sig=REDACTED is plain http and no --sha256") {
+		t.Errorf("no plain-http warning:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "pulling "+srv.URL+"/m.gguf?sig=REDACTED: ") {
+		t.Errorf("the progress lines do not name the redacted URL:\n%s", stderr)
+	}
+	out, _, err = runErr(t, "models", "list", "--json", "--data-dir", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks("models list", out)
+
+	_, stderr, err = runErr(t, "models", "pull", secretURL("/missing.gguf"), "--data-dir", data, "--sha256", "123")
+	if err == nil {
+		t.Fatal("a bad --sha256 was accepted")
+	}
+	leaks("a bad --sha256", err.Error()+stderr)
+	_, stderr, err = runErr(t, "models", "pull", secretURL("/missing.gguf"), "--data-dir", data)
+	if err == nil {
+		t.Fatal("pull of a missing file succeeded")
+	}
+	leaks("a failed pull", err.Error()+stderr)
+
+	// With --sha256 there is nothing to warn about.
+	_, stderr, err = runErr(t, "models", "pull", secretURL("/m.gguf"), "--name", "again", "--data-dir", data, "--sha256", fileDigest(t, stories))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("a warning although --sha256 was given:\n%s", stderr)
+	}
+}

@@ -56,6 +56,7 @@ type serveOptions struct {
 	heartbeat      time.Duration
 	clusterPlain   bool
 	logFormat      string
+	limits         httpLimits
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -117,6 +118,9 @@ let streams in flight finish (up to --drain).`,
 	f.DurationVar(&o.faultStepDelay, "fault-step-delay", 0, "testing only: make every model step this much longer, to simulate a slower model")
 	f.MarkHidden("fault-latency")
 	f.MarkHidden("fault-step-delay")
+	f.DurationVar(&o.limits.bodyTimeout, "body-timeout", defaultBodyTimeout, "how long a client may take to send a request body, from its headers (0: no limit)")
+	f.DurationVar(&o.limits.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	f.IntVar(&o.limits.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "connections one client address may hold open at once, loopback included; more get a 503 (0: no limit)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -135,6 +139,12 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 			return err
 		}
 		o.dataDir = dir
+	}
+	if err := secureDataDir(dir, log); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err := checkSecretFiles(dir, o); err != nil {
+		return err
 	}
 	st, err := store.Open(dir)
 	if err != nil {
@@ -201,7 +211,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction, Erase: sec.eraseEverywhere})))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := newHTTPServer(mux, o.limits) // body and idle deadlines (httpserver.go)
 	models, _ := run.Models(ctx)
 	names := make([]string, len(models))
 	for i, m := range models {
@@ -246,7 +256,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s); fleet: %s\n", sec.id.ID, names, ln.Addr(), sec.mode, fleet)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(limitConnsPerIP(ln, o.limits.maxConnsPerIP, log)) }()
 
 	select {
 	case err := <-errc:

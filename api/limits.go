@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/hearth-ai/hearth/engine"
@@ -20,10 +23,47 @@ const (
 	maxStopBytes = 1024
 	// maxOllamaStops bounds Ollama's stop list (OpenAI's is maxStops).
 	maxOllamaStops = 16
-	// maxOllamaMessages bounds /api/chat's messages before they are
-	// converted; limitMessages then holds them to the model's context.
-	maxOllamaMessages = 1 << 16
+	// maxMessages bounds a conversation as it is decoded, whatever the
+	// model (limitMessages then holds it to the model's context): far above
+	// OpenAI's own 2,048, and it keeps a body of a few megabytes from
+	// becoming hundreds of thousands of structs.
+	maxMessages = 16384
 )
+
+// messageList is a request's messages, decoded one at a time so that
+// decoding stops at maxMessages.
+type messageList[T any] []T
+
+func (l *messageList[T]) UnmarshalJSON(data []byte) error {
+	if string(bytes.TrimSpace(data)) == "null" {
+		*l = nil
+		return nil
+	}
+	// json.Unmarshal has checked the whole body's syntax before calling
+	// this, so only types can be wrong here.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return badRequest("messages", "'messages' must be an array of message objects")
+	}
+	out := (*l)[:0]
+	for i := 0; dec.More(); i++ {
+		if len(out) == maxMessages {
+			return badRequest("messages", "'messages' holds more than %d messages", maxMessages)
+		}
+		var m T
+		if err := dec.Decode(&m); err != nil {
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &typ) && typ.Field != "" {
+				p := fmt.Sprintf("messages[%d].%s", i, typ.Field)
+				return badRequest(p, "invalid type for '%s': expected %s, got %s", p, jsonTypeName(typ.Type.Kind().String()), typ.Value)
+			}
+			return badRequest(fmt.Sprintf("messages[%d]", i), "'messages[%d]' must be a message object", i)
+		}
+		out = append(out, m)
+	}
+	*l = out
+	return nil
+}
 
 // limitMessages refuses a conversation that cannot fit the model's
 // context before the chat template renders it: every message costs at

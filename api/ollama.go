@@ -57,12 +57,12 @@ func refuse(raw json.RawMessage, name, why string) error {
 // --- /api/chat ---
 
 type ollamaChatRequest struct {
-	Model    string          `json:"model"`
-	Messages []ollamaMessage `json:"messages"`
-	Stream   *bool           `json:"stream"`
-	Format   json.RawMessage `json:"format"`
-	Options  *ollamaOptions  `json:"options"`
-	Tools    json.RawMessage `json:"tools"`
+	Model    string                     `json:"model"`
+	Messages messageList[ollamaMessage] `json:"messages"`
+	Stream   *bool                      `json:"stream"`
+	Format   json.RawMessage            `json:"format"`
+	Options  *ollamaOptions             `json:"options"`
+	Tools    json.RawMessage            `json:"tools"`
 }
 
 type ollamaMessage struct {
@@ -104,9 +104,6 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 			return unsupported(fmt.Sprintf("messages[%d].images", i), "messages[%d]: images are not supported, the model reads text only", i)
 		}
 		msgs = append(msgs, chat.Message{Role: m.Role, Content: m.Content})
-	}
-	if len(msgs) > maxOllamaMessages {
-		return badRequest("messages", "'messages' holds %d messages; at most %d are allowed", len(msgs), maxOllamaMessages)
 	}
 	ereq, err := req.Options.request(s.cfg.DefaultMaxTokens)
 	if err != nil {

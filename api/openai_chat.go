@@ -14,12 +14,12 @@ import (
 
 type chatRequest struct {
 	openAIParams
-	Messages            []chatMessageIn `json:"messages"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	Logprobs            *bool           `json:"logprobs"`
-	TopLogprobs         *int            `json:"top_logprobs"`
-	ResponseFormat      *responseFormat `json:"response_format"`
-	Tools               json.RawMessage `json:"tools"`
+	Messages            messageList[chatMessageIn] `json:"messages"`
+	MaxCompletionTokens *int                       `json:"max_completion_tokens"`
+	Logprobs            *bool                      `json:"logprobs"`
+	TopLogprobs         *int                       `json:"top_logprobs"`
+	ResponseFormat      *responseFormat            `json:"response_format"`
+	Tools               json.RawMessage            `json:"tools"`
 }
 
 type chatMessageIn struct {
@@ -151,7 +151,7 @@ func chatMessages(in []chatMessageIn) ([]chat.Message, error) {
 		default:
 			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "'messages[%d].role' is '%s'; expected system, developer, user, assistant or tool", i, m.Role)
 		}
-		text, err := messageContent(m.Content, fmt.Sprintf("messages[%d].content", i))
+		text, err := messageContent(m.Content, i)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +163,7 @@ func chatMessages(in []chatMessageIn) ([]chat.Message, error) {
 // messageContent flattens a message's content: a string, null, or an
 // array of text parts (joined by newlines). Other parts (images, audio,
 // files) are refused: the models served here read text only.
-func messageContent(raw json.RawMessage, param string) (string, error) {
+func messageContent(raw json.RawMessage, i int) (string, error) {
 	if isNull(raw) {
 		return "", nil
 	}
@@ -171,6 +171,7 @@ func messageContent(raw json.RawMessage, param string) (string, error) {
 	if err := json.Unmarshal(raw, &text); err == nil {
 		return text, nil
 	}
+	param := fmt.Sprintf("messages[%d].content", i) // named only here: most contents are strings
 	var parts []struct {
 		Type string  `json:"type"`
 		Text *string `json:"text"`

@@ -26,6 +26,10 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 		return badRequest("", "the request body is empty; expected a JSON object")
 	}
 	if err := json.Unmarshal(data, v); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return ae // a limit a field's decoder applies (messageList)
+		}
 		return jsonError(data, err)
 	}
 	return nil

@@ -292,6 +292,9 @@ func (n *Node) Start() {
 	}
 }
 
+// Alive reports whether the node's process is running.
+func (n *Node) Alive() bool { return n.running() }
+
 func (n *Node) running() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()

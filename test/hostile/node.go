@@ -194,3 +194,25 @@ func tail(s string, lines int) string {
 	}
 	return strings.Join(all, "\n")
 }
+
+// Hearth runs a hearth command (such as `tenants create`) to completion
+// and returns its stdout, failing the test on an error.
+func Hearth(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(fleet.Build(t), args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("hearth %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
+}
+
+// Tenant creates a tenant in dir with an inference key and returns the
+// key, so that requests go through the node's gate: keys, limits,
+// metering and the audit log.
+func Tenant(t testing.TB, dir, name string, flags ...string) string {
+	t.Helper()
+	Hearth(t, append([]string{"tenants", "create", name, "--data-dir", dir}, flags...)...)
+	return strings.TrimSpace(Hearth(t, "keys", "create", "--tenant", name, "--data-dir", dir))
+}

@@ -282,6 +282,11 @@ func judgeWhole(text string, r *numRun, en map[string]bool, add func(string, int
 	emit(TypeKEID, func() bool { return isKEID(text, r) })
 	emit(TypeNIN, func() bool { return isNIN(text, r) })
 	emit(TypeBVN, func() bool { return isBVN(text, r) })
-	emit(TypePhone, func() bool { return !(object && !r.plus) && isPhone(text, r) })
+	emit(TypePassport, func() bool {
+		return len(r.groups) == 1 && len(d) <= 9 && !r.plus && hasContext(text, r.start, passportWords)
+	})
+	// A mobile number keeps its shape after "record:", "ref" or "account":
+	// 0722 000 111 or 254722000111 is somebody's phone whatever precedes it.
+	emit(TypePhone, func() bool { return (!(object && !r.plus) || mobileShape(r)) && isPhone(text, r) })
 	return took
 }

@@ -134,6 +134,7 @@ func (s *Scrubber) detect(text string) []candidate {
 	}
 	if s.enabled[TypeEmail] {
 		findEmails(text, add)
+		findObfuscatedEmails(text, add)
 	}
 	if s.enabled[TypeIP] {
 		findIPv4(text, add)
@@ -144,6 +145,18 @@ func (s *Scrubber) detect(text string) []candidate {
 	}
 	if s.enabled[TypeNINO] {
 		findNINOs(text, add)
+	}
+	if s.enabled[TypeKRAPIN] || s.enabled[TypePassport] {
+		findAlnumIDs(text, s.enabled, add)
+	}
+	if s.enabled[TypeDOB] {
+		findDOBs(text, add)
+	}
+	if s.enabled[TypeAddress] {
+		findAddresses(text, add)
+	}
+	if s.enabled[TypeName] {
+		findNames(text, add)
 	}
 	findNumbers(text, s.enabled, add)
 	return resolve(cands)
@@ -190,8 +203,10 @@ func resolve(c []candidate) []candidate {
 func normalise(typ, v string) string {
 	switch typ {
 	case TypeEmail:
-		return strings.ToLower(v)
-	case TypeIBAN, TypeNINO, TypeIP:
+		return deobfuscate(strings.ToLower(v))
+	case TypeName, TypeAddress, TypeDOB:
+		return strings.Join(strings.Fields(strings.ToLower(v)), " ")
+	case TypeIBAN, TypeNINO, TypeIP, TypeKRAPIN, TypePassport:
 		var b strings.Builder
 		for _, r := range v {
 			if r != ' ' {

@@ -16,7 +16,7 @@ var (
 	// numberWords also announce a phone number, but not strongly enough to
 	// outrank an Aadhaar word ("my Aadhaar number is ...").
 	numberWords = []string{"number", "namba", "nambari", "numéro", "número", "numero", "reach", "text", "ring", "dial", "zap", "wa.me"}
-	notPersonID  = map[string]bool{
+	notPersonID = map[string]bool{
 		"order": true, "invoice": true, "transaction": true, "txn": true, "ticket": true, "customer": true,
 		"account": true, "tracking": true, "reference": true, "ref": true, "session": true, "user": true,
 		"product": true, "request": true, "employee": true, "patient": true, "booking": true, "case": true,

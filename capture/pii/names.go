@@ -58,7 +58,7 @@ var lexicon = func() map[string]nameFlag {
 	set(surnames, fSurname)
 	set(ambiguousWords, fAmbWord)
 	set(ambiguousPlaces, fAmbPlace)
-	set(`dr dr.ª dra mr mrs ms miss mx prof sir dame bi bw bwana bibi mzee mme mlle madame monsieur m sr sra srta senhor senhora dona dom doutor doutora eng hon rev fr pastor bishop sheikh imam mwalimu daktari mhe mheshimiwa ndugu professeur maître mama baba lady lord`, fTitle)
+	set(`dr dr.ª dra mr mrs ms miss mx prof sir dame bi bw bwana bibi mzee mme mlle madame monsieur m sr sra srta senhor senhora dona dom doutor doutora eng hon rev fr pastor bishop sheikh imam mwalimu daktari mhe mheshimiwa ndugu professor professora professeur maître mama baba lady lord`, fTitle)
 	set(`de da das do dos du des della di van von der den wa bin binti bint ibn al el la le e y`, fParticle)
 	set(stopWords, fStop)
 	set(orgWords, fOrg)
@@ -78,7 +78,7 @@ monday tuesday wednesday thursday friday saturday sunday february march septembe
 habari asante karibu tafadhali ndiyo ndio hapana sawa mimi wewe yeye sisi nyinyi wao leo kesho jana mteja daktari mgonjwa nipigie piga tuma naomba nina nimetuma nimepokea pole samahani shikamoo salamu kwa na ya wa za la ni kwenye hii hiyo huyu yule yako yangu zenu gani lini wapi nini nani kwa sababu lakini pia bado tayari jumatatu jumanne jumatano alhamisi ijumaa jumamosi jumapili januari februari machi aprili mei juni julai agosti septemba oktoba novemba desemba shilingi pesa malipo akaunti simu namba nambari ujumbe barua
 le la les un une je tu il elle nous vous ils elles mon ma mes ton ta tes son sa ses notre votre leur ce cette ces bonjour bonsoir merci oui non madame monsieur pour avec dans sur chez sans mais donc car alors puis aussi très bien voici voilà lundi mardi mercredi jeudi vendredi samedi dimanche janvier février fevrier mars avril mai juin juillet août aout septembre octobre novembre décembre decembre veuillez pouvez merci cordialement salut rendez-vous facture commande compte numéro numero téléphone telephone
 o os as um uma eu ele ela nós nos vocês voces eles elas meu minha meus minhas seu sua seus suas olá ola obrigado obrigada sim não nao senhor senhora por favor com para em no na nas ao aos pelo pela mas então entao também tambem muito bom boa segunda terça terca quarta quinta sexta sábado sabado domingo janeiro fevereiro março marco abril maio junho julho agosto setembro outubro novembro dezembro prezado prezada atenciosamente conta pedido número telefone celular cartão cartao
-tell ask remind inform contact meet email text message mpe mwambie mpigie mwulize muulize mtumie mjulishe waambie mwone mlipe dites demandez appelez envoyez prévenez prevenez diga pergunte ligue avise mande fale
+tell ask reach remind inform contact meet email text message mpe mwambie mpigie mwulize muulize mtumie mjulishe waambie mwone mlipe dites demandez appelez envoyez prévenez prevenez diga pergunte ligue avise mande fale
 whatsapp mpesa m-pesa safaricom airtel telkom equity kcb mtn glo orange vodacom google apple microsoft android iphone samsung toyota nissan isuzu coca-cola facebook instagram twitter tiktok youtube uber bolt jumia amazon netflix visa mastercard paypal ok`
 
 // orgWords after (or inside) a run of capitalised words make it a place or
@@ -188,6 +188,12 @@ func lookup(w string) nameFlag {
 	}
 	if f, ok := lexicon[string(b)]; ok {
 		return f
+	}
+	// French elision: l'avenue, d'Almeida.
+	if len(b) > 3 && (b[0] == 'l' || b[0] == 'd') && b[1] == '\'' {
+		if f, ok := lexicon[string(b[2:])]; ok {
+			return f
+		}
 	}
 	if strings.IndexByte(string(b), '-') < 0 {
 		return 0
@@ -334,6 +340,7 @@ const (
 	cueNone = iota
 	cueWeak
 	cueRole
+	cueGreet
 	cueDeclare
 )
 
@@ -381,7 +388,7 @@ func cueBefore(text string, p *ring, at int) int {
 	case f&fCueRole != 0 && (colon || spaces && (w(0) == "signed" || w(0) == "assinado" || w(0) == "signé")):
 		return cueRole
 	case f&fCueGreet != 0 && strings.Trim(sep, " ,\n\r") == "" && strings.Count(sep, "\n") <= 1:
-		return cueRole
+		return cueGreet
 	case f&fCueEndWord != 0 && spaces:
 		switch w(0) {
 		case "is":
@@ -510,6 +517,13 @@ func (r *nameRun) judge(text string, prev *ring) (int, int) {
 	if titled {
 		return span()
 	}
+	// An unknown capitalised word opening a sentence before a given name
+	// is the sentence's verb or adverb: "Reach Gonçalo Silva", "Nilimwona
+	// Baraka".
+	if len(toks) >= 2 && toks[0].flags&nameMask == 0 && toks[1].flags&fGiven != 0 && sentenceStart(text, &p, toks[0].s) {
+		p.push(toks[0].s, toks[0].e)
+		toks = toks[1:]
+	}
 	f0 := toks[0].flags
 	lex := func(t nameToken) bool { return t.flags&(fGiven|fSurname) != 0 && t.flags&fAmbPlace == 0 }
 	hasLex := false
@@ -521,6 +535,16 @@ func (r *nameRun) judge(text string, prev *ring) (int, int) {
 	switch cueBefore(text, &p, toks[0].s) {
 	case cueDeclare:
 		return span()
+	case cueGreet:
+		if hasLex || len(toks) >= 2 {
+			return span()
+		}
+		if e := toks[0].e; e >= len(text) || strings.IndexByte(",!\n", text[e]) >= 0 {
+			if f0&fAmbPlace == 0 {
+				return span()
+			}
+		}
+		return -1, 0
 	case cueRole:
 		if hasLex {
 			return span()

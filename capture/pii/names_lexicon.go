@@ -28,7 +28,7 @@ sharma patel singh kumar gupta reddy rao iyer nair menon das bose banerjee chatt
 // ambiguousWords are given names that are also ordinary words (English
 // virtues, Swahili nouns): a capitalised one counts as a name only away from
 // a sentence start, or next to a surname, title or cue.
-const ambiguousWords = `grace hope faith joy mercy will mark bill rose charity patience precious gift blessing dawn summer autumn amber ruby pearl violet iris lily daisy holly ivy olive hazel sunny rich frank earnest neema imani baraka amani tumaini furaha upendo subira bahati zawadi rehema nuru salama pendo jabari faraji amour espoir fé luz glória gloria rosa vitória aurora paz constance prudence félicité marine pascal jules graça piedade conceição`
+const ambiguousWords = `juma grace hope faith joy mercy will mark bill rose charity patience precious gift blessing dawn summer autumn amber ruby pearl violet iris lily daisy holly ivy olive hazel sunny rich frank earnest neema imani baraka amani tumaini furaha upendo subira bahati zawadi rehema nuru salama pendo jabari faraji amour espoir fé luz glória gloria rosa vitória aurora paz constance prudence félicité marine pascal jules graça piedade conceição`
 
 // ambiguousPlaces are names that are also months, places, brands or clubs:
 // they count only with a surname, title or cue.

@@ -268,7 +268,13 @@ func judgeWhole(text string, r *numRun, en map[string]bool, add func(string, int
 	object := (len(r.groups) == 1 || !r.plus) && objectBefore(text, r.start)
 	emit := func(typ string, ok func() bool) {
 		if en[typ] && ok() {
-			add(typ, r.start, r.end)
+			s, e := r.start, r.end
+			// "(+1 931 981 0619)": the parentheses around the whole
+			// number belong to the sentence.
+			if typ == TypePhone && text[s] == '(' && text[e-1] == ')' && strings.Count(text[s:e], "(") == 1 && strings.Count(text[s:e], ")") == 1 {
+				s, e = s+1, e-1
+			}
+			add(typ, s, e)
 			took = true
 		}
 	}

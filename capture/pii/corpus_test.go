@@ -133,4 +133,3 @@ func TestCorpus(t *testing.T) {
 		t.Log(e)
 	}
 }
-

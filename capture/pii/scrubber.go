@@ -81,9 +81,11 @@ func (s *Scrubber) Detect(text string) []Finding {
 // prompt and the output of one interaction: the same value gets the same
 // placeholder in all of them. A Session is not safe for concurrent use.
 type Session struct {
-	s      *Scrubber
-	counts map[string]int
-	seen   map[string]string // type + "\x00" + normalised value -> placeholder
+	s       *Scrubber
+	counts  map[string]int
+	seen    map[string]string // type + "\x00" + normalised value -> placeholder
+	key     []byte            // digests' key, for a resumed Numbering
+	digests map[string]string // from a resumed Numbering: digest -> placeholder
 }
 
 // NewSession starts a numbering scope.
@@ -103,7 +105,7 @@ func (ss *Session) Scrub(text string) Result {
 	last := 0
 	for _, c := range cands {
 		key := c.typ + "\x00" + normalise(c.typ, text[c.start:c.end])
-		ph, ok := ss.seen[key]
+		ph, ok := ss.lookup(key)
 		if !ok {
 			ss.counts[c.typ]++
 			ph = "<" + c.typ + "_" + strconv.Itoa(ss.counts[c.typ]) + ">"

@@ -44,7 +44,7 @@ func findAddresses(text string, add func(string, int, int)) {
 			for i+1 < len(text) && isDigit(text[i+1]) {
 				i++
 			}
-		case c == 'R' || c == 'A' || c == 'T' || c == 'P' || c == 'L' || c == 'E' || c == 'r' || c == 'a':
+		case c == 'R' || c == 'A' || c == 'T' || c == 'P' || c == 'L' || c == 'E':
 			if e := streetFirst(text, i); e > 0 {
 				add(TypeAddress, i, e)
 				i = e - 1
@@ -165,7 +165,7 @@ func numberFirst(text string, i int) int {
 // streetFirst: "Rua das Flores, nº 45", "Avenida Paulista 1578", "Av. Brasil, 500".
 func streetFirst(text string, i int) int {
 	ws, we := wordAt(text, i)
-	if ws != i || !streetPrefixPT[strings.ToLower(text[ws:we])] || !upperFirst(text[ws:we]) {
+	if ws != i || we-ws > 9 || !inFolded(streetPrefixPT, text[ws:we]) {
 		return -1
 	}
 	p := we
@@ -248,4 +248,22 @@ func findPOBoxes(text string, add func(string, int, int)) {
 			add(TypeAddress, s, q)
 		}
 	}
+}
+
+// inFolded looks w up in m with its ASCII letters lower-cased, without
+// allocating (the []byte-to-string conversion in a map index does not).
+func inFolded(m map[string]bool, w string) bool {
+	var buf [16]byte
+	if len(w) > len(buf) {
+		return m[strings.ToLower(w)]
+	}
+	b := buf[:len(w)]
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return m[string(b)]
 }

@@ -107,9 +107,17 @@ func findObfuscatedEmails(text string, add func(string, int, int)) {
 			from = e
 		}
 	}
-	from = 0
+	for _, at := range []string{" at ", " AT "} {
+		findSpelledEmails(text, at, add)
+	}
+}
+
+// findSpelledEmails takes "otieno at gmail dot com", at being " at " or
+// " AT ".
+func findSpelledEmails(text, at string, add func(string, int, int)) {
+	from := 0
 	for {
-		k := indexFold(text[from:], " at ")
+		k := strings.Index(text[from:], at)
 		if k < 0 {
 			return
 		}
@@ -134,17 +142,6 @@ func closing(c byte) byte {
 		return ']'
 	}
 	return '}'
-}
-
-// indexFold is strings.Index for an ASCII needle, ignoring ASCII case.
-func indexFold(s, needle string) int {
-	n := len(needle)
-	for i := 0; i+n <= len(s); i++ {
-		if s[i] == needle[0] && strings.EqualFold(s[i:i+n], needle) {
-			return i
-		}
-	}
-	return -1
 }
 
 // localBefore returns where the local part ending before position b starts

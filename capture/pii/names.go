@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"bytes"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -195,7 +196,7 @@ func lookup(w string) nameFlag {
 			return f
 		}
 	}
-	if strings.IndexByte(string(b), '-') < 0 {
+	if bytes.IndexByte(b, '-') < 0 {
 		return 0
 	}
 	var all nameFlag = fGiven | fSurname
@@ -251,13 +252,14 @@ func glued(text string, s, e int) bool {
 
 // ring remembers the last few words before the current one.
 type ring struct {
-	w [4][2]int
-	n int
+	w    [4][2]int
+	n    int
+	head int // index of the newest word
 }
 
 func (r *ring) push(s, e int) {
-	copy(r.w[1:], r.w[:3])
-	r.w[0] = [2]int{s, e}
+	r.head = (r.head + 1) & 3
+	r.w[r.head] = [2]int{s, e}
 	if r.n < 4 {
 		r.n++
 	}
@@ -268,7 +270,8 @@ func (r *ring) back(k int) (s, e int, ok bool) {
 	if k >= r.n {
 		return 0, 0, false
 	}
-	return r.w[k][0], r.w[k][1], true
+	w := r.w[(r.head-k)&3]
+	return w[0], w[1], true
 }
 
 // maxRun bounds the capitalised words read as one candidate name.
@@ -616,20 +619,20 @@ func findNames(text string, add func(string, int, int)) {
 			return
 		}
 		i = e
-		if glued(text, s, e) {
-			prev.push(s, e)
-			continue
-		}
 		if !upperFirst(text[s:e]) {
 			// A lower-case name counts only right after a declaration
 			// ("my name is john kamau").
-			if ps, pe, ok := prev.back(0); ok && pe-ps <= 9 && onlySpace(text[pe:s]) && lookup(text[ps:pe])&fCueEndWord != 0 &&
+			if ps, pe, ok := prev.back(0); ok && isCueEnd(text[ps:pe]) && onlySpace(text[pe:s]) &&
 				cueBefore(text, &prev, s) == cueDeclare {
-				if end := lowerRun(text, s); end > s {
+				if end := lowerRun(text, s); end > s && !glued(text, s, e) {
 					add(TypeName, s, end)
 					i = end
 				}
 			}
+			prev.push(s, e)
+			continue
+		}
+		if glued(text, s, e) {
 			prev.push(s, e)
 			continue
 		}
@@ -642,6 +645,17 @@ func findNames(text string, add func(string, int, int)) {
 		}
 		i = run.end
 	}
+}
+
+// isCueEnd is a fast test for the last word of a declaration ("my name
+// is", "jina langu ni", "je m'appelle", "meu nome é", "me chamo"), run on
+// every lower-case word's predecessor.
+func isCueEnd(w string) bool {
+	switch w {
+	case "is", "Is", "ni", "Ni", "naitwa", "ninaitwa", "Naitwa", "Ninaitwa", "m'appelle", "s'appelle", "nomme", "est", "é", "e", "chamo", "chamo-me", "Chamo-me":
+		return true
+	}
+	return false
 }
 
 func onlySpace(s string) bool {

@@ -144,6 +144,8 @@ type Store struct {
 	hookMu sync.Mutex
 	hooks  []EraseHook
 
+	fbMu sync.Mutex // serialises feedback: each continues its record's numbering
+
 	saved, dropped, forwarded atomic.Int64
 }
 

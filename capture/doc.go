@@ -33,8 +33,14 @@
 //     another tenant's response is ErrNotFound there as here.
 //   - Scrubbed before anything else: one pii.Session covers every message
 //     and the output, so a value gets the same placeholder (<EMAIL_1>)
-//     wherever it appears in the interaction. The original text is never
-//     written anywhere; only counts of what was replaced are kept.
+//     wherever it appears in the interaction. Feedback given later
+//     continues that numbering: the session's numbering is sealed with the
+//     record as HMAC digests of the values under a key derived from the
+//     data key, so a correction's copy of the prompt's number gets the
+//     prompt's placeholder and a new number the next one; placeholders
+//     already written are never handed out again, and those a forwarding
+//     node wrote are renumbered. The original text is never written
+//     anywhere; only counts of what was replaced are kept.
 //   - Encrypted at rest: each tenant has a 256-bit data key; each record
 //     is sealed with AES-256-GCM under it (random nonce, the tenant and
 //     response ids as additional data, so a row cannot be moved to another

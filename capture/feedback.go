@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/capture/pii"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -83,7 +84,7 @@ func (s *Store) FeedbackFor(ctx context.Context, t tenant.Tenant, fb Feedback) (
 	if err := CheckFeedback(fb); err != nil {
 		return Feedback{}, err
 	}
-	fb = scrubFeedback(s.scr, fb)
+	fb = scrubFeedback(s.scr.NewSession(), fb)
 	got, node, err := s.cfg.Forwarder.ForwardFeedback(ctx, t, fb)
 	if errors.Is(err, ErrNoForwarder) {
 		return Feedback{}, fmt.Errorf("%w: response %q (this node is not tenant %s's home %s, and cannot reach it): %w",
@@ -112,8 +113,13 @@ func (s *Store) addFeedback(ctx context.Context, tenantID string, fb Feedback, e
 	if err := CheckFeedback(fb); err != nil {
 		return Feedback{}, err
 	}
+	// One feedback at a time: each continues the record's numbering and
+	// stores it back, and two at once would hand out the same numbers.
+	s.fbMu.Lock()
+	defer s.fbMu.Unlock()
 	var keyID string
-	err := s.d.QueryRowContext(ctx, `SELECT key_id FROM capture_record WHERE tenant_id = ? AND response_id = ?`, tenantID, fb.ResponseID).Scan(&keyID)
+	var sealedRec []byte
+	err := s.d.QueryRowContext(ctx, `SELECT key_id, sealed FROM capture_record WHERE tenant_id = ? AND response_id = ?`, tenantID, fb.ResponseID).Scan(&keyID, &sealedRec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Feedback{}, fmt.Errorf("%w: response %q", ErrNotFound, fb.ResponseID)
 	}
@@ -124,7 +130,43 @@ func (s *Store) addFeedback(ctx context.Context, tenantID string, fb Feedback, e
 	if err != nil {
 		return Feedback{}, fmt.Errorf("capture: feedback on %s: %w", fb.ResponseID, err)
 	}
-	fb = scrubFeedback(s.scr, fb)
+	recAAD := recordAAD(tenantID, fb.ResponseID)
+	recPlain, err := open(key.aead, sealedRec, recAAD)
+	if err != nil {
+		return Feedback{}, fmt.Errorf("capture: feedback on %s: record does not open under its key: %w", fb.ResponseID, err)
+	}
+	var sr sealedRecord
+	err = json.Unmarshal(recPlain, &sr)
+	clear(recPlain)
+	if err != nil {
+		return Feedback{}, fmt.Errorf("capture: feedback on %s: record does not decode: %w", fb.ResponseID, err)
+	}
+	// The interaction's numbering, continued: a value of the prompt keeps
+	// its placeholder in the correction, a new value gets the next number,
+	// and placeholders already written (by earlier feedback, or in a
+	// record kept before numberings were) are never reused.
+	pk := key.placeholderKey()
+	var num pii.Numbering
+	if sr.Numbering != nil {
+		num = *sr.Numbering
+	}
+	ss := s.scr.ResumeSession(pk, num)
+	for _, m := range sr.Messages {
+		ss.Reserve(m.Content)
+	}
+	ss.Reserve(sr.Output)
+	earlier, err := s.feedbackOf(ctx, map[string]*dataKey{keyID: key}, tenantID, []string{fb.ResponseID})
+	if err != nil {
+		return Feedback{}, err
+	}
+	for _, e := range earlier[fb.ResponseID] {
+		ss.Reserve(e.Correction)
+		ss.Reserve(e.Comment)
+	}
+	if extra != nil {
+		fb = rebaseFeedback(ss, fb) // scrubbed by the forwarding node's own session
+	}
+	fb = scrubFeedback(ss, fb)
 	fb.ID = "fb_" + randomHex(12)
 	fb.Time = s.now().UTC()
 	plain, err := json.Marshal(fb)
@@ -132,13 +174,37 @@ func (s *Store) addFeedback(ctx context.Context, tenantID string, fb Feedback, e
 		return Feedback{}, fmt.Errorf("capture: feedback: %w", err)
 	}
 	sealed := seal(key.aead, plain, feedbackAAD(tenantID, fb.ResponseID, fb.ID))
+	next := ss.Numbering(pk)
+	sr.Numbering = &next
+	recPlain, err = json.Marshal(sr)
+	if err != nil {
+		return Feedback{}, fmt.Errorf("capture: feedback: %w", err)
+	}
+	resealed := seal(key.aead, recPlain, recAAD)
+	clear(recPlain)
+	tx, err := s.d.BeginTx(ctx, nil)
+	if err != nil {
+		return Feedback{}, fmt.Errorf("capture: feedback: %w", err)
+	}
+	defer tx.Rollback()
 	// The foreign key makes a record erased meanwhile fail the insert
 	// rather than leave orphaned feedback.
-	if _, err := s.d.ExecContext(ctx, `INSERT INTO capture_feedback (id, tenant_id, response_id, key_id, time, sealed) VALUES (?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO capture_feedback (id, tenant_id, response_id, key_id, time, sealed) VALUES (?, ?, ?, ?, ?, ?)`,
 		fb.ID, tenantID, fb.ResponseID, keyID, fb.Time.UnixNano(), sealed); err != nil {
 		if strings.Contains(err.Error(), "FOREIGN KEY") {
 			return Feedback{}, fmt.Errorf("%w: response %q", ErrNotFound, fb.ResponseID)
 		}
+		return Feedback{}, fmt.Errorf("capture: feedback: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE capture_record SET sealed = ? WHERE tenant_id = ? AND response_id = ? AND sealed = ?`,
+		resealed, tenantID, fb.ResponseID, sealedRec)
+	if err != nil {
+		return Feedback{}, fmt.Errorf("capture: feedback: keep the numbering: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return Feedback{}, fmt.Errorf("%w: response %q changed or was erased while feedback was recorded", ErrNotFound, fb.ResponseID)
+	}
+	if err := tx.Commit(); err != nil {
 		return Feedback{}, fmt.Errorf("capture: feedback: %w", err)
 	}
 	detail := map[string]string{"feedback_id": fb.ID, "rating": strconv.Itoa(fb.Rating), "thumb": strconv.Itoa(fb.Thumb),

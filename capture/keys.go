@@ -30,6 +30,8 @@ const (
 	aadRecord   = "hearth-capture-record-v1\x00"
 	aadFeedback = "hearth-capture-feedback-v1\x00"
 	tagDomain   = "hearth-capture-user-v1\x00"
+
+	placeholderDomain = "hearth-capture-placeholder-v1\x00"
 )
 
 // masterKey is the node key that wraps tenant data keys, loaded (or
@@ -146,6 +148,15 @@ type dataKey struct {
 	id   string
 	raw  []byte
 	aead cipher.AEAD
+}
+
+// placeholderKey keys the digests of a record's placeholder numbering:
+// derived from the data key, so the digests mean nothing without it and
+// are gone with it.
+func (k *dataKey) placeholderKey() []byte {
+	m := hmac.New(sha256.New, k.raw)
+	m.Write([]byte(placeholderDomain))
+	return m.Sum(nil)
 }
 
 // userTag is the stored form of an end-user id: an HMAC under the

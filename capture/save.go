@@ -28,6 +28,9 @@ type sealedRecord struct {
 	Params   map[string]any `json:"params,omitempty"`
 	Time     time.Time      `json:"time"`
 	Scrubbed map[string]int `json:"scrubbed,omitempty"`
+	// Numbering continues the record's placeholders in feedback given on
+	// it later (digests under the data key's placeholderKey).
+	Numbering *pii.Numbering `json:"numbering,omitempty"`
 }
 
 // Save scrubs an interaction and stores it sealed under the tenant's data
@@ -56,7 +59,7 @@ func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error
 	if in.Time.IsZero() {
 		in.Time = s.now()
 	}
-	rec := s.scrub(in)
+	rec, ss := s.scrub(in)
 	rec.Expires = rec.Time.Add(time.Duration(t.Policy.RetentionDays) * 24 * time.Hour)
 
 	if !s.home(t) {
@@ -84,7 +87,7 @@ func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error
 			s.log.Info("capture: the tenant's primary home node did not take the interaction; kept here", "tenant", t.Name, "err", err)
 		}
 	}
-	return s.store(ctx, t, rec, in.EndUser, nil)
+	return s.store(ctx, t, rec, ss, in.EndUser, nil)
 }
 
 // SaveForwarded stores an interaction that node from (the fabric has
@@ -114,7 +117,7 @@ func (s *Store) SaveForwarded(ctx context.Context, from string, t tenant.Tenant,
 		in.Time = s.now()
 	}
 	in.TenantID = t.ID
-	rec := s.scrub(in)
+	rec, ss := s.scrub(in)
 	for typ, n := range f.Record.Scrubbed {
 		if rec.Scrubbed == nil {
 			rec.Scrubbed = map[string]int{}
@@ -126,18 +129,20 @@ func (s *Store) SaveForwarded(ctx context.Context, from string, t tenant.Tenant,
 	if endUser == "" {
 		endUser = in.EndUser
 	}
-	return s.store(ctx, t, rec, endUser, map[string]string{"from_node": from})
+	return s.store(ctx, t, rec, ss, endUser, map[string]string{"from_node": from})
 }
 
 // store seals a scrubbed record under the tenant's key, with endUser's
-// erasure tag, and audits it (with extra details).
-func (s *Store) store(ctx context.Context, t tenant.Tenant, rec Record, endUser string, extra map[string]string) error {
+// erasure tag and the numbering of ss, the session that scrubbed it, and
+// audits it (with extra details).
+func (s *Store) store(ctx context.Context, t tenant.Tenant, rec Record, ss *pii.Session, endUser string, extra map[string]string) error {
 	key, err := s.liveKey(ctx, t.ID, true)
 	if err != nil {
 		return fmt.Errorf("capture: save %s: %w", rec.ResponseID, err)
 	}
+	num := ss.Numbering(key.placeholderKey())
 	plain, err := json.Marshal(sealedRecord{KeyID: rec.KeyID, EndUser: rec.EndUser, Model: rec.Model, Endpoint: rec.Endpoint,
-		Messages: rec.Messages, Output: rec.Output, Params: rec.Params, Time: rec.Time, Scrubbed: rec.Scrubbed})
+		Messages: rec.Messages, Output: rec.Output, Params: rec.Params, Time: rec.Time, Scrubbed: rec.Scrubbed, Numbering: &num})
 	if err != nil {
 		return fmt.Errorf("capture: save %s: %w", rec.ResponseID, err)
 	}
@@ -167,10 +172,17 @@ func recordAAD(tenantID, responseID string) []byte {
 }
 
 // scrub replaces identifiers in every text of the interaction with one
-// session, so a value keeps its placeholder across messages and output.
-// Strings inside Params (stop sequences and the like) are scrubbed too.
-func (s *Store) scrub(in Interaction) Record {
+// session, so a value keeps its placeholder across messages and output,
+// and returns the session so that its numbering can be kept with the
+// record. Placeholders already in the texts (a record scrubbed on another
+// node) keep their numbers: new values are numbered after them. Strings
+// inside Params (stop sequences and the like) are scrubbed too.
+func (s *Store) scrub(in Interaction) (Record, *pii.Session) {
 	ss := s.scr.NewSession()
+	for _, m := range in.Messages {
+		ss.Reserve(m.Content)
+	}
+	ss.Reserve(in.Output)
 	counts := map[string]int{}
 	text := func(t string) string {
 		r := ss.Scrub(t)
@@ -195,7 +207,7 @@ func (s *Store) scrub(in Interaction) Record {
 	if len(counts) > 0 {
 		out.Scrubbed = counts
 	}
-	return out
+	return out, ss
 }
 
 // scrubValue copies a JSON-like value with every string scrubbed.
@@ -225,10 +237,10 @@ func scrubValue(v any, text func(string) string) any {
 	return v
 }
 
-// scrubFeedback scrubs the texts of feedback with a fresh session (the
-// interaction's session, and with it the original values, are gone).
-func scrubFeedback(scr *pii.Scrubber, fb Feedback) Feedback {
-	ss := scr.NewSession()
+// scrubFeedback scrubs the texts of feedback with ss: a fresh session on
+// a node that does not hold the interaction, or the interaction's own,
+// resumed, where it is stored.
+func scrubFeedback(ss *pii.Session, fb Feedback) Feedback {
 	fb.Correction = ss.Scrub(fb.Correction).Text
 	fb.Comment = ss.Scrub(fb.Comment).Text
 	tags := make([]string, len(fb.Tags))
@@ -236,5 +248,17 @@ func scrubFeedback(scr *pii.Scrubber, fb Feedback) Feedback {
 		tags[i] = ss.Scrub(t).Text
 	}
 	fb.Tags = tags
+	return fb
+}
+
+// rebaseFeedback renumbers placeholders that the forwarding node's fresh
+// session wrote into feedback, so that its <PHONE_1> cannot be read as
+// the record's <PHONE_1>.
+func rebaseFeedback(ss *pii.Session, fb Feedback) Feedback {
+	fb.Correction = ss.Rebase(fb.Correction)
+	fb.Comment = ss.Rebase(fb.Comment)
+	for i, t := range fb.Tags {
+		fb.Tags[i] = ss.Rebase(t)
+	}
 	return fb
 }

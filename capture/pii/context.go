@@ -13,7 +13,10 @@ var (
 	bvnWords     = []string{"bvn", "bank verification number"}
 	ssnWords     = []string{"ssn", "social security", "ss#", "ss no"}
 	phoneWords   = []string{"phone", "tel", "telephone", "call", "mobile", "mob", "cell", "whatsapp", "sms", "contact", "simu", "piga", "m-pesa", "mpesa", "téléphone", "tél", "portable", "appelez", "joindre", "telefone", "celular", "ligue", "ligar", "contato", "fone"}
-	notPersonID  = map[string]bool{
+	// numberWords also announce a phone number, but not strongly enough to
+	// outrank an Aadhaar word ("my Aadhaar number is ...").
+	numberWords = []string{"number", "namba", "nambari", "numéro", "número", "numero", "reach", "text", "ring", "dial", "zap", "wa.me"}
+	notPersonID = map[string]bool{
 		"order": true, "invoice": true, "transaction": true, "txn": true, "ticket": true, "customer": true,
 		"account": true, "tracking": true, "reference": true, "ref": true, "session": true, "user": true,
 		"product": true, "request": true, "employee": true, "patient": true, "booking": true, "case": true,

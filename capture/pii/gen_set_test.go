@@ -39,7 +39,7 @@ type tmpl struct {
 
 var templates = map[string][]tmpl{
 	TypeEmail:   {{"Send the statement to %s, please.", false}, {"Barua pepe yangu ni %s.", false}, {"Écrivez-moi à %s pour le devis.", false}, {"Meu e-mail é %s, obrigado.", false}, {"cc: %s", false}, {"The patient's daughter (%s) asked for the results.", false}},
-	TypePhone:   {{"Call me on %s after 5pm.", true}, {"WhatsApp: %s", true}, {"Nipigie simu %s kesho.", true}, {"Appelez-moi au %s.", true}, {"Meu celular é %s.", true}, {"M-Pesa: send to %s.", true}, {"You can reach the clinic at %s.", false}, {"Nambari yangu ni %s.", false}, {"Mon numéro : %s.", false}, {"Next of kin: Jane, %s.", false}, {"Fale comigo no %s.", false}},
+	TypePhone:   {{"Call me on %s after 5pm.", true}, {"WhatsApp: %s", true}, {"Nipigie simu %s kesho.", true}, {"Appelez-moi au %s.", true}, {"Meu celular é %s.", true}, {"M-Pesa: send to %s.", true}, {"You can reach the clinic at %s.", false}, {"Nambari yangu ni %s.", false}, {"Mon numéro : %s.", false}, {"Next of kin: {{NAME:Jane}}, %s.", false}, {"Fale comigo no %s.", false}},
 	TypeCard:    {{"My card %s was declined at checkout.", false}, {"Kadi yangu %s imekataliwa.", false}, {"Ma carte %s a été refusée.", false}, {"Cartão %s bloqueado.", false}, {"Please refund to %s.", false}},
 	TypeIBAN:    {{"Please transfer the deposit to %s.", false}, {"IBAN: %s", false}, {"Virement sur le compte %s effectué.", false}, {"Transferência para %s concluída.", false}},
 	TypeIP:      {{"Login from %s was blocked.", false}, {"Server %s is not responding.", false}, {"Connexion depuis %s refusée.", false}, {"Acesso do IP %s negado.", false}, {"Client [%s] timed out.", false}},
@@ -52,6 +52,16 @@ var templates = map[string][]tmpl{
 	TypeBVN:     {{"BVN %s", true}, {"My BVN is %s, account frozen.", true}, {"Bank verification number: %s.", true}},
 	TypeSSN:     {{"SSN %s on file.", true}, {"Social security number %s.", true}, {"The W-2 shows %s.", false}},
 	TypeNINO:    {{"NI number %s", false}, {"National Insurance: %s.", false}, {"My NINO is %s.", false}},
+	TypeName: {{"Please ask %s to call the clinic back.", false}, {"Habari, jina langu ni %s.", false}, {"Je m'appelle %s et j'ai rendez-vous.", false},
+		{"Meu nome é %s, sou cliente desde 2019.", false}, {"Dr. %s will see you at ten.", false}, {"Regards,\n%s", false},
+		{"Mpe %s ujumbe huu kesho.", false}, {"%s paid the deposit yesterday.", false}, {"Bonjour, ici Mme %s.", false}, {"A Sra. %s pediu a segunda via.", false}},
+	TypeDOB: {{"Date of birth: %s.", false}, {"Born on %s in Kisumu.", false}, {"DOB %s, female.", false}, {"Alizaliwa tarehe %s.", false},
+		{"Née le %s à Lyon.", false}, {"Data de nascimento: %s.", false}},
+	TypePassport: {{"Passport no. %s expires next year.", true}, {"My passport number is %s.", true}, {"Namba ya pasipoti %s.", true},
+		{"Passeport n° %s.", true}, {"Passaporte %s, emitido em Lisboa.", true}},
+	TypeAddress: {{"Deliver to %s, second floor.", false}, {"I live at %s.", false}, {"Anwani yangu ni %s.", false}, {"J'habite au %s.", false},
+		{"Moro na %s.", false}, {"Send the cheque to %s, Nairobi.", false}},
+	TypeKRAPIN: {{"KRA PIN %s", false}, {"My KRA PIN is %s, for the tax return.", false}, {"PIN ya KRA: %s.", false}},
 }
 
 // perType is how many sentences with each type the set plants; phones get more
@@ -93,6 +103,16 @@ func (g gen) value(typ string) (string, bool) {
 		return g.ssn()
 	case TypeNINO:
 		return g.nino(), false
+	case TypeName:
+		return g.name(), false
+	case TypeDOB:
+		return g.dob(), false
+	case TypePassport:
+		return g.passport(), true
+	case TypeAddress:
+		return g.address(), false
+	case TypeKRAPIN:
+		return g.kraPIN(), false
 	}
 	panic("no generator for " + typ)
 }
@@ -122,17 +142,17 @@ func (b *builder) plant(g gen, typ string) {
 	t := ts[g.r.IntN(len(ts))].text
 	i := strings.Index(t, "%s")
 	b.sep(g)
-	b.b.WriteString(t[:i])
+	b.fill(g, t[:i])
 	start := b.b.Len()
 	b.b.WriteString(v)
 	b.spans = append(b.spans, Span{Type: typ, Start: start, End: start + len(v), Value: v})
-	b.b.WriteString(t[i+2:])
+	b.fill(g, t[i+2:])
 }
 
 func (b *builder) distract(g gen) {
 	k, s := g.distractor()
 	b.sep(g)
-	b.b.WriteString(s)
+	b.fill(g, s)
 	b.kinds = append(b.kinds, k)
 }
 

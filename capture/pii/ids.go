@@ -17,12 +17,15 @@ func isAadhaar(text string, r *numRun) bool {
 	if !(len(l) == 1 || lensEq(l, 4, 4, 4) && r.sepsAll(" ", "-")) {
 		return false
 	}
-	if len(l) == 1 && contextPos(text, r.start, phoneWords) > contextPos(text, r.start, aadhaarWords) {
+	ctx := contextPos(text, r.start, aadhaarWords)
+	if len(l) == 1 && (contextPos(text, r.start, phoneWords) > ctx || ctx < 0 && mobileCC(d)) {
 		if cc := callingCode(d); cc != "" && nsnOK(cc, d[len(cc):]) {
 			return false
 		}
 	}
-	return verhoeff(d)
+	// Right after "Aadhaar" a number that fails the check is a mistyped
+	// Aadhaar, and eleven of its twelve digits are still the person's.
+	return verhoeff(d) || ctx >= 0 && !objectBefore(text, r.start)
 }
 
 // isCPF: 11 digits as ###.###.###-## or plain, two mod-11 check digits.

@@ -268,7 +268,13 @@ func judgeWhole(text string, r *numRun, en map[string]bool, add func(string, int
 	object := (len(r.groups) == 1 || !r.plus) && objectBefore(text, r.start)
 	emit := func(typ string, ok func() bool) {
 		if en[typ] && ok() {
-			add(typ, r.start, r.end)
+			s, e := r.start, r.end
+			// "(+1 931 981 0619)": the parentheses around the whole
+			// number belong to the sentence.
+			if typ == TypePhone && text[s] == '(' && text[e-1] == ')' && strings.Count(text[s:e], "(") == 1 && strings.Count(text[s:e], ")") == 1 {
+				s, e = s+1, e-1
+			}
+			add(typ, s, e)
 			took = true
 		}
 	}
@@ -282,6 +288,11 @@ func judgeWhole(text string, r *numRun, en map[string]bool, add func(string, int
 	emit(TypeKEID, func() bool { return isKEID(text, r) })
 	emit(TypeNIN, func() bool { return isNIN(text, r) })
 	emit(TypeBVN, func() bool { return isBVN(text, r) })
-	emit(TypePhone, func() bool { return !(object && !r.plus) && isPhone(text, r) })
+	emit(TypePassport, func() bool {
+		return len(r.groups) == 1 && len(d) <= 9 && !r.plus && hasContext(text, r.start, passportWords)
+	})
+	// A mobile number keeps its shape after "record:", "ref" or "account":
+	// 0722 000 111 or 254722000111 is somebody's phone whatever precedes it.
+	emit(TypePhone, func() bool { return (!(object && !r.plus) || mobileShape(r)) && isPhone(text, r) })
 	return took
 }

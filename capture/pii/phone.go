@@ -31,7 +31,10 @@ func isPhone(text string, r *numRun) bool {
 	if nanpShape(r, l) || brazilShape(r, l) || indiaShape(r, l) {
 		return true
 	}
-	if len(l) == 1 && len(d) >= 10 && len(d) <= 13 && hasContext(text, r.start, phoneWords) {
+	if len(l) == 1 && mobileCC(d) {
+		return true // 254722333444: a mobile behind its country code, '+' left out
+	}
+	if len(l) == 1 && len(d) >= 10 && len(d) <= 13 && (hasContext(text, r.start, phoneWords) || hasContext(text, r.start, numberWords)) {
 		if len(d) == 10 && (d[0] >= '6' || nanpValid(d)) {
 			return true
 		}
@@ -121,10 +124,16 @@ func nanpShape(r *numRun, l []int) bool {
 	if lensEq(l, 1, 3, 3, 4) && d[0] == '1' {
 		d, l, seps = d[1:], l[1:], seps[1:]
 	}
-	if !lensEq(l, 3, 3, 4) || !nanpValid(d) {
+	if !lensEq(l, 3, 3, 4) || d[0] < '2' {
 		return false
 	}
 	s1, s2 := seps[len(seps)-2], seps[len(seps)-1]
+	// The area code decides; an exchange starting 0 or 1 (555-123-4567,
+	// the fictional numbers people write) is accepted in the two shapes no
+	// other number takes, (555) 123-4567 and 555.123.4567.
+	if d[3] < '2' && !(s1 == ") " || s1 == ")" || s1 == "." && s2 == ".") {
+		return false
+	}
 	switch {
 	case s1 == ") " || s1 == ")":
 		return s2 == "-" || s2 == " " || s2 == "."
@@ -153,4 +162,51 @@ func brazilShape(r *numRun, l []int) bool {
 // indiaShape: 98765 43210, a ten-digit mobile starting 6-9 written 5-5.
 func indiaShape(r *numRun, l []int) bool {
 	return lensEq(l, 5, 5) && r.digits[0] >= '6' && !r.hasParen() && r.sepsAll(" ", "-")
+}
+
+// mobileShape reports whether the run reads as a mobile number on its own,
+// whatever word precedes it: a national mobile with its trunk 0 (Kenya
+// 07xx and 010x/011x, Nigeria 070/080/081/090/091, UK 07, France and South
+// Africa 06/07/08) in its usual groupings. A bare country-code form after
+// an object word ("Reference 916126468406") stays that object's number.
+func mobileShape(r *numRun) bool {
+	d := r.digits
+	if r.plus {
+		return true
+	}
+	if r.hasParen() {
+		return false
+	}
+	if l := r.lens(); d[0] == '0' && (len(l) == 1 || lensEq(l, 4, 3, 3) || lensEq(l, 4, 3, 4) || lensEq(l, 5, 6) || lensEq(l, 3, 3, 4) ||
+		lensEq(l, 4, 6) || lensEq(l, 2, 2, 2, 2, 2) || lensEq(l, 3, 3, 3)) {
+		switch len(d) {
+		case 10:
+			return d[1] == '7' || d[1] == '6' || d[1] == '8' && d[2] >= '2' || d[1] == '1' && (d[2] == '0' || d[2] == '1')
+		case 11:
+			return d[1] == '7' || d[1] >= '8' && (d[2] == '0' || d[2] == '1')
+		}
+		return false
+	}
+	return false
+}
+
+// mobileCC: a bare country code followed by a mobile number of the right
+// length: Kenya 254 7/1, Tanzania 255 6/7, Uganda 256 7, Rwanda 250 7,
+// Nigeria 234 7/8/9 0/1, Ghana 233 2/5, South Africa 27 6/7/8, India 91 6-9,
+// UK 44 7, France 33 6/7, Portugal 351 9, Brazil 55 + area + 9.
+func mobileCC(d string) bool {
+	has := func(p string, n int, next string) bool {
+		return len(d) == n && strings.HasPrefix(d, p) && strings.IndexByte(next, d[len(p)]) >= 0
+	}
+	switch {
+	case has("254", 12, "71"), has("255", 12, "67"), has("256", 12, "7"), has("250", 12, "7"),
+		has("233", 12, "25"), has("27", 11, "678"), has("91", 12, "6789"), has("44", 12, "7"),
+		has("33", 11, "67"), has("351", 12, "9"):
+		return true
+	case has("234", 13, "789"):
+		return d[4] == '0' || d[4] == '1'
+	case len(d) == 13 && strings.HasPrefix(d, "55"):
+		return d[2] >= '1' && d[3] >= '1' && d[4] == '9'
+	}
+	return false
 }

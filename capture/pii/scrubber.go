@@ -81,9 +81,11 @@ func (s *Scrubber) Detect(text string) []Finding {
 // prompt and the output of one interaction: the same value gets the same
 // placeholder in all of them. A Session is not safe for concurrent use.
 type Session struct {
-	s      *Scrubber
-	counts map[string]int
-	seen   map[string]string // type + "\x00" + normalised value -> placeholder
+	s       *Scrubber
+	counts  map[string]int
+	seen    map[string]string // type + "\x00" + normalised value -> placeholder
+	key     []byte            // digests' key, for a resumed Numbering
+	digests map[string]string // from a resumed Numbering: digest -> placeholder
 }
 
 // NewSession starts a numbering scope.
@@ -103,7 +105,7 @@ func (ss *Session) Scrub(text string) Result {
 	last := 0
 	for _, c := range cands {
 		key := c.typ + "\x00" + normalise(c.typ, text[c.start:c.end])
-		ph, ok := ss.seen[key]
+		ph, ok := ss.lookup(key)
 		if !ok {
 			ss.counts[c.typ]++
 			ph = "<" + c.typ + "_" + strconv.Itoa(ss.counts[c.typ]) + ">"
@@ -134,6 +136,7 @@ func (s *Scrubber) detect(text string) []candidate {
 	}
 	if s.enabled[TypeEmail] {
 		findEmails(text, add)
+		findObfuscatedEmails(text, add)
 	}
 	if s.enabled[TypeIP] {
 		findIPv4(text, add)
@@ -144,6 +147,18 @@ func (s *Scrubber) detect(text string) []candidate {
 	}
 	if s.enabled[TypeNINO] {
 		findNINOs(text, add)
+	}
+	if s.enabled[TypeKRAPIN] || s.enabled[TypePassport] {
+		findAlnumIDs(text, s.enabled, add)
+	}
+	if s.enabled[TypeDOB] {
+		findDOBs(text, add)
+	}
+	if s.enabled[TypeAddress] {
+		findAddresses(text, add)
+	}
+	if s.enabled[TypeName] {
+		findNames(text, add)
 	}
 	findNumbers(text, s.enabled, add)
 	return resolve(cands)
@@ -190,8 +205,10 @@ func resolve(c []candidate) []candidate {
 func normalise(typ, v string) string {
 	switch typ {
 	case TypeEmail:
-		return strings.ToLower(v)
-	case TypeIBAN, TypeNINO, TypeIP:
+		return deobfuscate(strings.ToLower(v))
+	case TypeName, TypeAddress, TypeDOB:
+		return strings.Join(strings.Fields(strings.ToLower(v)), " ")
+	case TypeIBAN, TypeNINO, TypeIP, TypeKRAPIN, TypePassport:
 		var b strings.Builder
 		for _, r := range v {
 			if r != ' ' {

@@ -16,6 +16,12 @@ const (
 	TypeBVN     = "ID_NG_BVN"
 	TypeSSN     = "ID_US_SSN"
 	TypeNINO    = "ID_GB_NINO"
+	TypeKRAPIN  = "ID_KE_KRA_PIN"
+
+	TypeName     = "NAME"
+	TypeDOB      = "DOB"
+	TypePassport = "PASSPORT"
+	TypeAddress  = "ADDRESS"
 )
 
 // packTypes maps a national-id pack (ISO 3166 alpha-2) to the types it enables.
@@ -23,14 +29,14 @@ var packTypes = map[string][]string{
 	"IN": {TypeAadhaar},
 	"BR": {TypeCPF, TypeCNPJ},
 	"ZA": {TypeZAID},
-	"KE": {TypeKEID},
+	"KE": {TypeKEID, TypeKRAPIN},
 	"NG": {TypeNIN, TypeBVN},
 	"US": {TypeSSN},
 	"GB": {TypeNINO},
 }
 
 // baseTypes are always available, independent of packs.
-var baseTypes = []string{TypeEmail, TypePhone, TypeCard, TypeIBAN, TypeIP}
+var baseTypes = []string{TypeEmail, TypePhone, TypeCard, TypeIBAN, TypeIP, TypeName, TypeDOB, TypePassport, TypeAddress}
 
 // AllTypes lists every type the package knows, base types first.
 func AllTypes() []string {
@@ -49,6 +55,7 @@ var typePriority = map[string]int{
 	TypeKEID: 90, TypeNIN: 90, TypeBVN: 91, TypeSSN: 85,
 	TypeCNPJ: 80, TypeCPF: 80, TypeZAID: 80, TypeAadhaar: 80, TypeNINO: 80,
 	TypeIBAN: 75, TypeEmail: 75, TypeIP: 72, TypeCard: 70, TypePhone: 50,
+	TypeKRAPIN: 88, TypePassport: 86, TypeDOB: 60, TypeAddress: 45, TypeName: 40,
 }
 
 // Finding is one replaced identifier. Start and End are byte offsets into the

@@ -61,7 +61,7 @@ func spoolAt(dir string, r Record, now func() time.Time) (Record, error) {
 	switch {
 	case r.Kind == "":
 		return Record{}, errors.New("audit: spool: record has no kind")
-	case r.Kind == KindCheckpoint || r.Kind == KindRecovery:
+	case ownKind(r.Kind):
 		return Record{}, fmt.Errorf("audit: spool: kind %q is written by the log itself", r.Kind)
 	case r.Sig != "":
 		return Record{}, errors.New("audit: spool: only checkpoints carry a signature")
@@ -135,7 +135,7 @@ func parseSpooled(name string, data []byte) (Record, error) {
 	switch {
 	case r.Kind == "":
 		return Record{}, errors.New("the record has no kind")
-	case r.Kind == KindCheckpoint || r.Kind == KindRecovery:
+	case ownKind(r.Kind):
 		return Record{}, fmt.Errorf("kind %q is written by the log itself", r.Kind)
 	case r.Seq != 0 || r.Prev != "" || r.Hash != "" || r.Sig != "":
 		return Record{}, errors.New("the record carries chain fields (seq, prev, hash or sig)")

@@ -55,6 +55,9 @@ type Options struct {
 	// waiting already. Default 2 seconds; negative: only on Open and when
 	// IngestSpool is called.
 	SpoolInterval time.Duration
+	// SpoolKinds are the record kinds accepted from the spool (default
+	// DefaultSpoolKinds); spool files of other kinds are quarantined.
+	SpoolKinds []string
 	// Logger receives warnings about recovery and an error line when the
 	// log fails (default: discard).
 	Logger *slog.Logger
@@ -172,6 +175,9 @@ func Open(dir string, id *identity.Identity, opts Options) (*Log, error) {
 	}
 	if opts.SpoolInterval == 0 {
 		opts.SpoolInterval = DefaultSpoolInterval
+	}
+	if opts.SpoolKinds == nil {
+		opts.SpoolKinds = DefaultSpoolKinds
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -348,9 +348,17 @@ func (l *Log) Close() error {
 	l.stopOnce.Do(func() { close(l.stop) })
 	l.bg.Wait()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	closed, err := l.closeLocked()
+	l.mu.Unlock()
+	if closed {
+		l.saveAnchor() // the head the close checkpoint signed
+	}
+	return err
+}
+
+func (l *Log) closeLocked() (closed bool, _ error) {
 	if l.seg == nil {
-		return nil
+		return false, nil
 	}
 	var errs []error
 	if l.sinceCP > 0 {
@@ -374,8 +382,7 @@ func (l *Log) Close() error {
 	}
 	l.seg = nil
 	l.unlock()
-	l.saveAnchor() // the head the close checkpoint signed
-	return errors.Join(errs...)
+	return true, errors.Join(errs...)
 }
 
 // every calls f every period until Close.

@@ -622,11 +622,11 @@ func TestUnsignedTailMACs(t *testing.T) {
 		return line
 	}
 	for _, tc := range []struct {
-		name    string
-		premac  bool // the log was written before MACs
-		forge   func(seq uint64, prev string) []byte
-		forged  int // records expected in quarantine, besides the one chained on the first
-		reason  string
+		name   string
+		premac bool // the log was written before MACs
+		forge  func(seq uint64, prev string) []byte
+		forged int // records expected in quarantine, besides the one chained on the first
+		reason string
 	}{
 		{"genuine tail", false, nil, 0, ""},
 		{"forged without a MAC", false, func(s uint64, p string) []byte { return forged(s, p, KindRequest) }, 1, "no MAC"},

@@ -192,7 +192,9 @@ func (l *Log) reopen() error {
 			return fail(fmt.Errorf("audit: sync %s: %w", seg.name, err))
 		}
 	}
+	l.dur.mu.Lock()
 	synced := l.dur.synced
+	l.dur.mu.Unlock()
 	old := l.seg
 	l.seg = seg
 	l.seq, l.head, l.sinceCP = st.seq, st.head, st.sinceCP

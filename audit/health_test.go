@@ -189,3 +189,53 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// TestFailClosedUnderLoad: concurrent appenders meet an fsync failure;
+// every Append either succeeds before it or fails with ErrUnavailable, the
+// log recovers, and the chain verifies.
+func TestFailClosedUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	ff := &faultFS{}
+	l, err := Open(dir, testID(1), Options{openFile: ff.open, ProbeInterval: 2 * time.Millisecond, SpoolInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int64
+	stop := make(chan struct{})
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, err := l.Append(context.Background(), Record{Kind: KindRequest})
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, ErrUnavailable):
+					refused.Add(1)
+				default:
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	ff.failSync.Store(true)
+	time.Sleep(20 * time.Millisecond)
+	ff.failSync.Store(false)
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep := mustVerify(t, dir)
+	if rep.Err() != nil || len(rep.Gaps) == 0 || ok.Load() == 0 || refused.Load() == 0 {
+		t.Fatalf("verify %v, gaps %d, appended %d, refused %d", rep.Err(), len(rep.Gaps), ok.Load(), refused.Load())
+	}
+}

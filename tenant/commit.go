@@ -29,4 +29,3 @@ func runHooks(ctx context.Context, hooks []CommitHook, c Change) error {
 	}
 	return nil
 }
-

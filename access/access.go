@@ -40,10 +40,16 @@ type Meter interface {
 	Admit(ctx context.Context, p *tenant.Principal, estTokens int) (*metering.Ticket, error)
 }
 
-// Auditor appends audit records (audit.Log does).
+// Auditor appends audit records (audit.Log does). An Auditor that also
+// has Preflight() error (audit.Log does) is asked before every request and
+// admin change: while it fails (the log cannot make records durable) they
+// are refused with a 503 before anything runs, since their records could
+// not be kept.
 type Auditor interface {
 	Append(ctx context.Context, r audit.Record) (audit.Record, error)
 }
+
+type preflighter interface{ Preflight() error }
 
 // Config configures a Gate.
 type Config struct {
@@ -68,6 +74,8 @@ type Gate struct {
 	log *slog.Logger
 	now func() time.Time
 
+	preflight func() error // nil: the Auditor has no Preflight
+
 	mu         sync.Mutex
 	localUntil time.Time // until when "no tenants" is known to hold
 	local      bool
@@ -89,7 +97,23 @@ func New(cfg Config) (*Gate, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	if p, ok := cfg.Audit.(preflighter); ok {
+		g.preflight = p.Preflight
+	}
 	return g, nil
+}
+
+// Preflight refuses work up front while the audit log cannot record: a
+// state check, not an fsync. The error wraps api.ErrUnavailable (503 with
+// Retry-After) and names the audit log.
+func (g *Gate) Preflight() error {
+	if g.preflight == nil {
+		return nil
+	}
+	if err := g.preflight(); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // localMode reports whether requests without credentials are served: only
@@ -199,6 +223,12 @@ func (c *caller) Use(ctx context.Context, endpoint, model string) error {
 // refusal in the audit log.
 func (c *caller) Admit(ctx context.Context, a api.Admission) (api.Pass, error) {
 	g := c.g
+	// A request whose record could not be kept is not served; the log
+	// counts the refusal and its gap record reports it.
+	if err := g.Preflight(); err != nil {
+		g.log.Warn("request refused: the audit log cannot record", "tenant", c.tenantName(), "model", a.Model, "err", err)
+		return nil, err
+	}
 	if c.p == nil {
 		return &pass{c: c, a: a}, nil
 	}
@@ -248,14 +278,16 @@ func (c *caller) deny(ctx context.Context, a api.Admission, reason string, err e
 	return err
 }
 
-func (c *caller) record(ctx context.Context, r audit.Record) {
+func (c *caller) record(ctx context.Context, r audit.Record) error {
 	g := c.g
 	r.Node, r.Tenant, r.KeyID, r.Jurisdiction = g.cfg.Node, c.tenantName(), c.keyID(), g.cfg.Jurisdiction
 	if _, err := g.cfg.Audit.Append(context.WithoutCancel(ctx), r); err != nil {
-		// The request has happened; losing its record is an operator
-		// matter of the first order.
-		g.log.Error("audit append failed", "err", err, "tenant", r.Tenant, "response_id", r.ResponseID)
+		// An operator matter of the first order; the log itself goes into
+		// its failed state and says so, and later requests are refused.
+		g.log.Error("audit append failed", "err", err, "kind", r.Kind, "tenant", r.Tenant, "response_id", r.ResponseID)
+		return err
 	}
+	return nil
 }
 
 // pass is an admitted request.
@@ -264,9 +296,20 @@ type pass struct {
 	a      api.Admission
 	ticket *metering.Ticket // nil in local mode
 	once   sync.Once
+	recErr error // the audit record's append error, once Done has run
 }
 
+// Recorded reports, after Done, whether the request's audit record was
+// kept: the API saves no capture of a request whose record failed.
+func (p *pass) Recorded() error { return p.recErr }
+
 // Done meters the request and appends its audit record.
+//
+// The response has been sent by then (see api.Server.finish): a record
+// that fails here cannot refuse the request it describes. The log fails
+// closed from that moment (Admit refuses what follows), the gap record
+// counts the records lost, and Recorded tells the capture hook not to
+// keep the interaction.
 func (p *pass) Done(o api.Outcome) {
 	p.once.Do(func() {
 		c, g := p.c, p.c.g
@@ -287,19 +330,23 @@ func (p *pass) Done(o api.Outcome) {
 			reason = "failed"
 			detail["error"] = o.Err.Error()
 		}
-		c.record(context.Background(), audit.Record{Kind: audit.KindRequest, Model: o.Model, Decision: "allow", Reason: reason,
+		p.recErr = c.record(context.Background(), audit.Record{Kind: audit.KindRequest, Model: o.Model, Decision: "allow", Reason: reason,
 			ResponseID: o.ResponseID, PromptTokens: o.PromptTokens, CompletionTokens: o.CompletionTokens,
 			PromptHash: o.PromptHash, OutputHash: o.OutputHash, Detail: detail})
 	})
 }
 
 // AdminAction records an administrative change (tenant or key management)
-// made through the admin API.
-func (g *Gate) AdminAction(ctx context.Context, p *tenant.Principal, action string, detail map[string]string) {
+// made through the admin API. The admin API calls it inside the change's
+// transaction: an error rolls the change back (admin.Config.OnAction).
+func (g *Gate) AdminAction(ctx context.Context, p *tenant.Principal, action string, detail map[string]string) error {
 	c := &caller{g: g, p: p}
 	d := map[string]string{"action": action}
 	for k, v := range detail {
 		d[k] = v
 	}
-	c.record(ctx, audit.Record{Kind: audit.KindAdmin, Decision: "allow", Reason: action, Detail: d})
+	if err := c.record(ctx, audit.Record{Kind: audit.KindAdmin, Decision: "allow", Reason: action, Detail: d}); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	}
+	return nil
 }

@@ -31,11 +31,19 @@ import (
 type Config struct {
 	Tenants *tenant.Store
 	Logger  *slog.Logger // nil: discard
-	// OnAction, if set, is called after every successful change, with the
+	// OnAction, if set, records every change in the audit log, with the
 	// caller, the action ("tenant.create", "tenant.update",
-	// "tenant.delete", "key.create", "key.revoke") and what it touched
-	// (names and ids, never a secret), for the audit log.
-	OnAction func(ctx context.Context, p *tenant.Principal, action string, detail map[string]string)
+	// "tenant.delete", "key.create", "key.revoke", "capture.erase") and
+	// what it touched (names and ids, never a secret). It runs inside the
+	// change's transaction, before it commits: when it fails the change is
+	// rolled back and the client gets a 503 naming the audit log. (An
+	// erasure cannot be rolled back: it is refused up front while Preflight
+	// fails, and answered 503 if its record fails afterwards.)
+	OnAction func(ctx context.Context, p *tenant.Principal, action string, detail map[string]string) error
+	// Preflight, if set, is asked before a change: an error (the audit
+	// log is known to be failing) refuses it with a 503 before anything is
+	// done.
+	Preflight func() error
 	// Now is the clock for expires_in (nil: time.Now).
 	Now func() time.Time
 	// Erase, if set, serves the erase route (nil: 501).
@@ -90,13 +98,57 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// action reports a successful change to OnAction.
-func (h *handler) action(r *http.Request, name string, detail map[string]string) {
+// action records a change through OnAction; an error is an *auditError.
+func (h *handler) action(r *http.Request, name string, detail map[string]string) error {
 	p, _ := PrincipalFrom(r.Context())
-	h.log.Info("admin action", "action", name, "tenant", p.Tenant.Name, "key", p.Key.ID, "detail", detail)
 	if h.cfg.OnAction != nil {
-		h.cfg.OnAction(r.Context(), p, name, detail)
+		if err := h.cfg.OnAction(r.Context(), p, name, detail); err != nil {
+			return &auditError{action: name, err: err}
+		}
 	}
+	h.log.Info("admin action", "action", name, "tenant", p.Tenant.Name, "key", p.Key.ID, "detail", detail)
+	return nil
+}
+
+// audited returns the commit hook that records a change before it
+// commits, and after, to pass the store's error through: if the record
+// was written but the commit failed anyway, after records that the change
+// was rolled back (so the log does not claim a change that was never
+// made).
+func (h *handler) audited(r *http.Request, name string, detail func(tenant.Change) map[string]string) (tenant.CommitHook, func(error) error) {
+	var recorded map[string]string
+	hook := func(ctx context.Context, c tenant.Change) error {
+		d := detail(c)
+		if err := h.action(r, name, d); err != nil {
+			return err
+		}
+		recorded = d
+		return nil
+	}
+	after := func(err error) error {
+		if err != nil && recorded != nil {
+			d := map[string]string{"error": err.Error()}
+			for k, v := range recorded {
+				d[k] = v
+			}
+			if aerr := h.action(r, name+".rolled_back", d); aerr != nil {
+				h.log.Error("admin change rolled back after its audit record; recording the rollback failed", "action", name, "err", aerr)
+			}
+		}
+		return err
+	}
+	return hook, after
+}
+
+// preflight refuses a change up front while the audit log is failing.
+func (h *handler) preflight(name string) error {
+	if h.cfg.Preflight == nil {
+		return nil
+	}
+	if err := h.cfg.Preflight(); err != nil {
+		return &auditError{action: name, err: err}
+	}
+	return nil
 }
 
 // methods maps request methods to a route's handlers, which return

@@ -30,6 +30,7 @@ type fixture struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	actions []action
+	failing error // OnAction fails with it (an audit log that cannot record)
 }
 
 // newFixture serves the admin API behind a stand-in for the server's
@@ -48,10 +49,14 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{store: s}
 	h := New(Config{Tenants: s, Now: func() time.Time { return now },
-		OnAction: func(ctx context.Context, p *tenant.Principal, name string, detail map[string]string) {
+		OnAction: func(ctx context.Context, p *tenant.Principal, name string, detail map[string]string) error {
 			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.failing != nil {
+				return f.failing
+			}
 			f.actions = append(f.actions, action{p.Key.ID, name, detail})
-			f.mu.Unlock()
+			return nil
 		}})
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {

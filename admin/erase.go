@@ -72,6 +72,11 @@ func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
 	if !req.Valid() {
 		return badRequest("give exactly one of 'response_id', 'user' and 'all': true")
 	}
+	// An erasure cannot be rolled back: refused up front while the audit
+	// log is failing.
+	if err := h.preflight("capture.erase"); err != nil {
+		return err
+	}
 	rep, err := h.cfg.Erase(ctx, t, req)
 	if err != nil {
 		return err
@@ -83,8 +88,14 @@ func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
 	case req.All:
 		by = "all (key deleted)"
 	}
-	h.action(r, "capture.erase", map[string]string{"tenant": t.Name, "tenant_id": t.ID, "by": by,
-		"erased": strconv.Itoa(rep.Erased), "nodes": strconv.Itoa(len(rep.Nodes)), "complete": strconv.FormatBool(rep.Done)})
+	if err := h.action(r, "capture.erase", map[string]string{"tenant": t.Name, "tenant_id": t.ID, "by": by,
+		"erased": strconv.Itoa(rep.Erased), "nodes": strconv.Itoa(len(rep.Nodes)), "complete": strconv.FormatBool(rep.Done)}); err != nil {
+		// Done, and cannot be undone; erasing again is harmless, and is
+		// then recorded.
+		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "audit_unavailable", RetryAfter: 5,
+			Message: fmt.Sprintf("erased %d interactions, but the erasure's audit record could not be written (%v); repeat the request once the audit log recovers",
+				rep.Erased, err)}
+	}
 	if !rep.Done {
 		var failed []string
 		for _, n := range rep.Nodes {

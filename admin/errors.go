@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -16,9 +17,24 @@ type apiError struct {
 	Message string `json:"message"`
 	Type    string `json:"type"`
 	Code    string `json:"code"`
+	// RetryAfter, when positive, is sent as Retry-After (seconds).
+	RetryAfter int `json:"-"`
 }
 
 func (e *apiError) Error() string { return e.Message }
+
+// auditError is a change refused because its audit record could not be
+// written: nothing was changed (see Config.OnAction).
+type auditError struct {
+	action string
+	err    error
+}
+
+func (e *auditError) Error() string {
+	return fmt.Sprintf("%s refused, nothing was changed: its audit record could not be written: %v", e.action, e.err)
+}
+
+func (e *auditError) Unwrap() error { return e.err }
 
 // Error types, as OpenAI names them.
 const (
@@ -45,9 +61,12 @@ func badRequest(format string, args ...any) *apiError {
 func classify(err error) *apiError {
 	var ae *apiError
 	var mbe *http.MaxBytesError
+	var aue *auditError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &aue):
+		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "audit_unavailable", Message: aue.Error(), RetryAfter: 5}
 	case errors.As(err, &mbe):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidRequest, Code: "request_too_large",
 			Message: fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)}
@@ -69,6 +88,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		level = h.log.Error
 	}
 	level("admin request failed", "method", r.Method, "path", r.URL.Path, "status", ae.Status, "error", ae.Message)
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
 	writeJSON(w, ae.Status, struct {
 		Error *apiError `json:"error"`
 	}{ae})

@@ -52,18 +52,24 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		o.Expires = h.cfg.Now().Add(time.Duration(*req.ExpiresIn) * time.Second)
 	}
-	secret, k, err := h.cfg.Tenants.CreateKey(r.Context(), r.PathValue("name"), o)
-	if err != nil {
+	if err := h.preflight("key.create"); err != nil {
 		return err
 	}
-	detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": scopes(k.Scopes)}
-	if k.Name != "" {
-		detail["key_name"] = k.Name
+	hook, after := h.audited(r, "key.create", func(c tenant.Change) map[string]string {
+		k := c.Key
+		detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": scopes(k.Scopes)}
+		if k.Name != "" {
+			detail["key_name"] = k.Name
+		}
+		if !k.Expires.IsZero() {
+			detail["expires"] = k.Expires.Format(time.RFC3339)
+		}
+		return detail
+	})
+	secret, k, err := h.cfg.Tenants.CreateKey(r.Context(), r.PathValue("name"), o, hook)
+	if err := after(err); err != nil {
+		return err
 	}
-	if !k.Expires.IsZero() {
-		detail["expires"] = k.Expires.Format(time.RFC3339)
-	}
-	h.action(r, "key.create", detail)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, createKeyResponse{Secret: secret, Key: k,
 		Warning: "store the secret now: it is not kept and cannot be shown again"})
@@ -86,15 +92,21 @@ func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	k, err := h.cfg.Tenants.RevokeKey(r.Context(), before.ID)
-	if err != nil {
-		return err
-	}
 	if !before.Revoked.IsZero() {
-		writeJSON(w, http.StatusOK, k)
+		writeJSON(w, http.StatusOK, before)
 		return nil
 	}
-	h.action(r, "key.revoke", map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix})
+	if err := h.preflight("key.revoke"); err != nil {
+		return err
+	}
+	// The hook runs only if this request revoked the key.
+	hook, after := h.audited(r, "key.revoke", func(c tenant.Change) map[string]string {
+		return map[string]string{"tenant_id": c.Key.TenantID, "key_id": c.Key.ID, "key_prefix": c.Key.Prefix}
+	})
+	k, err := h.cfg.Tenants.RevokeKey(r.Context(), before.ID, hook)
+	if err := after(err); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, k)
 	return nil
 }

@@ -43,11 +43,16 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	t, err := h.cfg.Tenants.CreateTenant(r.Context(), tenant.Tenant{Name: req.Name, Policy: req.Policy, Limits: req.Limits, Disabled: req.Disabled})
-	if err != nil {
+	if err := h.preflight("tenant.create"); err != nil {
 		return err
 	}
-	h.action(r, "tenant.create", map[string]string{"tenant": t.Name, "tenant_id": t.ID})
+	hook, after := h.audited(r, "tenant.create", func(c tenant.Change) map[string]string {
+		return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID}
+	})
+	t, err := h.cfg.Tenants.CreateTenant(r.Context(), tenant.Tenant{Name: req.Name, Policy: req.Policy, Limits: req.Limits, Disabled: req.Disabled}, hook)
+	if err := after(err); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusCreated, t)
 	return nil
 }
@@ -126,15 +131,20 @@ func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &p); err != nil {
 		return err
 	}
+	if err := h.preflight("tenant.update"); err != nil {
+		return err
+	}
 	var changed []string
+	hook, after := h.audited(r, "tenant.update", func(c tenant.Change) map[string]string {
+		return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID, "changed": strings.Join(changed, ",")}
+	})
 	t, err := h.cfg.Tenants.UpdateTenant(r.Context(), r.PathValue("name"), func(t *tenant.Tenant) error {
 		changed = p.apply(t)
 		return nil
-	})
-	if err != nil {
+	}, hook)
+	if err := after(err); err != nil {
 		return err
 	}
-	h.action(r, "tenant.update", map[string]string{"tenant": t.Name, "tenant_id": t.ID, "changed": strings.Join(changed, ",")})
 	writeJSON(w, http.StatusOK, t)
 	return nil
 }
@@ -145,11 +155,16 @@ func (h *handler) deleteTenant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	n, err := h.cfg.Tenants.DeleteTenant(ctx, t.ID)
-	if err != nil {
+	if err := h.preflight("tenant.delete"); err != nil {
 		return err
 	}
-	h.action(r, "tenant.delete", map[string]string{"tenant": t.Name, "tenant_id": t.ID, "keys_deleted": strconv.Itoa(n)})
+	hook, after := h.audited(r, "tenant.delete", func(c tenant.Change) map[string]string {
+		return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID, "keys_deleted": strconv.Itoa(c.KeysDeleted)}
+	})
+	n, err := h.cfg.Tenants.DeleteTenant(ctx, t.ID, hook)
+	if err := after(err); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": t.ID, "name": t.Name, "object": "tenant", "deleted": true, "keys_deleted": n})
 	return nil
 }

@@ -111,10 +111,18 @@ type readCloser struct {
 	io.Closer
 }
 
+// Recorder is a Pass that can say, after Done, whether the request's audit
+// record was kept (access's passes can). The capture of a request whose
+// record failed is not saved: nothing the log does not know of is kept.
+type Recorder interface {
+	Recorded() error
+}
+
 // captureWhenDone runs after finish: for a successful generation it
 // extends the request's done callback, which ServeHTTP calls once the
-// response has been written and flushed, with the capture.
-func (s *Server) captureWhenDone(ctx context.Context, m Model, res *engine.Result, err error) {
+// response has been written and flushed, with the capture, which it saves
+// only if the pass's audit record was kept.
+func (s *Server) captureWhenDone(ctx context.Context, m Model, p Pass, res *engine.Result, err error) {
 	st, _ := ctx.Value(captureKey{}).(*captureState)
 	c := CallerFrom(ctx)
 	if st == nil || c == nil || err != nil || res == nil {
@@ -126,6 +134,12 @@ func (s *Server) captureWhenDone(ctx context.Context, m Model, res *engine.Resul
 	info.done = func() {
 		if done != nil {
 			done()
+		}
+		if rp, ok := p.(Recorder); ok {
+			if err := rp.Recorded(); err != nil {
+				s.log.Error("capture not saved: the request's audit record failed", "response_id", in.ResponseID, "err", err)
+				return
+			}
 		}
 		defer func() {
 			if p := recover(); p != nil {

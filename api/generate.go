@@ -167,7 +167,7 @@ func (s *Server) generateAll(ctx context.Context, m Model, req engine.Request) (
 	start := s.now()
 	defer func() {
 		s.finish(ctx, pass, m, req.Prompt, res, err, start)
-		s.captureWhenDone(ctx, m, res, err) // consented capture after the gate's record (capture.go)
+		s.captureWhenDone(ctx, m, pass, res, err) // consented capture after the gate's record (capture.go)
 	}()
 	timer := s.newTokenTimer(ctx)
 	res, err = m.Generate(ctx, req, func(t engine.Token) error {
@@ -277,7 +277,7 @@ func (s *Server) stream(ctx context.Context, m Model, req engine.Request, write 
 			res = rs.result(res) // the whole response, as the client has it
 		}
 		s.finish(ctx, pass, m, prompt, res, err, start)
-		s.captureWhenDone(ctx, m, res, err) // consented capture after the gate's record (capture.go)
+		s.captureWhenDone(ctx, m, pass, res, err) // consented capture after the gate's record (capture.go)
 	}()
 	if rs != nil && rs.done {
 		return &engine.Result{PromptTokens: len(req.Prompt), FinishReason: "length"}, nil

@@ -17,7 +17,7 @@ type durability struct {
 	cond    *sync.Cond
 	synced  uint64 // records up to this seq are durable
 	syncing bool
-	err     error // a failed fsync: nothing after it can be trusted durable
+	err     error // a failed fsync: nothing after it can be trusted durable, until the log reopens
 }
 
 func (d *durability) advance(seq uint64) {
@@ -29,10 +29,11 @@ func (d *durability) advance(seq uint64) {
 	d.mu.Unlock()
 }
 
+// fail makes every waiter return err (the log's outage error).
 func (d *durability) fail(err error) {
 	d.mu.Lock()
 	if d.err == nil {
-		d.err = fmt.Errorf("audit: fsync failed, the log refuses appends until reopened: %w", err)
+		d.err = err
 	}
 	d.cond.Broadcast()
 	d.mu.Unlock()
@@ -42,6 +43,14 @@ func (d *durability) failed() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.err
+}
+
+// reset is the probe's, once the reopened file is synced up to seq.
+func (d *durability) reset(seq uint64) {
+	d.mu.Lock()
+	d.err, d.synced = nil, seq
+	d.cond.Broadcast()
+	d.mu.Unlock()
 }
 
 // waitDurable returns once record seq upto is on stable storage. Lock
@@ -77,15 +86,18 @@ func (l *Log) waitDurable(upto uint64) error {
 			l.syncs.Add(1)
 		}
 
+		if err != nil {
+			// Sets d.err (through fail) before we look again; the probe
+			// clears it once the file is synced again.
+			l.markFailed(fmt.Errorf("fsync %s: %w", seg.name, err))
+		}
 		d.mu.Lock()
 		d.syncing = false
 		switch {
 		case err != nil:
-			if d.err == nil {
-				d.err = fmt.Errorf("audit: fsync failed, the log refuses appends until reopened: %w", err)
-			}
 		case seg != nil && target > d.synced:
 			d.synced = target
+			l.noteAnchor()
 		}
 		d.cond.Broadcast()
 		if seg == nil && d.synced < upto && d.err == nil {

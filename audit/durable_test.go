@@ -119,7 +119,7 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(crashEnv+"_SPLIT") != "" {
 		// Write each line in two parts with a pause between, so the kill
 		// often lands mid-line.
-		writeLine = func(f *os.File, line []byte) (int, error) {
+		writeLine = func(f segmentFile, line []byte) (int, error) {
 			n, err := f.Write(line[:len(line)/2])
 			if err != nil {
 				return n, err

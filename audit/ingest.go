@@ -122,7 +122,7 @@ func (l *Log) IngestSpool(ctx context.Context) (int, error) {
 		if !spoolName.MatchString(name) {
 			f.err = errors.New("not a spool file name")
 		} else {
-			f.rec, f.err = parseSpooled(name, data)
+			f.rec, f.err = parseSpooled(name, data, l.id.Public, l.opts.SpoolKinds)
 		}
 		files = append(files, f)
 	}
@@ -139,7 +139,7 @@ func (l *Log) IngestSpool(ctx context.Context) (int, error) {
 			if len(msg) > 300 {
 				msg = msg[:300] + "…"
 			}
-			if _, err := l.writeLocked(Record{Kind: KindRecovery, Reason: "unreadable spool file moved to quarantine", Detail: map[string]string{
+			if _, err := l.writeLocked(Record{Kind: KindRecovery, Reason: "spool file rejected, moved to quarantine", Detail: map[string]string{
 				"spool_file": f.name, "bytes": strconv.Itoa(len(f.data)), "sha256": hex.EncodeToString(sum[:]),
 				"error": msg, "quarantine": filepath.Join("quarantine", "spool."+f.name+".bad")}}); err != nil {
 				l.mu.Unlock()
@@ -185,7 +185,8 @@ func (l *Log) IngestSpool(ctx context.Context) (int, error) {
 			l.opts.Logger.Warn("audit: could not quarantine a bad spool file", "file", name, "err", err)
 			continue
 		}
-		l.opts.Logger.Warn("audit: bad spool file quarantined", "file", name)
+		l.opts.Logger.Error("audit: spool file rejected (not a record this node signed, or of a kind other processes do not write); moved to quarantine",
+			"file", name, "quarantine", filepath.Join(l.dir, "quarantine", "spool."+name+".bad"))
 	}
 	return count, nil
 }

@@ -55,8 +55,34 @@ type Options struct {
 	// waiting already. Default 2 seconds; negative: only on Open and when
 	// IngestSpool is called.
 	SpoolInterval time.Duration
-	// Logger receives warnings about recovery (default: discard).
+	// SpoolKinds are the record kinds accepted from the spool (default
+	// DefaultSpoolKinds); spool files of other kinds are quarantined.
+	SpoolKinds []string
+	// Logger receives warnings about recovery and an error line when the
+	// log fails (default: discard).
 	Logger *slog.Logger
+	// ProbeInterval is the first wait before a failed log tries to reopen
+	// itself; it doubles after each failed try up to ProbeMax (defaults 1
+	// second and 30 seconds). See health.go.
+	ProbeInterval, ProbeMax time.Duration
+	// Anchor, if set, keeps the chain head at every checkpoint outside the
+	// log (the node's database), so that truncation shows; see anchor.go.
+	Anchor Anchor
+
+	// openFile opens segment files; tests inject faults through it.
+	openFile func(name string, flag int, perm os.FileMode) (segmentFile, error)
+}
+
+// segmentFile is what the log needs of an open segment. *os.File is one;
+// tests wrap it to make writes and fsyncs fail.
+type segmentFile interface {
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
+}
+
+func osOpenFile(name string, flag int, perm os.FileMode) (segmentFile, error) {
+	return os.OpenFile(name, flag, perm)
 }
 
 // ErrClosed is returned by Append after Close.
@@ -77,8 +103,24 @@ type Log struct {
 	head     string   // its hash
 	sinceCP  int      // records written since the last checkpoint
 	lastCP   time.Time
-	err      error // sticky: a failed write leaves the file in an unknown state
 	recovery *Recovery
+	mac      []byte // the records' MAC key, derived from the node key (mac.go)
+
+	// health: nil while records are made durable; set when a write or an
+	// fsync fails, until the background probe reopens the log (health.go).
+	out       atomic.Pointer[outage]
+	reopening bool          // the probe is writing the gap record (l.mu)
+	kick      chan struct{} // wakes the probe
+	failures  atomic.Int64  // appends that returned an error because of the log's state
+	lastMoved string        // the last quarantine file written (recover)
+
+	// anchor (anchor.go): the head kept in the database.
+	anchorAt      Head  // loaded at Open
+	replaced      *Head // a new log where the anchor names an older one
+	pendingAnchor Head  // the last checkpoint written (l.mu)
+	anchorMu      sync.Mutex
+	savedAnchor   Head // the last saved (anchorMu)
+	anchorKick    chan struct{}
 
 	dur   durability
 	syncs atomic.Int64 // fsyncs done (for tests and the benchmark)
@@ -94,7 +136,7 @@ type Log struct {
 
 // segFile is the segment being appended to.
 type segFile struct {
-	f        *os.File
+	f        segmentFile
 	name     string
 	size     int64
 	inflight sync.WaitGroup // fsyncs running on f without l.mu
@@ -104,7 +146,8 @@ type segFile struct {
 // into the log about it.
 type Recovery struct {
 	Torn       *TornTail // a partial last line, moved to Quarantine
-	Quarantine string    // path of the file holding the torn bytes
+	Forged     *Forged   // unsigned records whose MAC failed, moved to Quarantine instead of signed
+	Quarantine string    // path of the file holding the torn or forged bytes
 	Unsigned   int       // records after the last checkpoint, signed on open (-1: more than the last segment holds)
 }
 
@@ -133,8 +176,20 @@ func Open(dir string, id *identity.Identity, opts Options) (*Log, error) {
 	if opts.SpoolInterval == 0 {
 		opts.SpoolInterval = DefaultSpoolInterval
 	}
+	if opts.SpoolKinds == nil {
+		opts.SpoolKinds = DefaultSpoolKinds
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ProbeInterval <= 0 {
+		opts.ProbeInterval = DefaultProbeInterval
+	}
+	if opts.ProbeMax < opts.ProbeInterval {
+		opts.ProbeMax = max(DefaultProbeMax, opts.ProbeInterval)
+	}
+	if opts.openFile == nil {
+		opts.openFile = osOpenFile
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -143,7 +198,8 @@ func Open(dir string, id *identity.Identity, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, id: id, opts: opts, unlock: unlock}
+	l := &Log{dir: dir, id: id, opts: opts, unlock: unlock, mac: macKey(id), kick: make(chan struct{}, 1),
+		anchorKick: make(chan struct{}, 1)}
 	l.dur.cond = sync.NewCond(&l.dur.mu)
 	if err := l.recover(); err != nil {
 		if l.seg != nil {
@@ -159,6 +215,8 @@ func Open(dir string, id *identity.Identity, opts Options) (*Log, error) {
 		opts.Logger.Warn("audit: appending spooled records failed; retrying later", "err", err)
 	}
 	l.stop = make(chan struct{})
+	l.bg.Go(l.probe)
+	l.bg.Go(l.anchorLoop)
 	if opts.SpoolInterval > 0 {
 		l.bg.Go(func() {
 			l.every(opts.SpoolInterval, func(ctx context.Context) error { _, err := l.IngestSpool(ctx); return err })
@@ -199,12 +257,18 @@ func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 	switch {
 	case r.Kind == "":
 		return Record{}, errors.New("audit: append: record has no kind")
-	case r.Kind == KindCheckpoint || r.Kind == KindRecovery:
+	case ownKind(r.Kind):
 		return Record{}, fmt.Errorf("audit: append: kind %q is written by the log itself", r.Kind)
 	case r.Sig != "":
 		return Record{}, errors.New("audit: append: only checkpoints carry a signature")
 	}
-	r.Seq, r.Prev, r.Hash = 0, "", ""
+	r.Seq, r.Prev, r.Hash, r.Mac = 0, "", "", ""
+	if o := l.out.Load(); o != nil {
+		// Known failed: refused up front, before anything is written.
+		o.refused.Add(1)
+		l.failures.Add(1)
+		return Record{}, o.error(l.dir)
+	}
 	l.mu.Lock()
 	out, err := l.writeLocked(r)
 	if err == nil {
@@ -213,10 +277,16 @@ func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 	upto := l.seq
 	l.mu.Unlock()
 	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			l.failures.Add(1)
+		}
 		return Record{}, err
 	}
 	if l.opts.SyncInterval <= 0 {
 		if err := l.waitDurable(upto); err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				l.failures.Add(1)
+			}
 			return Record{}, err
 		}
 	}
@@ -278,9 +348,17 @@ func (l *Log) Close() error {
 	l.stopOnce.Do(func() { close(l.stop) })
 	l.bg.Wait()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	closed, err := l.closeLocked()
+	l.mu.Unlock()
+	if closed {
+		l.saveAnchor() // the head the close checkpoint signed
+	}
+	return err
+}
+
+func (l *Log) closeLocked() (closed bool, _ error) {
 	if l.seg == nil {
-		return nil
+		return false, nil
 	}
 	var errs []error
 	if l.sinceCP > 0 {
@@ -288,21 +366,23 @@ func (l *Log) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if !l.opts.NoSync && l.err == nil {
+	failed := l.out.Load() != nil
+	if !l.opts.NoSync && !failed {
 		if err := l.seg.f.Sync(); err != nil {
 			errs = append(errs, fmt.Errorf("audit: sync %s: %w", l.seg.name, err))
-			l.dur.fail(err)
+			l.failLocked(err)
 		} else {
 			l.dur.advance(l.seq)
+			l.noteAnchor()
 		}
 	}
 	l.seg.inflight.Wait()
-	if err := l.seg.f.Close(); err != nil {
+	if err := l.seg.f.Close(); err != nil && !failed {
 		errs = append(errs, fmt.Errorf("audit: close %s: %w", l.seg.name, err))
 	}
 	l.seg = nil
 	l.unlock()
-	return errors.Join(errs...)
+	return true, errors.Join(errs...)
 }
 
 // every calls f every period until Close.
@@ -347,11 +427,8 @@ func (l *Log) writeLocked(r Record) (Record, error) {
 	if l.seg == nil {
 		return Record{}, ErrClosed
 	}
-	if l.err != nil {
-		return Record{}, l.err
-	}
-	if err := l.dur.failed(); err != nil {
-		return Record{}, err
+	if o := l.out.Load(); o != nil && !l.reopening {
+		return Record{}, o.error(l.dir)
 	}
 	if r.Time.IsZero() {
 		r.Time = l.opts.Now()
@@ -367,27 +444,30 @@ func (l *Log) writeLocked(r Record) (Record, error) {
 		r.Node = l.id.ID
 		r.Sig = hex.EncodeToString(ed25519.Sign(l.id.Private, r.SignedMessage()))
 	}
-	r.Hash = r.ComputeHash()
+	r.seal(l.mac)
 	line, err := encodeLine(&r)
 	if err != nil {
 		return Record{}, err
 	}
 	if l.seg.size > 0 && l.seg.size+int64(len(line)) > l.opts.SegmentBytes {
 		if err := l.rotateLocked(r.Seq); err != nil {
-			l.err = err
-			return Record{}, err
+			return Record{}, l.failLocked(err)
 		}
 	}
 	if _, err := writeLine(l.seg.f, line); err != nil {
 		// Part of the line may be in the file: no further record may follow
-		// it in this process. The next Open quarantines the torn bytes.
-		l.err = fmt.Errorf("audit: write %s: %w (the log refuses appends until reopened)", l.seg.name, err)
-		return Record{}, l.err
+		// it until the probe has read the file back (and quarantined the
+		// torn bytes).
+		return Record{}, l.failLocked(fmt.Errorf("write %s: %w", l.seg.name, err))
 	}
 	l.seg.size += int64(len(line))
 	l.seq, l.head = r.Seq, r.Hash
 	if r.Kind == KindCheckpoint {
 		l.sinceCP, l.lastCP = 0, r.Time
+		l.pendingAnchor = Head{Seq: r.Seq, Hash: r.Hash, Time: r.Time}
+		if l.opts.NoSync {
+			l.noteAnchor()
+		}
 	} else {
 		l.sinceCP++
 	}
@@ -396,7 +476,7 @@ func (l *Log) writeLocked(r Record) (Record, error) {
 
 // writeLine writes one line with a single write call; tests replace it to
 // widen the window in which a kill tears a line.
-var writeLine = func(f *os.File, line []byte) (int, error) { return f.Write(line) }
+var writeLine = func(f segmentFile, line []byte) (int, error) { return f.Write(line) }
 
 // rotateLocked makes the current segment durable and closes it, and starts
 // segment-<first>.
@@ -404,11 +484,11 @@ func (l *Log) rotateLocked(first uint64) error {
 	old := l.seg
 	if !l.opts.NoSync {
 		if err := old.f.Sync(); err != nil {
-			l.dur.fail(err)
-			return fmt.Errorf("audit: sync %s: %w", old.name, err)
+			return fmt.Errorf("sync %s: %w", old.name, err)
 		}
 		l.syncs.Add(1)
 		l.dur.advance(l.seq)
+		l.noteAnchor()
 	}
 	seg, err := l.createSegment(first)
 	if err != nil {
@@ -422,7 +502,7 @@ func (l *Log) rotateLocked(first uint64) error {
 
 func (l *Log) createSegment(first uint64) (*segFile, error) {
 	name := segmentName(first)
-	f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := l.opts.openFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: new segment: %w", err)
 	}

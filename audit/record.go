@@ -23,6 +23,12 @@ const (
 	KindRecovery   = "recovery"
 )
 
+// ownKind reports whether records of kind are written by the log itself
+// only (checkpoints, recoveries, gaps).
+func ownKind(kind string) bool {
+	return kind == KindCheckpoint || kind == KindRecovery || kind == KindGap
+}
+
 // Record is one audit log entry. It holds hashes of prompts and outputs,
 // never the text.
 type Record struct {
@@ -43,6 +49,7 @@ type Record struct {
 	OutputHash       string            `json:"output_hash,omitempty"` // hex sha256 of the output text
 	Detail           map[string]string `json:"detail,omitempty"`      // admin action details etc.
 	Sig              string            `json:"sig,omitempty"`         // checkpoints: hex ed25519 signature of SignedMessage
+	Mac              string            `json:"mac,omitempty"`         // hex HMAC-SHA256 with the node's MAC key (mac.go); absent before v2
 	Prev             string            `json:"prev"`                  // Hash of the record before ("" for seq 1)
 	Hash             string            `json:"hash"`                  // ComputeHash of this record
 }
@@ -58,7 +65,18 @@ const (
 // which covers every field but Hash (see the package documentation for the
 // byte layout, which other tools can re-implement).
 func (r *Record) ComputeHash() string {
-	b := make([]byte, 0, 512)
+	b := r.appendPreimage(make([]byte, 0, 512))
+	if r.Mac != "" {
+		b = appendString(b, r.Mac)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// appendPreimage appends what the MAC covers: every field but Mac and
+// Hash. The hash covers this and then str(Mac) when there is one, so a
+// record without a MAC hashes as it did before MACs existed.
+func (r *Record) appendPreimage(b []byte) []byte {
 	b = append(b, hashDomain...)
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
 	b = appendString(b, formatTime(r.Time))
@@ -80,9 +98,7 @@ func (r *Record) ComputeHash() string {
 		b = appendString(b, r.Detail[k])
 	}
 	b = appendString(b, r.Sig)
-	b = appendString(b, r.Prev)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return appendString(b, r.Prev)
 }
 
 // SignedMessage is what a checkpoint's signature covers: the checkpoint's

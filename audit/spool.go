@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -12,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hearth-ai/hearth/identity"
@@ -53,15 +56,34 @@ const spoolTmpPrefix = ".tmp-"
 // returns nil the record is on stable storage: written to a temporary
 // file, synced, renamed into place and the directory synced, so the
 // writer sees it whole or not at all.
-func Spool(dir string, r Record) (Record, error) {
-	return spoolAt(dir, r, time.Now)
+//
+// The record is signed with the node key (id; the CLI runs on the node's
+// data directory and reads DATA/node.key), and the writer appends only
+// spool files whose signature holds and whose kind is one other
+// processes write (Options.SpoolKinds): a file dropped into spool/ by
+// someone without the key is quarantined, not appended.
+func Spool(dir string, id *identity.Identity, r Record) (Record, error) {
+	return spoolAt(dir, id, r, time.Now)
 }
 
-func spoolAt(dir string, r Record, now func() time.Time) (Record, error) {
+// spoolDomain separates spool signatures from checkpoint signatures.
+const spoolDomain = "hearth-audit-spool-v1\x00"
+
+// spoolMessage is what a spool file's signature covers: the record's
+// hash with no chain fields and no signature.
+func spoolMessage(r Record) []byte {
+	r.Seq, r.Prev, r.Hash, r.Sig, r.Mac = 0, "", "", "", ""
+	return append([]byte(spoolDomain), r.ComputeHash()...)
+}
+
+func spoolAt(dir string, id *identity.Identity, r Record, now func() time.Time) (Record, error) {
+	if id == nil || len(id.Private) != ed25519.PrivateKeySize {
+		return Record{}, errors.New("audit: spool: no node key to sign the record with")
+	}
 	switch {
 	case r.Kind == "":
 		return Record{}, errors.New("audit: spool: record has no kind")
-	case r.Kind == KindCheckpoint || r.Kind == KindRecovery:
+	case ownKind(r.Kind):
 		return Record{}, fmt.Errorf("audit: spool: kind %q is written by the log itself", r.Kind)
 	case r.Sig != "":
 		return Record{}, errors.New("audit: spool: only checkpoints carry a signature")
@@ -73,16 +95,17 @@ func spoolAt(dir string, r Record, now func() time.Time) (Record, error) {
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	id := fmt.Sprintf("%020d-%s", t.UnixNano(), hex.EncodeToString(rnd[:]))
+	sid := fmt.Sprintf("%020d-%s", t.UnixNano(), hex.EncodeToString(rnd[:]))
 	d := make(map[string]string, len(r.Detail)+1)
 	for k, v := range r.Detail {
 		d[k] = v
 	}
-	d[DetailSpoolID] = id
+	d[DetailSpoolID] = sid
 	r.Detail = d
 	if err := normalize(&r); err != nil {
 		return Record{}, err
 	}
+	r.Sig = hex.EncodeToString(ed25519.Sign(id.Private, spoolMessage(r)))
 	data, err := json.Marshal(&r)
 	if err != nil {
 		return Record{}, fmt.Errorf("audit: spool: %w", err)
@@ -104,7 +127,7 @@ func spoolAt(dir string, r Record, now func() time.Time) (Record, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(sdir, id+".json"))
+		err = os.Rename(tmp.Name(), filepath.Join(sdir, sid+".json"))
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("audit: spool: %w", err)
@@ -112,13 +135,19 @@ func spoolAt(dir string, r Record, now func() time.Time) (Record, error) {
 	if err := syncDir(sdir); err != nil {
 		return Record{}, err
 	}
+	r.Sig = ""
 	return r, nil
 }
 
+// DefaultSpoolKinds are the kinds the command line spools: tenant and key
+// changes ("admin") and capture exports, erasures and shreds ("capture").
+var DefaultSpoolKinds = []string{KindAdmin, "capture"}
+
 // parseSpooled reads a spool file's record and checks that it is one the
-// writer may append: a single record of a caller's kind, not chained yet,
-// carrying the spool id its file is named by.
-func parseSpooled(name string, data []byte) (Record, error) {
+// writer may append: a single record of a kind in kinds, signed with the
+// node key pub, not chained yet, carrying the spool id its file is named
+// by. The record it returns has no signature.
+func parseSpooled(name string, data []byte, pub ed25519.PublicKey, kinds []string) (Record, error) {
 	if len(data) > maxSpoolFile {
 		return Record{}, fmt.Errorf("%d bytes, more than the %d a spooled record may have", len(data), maxSpoolFile)
 	}
@@ -135,15 +164,24 @@ func parseSpooled(name string, data []byte) (Record, error) {
 	switch {
 	case r.Kind == "":
 		return Record{}, errors.New("the record has no kind")
-	case r.Kind == KindCheckpoint || r.Kind == KindRecovery:
+	case ownKind(r.Kind):
 		return Record{}, fmt.Errorf("kind %q is written by the log itself", r.Kind)
-	case r.Seq != 0 || r.Prev != "" || r.Hash != "" || r.Sig != "":
-		return Record{}, errors.New("the record carries chain fields (seq, prev, hash or sig)")
+	case !slices.Contains(kinds, r.Kind):
+		return Record{}, fmt.Errorf("kind %q is not one other processes spool (%s)", r.Kind, strings.Join(kinds, ", "))
+	case r.Seq != 0 || r.Prev != "" || r.Hash != "" || r.Mac != "":
+		return Record{}, errors.New("the record carries chain fields (seq, prev, hash or mac)")
+	case r.Sig == "":
+		return Record{}, errors.New("the record is not signed (spooled by a process without the node key, or before spool files were signed)")
 	case r.Time.IsZero():
 		return Record{}, errors.New("the record has no time")
 	case r.Detail[DetailSpoolID] != stem:
 		return Record{}, fmt.Errorf("spool id %q does not match the file name", r.Detail[DetailSpoolID])
 	}
+	sig, err := hex.DecodeString(r.Sig)
+	if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, spoolMessage(r), sig) {
+		return Record{}, errors.New("the signature does not verify with this node's key")
+	}
+	r.Sig = ""
 	return r, nil
 }
 
@@ -165,17 +203,21 @@ type Appender interface {
 }
 
 // Spooler appends by spooling: each Append is a Spool.
-type Spooler struct{ dir string }
+type Spooler struct {
+	dir string
+	id  *identity.Identity
+}
 
-// NewSpooler returns an Appender that spools records for the log in dir.
-func NewSpooler(dir string) *Spooler { return &Spooler{dir: dir} }
+// NewSpooler returns an Appender that spools records for the log in dir,
+// signed with the node key id.
+func NewSpooler(dir string, id *identity.Identity) *Spooler { return &Spooler{dir: dir, id: id} }
 
 // Append spools r; the record it returns has no Seq yet.
 func (s *Spooler) Append(ctx context.Context, r Record) (Record, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, fmt.Errorf("audit: spool: %w", err)
 	}
-	return Spool(s.dir, r)
+	return Spool(s.dir, s.id, r)
 }
 
 // Close does nothing: every Append is durable when it returns.
@@ -183,17 +225,15 @@ func (s *Spooler) Close() error { return nil }
 
 // OpenOrSpool opens the log in dir for appending when this process can
 // take its writer lock, and otherwise returns a Spooler for it, so that a
-// record is kept whether or not a node is running. With no identity (a
-// node that has never run) it spools too: the first writer appends the
-// records. spooled says which it did. Other failures to open are errors:
-// the caller may still Spool.
+// record is kept whether or not a node is running. spooled says which it
+// did. Other failures to open are errors: the caller may still Spool.
 func OpenOrSpool(dir string, id *identity.Identity, opts Options) (a Appender, spooled bool, err error) {
 	if id == nil {
-		return NewSpooler(dir), true, nil
+		return nil, false, errors.New("audit: no node key: records are appended or spooled with it")
 	}
 	l, err := Open(dir, id, opts)
 	if errors.Is(err, ErrLocked) {
-		return NewSpooler(dir), true, nil
+		return NewSpooler(dir, id), true, nil
 	}
 	if err != nil {
 		return nil, false, err

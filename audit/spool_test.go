@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hearth-ai/hearth/identity"
 )
 
 // spooledIn returns the chain's records that came from the spool, by id.
@@ -113,15 +115,14 @@ func TestSpoolWhileHeld(t *testing.T) {
 func TestOpenIngestsSpool(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	a, spooled, err := OpenOrSpool(dir, nil, Options{})
-	if err != nil || !spooled {
-		t.Fatalf("OpenOrSpool without identity = %v, %v; want a Spooler", spooled, err)
+	if _, _, err := OpenOrSpool(dir, nil, Options{}); err == nil {
+		t.Fatal("OpenOrSpool without identity succeeded; it cannot sign what it spools")
 	}
-	r, err := a.Append(ctx, adminRecord("tenant.create"))
+	r, err := NewSpooler(dir, testID(1)).Append(ctx, adminRecord("tenant.create"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, spooled, err = OpenOrSpool(dir, testID(1), Options{SpoolInterval: -1})
+	a, spooled, err := OpenOrSpool(dir, testID(1), Options{SpoolInterval: -1})
 	if err != nil || spooled {
 		t.Fatalf("OpenOrSpool on a free log = %v, %v; want the Log", spooled, err)
 	}
@@ -153,7 +154,7 @@ func TestIngestAfterCrashBeforeRemoval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Spool(dir, adminRecord("key.revoke"))
+	r, err := Spool(dir, testID(1), adminRecord("key.revoke"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestIngestAfterCrashBeforeRemoval(t *testing.T) {
 // and the good ones around them go in.
 func TestBadSpoolFiles(t *testing.T) {
 	dir := t.TempDir()
-	good, err := Spool(dir, adminRecord("tenant.create"))
+	good, err := Spool(dir, testID(1), adminRecord("tenant.create"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,11 +214,36 @@ func TestBadSpoolFiles(t *testing.T) {
 		"00000000000000000005-0000000000000005.json": `{"seq":0,"time":"2026-11-28T12:00:00Z","kind":"admin","detail":{"spool_id":"someone-else"},"prev":"","hash":""}`,
 		"00000000000000000006-0000000000000006.json": `{"seq":0,"time":"2026-11-28T12:00:00Z","kind":"admin","extra":1,"detail":{"spool_id":"00000000000000000006-0000000000000006"},"prev":"","hash":""}`,
 		"notes.txt": "not a record",
+		// Well-formed but unsigned: anyone who can write spool/ could
+		// otherwise add a request record (or any other) to the chain.
+		"00000000000000000007-0000000000000007.json": `{"seq":0,"time":"2026-11-28T12:00:00Z","kind":"request","tenant":"acme","model":"m","decision":"allow","reason":"served","detail":{"spool_id":"00000000000000000007-0000000000000007"},"prev":"","hash":""}`,
+		"00000000000000000008-0000000000000008.json": `{"seq":0,"time":"2026-11-28T12:00:00Z","kind":"admin","decision":"allow","reason":"key.create","detail":{"action":"key.create","spool_id":"00000000000000000008-0000000000000008"},"prev":"","hash":""}`,
 	}
 	for name, content := range bad {
 		if err := os.WriteFile(filepath.Join(sdir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Signed, but by another node's key; signed, but of a kind the
+	// command line never spools.
+	for _, sp := range []struct {
+		id *identity.Identity
+		r  Record
+	}{
+		{testID(2), adminRecord("key.create")},
+		{testID(1), Record{Kind: KindRequest, Tenant: "acme", Decision: "allow", Reason: "served"}},
+		{testID(1), Record{Kind: KindRoute, Tenant: "acme", Decision: "allow"}},
+	} {
+		r, err := Spool(dir, sp.id, sp.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := r.Detail[DetailSpoolID] + ".json"
+		b, err := os.ReadFile(filepath.Join(sdir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad[name] = string(b)
 	}
 	// A spooler's temporary file is left alone while it may be in use.
 	if err := os.WriteFile(filepath.Join(sdir, spoolTmpPrefix+"123"), []byte("{"), 0o600); err != nil {
@@ -264,7 +290,7 @@ func TestBackgroundIngestion(t *testing.T) {
 	}
 	defer l.Close()
 	seq0, _ := l.Head()
-	if _, err := NewSpooler(dir).Append(context.Background(), adminRecord("key.create")); err != nil {
+	if _, err := NewSpooler(dir, testID(1)).Append(context.Background(), adminRecord("key.create")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -281,10 +307,13 @@ func TestBackgroundIngestion(t *testing.T) {
 
 func TestSpoolRejects(t *testing.T) {
 	dir := t.TempDir()
-	for _, r := range []Record{{}, {Kind: KindCheckpoint}, {Kind: KindRecovery}, {Kind: KindAdmin, Sig: "ab"}} {
-		if _, err := Spool(dir, r); err == nil {
+	for _, r := range []Record{{}, {Kind: KindCheckpoint}, {Kind: KindRecovery}, {Kind: KindGap}, {Kind: KindAdmin, Sig: "ab"}} {
+		if _, err := Spool(dir, testID(1), r); err == nil {
 			t.Errorf("Spool(%+v) succeeded", r)
 		}
+	}
+	if _, err := Spool(dir, nil, adminRecord("key.create")); err == nil {
+		t.Error("Spool without a node key succeeded")
 	}
 	if got := spoolFiles(t, dir); len(got) != 0 {
 		t.Errorf("refused records left files: %v", got)

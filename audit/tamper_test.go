@@ -1,12 +1,20 @@
 package audit
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 const bigN = 10000
@@ -45,7 +53,7 @@ func TestMain(m *testing.M) {
 
 func verifyImage(t *testing.T, fsys fstest.MapFS) *Report {
 	t.Helper()
-	rep, err := verifyFS(fsys, testID(1).Public, 0)
+	rep, err := verifyFS(fsys, testID(1).Public, VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,12 +223,13 @@ func TestVerifyDetectsInsertion(t *testing.T) {
 		rep := verifyImage(t, img.mapFS(map[int][]byte{file: data}))
 		name := fmt.Sprintf("insert %s after index %d", kind, k)
 		if k == len(img.recs)-1 {
-			// Appended after the closing checkpoint: unsigned.
+			// Appended after the closing checkpoint: no signature covers
+			// it, and it lacks the MAC every record before it has.
 			switch {
 			case kind == KindCheckpoint && (rep.Problem == nil || rep.Problem.Kind != BadSignature):
 				t.Errorf("%s: got %v; want a bad signature", name, rep.Problem)
-			case kind != KindCheckpoint && (rep.Problem != nil || rep.Unsigned != 1 || rep.Err() == nil):
-				t.Errorf("%s: problem %v unsigned %d; want 1 unsigned record", name, rep.Problem, rep.Unsigned)
+			case kind != KindCheckpoint && (rep.Problem == nil || rep.Problem.Kind != BadMAC || rep.Err() == nil):
+				t.Errorf("%s: problem %v unsigned %d; want a missing MAC", name, rep.Problem, rep.Unsigned)
 			}
 			continue
 		}
@@ -373,7 +382,7 @@ func TestVerifyDetectsRewrites(t *testing.T) {
 	}
 
 	// The wrong public key fails at the first checkpoint.
-	rep, err := verifyFS(img.mapFS(nil), testID(2).Public, 0)
+	rep, err := verifyFS(img.mapFS(nil), testID(2).Public, VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +411,7 @@ func TestVerifyFrom(t *testing.T) {
 		{11, 0, ""},
 		{9000, 0, ""},
 	} {
-		rep, err := verifyFS(fsys, pub, tc.from)
+		rep, err := verifyFS(fsys, pub, VerifyOptions{From: tc.from})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,7 +427,7 @@ func TestVerifyFrom(t *testing.T) {
 	// A record deleted right at the start of the range.
 	r = img.recs[6999]
 	fsys = img.mapFS(map[int][]byte{r.file: splice(img.files[r.file], int(r.off), r.len, nil)})
-	rep, err := verifyFS(fsys, pub, 7000)
+	rep, err := verifyFS(fsys, pub, VerifyOptions{From: 7000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,4 +467,240 @@ func TestVerifyEveryByte(t *testing.T) {
 		}
 	}
 	t.Logf("%d single-byte changes checked", checked)
+}
+
+// memAnchor is an Anchor in memory, as the node's database keeps it.
+type memAnchor struct {
+	mu sync.Mutex
+	h  map[string]Head
+}
+
+func (a *memAnchor) LoadAnchor(_ context.Context, node string) (Head, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h, ok := a.h[node]
+	return h, ok, nil
+}
+
+func (a *memAnchor) SaveAnchor(_ context.Context, node string, h Head) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.h == nil {
+		a.h = map[string]Head{}
+	}
+	a.h[node] = h
+	return nil
+}
+
+// crash drops an open log without Close, as a killed process leaves it.
+func crash(l *Log) {
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.bg.Wait()
+	l.seg.f.Close()
+	l.unlock()
+}
+
+// TestAnchorShowsTruncation: an emptied segment, or a log cut back to an
+// older checkpoint, verifies on its own (the chain and the signatures
+// before the cut are intact) but not against the head the database
+// anchored; Open refuses to continue it; verify says what is missing.
+func TestAnchorShowsTruncation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cut    func(img *logImage) []byte // the segment's new content
+		wantTo uint64
+	}{
+		{"emptied segment", func(img *logImage) []byte { return []byte{} }, 0},
+		{"back to an older checkpoint", func(img *logImage) []byte {
+			// Keep up to the second-to-last checkpoint.
+			cps := 0
+			for k := len(img.recs) - 1; k >= 0; k-- {
+				if img.recs[k].rec.Kind == KindCheckpoint {
+					if cps++; cps == 2 {
+						r := img.recs[k]
+						return img.files[0][:r.off+int64(r.len)]
+					}
+				}
+			}
+			panic("no second checkpoint")
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			anchor := &memAnchor{}
+			writeLog(t, dir, testID(1), 120, Options{CheckpointEvery: 25, Anchor: anchor})
+			a, ok, _ := anchor.LoadAnchor(context.Background(), testID(1).ID)
+			img := loadImage(t, dir)
+			last := img.recs[len(img.recs)-1].rec
+			if !ok || a.Seq != last.Seq || a.Hash != last.Hash {
+				t.Fatalf("anchor %+v; want the closing checkpoint seq %d", a, last.Seq)
+			}
+			if err := os.WriteFile(filepath.Join(dir, img.names[0]), tc.cut(img), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// Without the anchor the shortened log looks fine: the hole
+			// this closes.
+			if rep, err := Verify(dir, testID(1).Public, 0); err != nil || rep.Err() != nil {
+				t.Fatalf("verify without the anchor: %v %v", err, rep.Err())
+			}
+			rep, err := VerifyWith(dir, testID(1).Public, VerifyOptions{Anchor: &a})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := rep.Problem
+			if p == nil || p.Kind != Truncated || p.ToSeq != a.Seq || p.Seq != rep.LastSeq+1 || rep.Err() == nil {
+				t.Fatalf("verify with the anchor: %v; want records %d..%d missing", p, rep.LastSeq+1, a.Seq)
+			}
+			if !strings.Contains(p.Error(), "missing") || !strings.Contains(p.Error(), strconv.FormatUint(a.Seq, 10)) {
+				t.Errorf("problem %q does not say what is missing", p.Error())
+			}
+			before, _ := os.ReadFile(filepath.Join(dir, img.names[0]))
+			if _, err := Open(dir, testID(1), Options{Anchor: anchor, NoSync: true}); err == nil || !strings.Contains(err.Error(), "anchored") {
+				t.Fatalf("Open of the shortened log: %v; want a refusal naming the anchor", err)
+			}
+			if now, _ := os.ReadFile(filepath.Join(dir, img.names[0])); !bytes.Equal(now, before) {
+				t.Error("the refused Open changed the segment")
+			}
+		})
+	}
+}
+
+// TestAnchorShowsRewrite: a log cut back and rewritten past the anchored
+// seq has another record where the anchored one was.
+func TestAnchorShowsRewrite(t *testing.T) {
+	dir := t.TempDir()
+	anchor := &memAnchor{}
+	writeLog(t, dir, testID(1), 30, Options{CheckpointEvery: 10, Anchor: anchor})
+	a, _, _ := anchor.LoadAnchor(context.Background(), testID(1).ID)
+	img := loadImage(t, dir)
+	k := int(a.Seq) - 1
+	r := img.recs[k]
+	// Replace the anchored (closing) checkpoint by a forged record.
+	data := splice(img.files[0], int(r.off), r.len, forged(r.rec.Seq, r.rec.Prev, KindRequest))
+	rep, err := verifyFS(img.mapFS(map[int][]byte{0: data}), testID(1).Public, VerifyOptions{Anchor: &a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.Problem; p == nil || p.Kind != Truncated || p.Seq != a.Seq {
+		t.Errorf("problem %v; want seq %d not the anchored record", p, a.Seq)
+	}
+}
+
+// TestNewLogNamesReplacedAnchor: a log directory with no segment at all
+// (moved aside) starts a new log whose first record names the anchor of
+// the old one, and verify shows it.
+func TestNewLogNamesReplacedAnchor(t *testing.T) {
+	dir := t.TempDir()
+	anchor := &memAnchor{}
+	writeLog(t, dir, testID(1), 10, Options{Anchor: anchor})
+	old, _, _ := anchor.LoadAnchor(context.Background(), testID(1).ID)
+	segs, _ := listSegments(os.DirFS(dir))
+	for _, s := range segs {
+		os.Remove(filepath.Join(dir, s.name))
+	}
+	writeLog(t, dir, testID(1), 3, Options{Anchor: anchor})
+	now, _, _ := anchor.LoadAnchor(context.Background(), testID(1).ID)
+	rep, err := VerifyWith(dir, testID(1).Public, VerifyOptions{Anchor: &now})
+	if err != nil || rep.Err() != nil {
+		t.Fatalf("new log: %v %v", err, rep.Err())
+	}
+	if len(rep.Replaced) != 1 || rep.Replaced[0].Seq != 1 || rep.Replaced[0].Detail["replaced_seq"] != strconv.FormatUint(old.Seq, 10) {
+		t.Errorf("replaced %+v; want seq 1 naming the old head seq %d", rep.Replaced, old.Seq)
+	}
+}
+
+// TestUnsignedTailMACs: after an unclean stop the records after the last
+// checkpoint are signed on open only if their MACs hold; forged ones (no
+// MAC, a wrong MAC, or chained on a forged one) are moved to quarantine
+// and recorded instead. A log from before MACs is signed as before.
+func TestUnsignedTailMACs(t *testing.T) {
+	garbageMAC := func(seq uint64, prev string) []byte {
+		r := Record{Seq: seq, Time: time.Date(2026, 11, 28, 12, 0, 1, 0, time.UTC), Kind: KindRequest, Tenant: "intruder", Prev: prev,
+			Mac: strings.Repeat("ab", 32)}
+		r.Hash = r.ComputeHash()
+		line, _ := encodeLine(&r)
+		return line
+	}
+	for _, tc := range []struct {
+		name   string
+		premac bool // the log was written before MACs
+		forge  func(seq uint64, prev string) []byte
+		forged int // records expected in quarantine, besides the one chained on the first
+		reason string
+	}{
+		{"genuine tail", false, nil, 0, ""},
+		{"forged without a MAC", false, func(s uint64, p string) []byte { return forged(s, p, KindRequest) }, 1, "no MAC"},
+		{"forged with a wrong MAC", false, garbageMAC, 1, "does not verify"},
+		{"before MACs", true, nil, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			clk := newClock()
+			l, err := Open(dir, testID(1), Options{Now: clk.Now, NoSync: true, SpoolInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.premac {
+				l.mac = nil
+			}
+			l.Append(ctx, Record{Kind: KindRequest})
+			l.Checkpoint(ctx)
+			for range 5 {
+				l.Append(ctx, Record{Kind: KindRequest})
+			}
+			seq, head := l.Head()
+			crash(l)
+			seg := filepath.Join(dir, segmentName(1))
+			clean, _ := os.ReadFile(seg)
+			data := clean
+			if tc.forge != nil {
+				first := tc.forge(seq+1, head)
+				var r Record
+				json.Unmarshal(first[:len(first)-1], &r)
+				// and one more chained on it
+				data = append(append(append([]byte(nil), clean...), first...), forged(seq+2, r.Hash, KindRequest)...)
+				os.WriteFile(seg, data, 0o600)
+				tc.forged++
+			}
+			var logs bytes.Buffer
+			l, err = Open(dir, testID(1), Options{Now: clk.Now, NoSync: true, SpoolInterval: -1,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := l.Recovery()
+			switch {
+			case rec == nil:
+				t.Fatal("no recovery after an unclean stop")
+			case tc.forge == nil && rec.Forged != nil:
+				t.Errorf("genuine tail quarantined: %+v", rec.Forged)
+			case tc.forge != nil && (rec.Forged == nil || rec.Forged.Records != tc.forged || rec.Forged.FirstSeq != seq+1 ||
+				!strings.Contains(rec.Forged.Reason, tc.reason)):
+				t.Errorf("forged %+v; want %d records from seq %d (%s)", rec.Forged, tc.forged, seq+1, tc.reason)
+			}
+			if tc.forge != nil {
+				q, err := os.ReadFile(rec.Quarantine)
+				if err != nil || !bytes.Equal(q, data[len(clean):]) {
+					t.Errorf("quarantine %s holds %q (%v); want the forged lines", rec.Quarantine, q, err)
+				}
+				if !strings.Contains(logs.String(), "MAC") {
+					t.Errorf("no log line about the MAC failure: %s", logs.String())
+				}
+			}
+			l.Close()
+			rep, err := VerifyWith(dir, testID(1).Public, VerifyOptions{MACKey: MACKey(testID(1))})
+			if err != nil || rep.Err() != nil {
+				t.Fatalf("after recovery: %v %v", err, rep.Err())
+			}
+			for _, r := range loadImage(t, dir).recs {
+				if r.rec.Tenant == "intruder" {
+					t.Errorf("forged record seq %d was signed into the log", r.rec.Seq)
+				}
+			}
+			if tc.premac && rep.NoMAC < 7 {
+				t.Errorf("no-MAC records %d; want the 7 written before MACs", rep.NoMAC)
+			}
+		})
+	}
 }

@@ -32,6 +32,12 @@ const (
 	// node's public key: the records it covers were rewritten (or the key
 	// is not this log's).
 	BadSignature ProblemKind = "bad-signature"
+	// Truncated: the log ends before (or differs at) the head anchored
+	// outside it (VerifyOptions.Anchor): records were removed from its end.
+	Truncated ProblemKind = "truncated"
+	// BadMAC: a record's MAC does not verify with the node's MAC key, or
+	// it has none though records before it do.
+	BadMAC ProblemKind = "bad-mac"
 )
 
 // Problem is the first tampering or damage Verify found, and where.
@@ -54,6 +60,11 @@ func (p *Problem) Error() string {
 		return fmt.Sprintf("%s: missing before %s: %s", what, p.At, p.Detail)
 	case Malformed:
 		return fmt.Sprintf("malformed line at %s: %s", p.At, p.Detail)
+	case Truncated:
+		if p.At.File == "" {
+			return fmt.Sprintf("records seq %d..%d missing from the end of the log: %s", p.Seq, p.ToSeq, p.Detail)
+		}
+		return fmt.Sprintf("record seq %d at %s is not the anchored one: %s", p.Seq, p.At, p.Detail)
 	}
 	return fmt.Sprintf("%s %s at %s: %s", what, p.Kind, p.At, p.Detail)
 }
@@ -80,6 +91,16 @@ type Report struct {
 	Problem         *Problem // first tampering found; verification stops there
 	Torn            *TornTail
 	LookaheadCapped bool // the classification of Problem looked at a bounded window only
+	// Anchor is the head anchored outside the log that was compared
+	// (VerifyOptions.Anchor); nil if none was given.
+	Anchor *Head
+	// MACsChecked: records whose MAC verified (VerifyOptions.MACKey);
+	// NoMAC: records without a MAC, written before MACs existed.
+	MACsChecked, NoMAC int
+	// Gaps are the log's own records of the times it could not record
+	// (audit_gap), and Replaced the anchor a new log said it replaced.
+	Gaps     []Record
+	Replaced []Record
 }
 
 // ErrUnsigned is wrapped by Report.Err when records after the last
@@ -119,17 +140,35 @@ func (r *Report) Err() error {
 // record N-1 is not in the segment where N starts. A log being appended to
 // may show a torn tail or unsigned records at its end.
 func Verify(dir string, pub ed25519.PublicKey, from uint64) (*Report, error) {
+	return VerifyWith(dir, pub, VerifyOptions{From: from})
+}
+
+// VerifyOptions add checks that need more than the public key.
+type VerifyOptions struct {
+	From uint64 // verify from this seq (0 or 1: from the start)
+	// Anchor is the head the node's database anchored (DBAnchor): the log
+	// must reach it, with the same hash there, or records were removed
+	// from its end (Truncated).
+	Anchor *Head
+	// MACKey (MACKey(node identity)) checks every record's MAC; without
+	// it MACs are not checked, only that none goes missing.
+	MACKey []byte
+}
+
+// VerifyWith is Verify with the checks o asks for.
+func VerifyWith(dir string, pub ed25519.PublicKey, o VerifyOptions) (*Report, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	return verifyFS(os.DirFS(dir), pub, from)
+	return verifyFS(os.DirFS(dir), pub, o)
 }
 
 // lookahead bounds how many records after a problem are read to tell an
 // insertion from a reordering or a deletion.
 const lookahead = 1 << 18
 
-func verifyFS(fsys fs.FS, pub ed25519.PublicKey, from uint64) (*Report, error) {
+func verifyFS(fsys fs.FS, pub ed25519.PublicKey, o VerifyOptions) (*Report, error) {
+	from := o.From
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("audit: verify: public key is %d bytes, want %d", len(pub), ed25519.PublicKeySize)
 	}
@@ -148,12 +187,27 @@ func verifyFS(fsys fs.FS, pub ed25519.PublicKey, from uint64) (*Report, error) {
 	}
 	rd := newReader(fsys, segs[start:])
 	defer rd.close()
-	v := &verifier{rd: rd, pub: pub, want: max(from, 1), haveHead: from <= 1}
+	v := &verifier{rd: rd, pub: pub, want: max(from, 1), haveHead: from <= 1, mac: o.MACKey, anchor: o.Anchor}
 	v.rep.Segments = len(segs) - start
+	v.rep.Anchor = o.Anchor
 	if err := v.run(); err != nil {
 		return nil, err
 	}
+	v.finish()
 	rep := &v.rep
+	if a := o.Anchor; a != nil && rep.Problem == nil && a.Seq > rep.LastSeq {
+		last := fmt.Sprintf("ends at seq %d", rep.LastSeq)
+		if rep.Records == 0 {
+			last = "holds no record"
+		}
+		rep.Problem = &Problem{Kind: Truncated, Seq: rep.LastSeq + 1, ToSeq: a.Seq,
+			Detail: fmt.Sprintf("the node's database anchored the log's head at seq %d (hash %.16s…, %s), but the log %s: "+
+				"records were removed from its end (a segment emptied or the log cut back to an older checkpoint)",
+				a.Seq, a.Hash, formatTime(a.Time), last)}
+		if rep.Torn != nil {
+			rep.Problem.Detail += fmt.Sprintf("; %d bytes of a partial record follow", rep.Torn.Bytes)
+		}
+	}
 	if rep.Problem == nil && rep.Records > 0 {
 		if rep.LastCheckpoint >= rep.FirstSeq {
 			rep.Unsigned = int(rep.LastSeq - rep.LastCheckpoint)
@@ -172,6 +226,12 @@ type verifier struct {
 	head     string // hash of record want-1
 	haveHead bool   // head is known (false when starting mid-log)
 	last     *entry // last accepted record
+	mac      []byte // MAC key, if MACs are checked
+	macSeen  bool   // a record with a MAC was accepted
+	anchor   *Head
+	// the first MAC problem, and the report as it stood before it
+	macProblem *Problem
+	macRep     Report
 }
 
 func (v *verifier) run() error {
@@ -223,6 +283,34 @@ func (v *verifier) run() error {
 			v.fail(p)
 			return nil
 		}
+		switch {
+		case r.Mac == "" && v.macSeen:
+			v.macFail(&Problem{Kind: BadMAC, Seq: r.Seq, At: e.at, Detail: "the record has no MAC, though the records before it carry one"})
+		case r.Mac == "":
+			v.rep.NoMAC++
+		case v.mac != nil && !r.CheckMAC(v.mac):
+			v.macFail(&Problem{Kind: BadMAC, Seq: r.Seq, At: e.at,
+				Detail: "its MAC does not verify with the node's key: the record was written by someone without it"})
+		case v.mac != nil:
+			v.rep.MACsChecked++
+		}
+		if a := v.anchor; a != nil && r.Seq == a.Seq && r.Hash != a.Hash {
+			v.fail(&Problem{Kind: Truncated, Seq: r.Seq, At: e.at,
+				Detail: fmt.Sprintf("the node's database anchored hash %.16s… (%s) for it, the log has %.16s…: the log was cut back and rewritten from here",
+					a.Hash, formatTime(a.Time), r.Hash)})
+			return nil
+		}
+		switch r.Kind {
+		case KindGap:
+			v.rep.Gaps = append(v.rep.Gaps, *r)
+		case KindRecovery:
+			if r.Detail["replaced_seq"] != "" {
+				v.rep.Replaced = append(v.rep.Replaced, *r)
+			}
+		}
+		if r.Mac != "" {
+			v.macSeen = true
+		}
 		if r.Kind == KindCheckpoint {
 			if !r.VerifySig(v.pub) {
 				after := "the start of the log"
@@ -247,3 +335,23 @@ func (v *verifier) run() error {
 }
 
 func (v *verifier) fail(p *Problem) { v.rep.Problem = p }
+
+// macFail notes the first MAC problem and goes on: a record out of place
+// further on explains more (an inserted record, say) and is reported
+// instead; finish reports the MAC problem only if nothing else shows.
+func (v *verifier) macFail(p *Problem) {
+	if v.macProblem == nil {
+		v.macProblem = p
+		v.macRep = v.rep
+	}
+}
+
+// finish settles the report once the log has been read.
+func (v *verifier) finish() {
+	if v.rep.Problem == nil && v.macProblem != nil {
+		gaps, replaced := v.rep.Gaps, v.rep.Replaced
+		v.rep = v.macRep
+		v.rep.Gaps, v.rep.Replaced = gaps, replaced
+		v.rep.Problem = v.macProblem
+	}
+}

@@ -21,8 +21,9 @@ const keyCols = `id, tenant_id, name, prefix, scopes, rpm, tpm, monthly_tokens, 
 
 // CreateKey makes a key for the tenant named (or with ID) tenant and
 // returns its secret, which exists nowhere else afterwards: the database
-// keeps only its SHA-256 hash and a display prefix.
-func (s *Store) CreateKey(ctx context.Context, tenant string, o KeyOptions) (secret string, k Key, err error) {
+// keeps only its SHA-256 hash and a display prefix. hooks run before the
+// insert commits (see CommitHook).
+func (s *Store) CreateKey(ctx context.Context, tenant string, o KeyOptions, hooks ...CommitHook) (secret string, k Key, err error) {
 	if o.Name != "" {
 		if err := ValidateName("key", o.Name); err != nil {
 			return "", Key{}, err
@@ -59,16 +60,32 @@ func (s *Store) CreateKey(ctx context.Context, tenant string, o KeyOptions) (sec
 	if strings.HasPrefix(tenant, tenantIDPrefix) {
 		col = "id"
 	}
-	// One statement: the tenant cannot vanish between lookup and insert.
-	err = s.d.QueryRowContext(ctx, `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, rpm, tpm, monthly_tokens, created, expires, revoked)
-		SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0 FROM tenants WHERE `+col+` = ? RETURNING tenant_id`,
-		k.ID, k.Name, k.Prefix, hashSecret(secret), joinScopes(k.Scopes), k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute,
-		k.Limits.MonthlyTokens, nanos(k.Created), nanos(k.Expires), tenant).Scan(&k.TenantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", Key{}, fmt.Errorf("%w: no tenant %q", ErrNotFound, tenant)
+	insert := func(ctx context.Context, q querier) error {
+		// One statement: the tenant cannot vanish between lookup and insert.
+		err := q.QueryRowContext(ctx, `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, rpm, tpm, monthly_tokens, created, expires, revoked)
+			SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0 FROM tenants WHERE `+col+` = ? RETURNING tenant_id`,
+			k.ID, k.Name, k.Prefix, hashSecret(secret), joinScopes(k.Scopes), k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute,
+			k.Limits.MonthlyTokens, nanos(k.Created), nanos(k.Expires), tenant).Scan(&k.TenantID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: no tenant %q", ErrNotFound, tenant)
+		}
+		if err != nil {
+			return fmt.Errorf("tenant: create key for %s: %w", tenant, err)
+		}
+		return nil
+	}
+	if len(hooks) == 0 {
+		err = insert(ctx, s.d)
+	} else {
+		err = s.writeTx(ctx, func(c *sql.Conn) error {
+			if err := insert(ctx, c); err != nil {
+				return err
+			}
+			return runHooks(ctx, hooks, Change{Key: k})
+		})
 	}
 	if err != nil {
-		return "", Key{}, fmt.Errorf("tenant: create key for %s: %w", tenant, err)
+		return "", Key{}, err
 	}
 	return secret, k, nil
 }
@@ -101,7 +118,11 @@ func (s *Store) ListKeys(ctx context.Context, tenant string) ([]Key, error) {
 
 // GetKey returns a key's record by ID.
 func (s *Store) GetKey(ctx context.Context, id string) (Key, error) {
-	k, err := scanKey(s.d.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = ?`, id))
+	return getKey(ctx, s.d, id)
+}
+
+func getKey(ctx context.Context, q querier, id string) (Key, error) {
+	k, err := scanKey(q.QueryRowContext(ctx, `SELECT `+keyCols+` FROM api_keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Key{}, fmt.Errorf("%w: no key %q", ErrNotFound, id)
 	}
@@ -114,14 +135,36 @@ func (s *Store) GetKey(ctx context.Context, id string) (Key, error) {
 // RevokeKey revokes a key: from the moment it returns, Authenticate
 // refuses the key in every process using the database. Revoking a revoked
 // key is not an error and keeps the first revocation time. It returns the
-// key as revoked.
-func (s *Store) RevokeKey(ctx context.Context, id string) (Key, error) {
-	_, err := s.d.ExecContext(ctx, `UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked = 0`, nanos(s.now().UTC()), id)
-	if err != nil {
-		return Key{}, fmt.Errorf("tenant: revoke key %s: %w", id, err)
+// key as revoked. hooks run before the revocation commits, and only if
+// this call revoked the key (see CommitHook).
+func (s *Store) RevokeKey(ctx context.Context, id string, hooks ...CommitHook) (Key, error) {
+	if len(hooks) == 0 {
+		_, err := s.d.ExecContext(ctx, `UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked = 0`, nanos(s.now().UTC()), id)
+		if err != nil {
+			return Key{}, fmt.Errorf("tenant: revoke key %s: %w", id, err)
+		}
+		// No row changed: unknown (GetKey says so) or revoked already (fine).
+		return s.GetKey(ctx, id)
 	}
-	// No row changed: unknown (GetKey says so) or revoked already (fine).
-	return s.GetKey(ctx, id)
+	var k Key
+	err := s.writeTx(ctx, func(c *sql.Conn) error {
+		res, err := c.ExecContext(ctx, `UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked = 0`, nanos(s.now().UTC()), id)
+		if err != nil {
+			return fmt.Errorf("tenant: revoke key %s: %w", id, err)
+		}
+		n, _ := res.RowsAffected()
+		if k, err = getKey(ctx, c, id); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		return runHooks(ctx, hooks, Change{Key: k})
+	})
+	if err != nil {
+		return Key{}, err
+	}
+	return k, nil
 }
 
 func scanKey(r scanner) (Key, error) {

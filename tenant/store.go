@@ -109,22 +109,39 @@ func (t Tenant) validate() (Tenant, error) {
 
 // CreateTenant validates t and stores it with a new ID and the current
 // time; t.ID and t.Created are ignored. A taken name gives ErrExists.
-func (s *Store) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
+// hooks run before the insert commits (see CommitHook).
+func (s *Store) CreateTenant(ctx context.Context, t Tenant, hooks ...CommitHook) (Tenant, error) {
 	t, err := t.Validate()
 	if err != nil {
 		return Tenant{}, err
 	}
 	t.ID = newID(tenantIDPrefix)
 	t.Created = s.now().UTC()
-	_, err = s.d.ExecContext(ctx, `INSERT INTO tenants (`+tenantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, join(t.Policy.AllowedModels), join(t.Policy.Jurisdictions), t.Policy.Home, t.Policy.Capture,
-		t.Policy.RetentionDays, t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.MonthlyTokens,
-		nanos(t.Created), t.Disabled)
-	if isUnique(err) {
-		return Tenant{}, fmt.Errorf("%w: tenant %q", ErrExists, t.Name)
+	insert := func(ctx context.Context, c execer) error {
+		_, err := c.ExecContext(ctx, `INSERT INTO tenants (`+tenantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Name, join(t.Policy.AllowedModels), join(t.Policy.Jurisdictions), t.Policy.Home, t.Policy.Capture,
+			t.Policy.RetentionDays, t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.MonthlyTokens,
+			nanos(t.Created), t.Disabled)
+		if isUnique(err) {
+			return fmt.Errorf("%w: tenant %q", ErrExists, t.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("tenant: create %s: %w", t.Name, err)
+		}
+		return nil
+	}
+	if len(hooks) == 0 {
+		err = insert(ctx, s.d)
+	} else {
+		err = s.writeTx(ctx, func(c *sql.Conn) error {
+			if err := insert(ctx, c); err != nil {
+				return err
+			}
+			return runHooks(ctx, hooks, Change{Tenant: t})
+		})
 	}
 	if err != nil {
-		return Tenant{}, fmt.Errorf("tenant: create %s: %w", t.Name, err)
+		return Tenant{}, err
 	}
 	return t, nil
 }
@@ -137,6 +154,12 @@ func (s *Store) GetTenant(ctx context.Context, nameOrID string) (Tenant, error) 
 // querier is what both *sql.DB and *sql.Conn offer.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// execer is what both *sql.DB and *sql.Conn offer for writes.
+type execer interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 func getTenant(ctx context.Context, q querier, nameOrID string) (Tenant, error) {
@@ -188,8 +211,9 @@ func (s *Store) CountTenants(ctx context.Context) (int, error) {
 // UpdateTenant applies fn to the tenant named nameOrID and stores the
 // result, atomically: no other writer changes the tenant in between. fn
 // may change the name, policy, limits and Disabled; ID and Created are
-// kept. If fn fails or the result is invalid, nothing changes.
-func (s *Store) UpdateTenant(ctx context.Context, nameOrID string, fn func(*Tenant) error) (Tenant, error) {
+// kept. If fn fails or the result is invalid, nothing changes. hooks run
+// before the update commits (see CommitHook).
+func (s *Store) UpdateTenant(ctx context.Context, nameOrID string, fn func(*Tenant) error, hooks ...CommitHook) (Tenant, error) {
 	var out Tenant
 	err := s.writeTx(ctx, func(c *sql.Conn) error {
 		old, err := getTenant(ctx, c, nameOrID)
@@ -220,8 +244,11 @@ func (s *Store) UpdateTenant(ctx context.Context, nameOrID string, fn func(*Tena
 		if isUnique(err) {
 			return fmt.Errorf("%w: tenant %q", ErrExists, t.Name)
 		}
+		if err != nil {
+			return err
+		}
 		out = t
-		return err
+		return runHooks(ctx, hooks, Change{Tenant: t})
 	})
 	if err != nil {
 		return Tenant{}, wrap("update "+nameOrID, err)
@@ -230,8 +257,8 @@ func (s *Store) UpdateTenant(ctx context.Context, nameOrID string, fn func(*Tena
 }
 
 // DeleteTenant removes a tenant and all its keys, returning how many keys
-// went with it.
-func (s *Store) DeleteTenant(ctx context.Context, nameOrID string) (keys int, err error) {
+// went with it. hooks run before the deletion commits (see CommitHook).
+func (s *Store) DeleteTenant(ctx context.Context, nameOrID string, hooks ...CommitHook) (keys int, err error) {
 	err = s.writeTx(ctx, func(c *sql.Conn) error {
 		t, err := getTenant(ctx, c, nameOrID)
 		if err != nil {
@@ -245,8 +272,10 @@ func (s *Store) DeleteTenant(ctx context.Context, nameOrID string) (keys int, er
 		}
 		n, _ := res.RowsAffected()
 		keys = int(n)
-		_, err = c.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, t.ID)
-		return err
+		if _, err = c.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, t.ID); err != nil {
+			return err
+		}
+		return runHooks(ctx, hooks, Change{Tenant: t, KeysDeleted: keys})
 	})
 	if err != nil {
 		return 0, wrap("delete "+nameOrID, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -8,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/store"
 )
@@ -51,8 +54,11 @@ Exits non-zero naming the record, file and line where the log was altered,
 or when it ends in a torn (partial) record or in records no checkpoint has
 signed yet; --allow-unsigned-tail accepts the latter on a live node.
 
-Removing records back to a checkpoint leaves a shorter log that verifies:
-compare the printed head with one recorded earlier to detect it.`,
+The node anchors the log's head in its database (DIR/hearth.db) at every
+checkpoint: a log that ends before the anchored head (a segment emptied, the
+log cut back to an older checkpoint) fails, naming the records missing. With
+the node key (not --pubkey) every record's MAC is checked too. Periods when
+the log could not record (audit_gap records) are listed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, dir, err := dirs()
@@ -63,7 +69,16 @@ compare the printed head with one recorded earlier to detect it.`,
 			if err != nil {
 				return err
 			}
-			rep, err := audit.Verify(dir, pub, from)
+			o := audit.VerifyOptions{From: from}
+			if pubHex == "" {
+				if id, err := identity.Load(data); err == nil {
+					o.MACKey = audit.MACKey(id)
+				}
+			}
+			if o.Anchor, err = auditAnchor(cmd.Context(), data, identity.NodeID(pub)); err != nil {
+				return err
+			}
+			rep, err := audit.VerifyWith(dir, pub, o)
 			if err != nil {
 				return err
 			}
@@ -99,7 +114,30 @@ func auditPublicKey(dataDir, pubHex string) (ed25519.PublicKey, error) {
 	return id.Public, nil
 }
 
+// auditAnchor reads the head the node anchored in its database, if there
+// is a database (verify never creates one).
+func auditAnchor(ctx context.Context, dataDir, node string) (*audit.Head, error) {
+	if _, err := os.Stat(filepath.Join(dataDir, db.FileName)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	d, err := db.OpenDir(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	a, err := audit.OpenDBAnchor(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	h, ok, err := a.LoadAnchor(ctx, node)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &h, nil
+}
+
 func printAuditSummary(w io.Writer, rep *audit.Report, dir string) {
+	defer printAuditExtras(w, rep)
 	if rep.Records == 0 && rep.Problem == nil && rep.Torn == nil {
 		fmt.Fprintf(w, "audit log %s: no records\n", dir)
 		return
@@ -121,6 +159,36 @@ func printAuditSummary(w io.Writer, rep *audit.Report, dir string) {
 	}
 	if rep.Unsigned > 0 {
 		fmt.Fprintf(w, "  unsigned:    %d records after the last checkpoint\n", rep.Unsigned)
+	}
+}
+
+// printAuditExtras: the anchor, the MACs and the log's own gaps.
+func printAuditExtras(w io.Writer, rep *audit.Report) {
+	if a := rep.Anchor; a != nil {
+		fmt.Fprintf(w, "  anchor:      seq %d %s (the database, %s)\n", a.Seq, a.Hash, a.Time.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "  anchor:      none in the database (a shortened log could not be told from a short one)\n")
+	}
+	switch {
+	case rep.MACsChecked > 0:
+		fmt.Fprintf(w, "  macs:        %d verified with the node key\n", rep.MACsChecked)
+	case rep.Records > rep.NoMAC:
+		fmt.Fprintf(w, "  macs:        not checked (needs the node key, not --pubkey)\n")
+	}
+	if rep.NoMAC > 0 {
+		fmt.Fprintf(w, "  no mac:      %d records written before records carried MACs (covered by signatures only)\n", rep.NoMAC)
+	}
+	for _, g := range rep.Gaps {
+		d := g.Detail
+		fmt.Fprintf(w, "  gap:         seq %d: the log could not record from %s to %s; %s operations refused, %s records failed",
+			g.Seq, d["failed_at"], d["recovered_at"], d["refused"], d["failed"])
+		if d["unconfirmed_from"] != "" {
+			fmt.Fprintf(w, "; seq %s..%s written but never confirmed", d["unconfirmed_from"], d["unconfirmed_to"])
+		}
+		fmt.Fprintf(w, " (%s)\n", d["error"])
+	}
+	for _, r := range rep.Replaced {
+		fmt.Fprintf(w, "  replaced:    seq %d: this log replaced one that reached seq %s (hash %s)\n", r.Seq, r.Detail["replaced_seq"], r.Detail["replaced_hash"])
 	}
 }
 

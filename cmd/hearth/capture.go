@@ -97,15 +97,17 @@ func openCapture(ctx context.Context, dataDir, tenantArg string) (*captureEnv, e
 	cfg := capture.Config{KeyFile: filepath.Join(dataDir, "capture.key"), Tenants: ts}
 	// The audit log has one writer: append when no node holds it, spool
 	// for the node to append when one does (or none has run yet).
-	id, err := identity.Load(dataDir)
+	// The node key signs what is appended or spooled (created here if no
+	// node has run yet).
+	id, err := identity.LoadOrCreate(dataDir)
 	if err != nil {
-		id = nil
-	} else {
-		cfg.Node = id.ID
+		e.close()
+		return nil, err
 	}
+	cfg.Node = id.ID
 	adir := filepath.Join(dataDir, "audit")
 	if e.log, _, err = audit.OpenOrSpool(adir, id, audit.Options{}); err != nil {
-		e.log = audit.NewSpooler(adir)
+		e.log = audit.NewSpooler(adir, id)
 	}
 	cfg.Audit = e.log
 	cfg.OnErase = func(ctx context.Context, tenantID string, ids []string) error {

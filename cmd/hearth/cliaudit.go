@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"os/user"
@@ -38,11 +36,11 @@ var tenantFieldNames = map[string]string{
 //
 // The audit log has one writer. When this process can take its lock, the
 // record is appended and signed at once; when a node is serving from the
-// data directory (or none has run yet, so there is no node key), the
-// record is spooled, durably, and the node appends it within seconds (or
-// when it next starts). Either way the record is kept: the command fails,
-// after saying that the change itself was made, only if it could not be
-// written at all.
+// data directory, the record is spooled, durably and signed with the node
+// key (which this command creates if no node has run yet), and the node
+// appends it within seconds. Either way the record is kept: the command
+// fails, after saying that the change itself was made, only if it could
+// not be written at all.
 func auditChange(ctx context.Context, g *globals, dataDir, action string, detail map[string]string) error {
 	if dataDir == "" {
 		var err error
@@ -59,22 +57,20 @@ func auditChange(ctx context.Context, g *globals, dataDir, action string, detail
 		d["os_user"] = u
 	}
 	r := audit.Record{Kind: audit.KindAdmin, Decision: "allow", Reason: action, Detail: d}
-	id, err := identity.Load(dataDir)
+	// The node signs what it appends, and the spool takes only records
+	// signed with its key.
+	id, err := identity.LoadOrCreate(dataDir)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(g.stderr, "warning: node key: %v; the audit record is spooled\n", err)
-		}
-		id = nil
-	} else {
-		r.Node = id.ID
+		return fmt.Errorf("%s done, but its audit record could not be written: node key: %w", action, err)
 	}
+	r.Node = id.ID
 	dir := filepath.Join(dataDir, "audit")
 	a, _, err := audit.OpenOrSpool(dir, id, audit.Options{})
 	if err != nil {
 		// The log does not open (a damaged tail, say): the record waits in
 		// the spool until the log is repaired.
 		fmt.Fprintf(g.stderr, "warning: audit log: %v; the record is spooled\n", err)
-		a = audit.NewSpooler(dir)
+		a = audit.NewSpooler(dir, id)
 	}
 	_, err = a.Append(context.WithoutCancel(ctx), r)
 	if cerr := a.Close(); err == nil {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
@@ -68,7 +70,13 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 	if s.meter, err = metering.Open(ctx, s.db, nil); err != nil {
 		return nil, err
 	}
-	if s.audit, err = audit.Open(filepath.Join(dir, "audit"), s.id, audit.Options{Logger: log}); err != nil {
+	// The log's head is anchored in the database at every checkpoint, so
+	// a log cut back or emptied fails to open and to verify.
+	anchor, err := audit.OpenDBAnchor(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
+	if s.audit, err = audit.Open(filepath.Join(dir, "audit"), s.id, audit.Options{Logger: log, Anchor: anchor}); err != nil {
 		return nil, err
 	}
 	if rec := s.audit.Recovery(); rec != nil {
@@ -103,6 +111,32 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 	}
 	s.stopSweep = sweep(s.capture, log)
 	return s, nil
+}
+
+// ready is the security side of /readyz: not ready while the audit log
+// cannot record (requests and admin changes are refused meanwhile).
+func (s *security) ready() error {
+	if err := s.audit.Healthy(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// auditMetrics are the audit log's health for /metrics.
+func (s *security) auditMetrics() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hearth_audit_append_failures_total",
+			Help: "Audit records that could not be appended (the log failed, or refused them while failed)."},
+			func() float64 { return float64(s.audit.Stats().AppendFailures) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hearth_audit_log_healthy",
+			Help: "1 while the audit log makes records durable, 0 while it is failed (requests and admin changes are refused)."},
+			func() float64 {
+				if s.audit.Stats().Healthy {
+					return 1
+				}
+				return 0
+			}),
+	}
 }
 
 // capturer is the API's capture hook.

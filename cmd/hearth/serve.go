@@ -181,6 +181,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), run.Collector())
+	reg.MustRegister(sec.auditMetrics()...)
 	metrics, err := api.NewMetrics(reg)
 	if err != nil {
 		return err
@@ -202,7 +203,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 			case <-draining:
 				return errors.New("shutting down")
 			default:
-				return nil
+				return sec.ready() // the audit log records (security.go)
 			}
 		},
 	})
@@ -210,7 +211,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction, Erase: sec.eraseEverywhere})))
+	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction, Preflight: sec.gate.Preflight, Erase: sec.eraseEverywhere})))
 	hs := newHTTPServer(mux, o.limits) // body and idle deadlines (httpserver.go)
 	models, _ := run.Models(ctx)
 	names := make([]string, len(models))

@@ -153,6 +153,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.cfg.Local.ServeHTTP(w, r)
 		return
 	}
+	if err := rt.cfg.Gate.Preflight(); err != nil {
+		// This node's audit log cannot record the routing decision: refuse,
+		// as the node refuses what it would serve itself.
+		rt.log.Warn("request refused: the audit log cannot record the routing decision", "tenant", pol.TenantName, "err", err)
+		w.Header().Set("Retry-After", "5")
+		rt.answer(w, r, http.StatusServiceUnavailable, "audit_unavailable", err)
+		return
+	}
 	q := route.Query{Model: peek.Model, Jurisdictions: pol.Jurisdictions, Narrow: r.Header.Get(JurisdictionHeader), Self: rt.cfg.Fabric.ID()}
 	if len(peek.Messages) > 0 && peek.Messages[0].Role == "system" {
 		if s, ok := peek.Messages[0].Content.(string); ok {

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -286,17 +287,42 @@ func (s *Store) home(t tenant.Tenant) bool {
 	return t.Policy.Home == "" || (s.cfg.Jurisdiction != "" && t.Policy.Home == s.cfg.Jurisdiction)
 }
 
-// audit appends a capture event; a failure is logged, not returned, since
-// the event has already happened.
+// audit appends a capture event that has already happened (a forward, an
+// erasure); a failure is logged, not returned.
 func (s *Store) audit(ctx context.Context, r audit.Record) {
+	if err := s.appendAudit(ctx, r); err != nil {
+		s.log.Error("capture: audit append failed", "err", err, "tenant", r.Tenant, "reason", r.Reason)
+	}
+}
+
+func (s *Store) appendAudit(ctx context.Context, r audit.Record) error {
 	if s.cfg.Audit == nil {
-		return
+		return nil
 	}
 	r.Kind, r.Node, r.Jurisdiction = KindCapture, s.cfg.Node, s.cfg.Jurisdiction
 	if r.Decision == "" {
 		r.Decision = "allow"
 	}
-	if _, err := s.cfg.Audit.Append(context.WithoutCancel(ctx), r); err != nil {
-		s.log.Error("capture: audit append failed", "err", err, "tenant", r.Tenant, "reason", r.Reason)
+	_, err := s.cfg.Audit.Append(context.WithoutCancel(ctx), r)
+	return err
+}
+
+// commitAudited commits tx, a change the audit log must record, only once
+// its record r is durable: when the log cannot record, the change is
+// rolled back and the error returned (wrapping audit.ErrUnavailable, so
+// callers answer 503). If the commit itself fails after the record was
+// written, a second record says the change was rolled back.
+func (s *Store) commitAudited(ctx context.Context, tx *sql.Tx, r audit.Record) error {
+	if err := s.appendAudit(ctx, r); err != nil {
+		tx.Rollback()
+		s.log.Error("capture: not kept: its audit record could not be made durable", "err", err, "tenant", r.Tenant, "reason", r.Reason, "response_id", r.ResponseID)
+		return err
 	}
+	if err := tx.Commit(); err != nil {
+		undo := r
+		undo.Reason, undo.Decision = r.Reason+".rolled_back", "error"
+		s.audit(ctx, undo)
+		return err
+	}
+	return nil
 }

@@ -204,12 +204,12 @@ func (s *Store) addFeedback(ctx context.Context, tenantID string, fb Feedback, e
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return Feedback{}, fmt.Errorf("%w: response %q changed or was erased while feedback was recorded", ErrNotFound, fb.ResponseID)
 	}
-	if err := tx.Commit(); err != nil {
-		return Feedback{}, fmt.Errorf("capture: feedback: %w", err)
-	}
 	detail := map[string]string{"feedback_id": fb.ID, "rating": strconv.Itoa(fb.Rating), "thumb": strconv.Itoa(fb.Thumb),
 		"correction": strconv.FormatBool(fb.Correction != ""), "tags": strconv.Itoa(len(fb.Tags))}
 	maps.Copy(detail, extra)
-	s.audit(ctx, audit.Record{Tenant: tenantID, KeyID: fb.KeyID, ResponseID: fb.ResponseID, Reason: "feedback", Detail: detail})
+	ar := audit.Record{Tenant: tenantID, KeyID: fb.KeyID, ResponseID: fb.ResponseID, Reason: "feedback", Detail: detail}
+	if err := s.commitAudited(ctx, tx, ar); err != nil {
+		return Feedback{}, fmt.Errorf("capture: feedback: %w", err)
+	}
 	return fb, nil
 }

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -113,4 +114,11 @@ func interaction(id, user string) Interaction {
 		Output: "I will write to " + plantEmail + " and charge " + plantIBAN + ".",
 		Params: map[string]any{"temperature": 0.5, "stop": []any{"from " + plantEmail}},
 	}
+}
+
+// failingAudit is an audit log that cannot make records durable.
+type failingAudit struct{}
+
+func (failingAudit) Append(context.Context, audit.Record) (audit.Record, error) {
+	return audit.Record{}, fmt.Errorf("%w: disk full", audit.ErrUnavailable)
 }

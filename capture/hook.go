@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -78,7 +79,7 @@ func (h *Hook) Feedback(ctx context.Context, c api.Caller, in api.FeedbackInput)
 		return "", fmt.Errorf("%w: %w", api.ErrResponseNotFound, err)
 	case errors.Is(err, ErrInvalid):
 		return "", fmt.Errorf("%w: %w", api.ErrInvalidFeedback, err)
-	case errors.Is(err, ErrUnreachable):
+	case errors.Is(err, ErrUnreachable), errors.Is(err, audit.ErrUnavailable):
 		return "", fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	}
 	return fb.ID, err

@@ -148,7 +148,14 @@ func (s *Store) store(ctx context.Context, t tenant.Tenant, rec Record, ss *pii.
 	}
 	sealed := seal(key.aead, plain, recordAAD(t.ID, rec.ResponseID))
 	clear(plain)
-	_, err = s.d.ExecContext(ctx, `INSERT INTO capture_record (tenant_id, response_id, key_id, user_tag, model, time, expires, sealed)
+	// The record is kept only if its audit record is: the insert commits
+	// after the append, and is rolled back when the log cannot record.
+	tx, err := s.d.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("capture: save %s: %w", rec.ResponseID, err)
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO capture_record (tenant_id, response_id, key_id, user_tag, model, time, expires, sealed)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, rec.ResponseID, key.id, key.userTag(endUser), rec.Model,
 		rec.Time.UnixNano(), rec.Expires.UnixNano(), sealed)
 	if err != nil {
@@ -157,13 +164,16 @@ func (s *Store) store(ctx context.Context, t tenant.Tenant, rec Record, ss *pii.
 		}
 		return fmt.Errorf("capture: save %s: %w", rec.ResponseID, err)
 	}
-	s.saved.Add(1)
 	detail := map[string]string{"messages": strconv.Itoa(len(rec.Messages))}
 	for _, typ := range slices.Sorted(maps.Keys(rec.Scrubbed)) {
 		detail["scrubbed."+typ] = strconv.Itoa(rec.Scrubbed[typ])
 	}
 	maps.Copy(detail, extra)
-	s.audit(ctx, audit.Record{Tenant: t.ID, KeyID: rec.KeyID, Model: rec.Model, ResponseID: rec.ResponseID, Reason: "save", Detail: detail})
+	ar := audit.Record{Tenant: t.ID, KeyID: rec.KeyID, Model: rec.Model, ResponseID: rec.ResponseID, Reason: "save", Detail: detail}
+	if err := s.commitAudited(ctx, tx, ar); err != nil {
+		return fmt.Errorf("capture: save %s: %w", rec.ResponseID, err)
+	}
+	s.saved.Add(1)
 	return nil
 }
 

@@ -162,7 +162,6 @@ func TestHostileAuditLogFailsClosed(t *testing.T) {
 	}
 }
 
-
 func grepLines(s, sub string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {

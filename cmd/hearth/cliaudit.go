@@ -11,6 +11,7 @@ import (
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/store"
+	"github.com/hearth-ai/hearth/tenant"
 )
 
 // tenantFieldNames are the admin API's names of what the tenants flags
@@ -28,24 +29,35 @@ var tenantFieldNames = map[string]string{
 	"monthly-tokens": "limits.monthly_tokens",
 }
 
-// auditChange records a change to tenants or keys made on the command
+// auditHook records a change to tenants or keys made on the command
 // line, as the admin API records its own: kind "admin", decision
 // "allow", the action ("tenant.create", "key.revoke", ...) as the reason
-// and what it touched (names and ids, never a secret) in the detail, with
+// and what it touched (detail: names and ids, never a secret), with
 // "via": "cli" and the operating-system user who ran it.
 //
-// The audit log has one writer. When this process can take its lock, the
-// record is appended and signed at once; when a node is serving from the
-// data directory, the record is spooled, durably and signed with the node
-// key (which this command creates if no node has run yet), and the node
-// appends it within seconds. Either way the record is kept: the command
-// fails, after saying that the change itself was made, only if it could
-// not be written at all.
+// It runs inside the change's transaction (a tenant.CommitHook): a change
+// whose record cannot be written is rolled back, and the command fails
+// saying that nothing changed.
+func auditHook(g *globals, dataDir, action string, detail func(tenant.Change) map[string]string) tenant.CommitHook {
+	return func(ctx context.Context, c tenant.Change) error {
+		if err := auditChange(ctx, g, dataDir, action, detail(c)); err != nil {
+			return fmt.Errorf("%s not made: its audit record could not be written: %w", action, err)
+		}
+		return nil
+	}
+}
+
+// auditChange appends the record of a change. The audit log has one
+// writer. When this process can take its lock, the record is appended and
+// signed at once; when a node is serving from the data directory, the
+// record is spooled, durably and signed with the node key (which this
+// command creates if no node has run yet), and the node appends it within
+// seconds.
 func auditChange(ctx context.Context, g *globals, dataDir, action string, detail map[string]string) error {
 	if dataDir == "" {
 		var err error
 		if dataDir, err = store.DefaultDir(); err != nil {
-			return fmt.Errorf("%s done, but its audit record could not be written: %w", action, err)
+			return err
 		}
 	}
 	d := maps.Clone(detail)
@@ -61,7 +73,7 @@ func auditChange(ctx context.Context, g *globals, dataDir, action string, detail
 	// signed with its key.
 	id, err := identity.LoadOrCreate(dataDir)
 	if err != nil {
-		return fmt.Errorf("%s done, but its audit record could not be written: node key: %w", action, err)
+		return fmt.Errorf("node key: %w", err)
 	}
 	r.Node = id.ID
 	dir := filepath.Join(dataDir, "audit")
@@ -76,10 +88,7 @@ func auditChange(ctx context.Context, g *globals, dataDir, action string, detail
 	if cerr := a.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("%s done, but its audit record could not be written: %w", action, err)
-	}
-	return nil
+	return err
 }
 
 // osUser names who ran the command, as far as the system says.

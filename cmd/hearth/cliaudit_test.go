@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -193,4 +194,54 @@ func TestCLIChangesBeforeFirstStart(t *testing.T) {
 		t.Errorf("CLI actions in the log %v; want %v", got, wantCLIActions)
 	}
 	mustRun(t, dir, "audit", "verify")
+}
+
+// TestCLIChangeNotMadeWhenUnrecorded: a tenant or key change the audit
+// log cannot record is rolled back (the command used to make it, then
+// report "done, but its audit record could not be written").
+func TestCLIChangeNotMadeWhenUnrecorded(t *testing.T) {
+	if _, err := exec.LookPath("chattr"); err != nil {
+		t.Skip("chattr is not installed: cannot make the audit files unwritable for real")
+	}
+	dir := t.TempDir()
+	mustRun(t, dir, "tenants", "create", "acme")
+	auditDir := filepath.Join(dir, "audit")
+	paths, _ := filepath.Glob(filepath.Join(auditDir, "*"))
+	paths = append(paths, auditDir)
+	set := func(flag string) {
+		for _, p := range paths {
+			if out, err := exec.Command("chattr", flag, p).CombinedOutput(); err != nil && flag == "+i" {
+				t.Skipf("chattr +i does not work here (%v: %s)", err, out)
+			}
+		}
+	}
+	set("+i")
+	t.Cleanup(func() { set("-i") })
+	for _, args := range [][]string{
+		{"keys", "create", "--tenant", "acme"},
+		{"tenants", "create", "beta"},
+		{"tenants", "update", "acme", "--rpm", "7"},
+		{"tenants", "disable", "acme"},
+		{"tenants", "rm", "acme"},
+	} {
+		out, errOut, err := runTenants(t, dir, args...)
+		if err == nil || !strings.Contains(err.Error(), "not made") {
+			t.Errorf("hearth %s with an unwritable audit log: %v (out %q, stderr %q); want it refused as not made", strings.Join(args, " "), err, out, errOut)
+		}
+		if strings.Contains(out, "hk-") {
+			t.Errorf("a key's secret was shown: %q", out)
+		}
+	}
+	set("-i")
+	s := openTenantDir(t, dir)
+	ts, err := s.ListTenants(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 1 || ts[0].Name != "acme" || ts[0].Disabled || ts[0].Limits.RequestsPerMinute == 7 {
+		t.Errorf("tenants after the refused changes: %+v; want acme alone, unchanged", ts)
+	}
+	if keys, err := s.ListKeys(t.Context(), "acme"); err != nil || len(keys) != 0 {
+		t.Errorf("keys after a refused creation: %+v %v", keys, err)
+	}
 }

@@ -95,18 +95,27 @@ func TestHostileSlowClients(t *testing.T) {
 	c.CloseIdleConnections()
 
 	// Four connections from 127.0.0.1 are held open; the fifth is refused.
-	held := make([]net.Conn, 4)
-	for i := range held {
-		held[i] = dial()
-		defer held[i].Close()
-	}
-	// The node has accepted each once it has served it (under load the
-	// accept loop can lag behind the dials).
-	for _, h := range held {
-		fmt.Fprintf(h, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", host)
-		if r, err := http.ReadResponse(bufio.NewReader(h), nil); err != nil || r.StatusCode != 200 {
-			t.Fatalf("a held connection: %v %v", r, err)
+	// Each is held once the node has served it; one refused because the
+	// node has not yet seen an earlier connection close is tried again.
+	var held []net.Conn
+	defer func() {
+		for _, h := range held {
+			h.Close()
 		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); len(held) < 4; {
+		h := dial()
+		fmt.Fprintf(h, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+		r, err := http.ReadResponse(bufio.NewReader(h), nil)
+		if err == nil && r.StatusCode == 200 {
+			held = append(held, h)
+			continue
+		}
+		h.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("connection %d was not served: %v %v", len(held)+1, r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	over := dial()
 	defer over.Close()

@@ -62,28 +62,28 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			defer done()
-			secret, k, err := s.CreateKey(cmd.Context(), tenantName, o)
+			owner := ""
+			if t, err := s.GetTenant(cmd.Context(), tenantName); err == nil {
+				owner = t.Name
+			}
+			// Recorded before the secret is shown, inside the creation: a key
+			// whose creation could not be recorded does not exist.
+			secret, k, err := s.CreateKey(cmd.Context(), tenantName, o, auditHook(g, ts.dataDir, "key.create", func(c tenant.Change) map[string]string {
+				k := c.Key
+				detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": joinScopeNames(k.Scopes)}
+				if k.Name != "" {
+					detail["key_name"] = k.Name
+				}
+				if !k.Expires.IsZero() {
+					detail["expires"] = k.Expires.Format(time.RFC3339)
+				}
+				if owner != "" {
+					detail["tenant"] = owner
+				}
+				return detail
+			}))
 			if err != nil {
 				return err
-			}
-			// Recorded before the secret is shown: a key whose creation
-			// could not be recorded is revoked again, and nobody has its
-			// secret.
-			detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": joinScopeNames(k.Scopes)}
-			if k.Name != "" {
-				detail["key_name"] = k.Name
-			}
-			if !k.Expires.IsZero() {
-				detail["expires"] = k.Expires.Format(time.RFC3339)
-			}
-			if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
-				detail["tenant"] = t.Name
-			}
-			if err := auditChange(cmd.Context(), g, ts.dataDir, "key.create", detail); err != nil {
-				if _, rerr := s.RevokeKey(cmd.Context(), k.ID); rerr != nil {
-					return fmt.Errorf("%w; revoking the key failed too, revoke %s by hand: %v", err, k.ID, rerr)
-				}
-				return fmt.Errorf("%w; the key was revoked again and its secret not shown", err)
 			}
 			if k.Has(tenant.ScopeAdmin) {
 				fmt.Fprintln(g.stderr, "note: an admin key manages every tenant through the admin API; give it to operators only")
@@ -206,18 +206,25 @@ func newKeysRevokeCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			defer done()
-			k, err := s.RevokeKey(cmd.Context(), args[0])
+			var owner string
+			k, err := s.RevokeKey(cmd.Context(), args[0], auditHook(g, ts.dataDir, "key.revoke", func(c tenant.Change) map[string]string {
+				k := c.Key
+				owner = k.TenantID
+				detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix}
+				if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
+					owner = t.Name
+					detail["tenant"] = t.Name
+				}
+				return detail
+			}))
 			if err != nil {
 				return err
 			}
-			owner := k.TenantID
-			detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix}
-			if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
-				owner = t.Name
-				detail["tenant"] = t.Name
+			if owner == "" {
+				owner = k.TenantID // already revoked: no change, no record
 			}
 			fmt.Fprintf(g.stdout, "revoked key %s (%s...) of tenant %s\n", k.ID, k.Prefix, owner)
-			return auditChange(cmd.Context(), g, ts.dataDir, "key.revoke", detail)
+			return nil
 		},
 	}
 }

@@ -141,14 +141,13 @@ func newTenantsCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 			defer done()
 			t := tenant.Tenant{Name: args[0]}
 			f.apply(cmd, &t)
-			t, err = s.CreateTenant(cmd.Context(), t)
+			t, err = s.CreateTenant(cmd.Context(), t, auditHook(g, ts.dataDir, "tenant.create", func(c tenant.Change) map[string]string {
+				return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID}
+			}))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "created tenant %s (%s)\n", t.Name, t.ID)
-			if err := auditChange(cmd.Context(), g, ts.dataDir, "tenant.create", map[string]string{"tenant": t.Name, "tenant_id": t.ID}); err != nil {
-				return err
-			}
 			fmt.Fprintf(g.stderr, "next: hearth keys create --tenant %s\n", t.Name)
 			return nil
 		},
@@ -186,13 +185,14 @@ func newTenantsUpdateCmd(g *globals, ts *tenantStore) *cobra.Command {
 					t.Name = rename
 				}
 				return nil
-			})
+			}, auditHook(g, ts.dataDir, "tenant.update", func(c tenant.Change) map[string]string {
+				return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID, "changed": strings.Join(changed, ",")}
+			}))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "updated tenant %s (%s)\n", t.Name, t.ID)
-			return auditChange(cmd.Context(), g, ts.dataDir, "tenant.update",
-				map[string]string{"tenant": t.Name, "tenant_id": t.ID, "changed": strings.Join(changed, ",")})
+			return nil
 		},
 	}
 	f.register(cmd)
@@ -312,13 +312,14 @@ func newTenantsRmCmd(g *globals, ts *tenantStore) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := s.DeleteTenant(cmd.Context(), t.ID)
+			n, err := s.DeleteTenant(cmd.Context(), t.ID, auditHook(g, ts.dataDir, "tenant.delete", func(c tenant.Change) map[string]string {
+				return map[string]string{"tenant": t.Name, "tenant_id": t.ID, "keys_deleted": strconv.Itoa(c.KeysDeleted)}
+			}))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "deleted tenant %s and its %d keys\n", args[0], n)
-			return auditChange(cmd.Context(), g, ts.dataDir, "tenant.delete",
-				map[string]string{"tenant": t.Name, "tenant_id": t.ID, "keys_deleted": strconv.Itoa(n)})
+			return nil
 		},
 	}
 }
@@ -342,13 +343,14 @@ func newTenantsEnableCmd(g *globals, ts *tenantStore, verb string, disabled bool
 			t, err := s.UpdateTenant(cmd.Context(), args[0], func(t *tenant.Tenant) error {
 				t.Disabled = disabled
 				return nil
-			})
+			}, auditHook(g, ts.dataDir, "tenant.update", func(c tenant.Change) map[string]string {
+				return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID, "changed": "disabled"}
+			}))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "tenant %s %sd\n", t.Name, verb)
-			return auditChange(cmd.Context(), g, ts.dataDir, "tenant.update",
-				map[string]string{"tenant": t.Name, "tenant_id": t.ID, "changed": "disabled"})
+			return nil
 		},
 	}
 }

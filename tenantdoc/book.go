@@ -43,7 +43,11 @@ func Open(ctx context.Context, d *db.DB, tenants *tenant.Store, operator ed25519
 // deleting the tenant; keys are left alone, except that deleting a
 // tenant deletes its keys) and keeps it. It reports whether it applied
 // the document; an older or equal one is not an error, just not news.
-func (b *Book) Apply(ctx context.Context, data []byte) (applied bool, d *Doc, err error) {
+// hooks run inside the tenant store's change (see tenant.CommitHook): one
+// that fails, such as an audit record that cannot be written, leaves the
+// tenant and the book as they were, and the document is applied when it
+// comes again.
+func (b *Book) Apply(ctx context.Context, data []byte, hooks ...tenant.CommitHook) (applied bool, d *Doc, err error) {
 	if d, err = Parse(data); err != nil {
 		return false, nil, err
 	}
@@ -59,7 +63,7 @@ func (b *Book) Apply(ctx context.Context, data []byte) (applied bool, d *Doc, er
 	case d.Issued.UnixNano() <= held:
 		return false, d, nil
 	}
-	if err := b.applyTenant(ctx, d); err != nil {
+	if err := b.applyTenant(ctx, d, hooks); err != nil {
 		return false, d, fmt.Errorf("tenantdoc: apply %s: %w", d.Tenant, err)
 	}
 	// Kept after the tenant store has it: a crash in between leaves the
@@ -73,7 +77,7 @@ func (b *Book) Apply(ctx context.Context, data []byte) (applied bool, d *Doc, er
 }
 
 // applyTenant makes the tenant store's tenant d.Tenant what d says.
-func (b *Book) applyTenant(ctx context.Context, d *Doc) error {
+func (b *Book) applyTenant(ctx context.Context, d *Doc, hooks []tenant.CommitHook) error {
 	t, err := b.tenants.GetTenant(ctx, d.Tenant)
 	exists := err == nil && t.Name == d.Tenant // a name, never another tenant's id
 	if err != nil && !errors.Is(err, tenant.ErrNotFound) {
@@ -83,16 +87,16 @@ func (b *Book) applyTenant(ctx context.Context, d *Doc) error {
 	case d.Deleted && !exists:
 		return nil
 	case d.Deleted:
-		_, err := b.tenants.DeleteTenant(ctx, t.ID)
+		_, err := b.tenants.DeleteTenant(ctx, t.ID, hooks...)
 		return err
 	case !exists:
-		_, err := b.tenants.CreateTenant(ctx, tenant.Tenant{Name: d.Tenant, Policy: d.Policy, Limits: d.Limits})
+		_, err := b.tenants.CreateTenant(ctx, tenant.Tenant{Name: d.Tenant, Policy: d.Policy, Limits: d.Limits}, hooks...)
 		return err
 	}
 	_, err = b.tenants.UpdateTenant(ctx, t.ID, func(t *tenant.Tenant) error {
 		t.Policy, t.Limits = d.Policy, d.Limits
 		return nil
-	})
+	}, hooks...)
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/tenant"
 	"github.com/hearth-ai/hearth/tenantdoc"
 )
 
@@ -93,23 +94,32 @@ func startTenantSync(book *tenantdoc.Book, n *fabric.Node, al *audit.Log, log *s
 // take applies one document, auditing a change.
 func (ts *tenantSync) take(data []byte) {
 	ctx := context.Background()
-	applied, d, err := ts.book.Apply(ctx, data)
+	// The change's record is written inside it: a document whose change
+	// the audit log cannot record is not applied (it comes again).
+	doc, err := tenantdoc.Parse(data)
+	if err != nil {
+		ts.log.Warn("tenant document refused", "err", err)
+		return
+	}
+	action := "tenant.apply"
+	if doc.Deleted {
+		action = "tenant.delete"
+	}
+	record := func(ctx context.Context, c tenant.Change) error {
+		if ts.audit == nil {
+			return nil
+		}
+		_, err := ts.audit.Append(ctx, audit.Record{Kind: audit.KindAdmin, Tenant: doc.Tenant, Decision: "allow",
+			Reason: action + " (operator-signed document)", Detail: map[string]string{"action": action, "via": "tenant document",
+				"issued": doc.Issued.Format(time.RFC3339Nano), "tenant_id": c.Tenant.ID}})
+		return err
+	}
+	applied, d, err := ts.book.Apply(ctx, data, record)
 	switch {
 	case err != nil:
 		ts.log.Warn("tenant document refused", "err", err)
 	case applied:
-		action := "tenant.apply"
-		if d.Deleted {
-			action = "tenant.delete"
-		}
 		ts.log.Info("tenant document applied", "tenant", d.Tenant, "issued", d.Issued, "deleted", d.Deleted)
-		if ts.audit != nil {
-			if _, err := ts.audit.Append(ctx, audit.Record{Kind: audit.KindAdmin, Tenant: d.Tenant, Decision: "allow",
-				Reason: action + " (operator-signed document)", Detail: map[string]string{"action": action, "via": "tenant document",
-					"issued": d.Issued.Format(time.RFC3339Nano)}}); err != nil {
-				ts.log.Error("audit append failed", "err", err)
-			}
-		}
 	}
 }
 

@@ -113,6 +113,8 @@ func classify(err error, param string) *apiError {
 		return &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "insufficient_quota", Message: err.Error(), RetryAfter: RetryAfter(err)}
 	case errors.Is(err, ErrRateLimited):
 		return &apiError{Status: http.StatusTooManyRequests, Type: typeRateLimit, Code: "rate_limit_exceeded", Message: err.Error(), RetryAfter: RetryAfter(err)}
+	case errors.Is(err, errClientGone):
+		return &apiError{Status: statusClientClosed, Type: typeServer, Code: "client_gone", Message: err.Error()}
 	case errors.Is(err, context.Canceled):
 		return &apiError{Status: statusClientClosed, Type: typeServer, Code: "request_cancelled", Message: "request cancelled"}
 	case errors.Is(err, context.DeadlineExceeded):

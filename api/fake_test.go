@@ -31,10 +31,11 @@ import (
 //   - "small": a context of 8 tokens.
 //   - "fail":  emits two tokens, then fails.
 //   - "panic": emits one token, then panics (a bug in a backend).
+//   - "flood": emits 64 KiB tokens until ctx is cancelled.
 //
 // Tokens: BOS is 1; text is one token per byte (id = byte + 3); generated
 // pieces have ids from pieceBase up.
-var fakeNames = []string{"fake", "long", "busy", "block", "small", "fail", "panic"}
+var fakeNames = []string{"fake", "long", "busy", "block", "small", "fail", "panic", "flood"}
 
 var fakePieces = []string{"Once", " upon", " a", " time", "."}
 
@@ -210,6 +211,16 @@ func (m *fakeModel) Generate(ctx context.Context, req engine.Request, emit func(
 			return res, err
 		}
 		<-ctx.Done()
+		m.once.Do(func() { close(m.cancelled) })
+		return res, ctx.Err()
+	case "flood":
+		big := strings.Repeat("x", 64<<10)
+		for ctx.Err() == nil {
+			if err := emit(engine.Token{ID: pieceBase, Text: big}); err != nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 		m.once.Do(func() { close(m.cancelled) })
 		return res, ctx.Err()
 	}

@@ -44,7 +44,7 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("acquire model %q: %w", name, err)
 	}
-	requestInfoFrom(ctx).model = name
+	requestInfoFrom(ctx).model = m.Info().Name // the model's own name: one metrics series per model, however the client spelt it
 	return m, release, s.now().Sub(start), nil
 }
 

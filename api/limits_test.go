@@ -72,11 +72,15 @@ func TestClientSizesAreChecked(t *testing.T) {
 			status: 400, param: "messages", inMessage: "bytes of text"},
 		{name: "ollama: too many embedding inputs", path: "/api/embed", body: `{"model":"fake","input":` + many(2049, `"x"`) + `}`,
 			status: 400, param: "input"},
+		{name: "openai: more embedding tokens than a request may hold", path: "/v1/embeddings", body: `{"model":"fake","input":` + many(4, `"`+strings.Repeat("e", 30)+`"`) + `}`,
+			status: 400, param: "input", inMessage: "more than 100 tokens in all"},
+		{name: "ollama: more embedding tokens than a request may hold", path: "/api/embed", body: `{"model":"fake","input":` + many(4, `"`+strings.Repeat("e", 30)+`"`) + `}`,
+			status: 400, param: "input"},
 		{name: "openai: too many embedding inputs", path: "/v1/embeddings", body: `{"model":"fake","input":` + many(2049, `"x"`) + `}`,
 			status: 400, param: "input"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(c *Config) { c.MaxTokensLimit, c.MaxBodyBytes = tc.limit, 1<<20 })
+			h := newHarness(t, func(c *Config) { c.MaxTokensLimit, c.MaxBodyBytes, c.MaxEmbeddingTokens = tc.limit, 1<<20, 100 })
 			rec := h.do("POST", tc.path, tc.body)
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d: %.300s", rec.Code, tc.status, rec.Body)

@@ -161,7 +161,7 @@ func ollamaRespond[T any](s *Server, w http.ResponseWriter, ctx context.Context,
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
-	sw := newNDJSON(w)
+	sw := s.newNDJSON(w)
 	res, err := s.stream(ctx, m, ereq, func(toks []engine.Token) error {
 		for _, t := range toks {
 			if t.Text == "" {

@@ -267,7 +267,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 // with the role, one per token, one with the finish reason, then usage
 // if asked for, then [DONE].
 func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, m Model, opt *chatOptions, base chatChunk, includeUsage bool) error {
-	sw := newSSE(w)
+	sw := s.newSSE(w)
 	if includeUsage {
 		base.Usage = jsonNull
 	}

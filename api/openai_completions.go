@@ -194,7 +194,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 // asked, one per token, one with the finish reason, usage if asked, then
 // [DONE].
 func (s *Server) completionStream(w http.ResponseWriter, r *http.Request, m Model, ereq engine.Request, base completion, echo string, logprobs, includeUsage bool) error {
-	sw := newSSE(w)
+	sw := s.newSSE(w)
 	if includeUsage {
 		base.Usage = jsonNull
 	}

@@ -20,8 +20,15 @@ type embeddingRequest struct {
 	User           string          `json:"user"`
 }
 
-// maxEmbeddingInputs is OpenAI's limit on inputs per request.
-const maxEmbeddingInputs = 2048
+// OpenAI's limits on one embeddings request: inputs, and (the default of
+// Config.MaxEmbeddingTokens) their tokens all together; each input is also
+// held to the model's context. A request's cost is its tokens' forward
+// passes: without the second bound, 2,048 inputs of a full context each
+// kept a core busy for minutes.
+const (
+	maxEmbeddingInputs        = 2048
+	DefaultMaxEmbeddingTokens = 300_000
+)
 
 type embeddingList struct {
 	Object string          `json:"object"`
@@ -143,6 +150,9 @@ func (s *Server) embedAll(ctx context.Context, m Model, inputs []promptInput, tr
 		}
 		all[i] = toks
 		total += len(toks)
+		if most := s.maxEmbeddingTokens(); total > most {
+			return nil, 0, badRequest(param, "'%s' holds more than %d tokens in all (by input %d); send the inputs in several requests", param, most, i)
+		}
 		joined = append(joined, toks...)
 	}
 	pass, err := s.admit(ctx, m, total, 0)
@@ -188,4 +198,11 @@ func inputParam(param string, i, n int) string {
 		return fmt.Sprintf("%s[%d]", param, i)
 	}
 	return param
+}
+
+func (s *Server) maxEmbeddingTokens() int {
+	if s.cfg.MaxEmbeddingTokens > 0 {
+		return s.cfg.MaxEmbeddingTokens
+	}
+	return DefaultMaxEmbeddingTokens
 }

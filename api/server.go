@@ -46,6 +46,14 @@ type Config struct {
 	// max_tokens is a 400 on OpenAI's API and lowered to it on Ollama's;
 	// a request that sets none gets it. Zero means the model's context.
 	MaxTokensLimit int
+	// MaxEmbeddingTokens bounds the tokens of one embeddings request, all
+	// its inputs together. Zero means DefaultMaxEmbeddingTokens.
+	MaxEmbeddingTokens int
+	// StallTimeout is how long a streamed response waits for a client
+	// that stops reading before it gives up on it (the generation stops,
+	// the connection closes). Zero means DefaultStallTimeout; negative, no
+	// limit.
+	StallTimeout time.Duration
 	// Jurisdiction is this node's, for requests that ask for one with
 	// JurisdictionHeader (any other is refused). Empty refuses them all.
 	Jurisdiction string
@@ -58,6 +66,23 @@ type Config struct {
 	// caller, after the response is delivered, and serves POST
 	// /v1/feedback (see capture.go). Nil captures nothing.
 	Capture Capturer
+}
+
+// DefaultStallTimeout is Config.StallTimeout's default: far longer than
+// any network hiccup, far shorter than a client that holds a connection
+// without reading.
+const DefaultStallTimeout = 60 * time.Second
+
+// stall is the write deadline of a streamed response's writes.
+func (s *Server) stall() time.Duration {
+	switch d := s.cfg.StallTimeout; {
+	case d == 0:
+		return DefaultStallTimeout
+	case d < 0:
+		return 0
+	default:
+		return d
+	}
 }
 
 // DefaultMaxBodyBytes is the request body limit when Config leaves it 0:
@@ -241,6 +266,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		info.done()
 	}
+	// A stream's last write deadline must not reach the connection's next
+	// request.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	s.logRequest(rec, r, info, start)
 }
 

@@ -2,28 +2,40 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // streamWriter writes one streamed response: server-sent events for
 // OpenAI's API, newline-delimited JSON for Ollama's. Headers are sent with
 // the first event, not before, so an error that happens before any output
 // (overload, a prompt too long) still gets its proper HTTP status.
+//
+// Each write must reach the client within stall (Config.StallTimeout): a
+// client that stops reading would otherwise hold its connection, its
+// handler and its generation's tokens for as long as it likes.
 type streamWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	sse     bool
 	started bool
+	stall   time.Duration
 }
 
-func newSSE(w http.ResponseWriter) *streamWriter {
-	return &streamWriter{w: w, rc: http.NewResponseController(w), sse: true}
+func (s *Server) newSSE(w http.ResponseWriter) *streamWriter {
+	return &streamWriter{w: w, rc: http.NewResponseController(w), sse: true, stall: s.stall()}
 }
 
-func newNDJSON(w http.ResponseWriter) *streamWriter {
-	return &streamWriter{w: w, rc: http.NewResponseController(w)}
+func (s *Server) newNDJSON(w http.ResponseWriter) *streamWriter {
+	return &streamWriter{w: w, rc: http.NewResponseController(w), stall: s.stall()}
 }
+
+// errClientGone marks a failed write to the client: it stopped reading
+// (StallTimeout) or went away. It is the client's doing, not the node's
+// (499, not an error in the logs).
+var errClientGone = errors.New("the client stopped reading or went away")
 
 func (s *streamWriter) start() {
 	if s.started {
@@ -62,11 +74,16 @@ func (s *streamWriter) done() error {
 
 func (s *streamWriter) raw(text string) error {
 	s.start()
+	if s.stall > 0 {
+		// Not supported by every writer (a test recorder, the fabric's
+		// stream, which has its own flow control): then none applies.
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	}
 	if _, err := s.w.Write([]byte(text)); err != nil {
-		return fmt.Errorf("write stream: %w", err)
+		return fmt.Errorf("write stream: %w: %w", errClientGone, err)
 	}
 	if err := s.rc.Flush(); err != nil {
-		return fmt.Errorf("flush stream: %w", err)
+		return fmt.Errorf("flush stream: %w: %w", errClientGone, err)
 	}
 	return nil
 }

@@ -209,6 +209,9 @@ func (x *exchange) remote(node string) error {
 		x.wrote = true
 		if status == http.StatusOK {
 			x.tr = newTracker(x.w, head["Content-Type"])
+			if x.tr != nil {
+				x.tr.stall = x.rt.stall()
+			}
 		}
 	}
 	flusher, _ := x.w.(http.Flusher)

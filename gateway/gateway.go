@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -60,6 +61,10 @@ type Config struct {
 	MaxBody int64
 	// Registerer, if set, gets the router's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// StallTimeout is how long a forwarded stream waits for a client that
+	// stops reading (api.Config.StallTimeout). Zero means
+	// api.DefaultStallTimeout; negative, no limit.
+	StallTimeout time.Duration
 }
 
 // Router is the http.Handler in front of a node's API.
@@ -168,6 +173,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	x := &exchange{rt: rt, w: w, r: r, pol: pol, model: peek.Model, body: body}
+	// A forwarded stream's last write deadline must not reach the
+	// connection's next request (cleared after writeAudit's flush).
+	defer http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	defer x.writeAudit()
 	x.run(q)
 }
@@ -191,4 +199,16 @@ func (rt *Router) answer(w http.ResponseWriter, r *http.Request, status int, typ
 		return
 	}
 	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": err.Error(), "type": typ, "param": nil, "code": typ}})
+}
+
+// stall is the write deadline for forwarded streams.
+func (rt *Router) stall() time.Duration {
+	switch d := rt.cfg.StallTimeout; {
+	case d == 0:
+		return api.DefaultStallTimeout
+	case d < 0:
+		return 0
+	default:
+		return d
+	}
 }

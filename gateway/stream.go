@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hearth-ai/hearth/api"
 )
@@ -32,9 +33,10 @@ type tracker struct {
 	id       string
 	created  int64
 	text     strings.Builder
-	finished bool // a finish reason or done:true went out
-	closed   bool // [DONE] (SSE) or the done line (NDJSON) went out
-	errored  bool // the serving node reported an error in-band
+	finished bool          // a finish reason or done:true went out
+	closed   bool          // [DONE] (SSE) or the done line (NDJSON) went out
+	errored  bool          // the serving node reported an error in-band
+	stall    time.Duration // each write's deadline (0: none)
 }
 
 // newTracker returns a tracker for a response with the given content
@@ -67,6 +69,10 @@ func (t *tracker) write(p []byte) error {
 		ev := buf[:i+len(sep)]
 		t.observe(ev)
 		t.events++
+		if t.stall > 0 {
+			// A client that stops reading is given up on (api.Config.StallTimeout).
+			_ = t.rc.SetWriteDeadline(time.Now().Add(t.stall))
+		}
 		if _, err := t.w.Write(ev); err != nil {
 			return fmt.Errorf("%w: %v", errClientGone, err)
 		}

@@ -41,6 +41,7 @@ type serveOptions struct {
 	keepAlive      time.Duration
 	maxTokens      int
 	maxTokensLimit int
+	stallTimeout   time.Duration
 	drain          time.Duration
 	jurisdiction   string
 	insecure       bool
@@ -100,6 +101,7 @@ let streams in flight finish (up to --drain).`,
 	f.IntVar(&o.batchTokens, "batch-tokens", 256, "most tokens in one model step")
 	f.DurationVar(&o.keepAlive, "keep-alive", 5*time.Minute, "how long a model stays loaded after its last request")
 	f.IntVar(&o.maxTokens, "max-tokens", 0, "cap on generated tokens when a request sets none (0: none)")
+	f.DurationVar(&o.stallTimeout, "stall-timeout", api.DefaultStallTimeout, "how long a streamed response waits for a client that stops reading before it drops it (negative: no limit)")
 	f.IntVar(&o.maxTokensLimit, "max-tokens-limit", 0, "most tokens one request may generate: a larger max_tokens is a 400 (OpenAI) or lowered (Ollama) (0: the model's context)")
 	f.DurationVar(&o.drain, "drain", 30*time.Second, "how long shutdown waits for streams in flight")
 	f.StringVar(&o.jurisdiction, "jurisdiction", "", "this node's jurisdiction (e.g. KE), checked against tenant policies")
@@ -196,6 +198,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		Gatherer:         reg,
 		DefaultMaxTokens: o.maxTokens,
 		MaxTokensLimit:   o.maxTokensLimit,
+		StallTimeout:     o.stallTimeout,
 		Jurisdiction:     o.jurisdiction,
 		Version:          version,
 		Ready: func(context.Context) error {
@@ -243,7 +246,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	log.Info("fleet routing", "on", o.route)
 	if o.route {
-		rt, err := gateway.New(gateway.Config{Fabric: fab, Local: srv, Gate: sec.gate, Audit: sec.audit, Logger: log, Registerer: reg})
+		rt, err := gateway.New(gateway.Config{Fabric: fab, Local: srv, Gate: sec.gate, Audit: sec.audit, Logger: log, Registerer: reg, StallTimeout: o.stallTimeout})
 		if err != nil {
 			return err
 		}

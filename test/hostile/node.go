@@ -216,3 +216,24 @@ func Tenant(t testing.TB, dir, name string, flags ...string) string {
 	Hearth(t, append([]string{"tenants", "create", name, "--data-dir", dir}, flags...)...)
 	return strings.TrimSpace(Hearth(t, "keys", "create", "--tenant", name, "--data-dir", dir))
 }
+
+// HearthErr runs a hearth command and returns its stdout and stderr and
+// how it ended, for commands that are meant to fail.
+func HearthErr(t testing.TB, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(fleet.Build(t), args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// Kill ends the node at once (SIGKILL): no drain, its audit log cut
+// wherever it was.
+func (n *Node) Kill() {
+	if n.cmd.Process == nil || !n.Alive() {
+		return
+	}
+	n.cmd.Process.Kill()
+	<-n.done
+}

@@ -19,6 +19,9 @@ func TestIssue12Leaks(t *testing.T) {
 		{"account 0722000111", "account <PHONE_1>"},
 		{"call 0722000111", "call <PHONE_1>"},
 		{"send to 254722333444", "send to <PHONE_1>"},
+		{"ref 254722333444", "ref <PHONE_1>"},
+		{"account 256712345678", "account <PHONE_1>"},
+		{"Reference 916126468406", "Reference 916126468406"}, // a two-digit code after an object word: the object's number
 		{"my number is 2125550199", "my number is <PHONE_1>"},
 		{"office (555) 123-4567, fax 555.123.4567", "office <PHONE_1>, fax <PHONE_1>"}, // one number, two spellings
 		{"text 9876543210", "text <PHONE_1>"},

@@ -167,8 +167,12 @@ func indiaShape(r *numRun, l []int) bool {
 // mobileShape reports whether the run reads as a mobile number on its own,
 // whatever word precedes it: a national mobile with its trunk 0 (Kenya
 // 07xx and 010x/011x, Nigeria 070/080/081/090/091, UK 07, France and South
-// Africa 06/07/08) in its usual groupings. A bare country-code form after
-// an object word ("Reference 916126468406") stays that object's number.
+// Africa 06/07/08) in its usual groupings, or written whole after a
+// three-digit African or Portuguese country code without its '+'
+// (254722333444: "ref 254722333444" is still a Kenyan mobile). A bare
+// two-digit country-code form after an object word ("Reference
+// 916126468406") stays that object's number: those collide with ordinary
+// reference numbers far more often.
 func mobileShape(r *numRun) bool {
 	d := r.digits
 	if r.plus {
@@ -176,6 +180,10 @@ func mobileShape(r *numRun) bool {
 	}
 	if r.hasParen() {
 		return false
+	}
+	if len(r.groups) == 1 && len(d) >= 12 && mobileCC(d) && !strings.HasPrefix(d, "27") && !strings.HasPrefix(d, "91") &&
+		!strings.HasPrefix(d, "44") && !strings.HasPrefix(d, "33") && !strings.HasPrefix(d, "55") {
+		return true
 	}
 	if l := r.lens(); d[0] == '0' && (len(l) == 1 || lensEq(l, 4, 3, 3) || lensEq(l, 4, 3, 4) || lensEq(l, 5, 6) || lensEq(l, 3, 3, 4) ||
 		lensEq(l, 4, 6) || lensEq(l, 2, 2, 2, 2, 2) || lensEq(l, 3, 3, 3)) {

@@ -56,7 +56,7 @@ func TestHostilePersonalData(t *testing.T) {
 	// The correction's old number is the prompt's <PHONE_n>; the new one
 	// gets a number of its own.
 	var rec struct {
-		Messages []struct{ Content string } `json:"messages"`
+		Messages []struct{ Content string }    `json:"messages"`
 		Feedback []struct{ Correction string } `json:"feedback"`
 	}
 	if err := json.Unmarshal([]byte(strings.SplitN(strings.TrimSpace(export), "\n", 2)[0]), &rec); err != nil || len(rec.Feedback) != 1 {

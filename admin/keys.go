@@ -28,6 +28,9 @@ type createKeyRequest struct {
 	Limits    tenant.Limits  `json:"limits"`
 }
 
+// maxExpiresIn is the longest expires_in, in seconds.
+const maxExpiresIn = int64(tenant.MaxKeyLifetime / time.Second)
+
 // createKeyResponse holds the secret: the one time it is ever shown.
 type createKeyResponse struct {
 	Secret  string     `json:"secret"`
@@ -45,10 +48,18 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request) error {
 	case req.Expires != nil && req.ExpiresIn != nil:
 		return badRequest("give expires or expires_in, not both")
 	case req.Expires != nil:
+		// The zero time is how the store says "never": given as a time
+		// it would make a key that never expires out of one meant to.
+		if req.Expires.IsZero() {
+			return badRequest("expires %s is not a time in the future; omit expires for a key that never expires",
+				req.Expires.Format(time.RFC3339))
+		}
 		o.Expires = *req.Expires
 	case req.ExpiresIn != nil:
-		if *req.ExpiresIn <= 0 {
-			return badRequest("expires_in must be a positive number of seconds, got %d", *req.ExpiresIn)
+		// Bounded before it becomes a Duration: seconds past 2^63 ns
+		// wrap around to a past or a seconds-away expiry.
+		if n := *req.ExpiresIn; n <= 0 || n > maxExpiresIn {
+			return badRequest("expires_in must be a positive number of seconds up to %d (100 years), got %d", maxExpiresIn, n)
 		}
 		o.Expires = h.cfg.Now().Add(time.Duration(*req.ExpiresIn) * time.Second)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hearth-ai/hearth/audit"
 )
@@ -136,7 +135,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 			return int(n), fmt.Errorf("capture: sweep: %w", err)
 		}
 		for _, t := range ts {
-			cut := now.Add(-time.Duration(max(t.Policy.RetentionDays, 0)) * 24 * time.Hour)
+			cut := now.Add(-t.Policy.Retention())
 			res, err := s.d.ExecContext(ctx, `DELETE FROM capture_record WHERE tenant_id = ? AND time <= ?`, t.ID, cut.UnixNano())
 			if err != nil {
 				return int(n), fmt.Errorf("capture: sweep: %w", err)

@@ -60,7 +60,7 @@ func (s *Store) Save(ctx context.Context, t tenant.Tenant, in Interaction) error
 		in.Time = s.now()
 	}
 	rec, ss := s.scrub(in)
-	rec.Expires = rec.Time.Add(time.Duration(t.Policy.RetentionDays) * 24 * time.Hour)
+	rec.Expires = rec.Time.Add(t.Policy.Retention())
 
 	if !s.home(t) {
 		node, err := s.cfg.Forwarder.Forward(ctx, t, Forwarded{Record: rec, EndUser: in.EndUser})
@@ -124,7 +124,7 @@ func (s *Store) SaveForwarded(ctx context.Context, from string, t tenant.Tenant,
 		}
 		rec.Scrubbed[typ] += n
 	}
-	rec.Expires = rec.Time.Add(time.Duration(t.Policy.RetentionDays) * 24 * time.Hour)
+	rec.Expires = rec.Time.Add(t.Policy.Retention())
 	endUser := f.EndUser
 	if endUser == "" {
 		endUser = in.EndUser

@@ -91,12 +91,12 @@ func (m *Meter) Admit(ctx context.Context, p *tenant.Principal, estTokens int) (
 		}
 	}
 
-	refusal, err := m.check(ctx, &ts.self, p.Tenant.Limits, now, ScopeTenant, p.Tenant.ID, p.Tenant.ID)
+	refusal, err := m.check(ctx, &ts.self, p.Tenant.Limits, est, now, ScopeTenant, p.Tenant.ID, p.Tenant.ID)
 	if err != nil {
 		return nil, err
 	}
 	if ks != nil {
-		r, err := m.check(ctx, ks, p.Key.Limits, now, ScopeKey, p.Key.ID, p.Tenant.ID)
+		r, err := m.check(ctx, ks, p.Key.Limits, est, now, ScopeKey, p.Key.ID, p.Tenant.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -128,21 +128,29 @@ func reserve(s *scopeState, month int, est int64) (sec int64, monthly bool) {
 	return s.win.last, true
 }
 
-// check returns the refusal with the longest wait among s's limits, or nil
-// if s has room under all of them. The caller holds the tenant's mutex.
-func (m *Meter) check(ctx context.Context, s *scopeState, l tenant.Limits, now time.Time, scope, id, tenantID string) (*LimitError, error) {
+// check returns the refusal with the longest wait among s's limits for a
+// request estimating est tokens, or nil if s has room for it under all of
+// them (see the package doc's admission rule). The caller holds the
+// tenant's mutex. The comparisons subtract from the limit rather than add
+// to the counts, so no sum of counts can overflow.
+func (m *Meter) check(ctx context.Context, s *scopeState, l tenant.Limits, est int64, now time.Time, scope, id, tenantID string) (*LimitError, error) {
 	s.win.advance(now.Unix())
 	var worst *LimitError
-	refuse := func(limit string, max int64, wait time.Duration, inFlight bool) {
-		if worst == nil || wait > worst.Wait {
-			worst = &LimitError{Scope: scope, ID: id, Limit: limit, Max: max, Wait: wait, InFlight: inFlight}
+	refuse := func(e *LimitError) {
+		if worst == nil || e.Wait > worst.Wait {
+			e.Scope, e.ID = scope, id
+			worst = e
 		}
 	}
 	if rpm := int64(l.RequestsPerMinute); rpm > 0 && s.win.requests >= rpm {
-		refuse(LimitRequestsPerMinute, rpm, s.win.waitBelow(now, rpm, bucketRequests, s.win.requests), false)
+		refuse(&LimitError{Limit: LimitRequestsPerMinute, Max: rpm, Wait: s.win.waitBelow(now, rpm, bucketRequests, s.win.requests)})
 	}
-	if tpm := int64(l.TokensPerMinute); tpm > 0 && s.win.tokens >= tpm {
-		refuse(LimitTokensPerMinute, tpm, s.win.waitBelow(now, tpm, bucketTokens, s.win.tokens), false)
+	if tpm := int64(l.TokensPerMinute); tpm > 0 && s.win.tokens > 0 && est > tpm-s.win.tokens {
+		// Wait until the window has room for est, or, for an estimate
+		// larger than the whole limit, until it is empty.
+		below := max(tpm-est+1, 1)
+		refuse(&LimitError{Limit: LimitTokensPerMinute, Max: tpm, Need: est, Left: max(tpm-s.win.tokens, 0),
+			Wait: s.win.waitBelow(now, below, bucketTokens, s.win.tokens)})
 	}
 	if l.MonthlyTokens > 0 {
 		month := monthOf(now)
@@ -154,14 +162,21 @@ func (m *Meter) check(ctx context.Context, s *scopeState, l tenant.Limits, now t
 			s.month, s.used, s.reserved = month, used, 0
 		}
 		_, next := monthBounds(month)
+		left := max(l.MonthlyTokens-s.used, 0)
 		switch {
-		case s.used >= l.MonthlyTokens:
-			refuse(LimitMonthlyTokens, l.MonthlyTokens, next.Sub(now), false)
-		case s.used+s.reserved >= l.MonthlyTokens:
-			// Only the estimates of running requests fill the quota;
-			// they usually use less, so this is a wait, not the
-			// month's end.
-			refuse(LimitMonthlyTokens, l.MonthlyTokens, min(inFlightWait, next.Sub(now)), true)
+		case left == 0:
+			refuse(&LimitError{Limit: LimitMonthlyTokens, Max: l.MonthlyTokens, Wait: next.Sub(now)})
+		case est > left:
+			// The request does not fit in what is left of the month
+			// even if nothing else runs: out of quota for this
+			// request (a smaller max_tokens may fit).
+			refuse(&LimitError{Limit: LimitMonthlyTokens, Max: l.MonthlyTokens, Need: est, Left: left, Wait: next.Sub(now)})
+		case est > left-s.reserved:
+			// It fits in what is left but for the estimates of
+			// running requests; they usually use less, so this is a
+			// wait, not the month's end.
+			refuse(&LimitError{Limit: LimitMonthlyTokens, Max: l.MonthlyTokens, Need: est, Left: max(left-s.reserved, 0),
+				Wait: min(inFlightWait, next.Sub(now)), InFlight: true})
 		}
 	}
 	return worst, nil

@@ -35,6 +35,10 @@ type LimitError struct {
 	Limit string        // LimitRequestsPerMinute, LimitTokensPerMinute or LimitMonthlyTokens
 	Max   int64         // the limit's value
 	Wait  time.Duration // until the request would be admitted (as far as this node can tell); > 0
+	// Need is the refused request's token estimate and Left the tokens
+	// the limit had room for, when the limit refused because the
+	// estimate did not fit (0 and 0 when the limit was already full).
+	Need, Left int64
 	// InFlight is set when a monthly quota is full only counting the
 	// estimates of requests still running: a rate limit (wait and
 	// retry), not an exhausted quota.
@@ -60,13 +64,24 @@ func (e *LimitError) Error() string {
 	if what == "" {
 		what = e.Limit
 	}
-	if e.Limit == LimitMonthlyTokens && e.InFlight {
-		return fmt.Sprintf("%s %q is at its quota of %d %s counting requests still running; retry in %s", e.Scope, e.ID, e.Max, what, roundWait(e.Wait))
+	wait := roundWait(e.Wait)
+	switch {
+	case e.Limit == LimitMonthlyTokens && e.InFlight:
+		return fmt.Sprintf("%s %q is at its quota of %d %s counting requests still running (this request may use up to %d tokens, %d are free); retry in %s",
+			e.Scope, e.ID, e.Max, what, e.Need, e.Left, wait)
+	case e.Limit == LimitMonthlyTokens && e.Need > 0:
+		return fmt.Sprintf("%s %q has %d of its quota of %d %s left and this request may use up to %d tokens (its prompt and max_tokens); lower max_tokens, or wait for the quota to renew in %s",
+			e.Scope, e.ID, e.Left, e.Max, what, e.Need, wait)
+	case e.Limit == LimitMonthlyTokens:
+		return fmt.Sprintf("%s %q has used its quota of %d %s; it renews in %s", e.Scope, e.ID, e.Max, what, wait)
+	case e.Need > e.Max:
+		return fmt.Sprintf("%s %q: this request may use up to %d tokens, more than its limit of %d %s, so it runs only in a minute with no other use; lower max_tokens, or retry in %s",
+			e.Scope, e.ID, e.Need, e.Max, what, wait)
+	case e.Need > 0:
+		return fmt.Sprintf("%s %q has %d of its limit of %d %s free and this request may use up to %d tokens; retry in %s",
+			e.Scope, e.ID, e.Left, e.Max, what, e.Need, wait)
 	}
-	if e.Limit == LimitMonthlyTokens {
-		return fmt.Sprintf("%s %q has used its quota of %d %s; it renews in %s", e.Scope, e.ID, e.Max, what, roundWait(e.Wait))
-	}
-	return fmt.Sprintf("%s %q is over its limit of %d %s; retry in %s", e.Scope, e.ID, e.Max, what, roundWait(e.Wait))
+	return fmt.Sprintf("%s %q is over its limit of %d %s; retry in %s", e.Scope, e.ID, e.Max, what, wait)
 }
 
 func (e *LimitError) Unwrap() error {

@@ -25,13 +25,14 @@ func TestEachLimit(t *testing.T) {
 		wait   time.Duration
 	}{
 		{"requests per minute", tenant.Limits{RequestsPerMinute: 3}, 10, 10, 3, LimitRequestsPerMinute, ErrRateLimited, 59500 * time.Millisecond},
-		// 400 + 400 = 800 < 1000 admits a third request (one request's
-		// overshoot), 1200 refuses.
-		{"tokens per minute by estimate", tenant.Limits{TokensPerMinute: 1000}, 400, 400, 3, LimitTokensPerMinute, ErrRateLimited, 59500 * time.Millisecond},
+		// 400 + 400 = 800 fits in 1000; a third would make 1200 and is
+		// refused (it used to be admitted: one request's overshoot).
+		{"tokens per minute by estimate", tenant.Limits{TokensPerMinute: 1000}, 400, 400, 2, LimitTokensPerMinute, ErrRateLimited, 59500 * time.Millisecond},
 		// Done replaces the estimate: requests of 400 estimated but 90
-		// used; 11 leave 990 < 1000, the twelfth brings it to 1080.
-		{"tokens per minute by actual use", tenant.Limits{TokensPerMinute: 1000}, 400, 90, 12, LimitTokensPerMinute, ErrRateLimited, 59500 * time.Millisecond},
-		{"monthly tokens", tenant.Limits{MonthlyTokens: 1000}, 300, 250, 4, LimitMonthlyTokens, ErrQuotaExceeded, endOfMonth},
+		// used; 7 leave 630, and 630 + 400 does not fit.
+		{"tokens per minute by actual use", tenant.Limits{TokensPerMinute: 1000}, 400, 90, 7, LimitTokensPerMinute, ErrRateLimited, 59500 * time.Millisecond},
+		// 3 use 750; the fourth's 300 do not fit in the 250 left.
+		{"monthly tokens", tenant.Limits{MonthlyTokens: 1000}, 300, 250, 3, LimitMonthlyTokens, ErrQuotaExceeded, endOfMonth},
 	}
 	for _, c := range cases {
 		for _, scope := range []string{ScopeTenant, ScopeKey} {
@@ -121,24 +122,29 @@ func TestSlidingWindow(t *testing.T) {
 	}
 }
 
-// TestTokenWindowWait: the wait is until enough tokens leave the window,
-// not until the oldest request leaves.
+// TestTokenWindowWait: the wait is until enough tokens leave the window
+// for the request's own estimate, not until the oldest request leaves.
 func TestTokenWindowWait(t *testing.T) {
 	c := newClock(t0)
 	m := openMeter(t, c)
 	p := principal("t", tenant.Limits{TokensPerMinute: 1000}, "", tenant.Limits{})
-	for i, n := range []int{300, 300, 300, 300} { // at +0s, +10s, +20s, +30s: 1200
+	for i, n := range []int{250, 250, 250, 250} { // at +0s, +10s, +20s, +30s: 1000
 		c.Set(t0.Add(time.Duration(i) * 10 * time.Second))
 		if err := use(t, m, p, n, n, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// 1200 now; dropping the first 300 (bucket 10:20:30) leaves 900 < 1000:
-	// wait until 10:21:30, 29.5s after 10:21:00.5.
+	// 1000 now; one more token fits once the first 250 (bucket 10:20:30)
+	// leave: wait until 10:21:30, 29.5s after 10:21:00.5.
 	err := use(t, m, p, 1, 1, 0)
 	var le *LimitError
 	if !errors.As(err, &le) || le.RetryAfter() != 29500*time.Millisecond {
 		t.Fatalf("got %v; want a wait of 29.5s", err)
+	}
+	// 300 fit only once two have left (bucket 10:20:40): 39.5s.
+	err = use(t, m, p, 300, 300, 0)
+	if !errors.As(err, &le) || le.RetryAfter() != 39500*time.Millisecond || le.Need != 300 || le.Left != 0 {
+		t.Fatalf("300 more: %v (%+v); want a wait of 39.5s", err, le)
 	}
 	c.Set(t0.Add(59500 * time.Millisecond))
 	if err := use(t, m, p, 1, 1, 0); err != nil {
@@ -187,7 +193,7 @@ func TestMonthlyInFlight(t *testing.T) {
 	if err := use(t, m, p, 100, 300, 0); err != nil {
 		t.Fatal(err)
 	}
-	tk, err := m.Admit(ctx, p, 800) // 300 used + 800 reserved
+	tk, err := m.Admit(ctx, p, 700) // 300 used + 700 reserved: 1000
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,12 +209,96 @@ func TestMonthlyInFlight(t *testing.T) {
 	if err := use(t, m, p, 10, 649, 0); err != nil { // 350 used: room
 		t.Fatalf("after the running request used 50: %v", err)
 	}
-	if err := use(t, m, p, 10, 1, 0); err != nil { // 999 < 1000: admitted, then 1000 used
-		t.Fatalf("at 999 of 1000: %v", err)
-	}
+	// 999 used: an estimate of 10 no longer fits, however idle the
+	// tenant; one of 1 does.
 	_, err = m.Admit(ctx, p, 10)
-	if !errors.As(err, &le) || le.InFlight || !errors.Is(err, ErrQuotaExceeded) {
+	if !errors.As(err, &le) || le.InFlight || !errors.Is(err, ErrQuotaExceeded) || le.Need != 10 || le.Left != 1 ||
+		!strings.Contains(err.Error(), "has 1 of its quota of 1000 monthly tokens left and this request may use up to 10 tokens") {
+		t.Fatalf("10 more at 999 of 1000: %v (%+v); want quota exceeded, 1 left", err, le)
+	}
+	if err := use(t, m, p, 1, 1, 0); err != nil {
+		t.Fatalf("1 more at 999 of 1000: %v", err)
+	}
+	_, err = m.Admit(ctx, p, 1)
+	if !errors.As(err, &le) || le.InFlight || !errors.Is(err, ErrQuotaExceeded) || le.Need != 0 ||
+		!strings.Contains(err.Error(), "has used its quota") {
 		t.Errorf("quota spent: %v; want quota exceeded", err)
+	}
+}
+
+// TestQuotaNotOvershot is the red-team run's case: with a monthly quota of
+// 3000, two requests of up to 2211 tokens (a prompt of 211, max_tokens
+// 2000) admitted at the same time used 4422. The second must wait for the
+// first, then be told it does not fit in what is left; what fits is
+// admitted, and the month ends at the quota, not past it.
+func TestQuotaNotOvershot(t *testing.T) {
+	for _, scope := range []string{ScopeTenant, ScopeKey} {
+		t.Run(scope, func(t *testing.T) {
+			m := openMeter(t, newClock(t0))
+			ctx := context.Background()
+			l := tenant.Limits{MonthlyTokens: 3000}
+			p := principal("t", l, "k", tenant.Limits{})
+			if scope == ScopeKey {
+				p = principal("t", tenant.Limits{}, "k", l)
+			}
+			first, err := m.Admit(ctx, p, 2211)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = m.Admit(ctx, p, 2211)
+			var le *LimitError
+			if !errors.As(err, &le) || !le.InFlight || le.Scope != scope || le.Need != 2211 || le.Left != 789 {
+				t.Fatalf("second stream while the first runs: %v (%+v); want a wait for the running request", err, le)
+			}
+			if err := first.Done(Usage{PromptTokens: 211, CompletionTokens: 2000}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = m.Admit(ctx, p, 2211)
+			if !errors.As(err, &le) || !errors.Is(err, ErrQuotaExceeded) || le.Need != 2211 || le.Left != 789 ||
+				!strings.Contains(err.Error(), "lower max_tokens") {
+				t.Fatalf("second stream after the first: %v (%+v); want quota exceeded naming the 789 left", err, le)
+			}
+			if err := use(t, m, p, 789, 211, 578); err != nil {
+				t.Fatalf("a request that fits the 789 left: %v", err)
+			}
+			rows, err := m.Query(ctx, Query{Tenant: "t"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1 || rows[0].Tokens() != 3000 {
+				t.Errorf("used %+v; want exactly the 3000 of the quota", rows)
+			}
+		})
+	}
+}
+
+// TestEstimateLargerThanMinuteLimit: a request estimating more than the
+// whole per-minute limit cannot wait for room; it runs in a minute with no
+// other use (and then holds the window until its tokens leave it), and
+// until then it is told why and how long.
+func TestEstimateLargerThanMinuteLimit(t *testing.T) {
+	c := newClock(t0)
+	m := openMeter(t, c)
+	p := principal("t", tenant.Limits{TokensPerMinute: 1000}, "", tenant.Limits{})
+	if err := use(t, m, p, 10, 10, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(20 * time.Second)
+	_, err := m.Admit(context.Background(), p, 4000)
+	var le *LimitError
+	if !errors.As(err, &le) || !errors.Is(err, ErrRateLimited) || le.RetryAfter() != 39500*time.Millisecond ||
+		!strings.Contains(err.Error(), "may use up to 4000 tokens, more than its limit of 1000 tokens per minute") {
+		t.Fatalf("4000 with 10 in the window: %v (%+v); want a wait of 39.5s until the window is empty", err, le)
+	}
+	c.Add(40 * time.Second)
+	if err := use(t, m, p, 4000, 900, 0); err != nil {
+		t.Fatalf("4000 in an empty window: %v", err)
+	}
+	if err := use(t, m, p, 100, 100, 0); err != nil { // 900 + 100 fits
+		t.Fatalf("100 after it used 900: %v", err)
+	}
+	if err := use(t, m, p, 1, 1, 0); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("at 1000 of 1000: %v; want rate limited", err)
 	}
 }
 
@@ -358,6 +448,12 @@ func TestLimitErrorMessage(t *testing.T) {
 			`tenant "acme" has used its quota of 1000000 monthly tokens; it renews in 50h0m0s`, 180010},
 		{&LimitError{Scope: "tenant", ID: "acme", Limit: LimitTokensPerMinute, Max: 10, Wait: 300 * time.Millisecond},
 			`tenant "acme" is over its limit of 10 tokens per minute; retry in 300ms`, 1},
+		{&LimitError{Scope: "tenant", ID: "acme", Limit: LimitMonthlyTokens, Max: 3000, Need: 2211, Left: 789, Wait: 50 * time.Hour},
+			`tenant "acme" has 789 of its quota of 3000 monthly tokens left and this request may use up to 2211 tokens (its prompt and max_tokens); lower max_tokens, or wait for the quota to renew in 50h0m0s`, 180000},
+		{&LimitError{Scope: "key", ID: "k1", Limit: LimitMonthlyTokens, Max: 3000, Need: 2211, Left: 789, Wait: 2 * time.Second, InFlight: true},
+			`key "k1" is at its quota of 3000 monthly tokens counting requests still running (this request may use up to 2211 tokens, 789 are free); retry in 2s`, 2},
+		{&LimitError{Scope: "key", ID: "k1", Limit: LimitTokensPerMinute, Max: 1000, Need: 400, Left: 200, Wait: 30 * time.Second},
+			`key "k1" has 200 of its limit of 1000 tokens per minute free and this request may use up to 400 tokens; retry in 30s`, 30},
 	} {
 		if got := c.err.Error(); got != c.want {
 			t.Errorf("message %q; want %q", got, c.want)

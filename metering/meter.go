@@ -8,13 +8,36 @@
 // Ticket.Done with what it actually used, which replaces the estimate and
 // queues a usage row for the database.
 //
-// Admission rule: a scope (tenant or key) is admitted while it is under
-// each of its limits (requests < requests_per_minute, tokens <
-// tokens_per_minute, month's tokens < monthly_tokens, counting the
-// estimates of requests still running); the request's whole estimate is
-// then reserved. So concurrent requests can overshoot a limit by at most
-// one request's estimate, and a request whose estimate alone is larger than
-// a limit still runs when the scope is idle instead of never.
+// Admission rule: a request is admitted only if, in each scope (tenant and
+// key), it fits under every limit with its own estimate counted: requests
+// + 1 <= requests_per_minute, the window's tokens + its estimate <=
+// tokens_per_minute, and the month's used tokens + the estimates of
+// requests still running + its estimate <= monthly_tokens; its whole
+// estimate is then reserved. As long as requests use no more than their
+// estimate (the API estimates the prompt plus max_tokens, or the rest of
+// the context when max_tokens is not given), concurrent requests cannot
+// together pass a limit.
+//
+// A request whose estimate does not fit the month's quota is refused with
+// ErrQuotaExceeded (the API's 429 insufficient_quota) even when the quota
+// is not yet spent; the LimitError says how many tokens are left (Left)
+// and how many the request might use (Need), so the caller can retry with
+// a smaller max_tokens. Near the end of a quota, requests without
+// max_tokens are therefore refused before small ones are. Admitting such a
+// request with its estimate clamped to what is left was the alternative,
+// and is not done: the meter cannot stop a generation at the clamp (the
+// request's max_tokens decides where it stops), so the clamp would only
+// hide the overshoot from the meter while the tokens were still used and
+// billed past the quota. If the estimate fits what is left but not beside
+// the estimates of running requests, the refusal is a short wait
+// (ErrRateLimited, InFlight), since those usually use less.
+//
+// The per-minute token limit follows the same rule with one exception: a
+// request whose estimate alone is larger than tokens_per_minute would
+// never fit, so it is admitted into a window with no tokens in it (and
+// holds the window until its tokens leave); until then it is refused with
+// the wait until the window is empty. A per-minute limit paces a tenant;
+// it is not a budget that one request must fit in.
 //
 // The per-minute windows are sliding windows with one-second buckets
 // (a request counts for the 60 seconds after the second it was admitted

@@ -13,9 +13,15 @@ import (
 type KeyOptions struct {
 	Name    string    // optional label, validated like a tenant name
 	Scopes  []Scope   // empty: inference only
-	Expires time.Time // zero: never; otherwise must be in the future
+	Expires time.Time // zero: never; otherwise in the future, within MaxKeyLifetime
 	Limits  Limits    // the key's own limits, on top of the tenant's
 }
+
+// MaxKeyLifetime bounds a key's expiry: 100 years from its creation. A
+// later expiry means "never" in all but name and would not fit the
+// database's nanosecond timestamps (which end in 2262); a key that should
+// never expire has no expiry.
+const MaxKeyLifetime = MaxRetentionDays * 24 * time.Hour
 
 const keyCols = `id, tenant_id, name, prefix, scopes, rpm, tpm, monthly_tokens, created, expires, revoked`
 
@@ -40,8 +46,13 @@ func (s *Store) CreateKey(ctx context.Context, tenant string, o KeyOptions, hook
 		return "", Key{}, err
 	}
 	now := s.now().UTC()
-	if !o.Expires.IsZero() && !o.Expires.After(now) {
+	switch {
+	case o.Expires.IsZero():
+	case !o.Expires.After(now):
 		return "", Key{}, invalid("key expiry %s is not in the future", o.Expires.UTC().Format(time.RFC3339))
+	case o.Expires.Sub(now) > MaxKeyLifetime:
+		return "", Key{}, invalid("key expiry %s is more than 100 years away (give no expiry for a key that never expires)",
+			o.Expires.UTC().Format(time.RFC3339))
 	}
 	secret = newSecret()
 	k = Key{

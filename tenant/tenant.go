@@ -71,6 +71,15 @@ func (p Policy) AllowsModel(model string) bool {
 	return false
 }
 
+// Retention is how long captured data is kept: RetentionDays as a
+// duration, clamped to 0..MaxRetentionDays days. Every place that turns
+// the days into time uses it, so a count Validate would refuse (a row
+// written before the bound existed, a policy built in code) cannot
+// overflow time.Duration into an expiry in the past.
+func (p Policy) Retention() time.Duration {
+	return time.Duration(min(max(p.RetentionDays, 0), MaxRetentionDays)) * 24 * time.Hour
+}
+
 // AllowsJurisdiction reports whether requests may be processed in
 // jurisdiction j (exact match: a policy allowing "KE" does not by itself
 // allow the zone "KE-NBO", nor the reverse).

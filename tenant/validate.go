@@ -14,6 +14,19 @@ const (
 	maxZoneLen = 32
 )
 
+// Bounds on a policy. Retention is bounded because it becomes a
+// time.Duration (about 292 years at most) added to the capture time: an
+// unbounded count of days wraps around to an expiry in the past, and the
+// sweep then deletes what the tenant meant to keep. The list bounds keep a
+// policy a policy (there are 249 ISO 3166-1 codes, and a node serves a
+// handful of models), not a way to make every request and every validation
+// walk an arbitrarily long list.
+const (
+	MaxRetentionDays = 36500 // 100 years
+	MaxAllowedModels = 1000
+	MaxJurisdictions = 300
+)
+
 // invalid wraps ErrInvalid with a message.
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
@@ -78,25 +91,38 @@ func ValidateJurisdiction(j string) error {
 }
 
 // Validate checks a policy and returns it in canonical form: capture "off"
-// when empty, model names lower case, no duplicates.
+// when empty, model names lower case, no duplicates (first occurrence
+// kept, in order).
 func (p Policy) Validate() (Policy, error) {
 	out := p
+	// The lengths are checked before anything is walked, so an oversized
+	// list costs one comparison.
+	switch {
+	case len(p.AllowedModels) > MaxAllowedModels:
+		return p, invalid("allowed models: %d listed, more than the %d a policy may list", len(p.AllowedModels), MaxAllowedModels)
+	case len(p.Jurisdictions) > MaxJurisdictions:
+		return p, invalid("jurisdictions: %d listed, more than the %d a policy may list", len(p.Jurisdictions), MaxJurisdictions)
+	}
 	out.AllowedModels = nil
+	seen := make(map[string]bool, len(p.AllowedModels))
 	for _, m := range p.AllowedModels {
 		if _, err := store.NormalizeName(m); err != nil {
 			return p, fmt.Errorf("%w: allowed model: %v", ErrInvalid, err)
 		}
 		m = strings.ToLower(m)
-		if !slices.Contains(out.AllowedModels, m) {
+		if !seen[m] {
+			seen[m] = true
 			out.AllowedModels = append(out.AllowedModels, m)
 		}
 	}
 	out.Jurisdictions = nil
+	clear(seen)
 	for _, j := range p.Jurisdictions {
 		if err := ValidateJurisdiction(j); err != nil {
 			return p, err
 		}
-		if !slices.Contains(out.Jurisdictions, j) {
+		if !seen[j] {
+			seen[j] = true
 			out.Jurisdictions = append(out.Jurisdictions, j)
 		}
 	}
@@ -104,7 +130,7 @@ func (p Policy) Validate() (Policy, error) {
 		if err := ValidateJurisdiction(p.Home); err != nil {
 			return p, fmt.Errorf("home: %w", err)
 		}
-		if len(out.Jurisdictions) > 0 && !slices.Contains(out.Jurisdictions, p.Home) {
+		if len(out.Jurisdictions) > 0 && !seen[p.Home] {
 			return p, invalid("home %q is not one of the processing jurisdictions %s: data would rest where it may not be processed",
 				p.Home, strings.Join(out.Jurisdictions, ","))
 		}
@@ -116,8 +142,11 @@ func (p Policy) Validate() (Policy, error) {
 	default:
 		return p, invalid("capture %q must be one of %q, %q, %q", p.Capture, CaptureOff, CaptureOptIn, CaptureOn)
 	}
-	if p.RetentionDays < 0 {
+	switch {
+	case p.RetentionDays < 0:
 		return p, invalid("retention days %d is negative", p.RetentionDays)
+	case p.RetentionDays > MaxRetentionDays:
+		return p, invalid("retention days %d is more than the maximum of %d (100 years)", p.RetentionDays, MaxRetentionDays)
 	}
 	return out, nil
 }

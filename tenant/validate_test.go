@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,13 @@ func TestCreateTenantInvalid(t *testing.T) {
 		{"capture", func(t *Tenant) { t.Policy.Capture = "yes" }, `capture "yes" must be one of`},
 		{"capture case", func(t *Tenant) { t.Policy.Capture = "On" }, `capture "On"`},
 		{"retention", func(t *Tenant) { t.Policy.RetentionDays = -1 }, "retention days -1"},
+		// Days that overflow time.Duration used to be kept, and turned into
+		// an expiry in the past: the sweep deleted the tenant's captures.
+		{"retention past the bound", func(t *Tenant) { t.Policy.RetentionDays = MaxRetentionDays + 1 }, "retention days 36501 is more than the maximum of 36500"},
+		{"retention a million days", func(t *Tenant) { t.Policy.RetentionDays = 1_000_000 }, "retention days 1000000 is more than"},
+		{"retention 2^62 days", func(t *Tenant) { t.Policy.RetentionDays = 1 << 62 }, "retention days 4611686018427387904 is more than"},
+		{"too many models", func(t *Tenant) { t.Policy.AllowedModels = numbered("m", MaxAllowedModels+1) }, "allowed models: 1001 listed, more than the 1000"},
+		{"too many jurisdictions", func(t *Tenant) { t.Policy.Jurisdictions = zones(MaxJurisdictions + 1) }, "jurisdictions: 301 listed, more than the 300"},
 		{"model with space", func(t *Tenant) { t.Policy.AllowedModels = []string{"llama 3"} }, "allowed model"},
 		{"model with comma", func(t *Tenant) { t.Policy.AllowedModels = []string{"a,b"} }, "allowed model"},
 		{"model empty", func(t *Tenant) { t.Policy.AllowedModels = []string{""} }, "allowed model"},
@@ -78,6 +86,11 @@ func TestValidPolicies(t *testing.T) {
 		{"home without jurisdictions", Policy{Home: "NG", Capture: "on"}, Policy{Home: "NG", Capture: "on"}},
 		{"models", Policy{AllowedModels: []string{"Llama3:8B", "stories260k", "stories260k"}},
 			Policy{AllowedModels: []string{"llama3:8b", "stories260k"}, Capture: "off"}},
+		{"longest retention", Policy{RetentionDays: MaxRetentionDays}, Policy{Capture: "off", RetentionDays: MaxRetentionDays}},
+		{"most models, each twice", Policy{AllowedModels: append(numbered("M", MaxAllowedModels/2), numbered("m", MaxAllowedModels/2)...)},
+			Policy{AllowedModels: numbered("m", MaxAllowedModels/2), Capture: "off"}},
+		{"most jurisdictions", Policy{Jurisdictions: zones(MaxJurisdictions), Home: zones(MaxJurisdictions)[MaxJurisdictions-1]},
+			Policy{Jurisdictions: zones(MaxJurisdictions), Home: zones(MaxJurisdictions)[MaxJurisdictions-1], Capture: "off"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,6 +144,10 @@ func TestKeyOptionsInvalid(t *testing.T) {
 		{"name", KeyOptions{Name: "CI Bot"}, "key name"},
 		{"past expiry", KeyOptions{Expires: c.Now().Add(-time.Second)}, "not in the future"},
 		{"now expiry", KeyOptions{Expires: c.Now()}, "not in the future"},
+		{"zero-era expiry", KeyOptions{Expires: time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC)}, "not in the future"},
+		// Past 2262 the database's nanosecond timestamps wrap.
+		{"expiry past the lifetime", KeyOptions{Expires: c.Now().Add(MaxKeyLifetime + time.Second)}, "more than 100 years away"},
+		{"expiry in 9999", KeyOptions{Expires: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}, "more than 100 years away"},
 		{"limits", KeyOptions{Limits: Limits{TokensPerMinute: -1}}, "tokens per minute -1"},
 	}
 	for _, tc := range tests {
@@ -146,5 +163,60 @@ func TestKeyOptionsInvalid(t *testing.T) {
 	}
 	if keys, _ := s.ListKeys(context.Background(), "acme"); len(keys) != 0 {
 		t.Errorf("%d keys after only invalid creates; want 0", len(keys))
+	}
+}
+
+// numbered returns n model names prefix0 .. prefix<n-1>.
+func numbered(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = prefix + strconv.Itoa(i)
+	}
+	return out
+}
+
+// zones returns n distinct valid zones: AA, AB, ... then AA-1, AB-1, ...
+func zones(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		z := string(rune('A'+i/26%26)) + string(rune('A'+i%26))
+		if i >= 26*26 {
+			z += "-" + strconv.Itoa(i/(26*26))
+		}
+		out[i] = z
+	}
+	return out
+}
+
+// TestPolicyListBounds: the 60,000 models of the report (5.4 s of
+// quadratic de-duplication, then accepted) are refused at once, naming the
+// list, before any entry is walked.
+func TestPolicyListBounds(t *testing.T) {
+	for _, p := range []Policy{
+		{AllowedModels: numbered("model-", 60_000)},
+		{Jurisdictions: zones(80_000)},
+	} {
+		start := time.Now()
+		_, err := p.Validate()
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "listed, more than") {
+			t.Fatalf("%d models, %d jurisdictions: %v; want ErrInvalid naming the list", len(p.AllowedModels), len(p.Jurisdictions), err)
+		}
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("refusing %d models, %d jurisdictions took %s", len(p.AllowedModels), len(p.Jurisdictions), d)
+		}
+	}
+}
+
+// TestRetentionDuration: the days become time without overflow, clamped
+// to the bound whatever the stored value.
+func TestRetentionDuration(t *testing.T) {
+	day := 24 * time.Hour
+	for days, want := range map[int]time.Duration{
+		-5: 0, 0: 0, 1: day, 30: 30 * day, MaxRetentionDays: MaxRetentionDays * day,
+		MaxRetentionDays + 1: MaxRetentionDays * day, 1_000_000: MaxRetentionDays * day, 1 << 62: MaxRetentionDays * day,
+	} {
+		if got := (Policy{RetentionDays: days}).Retention(); got != want {
+			t.Errorf("Retention of %d days = %s; want %s", days, got, want)
+		}
 	}
 }

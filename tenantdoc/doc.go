@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hearth-ai/hearth/tenant"
@@ -26,6 +27,13 @@ const FormatVersion = 1
 // domain separates document signatures from every other use of the
 // operator key (certificates, anything later).
 const domain = "hearth tenant document v1\x00"
+
+// The issue times a document may carry: those whose Unix nanoseconds fit
+// an int64.
+var (
+	minIssued = time.Unix(0, 0).UTC()
+	maxIssued = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // Errors.
 var (
@@ -77,8 +85,13 @@ func (d *Doc) check() error {
 	if d.Version != FormatVersion {
 		return fmt.Errorf("%w: format version %d, want %d", ErrInvalid, d.Version, FormatVersion)
 	}
-	if d.Issued.IsZero() {
+	switch {
+	case d.Issued.IsZero():
 		return fmt.Errorf("%w: no issue time", ErrInvalid)
+	case d.Issued.Before(minIssued) || d.Issued.After(maxIssued):
+		// Documents are ordered by their issue time in nanoseconds,
+		// which hold only these years.
+		return fmt.Errorf("%w: issue time %s is outside %d to %d", ErrInvalid, d.Issued.Format(time.RFC3339), minIssued.Year(), maxIssued.Year())
 	}
 	t, err := (tenant.Tenant{Name: d.Tenant, Policy: d.Policy, Limits: d.Limits}).Validate()
 	if err != nil {

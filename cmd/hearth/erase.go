@@ -108,7 +108,7 @@ func (s *security) eraseEverywhere(ctx context.Context, t tenant.Tenant, req adm
 	if err := s.book.note(ctx, node.Peers(), time.Now()); err != nil {
 		return rep, err
 	}
-	keep := time.Duration(max(t.Policy.RetentionDays, 30)) * 24 * time.Hour
+	keep := max(t.Policy.Retention(), 30*24*time.Hour)
 	targets, err := s.book.seen(ctx, t.Policy.Home, time.Now().Add(-keep))
 	if err != nil {
 		return rep, err

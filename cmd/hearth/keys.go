@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -120,27 +121,47 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 
 // parseKeyExpiry reads --expires: "" (never), a lifetime from now (Go
 // duration or N days, "30d"), a date (midnight UTC) or an RFC 3339 time.
+// Whatever the form, the expiry is in the future and at most
+// tenant.MaxKeyLifetime away: "0001-01-01" (the zero time, which the store
+// reads as never) and lifetimes that overflow are refused, not wrapped.
 func parseKeyExpiry(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	var d time.Duration
-	var err error
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		days, err = strconv.Atoi(n)
-		d = time.Duration(days) * 24 * time.Hour
-	} else {
-		d, err = time.ParseDuration(s)
-	}
-	if err == nil {
-		if d <= 0 {
+	const maxDays = int(tenant.MaxKeyLifetime / (24 * time.Hour))
+	lifetime := func(d time.Duration) (time.Time, error) {
+		switch {
+		case d <= 0:
 			return time.Time{}, fmt.Errorf("lifetime %q is not positive", s)
+		case d > tenant.MaxKeyLifetime:
+			return time.Time{}, fmt.Errorf("lifetime %q is more than 100 years (%dd); leave out --expires for a key that never expires", s, maxDays)
 		}
 		return now.Add(d), nil
 	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return time.Time{}, fmt.Errorf("lifetime %q is more than 100 years (%dd); leave out --expires for a key that never expires", s, maxDays)
+			}
+			return time.Time{}, fmt.Errorf("lifetime %q is not a whole number of days (30d)", s)
+		}
+		if days > maxDays { // before multiplying: it would overflow
+			return lifetime(tenant.MaxKeyLifetime + 1)
+		}
+		return lifetime(time.Duration(days) * 24 * time.Hour)
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return lifetime(d)
+	}
 	for _, layout := range []string{"2006-01-02", time.RFC3339, "2006-01-02T15:04"} {
 		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			switch {
+			case !t.After(now):
+				return time.Time{}, fmt.Errorf("expiry %q is not in the future", s)
+			case t.Sub(now) > tenant.MaxKeyLifetime:
+				return time.Time{}, fmt.Errorf("expiry %q is more than 100 years away; leave out --expires for a key that never expires", s)
+			}
 			return t, nil
 		}
 	}

@@ -103,6 +103,8 @@ func TestKeysCLIErrors(t *testing.T) {
 		{[]string{"keys", "create", "--tenant", "kra", "--expires", "soon"}, `--expires: "soon" is neither`},
 		{[]string{"keys", "create", "--tenant", "kra", "--expires", "-1h"}, "not positive"},
 		{[]string{"keys", "create", "--tenant", "kra", "--expires", "2020-01-01"}, "not in the future"},
+		{[]string{"keys", "create", "--tenant", "kra", "--expires", "0001-01-01"}, "not in the future"},
+		{[]string{"keys", "create", "--tenant", "kra", "--expires", "213504d"}, "more than 100 years"},
 		{[]string{"keys", "create", "--tenant", "kra", "--name", "CI"}, `key name "CI"`},
 		{[]string{"keys", "create", "--tenant", "kra", "--tpm", "-3"}, "tokens per minute -3"},
 		{[]string{"keys", "list"}, `required flag(s) "tenant" not set`},
@@ -141,9 +143,30 @@ func TestParseKeyExpiry(t *testing.T) {
 			t.Errorf("parseKeyExpiry(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"0h", "-2d", "xd", "d", "tomorrow", "2027-13-01", "1.5d"} {
-		if _, err := parseKeyExpiry(bad, now); err == nil {
-			t.Errorf("parseKeyExpiry(%q) succeeded", bad)
+	bad := []struct{ in, want string }{
+		{"0h", "not positive"},
+		{"-2d", "not positive"},
+		{"xd", "not a whole number of days"},
+		{"d", "not a whole number of days"},
+		{"1.5d", "not a whole number of days"},
+		{"tomorrow", "is neither"},
+		{"2027-13-01", "is neither"},
+		// The zero time is what the store reads as "never".
+		{"0001-01-01", "not in the future"},
+		{"0001-01-01T00:00:00Z", "not in the future"},
+		// Days times 24h used to wrap: 213504d came out 25 minutes away.
+		{"213504d", "more than 100 years"},
+		{"36501d", "more than 100 years"},
+		{"99999999999999999999d", "more than 100 years"},
+		{"2562047h", "more than 100 years"},
+		{"2127-01-01", "more than 100 years"},
+	}
+	for _, tc := range bad {
+		if got, err := parseKeyExpiry(tc.in, now); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseKeyExpiry(%q) = %v, %v; want an error with %q", tc.in, got, err, tc.want)
 		}
+	}
+	if got, err := parseKeyExpiry("36500d", now); err != nil || !got.Equal(now.Add(tenant.MaxKeyLifetime)) {
+		t.Errorf("parseKeyExpiry(36500d) = %v, %v; want 100 years from now", got, err)
 	}
 }

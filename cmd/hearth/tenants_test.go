@@ -157,6 +157,8 @@ func TestTenantsCLIErrors(t *testing.T) {
 		{[]string{"tenants", "create", "x", "--capture", "yes"}, `capture "yes" must be one of`},
 		{[]string{"tenants", "create", "x", "--rpm", "-1"}, "requests per minute -1 is negative"},
 		{[]string{"tenants", "create", "x", "--retention-days", "-2"}, "retention days -2"},
+		{[]string{"tenants", "create", "x", "--retention-days", "1000000"}, "retention days 1000000 is more than the maximum of 36500 (100 years)"},
+		{[]string{"tenants", "update", "kra", "--retention-days", "4611686018427387904"}, "retention days 4611686018427387904 is more than"},
 		{[]string{"tenants", "create", "x", "--monthly-tokens", "lots"}, `invalid argument "lots"`},
 		{[]string{"tenants", "create"}, "accepts 1 arg"},
 		{[]string{"tenants", "show", "nobody"}, `no tenant "nobody"`},

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -46,7 +47,10 @@ func Open(path string) (*DB, error) {
 		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(ON)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
 			q.Add("_pragma", p)
 		}
-		dsn = "file:" + path + "?" + q.Encode()
+		// In a file: URI, SQLite reads %XX escapes in the path, and the
+		// driver splits off its parameters at the first '?': a data
+		// directory named "a#1" or "b?2" must reach SQLite as written.
+		dsn = "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) + "?" + q.Encode()
 	}
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {

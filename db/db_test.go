@@ -202,3 +202,22 @@ func checkPrivate(t *testing.T, dir string, want ...string) {
 		}
 	}
 }
+
+// TestOddPath: a data directory whose name holds URI characters ('#',
+// '?', '%') works; it used to break the database's connection string.
+func TestOddPath(t *testing.T) {
+	for _, name := range []string{"a#1", "b?2", "c%41", "d e"} {
+		dir := filepath.Join(t.TempDir(), name)
+		d, err := db.Open(filepath.Join(dir, db.FileName))
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		if _, err := d.Exec(`CREATE TABLE t (x)`); err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		d.Close()
+		if _, err := os.Stat(filepath.Join(dir, db.FileName)); err != nil {
+			t.Errorf("%q: the database is not where it was asked to be: %v", name, err)
+		}
+	}
+}

@@ -190,16 +190,22 @@ func (q Query) reject(p fabric.Peer, maxQueue int) string {
 	return ""
 }
 
+// maxQueue bounds the queue a score counts: far more than any node holds.
+const maxQueue = 1 << 20
+
 // score computes p's score and its explanation.
 func (q Query) score(p fabric.Peer, owner string) Candidate {
 	rtt := p.RTT
 	if p.ID == q.Self || p.Self {
 		rtt = 0
 	}
-	s := rtt + time.Duration(p.Load.Queue)*QueuePenalty
+	// A peer's reported queue is held to a sane range, so that no number
+	// in a heartbeat can wrap the score and make a node look best.
+	queue := min(max(p.Load.Queue, 0), maxQueue)
+	s := rtt + time.Duration(queue)*QueuePenalty
 	why := fmt.Sprintf("rtt %v", rtt)
-	if p.Load.Queue > 0 {
-		why += fmt.Sprintf(" + queue %d×%v", p.Load.Queue, QueuePenalty)
+	if queue > 0 {
+		why += fmt.Sprintf(" + queue %d×%v", queue, QueuePenalty)
 	}
 	if k := q.InFlight[p.ID]; k > 0 {
 		s += time.Duration(k) * InFlightPenalty

@@ -52,6 +52,7 @@ func TestChoose(t *testing.T) {
 		{name: "overloaded skipped", peers: []fabric.Peer{with(ke2, func(p *fabric.Peer) { p.Load.Queue = DefaultMaxQueue + 1 }), ke1}, q: Query{Model: "m"}, want: "ke1"},
 		{name: "MaxQueue overrides", peers: []fabric.Peer{with(ke2, func(p *fabric.Peer) { p.Load.Queue = 3 }), ke1}, q: Query{Model: "m", MaxQueue: 2}, want: "ke1"},
 		{name: "queue outweighs rtt", peers: []fabric.Peer{with(ke2, func(p *fabric.Peer) { p.Load.Queue = 1 }), ke1}, q: Query{Model: "m"}, want: "ke1"},
+		{name: "a negative queue does not win", peers: []fabric.Peer{with(ke1, func(p *fabric.Peer) { p.Load.Queue = -1_000_000 }), ke2}, q: Query{Model: "m"}, want: "ke2"},
 		{name: "kv use penalised", peers: []fabric.Peer{with(ke2, func(p *fabric.Peer) { p.Load.KVUsedBytes, p.Load.KVTotalBytes = 90, 100 }), ke1}, q: Query{Model: "m"}, want: "ke1"},
 		{name: "ties broken by id", peers: []fabric.Peer{peer("b", "KE", time.Millisecond, 0), peer("a", "KE", time.Millisecond, 0)}, q: Query{Model: "m"}, want: "a", cands: []string{"a", "b"}},
 		{name: "nothing permitted fails closed", peers: []fabric.Peer{ng1, br1, uncert}, q: Query{Model: "m", Jurisdictions: []string{"KE"}}, wantErr: ErrNoPermittedNode,

@@ -1,9 +1,10 @@
 // Package access is a node's front door for API requests: it authenticates
 // callers by API key, applies their tenant's model and residency policy,
 // admits them under their limits, meters what they used and writes every
-// decision and outcome to the audit log. Refused authentications (401s)
-// are audited too, folded per remote address so that a flood of bad keys
-// costs the log at most one record a minute per address (authfail.go).
+// decision and outcome to the audit log. Refusals are folded so that a
+// flood of them costs the log at most one record a minute: refused
+// authentications (401s) per remote address (authfail.go), refused scopes,
+// models, jurisdictions and limits (403s, 429s) per key and kind (fold.go).
 // It implements api.Gate.
 package access
 
@@ -80,7 +81,9 @@ type Gate struct {
 	localUntil time.Time // until when "no tenants" is known to hold
 	local      bool
 
-	denials denials // refused authentications, folded per address (authfail.go)
+	// Refusals, folded (fold.go): refused authentications per remote
+	// address (authfail.go), other refusals per key and kind (deny).
+	authDenials, denials folder
 }
 
 var _ api.Gate = (*Gate)(nil)
@@ -90,7 +93,7 @@ func New(cfg Config) (*Gate, error) {
 	if cfg.Tenants == nil || cfg.Meter == nil || cfg.Audit == nil {
 		return nil, errors.New("access: Tenants, Meter and Audit are required")
 	}
-	g := &Gate{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	g := &Gate{cfg: cfg, log: cfg.Logger, now: cfg.Now, authDenials: authFolder(), denials: denyFolder()}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -271,16 +274,50 @@ func (e limitErr) Error() string             { return e.le.Error() }
 func (e limitErr) Unwrap() []error           { return []error{e.kind, e.le} }
 func (e limitErr) RetryAfter() time.Duration { return e.le.RetryAfter() }
 
-// deny records a refusal and returns err.
-func (c *caller) deny(ctx context.Context, a api.Admission, reason string, err error) error {
-	c.record(ctx, audit.Record{Kind: audit.KindRequest, Model: a.Model, Decision: "deny", Reason: reason + ": " + err.Error(),
+// deny records a refusal of kind (scope, model, jurisdiction, limit) and
+// returns err. Refusals are folded per key and kind (denyFolder): a key
+// refused again and again costs the log one record at once and at most
+// one a minute after, with the count.
+func (c *caller) deny(ctx context.Context, a api.Admission, kind string, err error) error {
+	g := c.g
+	r := c.stamp(audit.Record{Kind: audit.KindRequest, Model: a.Model, Decision: "deny", Reason: kind + ": " + err.Error(),
 		PromptTokens: a.PromptTokens, Detail: map[string]string{"endpoint": a.Endpoint}})
+	g.appendAll(g.denials.add(g, g.now(), kind+"\x00"+r.Tenant+"\x00"+r.KeyID, r))
 	return err
+}
+
+// denyFolder folds refusals per key and kind of refusal, listing the
+// models asked for. Beyond the keys it tracks, refusals of one kind fold
+// together, naming no tenant.
+func denyFolder() folder {
+	return folder{
+		collect:   func(r audit.Record) string { return r.Model },
+		collectAs: "models",
+		other: func(key string, r audit.Record) (string, audit.Record) {
+			kind, _, _ := strings.Cut(key, "\x00")
+			return kind + "\x00" + otherKeys, audit.Record{Kind: r.Kind, Node: r.Node, Jurisdiction: r.Jurisdiction, Decision: r.Decision,
+				Reason: kind + ": refusals of other keys", Detail: map[string]string{"endpoint": r.Detail["endpoint"], "keys": otherKeys}}
+		},
+	}
+}
+
+// otherKeys stands for the keys whose refusals are folded together.
+const otherKeys = "(other keys)"
+
+// stamp fills in who and where a record is about; a request's record
+// has the client's text in it cut (bounded).
+func (c *caller) stamp(r audit.Record) audit.Record {
+	g := c.g
+	r.Node, r.Tenant, r.KeyID, r.Jurisdiction = g.cfg.Node, c.tenantName(), c.keyID(), g.cfg.Jurisdiction
+	if r.Kind == audit.KindRequest {
+		r = bounded(r)
+	}
+	return r
 }
 
 func (c *caller) record(ctx context.Context, r audit.Record) error {
 	g := c.g
-	r.Node, r.Tenant, r.KeyID, r.Jurisdiction = g.cfg.Node, c.tenantName(), c.keyID(), g.cfg.Jurisdiction
+	r = c.stamp(r)
 	if _, err := g.cfg.Audit.Append(context.WithoutCancel(ctx), r); err != nil {
 		// An operator matter of the first order; the log itself goes into
 		// its failed state and says so, and later requests are refused.

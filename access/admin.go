@@ -29,7 +29,7 @@ func (g *Gate) Admin(h http.Handler) http.Handler {
 				g.denied(r, err)
 				// The caller hears the public message; the detail goes to the
 				// node's log (and the audit record).
-				g.log.Info("admin request refused", "path", r.URL.Path, "remote_addr", r.RemoteAddr, "detail", err.Error())
+				g.log.Info("admin request refused", "path", clip(r.URL.Path, maxPathLen), "remote_addr", r.RemoteAddr, "detail", err.Error())
 				writeAuthError(w, tenant.PublicMessage(err))
 				return
 			}

@@ -77,11 +77,8 @@ func newDenialGate(t *testing.T) (*Gate, *memAudit, *testClock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		g.denials.mu.Lock()
-		if g.denials.timer != nil {
-			g.denials.timer.Stop()
-		}
-		g.denials.mu.Unlock()
+		g.authDenials.stop()
+		g.denials.stop()
 	})
 	return g, a, clk
 }
@@ -205,11 +202,11 @@ func TestFlushAllDenials(t *testing.T) {
 // folded together, so the gate's memory and the log stay bounded.
 func TestDenialsBoundedAddresses(t *testing.T) {
 	g, a, clk := newDenialGate(t)
-	for i := range maxDenialAddrs + 100 {
+	for i := range maxFoldKeys + 100 {
 		refused(t, g, fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255), "")
 	}
-	if recs := a.take(); len(recs) != maxDenialAddrs+1 {
-		t.Errorf("%d immediate records; want %d (one per tracked address and one for the rest)", len(recs), maxDenialAddrs+1)
+	if recs := a.take(); len(recs) != maxFoldKeys+1 {
+		t.Errorf("%d immediate records; want %d (one per tracked address and one for the rest)", len(recs), maxFoldKeys+1)
 	}
 	clk.Add(DenialWindow)
 	g.FlushDenials()
@@ -217,7 +214,7 @@ func TestDenialsBoundedAddresses(t *testing.T) {
 	if len(recs) != 1 || recs[0].Detail["remote_addr"] != otherAddrs || recs[0].Detail["denials"] != "99" {
 		t.Errorf("after the window: %+v; want the other addresses' 99", recs)
 	}
-	if n := len(g.denials.byAddr); n > maxDenialAddrs+1 {
+	if n := len(g.authDenials.byKey); n > maxFoldKeys+1 {
 		t.Errorf("%d addresses tracked", n)
 	}
 }

@@ -1,13 +1,12 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +23,16 @@ import (
 
 // Capturer keeps consented interactions and their feedback.
 type Capturer interface {
-	// Capture is offered every successful generation of an authenticated
-	// caller; it decides by the caller's tenant policy and in.OptIn.
+	// Wants says, by the caller's tenant policy alone, whether c's
+	// generations may be captured at all. The server asks it before it
+	// keeps or reads anything of a request for capture, so it must be
+	// cheap: a caller it answers CaptureNever for (a node's own machine
+	// with no tenants, a tenant with capture off) costs nothing more than
+	// its request's own handling.
+	Wants(c Caller) CaptureWant
+	// Capture is offered every successful generation of a caller that
+	// Wants allowed; it decides by the caller's tenant policy and
+	// in.OptIn.
 	Capture(ctx context.Context, c Caller, in CaptureInput) error
 	// Feedback records feedback from c on one of its tenant's responses.
 	// Errors: ErrResponseNotFound (404) when the caller's tenant has no
@@ -33,6 +40,15 @@ type Capturer interface {
 	// when the caller may not give feedback.
 	Feedback(ctx context.Context, c Caller, fb FeedbackInput) (id string, err error)
 }
+
+// CaptureWant is what a Capturer wants of a caller's generations.
+type CaptureWant int
+
+const (
+	CaptureNever   CaptureWant = iota // nothing is kept
+	CaptureIfAsked                    // only requests that opt in (CaptureInput.OptIn)
+	CaptureAlways                     // every successful generation
+)
 
 // CaptureMessage is one message as the client sent it.
 type CaptureMessage struct {
@@ -51,7 +67,8 @@ type CaptureInput struct {
 	Output   string
 	// EndUser is OpenAI's "user" field; Ollama's API has none.
 	EndUser string
-	// Params are the request's other fields (sampling and limits).
+	// Params are the request's sampling and length settings (see
+	// openAISampled and ollamaSampled), never its other fields.
 	Params map[string]any
 	// OptIn is set when the request asked to be kept: OpenAI's
 	// "store": true or the header X-Hearth-Capture: true.
@@ -85,30 +102,42 @@ var capturedEndpoints = map[string]bool{
 	"/v1/chat/completions": true, "/v1/completions": true, "/api/chat": true, "/api/generate": true,
 }
 
-// captureState holds a generating request's body as read by its handler.
+// captureState is what the capture of one generating request needs from
+// its start: what the Capturer wants of the caller, the header's opt-in,
+// and the body as the handler read it.
 type captureState struct {
-	body  bytes.Buffer
+	want  CaptureWant
 	optIn bool
+	body  []byte // the handler's own buffer (keepBody), never a copy
 }
 
 type captureKey struct{}
 
-// captureStart arranges for a generating request's body to be kept as its
-// handler reads it (the handler's own size limit still applies), when a
-// Capturer is configured and a gate has identified the caller.
+// captureStart prepares the capture of a generating request, when a
+// Capturer is configured, a gate has identified the caller and the
+// Capturer may want its generations; otherwise nothing of the request is
+// kept for capture.
 func (s *Server) captureStart(ctx context.Context, r *http.Request) context.Context {
-	if s.cfg.Capture == nil || CallerFrom(ctx) == nil || !capturedEndpoints[r.URL.Path] || r.Body == nil {
+	c := CallerFrom(ctx)
+	if s.cfg.Capture == nil || c == nil || !capturedEndpoints[r.URL.Path] {
 		return ctx
 	}
-	st := &captureState{}
+	want := s.cfg.Capture.Wants(c)
+	if want == CaptureNever {
+		return ctx
+	}
+	st := &captureState{want: want}
 	st.optIn, _ = strconv.ParseBool(strings.TrimSpace(r.Header.Get(CaptureHeader)))
-	r.Body = readCloser{io.TeeReader(r.Body, &st.body), r.Body}
 	return context.WithValue(ctx, captureKey{}, st)
 }
 
-type readCloser struct {
-	io.Reader
-	io.Closer
+// keepBody hands the body a handler has read (decodeJSON) to the request's
+// capture, if it has one. The buffer is shared, not copied: the handler is
+// done with it once decoded.
+func keepBody(ctx context.Context, body []byte) {
+	if st, ok := ctx.Value(captureKey{}).(*captureState); ok {
+		st.body = body
+	}
 }
 
 // Recorder is a Pass that can say, after Done, whether the request's audit
@@ -125,11 +154,15 @@ type Recorder interface {
 func (s *Server) captureWhenDone(ctx context.Context, m Model, p Pass, res *engine.Result, err error) {
 	st, _ := ctx.Value(captureKey{}).(*captureState)
 	c := CallerFrom(ctx)
-	if st == nil || c == nil || err != nil || res == nil {
+	if st == nil || st.body == nil || c == nil || err != nil || res == nil {
 		return
 	}
 	info := requestInfoFrom(ctx)
-	in := CaptureInput{ResponseID: info.id, Endpoint: info.endpoint, Model: m.Info().Name, Output: res.Text, OptIn: st.optIn, Time: s.now()}
+	in := CaptureInput{ResponseID: info.id, Endpoint: info.endpoint, Model: m.Info().Name, Output: res.Text,
+		OptIn: st.optIn || storeAsked(st.body), Time: s.now()}
+	if st.want == CaptureIfAsked && !in.OptIn {
+		return // the tenant keeps only what a request asks to be kept
+	}
 	done := info.done
 	info.done = func() {
 		if done != nil {
@@ -146,9 +179,14 @@ func (s *Server) captureWhenDone(ctx context.Context, m Model, p Pass, res *engi
 				s.log.Error("capture panicked", "response_id", in.ResponseID, "panic", fmt.Sprint(p))
 			}
 		}()
-		if err := parseCaptureBody(st.body.Bytes(), &in); err != nil {
+		dropped, err := parseCaptureBody(st.body, &in)
+		st.body = nil
+		if err != nil {
 			s.log.Warn("capture: cannot read the request again", "response_id", in.ResponseID, "err", err)
 			return
+		}
+		if dropped > 0 {
+			s.log.Info("capture: parameters too long to keep were dropped", "response_id", in.ResponseID, "dropped", dropped)
 		}
 		if err := s.cfg.Capture.Capture(context.WithoutCancel(ctx), c, in); err != nil {
 			s.log.Warn("capture failed", "response_id", in.ResponseID, "err", err)
@@ -156,77 +194,174 @@ func (s *Server) captureWhenDone(ctx context.Context, m Model, p Pass, res *engi
 	}
 }
 
-// textFields are request fields that hold the conversation, not parameters.
-var textFields = map[string]bool{"messages": true, "prompt": true, "system": true, "user": true, "store": true,
-	"model": true, "stream": true, "stream_options": true, "metadata": true}
+// storeAsked reports whether a body holds OpenAI's "store": true. Every
+// other field is skipped by the decoder, not decoded.
+func storeAsked(body []byte) bool {
+	var v struct {
+		Store *bool `json:"store"`
+	}
+	return json.Unmarshal(body, &v) == nil && v.Store != nil && *v.Store
+}
 
-// parseCaptureBody reads the messages, end user, opt-in and parameters
-// from a request body its handler has already accepted.
-func parseCaptureBody(body []byte, in *CaptureInput) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return err
+// A capture keeps, besides the conversation, only the fields that say how
+// the answer was made: the sampling and length settings below, each at
+// most maxParamBytes of JSON. Everything else a client sends, unknown
+// fields included, is skipped by the decoder without being decoded, so
+// neither the node's memory nor the capture's storage grows with it.
+const maxParamBytes = 1024
+
+// openAISampled are the settings kept of chat and text completions.
+type openAISampled struct {
+	MaxTokens           json.RawMessage `json:"max_tokens"`
+	MaxCompletionTokens json.RawMessage `json:"max_completion_tokens"`
+	Temperature         json.RawMessage `json:"temperature"`
+	TopP                json.RawMessage `json:"top_p"`
+	TopK                json.RawMessage `json:"top_k"`
+	MinP                json.RawMessage `json:"min_p"`
+	Seed                json.RawMessage `json:"seed"`
+	PresencePenalty     json.RawMessage `json:"presence_penalty"`
+	FrequencyPenalty    json.RawMessage `json:"frequency_penalty"`
+	RepeatPenalty       json.RawMessage `json:"repeat_penalty"`
+	Stop                json.RawMessage `json:"stop"`
+	N                   json.RawMessage `json:"n"`
+	Logprobs            json.RawMessage `json:"logprobs"`
+	TopLogprobs         json.RawMessage `json:"top_logprobs"`
+	Echo                json.RawMessage `json:"echo"`
+	BestOf              json.RawMessage `json:"best_of"`
+	ResponseFormat      json.RawMessage `json:"response_format"`
+}
+
+// ollamaSampled are the settings kept of Ollama's chat and generate: the
+// options Hearth honours (ollamaOptions), and raw.
+type ollamaSampled struct {
+	Options *struct {
+		Temperature      json.RawMessage `json:"temperature"`
+		TopK             json.RawMessage `json:"top_k"`
+		TopP             json.RawMessage `json:"top_p"`
+		MinP             json.RawMessage `json:"min_p"`
+		Seed             json.RawMessage `json:"seed"`
+		NumPredict       json.RawMessage `json:"num_predict"`
+		Stop             json.RawMessage `json:"stop"`
+		RepeatPenalty    json.RawMessage `json:"repeat_penalty"`
+		RepeatLastN      json.RawMessage `json:"repeat_last_n"`
+		PresencePenalty  json.RawMessage `json:"presence_penalty"`
+		FrequencyPenalty json.RawMessage `json:"frequency_penalty"`
+		NumCtx           json.RawMessage `json:"num_ctx"`
+	} `json:"options"`
+	Raw json.RawMessage `json:"raw"`
+}
+
+// keepParams adds the fields set in v (a pointer to openAISampled,
+// ollamaSampled or a struct inside them) to params under their JSON names,
+// decoded; it returns how many it dropped for being longer than
+// maxParamBytes.
+func keepParams(v reflect.Value, params map[string]any) (dropped int) {
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Pointer:
+			if f.IsNil() {
+				continue
+			}
+			sub := map[string]any{}
+			dropped += keepParams(f.Elem(), sub)
+			if len(sub) > 0 {
+				params[name] = sub
+			}
+		default:
+			raw := f.Interface().(json.RawMessage)
+			if isNull(raw) {
+				continue
+			}
+			if len(raw) > maxParamBytes {
+				dropped++
+				continue
+			}
+			var val any
+			if json.Unmarshal(raw, &val) == nil {
+				params[name] = val
+			}
+		}
 	}
-	var common struct {
-		User   string `json:"user"`
-		Store  *bool  `json:"store"`
-		System string `json:"system"`
-	}
-	if err := json.Unmarshal(body, &common); err != nil {
-		return err
-	}
-	in.EndUser = common.User
-	if common.Store != nil && *common.Store {
-		in.OptIn = true
-	}
+	return dropped
+}
+
+// parseCaptureBody reads the messages, end user and settings from a
+// request body its handler has already accepted; it returns how many
+// settings it dropped for their size.
+func parseCaptureBody(body []byte, in *CaptureInput) (dropped int, err error) {
+	params := map[string]any{}
 	switch in.Endpoint {
 	case "chat_completions":
-		var req chatRequest
+		var req struct {
+			Messages messageList[chatMessageIn] `json:"messages"`
+			User     string                     `json:"user"`
+			openAISampled
+		}
 		if err := json.Unmarshal(body, &req); err != nil {
-			return err
+			return 0, err
 		}
 		msgs, err := chatMessages(req.Messages)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		for _, m := range msgs {
 			in.Messages = append(in.Messages, CaptureMessage{Role: m.Role, Content: m.Content})
 		}
-	case "ollama_chat":
-		var req ollamaChatRequest
+		in.EndUser = req.User
+		dropped = keepParams(reflect.ValueOf(&req.openAISampled).Elem(), params)
+	case "completions":
+		var req struct {
+			Prompt json.RawMessage `json:"prompt"`
+			User   string          `json:"user"`
+			openAISampled
+		}
 		if err := json.Unmarshal(body, &req); err != nil {
-			return err
+			return 0, err
+		}
+		prompt := string(req.Prompt) // token ids stay as the JSON they came in
+		var one string
+		var many []string
+		if json.Unmarshal(req.Prompt, &one) == nil {
+			prompt = one
+		} else if json.Unmarshal(req.Prompt, &many) == nil && len(many) == 1 {
+			prompt = many[0]
+		}
+		in.Messages = append(in.Messages, CaptureMessage{Role: "user", Content: prompt})
+		in.EndUser = req.User
+		dropped = keepParams(reflect.ValueOf(&req.openAISampled).Elem(), params)
+	case "ollama_chat":
+		var req struct {
+			Messages messageList[ollamaMessage] `json:"messages"`
+			ollamaSampled
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return 0, err
 		}
 		for _, m := range req.Messages {
 			in.Messages = append(in.Messages, CaptureMessage{Role: m.Role, Content: m.Content})
 		}
-	case "completions", "ollama_generate":
-		if common.System != "" {
-			in.Messages = append(in.Messages, CaptureMessage{Role: "system", Content: common.System})
+		dropped = keepParams(reflect.ValueOf(&req.ollamaSampled).Elem(), params)
+	case "ollama_generate":
+		var req struct {
+			System string `json:"system"`
+			Prompt string `json:"prompt"`
+			ollamaSampled
 		}
-		prompt := string(raw["prompt"])
-		var one string
-		var many []string
-		if json.Unmarshal(raw["prompt"], &one) == nil {
-			prompt = one
-		} else if json.Unmarshal(raw["prompt"], &many) == nil && len(many) == 1 {
-			prompt = many[0]
+		if err := json.Unmarshal(body, &req); err != nil {
+			return 0, err
 		}
-		in.Messages = append(in.Messages, CaptureMessage{Role: "user", Content: prompt})
+		if req.System != "" {
+			in.Messages = append(in.Messages, CaptureMessage{Role: "system", Content: req.System})
+		}
+		in.Messages = append(in.Messages, CaptureMessage{Role: "user", Content: req.Prompt})
+		dropped = keepParams(reflect.ValueOf(&req.ollamaSampled).Elem(), params)
 	default:
-		return fmt.Errorf("endpoint %q is not captured", in.Endpoint)
+		return 0, fmt.Errorf("endpoint %q is not captured", in.Endpoint)
 	}
-	for k, v := range raw {
-		if textFields[k] || isNull(v) {
-			continue
-		}
-		var val any
-		if json.Unmarshal(v, &val) == nil {
-			if in.Params == nil {
-				in.Params = map[string]any{}
-			}
-			in.Params[k] = val
-		}
+	if len(params) > 0 {
+		in.Params = params
 	}
-	return nil
+	return dropped, nil
 }

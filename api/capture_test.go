@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,15 @@ type recordingCapturer struct {
 	seen    []bool
 	fbErr   error
 	fb      []FeedbackInput
+	want    *CaptureWant
+}
+
+// Wants is CaptureAlways unless the test sets want.
+func (c *recordingCapturer) Wants(Caller) CaptureWant {
+	if c.want == nil {
+		return CaptureAlways
+	}
+	return *c.want
 }
 
 func (c *recordingCapturer) Capture(_ context.Context, _ Caller, in CaptureInput) error {
@@ -171,5 +181,133 @@ func TestFeedbackEndpoint(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Gate = testGate{}; c.Capture = &recordingCapturer{} })
 	if w := h.do("GET", "/v1/feedback", ""); w.Code != 405 {
 		t.Errorf("GET /v1/feedback: %d, want 405", w.Code)
+	}
+}
+
+// allocated is the bytes allocated while f runs.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestCaptureCostsNothingUnwanted: a body padded with megabytes of an
+// unknown field costs a request no more memory when a Capturer is
+// configured than when none is: nothing is kept for a caller the
+// Capturer does not want, and for one it does the padding is skipped,
+// not decoded (it used to be copied, then decoded into map[string]any at
+// ~25 times its size, for every caller).
+func TestCaptureCostsNothingUnwanted(t *testing.T) {
+	junk := "[" + strings.Repeat("1,", 1<<20) + "1]" // 2 MB, a million numbers
+	never, ifAsked := CaptureNever, CaptureIfAsked
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/chat/completions", `{"model":"fake","max_tokens":2,"temperature":0,` + hi + `,"x_junk":` + junk + `}`},
+		{"/v1/completions", `{"model":"fake","max_tokens":2,"temperature":0,"prompt":"hi","x_junk":` + junk + `}`},
+		{"/api/chat", `{"model":"fake","stream":false,"options":{"num_predict":2,"x_junk":` + junk + `},` + hi + `,"x_junk":` + junk + `}`},
+		{"/api/generate", `{"model":"fake","stream":false,"options":{"num_predict":2},"prompt":"hi","x_junk":` + junk + `}`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			run := func(rc *recordingCapturer) uint64 {
+				h := newHarness(t, func(c *Config) {
+					c.Gate, c.MaxBodyBytes = testGate{}, 8<<20
+					if rc != nil {
+						c.Capture = rc
+					}
+				})
+				return allocated(func() {
+					if w := h.do("POST", tc.path, tc.body); w.Code != 200 {
+						t.Fatalf("status %d: %s", w.Code, w.Body)
+					}
+				})
+			}
+			base := run(nil)
+			const slack = 1 << 20 // well under the body's 2 MB
+			for _, c := range []struct {
+				name     string
+				rc       *recordingCapturer
+				captured int
+			}{
+				{"capture off", &recordingCapturer{want: &never}, 0},
+				{"opt-in, not asked", &recordingCapturer{want: &ifAsked}, 0},
+				{"capture on", &recordingCapturer{}, 1},
+			} {
+				if got := run(c.rc); got > base+slack {
+					t.Errorf("%s: the request allocated %d KB, %d KB more than with no capturer", c.name, got>>10, (got-base)>>10)
+				}
+				if len(c.rc.got) != c.captured {
+					t.Fatalf("%s: %d captures, want %d", c.name, len(c.rc.got), c.captured)
+				}
+				if c.captured > 0 {
+					if p := fmt.Sprint(c.rc.got[0].Params); strings.Contains(p, "x_junk") || !strings.Contains(p, "2") {
+						t.Errorf("%s: params %s; want the sampling settings without x_junk", c.name, p)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCaptureOptInAsked: an opt-in tenant's request is captured when it
+// asks, by header or "store", and not otherwise.
+func TestCaptureOptInAsked(t *testing.T) {
+	ifAsked := CaptureIfAsked
+	for _, tc := range []struct {
+		name, body, header string
+		want               int
+	}{
+		{"not asked", `{"model":"fake","max_tokens":2,` + hi + `}`, "", 0},
+		{"store false", `{"model":"fake","max_tokens":2,"store":false,` + hi + `}`, "", 0},
+		{"store true", `{"model":"fake","max_tokens":2,"store":true,` + hi + `}`, "", 1},
+		{"header", `{"model":"fake","max_tokens":2,` + hi + `}`, "true", 1},
+	} {
+		rc := &recordingCapturer{want: &ifAsked}
+		h := newHarness(t, func(c *Config) { c.Gate = testGate{}; c.Capture = rc })
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(tc.body))
+		if tc.header != "" {
+			req.Header.Set(CaptureHeader, tc.header)
+		}
+		w := httptest.NewRecorder()
+		h.srv.ServeHTTP(w, req)
+		if w.Code != 200 || len(rc.got) != tc.want {
+			t.Errorf("%s: status %d, %d captures; want 200 and %d", tc.name, w.Code, len(rc.got), tc.want)
+		}
+		if tc.want == 1 && !rc.got[0].OptIn {
+			t.Errorf("%s: captured without OptIn", tc.name)
+		}
+	}
+}
+
+// TestCaptureParamsBounded: a capture's Params are the known settings
+// only, each at most maxParamBytes; the end user is OpenAI's field alone.
+func TestCaptureParamsBounded(t *testing.T) {
+	longStop := `["` + strings.Repeat("s", 1000) + `","` + strings.Repeat("t", 1000) + `"]`
+	for _, tc := range []struct {
+		name, endpoint, body string
+		params               string
+		user                 string
+		dropped              int
+	}{
+		{"unknown fields dropped", "chat_completions", `{"model":"m",` + hi + `,"temperature":0.5,"x_junk":{"a":[1,2,3]},"metadata":{"k":"v"},"user":"u1"}`,
+			"map[temperature:0.5]", "u1", 0},
+		{"a long stop list dropped and counted", "completions", `{"model":"m","prompt":"p","max_tokens":3,"stop":` + longStop + `}`,
+			"map[max_tokens:3]", "", 1},
+		{"ollama options filtered", "ollama_chat", `{"model":"m",` + hi + `,"options":{"num_predict":2,"mirostat":1,"x":[1]},"raw":true,"user":"not ollama's"}`,
+			"map[options:map[num_predict:2] raw:true]", "", 0},
+		{"ollama options with only junk", "ollama_generate", `{"model":"m","prompt":"p","options":{"x_junk":[1,1,1]},"keep_alive":"5m"}`,
+			"map[]", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := CaptureInput{Endpoint: tc.endpoint}
+			dropped, err := parseCaptureBody([]byte(tc.body), &in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(in.Params); got != tc.params || dropped != tc.dropped || in.EndUser != tc.user {
+				t.Errorf("params %s, dropped %d, user %q; want %s, %d, %q", got, dropped, in.EndUser, tc.params, tc.dropped, tc.user)
+			}
+		})
 	}
 }

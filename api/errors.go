@@ -62,8 +62,8 @@ func unsupported(param, format string, args ...any) *apiError {
 // modelNotFound names the model the way each API does.
 func modelNotFound(name string) *apiError {
 	return &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest, Code: "model_not_found", Param: "model",
-		Message:       fmt.Sprintf("The model `%s` does not exist.", name),
-		OllamaMessage: fmt.Sprintf("model '%s' not found", name)}
+		Message:       fmt.Sprintf("The model `%s` does not exist.", clientText(name)),
+		OllamaMessage: fmt.Sprintf("model '%s' not found", clientText(name))}
 }
 
 // statusClientClosed is nginx's code for a client that went away before

@@ -45,7 +45,7 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) error {
 	}
 	in := FeedbackInput{ResponseID: req.ResponseID, Correction: req.Correction, Tags: req.Tags, Comment: req.Comment}
 	if req.Scale != "" && req.Scale != "thumbs" && req.Scale != "stars" {
-		return badRequest("scale", "'scale' must be 'thumbs' or 'stars', got '%s'", req.Scale)
+		return badRequest("scale", "'scale' must be 'thumbs' or 'stars', got '%s'", clientText(req.Scale))
 	}
 	if req.Rating != nil {
 		switch r := *req.Rating; {
@@ -85,5 +85,5 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) error {
 
 func responseNotFound(id string) *apiError {
 	return &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "response_not_found", Param: "response_id",
-		Message: "no captured response with id '" + id + "' for this tenant"}
+		Message: "no captured response with id '" + clientText(id) + "' for this tenant"}
 }

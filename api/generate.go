@@ -20,8 +20,8 @@ import (
 // models "name:latest" when the store calls them "name" (and the other
 // way round), so the other spelling is tried before giving up.
 func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.Duration, error) {
-	if strings.TrimSpace(name) == "" {
-		return nil, nil, 0, badRequest("model", "'model' is required")
+	if err := checkModelName(name); err != nil {
+		return nil, nil, 0, err
 	}
 	if err := s.checkNarrow(ctx); err != nil {
 		return nil, nil, 0, err
@@ -42,10 +42,28 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 		return nil, nil, 0, modelNotFound(name)
 	}
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("acquire model %q: %w", name, err)
+		return nil, nil, 0, fmt.Errorf("acquire model %q: %w", clientText(name), err)
 	}
 	requestInfoFrom(ctx).model = m.Info().Name // the model's own name: one metrics series per model, however the client spelt it
 	return m, release, s.now().Sub(start), nil
+}
+
+// maxModelNameBytes bounds the model name a request may send. The store's
+// names are shorter (a name of 128 bytes and a tag of 64); a longer one
+// can name nothing, and would otherwise be carried into the tenant's
+// model check, the audit record of its refusal and the error.
+const maxModelNameBytes = 256
+
+// checkModelName refuses an empty or overlong model name before the name
+// is used for anything.
+func checkModelName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return badRequest("model", "'model' is required")
+	}
+	if len(name) > maxModelNameBytes {
+		return badRequest("model", "'model' is %d bytes long; a model name has at most %d", len(name), maxModelNameBytes)
+	}
+	return nil
 }
 
 // altName is Ollama's other spelling of a model name: with or without
@@ -77,6 +95,9 @@ func (s *Server) models(ctx context.Context) ([]ModelInfo, error) {
 
 // findModel looks a name up in the backend's list without loading it.
 func (s *Server) findModel(ctx context.Context, name string) (ModelInfo, error) {
+	if err := checkModelName(name); err != nil {
+		return ModelInfo{}, err
+	}
 	models, err := s.models(ctx)
 	if err != nil {
 		return ModelInfo{}, fmt.Errorf("list models: %w", err)

@@ -24,7 +24,7 @@ func (s *Server) checkNarrow(ctx context.Context) error {
 		return nil
 	}
 	if !wellFormedJurisdiction(want) {
-		return badRequest("", "%s %q is not a jurisdiction (an upper-case ISO 3166-1 code such as KE, or a zone such as KE-NBO)", JurisdictionHeader, want)
+		return badRequest("", "%s %q is not a jurisdiction (an upper-case ISO 3166-1 code such as KE, or a zone such as KE-NBO)", JurisdictionHeader, clientText(want))
 	}
 	if want == s.cfg.Jurisdiction {
 		return nil

@@ -55,7 +55,7 @@ func (l *messageList[T]) UnmarshalJSON(data []byte) error {
 			var typ *json.UnmarshalTypeError
 			if errors.As(err, &typ) && typ.Field != "" {
 				p := fmt.Sprintf("messages[%d].%s", i, typ.Field)
-				return badRequest(p, "invalid type for '%s': expected %s, got %s", p, jsonTypeName(typ.Type.Kind().String()), typ.Value)
+				return badRequest(p, "invalid type for '%s': expected %s, got %s", p, jsonTypeName(typ.Type.Kind().String()), clientText(typ.Value))
 			}
 			return badRequest(fmt.Sprintf("messages[%d]", i), "'messages[%d]' must be a message object", i)
 		}

@@ -98,7 +98,7 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 		switch m.Role {
 		case "system", "user", "assistant", "tool":
 		default:
-			return badRequest(fmt.Sprintf("messages[%d].role", i), "messages[%d]: role '%s' is not one of system, user, assistant, tool", i, m.Role)
+			return badRequest(fmt.Sprintf("messages[%d].role", i), "messages[%d]: role '%s' is not one of system, user, assistant, tool", i, clientText(m.Role))
 		}
 		if len(m.Images) > 0 {
 			return unsupported(fmt.Sprintf("messages[%d].images", i), "messages[%d]: images are not supported, the model reads text only", i)

@@ -126,7 +126,7 @@ func (s *Server) parseChat(req *chatRequest) (*chatOptions, error) {
 	}
 	opt.req.LogProbs = opt.logprobs
 	if rf := req.ResponseFormat; rf != nil && rf.Type != "" && rf.Type != "text" {
-		return nil, unsupported("response_format", "response_format type '%s' is not supported yet; only 'text' is", rf.Type)
+		return nil, unsupported("response_format", "response_format type '%s' is not supported yet; only 'text' is", clientText(rf.Type))
 	}
 	if !isNull(req.Tools) && strings.TrimSpace(string(req.Tools)) != "[]" {
 		return nil, unsupported("tools", "'tools' (function calling) is not supported yet")
@@ -149,7 +149,7 @@ func chatMessages(in []chatMessageIn) ([]chat.Message, error) {
 		case "":
 			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "'messages[%d].role' is required", i)
 		default:
-			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "'messages[%d].role' is '%s'; expected system, developer, user, assistant or tool", i, m.Role)
+			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "'messages[%d].role' is '%s'; expected system, developer, user, assistant or tool", i, clientText(m.Role))
 		}
 		text, err := messageContent(m.Content, i)
 		if err != nil {
@@ -191,9 +191,9 @@ func messageContent(raw json.RawMessage, i int) (string, error) {
 		case "image_url", "input_image":
 			return "", unsupported(pp, "'%s' is an image: image input is not supported, the model reads text only", pp)
 		case "input_audio", "file":
-			return "", unsupported(pp, "'%s' is of type '%s', which is not supported; only text parts are", pp, p.Type)
+			return "", unsupported(pp, "'%s' is of type '%s', which is not supported; only text parts are", pp, clientText(p.Type))
 		default:
-			return "", badRequest(pp+".type", "'%s.type' is '%s'; expected 'text'", pp, p.Type)
+			return "", badRequest(pp+".type", "'%s.type' is '%s'; expected 'text'", pp, clientText(p.Type))
 		}
 	}
 	return strings.Join(texts, "\n"), nil

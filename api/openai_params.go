@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"net/http"
 
 	"github.com/hearth-ai/hearth/engine/sample"
 )
@@ -17,7 +18,7 @@ type openAIParams struct {
 	Stop          json.RawMessage `json:"stop"`
 	MaxTokens     *int            `json:"max_tokens"`
 	N             *int            `json:"n"`
-	User          string          `json:"user"`
+	User          endUser         `json:"user"`
 
 	Temperature      *float64 `json:"temperature"`
 	TopP             *float64 `json:"top_p"`
@@ -30,6 +31,32 @@ type openAIParams struct {
 	RepeatPenalty *float64 `json:"repeat_penalty"`
 	// LogitBias is refused when set: ignoring it would change the answer.
 	LogitBias json.RawMessage `json:"logit_bias"`
+}
+
+// endUser is OpenAI's "user" field: the client's id for its own end
+// user, which a capture keeps with the interaction. It is refused past
+// maxEndUserBytes as it is decoded, so a long one costs neither the
+// capture's storage nor anything after the decoder.
+type endUser string
+
+// maxEndUserBytes is the longest "user" accepted: room for any id a
+// client keeps for its users (a UUID, a hash, an e-mail hash).
+const maxEndUserBytes = 256
+
+func (u *endUser) UnmarshalJSON(data []byte) error {
+	if isNull(data) {
+		return nil // as for any field: null leaves it unset
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_type", Param: "user",
+			Message: "invalid type for 'user': expected a string"}
+	}
+	if len(s) > maxEndUserBytes {
+		return badRequest("user", "'user' is %d bytes long; at most %d are allowed", len(s), maxEndUserBytes)
+	}
+	*u = endUser(s)
+	return nil
 }
 
 type streamOptions struct {

@@ -25,6 +25,7 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 	if len(bytes.TrimSpace(data)) == 0 {
 		return badRequest("", "the request body is empty; expected a JSON object")
 	}
+	keepBody(r.Context(), data) // for a consented capture (capture.go)
 	if err := json.Unmarshal(data, v); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
@@ -54,7 +55,7 @@ func jsonError(data []byte, err error) *apiError {
 				Message: fmt.Sprintf("the request body must be a JSON object, not %s", typ.Value)}
 		}
 		return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_type", Param: field,
-			Message: fmt.Sprintf("invalid type for '%s': expected %s, got %s (line %d, column %d)", field, jsonTypeName(typ.Type.Kind().String()), typ.Value, line, col)}
+			Message: fmt.Sprintf("invalid type for '%s': expected %s, got %s (line %d, column %d)", field, jsonTypeName(typ.Type.Kind().String()), clientText(typ.Value), line, col)}
 	}
 	return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_json",
 		Message: "the request body is not valid JSON: " + err.Error()}

@@ -201,7 +201,7 @@ func (s *Server) route(pattern, endpoint string, fam family, h handlerFunc, meth
 		if len(methods) > 0 && !slices.Contains(methods, r.Method) && (r.Method != http.MethodHead || !slices.Contains(methods, http.MethodGet)) {
 			w.Header().Set("Allow", strings.Join(methods, ", "))
 			writeError(w, r, fam, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalidRequest, Code: "method_not_allowed",
-				Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(methods, " or ")}, "")
+				Message: clientText(r.Method) + " is not allowed on " + clientText(r.URL.Path) + "; use " + strings.Join(methods, " or ")}, "")
 			return
 		}
 		err := h(w, r)
@@ -224,7 +224,7 @@ func (s *Server) route(pattern, endpoint string, fam family, h handlerFunc, meth
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) error {
-	return &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path}
+	return &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "not_found", Message: "no such endpoint: " + clientText(r.Method) + " " + clientText(r.URL.Path)}
 }
 
 // ServeHTTP handles one request: it gives it an id, routes it, then logs
@@ -287,7 +287,7 @@ func (s *Server) serve(rec *recorder, r *http.Request, info *requestInfo) {
 			return
 		}
 		err := fmt.Errorf("internal error: %v", v)
-		s.log.Error("panic serving a request; it fails, the node goes on", "path", r.URL.Path, "id", info.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		s.log.Error("panic serving a request; it fails, the node goes on", "path", clip(r.URL.Path, maxLoggedBytes), "id", info.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		info.err = &apiError{Status: http.StatusInternalServerError, Type: typeServer, Code: "internal_error", Message: err.Error()}
 		if rec.status == 0 {
 			fam := familyOpenAI
@@ -315,8 +315,10 @@ func (s *Server) logRequest(rec *recorder, r *http.Request, info *requestInfo, s
 	}
 	attrs := []slog.Attr{
 		slog.String("request_id", w.Header().Get("X-Request-Id")),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		// Method and path are the client's, of any length the server's
+		// header limit allows: the log keeps their start.
+		slog.String("method", clientText(r.Method)),
+		slog.String("path", clip(r.URL.Path, maxLoggedBytes)),
 		slog.String("endpoint", info.endpoint),
 		slog.Int("status", status),
 		slog.Duration("duration", dur),
@@ -331,9 +333,9 @@ func (s *Server) logRequest(rec *recorder, r *http.Request, info *requestInfo, s
 	// (WARN); anything else on the server's side is an ERROR.
 	level := slog.LevelInfo
 	if info.err != nil {
-		attrs = append(attrs, slog.String("error", info.err.Message))
+		attrs = append(attrs, slog.String("error", clip(info.err.Message, maxLoggedBytes)))
 		if d := info.err.Detail; d != "" && d != info.err.Message {
-			attrs = append(attrs, slog.String("detail", d))
+			attrs = append(attrs, slog.String("detail", clip(d, maxLoggedBytes)))
 		}
 		switch {
 		case info.err.Status == http.StatusServiceUnavailable:

@@ -37,6 +37,25 @@ func principal(c api.Caller) *tenant.Principal {
 	return nil
 }
 
+// Wants applies the caller's tenant policy alone (allowed): capture on is
+// CaptureAlways, opt-in CaptureIfAsked, anything else (capture off,
+// retention 0, no tenant) CaptureNever. Whether this node can keep what
+// the policy wants is Capture's question: an interaction wanted but not
+// storable here is counted as dropped there.
+func (h *Hook) Wants(c api.Caller) api.CaptureWant {
+	p := principal(c)
+	if p == nil {
+		return api.CaptureNever
+	}
+	if _, ok := allowed(p.Tenant, true); !ok {
+		return api.CaptureNever
+	}
+	if _, ok := allowed(p.Tenant, false); !ok {
+		return api.CaptureIfAsked
+	}
+	return api.CaptureAlways
+}
+
 // Capture saves the interaction when the tenant's policy and the request's
 // opt-in allow it here; a refusal by policy is not an error.
 func (h *Hook) Capture(ctx context.Context, c api.Caller, in api.CaptureInput) error {

@@ -159,12 +159,18 @@ func containsString(ss []string, s string) bool {
 
 // parseUsageTime reads a --since/--until value: "" (zero), a duration back
 // from now ("24h", "7d"), a date (midnight UTC) or an RFC 3339 time.
+// maxUsageDays bounds "Nd": usage is kept far less long.
+const maxUsageDays = 36500
+
 func parseUsageTime(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		if days, err := strconv.Atoi(n); err == nil && days >= 0 {
+			if days > maxUsageDays {
+				return time.Time{}, fmt.Errorf("%q is more than %d days (100 years) back", s, maxUsageDays)
+			}
 			return now.AddDate(0, 0, -days), nil
 		}
 	}

@@ -199,7 +199,7 @@ func TestParseUsageTime(t *testing.T) {
 			t.Errorf("parseUsageTime(%q) = %v, %v; want %v", c.in, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"soon", "-1h", "2026-13-01", "d"} {
+	for _, bad := range []string{"soon", "-1h", "2026-13-01", "d", "36501d", "9223372036854775807d"} {
 		if _, err := parseUsageTime(bad, now); err == nil {
 			t.Errorf("parseUsageTime(%q) accepted", bad)
 		}

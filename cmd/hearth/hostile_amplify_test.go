@@ -137,7 +137,7 @@ func TestHostileAmplification(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return strings.Count(n.stderr.String(), `msg=request`) > 0 })
-	sc := bufio.NewScanner(bytes.NewReader([]byte(n.stderr.String())))
+	sc := bufio.NewScanner(strings.NewReader(n.stderr.String()))
 	sc.Buffer(nil, 64<<20)
 	for sc.Scan() {
 		if len(sc.Text()) > 4096 {

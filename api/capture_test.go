@@ -234,7 +234,9 @@ func TestCaptureCostsNothingUnwanted(t *testing.T) {
 				{"opt-in, not asked", &recordingCapturer{want: &ifAsked}, 0},
 				{"capture on", &recordingCapturer{}, 1},
 			} {
-				if got := run(c.rc); got > base+slack {
+				got := run(c.rc)
+				t.Logf("%s: %d KB allocated, %d KB with no capturer", c.name, got>>10, base>>10)
+				if got > base+slack {
 					t.Errorf("%s: the request allocated %d KB, %d KB more than with no capturer", c.name, got>>10, (got-base)>>10)
 				}
 				if len(c.rc.got) != c.captured {

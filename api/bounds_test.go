@@ -33,7 +33,7 @@ func (*usingCaller) Admit(context.Context, Admission) (Pass, error) { return nop
 func TestModelNameBounded(t *testing.T) {
 	c := &usingCaller{}
 	h := newHarness(t, func(cfg *Config) { cfg.Gate = callerGate{c}; cfg.MaxBodyBytes = 1 << 20 })
-	long := strings.Repeat("m", maxModelNameBytes+1)
+	long := strings.Repeat("m", MaxModelNameBytes+1)
 	for _, tc := range []struct{ method, path, body string }{
 		{"POST", "/v1/chat/completions", `{"model":"` + long + `",` + hi + `}`},
 		{"POST", "/v1/completions", `{"model":"` + long + `","prompt":"hi"}`},
@@ -59,9 +59,9 @@ func TestModelNameBounded(t *testing.T) {
 		t.Errorf("the gate was asked about %d overlong names", len(c.used))
 	}
 	// The longest name allowed still gets as far as the gate (and a 404).
-	ok := strings.Repeat("m", maxModelNameBytes)
+	ok := strings.Repeat("m", MaxModelNameBytes)
 	if w := h.do("POST", "/v1/chat/completions", `{"model":"`+ok+`",`+hi+`}`); w.Code != 404 || len(c.used) != 1 {
-		t.Errorf("a %d-byte name: %d, gate asked %d times; want 404 after the gate", maxModelNameBytes, w.Code, len(c.used))
+		t.Errorf("a %d-byte name: %d, gate asked %d times; want 404 after the gate", MaxModelNameBytes, w.Code, len(c.used))
 	}
 }
 

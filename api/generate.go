@@ -48,11 +48,11 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 	return m, release, s.now().Sub(start), nil
 }
 
-// maxModelNameBytes bounds the model name a request may send. The store's
+// MaxModelNameBytes bounds the model name a request may send. The store's
 // names are shorter (a name of 128 bytes and a tag of 64); a longer one
 // can name nothing, and would otherwise be carried into the tenant's
 // model check, the audit record of its refusal and the error.
-const maxModelNameBytes = 256
+const MaxModelNameBytes = 256
 
 // checkModelName refuses an empty or overlong model name before the name
 // is used for anything.
@@ -60,8 +60,8 @@ func checkModelName(name string) error {
 	if strings.TrimSpace(name) == "" {
 		return badRequest("model", "'model' is required")
 	}
-	if len(name) > maxModelNameBytes {
-		return badRequest("model", "'model' is %d bytes long; a model name has at most %d", len(name), maxModelNameBytes)
+	if len(name) > MaxModelNameBytes {
+		return badRequest("model", "'model' is %d bytes long; a model name has at most %d", len(name), MaxModelNameBytes)
 	}
 	return nil
 }

@@ -146,15 +146,13 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	var peek struct {
-		Model    string `json:"model"`
-		Messages []struct {
-			Role    string `json:"role"`
-			Content any    `json:"content"`
-		} `json:"messages"`
+		Model    string       `json:"model"`
+		Messages firstMessage `json:"messages"`
 	}
 	_, pol, err := rt.cfg.Gate.PolicyOf(r)
-	if json.Unmarshal(body, &peek) != nil || peek.Model == "" || err != nil {
-		// Malformed, model-less or unauthenticated: the local API says why.
+	if json.Unmarshal(body, &peek) != nil || peek.Model == "" || len(peek.Model) > api.MaxModelNameBytes || err != nil {
+		// Malformed, model-less, with an absurd model name or
+		// unauthenticated: the local API says why.
 		rt.cfg.Local.ServeHTTP(w, r)
 		return
 	}
@@ -167,10 +165,8 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := route.Query{Model: peek.Model, Jurisdictions: pol.Jurisdictions, Narrow: r.Header.Get(JurisdictionHeader), Self: rt.cfg.Fabric.ID()}
-	if len(peek.Messages) > 0 && peek.Messages[0].Role == "system" {
-		if s, ok := peek.Messages[0].Content.(string); ok {
-			q.PrefixKey = route.PrefixKey(s) // the same system prompt goes where its KV cache is
-		}
+	if m := peek.Messages; m.Role == "system" && m.Content != "" {
+		q.PrefixKey = route.PrefixKey(m.Content) // the same system prompt goes where its KV cache is
 	}
 	x := &exchange{rt: rt, w: w, r: r, pol: pol, model: peek.Model, body: body}
 	// A forwarded stream's last write deadline must not reach the
@@ -211,4 +207,29 @@ func (rt *Router) stall() time.Duration {
 	default:
 		return d
 	}
+}
+
+// firstMessage decodes, of a request's messages, the first one's role and
+// text content only: all routing needs. The rest of the conversation is
+// the serving node's to decode (and bound); decoding it here, into
+// generic values, multiplied a padded body's size in memory.
+type firstMessage struct {
+	Role, Content string
+}
+
+func (f *firstMessage) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') || !dec.More() {
+		return nil // not an array, or empty: the serving node says so
+	}
+	var m struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if dec.Decode(&m) != nil {
+		return nil
+	}
+	f.Role = m.Role
+	json.Unmarshal(m.Content, &f.Content) // a string, or not a system prompt to place by
+	return nil
 }

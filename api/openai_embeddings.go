@@ -17,7 +17,7 @@ type embeddingRequest struct {
 	Input          json.RawMessage `json:"input"`
 	EncodingFormat string          `json:"encoding_format"`
 	Dimensions     *int            `json:"dimensions"`
-	User           string          `json:"user"`
+	User           endUser         `json:"user"`
 }
 
 // OpenAI's limits on one embeddings request: inputs, and (the default of
@@ -102,7 +102,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	switch req.EncodingFormat {
 	case "", "float", "base64":
 	default:
-		return badRequest("encoding_format", "'encoding_format' must be 'float' or 'base64', got '%s'", req.EncodingFormat)
+		return badRequest("encoding_format", "'encoding_format' must be 'float' or 'base64', got '%s'", clientText(req.EncodingFormat))
 	}
 	if req.Dimensions != nil && *req.Dimensions < 1 {
 		return badRequest("dimensions", "'dimensions' must be at least 1, got %d", *req.Dimensions)

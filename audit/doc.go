@@ -150,9 +150,12 @@
 // log whose first record, a "recovery" with replaced_seq/replaced_hash,
 // names the anchor it replaces, and Verify lists it (Report.Replaced).
 // The anchor lives beside the log on the same machine, so an attacker who
-// can rewrite both the log and the database is not stopped by it; an
-// anchor held by the fleet's peers (signed heartbeats carrying the head)
-// would close that, and is not done yet.
+// can rewrite both the log and the database is not stopped by it. In a
+// fleet the node's certified peers hold it too (cmd/hearth's peerAnchor,
+// an Anchor that also tells them every head it saves): at start the node
+// asks them, and Log.Holds checks that the log still holds the head each
+// remembers; one it does not makes the node not ready, and the peer told a
+// head behind the one it held records that in its own log.
 //
 // # Records from other processes: the spool
 //

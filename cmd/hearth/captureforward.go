@@ -315,6 +315,9 @@ func (s *security) attachFabric(n *fabric.Node, log *slog.Logger) error {
 	if err := n.HandleDeliver(deliverErase, s.takeErase(log)); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if err := s.anchor.attach(n, s.audit); err != nil {
+		return err
+	}
 	s.stopBook = s.book.track(n, 10*time.Second)
 	s.forward.node.Store(n)
 	return nil

@@ -46,6 +46,9 @@ type security struct {
 	// stopBook ends its tracking.
 	book     *peerBook
 	stopBook func()
+	// anchor keeps the audit log's head in the database and, once in a
+	// fleet, with the node's certified peers (auditpeers.go).
+	anchor *peerAnchor
 }
 
 // sweepEvery is how often expired captures are deleted.
@@ -72,11 +75,13 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 	}
 	// The log's head is anchored in the database at every checkpoint, so
 	// a log cut back or emptied fails to open and to verify.
-	anchor, err := audit.OpenDBAnchor(ctx, s.db)
+	// In a fleet its certified peers keep it too (auditpeers.go).
+	dbAnchor, err := audit.OpenDBAnchor(ctx, s.db)
 	if err != nil {
 		return nil, err
 	}
-	if s.audit, err = audit.Open(filepath.Join(dir, "audit"), s.id, audit.Options{Logger: log, Anchor: anchor}); err != nil {
+	s.anchor = &peerAnchor{db: dbAnchor, log: log}
+	if s.audit, err = audit.Open(filepath.Join(dir, "audit"), s.id, audit.Options{Logger: log, Anchor: s.anchor}); err != nil {
 		return nil, err
 	}
 	if rec := s.audit.Recovery(); rec != nil {
@@ -119,7 +124,7 @@ func (s *security) ready() error {
 	if err := s.audit.Healthy(); err != nil {
 		return err
 	}
-	return nil
+	return s.anchor.ready()
 }
 
 // auditMetrics are the audit log's health for /metrics.

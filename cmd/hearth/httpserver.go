@@ -91,9 +91,10 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 // at once at max. A connection over the cap gets a 503 with Retry-After
 // and is closed without being served (so a flood of slow connections from
 // one address cannot starve everyone else), and the log says so, at most
-// once a second with the count. Loopback counts like any address: 64 is
-// far above what local tools and tests open, and another local user is
-// as much a client as a remote one.
+// once a second with the count. A client is what clientOf says: loopback
+// counts like any client (64 is far above what local tools and tests open,
+// and another local user is as much a client as a remote one), as one,
+// whichever 127.x address it uses.
 func limitConnsPerIP(ln net.Listener, max int, log *slog.Logger) net.Listener {
 	if max <= 0 {
 		return ln
@@ -202,14 +203,32 @@ func (c *countedConn) CloseWrite() error {
 	return nil
 }
 
-// remoteHost is the address part of a connection's remote address.
+// remoteHost is the client a connection counts against (clientOf).
 func remoteHost(a net.Addr) string {
+	var ip net.IP
 	if tcp, ok := a.(*net.TCPAddr); ok {
-		return tcp.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
+		ip = tcp.IP
+	} else if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		ip = net.ParseIP(host)
+		if ip == nil {
+			return host
+		}
+	} else {
 		return a.String()
 	}
-	return host
+	return clientOf(ip)
+}
+
+// clientOf is the client a connection from ip counts against: one for
+// the whole loopback range (every 127.x address is this machine), a /64
+// for IPv6 (what one host or site is given), the address itself for IPv4.
+func clientOf(ip net.IP) string {
+	switch {
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.To4() != nil:
+		return ip.String()
+	default:
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
 }

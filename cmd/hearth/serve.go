@@ -122,7 +122,7 @@ let streams in flight finish (up to --drain).`,
 	f.MarkHidden("fault-step-delay")
 	f.DurationVar(&o.limits.bodyTimeout, "body-timeout", defaultBodyTimeout, "how long a client may take to send a request body, from its headers (0: no limit)")
 	f.DurationVar(&o.limits.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long an idle keep-alive connection stays open")
-	f.IntVar(&o.limits.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "connections one client address may hold open at once, loopback included; more get a 503 (0: no limit)")
+	f.IntVar(&o.limits.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "connections one client (an IPv4 address, an IPv6 /64, this machine over loopback) may hold open at once; more get a 503 (0: no limit)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }

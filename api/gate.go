@@ -65,7 +65,9 @@ type Outcome struct {
 	OutputHash       string // hex sha256 of the generated text
 	FinishReason     string
 	Err              error
-	Duration         time.Duration
+	// Duration is the model's time on the request (its prompt and
+	// generation), or, for a request without a generation, the handler's.
+	Duration time.Duration
 }
 
 var (
@@ -139,6 +141,11 @@ func (s *Server) finish(ctx context.Context, p Pass, m Model, prompt []int32, re
 		o.CompletionTokens = len(res.Tokens)
 		o.OutputHash = hashText(res.Text)
 		o.FinishReason = res.FinishReason
+		if d := res.PromptTime + res.GenTime; d > 0 {
+			// The model's own time: not the wait for a client that reads
+			// slowly (or stops), which the wall clock would meter too.
+			o.Duration = d
+		}
 	}
 	info.done = func() {
 		if o.Err == nil && info.err != nil && info.err.Status >= 500 {

@@ -54,6 +54,11 @@ type Feedback struct {
 	Comment    string    `json:"comment,omitempty"` // scrubbed
 	KeyID      string    `json:"key_id,omitempty"`
 	Time       time.Time `json:"time,omitzero"` // set when recorded
+	// Numbered is set on feedback scrubbed in its interaction's numbering
+	// (every piece recorded since numberings were kept): its placeholders
+	// mean what the prompt's mean. Older feedback was numbered on its own,
+	// so its <PHONE_1> may be another number than the prompt's.
+	Numbered bool `json:"numbered,omitempty"`
 }
 
 // Record is a stored interaction, decrypted: the scrubbed interaction, the

@@ -167,6 +167,7 @@ func (s *Store) addFeedback(ctx context.Context, tenantID string, fb Feedback, e
 		fb = rebaseFeedback(ss, fb) // scrubbed by the forwarding node's own session
 	}
 	fb = scrubFeedback(ss, fb)
+	fb.Numbered = true
 	fb.ID = "fb_" + randomHex(12)
 	fb.Time = s.now().UTC()
 	plain, err := json.Marshal(fb)

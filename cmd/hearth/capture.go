@@ -47,7 +47,7 @@ func (c captureSource) Interactions(ctx context.Context, tenantID string) ([]dat
 		}
 		fbs := make([]dataset.Feedback, len(r.Feedback))
 		for i, f := range r.Feedback {
-			fbs[i] = dataset.Feedback{Rating: f.Rating, Thumb: f.Thumb, Correction: f.Correction, Tags: f.Tags, Time: f.Time}
+			fbs[i] = dataset.Feedback{Rating: f.Rating, Thumb: f.Thumb, Correction: f.Correction, Tags: f.Tags, Time: f.Time, Numbered: f.Numbered}
 		}
 		in := dataset.Interaction{ResponseID: r.ResponseID, EndUser: r.EndUser, Model: r.Model, Messages: msgs, Output: r.Output, Time: r.Time}
 		out = append(out, in.WithFeedback(fbs))

@@ -15,6 +15,11 @@ type Feedback struct {
 	Correction string    `json:"correction,omitempty"`
 	Tags       []string  `json:"tags,omitempty"`
 	Time       time.Time `json:"time,omitzero"`
+	// Numbered: the correction's placeholders share its interaction's
+	// numbering (capture.Feedback.Numbered). A correction without it is
+	// renumbered apart from the interaction's, so that two different
+	// values never share a placeholder in one example.
+	Numbered bool `json:"numbered,omitempty"`
 }
 
 // WithFeedback returns in with feedback folded into its Rating, Thumb,
@@ -36,6 +41,9 @@ func (in Interaction) WithFeedback(fbs []Feedback) Interaction {
 		}
 		if fb.Correction != "" {
 			in.Correction = fb.Correction
+			if !fb.Numbered {
+				in.Correction = renumberApart(fb.Correction, in)
+			}
 		}
 		for _, tag := range fb.Tags {
 			if !slices.Contains(in.Tags, tag) {

@@ -56,9 +56,28 @@ func hearthBinary(t *testing.T) string {
 type node struct {
 	url    string
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit status, once exited is closed
+}
+
+// syncBuffer is a node's stderr as read so far, safe to read while the
+// reader goroutine appends to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) WriteString(x string) {
+	s.mu.Lock()
+	s.b.WriteString(x)
+	s.mu.Unlock()
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 var listening = regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`)
@@ -71,7 +90,7 @@ func startNode(t *testing.T, extra ...string) *node {
 		"--data-dir", t.TempDir()}, extra...)
 	cmd := exec.Command(hearthBinary(t), args...)
 	pr, pw := io.Pipe()
-	n := &node{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
+	n := &node{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -80,6 +99,7 @@ func startNode(t *testing.T, extra ...string) *node {
 	urlc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 4<<20) // a long line must not stop the reader (and so the node)
 		for sc.Scan() {
 			line := sc.Text()
 			n.stderr.WriteString(line + "\n")

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hearth-ai/hearth/tenant"
@@ -66,17 +65,7 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := h.preflight("key.create"); err != nil {
 		return err
 	}
-	hook, after := h.audited(r, "key.create", func(c tenant.Change) map[string]string {
-		k := c.Key
-		detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": scopes(k.Scopes)}
-		if k.Name != "" {
-			detail["key_name"] = k.Name
-		}
-		if !k.Expires.IsZero() {
-			detail["expires"] = k.Expires.Format(time.RFC3339)
-		}
-		return detail
-	})
+	hook, after := h.audited(r, "key.create", func(c tenant.Change) map[string]string { return c.Key.AuditDetail() })
 	secret, k, err := h.cfg.Tenants.CreateKey(r.Context(), r.PathValue("name"), o, hook)
 	if err := after(err); err != nil {
 		return err
@@ -120,12 +109,4 @@ func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, k)
 	return nil
-}
-
-func scopes(s []tenant.Scope) string {
-	parts := make([]string, len(s))
-	for i, sc := range s {
-		parts[i] = string(sc)
-	}
-	return strings.Join(parts, ",")
 }

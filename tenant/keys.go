@@ -208,3 +208,17 @@ func splitScopes(s string) []Scope {
 	}
 	return out
 }
+
+// AuditDetail is what an audit record of k's creation says of it: ids,
+// prefix, scopes, name and expiry, never the secret. The admin API and the
+// command line record the same.
+func (k Key) AuditDetail() map[string]string {
+	d := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": joinScopes(k.Scopes)}
+	if k.Name != "" {
+		d["key_name"] = k.Name
+	}
+	if !k.Expires.IsZero() {
+		d["expires"] = k.Expires.Format(time.RFC3339)
+	}
+	return d
+}

@@ -70,14 +70,7 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 			// Recorded before the secret is shown, inside the creation: a key
 			// whose creation could not be recorded does not exist.
 			secret, k, err := s.CreateKey(cmd.Context(), tenantName, o, auditHook(g, ts.dataDir, "key.create", func(c tenant.Change) map[string]string {
-				k := c.Key
-				detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": joinScopeNames(k.Scopes)}
-				if k.Name != "" {
-					detail["key_name"] = k.Name
-				}
-				if !k.Expires.IsZero() {
-					detail["expires"] = k.Expires.Format(time.RFC3339)
-				}
+				detail := c.Key.AuditDetail()
 				if owner != "" {
 					detail["tenant"] = owner
 				}

@@ -1,6 +1,9 @@
 package tenant
 
-import "context"
+import (
+	"context"
+	"database/sql"
+)
 
 // Change is what a write did, as a commit hook sees it before the write
 // commits.
@@ -16,6 +19,20 @@ type Change struct {
 // writes each change's audit record this way, so that a change the audit
 // log cannot record is not made.
 type CommitHook func(ctx context.Context, c Change) error
+
+// hooked runs write alone or, with hooks, inside a write transaction that
+// the hooks see, with change() saying what write did, before it commits.
+func (s *Store) hooked(ctx context.Context, hooks []CommitHook, write func(context.Context, execer) error, change func() Change) error {
+	if len(hooks) == 0 {
+		return write(ctx, s.d)
+	}
+	return s.writeTx(ctx, func(c *sql.Conn) error {
+		if err := write(ctx, c); err != nil {
+			return err
+		}
+		return runHooks(ctx, hooks, change())
+	})
+}
 
 // runHooks calls hooks in order, stopping at the first error.
 func runHooks(ctx context.Context, hooks []CommitHook, c Change) error {

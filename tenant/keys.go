@@ -71,7 +71,7 @@ func (s *Store) CreateKey(ctx context.Context, tenant string, o KeyOptions, hook
 	if strings.HasPrefix(tenant, tenantIDPrefix) {
 		col = "id"
 	}
-	insert := func(ctx context.Context, q querier) error {
+	insert := func(ctx context.Context, q execer) error {
 		// One statement: the tenant cannot vanish between lookup and insert.
 		err := q.QueryRowContext(ctx, `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, rpm, tpm, monthly_tokens, created, expires, revoked)
 			SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0 FROM tenants WHERE `+col+` = ? RETURNING tenant_id`,
@@ -85,16 +85,7 @@ func (s *Store) CreateKey(ctx context.Context, tenant string, o KeyOptions, hook
 		}
 		return nil
 	}
-	if len(hooks) == 0 {
-		err = insert(ctx, s.d)
-	} else {
-		err = s.writeTx(ctx, func(c *sql.Conn) error {
-			if err := insert(ctx, c); err != nil {
-				return err
-			}
-			return runHooks(ctx, hooks, Change{Key: k})
-		})
-	}
+	err = s.hooked(ctx, hooks, insert, func() Change { return Change{Key: k} })
 	if err != nil {
 		return "", Key{}, err
 	}

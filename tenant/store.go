@@ -130,16 +130,7 @@ func (s *Store) CreateTenant(ctx context.Context, t Tenant, hooks ...CommitHook)
 		}
 		return nil
 	}
-	if len(hooks) == 0 {
-		err = insert(ctx, s.d)
-	} else {
-		err = s.writeTx(ctx, func(c *sql.Conn) error {
-			if err := insert(ctx, c); err != nil {
-				return err
-			}
-			return runHooks(ctx, hooks, Change{Tenant: t})
-		})
-	}
+	err = s.hooked(ctx, hooks, insert, func() Change { return Change{Tenant: t} })
 	if err != nil {
 		return Tenant{}, err
 	}

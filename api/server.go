@@ -74,8 +74,13 @@ type Config struct {
 const DefaultStallTimeout = 60 * time.Second
 
 // stall is the write deadline of a streamed response's writes.
-func (s *Server) stall() time.Duration {
-	switch d := s.cfg.StallTimeout; {
+func (s *Server) stall() time.Duration { return StallDeadline(s.cfg.StallTimeout) }
+
+// StallDeadline is the write deadline a StallTimeout setting means: zero
+// is DefaultStallTimeout, a negative one none (0). The gateway's forwarded
+// streams read it the same way.
+func StallDeadline(d time.Duration) time.Duration {
+	switch {
 	case d == 0:
 		return DefaultStallTimeout
 	case d < 0:

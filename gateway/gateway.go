@@ -198,16 +198,7 @@ func (rt *Router) answer(w http.ResponseWriter, r *http.Request, status int, typ
 }
 
 // stall is the write deadline for forwarded streams.
-func (rt *Router) stall() time.Duration {
-	switch d := rt.cfg.StallTimeout; {
-	case d == 0:
-		return api.DefaultStallTimeout
-	case d < 0:
-		return 0
-	default:
-		return d
-	}
-}
+func (rt *Router) stall() time.Duration { return api.StallDeadline(rt.cfg.StallTimeout) }
 
 // firstMessage decodes, of a request's messages, the first one's role and
 // text content only: all routing needs. The rest of the conversation is

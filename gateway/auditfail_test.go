@@ -1,14 +1,11 @@
 package gateway_test
 
 import (
-	"context"
 	"crypto/ed25519"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hearth-ai/hearth/tenant"
 )
 
 // TestRoutingRefusedWhileAuditFails: a routing node whose audit log
@@ -23,16 +20,7 @@ func TestRoutingRefusedWhileAuditFails(t *testing.T) {
 	ke := startNode(t, "KE", opPriv, opPub, nil)
 	ng := startNode(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()})
 	waitMesh(t, ke, ng)
-	ctx := context.Background()
-	for _, n := range []*node{ke, ng} {
-		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	key, _, err := ke.tenants.CreateKey(ctx, "ng-health", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := ngTenant(t, ke, ng)
 	chat := `{"model":"stories260k","max_tokens":2,"messages":[{"role":"user","content":"Hi"}]}`
 	if resp, body := post(t, ke.url+"/v1/chat/completions", key, chat, nil); resp.StatusCode != 200 {
 		t.Fatalf("before the fault: %d %s", resp.StatusCode, body)

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"net/http"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/engine/sched"
 	"github.com/hearth-ai/hearth/runner"
-	"github.com/hearth-ai/hearth/tenant"
 )
 
 // TestStreamLostTwiceEnds: a stream whose node is lost mid-stream goes on
@@ -29,16 +27,7 @@ func TestStreamLostTwiceEnds(t *testing.T) {
 		startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow),
 	}
 	waitMesh(t, append([]*node{ke}, ngs...)...)
-	ctx := context.Background()
-	for _, n := range append([]*node{ke}, ngs...) {
-		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	key, _, err := ke.tenants.CreateKey(ctx, "ng-health", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := ngTenant(t, ke, ngs...)
 	req, _ := http.NewRequest("POST", ke.url+"/v1/chat/completions", strings.NewReader(
 		`{"model":"stories260k","max_tokens":200,"temperature":0,"stream":true,"messages":[{"role":"user","content":"Tell me a story"}]}`))
 	req.Header.Set("Authorization", "Bearer "+key)

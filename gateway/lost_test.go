@@ -25,16 +25,7 @@ func TestNodeLostRunningIsNotRetried(t *testing.T) {
 	ng1 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
 	ng2 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
 	waitMesh(t, ke, ng1, ng2)
-	ctx := context.Background()
-	for _, n := range []*node{ke, ng1, ng2} {
-		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	key, _, err := ke.tenants.CreateKey(ctx, "ng-health", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := ngTenant(t, ke, ng1, ng2)
 	// Whichever NG node takes the request is cut off from the fleet
 	// while it runs: no answer, no goodbye.
 	type answer struct {
@@ -84,4 +75,21 @@ func TestNodeLostRunningIsNotRetried(t *testing.T) {
 			return r.Kind == audit.KindRoute && r.Decision == "failed" && r.Detail["node"] == victim.id.ID
 		})
 	})
+}
+
+// ngTenant creates tenant ng-health, allowed only in NG, on the gateway
+// ke and the nodes, and returns an inference key for it at ke.
+func ngTenant(t *testing.T, ke *node, nodes ...*node) string {
+	t.Helper()
+	ctx := context.Background()
+	for _, n := range append([]*node{ke}, nodes...) {
+		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, _, err := ke.tenants.CreateKey(ctx, "ng-health", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

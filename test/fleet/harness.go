@@ -114,10 +114,9 @@ func Build(t testing.TB) string {
 	return buildBin
 }
 
-// New creates a fleet's operator key in a temporary directory. Nodes
-// publish heartbeats every heartbeat (so a dead node is noticed within
-// three of them).
-func New(t testing.TB, heartbeat time.Duration) *Fleet {
+// ModelFile is the absolute path of the test model (stories260K.gguf in
+// the shared test data); the test is skipped without it.
+func ModelFile(t testing.TB) string {
 	t.Helper()
 	model, err := filepath.Abs(modelPath)
 	if err != nil {
@@ -126,7 +125,15 @@ func New(t testing.TB, heartbeat time.Duration) *Fleet {
 	if _, err := os.Stat(model); err != nil {
 		t.Skipf("test model not available: %v", err)
 	}
-	f := &Fleet{t: t, bin: Build(t), model: model, dir: t.TempDir(), heartbeat: heartbeat}
+	return model
+}
+
+// New creates a fleet's operator key in a temporary directory. Nodes
+// publish heartbeats every heartbeat (so a dead node is noticed within
+// three of them).
+func New(t testing.TB, heartbeat time.Duration) *Fleet {
+	t.Helper()
+	f := &Fleet{t: t, bin: Build(t), model: ModelFile(t), dir: t.TempDir(), heartbeat: heartbeat}
 	f.opKey = filepath.Join(f.dir, "operator.key")
 	f.opPub = f.operatorInit(f.opKey)
 	t.Cleanup(f.StopAll)

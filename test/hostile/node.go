@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,9 +25,6 @@ import (
 
 	"github.com/hearth-ai/hearth/test/fleet"
 )
-
-// modelPath is stories260K.gguf relative to this package's directory.
-const modelPath = "../../../shared/testdata/models/stories260K.gguf"
 
 // Model is the name the node serves the model under.
 const Model = "stories260k"
@@ -54,13 +50,7 @@ var serving = regexp.MustCompile(`serving .* on (http://\S+) `)
 // test ends.
 func Start(t testing.TB, dir string, flags ...string) *Node {
 	t.Helper()
-	model, err := filepath.Abs(modelPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(model); err != nil {
-		t.Skipf("test model not available: %v", err)
-	}
+	model := fleet.ModelFile(t)
 	if dir == "" {
 		dir = t.TempDir()
 	}

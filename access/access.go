@@ -280,7 +280,7 @@ func (e limitErr) RetryAfter() time.Duration { return e.le.RetryAfter() }
 // one a minute after, with the count.
 func (c *caller) deny(ctx context.Context, a api.Admission, kind string, err error) error {
 	g := c.g
-	r := c.stamp(audit.Record{Kind: audit.KindRequest, Model: a.Model, Decision: "deny", Reason: kind + ": " + err.Error(),
+	r := c.stamp(audit.Record{Kind: audit.KindRequest, Model: a.Model, Decision: audit.DecisionDeny, Reason: kind + ": " + err.Error(),
 		PromptTokens: a.PromptTokens, Detail: map[string]string{"endpoint": a.Endpoint}})
 	g.appendAll(g.denials.add(g, g.now(), kind+"\x00"+r.Tenant+"\x00"+r.KeyID, r))
 	return err
@@ -367,7 +367,7 @@ func (p *pass) Done(o api.Outcome) {
 			reason = "failed"
 			detail["error"] = o.Err.Error()
 		}
-		p.recErr = c.record(context.Background(), audit.Record{Kind: audit.KindRequest, Model: o.Model, Decision: "allow", Reason: reason,
+		p.recErr = c.record(context.Background(), audit.Record{Kind: audit.KindRequest, Model: o.Model, Decision: audit.DecisionAllow, Reason: reason,
 			ResponseID: o.ResponseID, PromptTokens: o.PromptTokens, CompletionTokens: o.CompletionTokens,
 			PromptHash: o.PromptHash, OutputHash: o.OutputHash, Detail: detail})
 	})
@@ -382,7 +382,7 @@ func (g *Gate) AdminAction(ctx context.Context, p *tenant.Principal, action stri
 	for k, v := range detail {
 		d[k] = v
 	}
-	if err := c.record(ctx, audit.Record{Kind: audit.KindAdmin, Decision: "allow", Reason: action, Detail: d}); err != nil {
+	if err := c.record(ctx, audit.Record{Kind: audit.KindAdmin, Decision: audit.DecisionAllow, Reason: action, Detail: d}); err != nil {
 		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	}
 	return nil

@@ -48,7 +48,7 @@ func (g *Gate) denied(r *http.Request, cause error) {
 		detail["key_prefix"] = prefix
 	}
 	rec := bounded(audit.Record{Kind: audit.KindRequest, Node: g.cfg.Node, Jurisdiction: g.cfg.Jurisdiction,
-		Decision: "deny", Reason: reason, Detail: detail})
+		Decision: audit.DecisionDeny, Reason: reason, Detail: detail})
 	g.appendAll(g.authDenials.add(g, g.now(), addr, rec))
 }
 

@@ -23,6 +23,19 @@ const (
 	KindRecovery   = "recovery"
 )
 
+// Record decisions: what the node decided about what the record
+// describes. Verifiers and dashboards group by them, so they are a closed
+// set.
+const (
+	DecisionAllow   = "allow"   // served, or an admin change made
+	DecisionDeny    = "deny"    // refused by policy, a key or a limit
+	DecisionInvalid = "invalid" // refused as malformed (a bad jurisdiction narrowing)
+	DecisionRoute   = "route"   // sent to another node to serve
+	DecisionFailed  = "failed"  // accepted, then lost (a node died while running it)
+	DecisionError   = "error"   // an earlier record's change was undone
+	DecisionAlarm   = "alarm"   // evidence of tampering or loss (a fleet peer's audit head went back)
+)
+
 // ownKind reports whether records of kind are written by the log itself
 // only (checkpoints, recoveries, gaps).
 func ownKind(kind string) bool {

@@ -306,7 +306,7 @@ func (s *Store) appendAudit(ctx context.Context, r audit.Record) error {
 	}
 	r.Kind, r.Node, r.Jurisdiction = KindCapture, s.cfg.Node, s.cfg.Jurisdiction
 	if r.Decision == "" {
-		r.Decision = "allow"
+		r.Decision = audit.DecisionAllow
 	}
 	_, err := s.cfg.Audit.Append(context.WithoutCancel(ctx), r)
 	return err
@@ -325,7 +325,7 @@ func (s *Store) commitAudited(ctx context.Context, tx *sql.Tx, r audit.Record) e
 	}
 	if err := tx.Commit(); err != nil {
 		undo := r
-		undo.Reason, undo.Decision = r.Reason+".rolled_back", "error"
+		undo.Reason, undo.Decision = r.Reason+".rolled_back", audit.DecisionError
 		s.audit(ctx, undo)
 		return err
 	}

@@ -261,9 +261,9 @@ func (x *exchange) resumeLocal() error {
 // 503 naming the policy (never a fallback elsewhere); in a stream, an
 // in-band error. The refusal is a decision too, and is audited.
 func (x *exchange) fail(err error) {
-	decision := "deny"
+	decision := audit.DecisionDeny
 	if errors.Is(err, route.ErrBadQuery) {
-		decision = "invalid"
+		decision = audit.DecisionInvalid
 	}
 	x.rt.met.decided(decision)
 	if x.rt.cfg.Audit != nil {
@@ -289,10 +289,10 @@ func (x *exchange) fail(err error) {
 // naming the node and why it is not retried, or, in a stream, an in-band
 // error. It is audited like any refusal.
 func (x *exchange) failLost(lost *lostRunning) {
-	x.rt.met.decided("failed")
+	x.rt.met.decided(audit.DecisionFailed)
 	if x.rt.cfg.Audit != nil {
 		x.decisions = append(x.decisions, audit.Record{Kind: audit.KindRoute, Tenant: x.pol.TenantName,
-			KeyID: x.pol.KeyID, Decision: "failed", Reason: lost.Error(), Detail: map[string]string{"model": x.model, "node": lost.node}})
+			KeyID: x.pol.KeyID, Decision: audit.DecisionFailed, Reason: lost.Error(), Detail: map[string]string{"model": x.model, "node": lost.node}})
 	}
 	switch {
 	case x.tr != nil:
@@ -354,7 +354,7 @@ func (x *exchange) record(d route.Decision) {
 	}
 	detail["candidates"] = strings.Join(cands, ",")
 	x.decisions = append(x.decisions, audit.Record{Kind: audit.KindRoute, Tenant: x.pol.TenantName,
-		KeyID: x.pol.KeyID, Decision: "route", Reason: d.Reason, Detail: detail})
+		KeyID: x.pol.KeyID, Decision: audit.DecisionRoute, Reason: d.Reason, Detail: detail})
 }
 
 // writeAudit appends the request's routing decisions once its response

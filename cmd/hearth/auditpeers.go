@@ -109,7 +109,7 @@ func (a *peerAnchor) take(al *audit.Log) fabric.DeliverHandler {
 			a.log.Error("a fleet node's audit log went back: it lost or rewrote records, or started a new log",
 				"node", from.ID, "held_seq", prev.Seq, "now_seq", m.Seq)
 			if al != nil {
-				al.Append(context.WithoutCancel(ctx), audit.Record{Kind: kindPeerAudit, Decision: "alarm",
+				al.Append(context.WithoutCancel(ctx), audit.Record{Kind: kindPeerAudit, Decision: audit.DecisionAlarm,
 					Reason: fmt.Sprintf("node %s reports audit head seq %d; it had reported seq %d (hash %.16s…)", from.ID, m.Seq, prev.Seq, prev.Hash),
 					Detail: map[string]string{"node": from.ID, "held_seq": fmt.Sprint(prev.Seq), "held_hash": prev.Hash, "seq": fmt.Sprint(m.Seq), "hash": m.Hash}})
 			}
@@ -156,7 +156,7 @@ func (a *peerAnchor) checkAtStart(n *fabric.Node, al *audit.Log, wait time.Durat
 				err = fmt.Errorf("fleet peer %s remembers this node's audit log at seq %d: %w", peer, ph.Seq, err)
 				a.problem.Store(&err)
 				a.log.Error("the audit log lost records its fleet peers saw; run `hearth audit verify`", "err", err)
-				al.Append(context.Background(), audit.Record{Kind: kindPeerAudit, Decision: "alarm", Reason: err.Error(),
+				al.Append(context.Background(), audit.Record{Kind: kindPeerAudit, Decision: audit.DecisionAlarm, Reason: err.Error(),
 					Detail: map[string]string{"peer": peer, "held_seq": fmt.Sprint(ph.Seq), "held_hash": ph.Hash}})
 			}
 		}

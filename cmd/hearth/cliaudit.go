@@ -68,7 +68,7 @@ func auditChange(ctx context.Context, g *globals, dataDir, action string, detail
 	if u := osUser(); u != "" {
 		d["os_user"] = u
 	}
-	r := audit.Record{Kind: audit.KindAdmin, Decision: "allow", Reason: action, Detail: d}
+	r := audit.Record{Kind: audit.KindAdmin, Decision: audit.DecisionAllow, Reason: action, Detail: d}
 	// The node signs what it appends, and the spool takes only records
 	// signed with its key.
 	id, err := identity.LoadOrCreate(dataDir)

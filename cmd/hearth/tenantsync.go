@@ -109,7 +109,7 @@ func (ts *tenantSync) take(data []byte) {
 		if ts.audit == nil {
 			return nil
 		}
-		_, err := ts.audit.Append(ctx, audit.Record{Kind: audit.KindAdmin, Tenant: doc.Tenant, Decision: "allow",
+		_, err := ts.audit.Append(ctx, audit.Record{Kind: audit.KindAdmin, Tenant: doc.Tenant, Decision: audit.DecisionAllow,
 			Reason: action + " (operator-signed document)", Detail: map[string]string{"action": action, "via": "tenant document",
 				"issued": doc.Issued.Format(time.RFC3339Nano), "tenant_id": c.Tenant.ID}})
 		return err

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/fabric"
@@ -159,8 +157,10 @@ func TestCaptureForwardedHome(t *testing.T) {
 			return errors.New("no certified KE node in NG's registry")
 		}
 		for _, kind := range []string{deliverCapture, deliverFeedback} {
-			_, err := ke.fab.Conn().Request(fabric.DeliverSubject("NG", ng.fab.ID(), kind), []byte("{"), time.Second)
-			if errors.Is(err, nats.ErrNoResponders) {
+			// A malformed delivery: refused by the handler once it is
+			// listening, lost (no responders) before.
+			_, err := ke.fab.DeliverTo(context.Background(), ng.fab.ID(), kind, []byte("{"))
+			if errors.Is(err, fabric.ErrPeerLost) {
 				return err
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/capture"
+	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/identity"
 )
 
@@ -67,7 +68,7 @@ func checkSecretFiles(dir string, o *serveOptions) error {
 	files := []struct{ path, what string }{
 		{identity.Path(dir), "node key"},
 		{filepath.Join(dir, capture.KeyFileName), "capture master key"},
-		{filepath.Join(dir, fleetTokenFile), "fleet token"},
+		{filepath.Join(dir, fabric.ClientTokenFileName), "fleet token"},
 	}
 	if o.natsCreds != "" {
 		files = append(files, struct{ path, what string }{o.natsCreds, "--nats-creds file"})

@@ -47,7 +47,7 @@ func startFabric(ctx context.Context, o *serveOptions, opKey ed25519.PublicKey, 
 	}
 	var token string
 	if o.natsURL == "" {
-		if token, err = fleetToken(o.dataDir); err != nil {
+		if token, err = fabric.LoadOrCreateClientToken(o.dataDir); err != nil {
 			return nil, fmt.Errorf("serve: fleet token: %w", err)
 		}
 	}
@@ -73,7 +73,7 @@ func startFabric(ctx context.Context, o *serveOptions, opKey ed25519.PublicKey, 
 		return nil, fmt.Errorf("serve: fleet: %w", err)
 	}
 	if o.natsURL == "" {
-		if err := writeFleetURL(o.dataDir, n.ClientURL()); err != nil {
+		if err := fabric.WriteClientURL(o.dataDir, n.ClientURL()); err != nil {
 			log.Warn("could not record the fleet URL for hearth fleet status", "err", err)
 		}
 	}

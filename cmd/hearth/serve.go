@@ -234,11 +234,15 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		if err != nil {
 			return err
 		}
-		stopSync, err := startTenantSync(book, fab, sec.audit, log)
-		if err != nil {
-			return fmt.Errorf("serve: tenant documents: %w", err)
-		}
-		defer stopSync()
+		syncCtx, stopSync := context.WithCancel(ctx)
+		synced := make(chan struct{})
+		go func() {
+			defer close(synced)
+			if err := tenantdoc.NewSync(book, fab, sec.audit, log).Run(syncCtx); err != nil {
+				log.Error("tenant documents", "err", err)
+			}
+		}()
+		defer func() { stopSync(); <-synced }()
 	}
 	if !o.routeSet {
 		// A certified fleet member routes; a standalone node serves.

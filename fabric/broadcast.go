@@ -212,16 +212,9 @@ func PublishTo(ctx context.Context, a ClientAccess, name, subject string, msgs .
 	if err := validBroadcast(subject); err != nil {
 		return err
 	}
-	var opts []nats.Option
-	if a.Token != "" {
-		opts = append(opts, nats.Token(a.Token))
-	}
-	if a.Credentials != "" {
-		opts = append(opts, nats.UserCredentials(a.Credentials))
-	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	nc, err := connect(ctx, a.URL, name, slog.New(slog.DiscardHandler), append(opts, nats.MaxReconnects(0))...)
+	nc, err := a.dial(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -235,4 +228,16 @@ func PublishTo(ctx context.Context, a ClientAccess, name, subject string, msgs .
 		return fmt.Errorf("fabric: publish %s: %w", subject, err)
 	}
 	return nil
+}
+
+// dial connects a one-off client: no reconnecting, no logs.
+func (a ClientAccess) dial(ctx context.Context, name string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.MaxReconnects(0)}
+	if a.Token != "" {
+		opts = append(opts, nats.Token(a.Token))
+	}
+	if a.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(a.Credentials))
+	}
+	return connect(ctx, a.URL, name, slog.New(slog.DiscardHandler), opts...)
 }

@@ -102,7 +102,7 @@ func (h *handler) withAuth(s *tenant.Store) http.Handler {
 				http.Error(w, err.Error(), http.StatusUnauthorized)
 				return
 			}
-			r = r.WithContext(WithPrincipal(r.Context(), p))
+			r = r.WithContext(tenant.WithPrincipal(r.Context(), p))
 		}
 		h.ServeHTTP(w, r)
 	})

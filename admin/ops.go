@@ -228,8 +228,11 @@ func (o *Ops) record(ctx context.Context, action string, detail map[string]strin
 			return &auditError{action: action, err: err}
 		}
 	}
-	p, _ := tenant.PrincipalFrom(ctx)
-	o.log().Info("admin action", "action", action, "tenant", p.Tenant.Name, "key", p.Key.ID, "detail", detail)
+	var by tenant.Principal // none: the command line
+	if p, ok := tenant.PrincipalFrom(ctx); ok {
+		by = *p
+	}
+	o.log().Info("admin action", "action", action, "tenant", by.Tenant.Name, "key", by.Key.ID, "detail", detail)
 	return nil
 }
 

@@ -203,9 +203,15 @@ func (c *caller) keyID() string {
 	return c.p.Key.ID
 }
 
-// Principal is the caller's key and tenant, nil in local mode. The capture
-// hook (package capture) reads the tenant's data policy from it.
-func (c *caller) Principal() *tenant.Principal { return c.p }
+// Context carries the caller's key and tenant (tenant.WithPrincipal), none
+// in local mode: the capture hook (package capture) reads the tenant's
+// data policy from it.
+func (c *caller) Context(ctx context.Context) context.Context {
+	if c.p == nil {
+		return ctx
+	}
+	return tenant.WithPrincipal(ctx, c.p)
+}
 
 // Sees applies the tenant's model allow-list to listings.
 func (c *caller) Sees(model string) bool {

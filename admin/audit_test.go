@@ -107,3 +107,29 @@ func (h *handler) withAuth(s *tenant.Store) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// TestEraseUnrecordedIsAnError: an erasure is done once its Eraser has
+// run, but when its audit record then cannot be written the caller gets a
+// 503 saying what was erased and that the record is missing, not the
+// report as if all were well.
+func TestEraseUnrecordedIsAnError(t *testing.T) {
+	f := newFixture(t)
+	admin, _ := f.key(t, "ops", tenant.ScopeAdmin)
+	f.key(t, "beta")
+	erased := 0
+	f.srv.Config.Handler = New(Config{Tenants: f.store,
+		OnAction: func(context.Context, string, map[string]string) error { return errors.New("audit log closed") },
+		Erase: func(ctx context.Context, tn tenant.Tenant, req EraseRequest) (EraseReport, error) {
+			erased++
+			return EraseReport{Erased: 3, Done: true, Nodes: []NodeErase{{Node: "n1", Erased: 3}}}, nil
+		}}).(*handler).withAuth(f.store)
+	var body errorBody
+	status, hdr := f.do(t, admin, "POST", "/admin/v1/tenants/beta/erase", `{"user":"u1"}`, &body)
+	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || erased != 1 {
+		t.Errorf("status %d, Retry-After %q, erasures %d; want 503, Retry-After, one", status, hdr.Get("Retry-After"), erased)
+	}
+	if body.Error == nil || body.Error.Code != "audit_unavailable" || !strings.Contains(body.Error.Message, "erased 3 interactions") ||
+		!strings.Contains(body.Error.Message, "audit record could not be written") {
+		t.Errorf("error %+v; want audit_unavailable saying 3 were erased and the record is missing", body.Error)
+	}
+}

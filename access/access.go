@@ -203,9 +203,15 @@ func (c *caller) keyID() string {
 	return c.p.Key.ID
 }
 
-// Principal is the caller's key and tenant, nil in local mode. The capture
-// hook (package capture) reads the tenant's data policy from it.
-func (c *caller) Principal() *tenant.Principal { return c.p }
+// Context carries the caller's key and tenant (tenant.WithPrincipal), none
+// in local mode: the capture hook (package capture) reads the tenant's
+// data policy from it.
+func (c *caller) Context(ctx context.Context) context.Context {
+	if c.p == nil {
+		return ctx
+	}
+	return tenant.WithPrincipal(ctx, c.p)
+}
 
 // Sees applies the tenant's model allow-list to listings.
 func (c *caller) Sees(model string) bool {
@@ -374,10 +380,15 @@ func (p *pass) Done(o api.Outcome) {
 }
 
 // AdminAction records an administrative change (tenant or key management)
-// made through the admin API. The admin API calls it inside the change's
-// transaction: an error rolls the change back (admin.Config.OnAction).
-func (g *Gate) AdminAction(ctx context.Context, p *tenant.Principal, action string, detail map[string]string) error {
-	c := &caller{g: g, p: p}
+// made through the admin API, by the caller in ctx (tenant.PrincipalFrom;
+// none: the local operator of a node with no tenants). It is an
+// admin.Recorder: the admin API calls it inside the change's transaction,
+// and an error rolls the change back.
+func (g *Gate) AdminAction(ctx context.Context, action string, detail map[string]string) error {
+	c := &caller{g: g}
+	if p, ok := tenant.PrincipalFrom(ctx); ok {
+		c.p = p
+	}
 	d := map[string]string{"action": action}
 	for k, v := range detail {
 		d[k] = v

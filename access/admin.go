@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -34,7 +33,7 @@ func (g *Gate) Admin(h http.Handler) http.Handler {
 				return
 			}
 		}
-		h.ServeHTTP(w, r.WithContext(admin.WithPrincipal(r.Context(), p)))
+		h.ServeHTTP(w, r.WithContext(tenant.WithPrincipal(r.Context(), p)))
 	})
 }
 

@@ -12,13 +12,13 @@
 //	POST   /admin/v1/tenants/{name}/erase erase captured data by response or end user, fleet-wide
 //
 // The server in front authenticates the caller and passes the principal
-// in the request's context (WithPrincipal); every route requires the
-// admin scope. Errors are JSON in OpenAI's shape,
+// in the request's context (tenant.WithPrincipal); every route requires
+// the admin scope. Each change is made by Ops, which the command line
+// uses too. Errors are JSON in OpenAI's shape,
 // {"error": {"message", "type", "code"}}.
 package admin
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -31,15 +31,13 @@ import (
 type Config struct {
 	Tenants *tenant.Store
 	Logger  *slog.Logger // nil: discard
-	// OnAction, if set, records every change in the audit log, with the
-	// caller, the action ("tenant.create", "tenant.update",
-	// "tenant.delete", "key.create", "key.revoke", "capture.erase") and
-	// what it touched (names and ids, never a secret). It runs inside the
-	// change's transaction, before it commits: when it fails the change is
-	// rolled back and the client gets a 503 naming the audit log. (An
-	// erasure cannot be rolled back: it is refused up front while Preflight
-	// fails, and answered 503 if its record fails afterwards.)
-	OnAction func(ctx context.Context, p *tenant.Principal, action string, detail map[string]string) error
+	// OnAction, if set, records every change in the audit log (see
+	// Recorder; the caller is in ctx). It runs inside the change's
+	// transaction, before it commits: when it fails the change is rolled
+	// back and the client gets a 503 naming the audit log. (An erasure
+	// cannot be rolled back: it is refused up front while Preflight fails,
+	// and answered 503 if its record fails afterwards.) See Ops.
+	OnAction Recorder
 	// Preflight, if set, is asked before a change: an error (the audit
 	// log is known to be failing) refuses it with a 503 before anything is
 	// done.
@@ -55,6 +53,7 @@ const maxBody = 1 << 20
 
 type handler struct {
 	cfg Config
+	ops *Ops
 	log *slog.Logger
 	mux *http.ServeMux
 }
@@ -69,6 +68,7 @@ func New(cfg Config) http.Handler {
 	if h.cfg.Now == nil {
 		h.cfg.Now = time.Now
 	}
+	h.ops = &Ops{Tenants: cfg.Tenants, Audit: cfg.OnAction, Preflight: cfg.Preflight, Eraser: cfg.Erase, Logger: h.log}
 	// Patterns without methods: the handlers answer 405 themselves, in
 	// JSON, which ServeMux's own 405 is not.
 	h.mux.Handle("/admin/v1/tenants", h.route(methods{"GET": h.listTenants, "POST": h.createTenant}))
@@ -80,7 +80,7 @@ func New(cfg Config) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p, ok := PrincipalFrom(r.Context())
+	p, ok := tenant.PrincipalFrom(r.Context())
 	switch {
 	case !ok:
 		h.fail(w, r, errUnauthenticated)
@@ -96,59 +96,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	h.mux.ServeHTTP(w, r)
-}
-
-// action records a change through OnAction; an error is an *auditError.
-func (h *handler) action(r *http.Request, name string, detail map[string]string) error {
-	p, _ := PrincipalFrom(r.Context())
-	if h.cfg.OnAction != nil {
-		if err := h.cfg.OnAction(r.Context(), p, name, detail); err != nil {
-			return &auditError{action: name, err: err}
-		}
-	}
-	h.log.Info("admin action", "action", name, "tenant", p.Tenant.Name, "key", p.Key.ID, "detail", detail)
-	return nil
-}
-
-// audited returns the commit hook that records a change before it
-// commits, and after, to pass the store's error through: if the record
-// was written but the commit failed anyway, after records that the change
-// was rolled back (so the log does not claim a change that was never
-// made).
-func (h *handler) audited(r *http.Request, name string, detail func(tenant.Change) map[string]string) (tenant.CommitHook, func(error) error) {
-	var recorded map[string]string
-	hook := func(ctx context.Context, c tenant.Change) error {
-		d := detail(c)
-		if err := h.action(r, name, d); err != nil {
-			return err
-		}
-		recorded = d
-		return nil
-	}
-	after := func(err error) error {
-		if err != nil && recorded != nil {
-			d := map[string]string{"error": err.Error()}
-			for k, v := range recorded {
-				d[k] = v
-			}
-			if aerr := h.action(r, name+".rolled_back", d); aerr != nil {
-				h.log.Error("admin change rolled back after its audit record; recording the rollback failed", "action", name, "err", aerr)
-			}
-		}
-		return err
-	}
-	return hook, after
-}
-
-// preflight refuses a change up front while the audit log is failing.
-func (h *handler) preflight(name string) error {
-	if h.cfg.Preflight == nil {
-		return nil
-	}
-	if err := h.cfg.Preflight(); err != nil {
-		return &auditError{action: name, err: err}
-	}
-	return nil
 }
 
 // methods maps request methods to a route's handlers, which return
@@ -177,18 +124,4 @@ func (h *handler) route(m methods) http.Handler {
 			h.fail(w, r, err)
 		}
 	})
-}
-
-type principalKey struct{}
-
-// WithPrincipal returns a context carrying the authenticated caller, for
-// the admin handler to check.
-func WithPrincipal(ctx context.Context, p *tenant.Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
-}
-
-// PrincipalFrom returns the caller stored by WithPrincipal.
-func PrincipalFrom(ctx context.Context) (*tenant.Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(*tenant.Principal)
-	return p, ok && p != nil
 }

@@ -35,7 +35,7 @@ type fixture struct {
 
 // newFixture serves the admin API behind a stand-in for the server's
 // authentication: the bearer token is authenticated against the store and
-// the principal passed on with WithPrincipal; no token, no principal.
+// the principal passed on with tenant.WithPrincipal; no token, no principal.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	d, err := db.Open(filepath.Join(t.TempDir(), db.FileName))
@@ -49,7 +49,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{store: s}
 	h := New(Config{Tenants: s, Now: func() time.Time { return now },
-		OnAction: func(ctx context.Context, p *tenant.Principal, name string, detail map[string]string) error {
+		OnAction: func(ctx context.Context, name string, detail map[string]string) error {
+			p, _ := tenant.PrincipalFrom(ctx)
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.failing != nil {
@@ -65,7 +66,7 @@ func newFixture(t *testing.T) *fixture {
 				http.Error(w, err.Error(), http.StatusUnauthorized)
 				return
 			}
-			r = r.WithContext(WithPrincipal(r.Context(), p))
+			r = r.WithContext(tenant.WithPrincipal(r.Context(), p))
 		}
 		h.ServeHTTP(w, r)
 	}))

@@ -77,19 +77,10 @@ func TestChangeRolledBackWhenAuditFails(t *testing.T) {
 // TestPreflightRefusesErase: an erasure, which cannot be rolled back, is
 // refused before anything is erased while the audit log is failing.
 func TestPreflightRefusesErase(t *testing.T) {
-	f := newFixture(t)
-	admin, _ := f.key(t, "ops", tenant.ScopeAdmin)
-	f.key(t, "beta")
-	erased := 0
-	f.srv.Config.Handler = New(Config{Tenants: f.store,
-		Preflight: func() error { return errors.New("audit log failing") },
-		Erase: func(ctx context.Context, tn tenant.Tenant, req EraseRequest) (EraseReport, error) {
-			erased++
-			return EraseReport{Done: true}, nil
-		}}).(*handler).withAuth(f.store)
+	f, admin, erased := eraseFixture(t, Config{Preflight: func() error { return errors.New("audit log failing") }}, EraseReport{Done: true})
 	status, hdr := f.do(t, admin, "POST", "/admin/v1/tenants/beta/erase", `{"user":"u1"}`, nil)
-	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || erased != 0 {
-		t.Errorf("status %d, Retry-After %q, erasures %d; want 503, Retry-After, none", status, hdr.Get("Retry-After"), erased)
+	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || *erased != 0 {
+		t.Errorf("status %d, Retry-After %q, erasures %d; want 503, Retry-After, none", status, hdr.Get("Retry-After"), *erased)
 	}
 }
 
@@ -102,8 +93,43 @@ func (h *handler) withAuth(s *tenant.Store) http.Handler {
 				http.Error(w, err.Error(), http.StatusUnauthorized)
 				return
 			}
-			r = r.WithContext(WithPrincipal(r.Context(), p))
+			r = r.WithContext(tenant.WithPrincipal(r.Context(), p))
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// TestEraseUnrecordedIsAnError: an erasure is done once its Eraser has
+// run, but when its audit record then cannot be written the caller gets a
+// 503 saying what was erased and that the record is missing, not the
+// report as if all were well.
+func TestEraseUnrecordedIsAnError(t *testing.T) {
+	f, admin, erased := eraseFixture(t, Config{OnAction: func(context.Context, string, map[string]string) error { return errors.New("audit log closed") }},
+		EraseReport{Erased: 3, Done: true, Nodes: []NodeErase{{Node: "n1", Erased: 3}}})
+	var body errorBody
+	status, hdr := f.do(t, admin, "POST", "/admin/v1/tenants/beta/erase", `{"user":"u1"}`, &body)
+	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || *erased != 1 {
+		t.Errorf("status %d, Retry-After %q, erasures %d; want 503, Retry-After, one", status, hdr.Get("Retry-After"), *erased)
+	}
+	if body.Error == nil || body.Error.Code != "audit_unavailable" || !strings.Contains(body.Error.Message, "erased 3 interactions") ||
+		!strings.Contains(body.Error.Message, "audit record could not be written") {
+		t.Errorf("error %+v; want audit_unavailable saying 3 were erased and the record is missing", body.Error)
+	}
+}
+
+// eraseFixture serves cfg with an Eraser that answers rep and counts its
+// calls, for an admin key ("ops") erasing tenant beta's data.
+func eraseFixture(t *testing.T, cfg Config, rep EraseReport) (f *fixture, adminKey string, erased *int) {
+	t.Helper()
+	f = newFixture(t)
+	adminKey, _ = f.key(t, "ops", tenant.ScopeAdmin)
+	f.key(t, "beta")
+	erased = new(int)
+	cfg.Tenants = f.store
+	cfg.Erase = func(ctx context.Context, tn tenant.Tenant, req EraseRequest) (EraseReport, error) {
+		*erased++
+		return rep, nil
+	}
+	f.srv.Config.Handler = New(cfg).(*handler).withAuth(f.store)
+	return f, adminKey, erased
 }

@@ -2,9 +2,9 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/hearth-ai/hearth/tenant"
@@ -55,9 +55,8 @@ type NodeErase struct {
 type Eraser func(ctx context.Context, t tenant.Tenant, req EraseRequest) (EraseReport, error)
 
 func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
-	if h.cfg.Erase == nil {
-		return &apiError{Status: http.StatusNotImplemented, Type: typeInvalidRequest, Code: "not_supported",
-			Message: "this node keeps no captured data to erase"}
+	if h.ops.Eraser == nil {
+		return errNoErase
 	}
 	ctx := r.Context()
 	t, err := h.cfg.Tenants.GetTenant(ctx, r.PathValue("name"))
@@ -68,33 +67,13 @@ func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	req.ResponseID, req.User = strings.TrimSpace(req.ResponseID), strings.TrimSpace(req.User)
-	if !req.Valid() {
-		return badRequest("give exactly one of 'response_id', 'user' and 'all': true")
+	rep, err := h.ops.Erase(ctx, t, req)
+	if ue, ok := errors.AsType[*unrecordedErase](err); ok {
+		// Done, and cannot be undone.
+		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "audit_unavailable", RetryAfter: 5, Message: ue.Error()}
 	}
-	// An erasure cannot be rolled back: refused up front while the audit
-	// log is failing.
-	if err := h.preflight("capture.erase"); err != nil {
-		return err
-	}
-	rep, err := h.cfg.Erase(ctx, t, req)
 	if err != nil {
 		return err
-	}
-	by := "response"
-	switch {
-	case req.User != "":
-		by = "user" // the user id itself stays out of the audit log
-	case req.All:
-		by = "all (key deleted)"
-	}
-	if err := h.action(r, "capture.erase", map[string]string{"tenant": t.Name, "tenant_id": t.ID, "by": by,
-		"erased": strconv.Itoa(rep.Erased), "nodes": strconv.Itoa(len(rep.Nodes)), "complete": strconv.FormatBool(rep.Done)}); err != nil {
-		// Done, and cannot be undone; erasing again is harmless, and is
-		// then recorded.
-		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "audit_unavailable", RetryAfter: 5,
-			Message: fmt.Sprintf("erased %d interactions, but the erasure's audit record could not be written (%v); repeat the request once the audit log recovers",
-				rep.Erased, err)}
 	}
 	if !rep.Done {
 		var failed []string

@@ -35,7 +35,7 @@ func TestEraseRoute(t *testing.T) {
 		return rep, nil
 	}})
 	post := func(path, body string) (int, map[string]any) {
-		req := httptest.NewRequest("POST", path, strings.NewReader(body)).WithContext(WithPrincipal(ctx, p))
+		req := httptest.NewRequest("POST", path, strings.NewReader(body)).WithContext(tenant.WithPrincipal(ctx, p))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		var out map[string]any

@@ -62,12 +62,8 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		o.Expires = h.cfg.Now().Add(time.Duration(*req.ExpiresIn) * time.Second)
 	}
-	if err := h.preflight("key.create"); err != nil {
-		return err
-	}
-	hook, after := h.audited(r, "key.create", func(c tenant.Change) map[string]string { return c.Key.AuditDetail() })
-	secret, k, err := h.cfg.Tenants.CreateKey(r.Context(), r.PathValue("name"), o, hook)
-	if err := after(err); err != nil {
+	secret, k, err := h.ops.CreateKey(r.Context(), r.PathValue("name"), o)
+	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -88,23 +84,8 @@ func (h *handler) getKey(w http.ResponseWriter, r *http.Request) error {
 // revokeKey revokes a key; revoking it again answers the same and is no
 // new action.
 func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	before, err := h.cfg.Tenants.GetKey(r.Context(), r.PathValue("id"))
+	k, _, err := h.ops.RevokeKey(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return err
-	}
-	if !before.Revoked.IsZero() {
-		writeJSON(w, http.StatusOK, before)
-		return nil
-	}
-	if err := h.preflight("key.revoke"); err != nil {
-		return err
-	}
-	// The hook runs only if this request revoked the key.
-	hook, after := h.audited(r, "key.revoke", func(c tenant.Change) map[string]string {
-		return map[string]string{"tenant_id": c.Key.TenantID, "key_id": c.Key.ID, "key_prefix": c.Key.Prefix}
-	})
-	k, err := h.cfg.Tenants.RevokeKey(r.Context(), before.ID, hook)
-	if err := after(err); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, k)

@@ -2,8 +2,6 @@ package admin
 
 import (
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -43,14 +41,8 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := h.preflight("tenant.create"); err != nil {
-		return err
-	}
-	hook, after := h.audited(r, "tenant.create", func(c tenant.Change) map[string]string {
-		return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID}
-	})
-	t, err := h.cfg.Tenants.CreateTenant(r.Context(), tenant.Tenant{Name: req.Name, Policy: req.Policy, Limits: req.Limits, Disabled: req.Disabled}, hook)
-	if err := after(err); err != nil {
+	t, err := h.ops.CreateTenant(r.Context(), tenant.Tenant{Name: req.Name, Policy: req.Policy, Limits: req.Limits, Disabled: req.Disabled})
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, t)
@@ -66,27 +58,36 @@ func (h *handler) getTenant(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// tenantPatch is PATCH /admin/v1/tenants/{name}'s body: only the fields
-// present change; a list given as [] clears it.
-type tenantPatch struct {
-	Name   *string `json:"name"`
-	Policy *struct {
-		AllowedModels *[]string `json:"allowed_models"`
-		Jurisdictions *[]string `json:"jurisdictions"`
-		Home          *string   `json:"home"`
-		Capture       *string   `json:"capture"`
-		RetentionDays *int      `json:"retention_days"`
-	} `json:"policy"`
-	Limits *struct {
-		RequestsPerMinute *int   `json:"requests_per_minute"`
-		TokensPerMinute   *int   `json:"tokens_per_minute"`
-		MonthlyTokens     *int64 `json:"monthly_tokens"`
-	} `json:"limits"`
-	Disabled *bool `json:"disabled"`
+// TenantPatch is a change to some of a tenant's fields: PATCH
+// /admin/v1/tenants/{name}'s body, and what the tenants commands' flags
+// build. Only the fields present change; a list given as [] clears it.
+type TenantPatch struct {
+	Name     *string      `json:"name"`
+	Policy   *PolicyPatch `json:"policy"`
+	Limits   *LimitsPatch `json:"limits"`
+	Disabled *bool        `json:"disabled"`
 }
 
-// apply changes t and returns the names of the fields it set.
-func (p *tenantPatch) apply(t *tenant.Tenant) []string {
+// PolicyPatch is the policy part of a TenantPatch.
+type PolicyPatch struct {
+	AllowedModels *[]string `json:"allowed_models"`
+	Jurisdictions *[]string `json:"jurisdictions"`
+	Home          *string   `json:"home"`
+	Capture       *string   `json:"capture"`
+	RetentionDays *int      `json:"retention_days"`
+}
+
+// LimitsPatch is the limits part of a TenantPatch.
+type LimitsPatch struct {
+	RequestsPerMinute *int   `json:"requests_per_minute"`
+	TokensPerMinute   *int   `json:"tokens_per_minute"`
+	MonthlyTokens     *int64 `json:"monthly_tokens"`
+}
+
+// Apply changes t and returns the names of the fields it set, as the
+// admin API names them ("name", "policy.home", "limits.monthly_tokens",
+// "disabled"), in that order: the audit record's "changed".
+func (p TenantPatch) Apply(t *tenant.Tenant) []string {
 	var changed []string
 	set := func(name string, do func()) { do(); changed = append(changed, name) }
 	if p.Name != nil {
@@ -126,23 +127,16 @@ func (p *tenantPatch) apply(t *tenant.Tenant) []string {
 	return changed
 }
 
+// Fields names the fields p sets, as Apply does.
+func (p TenantPatch) Fields() []string { return p.Apply(&tenant.Tenant{}) }
+
 func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request) error {
-	var p tenantPatch
+	var p TenantPatch
 	if err := decode(r, &p); err != nil {
 		return err
 	}
-	if err := h.preflight("tenant.update"); err != nil {
-		return err
-	}
-	var changed []string
-	hook, after := h.audited(r, "tenant.update", func(c tenant.Change) map[string]string {
-		return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID, "changed": strings.Join(changed, ",")}
-	})
-	t, err := h.cfg.Tenants.UpdateTenant(r.Context(), r.PathValue("name"), func(t *tenant.Tenant) error {
-		changed = p.apply(t)
-		return nil
-	}, hook)
-	if err := after(err); err != nil {
+	t, err := h.ops.UpdateTenant(r.Context(), r.PathValue("name"), p)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, t)
@@ -150,19 +144,8 @@ func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) deleteTenant(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	t, err := h.cfg.Tenants.GetTenant(ctx, r.PathValue("name"))
+	t, n, err := h.ops.DeleteTenant(r.Context(), r.PathValue("name"))
 	if err != nil {
-		return err
-	}
-	if err := h.preflight("tenant.delete"); err != nil {
-		return err
-	}
-	hook, after := h.audited(r, "tenant.delete", func(c tenant.Change) map[string]string {
-		return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID, "keys_deleted": strconv.Itoa(c.KeysDeleted)}
-	})
-	n, err := h.cfg.Tenants.DeleteTenant(ctx, t.ID, hook)
-	if err := after(err); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": t.ID, "name": t.Name, "object": "tenant", "deleted": true, "keys_deleted": n})

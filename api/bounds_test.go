@@ -17,7 +17,8 @@ type usingCaller struct {
 	used []string
 }
 
-func (*usingCaller) Sees(string) bool { return true }
+func (*usingCaller) Sees(string) bool                            { return true }
+func (*usingCaller) Context(ctx context.Context) context.Context { return ctx }
 func (c *usingCaller) Use(_ context.Context, _, model string) error {
 	c.mu.Lock()
 	c.used = append(c.used, model)

@@ -29,7 +29,7 @@ type Capturer interface {
 	// cheap: a caller it answers CaptureNever for (a node's own machine
 	// with no tenants, a tenant with capture off) costs nothing more than
 	// its request's own handling.
-	Wants(c Caller) CaptureWant
+	Wants(ctx context.Context, c Caller) CaptureWant
 	// Capture is offered every successful generation of a caller that
 	// Wants allowed; it decides by the caller's tenant policy and
 	// in.OptIn.
@@ -122,7 +122,7 @@ func (s *Server) captureStart(ctx context.Context, r *http.Request) context.Cont
 	if s.cfg.Capture == nil || c == nil || !capturedEndpoints[r.URL.Path] {
 		return ctx
 	}
-	want := s.cfg.Capture.Wants(c)
+	want := s.cfg.Capture.Wants(ctx, c)
 	if want == CaptureNever {
 		return ctx
 	}

@@ -16,6 +16,7 @@ import (
 type testCaller struct{}
 
 func (testCaller) Sees(string) bool                               { return true }
+func (testCaller) Context(ctx context.Context) context.Context    { return ctx }
 func (testCaller) Use(context.Context, string, string) error      { return nil }
 func (testCaller) Admit(context.Context, Admission) (Pass, error) { return nopPass{}, nil }
 
@@ -37,7 +38,7 @@ type recordingCapturer struct {
 }
 
 // Wants is CaptureAlways unless the test sets want.
-func (c *recordingCapturer) Wants(Caller) CaptureWant {
+func (c *recordingCapturer) Wants(context.Context, Caller) CaptureWant {
 	if c.want == nil {
 		return CaptureAlways
 	}

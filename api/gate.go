@@ -37,6 +37,12 @@ type Caller interface {
 	// with a RetryAfter() time.Duration method sets Retry-After) or
 	// ErrForbidden (403).
 	Admit(ctx context.Context, a Admission) (Pass, error)
+	// Context returns ctx with what the parts behind the API (the
+	// Capturer) need to know of the caller, or ctx itself: package access
+	// adds the tenant principal (tenant.WithPrincipal). The server calls
+	// it once, after Authenticate, and serves the request in what it
+	// returns.
+	Context(ctx context.Context) context.Context
 }
 
 // Admission describes a request about to run.

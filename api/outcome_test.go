@@ -14,9 +14,10 @@ type recordingGate struct {
 	out []Outcome
 }
 
-func (g *recordingGate) Authenticate(*http.Request) (Caller, error) { return g, nil }
-func (g *recordingGate) Sees(string) bool                           { return true }
-func (g *recordingGate) Use(context.Context, string, string) error  { return nil }
+func (g *recordingGate) Authenticate(*http.Request) (Caller, error)  { return g, nil }
+func (g *recordingGate) Sees(string) bool                            { return true }
+func (g *recordingGate) Context(ctx context.Context) context.Context { return ctx }
+func (g *recordingGate) Use(context.Context, string, string) error   { return nil }
 func (g *recordingGate) Admit(context.Context, Admission) (Pass, error) {
 	return g, nil
 }

@@ -259,7 +259,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.logRequest(rec, r, info, start)
 			return
 		}
-		ctx = context.WithValue(ctx, callerKey{}, caller)
+		ctx = caller.Context(context.WithValue(ctx, callerKey{}, caller))
 		// Keep a generating request's body for consented capture (capture.go).
 		ctx = s.captureStart(ctx, r)
 	}

@@ -176,7 +176,7 @@ func TestFeedbackForwarded(t *testing.T) {
 	h := NewHook(ke.s)
 	acme := fakeCaller{&tenant.Principal{Tenant: keAcme, Key: tenant.Key{ID: "k1", Scopes: []tenant.Scope{tenant.ScopeFeedback}}}}
 	other := fakeCaller{&tenant.Principal{Tenant: keOther, Key: tenant.Key{ID: "k2", Scopes: []tenant.Scope{tenant.ScopeFeedback}}}}
-	id, err := h.Feedback(ctx, acme, api.FeedbackInput{ResponseID: "r1", Thumb: -1, Correction: "Write to " + plantEmail + " instead."})
+	id, err := h.Feedback(acme.Context(ctx), acme, api.FeedbackInput{ResponseID: "r1", Thumb: -1, Correction: "Write to " + plantEmail + " instead."})
 	if err != nil || !strings.HasPrefix(id, "fb_") {
 		t.Fatalf("Feedback from KE = %q, %v", id, err)
 	}
@@ -200,7 +200,7 @@ func TestFeedbackForwarded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := h.Feedback(ctx, tt.c, tt.in); !errors.Is(err, tt.want) {
+			if _, err := h.Feedback(tt.c.Context(ctx), tt.c, tt.in); !errors.Is(err, tt.want) {
 				t.Errorf("Feedback = %v; want %v", err, tt.want)
 			}
 		})
@@ -219,7 +219,7 @@ func TestFeedbackForwarded(t *testing.T) {
 	}
 	// Without a forwarder a non-home node has no responses: not found.
 	lone := newFixture(t, "KE")
-	if _, err := NewHook(lone.s).Feedback(ctx, acme, api.FeedbackInput{ResponseID: "r1", Thumb: 1}); !errors.Is(err, api.ErrResponseNotFound) {
+	if _, err := NewHook(lone.s).Feedback(acme.Context(ctx), acme, api.FeedbackInput{ResponseID: "r1", Thumb: 1}); !errors.Is(err, api.ErrResponseNotFound) {
 		t.Errorf("Feedback with no forwarder = %v; want ErrResponseNotFound", err)
 	}
 }

@@ -12,10 +12,11 @@ import (
 )
 
 // Hook connects a Store to the API server: it implements api.Capturer.
-// The caller's tenant comes from the gate's caller, which must have a
-// Principal method (package access's callers do); a caller without one, or
-// without a tenant (a node serving its own machine with no tenants), is
-// never captured and owns no responses.
+// The caller's tenant comes from the request's context
+// (tenant.PrincipalFrom), where the gate put it (package access's callers
+// do, through api.Caller.Context); a request without one (a node serving
+// its own machine with no tenants) is never captured and owns no
+// responses.
 type Hook struct {
 	s   *Store
 	log *slog.Logger
@@ -26,15 +27,10 @@ var _ api.Capturer = (*Hook)(nil)
 // NewHook returns the API hook of s.
 func NewHook(s *Store) *Hook { return &Hook{s: s, log: s.log} }
 
-type principalCaller interface {
-	Principal() *tenant.Principal
-}
-
-func principal(c api.Caller) *tenant.Principal {
-	if pc, ok := c.(principalCaller); ok {
-		return pc.Principal()
-	}
-	return nil
+// principal is the request's caller, nil without one.
+func principal(ctx context.Context) *tenant.Principal {
+	p, _ := tenant.PrincipalFrom(ctx)
+	return p
 }
 
 // Wants applies the caller's tenant policy alone (allowed): capture on is
@@ -42,8 +38,8 @@ func principal(c api.Caller) *tenant.Principal {
 // retention 0, no tenant) CaptureNever. Whether this node can keep what
 // the policy wants is Capture's question: an interaction wanted but not
 // storable here is counted as dropped there.
-func (h *Hook) Wants(c api.Caller) api.CaptureWant {
-	p := principal(c)
+func (h *Hook) Wants(ctx context.Context, _ api.Caller) api.CaptureWant {
+	p := principal(ctx)
 	if p == nil {
 		return api.CaptureNever
 	}
@@ -58,8 +54,8 @@ func (h *Hook) Wants(c api.Caller) api.CaptureWant {
 
 // Capture saves the interaction when the tenant's policy and the request's
 // opt-in allow it here; a refusal by policy is not an error.
-func (h *Hook) Capture(ctx context.Context, c api.Caller, in api.CaptureInput) error {
-	p := principal(c)
+func (h *Hook) Capture(ctx context.Context, _ api.Caller, in api.CaptureInput) error {
+	p := principal(ctx)
 	if p == nil {
 		return nil
 	}
@@ -83,8 +79,8 @@ func (h *Hook) Capture(ctx context.Context, c api.Caller, in api.CaptureInput) e
 
 // Feedback records feedback for the caller's tenant, on its home node
 // (FeedbackFor); the key needs the "feedback" scope.
-func (h *Hook) Feedback(ctx context.Context, c api.Caller, in api.FeedbackInput) (string, error) {
-	p := principal(c)
+func (h *Hook) Feedback(ctx context.Context, _ api.Caller, in api.FeedbackInput) (string, error) {
+	p := principal(ctx)
 	if p == nil {
 		return "", fmt.Errorf("%w: %q", api.ErrResponseNotFound, in.ResponseID)
 	}

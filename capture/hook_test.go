@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"testing"
 
 	"github.com/hearth-ai/hearth/api"
@@ -26,7 +27,7 @@ func TestHookWants(t *testing.T) {
 		{"on, retention 0", fakeCaller{&tenant.Principal{Tenant: tenantWith("t1", tenant.CaptureOn, "KE", 0)}}, api.CaptureNever},
 		{"on, another home", fakeCaller{&tenant.Principal{Tenant: tenantWith("t1", tenant.CaptureOn, "NG", 30)}}, api.CaptureAlways},
 	} {
-		if got := h.Wants(tc.c); got != tc.want {
+		if got := h.Wants(tc.c.Context(context.Background()), tc.c); got != tc.want {
 			t.Errorf("%s: Wants = %d; want %d", tc.name, got, tc.want)
 		}
 	}

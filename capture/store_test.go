@@ -45,13 +45,19 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// fakeCaller is a gate's caller with a principal, as package access's are.
+// fakeCaller is a gate's caller with a principal, which it puts in the
+// request's context, as package access's do.
 type fakeCaller struct{ p *tenant.Principal }
 
 func (fakeCaller) Sees(string) bool                                       { return true }
 func (fakeCaller) Use(context.Context, string, string) error              { return nil }
 func (fakeCaller) Admit(context.Context, api.Admission) (api.Pass, error) { return nil, nil }
-func (c fakeCaller) Principal() *tenant.Principal                         { return c.p }
+func (c fakeCaller) Context(ctx context.Context) context.Context {
+	if c.p == nil {
+		return ctx
+	}
+	return tenant.WithPrincipal(ctx, c.p)
+}
 
 // TestCaptureModes offers requests to the API hook, as the server does
 // after each generation, and counts what lands in the database.
@@ -80,7 +86,7 @@ func TestCaptureModes(t *testing.T) {
 			c := fakeCaller{&tenant.Principal{Tenant: tenantWith("t1", tc.capture, tc.home, 30), Key: tenant.Key{ID: "k1"}}}
 			for i, optIn := range tc.optIns {
 				in := interaction(fmt.Sprintf("resp-%d", i), "")
-				err := h.Capture(ctx, c, api.CaptureInput{ResponseID: in.ResponseID, Model: in.Model, Endpoint: in.Endpoint, OptIn: optIn,
+				err := h.Capture(c.Context(ctx), c, api.CaptureInput{ResponseID: in.ResponseID, Model: in.Model, Endpoint: in.Endpoint, OptIn: optIn,
 					Messages: []api.CaptureMessage{{Role: "user", Content: in.Messages[1].Content}}, Output: in.Output})
 				if err != nil {
 					t.Fatalf("request %d: Capture: %v", i, err)

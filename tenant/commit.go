@@ -15,9 +15,10 @@ type Change struct {
 
 // CommitHook runs inside a write's transaction, after the change and
 // before COMMIT, with the database's write lock held. An error rolls the
-// write back, and the write returns it: nothing changed. The admin API
-// writes each change's audit record this way, so that a change the audit
-// log cannot record is not made.
+// write back, and the write returns it: nothing changed. Every admin
+// change (admin.Ops, for the admin API and the command line alike) writes
+// its audit record this way, so that a change the audit log cannot record
+// is not made.
 type CommitHook func(ctx context.Context, c Change) error
 
 // hooked runs write alone or, with hooks, inside a write transaction that

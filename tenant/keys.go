@@ -75,7 +75,7 @@ func (s *Store) CreateKey(ctx context.Context, tenant string, o KeyOptions, hook
 		// One statement: the tenant cannot vanish between lookup and insert.
 		err := q.QueryRowContext(ctx, `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, rpm, tpm, monthly_tokens, created, expires, revoked)
 			SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0 FROM tenants WHERE `+col+` = ? RETURNING tenant_id`,
-			k.ID, k.Name, k.Prefix, hashSecret(secret), joinScopes(k.Scopes), k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute,
+			k.ID, k.Name, k.Prefix, hashSecret(secret), JoinScopes(k.Scopes), k.Limits.RequestsPerMinute, k.Limits.TokensPerMinute,
 			k.Limits.MonthlyTokens, nanos(k.Created), nanos(k.Expires), tenant).Scan(&k.TenantID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: no tenant %q", ErrNotFound, tenant)
@@ -180,7 +180,9 @@ func scanKey(r scanner) (Key, error) {
 	return k, err
 }
 
-func joinScopes(s []Scope) string {
+// JoinScopes lists scopes as the store keeps them and as audit records and
+// listings show them: comma-separated, in order.
+func JoinScopes(s []Scope) string {
 	parts := make([]string, len(s))
 	for i, sc := range s {
 		parts[i] = string(sc)
@@ -204,7 +206,7 @@ func splitScopes(s string) []Scope {
 // prefix, scopes, name and expiry, never the secret. The admin API and the
 // command line record the same.
 func (k Key) AuditDetail() map[string]string {
-	d := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": joinScopes(k.Scopes)}
+	d := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix, "scopes": JoinScopes(k.Scopes)}
 	if k.Name != "" {
 		d["key_name"] = k.Name
 	}

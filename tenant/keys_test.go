@@ -27,7 +27,7 @@ func TestKeyLifecycle(t *testing.T) {
 	if k.Prefix != secret[3:11] || !strings.HasPrefix(k.ID, "key_") || k.TenantID != tn.ID {
 		t.Errorf("key %+v; want prefix %q, id key_..., tenant %s", k, secret[3:11], tn.ID)
 	}
-	if joinScopes(k.Scopes) != "inference,feedback" {
+	if JoinScopes(k.Scopes) != "inference,feedback" {
 		t.Errorf("scopes %v; want [inference feedback]", k.Scopes)
 	}
 

@@ -8,43 +8,36 @@ import (
 	"os/user"
 	"path/filepath"
 
+	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/store"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// tenantFieldNames are the admin API's names of what the tenants flags
-// change, so a change reads the same in the audit log whichever way it
-// was made.
-var tenantFieldNames = map[string]string{
-	"rename":         "name",
-	"models":         "policy.allowed_models",
-	"jurisdictions":  "policy.jurisdictions",
-	"home":           "policy.home",
-	"capture":        "policy.capture",
-	"retention-days": "policy.retention_days",
-	"rpm":            "limits.requests_per_minute",
-	"tpm":            "limits.tokens_per_minute",
-	"monthly-tokens": "limits.monthly_tokens",
+// cliOps are the admin operations (admin.Ops, which the admin API makes
+// too) over s, recording each change made on the command line as the
+// admin API records its own: kind "admin", decision "allow", the action
+// ("tenant.create", "key.revoke", ...) as the reason and what it touched
+// (detail: names and ids, never a secret), with "via": "cli" and the
+// operating-system user who ran it (auditChange).
+//
+// The record is written inside the change's transaction: a change whose
+// record cannot be written is rolled back, and the command fails saying
+// that nothing changed (cliChangeErr).
+func cliOps(g *globals, dataDir string, s *tenant.Store) *admin.Ops {
+	return &admin.Ops{Tenants: s, Audit: func(ctx context.Context, action string, detail map[string]string) error {
+		return auditChange(ctx, g, dataDir, action, detail)
+	}}
 }
 
-// auditHook records a change to tenants or keys made on the command
-// line, as the admin API records its own: kind "admin", decision
-// "allow", the action ("tenant.create", "key.revoke", ...) as the reason
-// and what it touched (detail: names and ids, never a secret), with
-// "via": "cli" and the operating-system user who ran it.
-//
-// It runs inside the change's transaction (a tenant.CommitHook): a change
-// whose record cannot be written is rolled back, and the command fails
-// saying that nothing changed.
-func auditHook(g *globals, dataDir, action string, detail func(tenant.Change) map[string]string) tenant.CommitHook {
-	return func(ctx context.Context, c tenant.Change) error {
-		if err := auditChange(ctx, g, dataDir, action, detail(c)); err != nil {
-			return fmt.Errorf("%s not made: its audit record could not be written: %w", action, err)
-		}
-		return nil
+// cliChangeErr says, of a change refused because its audit record could
+// not be written, that it was not made.
+func cliChangeErr(err error) error {
+	if action, cause, ok := admin.Unrecorded(err); ok {
+		return fmt.Errorf("%s not made: its audit record could not be written: %w", action, cause)
 	}
+	return err
 }
 
 // auditChange appends the record of a change. The audit log has one

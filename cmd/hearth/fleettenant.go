@@ -105,7 +105,7 @@ func newFleetTenantSignCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var t tenant.Tenant
-			f.apply(cmd, &t)
+			f.patch(cmd).Apply(&t)
 			d, err := tenantdoc.Sign(priv, tenantdoc.Doc{Tenant: args[0], Policy: t.Policy, Limits: t.Limits, Deleted: del}, time.Now())
 			if err != nil {
 				return fmt.Errorf("fleet tenant sign: %w", err)

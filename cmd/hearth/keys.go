@@ -63,21 +63,11 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			defer done()
-			owner := ""
-			if t, err := s.GetTenant(cmd.Context(), tenantName); err == nil {
-				owner = t.Name
-			}
 			// Recorded before the secret is shown, inside the creation: a key
 			// whose creation could not be recorded does not exist.
-			secret, k, err := s.CreateKey(cmd.Context(), tenantName, o, auditHook(g, ts.dataDir, "key.create", func(c tenant.Change) map[string]string {
-				detail := c.Key.AuditDetail()
-				if owner != "" {
-					detail["tenant"] = owner
-				}
-				return detail
-			}))
+			secret, k, err := cliOps(g, ts.dataDir, s).CreateKey(cmd.Context(), tenantName, o)
 			if err != nil {
-				return err
+				return cliChangeErr(err)
 			}
 			if k.Has(tenant.ScopeAdmin) {
 				fmt.Fprintln(g.stderr, "note: an admin key manages every tenant through the admin API; give it to operators only")
@@ -94,7 +84,7 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 				expiry = "expires " + k.Expires.Local().Format(time.RFC3339)
 			}
 			fmt.Fprintf(g.stderr, "created key %s (%s...) for tenant %s: scopes %s, %s\n",
-				k.ID, k.Prefix, tenantName, joinScopeNames(k.Scopes), expiry)
+				k.ID, k.Prefix, tenantName, tenant.JoinScopes(k.Scopes), expiry)
 			fmt.Fprintln(g.stderr, "warning: "+warning)
 			return nil
 		},
@@ -197,7 +187,7 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 				if !k.Expires.IsZero() {
 					exp = k.Expires.Local().Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, tenantOr(k.Name, "-"), k.Prefix, joinScopeNames(k.Scopes),
+				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, tenantOr(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
 					keyStatus(k, now), k.Created.Local().Format(time.RFC3339), exp)
 			}
 			return tw.Flush()
@@ -220,22 +210,13 @@ func newKeysRevokeCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			defer done()
-			var owner string
-			k, err := s.RevokeKey(cmd.Context(), args[0], auditHook(g, ts.dataDir, "key.revoke", func(c tenant.Change) map[string]string {
-				k := c.Key
-				owner = k.TenantID
-				detail := map[string]string{"tenant_id": k.TenantID, "key_id": k.ID, "key_prefix": k.Prefix}
-				if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
-					owner = t.Name
-					detail["tenant"] = t.Name
-				}
-				return detail
-			}))
+			k, _, err := cliOps(g, ts.dataDir, s).RevokeKey(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return cliChangeErr(err)
 			}
-			if owner == "" {
-				owner = k.TenantID // already revoked: no change, no record
+			owner := k.TenantID
+			if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
+				owner = t.Name
 			}
 			fmt.Fprintf(g.stdout, "revoked key %s (%s...) of tenant %s\n", k.ID, k.Prefix, owner)
 			return nil
@@ -252,12 +233,4 @@ func keyStatus(k tenant.Key, now time.Time) string {
 		return "expired"
 	}
 	return "active"
-}
-
-func joinScopeNames(s []tenant.Scope) string {
-	names := make([]string, len(s))
-	for i, sc := range s {
-		names[i] = string(sc)
-	}
-	return strings.Join(names, ",")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/store"
 	"github.com/hearth-ai/hearth/tenant"
@@ -95,34 +96,37 @@ func (f *tenantFlags) register(cmd *cobra.Command) {
 	fl.Int64Var(&f.monthly, "monthly-tokens", 0, "tokens per calendar month (0: unlimited)")
 }
 
-// apply sets the fields whose flags were given, so update changes only
+// patch is the change the flags given make, so update changes only
 // those; `--models ""` clears a list.
-func (f *tenantFlags) apply(cmd *cobra.Command, t *tenant.Tenant) {
+func (f *tenantFlags) patch(cmd *cobra.Command) admin.TenantPatch {
 	changed := cmd.Flags().Changed
+	var pol admin.PolicyPatch
+	var lim admin.LimitsPatch
 	if changed("models") {
-		t.Policy.AllowedModels = f.models
+		pol.AllowedModels = &f.models
 	}
 	if changed("jurisdictions") {
-		t.Policy.Jurisdictions = f.zones
+		pol.Jurisdictions = &f.zones
 	}
 	if changed("home") {
-		t.Policy.Home = f.home
+		pol.Home = &f.home
 	}
 	if changed("capture") {
-		t.Policy.Capture = f.capture
+		pol.Capture = &f.capture
 	}
 	if changed("retention-days") {
-		t.Policy.RetentionDays = f.retention
+		pol.RetentionDays = &f.retention
 	}
 	if changed("rpm") {
-		t.Limits.RequestsPerMinute = f.rpm
+		lim.RequestsPerMinute = &f.rpm
 	}
 	if changed("tpm") {
-		t.Limits.TokensPerMinute = f.tpm
+		lim.TokensPerMinute = &f.tpm
 	}
 	if changed("monthly-tokens") {
-		t.Limits.MonthlyTokens = f.monthly
+		lim.MonthlyTokens = &f.monthly
 	}
+	return admin.TenantPatch{Policy: &pol, Limits: &lim}
 }
 
 func newTenantsCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
@@ -140,12 +144,10 @@ func newTenantsCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 			}
 			defer done()
 			t := tenant.Tenant{Name: args[0]}
-			f.apply(cmd, &t)
-			t, err = s.CreateTenant(cmd.Context(), t, auditHook(g, ts.dataDir, "tenant.create", func(c tenant.Change) map[string]string {
-				return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID}
-			}))
+			f.patch(cmd).Apply(&t)
+			t, err = cliOps(g, ts.dataDir, s).CreateTenant(cmd.Context(), t)
 			if err != nil {
-				return err
+				return cliChangeErr(err)
 			}
 			fmt.Fprintf(g.stdout, "created tenant %s (%s)\n", t.Name, t.ID)
 			fmt.Fprintf(g.stderr, "next: hearth keys create --tenant %s\n", t.Name)
@@ -165,13 +167,11 @@ func newTenantsUpdateCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Example: `  hearth tenants update kra --tpm 50000 --models ""`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var changed []string
-			for _, name := range []string{"rename", "models", "jurisdictions", "home", "capture", "retention-days", "rpm", "tpm", "monthly-tokens"} {
-				if cmd.Flags().Changed(name) {
-					changed = append(changed, tenantFieldNames[name])
-				}
+			p := f.patch(cmd)
+			if cmd.Flags().Changed("rename") {
+				p.Name = &rename
 			}
-			if len(changed) == 0 {
+			if len(p.Fields()) == 0 {
 				return fmt.Errorf("nothing to change: give at least one of --models, --jurisdictions, --home, --capture, --retention-days, --rpm, --tpm, --monthly-tokens, --rename")
 			}
 			s, done, err := ts.open(cmd.Context())
@@ -179,17 +179,9 @@ func newTenantsUpdateCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			defer done()
-			t, err := s.UpdateTenant(cmd.Context(), args[0], func(t *tenant.Tenant) error {
-				f.apply(cmd, t)
-				if cmd.Flags().Changed("rename") {
-					t.Name = rename
-				}
-				return nil
-			}, auditHook(g, ts.dataDir, "tenant.update", func(c tenant.Change) map[string]string {
-				return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID, "changed": strings.Join(changed, ",")}
-			}))
+			t, err := cliOps(g, ts.dataDir, s).UpdateTenant(cmd.Context(), args[0], p)
 			if err != nil {
-				return err
+				return cliChangeErr(err)
 			}
 			fmt.Fprintf(g.stdout, "updated tenant %s (%s)\n", t.Name, t.ID)
 			return nil
@@ -308,15 +300,9 @@ func newTenantsRmCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			defer done()
-			t, err := s.GetTenant(cmd.Context(), args[0])
+			_, n, err := cliOps(g, ts.dataDir, s).DeleteTenant(cmd.Context(), args[0])
 			if err != nil {
-				return err
-			}
-			n, err := s.DeleteTenant(cmd.Context(), t.ID, auditHook(g, ts.dataDir, "tenant.delete", func(c tenant.Change) map[string]string {
-				return map[string]string{"tenant": t.Name, "tenant_id": t.ID, "keys_deleted": strconv.Itoa(c.KeysDeleted)}
-			}))
-			if err != nil {
-				return err
+				return cliChangeErr(err)
 			}
 			fmt.Fprintf(g.stdout, "deleted tenant %s and its %d keys\n", args[0], n)
 			return nil
@@ -340,14 +326,9 @@ func newTenantsEnableCmd(g *globals, ts *tenantStore, verb string, disabled bool
 				return err
 			}
 			defer done()
-			t, err := s.UpdateTenant(cmd.Context(), args[0], func(t *tenant.Tenant) error {
-				t.Disabled = disabled
-				return nil
-			}, auditHook(g, ts.dataDir, "tenant.update", func(c tenant.Change) map[string]string {
-				return map[string]string{"tenant": c.Tenant.Name, "tenant_id": c.Tenant.ID, "changed": "disabled"}
-			}))
+			t, err := cliOps(g, ts.dataDir, s).UpdateTenant(cmd.Context(), args[0], admin.TenantPatch{Disabled: &disabled})
 			if err != nil {
-				return err
+				return cliChangeErr(err)
 			}
 			fmt.Fprintf(g.stdout, "tenant %s %sd\n", t.Name, verb)
 			return nil

@@ -119,7 +119,7 @@ func checkPrompt(m Model, prompt []int32, param string) error {
 		return badRequest(param, "the prompt is empty after tokenization")
 	}
 	if info.ContextLength > 0 && len(prompt) >= info.ContextLength {
-		return &apiError{Status: 400, Type: typeInvalidRequest, Code: "context_length_exceeded", Param: param,
+		return &Error{Status: 400, Type: TypeInvalidRequest, Code: "context_length_exceeded", Param: param,
 			Message: fmt.Sprintf("This model's maximum context length is %d tokens. However, your %s resulted in %d tokens. Please reduce the length of the %s.",
 				info.ContextLength, param, len(prompt), param)}
 	}

@@ -205,7 +205,7 @@ func (s *Server) route(pattern, endpoint string, fam family, h handlerFunc, meth
 		info.endpoint = endpoint
 		if len(methods) > 0 && !slices.Contains(methods, r.Method) && (r.Method != http.MethodHead || !slices.Contains(methods, http.MethodGet)) {
 			w.Header().Set("Allow", strings.Join(methods, ", "))
-			writeError(w, r, fam, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalidRequest, Code: "method_not_allowed",
+			writeError(w, r, fam, &Error{Status: http.StatusMethodNotAllowed, Type: TypeInvalidRequest, Code: "method_not_allowed",
 				Message: clientText(r.Method) + " is not allowed on " + clientText(r.URL.Path) + "; use " + strings.Join(methods, " or ")}, "")
 			return
 		}
@@ -229,7 +229,7 @@ func (s *Server) route(pattern, endpoint string, fam family, h handlerFunc, meth
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) error {
-	return &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "not_found", Message: "no such endpoint: " + clientText(r.Method) + " " + clientText(r.URL.Path)}
+	return &Error{Status: http.StatusNotFound, Type: TypeNotFound, Code: "not_found", Message: "no such endpoint: " + clientText(r.Method) + " " + clientText(r.URL.Path)}
 }
 
 // ServeHTTP handles one request: it gives it an id, routes it, then logs
@@ -250,12 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrForbidden) {
 				err = fmt.Errorf("%w: %w", ErrUnauthorized, err)
 			}
-			fam := familyOpenAI
-			if strings.HasPrefix(r.URL.Path, "/api/") {
-				fam = familyOllama
-			}
-			writeError(rec, r.WithContext(ctx), fam, err, "")
-			info.err = classify(err, "")
+			writeError(rec, r.WithContext(ctx), familyOf(r.URL.Path), err, "")
 			s.logRequest(rec, r, info, start)
 			return
 		}
@@ -293,13 +288,9 @@ func (s *Server) serve(rec *recorder, r *http.Request, info *requestInfo) {
 		}
 		err := fmt.Errorf("internal error: %v", v)
 		s.log.Error("panic serving a request; it fails, the node goes on", "path", clip(r.URL.Path, maxLoggedBytes), "id", info.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-		info.err = &apiError{Status: http.StatusInternalServerError, Type: typeServer, Code: "internal_error", Message: err.Error()}
+		info.err = &Error{Status: http.StatusInternalServerError, Type: TypeServer, Code: "internal_error", Message: err.Error()}
 		if rec.status == 0 {
-			fam := familyOpenAI
-			if strings.HasPrefix(r.URL.Path, "/api/") {
-				fam = familyOllama
-			}
-			writeError(rec, r, fam, info.err, "")
+			writeError(rec, r, familyOf(r.URL.Path), info.err, "")
 		}
 	}()
 	s.mux.ServeHTTP(rec, r)
@@ -365,7 +356,7 @@ type requestInfo struct {
 	promptTokens     int
 	completionTokens int
 	status           int // overrides the written status (499)
-	err              *apiError
+	err              *Error
 	done             func() // tells the gate how the request ended; set by finish
 	narrow           string // the JurisdictionHeader, checked before a model runs
 }

@@ -99,9 +99,9 @@ func (s *streamWriter) fail(err error, param string) error {
 		return ae // not started: an ordinary error response; closed: nobody to tell
 	}
 	if s.sse {
-		s.send(ae.openAI())
+		s.send(ae.body(familyOpenAI))
 	} else {
-		s.send(ae.ollama())
+		s.send(ae.body(familyOllama))
 	}
 	return ae
 }

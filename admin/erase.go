@@ -92,7 +92,7 @@ func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
 		"erased": strconv.Itoa(rep.Erased), "nodes": strconv.Itoa(len(rep.Nodes)), "complete": strconv.FormatBool(rep.Done)}); err != nil {
 		// Done, and cannot be undone; erasing again is harmless, and is
 		// then recorded.
-		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "audit_unavailable", RetryAfter: 5,
+		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "audit_unavailable", RetryAfter: auditRetry,
 			Message: fmt.Sprintf("erased %d interactions, but the erasure's audit record could not be written (%v); repeat the request once the audit log recovers",
 				rep.Erased, err)}
 	}
@@ -106,8 +106,8 @@ func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
 		// Erasure is idempotent: the operator repeats the request once
 		// the nodes are back.
 		writeJSON(w, http.StatusBadGateway, map[string]any{
-			"error": &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "erase_incomplete",
-				Message: fmt.Sprintf("erased %d interactions, but %d node(s) could not be reached or failed; repeat the request: %s",
+			"error": map[string]string{"type": typeServer, "code": "erase_incomplete",
+				"message": fmt.Sprintf("erased %d interactions, but %d node(s) could not be reached or failed; repeat the request: %s",
 					rep.Erased, len(failed), strings.Join(failed, "; "))},
 			"report": rep,
 		})

@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/modelname"
 )
 
 // Gate is the node's access control and accounting: who is calling, which
@@ -101,14 +103,7 @@ func gated(path string) bool {
 // sees applies the caller's model policy to listings.
 func sees(ctx context.Context, model string) bool {
 	c := CallerFrom(ctx)
-	return c == nil || c.Sees(model) || c.Sees(altOrSame(model))
-}
-
-func altOrSame(name string) string {
-	if alt, ok := altName(name); ok {
-		return alt
-	}
-	return name
+	return c == nil || c.Sees(model) || slices.ContainsFunc(modelname.Spellings(model), c.Sees)
 }
 
 // admit asks the caller's gate to let a request run; without a caller it

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/modelname"
 )
 
 // This file holds what every generating endpoint shares: finding the
@@ -18,7 +19,8 @@ import (
 
 // acquire gets the named model from the backend. Ollama clients name
 // models "name:latest" when the store calls them "name" (and the other
-// way round), so the other spelling is tried before giving up.
+// way round), in any case, so the name's other spellings
+// (modelname.Spellings) are tried before giving up.
 func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.Duration, error) {
 	if err := checkModelName(name); err != nil {
 		return nil, nil, 0, err
@@ -33,8 +35,8 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 	}
 	start := s.now()
 	m, release, err := s.cfg.Backend.Acquire(ctx, name)
-	if errors.Is(err, ErrModelNotFound) {
-		if alt, ok := altName(name); ok {
+	for _, alt := range modelname.Spellings(name) {
+		if alt != name && errors.Is(err, ErrModelNotFound) {
 			m, release, err = s.cfg.Backend.Acquire(ctx, alt)
 		}
 	}
@@ -66,18 +68,6 @@ func checkModelName(name string) error {
 	return nil
 }
 
-// altName is Ollama's other spelling of a model name: with or without
-// the default ":latest" tag.
-func altName(name string) (string, bool) {
-	if base, ok := strings.CutSuffix(name, ":latest"); ok {
-		return base, true
-	}
-	if !strings.Contains(name[strings.LastIndexByte(name, '/')+1:], ":") {
-		return name + ":latest", true
-	}
-	return "", false
-}
-
 // models lists the backend's models that the caller may use.
 func (s *Server) models(ctx context.Context) ([]ModelInfo, error) {
 	all, err := s.cfg.Backend.Models(ctx)
@@ -102,9 +92,8 @@ func (s *Server) findModel(ctx context.Context, name string) (ModelInfo, error) 
 	if err != nil {
 		return ModelInfo{}, fmt.Errorf("list models: %w", err)
 	}
-	alt, hasAlt := altName(name)
 	for _, mi := range models {
-		if mi.Name == name || (hasAlt && mi.Name == alt) {
+		if modelname.Same(mi.Name, name) {
 			return mi, nil
 		}
 	}

@@ -43,7 +43,7 @@ type Caller interface {
 
 // Admission describes a request about to run.
 type Admission struct {
-	Endpoint     string // e.g. "chat_completions", "ollama_generate", "embeddings"
+	Endpoint     string // EndpointChatCompletions, EndpointOllamaGenerate, EndpointEmbeddings, ...
 	Model        string
 	PromptTokens int
 	MaxTokens    int // most tokens it may generate (0 for embeddings)
@@ -114,7 +114,7 @@ func (s *Server) admit(ctx context.Context, m Model, promptTokens, maxTokens int
 		return nopPass{}, nil
 	}
 	info := requestInfoFrom(ctx)
-	if maxTokens <= 0 && info.endpoint != "embeddings" && info.endpoint != "ollama_embed" && info.endpoint != "ollama_embeddings" {
+	if maxTokens <= 0 && samples(info.endpoint) {
 		// No limit asked: the most the context allows.
 		maxTokens = max(0, m.Info().ContextLength-promptTokens)
 	}

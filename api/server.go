@@ -166,33 +166,45 @@ func New(cfg Config) (*Server, error) {
 // ServeMux patterns so that a wrong method gets a 405 in the route's own
 // error shape.
 func (s *Server) routes() {
-	s.route("/v1/chat/completions", "chat_completions", familyOpenAI, s.chatCompletions, http.MethodPost)
-	s.route("/v1/completions", "completions", familyOpenAI, s.completions, http.MethodPost)
-	s.route("/v1/embeddings", "embeddings", familyOpenAI, s.embeddings, http.MethodPost)
-	s.route("/v1/models", "models", familyOpenAI, s.listModels, http.MethodGet)
-	s.route("/v1/models/{id...}", "model", familyOpenAI, s.getModel, http.MethodGet)
-	s.route("/v1/feedback", "feedback", familyOpenAI, s.feedback, http.MethodPost) // feedback.go
-	s.route("/v1/", "not_found", familyOpenAI, notFound)
+	// The routes that run a model come from modelRoutes (endpoints.go),
+	// which the fleet's gateway reads too (ModelRoutes).
+	runs := map[string]handlerFunc{
+		EndpointChatCompletions:  s.chatCompletions,
+		EndpointCompletions:      s.completions,
+		EndpointEmbeddings:       s.embeddings,
+		EndpointOllamaChat:       s.ollamaChat,
+		EndpointOllamaGenerate:   s.ollamaGenerate,
+		EndpointOllamaEmbed:      s.ollamaEmbed,
+		EndpointOllamaEmbeddings: s.ollamaEmbeddings,
+	}
+	for _, m := range modelRoutes {
+		h := runs[m.Endpoint]
+		if h == nil {
+			panic("api: no handler for the model route " + m.Path)
+		}
+		s.route(m.Path, m.Endpoint, familyOf(m.Path), h, http.MethodPost)
+	}
 
-	s.route("/api/chat", "ollama_chat", familyOllama, s.ollamaChat, http.MethodPost)
-	s.route("/api/generate", "ollama_generate", familyOllama, s.ollamaGenerate, http.MethodPost)
-	s.route("/api/embed", "ollama_embed", familyOllama, s.ollamaEmbed, http.MethodPost)
-	s.route("/api/embeddings", "ollama_embeddings", familyOllama, s.ollamaEmbeddings, http.MethodPost)
-	s.route("/api/tags", "ollama_tags", familyOllama, s.ollamaTags, http.MethodGet)
-	s.route("/api/show", "ollama_show", familyOllama, s.ollamaShow, http.MethodPost)
-	s.route("/api/ps", "ollama_ps", familyOllama, s.ollamaPS, http.MethodGet)
-	s.route("/api/version", "ollama_version", familyOllama, s.ollamaVersion, http.MethodGet)
-	s.route("/api/", "not_found", familyOllama, notFound)
+	s.route("/v1/models", EndpointModels, familyOpenAI, s.listModels, http.MethodGet)
+	s.route("/v1/models/{id...}", EndpointModel, familyOpenAI, s.getModel, http.MethodGet)
+	s.route("/v1/feedback", EndpointFeedback, familyOpenAI, s.feedback, http.MethodPost) // feedback.go
+	s.route("/v1/", EndpointNotFound, familyOpenAI, notFound)
 
-	s.route("/healthz", "healthz", familyPlain, s.healthz, http.MethodGet)
-	s.route("/readyz", "readyz", familyPlain, s.readyz, http.MethodGet)
+	s.route("/api/tags", EndpointOllamaTags, familyOllama, s.ollamaTags, http.MethodGet)
+	s.route("/api/show", EndpointOllamaShow, familyOllama, s.ollamaShow, http.MethodPost)
+	s.route("/api/ps", EndpointOllamaPS, familyOllama, s.ollamaPS, http.MethodGet)
+	s.route("/api/version", EndpointOllamaVersion, familyOllama, s.ollamaVersion, http.MethodGet)
+	s.route("/api/", EndpointNotFound, familyOllama, notFound)
+
+	s.route("/healthz", EndpointHealthz, familyPlain, s.healthz, http.MethodGet)
+	s.route("/readyz", EndpointReadyz, familyPlain, s.readyz, http.MethodGet)
 	if s.cfg.Gatherer != nil {
-		s.route("/metrics", "metrics", familyPlain, s.metrics, http.MethodGet)
+		s.route("/metrics", EndpointMetrics, familyPlain, s.metrics, http.MethodGet)
 	}
 	// "/" answers like Ollama's root, which Open WebUI and other Ollama
 	// clients probe to see whether the server is up. Other paths are 404.
-	s.route("/{$}", "root", familyPlain, ollamaRoot, http.MethodGet)
-	s.route("/", "not_found", familyPlain, notFound)
+	s.route("/{$}", EndpointRoot, familyPlain, ollamaRoot, http.MethodGet)
+	s.route("/", EndpointNotFound, familyPlain, notFound)
 }
 
 // handlerFunc is a route's handler. It returns an error instead of
@@ -236,7 +248,7 @@ func notFound(w http.ResponseWriter, r *http.Request) error {
 // it and records its metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
-	info := &requestInfo{rand: randomID(), start: start, endpoint: "not_found", narrow: strings.TrimSpace(r.Header.Get(JurisdictionHeader))}
+	info := &requestInfo{rand: randomID(), start: start, endpoint: EndpointNotFound, narrow: strings.TrimSpace(r.Header.Get(JurisdictionHeader))}
 	rec := &recorder{ResponseWriter: w}
 	// X-Request-Id starts as "req-<random>"; chat and text completions
 	// replace it with their response id ("chatcmpl-<random>",

@@ -41,10 +41,19 @@ const JurisdictionHeader = api.JurisdictionHeader
 // of that name is never forwarded.
 const resumeHeader = "X-Hearth-Resume"
 
-// routed are the endpoints that run a model and so may run elsewhere.
-var routed = map[string]bool{
-	"/v1/chat/completions": true, "/v1/completions": true, "/v1/embeddings": true,
-	"/api/chat": true, "/api/generate": true, "/api/embed": true, "/api/embeddings": true,
+// routed are the endpoints that run a model and so may run elsewhere;
+// seeded, of those, the ones whose requests sample tokens (withSeed).
+var routed, seeded = modelPaths()
+
+func modelPaths() (routed, seeded map[string]bool) {
+	routed, seeded = map[string]bool{}, map[string]bool{}
+	for _, m := range api.ModelRoutes() {
+		routed[m.Path] = true
+		if m.Samples {
+			seeded[m.Path] = true
+		}
+	}
+	return routed, seeded
 }
 
 // Config configures a Router.

@@ -1,15 +1,17 @@
 package access
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
+	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
 // Admin wraps the admin API: it authenticates the caller as Authenticate
-// does and hands the principal to h, which requires the admin scope. In
+// does and hands the principal to h, which requires the admin scope. A
+// missing or refused key gets the admin API's own 401 (api.WriteError
+// answers /admin/ paths in its shape), with only the key's public message. In
 // local mode (no tenants yet, loopback only) the local operator is an
 // admin, so the first tenant can be created over HTTP too.
 func (g *Gate) Admin(h http.Handler) http.Handler {
@@ -20,7 +22,7 @@ func (g *Gate) Admin(h http.Handler) http.Handler {
 			p = &tenant.Principal{Tenant: tenant.Tenant{Name: LocalTenant}, Key: tenant.Key{Scopes: []tenant.Scope{tenant.ScopeAdmin}}}
 		case secret == "":
 			g.denied(r, errors.New("no API key"))
-			writeAuthError(w, "no API key: send Authorization: Bearer <key> with an admin-scoped key")
+			api.WriteError(w, r, api.Refusal(api.ErrUnauthorized, "no API key: send Authorization: Bearer <key> with an admin-scoped key"))
 			return
 		default:
 			var err error
@@ -29,17 +31,10 @@ func (g *Gate) Admin(h http.Handler) http.Handler {
 				// The caller hears the public message; the detail goes to the
 				// node's log (and the audit record).
 				g.log.Info("admin request refused", "path", clip(r.URL.Path, maxPathLen), "remote_addr", r.RemoteAddr, "detail", err.Error())
-				writeAuthError(w, tenant.PublicMessage(err))
+				api.WriteError(w, r, api.Refusal(api.ErrUnauthorized, tenant.PublicMessage(err)))
 				return
 			}
 		}
 		h.ServeHTTP(w, r.WithContext(tenant.WithPrincipal(r.Context(), p)))
 	})
-}
-
-func writeAuthError(w http.ResponseWriter, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusUnauthorized)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
-		"message": msg, "type": "authentication_error", "code": "invalid_api_key"}})
 }

@@ -85,8 +85,8 @@ func (h *handler) erase(w http.ResponseWriter, r *http.Request) error {
 		// Erasure is idempotent: the operator repeats the request once
 		// the nodes are back.
 		writeJSON(w, http.StatusBadGateway, map[string]any{
-			"error": &apiError{Status: http.StatusBadGateway, Type: "server_error", Code: "erase_incomplete",
-				Message: fmt.Sprintf("erased %d interactions, but %d node(s) could not be reached or failed; repeat the request: %s",
+			"error": map[string]string{"type": typeServer, "code": "erase_incomplete",
+				"message": fmt.Sprintf("erased %d interactions, but %d node(s) could not be reached or failed; repeat the request: %s",
 					rep.Erased, len(failed), strings.Join(failed, "; "))},
 			"report": rep,
 		})

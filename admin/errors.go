@@ -6,22 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// apiError is an error as the client sees it: a status and OpenAI's error
-// object.
-type apiError struct {
-	Status  int    `json:"-"`
-	Message string `json:"message"`
-	Type    string `json:"type"`
-	Code    string `json:"code"`
-	// RetryAfter, when positive, is sent as Retry-After (seconds).
-	RetryAfter int `json:"-"`
-}
-
-func (e *apiError) Error() string { return e.Message }
+// apiError is an error as the client sees it: api.WriteError sends it in
+// the admin API's shape, {"error": {"message", "type", "code"}}.
+type apiError = api.Error
 
 // auditError is a change refused because its audit record could not be
 // written: nothing was changed (see Config.OnAction).
@@ -38,18 +31,18 @@ func (e *auditError) Unwrap() error { return e.err }
 
 // Error types, as OpenAI names them.
 const (
-	typeInvalidRequest = "invalid_request_error"
-	typeAuthentication = "authentication_error"
-	typePermission     = "permission_error"
-	typeNotFound       = "not_found_error"
-	typeServer         = "server_error"
+	typeInvalidRequest = api.TypeInvalidRequest
+	typeNotFound       = api.TypeNotFound
+	typeServer         = api.TypeServer
 )
 
+// The refusals of a caller without the admin scope. The access gate in
+// front refuses a missing or bad key through the same writer, so the
+// admin API's 401 and 403 read the same ("unauthenticated",
+// "insufficient_scope") whichever of them refused.
 var (
-	errUnauthenticated = &apiError{Status: http.StatusUnauthorized, Type: typeAuthentication, Code: "unauthenticated",
-		Message: "the admin API needs an API key with the admin scope (Authorization: Bearer hk_...)"}
-	errForbidden = &apiError{Status: http.StatusForbidden, Type: typePermission, Code: "insufficient_scope",
-		Message: "this API key lacks the admin scope"}
+	errUnauthenticated = api.Refusal(api.ErrUnauthorized, "the admin API needs an API key with the admin scope (Authorization: Bearer hk_...)")
+	errForbidden       = api.Refusal(api.ErrForbidden, "this API key lacks the admin scope")
 )
 
 // badRequest is a 400 about the request itself.
@@ -57,16 +50,16 @@ func badRequest(format string, args ...any) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_request", Message: fmt.Sprintf(format, args...)}
 }
 
-// classify maps the tenant store's errors to responses.
-func classify(err error) *apiError {
-	var ae *apiError
+// classify maps the tenant store's errors to responses; any other error
+// is api.WriteError's to classify (a refusal, or a 500).
+func classify(err error) error {
 	var mbe *http.MaxBytesError
 	var aue *auditError
 	switch {
-	case errors.As(err, &ae):
-		return ae
+	case errors.As(err, new(*apiError)):
+		return err
 	case errors.As(err, &aue):
-		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "audit_unavailable", Message: aue.Error(), RetryAfter: 5}
+		return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "audit_unavailable", Message: aue.Error(), RetryAfter: auditRetry}
 	case errors.As(err, &mbe):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidRequest, Code: "request_too_large",
 			Message: fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)}
@@ -77,23 +70,21 @@ func classify(err error) *apiError {
 	case errors.Is(err, tenant.ErrExists):
 		return &apiError{Status: http.StatusConflict, Type: typeInvalidRequest, Code: "already_exists", Message: err.Error()}
 	}
-	return &apiError{Status: http.StatusInternalServerError, Type: typeServer, Code: "internal_error", Message: err.Error()}
+	return err
 }
+
+// auditRetry is the Retry-After of a change refused for its audit record:
+// about one probe of the audit log's health.
+const auditRetry = 5 * time.Second
 
 // fail sends err as the whole response.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	ae := classify(err)
+	ae := api.WriteError(w, r, classify(err))
 	level := h.log.Info
 	if ae.Status >= 500 {
 		level = h.log.Error
 	}
 	level("admin request failed", "method", r.Method, "path", r.URL.Path, "status", ae.Status, "error", ae.Message)
-	if ae.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
-	}
-	writeJSON(w, ae.Status, struct {
-		Error *apiError `json:"error"`
-	}{ae})
 }
 
 // writeJSON sends v as the whole response.
@@ -103,9 +94,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		data = []byte(`{"error":{"message":"internal error: encoding the response failed","type":"server_error","code":"internal_error"}}`)
 	}
+	data = append(data, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(status)
-	w.Write(append(data, '\n'))
+	w.Write(data)
 }
 
 // decode reads a JSON body into v, refusing unknown fields (a misspelt

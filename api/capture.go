@@ -59,7 +59,7 @@ type CaptureMessage struct {
 // CaptureInput is one finished generation.
 type CaptureInput struct {
 	ResponseID string // the response's id (X-Request-Id)
-	Endpoint   string // e.g. "chat_completions", "ollama_generate"
+	Endpoint   string // EndpointChatCompletions, EndpointOllamaGenerate, ...
 	Model      string
 	// Messages are the chat messages as sent, or one user message holding
 	// a completion prompt (after a "system" message for Ollama's system).
@@ -97,11 +97,6 @@ var (
 // CaptureHeader is the request header that opts a request in to capture.
 const CaptureHeader = "X-Hearth-Capture"
 
-// capturedEndpoints are the routes whose requests may be captured.
-var capturedEndpoints = map[string]bool{
-	"/v1/chat/completions": true, "/v1/completions": true, "/api/chat": true, "/api/generate": true,
-}
-
 // captureState is what the capture of one generating request needs from
 // its start: what the Capturer wants of the caller, the header's opt-in,
 // and the body as the handler read it.
@@ -119,7 +114,7 @@ type captureKey struct{}
 // kept for capture.
 func (s *Server) captureStart(ctx context.Context, r *http.Request) context.Context {
 	c := CallerFrom(ctx)
-	if s.cfg.Capture == nil || c == nil || !capturedEndpoints[r.URL.Path] {
+	if s.cfg.Capture == nil || c == nil || !generates(r.URL.Path) { // only generations are captured
 		return ctx
 	}
 	want := s.cfg.Capture.Wants(ctx, c)
@@ -293,7 +288,7 @@ func keepParams(v reflect.Value, params map[string]any) (dropped int) {
 func parseCaptureBody(body []byte, in *CaptureInput) (dropped int, err error) {
 	params := map[string]any{}
 	switch in.Endpoint {
-	case "chat_completions":
+	case EndpointChatCompletions:
 		var req struct {
 			Messages messageList[chatMessageIn] `json:"messages"`
 			User     string                     `json:"user"`
@@ -311,7 +306,7 @@ func parseCaptureBody(body []byte, in *CaptureInput) (dropped int, err error) {
 		}
 		in.EndUser = req.User
 		dropped = keepParams(reflect.ValueOf(&req.openAISampled).Elem(), params)
-	case "completions":
+	case EndpointCompletions:
 		var req struct {
 			Prompt json.RawMessage `json:"prompt"`
 			User   string          `json:"user"`
@@ -331,7 +326,7 @@ func parseCaptureBody(body []byte, in *CaptureInput) (dropped int, err error) {
 		in.Messages = append(in.Messages, CaptureMessage{Role: "user", Content: prompt})
 		in.EndUser = req.User
 		dropped = keepParams(reflect.ValueOf(&req.openAISampled).Elem(), params)
-	case "ollama_chat":
+	case EndpointOllamaChat:
 		var req struct {
 			Messages messageList[ollamaMessage] `json:"messages"`
 			ollamaSampled
@@ -343,7 +338,7 @@ func parseCaptureBody(body []byte, in *CaptureInput) (dropped int, err error) {
 			in.Messages = append(in.Messages, CaptureMessage{Role: m.Role, Content: m.Content})
 		}
 		dropped = keepParams(reflect.ValueOf(&req.ollamaSampled).Elem(), params)
-	case "ollama_generate":
+	case EndpointOllamaGenerate:
 		var req struct {
 			System string `json:"system"`
 			Prompt string `json:"prompt"`

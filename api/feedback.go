@@ -83,7 +83,7 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func responseNotFound(id string) *apiError {
-	return &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "response_not_found", Param: "response_id",
+func responseNotFound(id string) *Error {
+	return &Error{Status: http.StatusNotFound, Type: TypeNotFound, Code: "response_not_found", Param: "response_id",
 		Message: "no captured response with id '" + clientText(id) + "' for this tenant"}
 }

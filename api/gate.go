@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/modelname"
 )
 
 // Gate is the node's access control and accounting: who is calling, which
@@ -47,7 +49,7 @@ type Caller interface {
 
 // Admission describes a request about to run.
 type Admission struct {
-	Endpoint     string // e.g. "chat_completions", "ollama_generate", "embeddings"
+	Endpoint     string // EndpointChatCompletions, EndpointOllamaGenerate, EndpointEmbeddings, ...
 	Model        string
 	PromptTokens int
 	MaxTokens    int // most tokens it may generate (0 for embeddings)
@@ -107,14 +109,7 @@ func gated(path string) bool {
 // sees applies the caller's model policy to listings.
 func sees(ctx context.Context, model string) bool {
 	c := CallerFrom(ctx)
-	return c == nil || c.Sees(model) || c.Sees(altOrSame(model))
-}
-
-func altOrSame(name string) string {
-	if alt, ok := altName(name); ok {
-		return alt
-	}
-	return name
+	return c == nil || c.Sees(model) || slices.ContainsFunc(modelname.Spellings(model), c.Sees)
 }
 
 // admit asks the caller's gate to let a request run; without a caller it
@@ -125,7 +120,7 @@ func (s *Server) admit(ctx context.Context, m Model, promptTokens, maxTokens int
 		return nopPass{}, nil
 	}
 	info := requestInfoFrom(ctx)
-	if maxTokens <= 0 && info.endpoint != "embeddings" && info.endpoint != "ollama_embed" && info.endpoint != "ollama_embeddings" {
+	if maxTokens <= 0 && samples(info.endpoint) {
 		// No limit asked: the most the context allows.
 		maxTokens = max(0, m.Info().ContextLength-promptTokens)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/modelname"
 )
 
 // This file holds what every generating endpoint shares: finding the
@@ -18,7 +19,8 @@ import (
 
 // acquire gets the named model from the backend. Ollama clients name
 // models "name:latest" when the store calls them "name" (and the other
-// way round), so the other spelling is tried before giving up.
+// way round), in any case, so the name's other spellings
+// (modelname.Spellings) are tried before giving up.
 func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.Duration, error) {
 	if err := checkModelName(name); err != nil {
 		return nil, nil, 0, err
@@ -33,8 +35,8 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 	}
 	start := s.now()
 	m, release, err := s.cfg.Backend.Acquire(ctx, name)
-	if errors.Is(err, ErrModelNotFound) {
-		if alt, ok := altName(name); ok {
+	for _, alt := range modelname.Spellings(name) {
+		if alt != name && errors.Is(err, ErrModelNotFound) {
 			m, release, err = s.cfg.Backend.Acquire(ctx, alt)
 		}
 	}
@@ -66,18 +68,6 @@ func checkModelName(name string) error {
 	return nil
 }
 
-// altName is Ollama's other spelling of a model name: with or without
-// the default ":latest" tag.
-func altName(name string) (string, bool) {
-	if base, ok := strings.CutSuffix(name, ":latest"); ok {
-		return base, true
-	}
-	if !strings.Contains(name[strings.LastIndexByte(name, '/')+1:], ":") {
-		return name + ":latest", true
-	}
-	return "", false
-}
-
 // models lists the backend's models that the caller may use.
 func (s *Server) models(ctx context.Context) ([]ModelInfo, error) {
 	all, err := s.cfg.Backend.Models(ctx)
@@ -102,9 +92,8 @@ func (s *Server) findModel(ctx context.Context, name string) (ModelInfo, error) 
 	if err != nil {
 		return ModelInfo{}, fmt.Errorf("list models: %w", err)
 	}
-	alt, hasAlt := altName(name)
 	for _, mi := range models {
-		if mi.Name == name || (hasAlt && mi.Name == alt) {
+		if modelname.Same(mi.Name, name) {
 			return mi, nil
 		}
 	}
@@ -119,7 +108,7 @@ func checkPrompt(m Model, prompt []int32, param string) error {
 		return badRequest(param, "the prompt is empty after tokenization")
 	}
 	if info.ContextLength > 0 && len(prompt) >= info.ContextLength {
-		return &apiError{Status: 400, Type: typeInvalidRequest, Code: "context_length_exceeded", Param: param,
+		return &Error{Status: 400, Type: TypeInvalidRequest, Code: "context_length_exceeded", Param: param,
 			Message: fmt.Sprintf("This model's maximum context length is %d tokens. However, your %s resulted in %d tokens. Please reduce the length of the %s.",
 				info.ContextLength, param, len(prompt), param)}
 	}

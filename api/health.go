@@ -18,7 +18,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(r.Context()); err != nil {
-			return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "not_ready", Message: "not ready: " + err.Error()}
+			return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: "not_ready", Message: "not ready: " + err.Error()}
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -33,7 +33,7 @@ func (s *Server) checkNarrow(ctx context.Context) error {
 	if s.cfg.Jurisdiction != "" {
 		here = "is in " + s.cfg.Jurisdiction
 	}
-	return &apiError{Status: http.StatusServiceUnavailable, Type: "no_permitted_node", Code: "no_permitted_node",
+	return &Error{Status: http.StatusServiceUnavailable, Type: "no_permitted_node", Code: "no_permitted_node",
 		Message: fmt.Sprintf("no permitted node: %s asks for %s, and this node %s and does not route requests to other nodes", JurisdictionHeader, want, here)}
 }
 

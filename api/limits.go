@@ -77,7 +77,7 @@ func limitMessages(m Model, msgs []chat.Message) error {
 		return nil
 	}
 	if len(msgs) > ctx {
-		return &apiError{Status: 400, Type: typeInvalidRequest, Code: "context_length_exceeded", Param: "messages",
+		return &Error{Status: 400, Type: TypeInvalidRequest, Code: "context_length_exceeded", Param: "messages",
 			Message: fmt.Sprintf("'messages' holds %d messages; this model's context of %d tokens cannot hold more than %d", len(msgs), ctx, ctx)}
 	}
 	if info.TokenBytes <= 0 {
@@ -88,7 +88,7 @@ func limitMessages(m Model, msgs []chat.Message) error {
 		total += len(msg.Content) + len(msg.Name) + len(msg.Role)
 	}
 	if most := ctx * info.TokenBytes; total > most {
-		return &apiError{Status: 400, Type: typeInvalidRequest, Code: "context_length_exceeded", Param: "messages",
+		return &Error{Status: 400, Type: TypeInvalidRequest, Code: "context_length_exceeded", Param: "messages",
 			Message: fmt.Sprintf("'messages' holds %d bytes of text; this model's context of %d tokens holds at most %d", total, ctx, most)}
 	}
 	return nil

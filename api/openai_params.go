@@ -49,7 +49,7 @@ func (u *endUser) UnmarshalJSON(data []byte) error {
 	}
 	var s string
 	if err := json.Unmarshal(data, &s); err != nil {
-		return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_type", Param: "user",
+		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "invalid_type", Param: "user",
 			Message: "invalid type for 'user': expected a string"}
 	}
 	if len(s) > maxEndUserBytes {

@@ -27,7 +27,7 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 	}
 	keepBody(r.Context(), data) // for a consented capture (capture.go)
 	if err := json.Unmarshal(data, v); err != nil {
-		var ae *apiError
+		var ae *Error
 		if errors.As(err, &ae) {
 			return ae // a limit a field's decoder applies (messageList)
 		}
@@ -38,26 +38,26 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 
 // jsonError describes a decoding failure with its line, column and, for
 // a wrong type, the field.
-func jsonError(data []byte, err error) *apiError {
+func jsonError(data []byte, err error) *Error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
 		line, col := position(data, syn.Offset)
-		return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_json",
+		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "invalid_json",
 			Message: fmt.Sprintf("the request body is not valid JSON: %v (line %d, column %d)", syn, line, col)}
 	case errors.As(err, &typ):
 		line, col := position(data, typ.Offset)
 		// The path names embedded structs by their Go type; drop those.
 		field := strings.ReplaceAll(typ.Field, "openAIParams.", "")
 		if field == "" {
-			return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_type",
+			return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "invalid_type",
 				Message: fmt.Sprintf("the request body must be a JSON object, not %s", typ.Value)}
 		}
-		return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_type", Param: field,
+		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "invalid_type", Param: field,
 			Message: fmt.Sprintf("invalid type for '%s': expected %s, got %s (line %d, column %d)", field, jsonTypeName(typ.Type.Kind().String()), clientText(typ.Value), line, col)}
 	}
-	return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "invalid_json",
+	return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "invalid_json",
 		Message: "the request body is not valid JSON: " + err.Error()}
 }
 

@@ -166,33 +166,45 @@ func New(cfg Config) (*Server, error) {
 // ServeMux patterns so that a wrong method gets a 405 in the route's own
 // error shape.
 func (s *Server) routes() {
-	s.route("/v1/chat/completions", "chat_completions", familyOpenAI, s.chatCompletions, http.MethodPost)
-	s.route("/v1/completions", "completions", familyOpenAI, s.completions, http.MethodPost)
-	s.route("/v1/embeddings", "embeddings", familyOpenAI, s.embeddings, http.MethodPost)
-	s.route("/v1/models", "models", familyOpenAI, s.listModels, http.MethodGet)
-	s.route("/v1/models/{id...}", "model", familyOpenAI, s.getModel, http.MethodGet)
-	s.route("/v1/feedback", "feedback", familyOpenAI, s.feedback, http.MethodPost) // feedback.go
-	s.route("/v1/", "not_found", familyOpenAI, notFound)
+	// The routes that run a model come from modelRoutes (endpoints.go),
+	// which the fleet's gateway reads too (ModelRoutes).
+	runs := map[string]handlerFunc{
+		EndpointChatCompletions:  s.chatCompletions,
+		EndpointCompletions:      s.completions,
+		EndpointEmbeddings:       s.embeddings,
+		EndpointOllamaChat:       s.ollamaChat,
+		EndpointOllamaGenerate:   s.ollamaGenerate,
+		EndpointOllamaEmbed:      s.ollamaEmbed,
+		EndpointOllamaEmbeddings: s.ollamaEmbeddings,
+	}
+	for _, m := range modelRoutes {
+		h := runs[m.Endpoint]
+		if h == nil {
+			panic("api: no handler for the model route " + m.Path)
+		}
+		s.route(m.Path, m.Endpoint, familyOf(m.Path), h, http.MethodPost)
+	}
 
-	s.route("/api/chat", "ollama_chat", familyOllama, s.ollamaChat, http.MethodPost)
-	s.route("/api/generate", "ollama_generate", familyOllama, s.ollamaGenerate, http.MethodPost)
-	s.route("/api/embed", "ollama_embed", familyOllama, s.ollamaEmbed, http.MethodPost)
-	s.route("/api/embeddings", "ollama_embeddings", familyOllama, s.ollamaEmbeddings, http.MethodPost)
-	s.route("/api/tags", "ollama_tags", familyOllama, s.ollamaTags, http.MethodGet)
-	s.route("/api/show", "ollama_show", familyOllama, s.ollamaShow, http.MethodPost)
-	s.route("/api/ps", "ollama_ps", familyOllama, s.ollamaPS, http.MethodGet)
-	s.route("/api/version", "ollama_version", familyOllama, s.ollamaVersion, http.MethodGet)
-	s.route("/api/", "not_found", familyOllama, notFound)
+	s.route("/v1/models", EndpointModels, familyOpenAI, s.listModels, http.MethodGet)
+	s.route("/v1/models/{id...}", EndpointModel, familyOpenAI, s.getModel, http.MethodGet)
+	s.route("/v1/feedback", EndpointFeedback, familyOpenAI, s.feedback, http.MethodPost) // feedback.go
+	s.route("/v1/", EndpointNotFound, familyOpenAI, notFound)
 
-	s.route("/healthz", "healthz", familyPlain, s.healthz, http.MethodGet)
-	s.route("/readyz", "readyz", familyPlain, s.readyz, http.MethodGet)
+	s.route("/api/tags", EndpointOllamaTags, familyOllama, s.ollamaTags, http.MethodGet)
+	s.route("/api/show", EndpointOllamaShow, familyOllama, s.ollamaShow, http.MethodPost)
+	s.route("/api/ps", EndpointOllamaPS, familyOllama, s.ollamaPS, http.MethodGet)
+	s.route("/api/version", EndpointOllamaVersion, familyOllama, s.ollamaVersion, http.MethodGet)
+	s.route("/api/", EndpointNotFound, familyOllama, notFound)
+
+	s.route("/healthz", EndpointHealthz, familyPlain, s.healthz, http.MethodGet)
+	s.route("/readyz", EndpointReadyz, familyPlain, s.readyz, http.MethodGet)
 	if s.cfg.Gatherer != nil {
-		s.route("/metrics", "metrics", familyPlain, s.metrics, http.MethodGet)
+		s.route("/metrics", EndpointMetrics, familyPlain, s.metrics, http.MethodGet)
 	}
 	// "/" answers like Ollama's root, which Open WebUI and other Ollama
 	// clients probe to see whether the server is up. Other paths are 404.
-	s.route("/{$}", "root", familyPlain, ollamaRoot, http.MethodGet)
-	s.route("/", "not_found", familyPlain, notFound)
+	s.route("/{$}", EndpointRoot, familyPlain, ollamaRoot, http.MethodGet)
+	s.route("/", EndpointNotFound, familyPlain, notFound)
 }
 
 // handlerFunc is a route's handler. It returns an error instead of
@@ -205,7 +217,7 @@ func (s *Server) route(pattern, endpoint string, fam family, h handlerFunc, meth
 		info.endpoint = endpoint
 		if len(methods) > 0 && !slices.Contains(methods, r.Method) && (r.Method != http.MethodHead || !slices.Contains(methods, http.MethodGet)) {
 			w.Header().Set("Allow", strings.Join(methods, ", "))
-			writeError(w, r, fam, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalidRequest, Code: "method_not_allowed",
+			writeError(w, r, fam, &Error{Status: http.StatusMethodNotAllowed, Type: TypeInvalidRequest, Code: "method_not_allowed",
 				Message: clientText(r.Method) + " is not allowed on " + clientText(r.URL.Path) + "; use " + strings.Join(methods, " or ")}, "")
 			return
 		}
@@ -229,14 +241,14 @@ func (s *Server) route(pattern, endpoint string, fam family, h handlerFunc, meth
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) error {
-	return &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "not_found", Message: "no such endpoint: " + clientText(r.Method) + " " + clientText(r.URL.Path)}
+	return &Error{Status: http.StatusNotFound, Type: TypeNotFound, Code: "not_found", Message: "no such endpoint: " + clientText(r.Method) + " " + clientText(r.URL.Path)}
 }
 
 // ServeHTTP handles one request: it gives it an id, routes it, then logs
 // it and records its metrics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
-	info := &requestInfo{rand: randomID(), start: start, endpoint: "not_found", narrow: strings.TrimSpace(r.Header.Get(JurisdictionHeader))}
+	info := &requestInfo{rand: randomID(), start: start, endpoint: EndpointNotFound, narrow: strings.TrimSpace(r.Header.Get(JurisdictionHeader))}
 	rec := &recorder{ResponseWriter: w}
 	// X-Request-Id starts as "req-<random>"; chat and text completions
 	// replace it with their response id ("chatcmpl-<random>",
@@ -250,12 +262,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrForbidden) {
 				err = fmt.Errorf("%w: %w", ErrUnauthorized, err)
 			}
-			fam := familyOpenAI
-			if strings.HasPrefix(r.URL.Path, "/api/") {
-				fam = familyOllama
-			}
-			writeError(rec, r.WithContext(ctx), fam, err, "")
-			info.err = classify(err, "")
+			writeError(rec, r.WithContext(ctx), familyOf(r.URL.Path), err, "")
 			s.logRequest(rec, r, info, start)
 			return
 		}
@@ -293,13 +300,9 @@ func (s *Server) serve(rec *recorder, r *http.Request, info *requestInfo) {
 		}
 		err := fmt.Errorf("internal error: %v", v)
 		s.log.Error("panic serving a request; it fails, the node goes on", "path", clip(r.URL.Path, maxLoggedBytes), "id", info.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-		info.err = &apiError{Status: http.StatusInternalServerError, Type: typeServer, Code: "internal_error", Message: err.Error()}
+		info.err = &Error{Status: http.StatusInternalServerError, Type: TypeServer, Code: "internal_error", Message: err.Error()}
 		if rec.status == 0 {
-			fam := familyOpenAI
-			if strings.HasPrefix(r.URL.Path, "/api/") {
-				fam = familyOllama
-			}
-			writeError(rec, r, fam, info.err, "")
+			writeError(rec, r, familyOf(r.URL.Path), info.err, "")
 		}
 	}()
 	s.mux.ServeHTTP(rec, r)
@@ -365,7 +368,7 @@ type requestInfo struct {
 	promptTokens     int
 	completionTokens int
 	status           int // overrides the written status (499)
-	err              *apiError
+	err              *Error
 	done             func() // tells the gate how the request ended; set by finish
 	narrow           string // the JurisdictionHeader, checked before a model runs
 }

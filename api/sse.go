@@ -98,10 +98,20 @@ func (s *streamWriter) fail(err error, param string) error {
 	if !s.started || ae.Status == statusClientClosed {
 		return ae // not started: an ordinary error response; closed: nobody to tell
 	}
-	if s.sse {
-		s.send(ae.openAI())
-	} else {
-		s.send(ae.ollama())
-	}
+	s.raw(string(errorEvent(ae, s.sse)))
 	return ae
+}
+
+// ErrorEvent is err as the last event of a stream whose status has gone
+// out already: OpenAI's error object as a server-sent event when sse,
+// else Ollama's {"error": ...} line, classified as WriteError does.
+func ErrorEvent(err error, sse bool) []byte { return errorEvent(classify(err, ""), sse) }
+
+func errorEvent(ae *Error, sse bool) []byte {
+	if !sse {
+		data, _ := json.Marshal(ae.body(familyOllama)) // a struct of strings: cannot fail
+		return append(data, '\n')
+	}
+	data, _ := json.Marshal(ae.body(familyOpenAI))
+	return append(append([]byte("data: "), data...), "\n\n"...)
 }

@@ -305,26 +305,6 @@ func (l *Log) Sync(ctx context.Context) error {
 	return l.waitDurable(upto)
 }
 
-// Checkpoint signs the chain head now, if any record is unsigned, and
-// returns the checkpoint (the zero Record if there was nothing to sign).
-func (l *Log) Checkpoint(ctx context.Context) (Record, error) {
-	if err := ctx.Err(); err != nil {
-		return Record{}, fmt.Errorf("audit: checkpoint: %w", err)
-	}
-	l.mu.Lock()
-	var cp Record
-	var err error
-	if l.sinceCP > 0 {
-		cp, err = l.checkpointLocked("manual")
-	}
-	upto := l.seq
-	l.mu.Unlock()
-	if err != nil {
-		return Record{}, err
-	}
-	return cp, l.waitDurable(upto)
-}
-
 // CheckpointIfDue writes a checkpoint if records have waited unsigned for
 // CheckpointInterval. The background ticker calls it; tests with a fake
 // clock call it directly.

@@ -66,8 +66,7 @@ type Config struct {
 	// External. Empty: connect without credentials.
 	Credentials string
 
-	// HTTPAddr is the node's HTTP API address announced in heartbeats
-	// (SetHTTPAddr changes it later).
+	// HTTPAddr is the node's HTTP API address announced in heartbeats.
 	HTTPAddr string
 	// Status reports the node's load for each heartbeat. It must be safe
 	// for concurrent use and return quickly. Nil reports a zero Load.

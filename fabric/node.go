@@ -101,10 +101,6 @@ func (n *Node) ID() string { return n.cfg.Identity.ID }
 // when it has one).
 func (n *Node) Jurisdiction() string { return n.cfg.Jurisdiction }
 
-// SetHTTPAddr changes the HTTP address announced from the next heartbeat
-// on, for a listener that started after the node.
-func (n *Node) SetHTTPAddr(addr string) { n.httpAddr.Store(&addr) }
-
 // conn is the node's NATS connection, for the protocols built on it.
 // Nil before Start; closed after Shutdown.
 func (n *Node) conn() *nats.Conn {

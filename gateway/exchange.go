@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -165,8 +166,8 @@ func (x *exchange) remote(node string) error {
 		}
 		hdr[resumeHeader] = string(rs)
 	}
-	// The tenant goes by name: until tenants are shared fleet state, an
-	// operator creates the same tenant on every node, and ids differ.
+	// The tenant goes by name: tenantdoc shares a tenant's document
+	// across the fleet, but each node gives the tenant its own id.
 	req := &fabric.InferRequest{Tenant: x.pol.TenantName, KeyID: x.pol.KeyID, Jurisdictions: x.pol.Jurisdictions, Model: x.model,
 		Path: x.r.URL.Path, Header: hdr, Body: x.forwardBody()}
 	sent := time.Now()
@@ -278,10 +279,15 @@ func (x *exchange) fail(err error) {
 			x.w.Header().Set(k, v)
 		}
 		x.w.Header().Set("X-Hearth-Node", x.busy.node)
+		// Its length declared, the answer is whole on arrival, before
+		// the audit append (writeAudit flushes it first).
+		x.w.Header().Set("Content-Length", strconv.Itoa(len(x.busy.body)))
 		x.w.WriteHeader(http.StatusServiceUnavailable)
 		x.w.Write(x.busy.body)
+		x.wrote = true
 	case !x.wrote:
 		x.rt.fail(x.w, x.r, err)
+		x.wrote = true
 	}
 }
 
@@ -299,7 +305,8 @@ func (x *exchange) failLost(lost *lostRunning) {
 		x.tr.fail("node_lost", lost)
 		x.tr.end()
 	case !x.wrote:
-		x.rt.answer(x.w, x.r, http.StatusBadGateway, "node_lost", lost)
+		api.WriteError(x.w, x.r, refusal(http.StatusBadGateway, "node_lost", lost))
+		x.wrote = true
 	}
 }
 

@@ -41,10 +41,19 @@ const JurisdictionHeader = api.JurisdictionHeader
 // of that name is never forwarded.
 const resumeHeader = "X-Hearth-Resume"
 
-// routed are the endpoints that run a model and so may run elsewhere.
-var routed = map[string]bool{
-	"/v1/chat/completions": true, "/v1/completions": true, "/v1/embeddings": true,
-	"/api/chat": true, "/api/generate": true, "/api/embed": true, "/api/embeddings": true,
+// routed are the endpoints that run a model and so may run elsewhere;
+// seeded, of those, the ones whose requests sample tokens (withSeed).
+var routed, seeded = modelPaths()
+
+func modelPaths() (routed, seeded map[string]bool) {
+	routed, seeded = map[string]bool{}, map[string]bool{}
+	for _, m := range api.ModelRoutes() {
+		routed[m.Path] = true
+		if m.Samples {
+			seeded[m.Path] = true
+		}
+	}
+	return routed, seeded
 }
 
 // Config configures a Router.
@@ -160,8 +169,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// This node's audit log cannot record the routing decision: refuse,
 		// as the node refuses what it would serve itself.
 		rt.log.Warn("request refused: the audit log cannot record the routing decision", "tenant", pol.TenantName, "err", err)
-		w.Header().Set("Retry-After", "5")
-		rt.answer(w, r, http.StatusServiceUnavailable, "audit_unavailable", err)
+		e := refusal(http.StatusServiceUnavailable, "audit_unavailable", err)
+		e.RetryAfter = 5 * time.Second
+		api.WriteError(w, r, e)
 		return
 	}
 	q := route.Query{Model: peek.Model, Jurisdictions: pol.Jurisdictions, Narrow: r.Header.Get(JurisdictionHeader), Self: rt.cfg.Fabric.ID()}
@@ -179,22 +189,17 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fail answers a request no permitted node can serve: 503 naming the
 // policy, in the API's error shape, and never a fallback elsewhere.
 func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, typ := http.StatusServiceUnavailable, "no_permitted_node"
+	status, code := http.StatusServiceUnavailable, "no_permitted_node"
 	if errors.Is(err, route.ErrBadQuery) {
-		status, typ = http.StatusBadRequest, "invalid_request_error"
+		status, code = http.StatusBadRequest, api.TypeInvalidRequest
 	}
-	rt.answer(w, r, status, typ, err)
+	api.WriteError(w, r, refusal(status, code, err))
 }
 
-// answer writes an error of the gateway's own in the API's shape.
-func (rt *Router) answer(w http.ResponseWriter, r *http.Request, status int, typ string, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-		return
-	}
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": err.Error(), "type": typ, "param": nil, "code": typ}})
+// refusal is an error of the gateway's own, in the API's terms: the
+// gateway's codes double as OpenAI error types, as they always have.
+func refusal(status int, code string, err error) *api.Error {
+	return &api.Error{Status: status, Type: code, Code: code, Message: err.Error()}
 }
 
 // stall is the write deadline for forwarded streams.

@@ -53,8 +53,3 @@ func withSeed(body []byte, path string) []byte {
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
-
-// seeded are the endpoints whose requests sample tokens.
-var seeded = map[string]bool{
-	"/v1/chat/completions": true, "/v1/completions": true, "/api/chat": true, "/api/generate": true,
-}

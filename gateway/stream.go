@@ -172,16 +172,9 @@ func (t *tracker) end() {
 }
 
 // fail ends a stream no node could finish with an in-band error, in the
-// shape the client's SDK raises.
-func (t *tracker) fail(typ string, err error) {
-	var b []byte
-	if t.sse {
-		e, _ := json.Marshal(map[string]any{"error": map[string]any{"message": err.Error(), "type": typ, "param": nil, "code": typ}})
-		b = append(append([]byte("data: "), e...), "\n\n"...)
-	} else {
-		e, _ := json.Marshal(map[string]string{"error": err.Error()})
-		b = append(e, '\n')
-	}
-	t.w.Write(b)
+// shape the client's SDK raises. (Its status went out with the stream's
+// first event, so the refusal has none.)
+func (t *tracker) fail(code string, err error) {
+	t.w.Write(api.ErrorEvent(refusal(0, code, err), t.sse))
 	t.rc.Flush()
 }

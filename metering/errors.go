@@ -45,15 +45,9 @@ type LimitError struct {
 	InFlight bool
 }
 
-// RetryAfter is how long the caller should wait (the HTTP Retry-After).
+// RetryAfter is how long the caller should wait: the HTTP API sends it as
+// Retry-After, rounded up to whole seconds (api.WriteError).
 func (e *LimitError) RetryAfter() time.Duration { return e.Wait }
-
-// RetryAfterSeconds is RetryAfter rounded up to whole seconds, at least 1:
-// the value for an HTTP Retry-After header.
-func (e *LimitError) RetryAfterSeconds() int64 {
-	s := int64((e.Wait + time.Second - 1) / time.Second)
-	return max(s, 1)
-}
 
 func (e *LimitError) Error() string {
 	what := map[string]string{

@@ -1,13 +1,8 @@
 package route
 
-import "strings"
+import "github.com/hearth-ai/hearth/modelname"
 
 // SameModel reports whether a node that lists model have serves the model
-// a request names: names compare without regard to case, and with
-// Ollama's default tag implied ("llama3" is "llama3:latest"), as the
-// serving node's API resolves them.
-func SameModel(have, want string) bool { return canonModel(have) == canonModel(want) }
-
-func canonModel(s string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ":latest")
-}
+// a request names, by modelname's rule (any case, "llama3" is
+// "llama3:latest"), as the serving node's API resolves them.
+func SameModel(have, want string) bool { return modelname.Same(have, want) }

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/hearth-ai/hearth/modelname"
 )
 
 // DefaultTag is the tag a name without one gets, as in Ollama: "stories260k"
-// and "stories260k:latest" are the same model.
-const DefaultTag = "latest"
+// and "stories260k:latest" are the same model (modelname.DefaultTag).
+const DefaultTag = modelname.DefaultTag
 
 // Limits keep names usable as file and URL components everywhere.
 const (
@@ -17,19 +19,17 @@ const (
 )
 
 // NormalizeName checks a model name of the form name[:tag] and returns its
-// canonical form "name:tag": lower case, with DefaultTag when no tag is
-// given. Names and tags use the letters a-z, digits, '.', '_' and '-', and
+// canonical form "name:tag" (modelname.Canonical): lower case, with
+// DefaultTag when no tag is given. Names and tags use the letters a-z, digits, '.', '_' and '-', and
 // start with a letter or digit; path separators, "..", spaces and other
 // characters are refused so a name can never point outside the store.
 func NormalizeName(s string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("store: empty model name")
 	}
-	lower := strings.ToLower(s)
-	name, tag, hasTag := strings.Cut(lower, ":")
-	if !hasTag {
-		tag = DefaultTag
-	}
+	// modelname decides what is name and what is tag (and lower-cases
+	// both); the checks below what they may hold.
+	name, tag, _ := modelname.Split(s)
 	if err := checkPart(s, "name", name, maxNameLen); err != nil {
 		return "", err
 	}

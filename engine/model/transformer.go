@@ -258,7 +258,7 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 		L.O.Forward(p, sc.xb2, sc.att, n)
 		add(sc.x[:n*dim], sc.xb2[:n*dim])
 
-		// Feed-forward: x += down(silu(gate(xb)) * up(xb)), xb = rmsnorm(x).
+		// Feed-forward: xb = rmsnorm(x), then x += down(silu(gate(xb)) * up(xb)).
 		for t := 0; t < n; t++ {
 			rmsnorm(sc.xb[t*dim:(t+1)*dim], sc.x[t*dim:(t+1)*dim], L.FFNNorm, m.NormEps)
 		}

@@ -146,10 +146,11 @@ func quantQ8_0Go(x []float32, q []int8, d []float32) { quantActQ8(x, q, d, nil, 
 var floatActs atomic.Bool
 
 // SetFloatActivations makes products keep activations in float32 whatever
-// the weight type, as Dot does, instead of rounding them as llama.cpp does;
-// it returns the previous setting. It is slower, and it is what a
-// comparison with a model dequantized to F32 needs: the weights are then
-// the only rounding. Products already running are not affected.
+// the weight type, instead of rounding them as llama.cpp does; it returns
+// the previous setting. It is slower, and it is what a comparison with a
+// model dequantized to F32 needs: the weights are then the only rounding.
+// Products already running are not affected. It is test and tool API (the
+// llama.cpp oracle tests in engine/model use it); serving never sets it.
 func SetFloatActivations(on bool) bool { return floatActs.Swap(on) }
 
 func grow[T any](s []T, n int) []T {

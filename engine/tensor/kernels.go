@@ -1,9 +1,6 @@
 package tensor
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // kernel holds the row functions of one type. Each assumes its
 // preconditions were checked: the float slice is a whole number of blocks
@@ -31,7 +28,7 @@ var kernels = map[DType]kernel{
 	Q8_K: {dequantQ8_K, dotQ8_K, quantQ8_K},
 }
 
-// Supported reports whether Dequantize, Dot and MatVec handle type t.
+// Supported reports whether Dequantize and the products handle type t.
 func Supported(t DType) bool { _, ok := kernels[t]; return ok }
 
 // CanQuantize reports whether Quantize can produce type t.
@@ -78,39 +75,4 @@ func Quantize(t DType, src []float32, dst []byte) error {
 	}
 	k.quant(src, dst)
 	return nil
-}
-
-// Dot returns the dot product of one row of type t with x, decoding the
-// row block by block without a temporary buffer.
-//
-// It checks nothing, since it runs once per row of every matrix-vector
-// product: the caller must make sure, once per matrix, that Supported(t),
-// that len(x) is a multiple of t.BlockSize() and that len(row) ==
-// t.RowSize(len(x)). A row that is too short makes Dot panic with an index
-// error; an unsupported type gives NaN.
-func Dot(t DType, row []byte, x []float32) float32 {
-	k, ok := kernels[t]
-	if !ok {
-		return float32(math.NaN())
-	}
-	return k.dot(row, x)
-}
-
-// MatVec sets dst[r] to the dot product of row r of w with x, for r in
-// [0, len(dst)), where w holds rows of len(x) elements of type t back to
-// back. It has Dot's preconditions for each row, and w must hold at least
-// len(dst) rows. It runs on the calling goroutine; callers split the rows
-// of large matrices across goroutines.
-func MatVec(dst []float32, t DType, w []byte, x []float32) {
-	k, ok := kernels[t]
-	if !ok {
-		for r := range dst {
-			dst[r] = float32(math.NaN())
-		}
-		return
-	}
-	rs := len(x) / t.BlockSize() * t.TypeSize()
-	for r := range dst {
-		dst[r] = k.dot(w[r*rs:(r+1)*rs], x)
-	}
 }

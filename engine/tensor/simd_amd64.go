@@ -7,8 +7,11 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// Implemented in simd_amd64.s. The quantized kernels take len(d) blocks;
-// the float kernels take len(x) &^ 7 elements and leave the rest to Go.
+// Implemented in dot_amd64.s (the dot products), tile_amd64.s (the
+// tiles) and convert_amd64.s (quantizing, conversion and the attention
+// and vector primitives), with shared macros in simd_amd64.h. The
+// quantized kernels take len(d) blocks; the float kernels take
+// len(x) &^ 7 elements and leave the rest to Go.
 //
 //go:noescape
 func dotQ8_0AVX2(w []byte, q []int8, d []float32) float32

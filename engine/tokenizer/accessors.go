@@ -26,17 +26,6 @@ func (t *Tokenizer) AddEOS() bool { return t.addEOS }
 // "<|end|>" and "<|endoftext|>".
 func (t *Tokenizer) IsEOG(id int32) bool { return t.eog[id] }
 
-// EOGTokens lists the end-of-generation tokens in increasing order.
-func (t *Tokenizer) EOGTokens() []int32 {
-	var ids []int32
-	for id := range t.tokens {
-		if t.eog[int32(id)] {
-			ids = append(ids, int32(id))
-		}
-	}
-	return ids
-}
-
 // IsControl reports whether id is a control token (after llama.cpp's
 // fix-ups, which make every end-of-generation token a control token).
 func (t *Tokenizer) IsControl(id int32) bool {

@@ -123,7 +123,8 @@ type Config struct {
 	// Audit, when set, receives a record of kind "capture" for every save,
 	// feedback, erasure and key deletion.
 	Audit Auditor
-	// OnErase is called after records are erased by response or user.
+	// OnErase is called after records are erased by response or user
+	// (flywheel.Open sets it to remove what datasets derived from them).
 	OnErase EraseHook
 	// Tenants, when set, lets Sweep apply a tenant's current retention
 	// (which may have been shortened since a record was saved).
@@ -146,9 +147,6 @@ type Store struct {
 	log *slog.Logger
 
 	master masterKey
-
-	hookMu sync.Mutex
-	hooks  []EraseHook
 
 	fbMu sync.Mutex // serialises feedback: each continues its record's numbering
 
@@ -219,22 +217,11 @@ func Open(ctx context.Context, d *db.DB, cfg Config) (*Store, error) {
 	if s.cfg.Forwarder == nil {
 		s.cfg.Forwarder = NoForwarder{}
 	}
-	if cfg.OnErase != nil {
-		s.hooks = append(s.hooks, cfg.OnErase)
-	}
 	s.master.path = cfg.KeyFile
 	if err := d.Migrate(ctx, "capture", steps); err != nil {
 		return nil, fmt.Errorf("capture: open: %w", err)
 	}
 	return s, nil
-}
-
-// OnErase adds a hook called after every erasure by response or user (for
-// packages opened after the store, such as datasets).
-func (s *Store) OnErase(h EraseHook) {
-	s.hookMu.Lock()
-	s.hooks = append(s.hooks, h)
-	s.hookMu.Unlock()
 }
 
 // Counts are what the store has done since Open.

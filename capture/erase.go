@@ -2,7 +2,6 @@ package capture
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -67,18 +66,12 @@ func (s *Store) EraseUser(ctx context.Context, tenantID, endUser string) (int, e
 	return len(ids), s.erased(ctx, tenantID, ids)
 }
 
-// erased runs the erase hooks.
+// erased runs the erase hook.
 func (s *Store) erased(ctx context.Context, tenantID string, ids []string) error {
-	s.hookMu.Lock()
-	hooks := append([]EraseHook(nil), s.hooks...)
-	s.hookMu.Unlock()
-	var errs []error
-	for _, h := range hooks {
-		if err := h(ctx, tenantID, ids); err != nil {
-			errs = append(errs, err)
-		}
+	if s.cfg.OnErase == nil {
+		return nil
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := s.cfg.OnErase(ctx, tenantID, ids); err != nil {
 		return fmt.Errorf("capture: erased %d records, but data derived from them may remain: %w", len(ids), err)
 	}
 	return nil

@@ -283,10 +283,11 @@ func TestFeedback(t *testing.T) {
 
 func TestEraseUser(t *testing.T) {
 	var hooked []string
+	var hookErr error // what the hook answers
 	f := newFixture(t, "KE", func(c *Config) {
 		c.OnErase = func(_ context.Context, tenantID string, ids []string) error {
 			hooked = append(hooked, tenantID+":"+strings.Join(ids, ","))
-			return nil
+			return hookErr
 		}
 	})
 	ctx := context.Background()
@@ -343,7 +344,7 @@ func TestEraseUser(t *testing.T) {
 		t.Errorf("EraseUser with no user: %v, want ErrInvalid", err)
 	}
 	// A hook's failure is reported, after the rows are gone.
-	f.s.OnErase(func(context.Context, string, []string) error { return errors.New("dataset offline") })
+	hookErr = errors.New("dataset offline")
 	if n, err := f.s.EraseUser(ctx, "t2", "alice"); n != 1 || err == nil || !strings.Contains(err.Error(), "dataset offline") {
 		t.Errorf("EraseUser with a failing hook = %d, %v", n, err)
 	}

@@ -16,11 +16,9 @@ import (
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/identity"
-	"github.com/hearth-ai/hearth/store"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
-	var dataDir string
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Verify and export the tamper-evident audit log",
@@ -28,9 +26,8 @@ func newAuditCmd(g *globals) *cobra.Command {
 hash-chained record, signed at intervals by the node's key. "verify" checks
 it and says exactly where it was altered; "export" writes it as JSON lines.`,
 	}
-	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
 	dirs := func() (data, log string, err error) {
-		data, err = nodeDataDir(dataDir)
+		data, err = g.dataDir()
 		if err != nil {
 			return "", "", err
 		}

@@ -29,7 +29,7 @@ func TestCaptureToDatasetAndErase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := capture.Open(ctx, d, capture.Config{Jurisdiction: "KE", KeyFile: filepath.Join(dir, "capture.key")})
+	cs, err := capture.Open(ctx, d, capture.Config{Jurisdiction: "KE", KeyFile: filepath.Join(dir, capture.KeyFileName)})
 	if err != nil {
 		t.Fatal(err)
 	}

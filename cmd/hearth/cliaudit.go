@@ -11,7 +11,6 @@ import (
 	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/identity"
-	"github.com/hearth-ai/hearth/store"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -40,19 +39,9 @@ func cliChangeErr(err error) error {
 	return err
 }
 
-// auditChange appends the record of a change. The audit log has one
-// writer. When this process can take its lock, the record is appended and
-// signed at once; when a node is serving from the data directory, the
-// record is spooled, durably and signed with the node key (which this
-// command creates if no node has run yet), and the node appends it within
-// seconds.
+// auditChange appends the record of a change to the audit log of the data
+// directory dataDir (see auditAppender).
 func auditChange(ctx context.Context, g *globals, dataDir, action string, detail map[string]string) error {
-	if dataDir == "" {
-		var err error
-		if dataDir, err = store.DefaultDir(); err != nil {
-			return err
-		}
-	}
 	d := maps.Clone(detail)
 	if d == nil {
 		d = map[string]string{}
@@ -61,27 +50,39 @@ func auditChange(ctx context.Context, g *globals, dataDir, action string, detail
 	if u := osUser(); u != "" {
 		d["os_user"] = u
 	}
-	r := audit.Record{Kind: audit.KindAdmin, Decision: audit.DecisionAllow, Reason: action, Detail: d}
-	// The node signs what it appends, and the spool takes only records
-	// signed with its key.
-	id, err := identity.LoadOrCreate(dataDir)
+	a, id, err := g.auditAppender(dataDir)
 	if err != nil {
-		return fmt.Errorf("node key: %w", err)
+		return err
 	}
-	r.Node = id.ID
-	dir := filepath.Join(dataDir, "audit")
-	a, _, err := audit.OpenOrSpool(dir, id, audit.Options{})
-	if err != nil {
-		// The log does not open (a damaged tail, say): the record waits in
-		// the spool until the log is repaired.
-		fmt.Fprintf(g.stderr, "warning: audit log: %v; the record is spooled\n", err)
-		a = audit.NewSpooler(dir, id)
-	}
+	r := audit.Record{Kind: audit.KindAdmin, Decision: audit.DecisionAllow, Reason: action, Detail: d, Node: id.ID}
 	_, err = a.Append(context.WithoutCancel(ctx), r)
 	if cerr := a.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// auditAppender opens the audit log of the data directory dataDir for a
+// command. The log has one writer: when this process can take its lock,
+// records are appended and signed at once; while a node serves from the
+// directory, they are spooled, durably, and the node appends them within
+// seconds. Both sign with the node key, which is created here if no node
+// has run yet (the spool takes only records signed with it); it is
+// returned for the records' Node.
+func (g *globals) auditAppender(dataDir string) (audit.Appender, *identity.Identity, error) {
+	id, err := identity.LoadOrCreate(dataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node key: %w", err)
+	}
+	dir := filepath.Join(dataDir, "audit")
+	a, _, err := audit.OpenOrSpool(dir, id, audit.Options{})
+	if err != nil {
+		// The log does not open (a damaged tail, say): records wait in the
+		// spool until it is repaired.
+		fmt.Fprintf(g.stderr, "warning: audit log: %v; records are spooled until it is repaired\n", err)
+		a = audit.NewSpooler(dir, id)
+	}
+	return a, id, nil
 }
 
 // osUser names who ran the command, as far as the system says.

@@ -9,11 +9,10 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/spf13/cobra"
-
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/store"
 )
 
 // A data directory holds the node's secrets (node.key, capture.key,
@@ -24,15 +23,22 @@ import (
 // serve makes the directory itself 0700, saying so when it changes it;
 // and serve refuses to start on a secret file that others can read.
 
-// privateUmask gives a command that has a --data-dir flag umask 077 (see
-// umask_unix.go). It runs before every command; those without a data
-// directory (quantize, gen-model, ...) keep the user's umask for the files
-// they write.
-func privateUmask(cmd *cobra.Command, _ []string) error {
-	if cmd.Flags().Lookup("data-dir") != nil {
-		setPrivateUmask()
+// dataDir is the data directory the command works on: --data-dir (which
+// serve also takes from HEARTH_DATA_DIR or its config file), else
+// store.DefaultDir's. Resolving it is where a command starts working on
+// the directory, so from here on the process runs with umask 077 (see
+// umask_unix.go); commands that never resolve one (quantize, gen-model,
+// ...) keep the user's umask for the files they write.
+func (g *globals) dataDir() (string, error) {
+	dir := g.dataDirFlag
+	if dir == "" {
+		var err error
+		if dir, err = store.DefaultDir(); err != nil {
+			return "", err
+		}
 	}
-	return nil
+	setPrivateUmask()
+	return dir, nil
 }
 
 // secureDataDir creates dir (0700) if needed and makes an existing one

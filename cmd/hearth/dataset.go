@@ -15,52 +15,39 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
-	"github.com/hearth-ai/hearth/store"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// datasetNow is the clock of the dataset commands (version creation
-// times); tests set it.
-var datasetNow = time.Now
-
-// datasetCaptureSource, when set, gives `dataset build` the node's
-// captured interactions as a Source (the capture store, opened on the
-// same database). Until it is wired, builds read --from files.
-var datasetCaptureSource func(ctx context.Context, d *db.DB, dataDir string) (dataset.Source, error)
-
 // datasetEnv is what every dataset subcommand opens: the database, the
-// dataset store and the tenant the --tenant flag names.
+// flywheel's stores (datasets sealed under the capture keys, the captures
+// a build reads) and the tenant the --tenant flag names.
 type datasetEnv struct {
-	dataDir, tenantArg string
+	g         *globals
+	tenantArg string
 }
 
 type openDatasets struct {
 	d        *db.DB
-	ds       *dataset.Store
-	cs       *capture.Store // holds the keys that seal examples
+	fw       *flywheel.Stores
 	tenantID string
-	dir      string
 }
 
 func (e *datasetEnv) open(ctx context.Context) (*openDatasets, error) {
 	if e.tenantArg == "" {
 		return nil, errors.New("--tenant is required")
 	}
-	dir := e.dataDir
-	if dir == "" {
-		var err error
-		if dir, err = store.DefaultDir(); err != nil {
-			return nil, err
-		}
+	dir, err := e.g.dataDir()
+	if err != nil {
+		return nil, err
 	}
 	d, err := db.OpenDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := tenant.Open(ctx, d, datasetNow)
+	ts, err := tenant.Open(ctx, d, e.g.now)
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -71,12 +58,12 @@ func (e *datasetEnv) open(ctx context.Context) (*openDatasets, error) {
 		d.Close()
 		return nil, fmt.Errorf("--tenant: %w", err)
 	}
-	ds, cs, err := openSealedDatasets(ctx, d, dir, datasetNow)
+	fw, err := flywheel.Open(ctx, d, dir, flywheel.Options{Now: e.g.now})
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	return &openDatasets{d: d, ds: ds, cs: cs, tenantID: t.ID, dir: dir}, nil
+	return &openDatasets{d: d, fw: fw, tenantID: t.ID}, nil
 }
 
 // openWrite is open for the commands that write examples (build, import):
@@ -88,7 +75,7 @@ func (e *datasetEnv) openWrite(ctx context.Context) (*openDatasets, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := o.cs.EnsureKey(ctx, o.tenantID); err != nil {
+	if err := o.fw.Capture.EnsureKey(ctx, o.tenantID); err != nil {
 		o.Close()
 		return nil, err
 	}
@@ -98,7 +85,7 @@ func (e *datasetEnv) openWrite(ctx context.Context) (*openDatasets, error) {
 func (o *openDatasets) Close() { o.d.Close() }
 
 func newDatasetCmd(g *globals) *cobra.Command {
-	env := &datasetEnv{}
+	env := &datasetEnv{g: g}
 	cmd := &cobra.Command{
 		Use:   "dataset",
 		Short: "Build, inspect, export and import a tenant's fine-tuning datasets",
@@ -115,7 +102,6 @@ derived from them.
 Ratings compare on a 1..5 scale: stars as given, a thumbs-up counts as 5 and a
 thumbs-down as 1. --tenant takes a tenant's name or ID.`,
 	}
-	cmd.PersistentFlags().StringVar(&env.dataDir, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
 	cmd.PersistentFlags().StringVar(&env.tenantArg, "tenant", "", "tenant name or ID (required)")
 	cmd.AddCommand(
 		newDatasetBuildCmd(g, env),
@@ -168,9 +154,8 @@ Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, a
 				return err
 			}
 			defer o.Close()
-			var src dataset.Source
-			switch {
-			case from != "":
+			src := o.fw.Source() // the node's captured, rated interactions
+			if from != "" {
 				f, err := os.Open(from)
 				if err != nil {
 					return fmt.Errorf("--from: %w", err)
@@ -181,14 +166,11 @@ Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, a
 					return fmt.Errorf("--from %s: %w", from, err)
 				}
 				src = dataset.Static(ins)
-			case datasetCaptureSource != nil:
-				if src, err = datasetCaptureSource(cmd.Context(), o.d, o.dir); err != nil {
-					return err
-				}
-			default:
-				return errors.New("no interaction source: give --from FILE.jsonl (reading captures directly is not wired yet)")
 			}
-			v, err := o.ds.Build(cmd.Context(), src, o.tenantID, name, opts)
+			v, err := o.fw.Datasets.Build(cmd.Context(), src, o.tenantID, name, opts)
+			if errors.Is(err, flywheel.ErrNoFeedback) {
+				return fmt.Errorf("%w; or build from a file with --from FILE.jsonl", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -223,7 +205,7 @@ func newDatasetListCmd(g *globals, env *datasetEnv) *cobra.Command {
 				return err
 			}
 			defer o.Close()
-			list, err := o.ds.List(cmd.Context(), o.tenantID)
+			list, err := o.fw.Datasets.List(cmd.Context(), o.tenantID)
 			if err != nil {
 				return err
 			}
@@ -269,7 +251,7 @@ func newDatasetExportCmd(g *globals, env *datasetEnv) *cobra.Command {
 			}
 			defer o.Close()
 			if out == "" || out == "-" {
-				_, err := o.ds.Export(cmd.Context(), o.tenantID, name, version, split, g.stdout)
+				_, err := o.fw.Datasets.Export(cmd.Context(), o.tenantID, name, version, split, g.stdout)
 				return err
 			}
 			// Write beside the target and rename, so a failed export never
@@ -279,7 +261,7 @@ func newDatasetExportCmd(g *globals, env *datasetEnv) *cobra.Command {
 				return fmt.Errorf("--out: %w", err)
 			}
 			defer os.Remove(tmp.Name())
-			n, err := o.ds.Export(cmd.Context(), o.tenantID, name, version, split, tmp)
+			n, err := o.fw.Datasets.Export(cmd.Context(), o.tenantID, name, version, split, tmp)
 			if cerr := tmp.Close(); err == nil {
 				err = cerr
 			}
@@ -329,7 +311,7 @@ stored.`,
 				defer f.Close()
 				r = f
 			}
-			v, err := o.ds.Import(cmd.Context(), o.tenantID, name, r)
+			v, err := o.fw.Datasets.Import(cmd.Context(), o.tenantID, name, r)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
@@ -360,7 +342,7 @@ func newDatasetStatsCmd(g *globals, env *datasetEnv) *cobra.Command {
 				return err
 			}
 			defer o.Close()
-			st, err := o.ds.Stats(cmd.Context(), o.tenantID, name, version)
+			st, err := o.fw.Datasets.Stats(cmd.Context(), o.tenantID, name, version)
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/fabric"
-	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -40,24 +39,13 @@ type eraseAnswer struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// openErasure opens what erasure needs besides the capture store: the
-// dataset store, sealed under the capture keys, into which capture
-// erasures flow along lineage, and the book of fleet nodes seen.
+// openErasure opens what erasure needs besides the capture store (whose
+// erasures reach the datasets: flywheel.Open): the book of fleet nodes
+// seen.
 func (s *security) openErasure(ctx context.Context, log *slog.Logger) error {
 	var err error
-	if s.book, err = openPeerBook(ctx, s.db, log); err != nil {
-		return err
-	}
-	ds, err := dataset.Open(ctx, s.db, nil)
-	if err != nil {
-		return err
-	}
-	ds.SetSealer(s.capture.Sealer())
-	s.capture.OnErase(func(ctx context.Context, tenantID string, ids []string) error {
-		_, err := ds.RemoveResponses(ctx, tenantID, ids)
-		return err
-	})
-	return nil
+	s.book, err = openPeerBook(ctx, s.db, log)
+	return err
 }
 
 // eraseLocal erases what this node keeps.

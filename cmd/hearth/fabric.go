@@ -5,30 +5,11 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/runner"
 )
-
-// operatorKey reads --operator: the key in hex, or a file holding it;
-// nil when not given.
-func operatorKey(o *serveOptions) (ed25519.PublicKey, error) {
-	if o.operator == "" {
-		return nil, nil
-	}
-	key := o.operator
-	if b, err := os.ReadFile(key); err == nil {
-		key = strings.TrimSpace(string(b))
-	}
-	pub, err := identity.ParsePublicKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("serve: --operator: %w", err)
-	}
-	return pub, nil
-}
 
 // startFabric joins the node to its fleet: an embedded NATS server (or an
 // external NATS), clustered with --join peers, publishing heartbeats with

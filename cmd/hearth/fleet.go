@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,10 +16,6 @@ import (
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/identity"
 )
-
-// fleetNow is the clock of the fleet commands (certificate times, ages);
-// tests set it.
-var fleetNow = time.Now
 
 func newFleetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -132,7 +129,7 @@ the certificate is written to stdout.`,
 			if err != nil {
 				return fmt.Errorf("fleet certify: --node-key: %w", err)
 			}
-			c, err := fabric.Certify(priv, pub, site, jurisdiction, valid, fleetNow())
+			c, err := fabric.Certify(priv, pub, site, jurisdiction, valid, g.now())
 			if err != nil {
 				return err
 			}
@@ -156,12 +153,18 @@ the certificate is written to stdout.`,
 	return cmd
 }
 
-// parseFleetOperator parses an optional --operator flag.
-func parseFleetOperator(s string) (ed25519.PublicKey, error) {
+// parseOperator reads an --operator flag, serve's and the fleet
+// commands': the operator's public key in hex, or a file holding it; nil
+// when not given.
+func parseOperator(s string) (ed25519.PublicKey, error) {
 	if s == "" {
 		return nil, nil
 	}
-	pub, err := identity.ParsePublicKey(strings.TrimSpace(s))
+	key := s
+	if b, err := os.ReadFile(s); err == nil {
+		key = string(b)
+	}
+	pub, err := identity.ParsePublicKey(strings.TrimSpace(key))
 	if err != nil {
 		return nil, fmt.Errorf("--operator: %w", err)
 	}
@@ -179,7 +182,7 @@ key), also verify its signature and validity now; a certificate that fails
 makes the command fail.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			op, err := parseFleetOperator(operator)
+			op, err := parseOperator(operator)
 			if err != nil {
 				return err
 			}
@@ -189,7 +192,7 @@ makes the command fail.`,
 			}
 			status, verr := "not checked (no --operator)", error(nil)
 			if op != nil {
-				if verr = c.Verify(op, fleetNow()); verr != nil {
+				if verr = c.Verify(op, g.now()); verr != nil {
 					status = "INVALID: " + verr.Error()
 				} else {
 					status = "valid"
@@ -210,7 +213,7 @@ makes the command fail.`,
 			return verr
 		},
 	}
-	cmd.Flags().StringVar(&operator, "operator", "", "operator public key (hex) to verify with")
+	cmd.Flags().StringVar(&operator, "operator", "", "operator public key (hex, or a file holding it) to verify with")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -231,7 +234,7 @@ type fleetNode struct {
 }
 
 func newFleetStatusCmd(g *globals) *cobra.Command {
-	var url, creds, operator, token, dataDir string
+	var url, creds, operator, token string
 	var wait time.Duration
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -246,11 +249,11 @@ says "unchecked". A node's embedded NATS takes only clients with its token:
 fleet.token), or give --nats and --token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			op, err := parseFleetOperator(operator)
+			op, err := parseOperator(operator)
 			if err != nil {
 				return err
 			}
-			if dataDir != "" {
+			if dataDir := g.dataDirFlag; dataDir != "" {
 				a, err := fabric.ReadClientAccess(dataDir)
 				if err != nil {
 					return fmt.Errorf("fleet status: %w", err)
@@ -258,12 +261,12 @@ fleet.token), or give --nats and --token.`,
 				url, token = a.URL, a.Token
 			}
 			peers, err := fabric.Collect(cmd.Context(), url, fabric.CollectOptions{
-				Credentials: creds, Token: token, Wait: wait, OperatorKey: op, Now: fleetNow,
+				Credentials: creds, Token: token, Wait: wait, OperatorKey: op, Now: g.now,
 			})
 			if err != nil {
 				return err
 			}
-			now := fleetNow()
+			now := g.now()
 			rows := make([]fleetNode, len(peers))
 			for i, p := range peers {
 				rows[i] = fleetNode{
@@ -282,8 +285,7 @@ fleet.token), or give --nats and --token.`,
 	cmd.Flags().StringVar(&url, "nats", "nats://127.0.0.1:4222", "NATS URL of a node or of the fleet's NATS")
 	cmd.Flags().StringVar(&creds, "creds", "", "NATS credentials file")
 	cmd.Flags().StringVar(&token, "token", "", "the node's NATS client token (its DATA/fleet.token)")
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "a running node's data directory: read its fleet URL and token from there")
-	cmd.Flags().StringVar(&operator, "operator", "", "operator public key (hex) to judge certificates with")
+	cmd.Flags().StringVar(&operator, "operator", "", "operator public key (hex, or a file holding it) to judge certificates with")
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "how long to listen for heartbeats")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

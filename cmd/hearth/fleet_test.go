@@ -83,12 +83,11 @@ func TestFleetOperatorCertifyShow(t *testing.T) {
 		t.Errorf("cert show with another operator: %v, output %q; want ErrBadSignature and INVALID", err, out)
 	}
 	// Expired, by the command's clock.
-	fleetNow = func() time.Time { return time.Now().Add(72 * time.Hour) }
-	t.Cleanup(func() { fleetNow = time.Now })
+	setClock(t, func() time.Time { return time.Now().Add(72 * time.Hour) })
 	if _, err := run(t, "", "fleet", "cert", "show", certFile, "--operator", op.PublicKey); !errors.Is(err, fabric.ErrExpired) {
 		t.Errorf("cert show 72h later: %v; want ErrExpired", err)
 	}
-	fleetNow = time.Now
+	setClock(t, time.Now)
 
 	for _, tc := range []struct {
 		name string

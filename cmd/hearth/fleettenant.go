@@ -34,14 +34,13 @@ Nodes that were down catch up when they rejoin. API keys stay per node
 }
 
 func newFleetTenantListCmd(g *globals) *cobra.Command {
-	var dataDir string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list [--data-dir DATA]",
 		Short: "List the tenant documents a node holds (the newest it has verified for each tenant)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := nodeDataDir(dataDir)
+			dir, err := g.dataDir()
 			if err != nil {
 				return err
 			}
@@ -74,7 +73,6 @@ func newFleetTenantListCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "data directory (default $HEARTH_DATA_DIR or ~/.hearth)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -135,7 +133,7 @@ func newFleetTenantSignCmd(g *globals) *cobra.Command {
 }
 
 func newFleetTenantPushCmd(g *globals) *cobra.Command {
-	var url, token, dataDir, creds string
+	var url, token, creds string
 	cmd := &cobra.Command{
 		Use:   "push FILE... (--data-dir DATA | --nats URL [--token T])",
 		Short: "Publish signed tenant documents to the fleet through one node",
@@ -153,7 +151,7 @@ func newFleetTenantPushCmd(g *globals) *cobra.Command {
 				docs = append(docs, b)
 			}
 			a := fabric.ClientAccess{URL: url, Token: token, Credentials: creds}
-			if dataDir != "" {
+			if dataDir := g.dataDirFlag; dataDir != "" {
 				da, err := fabric.ReadClientAccess(dataDir)
 				if err != nil {
 					return fmt.Errorf("fleet tenant push: %w", err)
@@ -170,7 +168,6 @@ func newFleetTenantPushCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "a running node's data directory (its fleet URL and token)")
 	cmd.Flags().StringVar(&url, "nats", "", "NATS URL of a node or of the fleet's NATS")
 	cmd.Flags().StringVar(&token, "token", "", "the node's NATS client token")
 	cmd.Flags().StringVar(&creds, "creds", "", "NATS credentials file")

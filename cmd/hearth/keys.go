@@ -14,7 +14,7 @@ import (
 )
 
 func newKeysCmd(g *globals) *cobra.Command {
-	ts := &tenantStore{}
+	ts := &tenantStore{g: g}
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Manage tenants' API keys: create (shown once), list, revoke",
@@ -26,7 +26,6 @@ Scopes: inference (completions, chat, embeddings), feedback, admin (the
 admin API, for every tenant: operators only). Revocation takes effect at
 once, also for a running server.`,
 	}
-	ts.flag(cmd)
 	cmd.AddCommand(newKeysCreateCmd(g, ts), newKeysListCmd(g, ts), newKeysRevokeCmd(g, ts))
 	return cmd
 }
@@ -55,7 +54,7 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 				o.Scopes = append(o.Scopes, sc)
 			}
 			var err error
-			if o.Expires, err = parseKeyExpiry(expires, tenantsNow()); err != nil {
+			if o.Expires, err = parseKeyExpiry(expires, g.now()); err != nil {
 				return fmt.Errorf("--expires: %w", err)
 			}
 			s, done, err := ts.open(cmd.Context())
@@ -179,7 +178,7 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 				fmt.Fprintf(g.stderr, "tenant %s has no keys (hearth keys create --tenant %s)\n", tenantName, tenantName)
 				return nil
 			}
-			now := tenantsNow()
+			now := g.now()
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPES\tSTATUS\tCREATED\tEXPIRES")
 			for _, k := range keys {

@@ -14,9 +14,7 @@ import (
 func TestKeysCLI(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	old := tenantsNow
-	tenantsNow = func() time.Time { return now }
-	t.Cleanup(func() { tenantsNow = old })
+	setClock(t, func() time.Time { return now })
 
 	mustRun(t, dir, "tenants", "create", "kra")
 	mustRun(t, dir, "tenants", "create", "afya")
@@ -78,13 +76,13 @@ func TestKeysCLI(t *testing.T) {
 	}
 
 	// Expiry on the CLI's clock.
-	tenantsNow = func() time.Time { return now.Add(31 * 24 * time.Hour) }
+	setClock(t, func() time.Time { return now.Add(31 * 24 * time.Hour) })
 	out, _ = mustRun(t, dir, "keys", "create", "--tenant", "kra", "--expires", "1h")
 	s2 := openTenantDir(t, dir) // on the moved clock
 	if _, err := s2.Authenticate(ctx, strings.TrimSpace(out)); err != nil {
 		t.Errorf("fresh key with an hour to live: %v", err)
 	}
-	tenantsNow = func() time.Time { return now.Add(31*24*time.Hour + time.Hour) }
+	setClock(t, func() time.Time { return now.Add(31*24*time.Hour + time.Hour) })
 	if _, err := s2.Authenticate(ctx, strings.TrimSpace(out)); !errors.Is(err, tenant.ErrExpired) {
 		t.Errorf("key an hour later: %v; want ErrExpired", err)
 	}

@@ -10,8 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hearth-ai/hearth/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -26,12 +29,19 @@ func main() {
 	}
 }
 
-// globals are the flags every command shares.
+// globals are what every command shares: the root flags, the standard
+// streams and the clock.
 type globals struct {
 	verbose bool
-	stdin   io.Reader
-	stdout  io.Writer
-	stderr  io.Writer
+	// dataDirFlag is --data-dir as given (empty: not given); dataDir()
+	// resolves it.
+	dataDirFlag string
+	stdin       io.Reader
+	stdout      io.Writer
+	stderr      io.Writer
+	// now is the commands' clock (creation times, key expiry, periods,
+	// certificate validity); tests set it.
+	now func() time.Time
 
 	progressShown bool
 }
@@ -98,20 +108,26 @@ func (g *globals) progressDone() {
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	return newCLI(&globals{stdin: stdin, stdout: stdout, stderr: stderr})
+}
+
+// newCLI builds the command tree over g; a nil clock is time.Now.
+func newCLI(g *globals) *cobra.Command {
+	if g.now == nil {
+		g.now = time.Now
+	}
 	root := &cobra.Command{
 		Use:           "hearth",
 		Short:         "Sovereign AI at the edge: run open-weight models on your own ground",
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Commands on a data directory create private files (datadir.go).
-		PersistentPreRunE: privateUmask,
 	}
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(g.stdin)
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log progress and timings to stderr")
+	root.PersistentFlags().StringVar(&g.dataDirFlag, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
 	root.AddCommand(
 		newGenerateCmd(g),
 		newTokenizeCmd(g),

@@ -4,18 +4,40 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
 )
 
 const models = "../../../shared/testdata/models"
+
+// testNow is the clock of the CLIs the tests build (testRoot); setClock
+// sets it for one test.
+var testNow = time.Now
+
+// setClock makes the tests' CLIs, and what else reads testNow, see now
+// until the test ends.
+func setClock(t *testing.T, now func() time.Time) {
+	t.Helper()
+	old := testNow
+	testNow = now
+	t.Cleanup(func() { testNow = old })
+}
+
+// testRoot is the CLI on the tests' clock.
+func testRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	return newCLI(&globals{stdin: stdin, stdout: stdout, stderr: stderr, now: func() time.Time { return testNow() }})
+}
 
 // run executes the CLI in-process and returns stdout and the error.
 func run(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	root := newRoot(strings.NewReader(stdin), &out, &errOut)
+	root := testRoot(strings.NewReader(stdin), &out, &errOut)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return out.String(), err

@@ -14,14 +14,10 @@ import (
 )
 
 func newModelsCmd(g *globals) *cobra.Command {
-	var dataDir string
 	open := func() (*store.Store, error) {
-		dir := dataDir
-		if dir == "" {
-			var err error
-			if dir, err = store.DefaultDir(); err != nil {
-				return nil, err
-			}
+		dir, err := g.dataDir()
+		if err != nil {
+			return nil, err
 		}
 		return store.Open(dir)
 	}
@@ -34,8 +30,6 @@ Models are named name[:tag], lower case, like Ollama models; a name without a
 tag means name:latest. Imported and pulled files are named after the file by
 default: stories260K.gguf becomes stories260k:latest.`,
 	}
-	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "",
-		"data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
 	cmd.AddCommand(
 		newModelsImportCmd(g, open),
 		newModelsPullCmd(g, open),

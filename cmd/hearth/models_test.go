@@ -23,7 +23,7 @@ import (
 func runErr(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	root := newRoot(strings.NewReader(""), &out, &errOut)
+	root := testRoot(strings.NewReader(""), &out, &errOut)
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err

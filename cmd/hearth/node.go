@@ -7,16 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/identity"
-	"github.com/hearth-ai/hearth/store"
 )
-
-// nodeDataDir resolves --data-dir for the node and audit commands.
-func nodeDataDir(dir string) (string, error) {
-	if dir != "" {
-		return dir, nil
-	}
-	return store.DefaultDir()
-}
 
 func newNodeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -28,7 +19,6 @@ func newNodeCmd(g *globals) *cobra.Command {
 }
 
 func newNodeIDCmd(g *globals) *cobra.Command {
-	var dataDir string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "id",
@@ -39,7 +29,7 @@ first use. Give the public key to auditors: "hearth audit verify --pubkey HEX"
 checks a copy of the log against it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := nodeDataDir(dataDir)
+			dir, err := g.dataDir()
 			if err != nil {
 				return err
 			}
@@ -60,7 +50,6 @@ checks a copy of the log against it.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

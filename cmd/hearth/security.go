@@ -18,6 +18,7 @@ import (
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/tenant"
@@ -107,11 +108,14 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 		return nil, err
 	}
 	s.forward = &captureForwarder{}
-	if s.capture, err = capture.Open(ctx, s.db, capture.Config{Jurisdiction: o.jurisdiction, Node: s.id.ID, Audit: s.audit,
-		Tenants: s.tenants, Forwarder: s.forward, Logger: log}); err != nil {
+	// Captures, and the datasets their erasures reach (flywheel.Open).
+	fw, err := flywheel.Open(ctx, s.db, dir, flywheel.Options{Jurisdiction: o.jurisdiction, Node: s.id.ID, Audit: s.audit,
+		Tenants: s.tenants, Forwarder: s.forward, Logger: log})
+	if err != nil {
 		return nil, err
 	}
-	if err := s.openErasure(ctx, log); err != nil { // fleet-wide erasure, into datasets too (erase.go)
+	s.capture = fw.Capture
+	if err := s.openErasure(ctx, log); err != nil { // fleet-wide erasure (erase.go)
 		return nil, err
 	}
 	s.stopSweep = sweep(s.capture, log)

@@ -91,7 +91,6 @@ let streams in flight finish (up to --drain).`,
 	f.StringVar(&o.config, "config", "", "TOML config file")
 	f.StringVar(&o.addr, "addr", DefaultAddr, "address to listen on (host:port; port 0 picks one)")
 	f.StringArrayVarP(&o.models, "model", "m", nil, "GGUF file to serve besides the store, named after the file (repeatable)")
-	f.StringVar(&o.dataDir, "data-dir", "", "data directory (default $HEARTH_DATA_DIR or ~/.hearth)")
 	f.IntVarP(&o.threads, "threads", "t", 0, "worker threads per model (0: one per core)")
 	f.IntVarP(&o.ctxSize, "ctx", "c", 0, "context size per sequence (0: the model's, at most 4096)")
 	f.IntVar(&o.parallel, "parallel", 4, "sequences decoded together per model (batch slots)")
@@ -135,13 +134,11 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if _, err := engine.ParseKVType(o.kvType); err != nil {
 		return fmt.Errorf("serve: --kv-type: %w", err)
 	}
-	dir := o.dataDir
-	if dir == "" {
-		if dir, err = store.DefaultDir(); err != nil {
-			return err
-		}
-		o.dataDir = dir
+	dir, err := g.dataDir()
+	if err != nil {
+		return err
 	}
+	o.dataDir = dir
 	if err := secureDataDir(dir, log); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -156,9 +153,9 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	op, err := operatorKey(o)
+	op, err := parseOperator(o.operator)
 	if err != nil {
-		return err
+		return fmt.Errorf("serve: %w", err)
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

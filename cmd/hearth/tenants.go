@@ -14,36 +14,25 @@ import (
 
 	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/db"
-	"github.com/hearth-ai/hearth/store"
 	"github.com/hearth-ai/hearth/tenant"
 )
-
-// tenantsNow is the clock of the tenants and keys commands (creation
-// times, key expiry); tests set it.
-var tenantsNow = time.Now
 
 // tenantStore opens the tenant store in the data directory's database;
 // close releases it.
 type tenantStore struct {
-	dataDir string
-}
-
-func (ts *tenantStore) flag(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&ts.dataDir, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
+	g       *globals
+	dataDir string // set by open: the data directory, for the audit log
 }
 
 func (ts *tenantStore) open(ctx context.Context) (s *tenant.Store, closeFn func(), err error) {
-	dir := ts.dataDir
-	if dir == "" {
-		if dir, err = store.DefaultDir(); err != nil {
-			return nil, nil, err
-		}
+	if ts.dataDir, err = ts.g.dataDir(); err != nil {
+		return nil, nil, err
 	}
-	d, err := db.OpenDir(dir)
+	d, err := db.OpenDir(ts.dataDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err = tenant.Open(ctx, d, tenantsNow)
+	s, err = tenant.Open(ctx, d, ts.g.now)
 	if err != nil {
 		d.Close()
 		return nil, nil, err
@@ -52,7 +41,7 @@ func (ts *tenantStore) open(ctx context.Context) (s *tenant.Store, closeFn func(
 }
 
 func newTenantsCmd(g *globals) *cobra.Command {
-	ts := &tenantStore{}
+	ts := &tenantStore{g: g}
 	cmd := &cobra.Command{
 		Use:   "tenants",
 		Short: "Manage tenants: who may use this node, which models, where, and how much",
@@ -63,7 +52,6 @@ A tenant is an agency or customer served by the node, with a data policy
 retention) and limits (0 = unlimited). Its API keys are managed with
 "hearth keys". Changes take effect at once, also for a running server.`,
 	}
-	ts.flag(cmd)
 	cmd.AddCommand(
 		newTenantsCreateCmd(g, ts),
 		newTenantsListCmd(g, ts),
@@ -259,7 +247,7 @@ func newTenantsShowCmd(g *globals, ts *tenantStore) *cobra.Command {
 			}
 			active := 0
 			for _, k := range keys {
-				if keyStatus(k, tenantsNow()) == "active" {
+				if keyStatus(k, g.now()) == "active" {
 					active++
 				}
 			}

@@ -18,7 +18,7 @@ import (
 func runTenants(t *testing.T, dir string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	root := newRoot(strings.NewReader(""), &out, &errOut)
+	root := testRoot(strings.NewReader(""), &out, &errOut)
 	root.SetArgs(append(args, "--data-dir", dir))
 	err := root.ExecuteContext(context.Background())
 	return out.String(), errOut.String(), err
@@ -42,7 +42,7 @@ func openTenantDir(t *testing.T, dir string) *tenant.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	s, err := tenant.Open(context.Background(), d, func() time.Time { return tenantsNow() })
+	s, err := tenant.Open(context.Background(), d, func() time.Time { return testNow() })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,18 +16,13 @@ import (
 
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/metering"
-	"github.com/hearth-ai/hearth/store"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// usageNow is the CLI's clock for relative --since/--until and the default
-// period; tests set it.
-var usageNow = time.Now
-
 func newUsageCmd(g *globals) *cobra.Command {
 	var (
-		dataDir, tenantArg, key, since, until, by string
-		asJSON, asCSV                             bool
+		tenantArg, key, since, until, by string
+		asJSON, asCSV                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "usage",
@@ -45,7 +40,7 @@ name or ID; without it every tenant is shown, one per row.
   hearth usage --since 2026-11-01 --until 2026-12-01 --by tenant,day --csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			now := usageNow()
+			now := g.now()
 			q := metering.Query{Key: key}
 			var err error
 			if q.Since, err = parseUsageTime(since, now); err != nil {
@@ -66,11 +61,9 @@ name or ID; without it every tenant is shown, one per row.
 				}
 			}
 
-			dir := dataDir
-			if dir == "" {
-				if dir, err = store.DefaultDir(); err != nil {
-					return err
-				}
+			dir, err := g.dataDir()
+			if err != nil {
+				return err
 			}
 			path := filepath.Join(dir, db.FileName)
 			if _, err := os.Stat(path); err != nil {
@@ -93,7 +86,7 @@ name or ID; without it every tenant is shown, one per row.
 				q.GroupBy = append([]string{"tenant"}, q.GroupBy...)
 			}
 
-			m, err := metering.Open(ctx, d, usageNow)
+			m, err := metering.Open(ctx, d, g.now)
 			if err != nil {
 				return err
 			}
@@ -116,7 +109,6 @@ name or ID; without it every tenant is shown, one per row.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataDir, "data-dir", "", "data directory (default $"+store.EnvDataDir+" or ~/.hearth)")
 	f.StringVar(&tenantArg, "tenant", "", "tenant name or ID (default: all tenants)")
 	f.StringVar(&key, "key", "", "only this key ID")
 	f.StringVar(&since, "since", "", "start of the period: date, time or duration ago (default: the 1st of this month, UTC)")

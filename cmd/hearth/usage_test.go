@@ -75,8 +75,7 @@ func meterSome(t *testing.T) (dir, acmeID string) {
 
 func TestUsageCLI(t *testing.T) {
 	dir, acmeID := meterSome(t)
-	defer func(f func() time.Time) { usageNow = f }(usageNow)
-	usageNow = func() time.Time { return time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC) }
+	setClock(t, func() time.Time { return time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC) })
 
 	// The default period is the current month; the table has a total.
 	out, err := run(t, "", "usage", "--data-dir", dir, "--tenant", "acme", "--by", "model")

@@ -32,8 +32,8 @@ type Interaction struct {
 	Time       time.Time `json:"time,omitzero"`
 }
 
-// Source supplies a tenant's interactions to Build. The lead's adapter
-// over capture.Store implements it; Static serves a fixed list.
+// Source supplies a tenant's interactions to Build. flywheel.Stores.Source
+// adapts the capture store to it; Static serves a fixed list.
 type Source interface {
 	Interactions(ctx context.Context, tenantID string) ([]Interaction, error)
 }

@@ -35,7 +35,11 @@
 //	hearth.ping.<node id>                    request/reply round-trip probes
 //	hearth.infer.<jurisdiction>.<node id>    signed inference requests from a gateway node (infer.go)
 //	hearth.inferctl.<node id>.<token>        acks, keepalives and cancels of a request's stream
-//	hearth.deliver.<jurisdiction>.<node id>.<kind>   signed one-shot deliveries (deliver.go)
+//	hearth.deliver.<jurisdiction>.<node id>.<kind>   signed one-shot deliveries (deliver.go), of kind:
+//	    capture         a scrubbed interaction to the tenant's home (capture/relay)
+//	    feedback        feedback to the home node holding the response (capture/relay)
+//	    capture-erase   erase a tenant's captures on this node (capture/relay)
+//	    audit-head      a node's audit log head, kept by its peers (audit/peeranchor)
 //
 // A heartbeat is a JSON envelope {"heartbeat": body, "sig": ed25519} where
 // body holds the node's ID, site, claimed jurisdiction, public key,

@@ -30,10 +30,10 @@ func operatorKey(o *serveOptions) (ed25519.PublicKey, error) {
 	return pub, nil
 }
 
-// startFabric joins the node to its fleet: an embedded NATS server (or an
-// external NATS), clustered with --join peers, publishing heartbeats with
-// the node's certificate, HTTP address and load.
-func startFabric(ctx context.Context, o *serveOptions, opKey ed25519.PublicKey, cert *fabric.Cert, id *identity.Identity, run *runner.Runner, httpAddr string, log *slog.Logger) (*fabric.Node, error) {
+// newFabric builds the node's part of its fleet, which Start joins: an
+// embedded NATS server (or an external NATS), clustered with --join peers,
+// publishing heartbeats with the node's certificate, HTTP address and load.
+func newFabric(o *serveOptions, opKey ed25519.PublicKey, cert *fabric.Cert, id *identity.Identity, run *runner.Runner, httpAddr string, log *slog.Logger) (*fabric.Node, error) {
 	var err error
 	jur := o.jurisdiction
 	if jur == "" {
@@ -69,15 +69,20 @@ func startFabric(ctx context.Context, o *serveOptions, opKey ed25519.PublicKey, 
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	return n, nil
+}
+
+// startFabric starts n and records its client URL for `hearth fleet`.
+func startFabric(ctx context.Context, o *serveOptions, n *fabric.Node, log *slog.Logger) error {
 	if err := n.Start(ctx); err != nil {
-		return nil, fmt.Errorf("serve: fleet: %w", err)
+		return fmt.Errorf("serve: fleet: %w", err)
 	}
 	if o.natsURL == "" {
 		if err := writeFleetURL(o.dataDir, n.ClientURL()); err != nil {
 			log.Warn("could not record the fleet URL for hearth fleet status", "err", err)
 		}
 	}
-	return n, nil
+	return nil
 }
 
 // nodeCert loads the node's fleet certificate, if any, and settles the

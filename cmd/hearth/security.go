@@ -16,8 +16,12 @@ import (
 	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/audit/peeranchor"
 	"github.com/hearth-ai/hearth/capture"
+	"github.com/hearth-ai/hearth/capture/relay"
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/tenant"
@@ -34,36 +38,30 @@ type security struct {
 	audit   *audit.Log
 	gate    *access.Gate
 	mode    string // how requests are authenticated, for the start-up line
-	// capture keeps consented interactions (per tenant policy); its
-	// sweeper deletes them past retention until stopSweep is called.
-	capture   *capture.Store
-	stopSweep func()
-	// forward takes captures and feedback to tenants' home jurisdictions
-	// over the fabric, once attachFabric (captureforward.go) gives it the
-	// node; until then they are dropped and counted.
-	forward *captureForwarder
-	// book remembers the fleet's nodes for erasures (peerbook.go);
-	// stopBook ends its tracking.
-	book     *peerBook
-	stopBook func()
-	// anchor keeps the audit log's head in the database and, once in a
-	// fleet, with the node's certified peers (auditpeers.go).
-	anchor *peerAnchor
+	// capture keeps consented interactions (per tenant policy); relay
+	// takes them, and feedback, to tenants' home jurisdictions over the
+	// fabric, keeps what other nodes send and erases fleet-wide.
+	capture *capture.Store
+	relay   *relay.Relay
+	// anchor keeps the audit log's head in the database and with the
+	// node's certified peers.
+	anchor *peeranchor.Anchor
+	// stop ends the background loops start began and waits for them.
+	stop func()
 }
 
 // sweepEvery is how often expired captures are deleted.
 const sweepEvery = time.Hour
 
-func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback bool, log *slog.Logger) (_ *security, err error) {
-	s := &security{}
+// openSecurity opens what a node keeps, on the fabric node fab (not yet
+// started): the capture and audit-head handlers are registered on it.
+func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback bool, id *identity.Identity, fab *fabric.Node, log *slog.Logger) (_ *security, err error) {
+	s := &security{id: id}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	if s.id, err = identity.LoadOrCreate(dir); err != nil {
-		return nil, err
-	}
 	if s.db, err = db.OpenDir(dir); err != nil {
 		return nil, err
 	}
@@ -75,17 +73,20 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 	}
 	// The log's head is anchored in the database at every checkpoint, so
 	// a log cut back or emptied fails to open and to verify.
-	// In a fleet its certified peers keep it too (auditpeers.go).
+	// In a fleet its certified peers keep it too (peeranchor).
 	dbAnchor, err := audit.OpenDBAnchor(ctx, s.db)
 	if err != nil {
 		return nil, err
 	}
-	s.anchor = &peerAnchor{db: dbAnchor, log: log}
+	s.anchor = peeranchor.New(dbAnchor, fab, log)
 	if s.audit, err = audit.Open(filepath.Join(dir, "audit"), s.id, audit.Options{Logger: log, Anchor: s.anchor}); err != nil {
 		return nil, err
 	}
 	if rec := s.audit.Recovery(); rec != nil {
 		log.Warn("audit log recovered after an unclean shutdown", "torn_tail", rec.Torn != nil, "quarantine", rec.Quarantine)
+	}
+	if err := s.anchor.Register(s.audit); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
 	}
 	n, err := s.tenants.CountTenants(ctx)
 	if err != nil {
@@ -106,16 +107,37 @@ func openSecurity(ctx context.Context, dir string, o *serveOptions, loopback boo
 	if err != nil {
 		return nil, err
 	}
-	s.forward = &captureForwarder{}
 	if s.capture, err = capture.Open(ctx, s.db, capture.Config{Jurisdiction: o.jurisdiction, Node: s.id.ID, Audit: s.audit,
-		Tenants: s.tenants, Forwarder: s.forward, Logger: log}); err != nil {
+		Tenants: s.tenants, Forwarder: relay.NewForwarder(fab), Logger: log}); err != nil {
 		return nil, err
 	}
-	if err := s.openErasure(ctx, log); err != nil { // fleet-wide erasure, into datasets too (erase.go)
+	// Capture erasures flow along lineage into the dataset store, sealed
+	// under the capture keys.
+	ds, err := dataset.Open(ctx, s.db, nil)
+	if err != nil {
 		return nil, err
 	}
-	s.stopSweep = sweep(s.capture, log)
+	ds.SetSealer(s.capture.Sealer())
+	s.capture.OnErase(func(ctx context.Context, tenantID string, ids []string) error {
+		_, err := ds.RemoveResponses(ctx, tenantID, ids)
+		return err
+	})
+	if s.relay, err = relay.New(ctx, relay.Config{Node: fab, Store: s.capture, Tenants: s.tenants, DB: s.db, Logger: log}); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	return s, nil
+}
+
+// start runs the background loops, once the fabric node has started:
+// the capture sweep, the peer book and the audit head's check with the
+// fleet. close stops them.
+func (s *security) start(log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { sweep(ctx, s.capture, log) })
+	wg.Go(func() { s.relay.TrackPeers(ctx) })
+	wg.Go(func() { s.anchor.Run(ctx, s.audit) })
+	s.stop = func() { cancel(); wg.Wait() }
 }
 
 // ready is the security side of /readyz: not ready while the audit log
@@ -124,7 +146,7 @@ func (s *security) ready() error {
 	if err := s.audit.Healthy(); err != nil {
 		return err
 	}
-	return s.anchor.ready()
+	return s.anchor.Ready()
 }
 
 // auditMetrics are the audit log's health for /metrics.
@@ -147,38 +169,28 @@ func (s *security) auditMetrics() []prometheus.Collector {
 // capturer is the API's capture hook.
 func (s *security) capturer() api.Capturer { return capture.NewHook(s.capture) }
 
-// sweep deletes expired captures now and every sweepEvery until the
-// returned stop is called (which waits for a sweep in progress).
-func sweep(c *capture.Store, log *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(sweepEvery)
-		defer t.Stop()
-		for {
-			if n, err := c.Sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Error("capture sweep failed", "err", err)
-			} else if n > 0 {
-				log.Info("capture sweep", "deleted", n)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+// sweep deletes expired captures now and every sweepEvery until ctx
+// ends.
+func sweep(ctx context.Context, c *capture.Store, log *slog.Logger) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		if n, err := c.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Error("capture sweep failed", "err", err)
+		} else if n > 0 {
+			log.Info("capture sweep", "deleted", n)
 		}
-	}()
-	return func() { cancel(); wg.Wait() }
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *security) close() {
-	if s.stopBook != nil {
-		s.stopBook()
-	}
-	if s.stopSweep != nil {
-		s.stopSweep()
+	if s.stop != nil {
+		s.stop()
 	}
 	if s.meter != nil {
 		if err := s.meter.Close(); err != nil {

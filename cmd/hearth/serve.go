@@ -17,6 +17,7 @@ import (
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/sched"
 	"github.com/hearth-ai/hearth/gateway"
+	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/store"
 	"github.com/hearth-ai/hearth/tenantdoc"
@@ -165,11 +166,10 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer ln.Close()
-	sec, err := openSecurity(ctx, dir, o, isLoopback(ln.Addr()), log)
+	id, err := identity.LoadOrCreate(dir)
 	if err != nil {
 		return err
 	}
-	defer sec.close()
 	run, err := runner.New(runner.Config{
 		Files:     o.models,
 		Store:     st,
@@ -181,6 +181,17 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	fab, err := newFabric(o, op, cert, id, run, ln.Addr().String(), log)
+	if err != nil {
+		return err
+	}
+	sec, err := openSecurity(ctx, dir, o, isLoopback(ln.Addr()), id, fab, log)
+	if err != nil {
+		fab.Shutdown(context.Background())
+		return err
+	}
+	defer sec.close()
+	defer fab.Shutdown(context.Background()) // before sec closes what its handlers use
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), run.Collector())
 	reg.MustRegister(sec.auditMetrics()...)
@@ -214,21 +225,17 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction, Preflight: sec.gate.Preflight, Erase: sec.eraseEverywhere})))
+	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction, Preflight: sec.gate.Preflight, Erase: sec.relay.EraseEverywhere})))
 	hs := newHTTPServer(mux, o.limits) // body and idle deadlines (httpserver.go)
 	models, _ := run.Models(ctx)
 	names := make([]string, len(models))
 	for i, m := range models {
 		names[i] = m.Name
 	}
-	fab, err := startFabric(ctx, o, op, cert, sec.id, run, ln.Addr().String(), log)
-	if err != nil {
+	if err := startFabric(ctx, o, fab, log); err != nil {
 		return err
 	}
-	defer fab.Shutdown(context.Background())
-	if err := sec.attachFabric(fab, log); err != nil { // captures and feedback to and from the tenants' home nodes
-		return err
-	}
+	sec.start(log) // capture sweep, peer book, audit head check (security.go)
 	if op != nil { // tenants defined once, by the operator, for every node
 		book, err := tenantdoc.Open(ctx, sec.db, sec.tenants, op)
 		if err != nil {

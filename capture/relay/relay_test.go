@@ -1,4 +1,4 @@
-package main
+package relay_test
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -17,54 +16,105 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture"
+	"github.com/hearth-ai/hearth/capture/relay"
+	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// captureNode is one in-process node as `hearth serve` wires it: the
-// security stack (tenants, audit, capture with its forwarder), the API on
-// a loopback listener, and a certified fabric node attached to capture.
+// captureNode is one in-process node wired as `hearth serve` wires it:
+// tenants, audit, capture with the relay's forwarder, the relay's
+// handlers on a certified fabric node, and the API on a loopback listener.
 type captureNode struct {
-	sec  *security
-	fab  *fabric.Node
-	url  string
-	keys map[string]string // API key secret by tenant name
-	ids  map[string]string // tenant id by name
+	db      *db.DB
+	capture *capture.Store
+	fab     *fabric.Node
+	url     string
+	keys    map[string]string // API key secret by tenant name
+	ids     map[string]string // tenant id by name
 }
+
+const stories = "../../../shared/testdata/models/stories260K.gguf"
 
 func startCaptureNode(t *testing.T, op ed25519.PrivateKey, j string, join string) *captureNode {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	sec, err := openSecurity(ctx, dir, &serveOptions{jurisdiction: j}, true, slog.New(slog.DiscardHandler))
+	id, err := identity.LoadOrCreate(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sec.close)
-	n := &captureNode{sec: sec, keys: map[string]string{}, ids: map[string]string{}}
+	d, err := db.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	tenants, err := tenant.Open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meter, err := metering.Open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meter.Close() })
+	al, err := audit.Open(filepath.Join(dir, "audit"), id, audit.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { al.Close() })
+	gate, err := access.New(access.Config{Tenants: tenants, Meter: meter, Audit: al, Node: id.ID, Jurisdiction: j, AllowLocal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := fabric.Certify(op, id.Public, "site-"+strings.ToLower(j), j, 24*time.Hour, time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fabric.Config{Identity: id, Site: cert.Site, Jurisdiction: j, Cert: cert, OperatorKey: op.Public().(ed25519.PublicKey),
+		ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
+	if join != "" {
+		cfg.Join = []string{join}
+	}
+	n := &captureNode{db: d, keys: map[string]string{}, ids: map[string]string{}}
+	if n.fab, err = fabric.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n.capture, err = capture.Open(ctx, d, capture.Config{Jurisdiction: j, Node: id.ID, Audit: al, Tenants: tenants,
+		Forwarder: relay.NewForwarder(n.fab)}); err != nil {
+		t.Fatal(err)
+	}
+	// As serve does: the handlers are set before the node starts.
+	if _, err := relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: tenants, DB: d}); err != nil {
+		t.Fatal(err)
+	}
 	// Two tenants, the same on every node by name (their ids differ),
 	// both with their data at home in NG and served in KE or NG.
 	for _, name := range []string{"acme", "other"} {
-		ten, err := sec.tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}, Home: "NG",
+		ten, err := tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}, Home: "NG",
 			Capture: tenant.CaptureOn, RetentionDays: 30}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		secret, _, err := sec.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeFeedback}})
+		secret, _, err := tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeFeedback}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		n.keys[name], n.ids[name] = secret, ten.ID
 	}
-	run, err := runner.New(runner.Config{Files: []string{filepath.Join(models, "stories260K.gguf")}})
+	run, err := runner.New(runner.Config{Files: []string{stories}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { run.Shutdown(context.Background()) })
-	srv, err := api.New(api.Config{Backend: run, Gate: sec.gate, Capture: sec.capturer()})
+	srv, err := api.New(api.Config{Backend: run, Gate: gate, Capture: capture.NewHook(n.capture)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,22 +122,6 @@ func startCaptureNode(t *testing.T, op ed25519.PrivateKey, j string, join string
 	t.Cleanup(ts.Close)
 	n.url = ts.URL
 
-	cert, err := fabric.Certify(op, sec.id.Public, "site-"+strings.ToLower(j), j, 24*time.Hour, time.Now().Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := fabric.Config{Identity: sec.id, Site: cert.Site, Jurisdiction: j, Cert: cert, OperatorKey: op.Public().(ed25519.PublicKey),
-		ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
-	if join != "" {
-		cfg.Join = []string{join}
-	}
-	if n.fab, err = fabric.New(cfg); err != nil {
-		t.Fatal(err)
-	}
-	// As serve does: the handlers may be set before the node starts.
-	if err := sec.attachFabric(n.fab, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := n.fab.Start(sctx); err != nil {
@@ -116,7 +150,7 @@ func (n *captureNode) post(t *testing.T, tenantName, path, body string) (int, st
 func (n *captureNode) records(t *testing.T) int {
 	t.Helper()
 	var c int
-	if err := n.sec.db.QueryRow(`SELECT count(*) FROM capture_record`).Scan(&c); err != nil {
+	if err := n.db.QueryRow(`SELECT count(*) FROM capture_record`).Scan(&c); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -158,7 +192,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 		if len(ng.fab.CertifiedIn("KE")) != 1 {
 			return errors.New("no certified KE node in NG's registry")
 		}
-		for _, kind := range []string{deliverCapture, deliverFeedback} {
+		for _, kind := range []string{relay.KindCapture, relay.KindFeedback} {
 			_, err := ke.fab.Conn().Request(fabric.DeliverSubject("NG", ng.fab.ID(), kind), []byte("{"), time.Second)
 			if errors.Is(err, nats.ErrNoResponders) {
 				return err
@@ -176,7 +210,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 	}
 	var rec capture.Record
 	waitCapture(t, "the record in NG", func() error {
-		rec, err = ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID)
+		rec, err = ng.capture.Get(context.Background(), ng.ids["acme"], respID)
 		return err
 	})
 	if rec.TenantID != ng.ids["acme"] || len(rec.Messages) != 1 || !strings.Contains(rec.Messages[0].Content, "<EMAIL_1>") ||
@@ -186,7 +220,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 	if n := ke.records(t); n != 0 {
 		t.Errorf("KE keeps %d capture records; want 0", n)
 	}
-	if c := ke.sec.capture.Counts(); c.Forwarded != 1 || c.Saved != 0 || c.Dropped != 0 {
+	if c := ke.capture.Counts(); c.Forwarded != 1 || c.Saved != 0 || c.Dropped != 0 {
 		t.Errorf("KE counts %+v; want 1 forwarded", c)
 	}
 
@@ -197,7 +231,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 	}
 	var fbResp struct{ ID string }
 	json.Unmarshal([]byte(body), &fbResp)
-	rec, err = ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID)
+	rec, err = ng.capture.Get(context.Background(), ng.ids["acme"], respID)
 	if err != nil || len(rec.Feedback) != 1 || rec.Feedback[0].Thumb != 1 || rec.Feedback[0].ID != fbResp.ID {
 		t.Errorf("NG record's feedback %+v, %v; want the thumbs-up %s", rec.Feedback, err, fbResp.ID)
 	}
@@ -208,7 +242,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 			t.Errorf("other tenant's feedback: %d %s; want 404 response_not_found", status, body)
 		}
 	}
-	if rec, _ := ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID); len(rec.Feedback) != 1 {
+	if rec, _ := ng.capture.Get(context.Background(), ng.ids["acme"], respID); len(rec.Feedback) != 1 {
 		t.Errorf("NG record has %d feedback after the refusals; want 1", len(rec.Feedback))
 	}
 
@@ -225,7 +259,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 		t.Fatalf("chat on KE with no NG node: %d %s; want 200 (capture never fails a request)", status, body)
 	}
 	waitCapture(t, "the capture dropped and counted", func() error {
-		if c := ke.sec.capture.Counts(); c.Dropped != 1 || c.Forwarded != 1 {
+		if c := ke.capture.Counts(); c.Dropped != 1 || c.Forwarded != 1 {
 			return fmt.Errorf("KE counts %+v; want 1 dropped", c)
 		}
 		return nil

@@ -67,15 +67,6 @@ func fleetToken(dir string) (string, error) {
 	return tok, nil
 }
 
-// writeFleetURL records the node's client URL for `hearth fleet status`.
-func writeFleetURL(dir, url string) error {
-	tmp := filepath.Join(dir, fleetURLFile+".tmp")
-	if err := os.WriteFile(tmp, []byte(url+"\n"), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, fleetURLFile))
-}
-
 // fleetAccess reads a node's client URL and token from its data
 // directory.
 func fleetAccess(dir string) (url, token string, err error) {

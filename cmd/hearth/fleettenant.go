@@ -13,6 +13,7 @@ import (
 
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
+	hearthnode "github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/tenant"
 	"github.com/hearth-ai/hearth/tenantdoc"
 )
@@ -176,7 +177,7 @@ func newFleetTenantPushCmd(g *globals) *cobra.Command {
 			}
 			defer nc.Close()
 			for _, d := range docs {
-				if err := nc.Publish(tenantDocSubject, d); err != nil {
+				if err := nc.Publish(hearthnode.TenantDocSubject, d); err != nil {
 					return fmt.Errorf("fleet tenant push: %w", err)
 				}
 			}

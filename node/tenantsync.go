@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -15,14 +15,14 @@ import (
 )
 
 // Operator-signed tenant documents travel the fleet by broadcast: a node
-// (or `hearth fleet tenant push`) publishes a document on tenantDocSubject
+// (or `hearth fleet tenant push`) publishes a document on TenantDocSubject
 // and every node verifies it against the operator key and applies it if
 // it is newer than what it holds. So that a node that was down, or joins
 // later, catches up, every node passes on all it holds every
 // tenantDocEvery, and at once when a newcomer says hello or when it sees a
 // node it has not seen before.
 const (
-	tenantDocSubject = "hearth.tenantdoc"
+	TenantDocSubject = "hearth.tenantdoc"
 	tenantDocHello   = "hearth.tenantdoc.hello"
 	tenantDocEvery   = time.Minute
 )
@@ -43,7 +43,7 @@ type tenantSync struct {
 // passing on what it holds. stop ends it.
 func startTenantSync(book *tenantdoc.Book, n *fabric.Node, al *audit.Log, log *slog.Logger) (stop func(), err error) {
 	ts := &tenantSync{book: book, nc: n.Conn(), audit: al, node: n.ID(), log: log}
-	docs, err := ts.nc.Subscribe(tenantDocSubject, func(m *nats.Msg) { ts.take(m.Data) })
+	docs, err := ts.nc.Subscribe(TenantDocSubject, func(m *nats.Msg) { ts.take(m.Data) })
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (ts *tenantSync) passOn(minGap time.Duration) {
 		return
 	}
 	for _, d := range docs {
-		if err := ts.nc.Publish(tenantDocSubject, d); err != nil {
+		if err := ts.nc.Publish(TenantDocSubject, d); err != nil {
 			ts.log.Warn("tenant documents: publish", "err", err)
 			return
 		}

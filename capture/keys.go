@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/atomicfile"
 )
 
 // KeyFileName is the node master key's file name in the data directory.
@@ -91,29 +92,11 @@ func createKeyFile(path string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("capture: master key: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), KeyFileName+".tmp*")
-	if err != nil {
-		return nil, fmt.Errorf("capture: master key: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("capture: master key: %w", err)
-	}
-	_, err = tmp.WriteString(hex.EncodeToString(key) + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	err := atomicfile.CreateFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return readKeyFile(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("capture: master key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return readKeyFile(path)
-		}
 		return nil, fmt.Errorf("capture: master key: %w", err)
 	}
 	return key, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,15 +39,8 @@ func Collect(ctx context.Context, url string, opts CollectOptions) ([]Peer, erro
 	if opts.OperatorKey != nil && len(opts.OperatorKey) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("fabric: collect: operator key is %d bytes; an ed25519 public key has %d", len(opts.OperatorKey), ed25519.PublicKeySize)
 	}
-	var nopts []nats.Option
-	if opts.Credentials != "" {
-		nopts = append(nopts, nats.UserCredentials(opts.Credentials))
-	}
-	if opts.Token != "" {
-		nopts = append(nopts, nats.Token(opts.Token))
-	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	nc, err := connect(cctx, url, "hearth fleet status", slog.New(slog.DiscardHandler), append(nopts, nats.MaxReconnects(0))...)
+	nc, err := ClientAccess{URL: url, Token: opts.Token, Credentials: opts.Credentials}.dial(cctx, "hearth fleet status")
 	cancel()
 	if err != nil {
 		return nil, err

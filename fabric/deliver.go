@@ -206,7 +206,7 @@ func (n *Node) deliverTo(ctx context.Context, p Peer, kind string, payload []byt
 	if !p.Certified {
 		return nil, fmt.Errorf("fabric: deliver %s: node %s (%s): %w: %s", kind, p.ID, p.Jurisdiction, ErrUncertifiedPeer, p.CertProblem)
 	}
-	nc := n.Conn()
+	nc := n.conn()
 	if nc == nil || !n.isRunning() {
 		return nil, fmt.Errorf("fabric: deliver %s: node %s is not running", kind, n.ID())
 	}

@@ -48,7 +48,7 @@ func (d *deliveries) count() int {
 func waitDelivering(t *testing.T, from, to *Node, kind string) {
 	t.Helper()
 	checkFor(t, 5*time.Second, func() error {
-		_, err := from.Conn().Request(DeliverSubject(to.cfg.Jurisdiction, to.ID(), kind), []byte("{"), 200*time.Millisecond)
+		_, err := from.conn().Request(DeliverSubject(to.cfg.Jurisdiction, to.ID(), kind), []byte("{"), 200*time.Millisecond)
 		if errors.Is(err, nats.ErrNoResponders) {
 			return err
 		}
@@ -285,7 +285,7 @@ func rawDeliver(t *testing.T, from, to *Node, kind string, edit func(w *deliverW
 
 func rawSend(t *testing.T, from, to *Node, kind string, data []byte) deliverReply {
 	t.Helper()
-	m, err := from.Conn().Request(DeliverSubject(to.cfg.Jurisdiction, to.ID(), kind), data, 5*time.Second)
+	m, err := from.conn().Request(DeliverSubject(to.cfg.Jurisdiction, to.ID(), kind), data, 5*time.Second)
 	if err != nil {
 		t.Fatalf("no answer: %v", err)
 	}
@@ -399,7 +399,7 @@ func TestDeliverRefusesRogueReply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sub, err := br.Conn().Subscribe(DeliverSubject("NG", ng.ID(), "capture"), func(m *nats.Msg) {
+			sub, err := br.conn().Subscribe(DeliverSubject("NG", ng.ID(), "capture"), func(m *nats.Msg) {
 				var w deliverWire
 				if _, err := openBody(m.Data, &w); err != nil {
 					return

@@ -25,9 +25,13 @@
 // ClusterListen and each other's ClusterURL in Join form a NATS cluster
 // (routes); NATS route gossip completes the mesh.
 //
-// Conn exposes the node's NATS connection for the protocols built on top
-// (request routing), ClientURL is where NATS clients reach the node, and
-// SetHTTPAddr updates the announced HTTP address.
+// No package outside fabric touches NATS: the protocols built on the
+// fabric use its deliveries (Deliver, HandleDeliver), its inference
+// requests (infer.go) or its broadcasts (Publish, Subscribe). ClientURL
+// is where NATS clients reach the node, and SetHTTPAddr updates the
+// announced HTTP address. A node's client token and URL live in its data
+// directory (LoadOrCreateClientToken, WriteClientURL, ReadClientAccess),
+// and PublishTo broadcasts from a command-line client.
 //
 // # Subjects
 //
@@ -35,11 +39,19 @@
 //	hearth.ping.<node id>                    request/reply round-trip probes
 //	hearth.infer.<jurisdiction>.<node id>    signed inference requests from a gateway node (infer.go)
 //	hearth.inferctl.<node id>.<token>        acks, keepalives and cancels of a request's stream
+//	hearth.tenantdoc                         broadcast: operator-signed tenant documents (package tenantdoc)
+//	hearth.tenantdoc.hello                   broadcast: a node asks the fleet for the documents it holds
 //	hearth.deliver.<jurisdiction>.<node id>.<kind>   signed one-shot deliveries (deliver.go), of kind:
 //	    capture         a scrubbed interaction to the tenant's home (capture/relay)
 //	    feedback        feedback to the home node holding the response (capture/relay)
 //	    capture-erase   erase a tenant's captures on this node (capture/relay)
 //	    audit-head      a node's audit log head, kept by its peers (audit/peeranchor)
+//
+// Any other hearth.<name>[.<name>...] subject (a-z, 0-9, '-') is a
+// broadcast subject (broadcast.go): Publish sends to every node that
+// Subscribed, unsigned and unacknowledged. The first name may not be one
+// of the fabric's own (status, ping, infer, inferctl, deliver), so no
+// broadcast passes for a heartbeat or takes a delivery.
 //
 // A heartbeat is a JSON envelope {"heartbeat": body, "sig": ed25519} where
 // body holds the node's ID, site, claimed jurisdiction, public key,

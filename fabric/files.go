@@ -2,16 +2,22 @@ package fabric
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/atomicfile"
 )
 
 // CertFileName is the node certificate's name inside the data directory.
@@ -19,6 +25,75 @@ const CertFileName = "node.cert"
 
 // CertPath is the node certificate's path in dataDir.
 func CertPath(dataDir string) string { return filepath.Join(dataDir, CertFileName) }
+
+// A node's embedded NATS server carries inference requests, responses
+// and captures between nodes, so its client port (loopback by default)
+// takes only clients holding the node's token (Config.ClientToken): in
+// DATA/fleet.token, mode 0600, made on first start. The node writes its
+// client URL to DATA/fleet.url, so that `hearth fleet status --data-dir
+// DATA`, run by the node's operator, finds both (ReadClientAccess).
+const (
+	ClientTokenFileName = "fleet.token"
+	ClientURLFileName   = "fleet.url"
+)
+
+// LoadOrCreateClientToken loads the node's client token from dataDir,
+// creating the directory and the token if absent. Concurrent first starts
+// get the same token: the file appears whole or not at all, and only one
+// creator's token is kept.
+func LoadOrCreateClientToken(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, ClientTokenFileName)
+	if err := identity.CheckSecretFile(path, "fleet token"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 32 {
+			return "", fmt.Errorf("%s: the token is too short (%d characters); delete the file to make a new one", path, len(tok))
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(raw)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	err = atomicfile.CreateFile(path, []byte(tok+"\n"), 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return LoadOrCreateClientToken(dataDir) // another process made it first
+	}
+	if err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// WriteClientURL records the node's client URL (ClientURL) in dataDir for
+// `hearth fleet status` and `hearth fleet tenant push`.
+func WriteClientURL(dataDir, url string) error {
+	return atomicfile.WriteFile(filepath.Join(dataDir, ClientURLFileName), []byte(url+"\n"), 0o600)
+}
+
+// ReadClientAccess reads the client URL and token a running node keeps in
+// dataDir.
+func ReadClientAccess(dataDir string) (ClientAccess, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, ClientURLFileName))
+	if err != nil {
+		return ClientAccess{}, fmt.Errorf("no fleet URL in %s (is a node running there?): %w", dataDir, err)
+	}
+	t, err := os.ReadFile(filepath.Join(dataDir, ClientTokenFileName))
+	if err != nil {
+		return ClientAccess{}, fmt.Errorf("no fleet token in %s: %w", dataDir, err)
+	}
+	return ClientAccess{URL: strings.TrimSpace(string(b)), Token: strings.TrimSpace(string(t))}, nil
+}
 
 const operatorPEMType = "PRIVATE KEY"
 
@@ -38,23 +113,8 @@ func CreateOperatorKey(path string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("fabric: encode operator key: %w", err)
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: operatorPEMType, Bytes: der})
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := atomicfile.CreateFile(path, data, 0o600); err != nil {
 		return nil, fmt.Errorf("fabric: create operator key: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("fabric: write operator key %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("fabric: write operator key %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("fabric: write operator key %s: %w", path, err)
 	}
 	return pub, nil
 }
@@ -108,27 +168,7 @@ func WriteCert(path string, c *Cert) error {
 		return fmt.Errorf("fabric: encode certificate: %w", err)
 	}
 	data = append(data, '\n')
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".node.cert.*")
-	if err != nil {
-		return fmt.Errorf("fabric: write certificate: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fabric: write certificate: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return fmt.Errorf("fabric: write certificate: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("fabric: write certificate: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("fabric: write certificate: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("fabric: write certificate: %w", err)
 	}
 	return nil

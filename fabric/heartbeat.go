@@ -17,7 +17,7 @@ func (n *Node) beat() {
 			return
 		case <-t.C:
 		}
-		if err := n.heartbeat(n.Conn()); err != nil {
+		if err := n.heartbeat(n.conn()); err != nil {
 			n.log.Warn("fabric: heartbeat", "err", err)
 		}
 		n.table.list() // drops expired peers

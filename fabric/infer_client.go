@@ -66,7 +66,7 @@ func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*In
 		// from leaving the gateway at all.
 		return nil, fmt.Errorf("fabric: infer: %w: node %s is in %s; the request permits %s", ErrRefused, peerID, p.Jurisdiction, strings.Join(req.Jurisdictions, ", "))
 	}
-	nc := n.Conn()
+	nc := n.conn()
 	if nc == nil || !n.isRunning() {
 		return nil, fmt.Errorf("fabric: infer: node %s is not running", n.ID())
 	}

@@ -45,7 +45,7 @@ func inferCluster(t *testing.T, h InferHandler, tweak func(i int, c *Config)) []
 func waitServing(t *testing.T, from, to *Node) {
 	t.Helper()
 	checkFor(t, 5*time.Second, func() error {
-		_, err := from.Conn().Request(InferSubject(to.cfg.Jurisdiction, to.ID()), []byte("{"), 200*time.Millisecond)
+		_, err := from.conn().Request(InferSubject(to.cfg.Jurisdiction, to.ID()), []byte("{"), 200*time.Millisecond)
 		if errors.Is(err, nats.ErrNoResponders) {
 			return err
 		}
@@ -366,7 +366,7 @@ func TestInferPeerLost(t *testing.T) {
 	t.Run("hung node", func(t *testing.T) {
 		// Something takes the request and never answers: the liveness
 		// timeout gives ErrPeerLost.
-		nc := nodes[0].Conn()
+		nc := nodes[0].conn()
 		sub, err := nc.Subscribe(InferSubject(nodes[0].cfg.Jurisdiction, nodes[0].ID()), func(*nats.Msg) {})
 		if err != nil {
 			t.Fatal(err)
@@ -408,7 +408,7 @@ func TestInferAccepted(t *testing.T) {
 	}
 	defer s.Close()
 	<-started
-	nodes[1].Conn().Close() // the node is cut off: no goodbye, no more keepalives
+	nodes[1].Drop() // the node is cut off: no goodbye, no more keepalives
 	if _, _, err := s.Head(); !errors.Is(err, ErrPeerLost) {
 		t.Fatalf("Head from a node cut off without answering = %v; want ErrPeerLost", err)
 	}
@@ -487,7 +487,7 @@ func rawAnswer(t *testing.T, from, to *Node, data func(inbox string) []byte) (by
 
 func rawExchange(t *testing.T, from, to *Node, data func(inbox string) []byte, skipKeepalives bool) (byte, []byte) {
 	t.Helper()
-	nc := from.Conn()
+	nc := from.conn()
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
@@ -922,11 +922,11 @@ func TestInferForgedCancel(t *testing.T) {
 		frame(ctlCancel, 0, ed25519.Sign(nodes[0].cfg.Identity.Private, cancelMessage(nodes[0].ID(), "another-request", s.control))),
 	}
 	for _, f := range forged {
-		if err := other.Conn().Publish(s.control, f); err != nil {
+		if err := other.conn().Publish(s.control, f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	other.Conn().Flush()
+	other.conn().Flush()
 	select {
 	case <-stopped:
 		t.Fatal("a forged cancel stopped the generation")

@@ -50,6 +50,9 @@ type Node struct {
 	stopErr error
 	infer   inferState   // request serving, infer_server.go (handler guarded by mu)
 	deliver deliverState // delivery handlers, deliver_server.go (handlers guarded by mu)
+	// broadcasts are the Subscribe calls not yet unsubscribed
+	// (broadcast.go); made on the connection at Start.
+	broadcasts map[*broadcastSub]struct{}
 }
 
 const (
@@ -102,12 +105,22 @@ func (n *Node) Jurisdiction() string { return n.cfg.Jurisdiction }
 // on, for a listener that started after the node.
 func (n *Node) SetHTTPAddr(addr string) { n.httpAddr.Store(&addr) }
 
-// Conn is the node's NATS connection, for protocols built on the fabric.
+// conn is the node's NATS connection, for the protocols built on it.
 // Nil before Start; closed after Shutdown.
-func (n *Node) Conn() *nats.Conn {
+func (n *Node) conn() *nats.Conn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.nc
+}
+
+// Drop closes the node's NATS connection at once, with no goodbye and no
+// reconnecting: to the rest of the fleet the node has crashed or lost its
+// network. It stays cut off until Shutdown. It is for tests of what the
+// fleet does when a node vanishes mid-request.
+func (n *Node) Drop() {
+	if nc := n.conn(); nc != nil {
+		nc.Close()
+	}
 }
 
 // ClientURL is where NATS clients (such as `hearth fleet status`) reach
@@ -215,6 +228,9 @@ func (n *Node) startLocked(ctx context.Context) error {
 		}
 	}
 	if err := n.serveDeliversLocked(); err != nil { // HandleDeliver before Start (deliver_server.go)
+		return err
+	}
+	if err := n.listenAllLocked(); err != nil { // Subscribe before Start (broadcast.go)
 		return err
 	}
 	if err := flush(ctx, nc); err != nil {

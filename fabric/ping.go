@@ -56,7 +56,7 @@ func (n *Node) probe() {
 }
 
 func (n *Node) probeRound(ctx context.Context) {
-	nc := n.Conn()
+	nc := n.conn()
 	var wg sync.WaitGroup
 	for _, p := range n.table.list() {
 		if p.Self {

@@ -58,7 +58,7 @@ func TestStreamLostTwiceEnds(t *testing.T) {
 		if strings.Contains(line, `"content":"`) && len(events)%6 == 0 && lost < 2 {
 			if n := busy(); n != nil && !cut[n] {
 				cut[n] = true
-				n.fab.Conn().Close()
+				n.fab.Drop()
 				lost++
 			}
 		}

@@ -51,7 +51,7 @@ func TestNodeLostRunningIsNotRetried(t *testing.T) {
 	if victim == ng1 {
 		other = ng2
 	}
-	victim.fab.Conn().Close()
+	victim.fab.Drop()
 	var a answer
 	select {
 	case a = <-done:

@@ -6,9 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
+
+	"github.com/hearth-ai/hearth/internal/atomicfile"
 )
 
 const pemType = "PRIVATE KEY"
@@ -58,49 +59,15 @@ func checkMode(path string, mode os.FileMode) error {
 	return nil
 }
 
-// publish writes data to path atomically with mode 0600 and never replaces
-// an existing file: the bytes go to a temporary file that is synced and
-// then hard-linked into place, so path is either absent or complete.
+// publish writes data to path with mode 0600 and never replaces an
+// existing file, so path is either absent or a complete key.
 func publish(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".node.key.*")
+	err := atomicfile.CreateFile(path, data, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // another process created the identity first
+	}
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return fmt.Errorf("identity: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("identity: write key: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("identity: write key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("identity: write key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil // another process created the identity first
-		}
-		return fmt.Errorf("identity: %w", err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a new directory entry durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && runtime.GOOS != "windows" {
-		return fmt.Errorf("identity: sync %s: %w", dir, err)
 	}
 	return nil
 }

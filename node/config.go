@@ -136,7 +136,7 @@ func checkSecretFiles(dir, creds string) error {
 	files := []struct{ path, what string }{
 		{identity.Path(dir), "node key"},
 		{filepath.Join(dir, capture.KeyFileName), "capture master key"},
-		{filepath.Join(dir, fleetTokenFile), "fleet token"},
+		{filepath.Join(dir, fabric.ClientTokenFileName), "fleet token"},
 	}
 	if creds != "" {
 		files = append(files, struct{ path, what string }{creds, "--nats-creds file"})

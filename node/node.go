@@ -161,7 +161,7 @@ func (n *Node) newFabric() (*fabric.Node, error) {
 		n.log.Warn("cluster routes without TLS: the node needs a fleet certificate and --operator for TLS routes")
 	}
 	if fc.External == "" {
-		tok, err := fleetToken(cfg.DataDir)
+		tok, err := fabric.LoadOrCreateClientToken(cfg.DataDir)
 		if err != nil {
 			return nil, fmt.Errorf("serve: fleet token: %w", err)
 		}
@@ -367,16 +367,17 @@ func (n *Node) startLocked(ctx context.Context) error {
 		return fmt.Errorf("serve: fleet: %w", err)
 	}
 	if n.cfg.Fabric.External == "" {
-		if err := writeFleetURL(n.cfg.DataDir, n.fab.ClientURL()); err != nil {
+		if err := fabric.WriteClientURL(n.cfg.DataDir, n.fab.ClientURL()); err != nil {
 			n.log.Warn("could not record the fleet URL for hearth fleet status", "err", err)
 		}
 	}
 	if n.docs != nil {
-		stop, err := startTenantSync(n.docs, n.fab, n.audit, n.log)
-		if err != nil {
-			return fmt.Errorf("serve: tenant documents: %w", err)
-		}
-		n.spawn(func() { <-n.ctx.Done(); stop() })
+		sync := tenantdoc.NewSync(n.docs, n.fab, n.audit, n.log)
+		n.spawn(func() {
+			if err := sync.Run(n.ctx); err != nil {
+				n.log.Error("tenant documents", "err", err)
+			}
+		})
 	}
 	n.log.Info("fleet routing", "on", *n.cfg.Route)
 	n.spawn(func() { n.sweep(n.ctx) })

@@ -6,6 +6,10 @@
 // another's policy: only the operator key signs, the same key that
 // certifies nodes (package fabric).
 //
+// Sync spreads the documents over the fleet fabric (broadcasts on Subject
+// and HelloSubject), so that every node, including one that was down or
+// joins later, comes to hold the newest of each.
+//
 // API keys are not in documents; they stay per node.
 package tenantdoc
 

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
@@ -193,8 +191,10 @@ func TestCaptureForwardedHome(t *testing.T) {
 			return errors.New("no certified KE node in NG's registry")
 		}
 		for _, kind := range []string{relay.KindCapture, relay.KindFeedback} {
-			_, err := ke.fab.Conn().Request(fabric.DeliverSubject("NG", ng.fab.ID(), kind), []byte("{"), time.Second)
-			if errors.Is(err, nats.ErrNoResponders) {
+			// A malformed delivery: refused by the handler once it is
+			// listening, lost (no responders) before.
+			_, err := ke.fab.DeliverTo(context.Background(), ng.fab.ID(), kind, []byte("{"))
+			if errors.Is(err, fabric.ErrPeerLost) {
 				return err
 			}
 		}

@@ -251,9 +251,11 @@ fleet.token), or give --nats and --token.`,
 				return err
 			}
 			if dataDir != "" {
-				if url, token, err = fleetAccess(dataDir); err != nil {
+				a, err := fabric.ReadClientAccess(dataDir)
+				if err != nil {
 					return fmt.Errorf("fleet status: %w", err)
 				}
+				url, token = a.URL, a.Token
 			}
 			peers, err := fabric.Collect(cmd.Context(), url, fabric.CollectOptions{
 				Credentials: creds, Token: token, Wait: wait, OperatorKey: op, Now: fleetNow,

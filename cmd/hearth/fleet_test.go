@@ -187,14 +187,14 @@ func TestFleetStatusDataDir(t *testing.T) {
 	if _, err := run(t, "", "fleet", "status", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "no fleet URL") {
 		t.Errorf("empty data dir: %v", err)
 	}
-	tok, err := fleetToken(dir)
+	tok, err := fabric.LoadOrCreateClientToken(dir)
 	if err != nil || len(tok) != 64 {
 		t.Fatalf("token %q: %v", tok, err)
 	}
-	if again, _ := fleetToken(dir); again != tok {
+	if again, _ := fabric.LoadOrCreateClientToken(dir); again != tok {
 		t.Errorf("the token changed on the second load")
 	}
-	if st, _ := os.Stat(filepath.Join(dir, fleetTokenFile)); st.Mode().Perm() != 0o600 {
+	if st, _ := os.Stat(filepath.Join(dir, fabric.ClientTokenFileName)); st.Mode().Perm() != 0o600 {
 		t.Errorf("token file mode %v, want 0600", st.Mode().Perm())
 	}
 }

@@ -1,25 +1,22 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
-	hearthnode "github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/tenant"
 	"github.com/hearth-ai/hearth/tenantdoc"
 )
 
 // `hearth fleet tenant sign` and `push`: tenants defined once, by the
-// operator, for every node (see tenantsync.go).
+// operator, for every node (see tenantdoc.Sync).
 
 func newFleetTenantCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -155,35 +152,18 @@ func newFleetTenantPushCmd(g *globals) *cobra.Command {
 				}
 				docs = append(docs, b)
 			}
+			a := fabric.ClientAccess{URL: url, Token: token, Credentials: creds}
 			if dataDir != "" {
-				var err error
-				if url, token, err = fleetAccess(dataDir); err != nil {
+				da, err := fabric.ReadClientAccess(dataDir)
+				if err != nil {
 					return fmt.Errorf("fleet tenant push: %w", err)
 				}
+				a.URL, a.Token = da.URL, da.Token
 			}
-			if url == "" {
+			if a.URL == "" {
 				return fmt.Errorf("fleet tenant push: give --data-dir of a running node, or --nats")
 			}
-			opts := []nats.Option{nats.Name("hearth fleet tenant push"), nats.Timeout(10 * time.Second)}
-			if token != "" {
-				opts = append(opts, nats.Token(token))
-			}
-			if creds != "" {
-				opts = append(opts, nats.UserCredentials(creds))
-			}
-			nc, err := nats.Connect(url, opts...)
-			if err != nil {
-				return fmt.Errorf("fleet tenant push: connect %s: %w", url, err)
-			}
-			defer nc.Close()
-			for _, d := range docs {
-				if err := nc.Publish(hearthnode.TenantDocSubject, d); err != nil {
-					return fmt.Errorf("fleet tenant push: %w", err)
-				}
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			if err := nc.FlushWithContext(ctx); err != nil {
+			if err := fabric.PublishTo(cmd.Context(), a, "hearth fleet tenant push", tenantdoc.Subject, docs...); err != nil {
 				return fmt.Errorf("fleet tenant push: %w", err)
 			}
 			fmt.Fprintf(g.stderr, "pushed %d tenant document(s); every node applies them if the operator signed them and they are newer than what it holds (see its log and audit log)\n", len(docs))

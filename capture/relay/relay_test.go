@@ -7,29 +7,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hearth-ai/hearth/access"
-	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/capture/relay"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/identity"
-	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// captureNode is one in-process node wired as `hearth serve` wires it:
-// tenants, audit, capture with the relay's forwarder, the relay's
-// handlers on a certified fabric node, and the API on a loopback listener.
+// captureNode is one in-process node as `hearth serve` builds it
+// (node.New): tenants, audit, capture with the relay's forwarder, the
+// relay's handlers on a certified fabric node, and the API on a loopback
+// listener.
 type captureNode struct {
 	db      *db.DB
 	capture *capture.Store
@@ -49,83 +47,49 @@ func startCaptureNode(t *testing.T, op ed25519.PrivateKey, j string, join string
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	tenants, err := tenant.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meter, err := metering.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meter.Close() })
-	al, err := audit.Open(filepath.Join(dir, "audit"), id, audit.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { al.Close() })
-	gate, err := access.New(access.Config{Tenants: tenants, Meter: meter, Audit: al, Node: id.ID, Jurisdiction: j, AllowLocal: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cert, err := fabric.Certify(op, id.Public, "site-"+strings.ToLower(j), j, 24*time.Hour, time.Now().Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := fabric.Config{Identity: id, Site: cert.Site, Jurisdiction: j, Cert: cert, OperatorKey: op.Public().(ed25519.PublicKey),
-		ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
+	if err := fabric.WriteCert(fabric.CertPath(dir), cert); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := fabric.Config{Site: cert.Site, ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
 	if join != "" {
-		cfg.Join = []string{join}
+		fc.Join = []string{join}
 	}
-	n := &captureNode{db: d, keys: map[string]string{}, ids: map[string]string{}}
-	if n.fab, err = fabric.New(cfg); err != nil {
+	route := false
+	nd, err := node.New(node.Config{DataDir: dir, Listener: ln, Jurisdiction: j, OperatorKey: op.Public().(ed25519.PublicKey),
+		Route: &route, ClusterPlain: true, Runner: runner.Config{Files: []string{stories}}, Fabric: fc, Audit: audit.Options{NoSync: true}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n.capture, err = capture.Open(ctx, d, capture.Config{Jurisdiction: j, Node: id.ID, Audit: al, Tenants: tenants,
-		Forwarder: relay.NewForwarder(n.fab)}); err != nil {
-		t.Fatal(err)
-	}
-	// As serve does: the handlers are set before the node starts.
-	if _, err := relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: tenants, DB: d}); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { nd.Shutdown(context.Background()) })
+	n := &captureNode{db: nd.DB(), capture: nd.Capture(), fab: nd.Fabric(), url: "http://" + ln.Addr().String(),
+		keys: map[string]string{}, ids: map[string]string{}}
 	// Two tenants, the same on every node by name (their ids differ),
 	// both with their data at home in NG and served in KE or NG.
 	for _, name := range []string{"acme", "other"} {
-		ten, err := tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}, Home: "NG",
+		ten, err := nd.Tenants().CreateTenant(ctx, tenant.Tenant{Name: name, Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}, Home: "NG",
 			Capture: tenant.CaptureOn, RetentionDays: 30}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		secret, _, err := tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeFeedback}})
+		secret, _, err := nd.Tenants().CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeFeedback}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		n.keys[name], n.ids[name] = secret, ten.ID
 	}
-	run, err := runner.New(runner.Config{Files: []string{stories}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { run.Shutdown(context.Background()) })
-	srv, err := api.New(api.Config{Backend: run, Gate: gate, Capture: capture.NewHook(n.capture)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	n.url = ts.URL
-
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := n.fab.Start(sctx); err != nil {
+	if err := nd.Start(sctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.fab.Shutdown(context.Background()) })
 	return n
 }
 

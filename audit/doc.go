@@ -151,7 +151,7 @@
 // names the anchor it replaces, and Verify lists it (Report.Replaced).
 // The anchor lives beside the log on the same machine, so an attacker who
 // can rewrite both the log and the database is not stopped by it. In a
-// fleet the node's certified peers hold it too (cmd/hearth's peerAnchor,
+// fleet the node's certified peers hold it too (audit/peeranchor's Anchor,
 // an Anchor that also tells them every head it saves): at start the node
 // asks them, and Log.Holds checks that the log still holds the head each
 // remembers; one it does not makes the node not ready, and the peer told a

@@ -10,7 +10,7 @@
 //   - Only on a node in the tenant's home jurisdiction. Elsewhere Save
 //     scrubs the interaction and hands it to the Forwarder, which takes it
 //     over the fleet fabric to a certified node of the home jurisdiction
-//     (cmd/hearth: fabric.Deliver), where SaveForwarded stores it under
+//     (capture/relay, over fabric deliveries), where SaveForwarded stores it under
 //     that node's tenant of the same name: scrubbed again, sealed under
 //     that node's key, with that node's retention, audited with the
 //     sending node's id (the sender audits the forward). The raw end-user
@@ -20,7 +20,7 @@
 //     only safe default for data residency. SaveForwarded never forwards
 //     on: off home it refuses (ErrNotHome).
 //   - Gathered on one home node. With a Forwarder that is also a Gatherer
-//     (cmd/hearth's is), a home node that is not the tenant's primary
+//     (capture/relay's is), a home node that is not the tenant's primary
 //     (rendezvous hashing of the tenant's name over the certified home
 //     nodes) sends what it captures there, and the other jurisdictions'
 //     nodes try the primary first, so datasets built on the primary see

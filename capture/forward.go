@@ -8,7 +8,7 @@ import (
 )
 
 // Forwarder takes captures and feedback to a node in the tenant's home
-// jurisdiction; the fleet fabric implements it (cmd/hearth). Without one
+// jurisdiction; capture/relay implements it over the fleet fabric. Without one
 // (NoForwarder), a node outside the tenant's home drops the interaction
 // rather than store it in the wrong place.
 type Forwarder interface {

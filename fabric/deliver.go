@@ -42,7 +42,8 @@ var (
 
 // DeliverHandler takes one delivery of its kind, sent by the certified
 // peer from, and returns the reply payload. An error reaches the sender
-// as a *RemoteError of kind "error". It must return soon after ctx ends.
+// as a *RemoteError of kind "error" (IsHandlerError). It may be set
+// before Start. It must return soon after ctx ends.
 type DeliverHandler func(ctx context.Context, from Peer, payload []byte) ([]byte, error)
 
 // Delivered is a delivery's answer.
@@ -176,7 +177,7 @@ func (n *Node) Deliver(ctx context.Context, j, kind string, payload []byte) (Del
 		if err == nil {
 			return Delivered{Node: p.ID, Payload: reply}, nil
 		}
-		if re, ok := errors.AsType[*RemoteError](err); ok && re.Kind == errKindHandler {
+		if IsHandlerError(err) {
 			return Delivered{}, err
 		}
 		if ctx.Err() != nil {

@@ -41,7 +41,11 @@
 //	hearth.inferctl.<node id>.<token>        acks, keepalives and cancels of a request's stream
 //	hearth.tenantdoc                         broadcast: operator-signed tenant documents (package tenantdoc)
 //	hearth.tenantdoc.hello                   broadcast: a node asks the fleet for the documents it holds
-//	hearth.deliver.<jurisdiction>.<node id>.<kind>   signed one-shot deliveries (deliver.go)
+//	hearth.deliver.<jurisdiction>.<node id>.<kind>   signed one-shot deliveries (deliver.go), of kind:
+//	    capture         a scrubbed interaction to the tenant's home (capture/relay)
+//	    feedback        feedback to the home node holding the response (capture/relay)
+//	    capture-erase   erase a tenant's captures on this node (capture/relay)
+//	    audit-head      a node's audit log head, kept by its peers (audit/peeranchor)
 //
 // Any other hearth.<name>[.<name>...] subject (a-z, 0-9, '-') is a
 // broadcast subject (broadcast.go): Publish sends to every node that

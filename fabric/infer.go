@@ -195,6 +195,15 @@ func (e *RemoteError) Error() string {
 	return fmt.Sprintf("fabric: node %s: %s", e.Node, e.Message)
 }
 
+// IsHandlerError reports whether err is, or wraps, a RemoteError of kind
+// "error": the serving node took the request and its handler failed, so
+// another node would most likely fail the same way. Refusals and nodes
+// that shut down are not handler errors; another node may do.
+func IsHandlerError(err error) bool {
+	re, ok := errors.AsType[*RemoteError](err)
+	return ok && re.Kind == errKindHandler
+}
+
 func (e *RemoteError) Unwrap() error {
 	switch e.Kind {
 	case errKindRefused:

@@ -5,8 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,14 +15,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hearth-ai/hearth/access"
-	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
-	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
-	"github.com/hearth-ai/hearth/metering"
+	hearthnode "github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -39,7 +36,7 @@ type node struct {
 	id      *identity.Identity
 	dir     string
 	run     *runner.Runner
-	reg     *prometheus.Registry // the router's metrics
+	reg     *prometheus.Registry // the node's metrics, the router's among them
 }
 
 func startNode(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string) *node {
@@ -64,53 +61,27 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := db.OpenDir(n.dir)
-	if err != nil {
+	if err := fabric.WriteCert(fabric.CertPath(n.dir), cert); err != nil {
 		t.Fatal(err)
 	}
-	n.tenants, _ = tenant.Open(ctx, d, nil)
-	meter, _ := metering.Open(ctx, d, nil)
-	if n.audit, err = audit.Open(filepath.Join(n.dir, "audit"), n.id, audit.Options{NoSync: true}); err != nil {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
 	rc.Files = []string{stories}
-	run, err := runner.New(rc)
+	nd, err := hearthnode.New(hearthnode.Config{DataDir: n.dir, Listener: ln, Jurisdiction: jur, OperatorKey: opPub, ClusterPlain: true,
+		Runner: rc, Audit: audit.Options{NoSync: true},
+		Fabric: fabric.Config{Site: "site-" + strings.ToLower(jur), ClusterListen: "127.0.0.1:0", Join: join, HeartbeatInterval: 100 * time.Millisecond,
+			Status: func() fabric.Load { return fabric.Load{Models: models, Slots: 4} }}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.run = run
-	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: meter, Audit: n.audit, Node: n.id.ID, Jurisdiction: jur, AllowLocal: true})
-	if err != nil {
+	if err := nd.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Backend: run, Gate: gate, Jurisdiction: jur})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.fab, err = fabric.New(fabric.Config{Identity: n.id, Site: "site-" + strings.ToLower(jur), Jurisdiction: jur, Cert: cert,
-		OperatorKey: opPub, ClusterListen: "127.0.0.1:0", Join: join, HeartbeatInterval: 100 * time.Millisecond,
-		Status: func() fabric.Load { return fabric.Load{Models: models, Slots: 4} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.reg = prometheus.NewRegistry()
-	rt, err := gateway.New(gateway.Config{Fabric: n.fab, Local: srv, Gate: gate, Audit: n.audit, Registerer: n.reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.fab.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(rt)
-	n.url = ts.URL
-	t.Cleanup(func() {
-		ts.Close()
-		n.fab.Shutdown(context.Background())
-		run.Shutdown(context.Background())
-		meter.Close()
-		n.audit.Close()
-		d.Close()
-	})
+	n.fab, n.tenants, n.audit, n.run, n.reg = nd.Fabric(), nd.Tenants(), nd.Audit(), nd.Runner(), nd.Registry()
+	n.url = "http://" + ln.Addr().String()
+	t.Cleanup(func() { nd.Shutdown(context.Background()) })
 	return n
 }
 

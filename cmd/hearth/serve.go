@@ -2,24 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/sched"
-	"github.com/hearth-ai/hearth/gateway"
+	"github.com/hearth-ai/hearth/fabric"
+	hearthnode "github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
-	"github.com/hearth-ai/hearth/store"
-	"github.com/hearth-ai/hearth/tenantdoc"
 )
 
 // DefaultAddr is loopback only: a node is never open to the network unless
@@ -30,7 +25,6 @@ type serveOptions struct {
 	config         string
 	addr           string
 	models         []string
-	dataDir        string
 	threads        int
 	ctxSize        int
 	parallel       int
@@ -57,7 +51,7 @@ type serveOptions struct {
 	heartbeat      time.Duration
 	clusterPlain   bool
 	logFormat      string
-	limits         httpLimits
+	limits         hearthnode.Limits
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -119,9 +113,9 @@ let streams in flight finish (up to --drain).`,
 	f.DurationVar(&o.faultStepDelay, "fault-step-delay", 0, "testing only: make every model step this much longer, to simulate a slower model")
 	f.MarkHidden("fault-latency")
 	f.MarkHidden("fault-step-delay")
-	f.DurationVar(&o.limits.bodyTimeout, "body-timeout", defaultBodyTimeout, "how long a client may take to send a request body, from its headers (0: no limit)")
-	f.DurationVar(&o.limits.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long an idle keep-alive connection stays open")
-	f.IntVar(&o.limits.maxConnsPerIP, "max-conns-per-ip", defaultMaxConnsPerIP, "connections one client (an IPv4 address, an IPv6 /64, this machine over loopback) may hold open at once; more get a 503 (0: no limit)")
+	f.DurationVar(&o.limits.BodyTimeout, "body-timeout", hearthnode.DefaultBodyTimeout, "how long a client may take to send a request body, from its headers (0: no limit)")
+	f.DurationVar(&o.limits.IdleTimeout, "idle-timeout", hearthnode.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
+	f.IntVar(&o.limits.MaxConnsPerIP, "max-conns-per-ip", hearthnode.DefaultMaxConnsPerIP, "connections one client (an IPv4 address, an IPv6 /64, this machine over loopback) may hold open at once; more get a 503 (0: no limit)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -131,29 +125,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if _, err := engine.ParseKVType(o.kvType); err != nil {
-		return fmt.Errorf("serve: --kv-type: %w", err)
-	}
-	dir, err := g.dataDir()
-	if err != nil {
-		return err
-	}
-	o.dataDir = dir
-	if err := secureDataDir(dir, log); err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	if err := checkSecretFiles(dir, o); err != nil {
-		return err
-	}
-	st, err := store.Open(dir)
-	if err != nil {
-		return err
-	}
-	cert, err := nodeCert(dir, o, log)
-	if err != nil {
-		return err
-	}
-	op, err := parseOperator(o.operator)
+	cfg, err := o.nodeConfig(g, log)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -161,122 +133,70 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	defer ln.Close()
-	sec, err := openSecurity(ctx, dir, o, isLoopback(ln.Addr()), log)
+	cfg.Listener = ln
+	n, err := hearthnode.New(cfg)
 	if err != nil {
+		ln.Close()
 		return err
 	}
-	defer sec.close()
-	run, err := runner.New(runner.Config{
-		Files:     o.models,
-		Store:     st,
-		Engine:    engine.Options{Threads: o.threads, Context: o.ctxSize, KVType: o.kvType, Logger: log},
-		Sched:     sched.Config{MaxSeqs: o.parallel, KVTokens: o.kvTokens, MaxQueue: o.queue, BatchTokens: o.batchTokens, StepDelay: o.faultStepDelay},
-		KeepAlive: o.keepAlive,
-		Logger:    log,
-	})
-	if err != nil {
+	defer n.Shutdown(context.Background())
+	if err := n.Start(ctx); err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), run.Collector())
-	reg.MustRegister(sec.auditMetrics()...)
-	metrics, err := api.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
-	draining := make(chan struct{})
-	srv, err := api.New(api.Config{
-		Backend:          run,
-		Gate:             sec.gate,
-		Capture:          sec.capturer(), // consented capture and POST /v1/feedback (security.go)
-		Logger:           log,
-		Metrics:          metrics,
-		Gatherer:         reg,
-		DefaultMaxTokens: o.maxTokens,
-		MaxTokensLimit:   o.maxTokensLimit,
-		StallTimeout:     o.stallTimeout,
-		Jurisdiction:     o.jurisdiction,
-		Version:          version,
-		Ready: func(context.Context) error {
-			select {
-			case <-draining:
-				return errors.New("shutting down")
-			default:
-				return sec.ready() // the audit log records (security.go)
-			}
-		},
-	})
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/admin/", sec.gate.Admin(admin.New(admin.Config{Tenants: sec.tenants, Logger: log, OnAction: sec.gate.AdminAction, Preflight: sec.gate.Preflight, Erase: sec.eraseEverywhere})))
-	hs := newHTTPServer(mux, o.limits) // body and idle deadlines (httpserver.go)
-	models, _ := run.Models(ctx)
+	models, _ := n.Runner().Models(ctx)
 	names := make([]string, len(models))
 	for i, m := range models {
 		names[i] = m.Name
 	}
-	fab, err := startFabric(ctx, o, op, cert, sec.id, run, ln.Addr().String(), log)
-	if err != nil {
-		return err
-	}
-	defer fab.Shutdown(context.Background())
-	if err := sec.attachFabric(fab, log); err != nil { // captures and feedback to and from the tenants' home nodes
-		return err
-	}
-	if op != nil { // tenants defined once, by the operator, for every node
-		book, err := tenantdoc.Open(ctx, sec.db, sec.tenants, op)
-		if err != nil {
-			return err
-		}
-		syncCtx, stopSync := context.WithCancel(ctx)
-		synced := make(chan struct{})
-		go func() {
-			defer close(synced)
-			if err := tenantdoc.NewSync(book, fab, sec.audit, log).Run(syncCtx); err != nil {
-				log.Error("tenant documents", "err", err)
-			}
-		}()
-		defer func() { stopSync(); <-synced }()
-	}
-	if !o.routeSet {
-		// A certified fleet member routes; a standalone node serves.
-		o.route = cert != nil && op != nil
-	}
-	log.Info("fleet routing", "on", o.route)
-	if o.route {
-		rt, err := gateway.New(gateway.Config{Fabric: fab, Local: srv, Gate: sec.gate, Audit: sec.audit, Logger: log, Registerer: reg, StallTimeout: o.stallTimeout})
-		if err != nil {
-			return err
-		}
-		mux.Handle("/", rt)
-	} else {
-		mux.Handle("/", srv)
-	}
-	fleet := fab.ClientURL()
-	if u := fab.ClusterURL(); u != "" {
+	fleet := n.Fabric().ClientURL()
+	if u := n.Fabric().ClusterURL(); u != "" {
 		fleet += ", cluster " + u
 	}
-	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s); fleet: %s\n", sec.id.ID, names, ln.Addr(), sec.mode, fleet)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(limitConnsPerIP(ln, o.limits.maxConnsPerIP, log)) }()
+	fmt.Fprintf(g.stderr, "hearth: node %s serving %v on http://%s (%s); fleet: %s\n", n.ID(), names, ln.Addr(), n.Mode(), fleet)
 
 	select {
-	case err := <-errc:
-		run.Shutdown(context.Background())
+	case err := <-n.ServeErr():
+		n.Shutdown(context.Background())
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(g.stderr, "hearth: shutting down, finishing requests in flight")
-	close(draining)
 	dctx, cancel := context.WithTimeout(context.Background(), o.drain)
 	defer cancel()
-	herr := hs.Shutdown(dctx) // waits for handlers: streams in flight finish
-	rerr := run.Shutdown(dctx)
-	if err := errors.Join(herr, rerr); err != nil {
+	if err := n.Shutdown(dctx); err != nil {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	return nil
+}
+
+// nodeConfig turns the flags into the node's configuration.
+func (o *serveOptions) nodeConfig(g *globals, log *slog.Logger) (hearthnode.Config, error) {
+	if _, err := engine.ParseKVType(o.kvType); err != nil {
+		return hearthnode.Config{}, fmt.Errorf("--kv-type: %w", err)
+	}
+	dir, err := g.dataDir()
+	if err != nil {
+		return hearthnode.Config{}, err
+	}
+	op, err := parseOperator(o.operator)
+	if err != nil {
+		return hearthnode.Config{}, err
+	}
+	cfg := hearthnode.Config{
+		DataDir: dir, Limits: o.limits, Logger: log, Version: version,
+		Jurisdiction: o.jurisdiction, OperatorKey: op, ClusterPlain: o.clusterPlain, InsecureNoAuth: o.insecure,
+		Runner: runner.Config{
+			Files:     o.models,
+			Engine:    engine.Options{Threads: o.threads, Context: o.ctxSize, KVType: o.kvType},
+			Sched:     sched.Config{MaxSeqs: o.parallel, KVTokens: o.kvTokens, MaxQueue: o.queue, BatchTokens: o.batchTokens, StepDelay: o.faultStepDelay},
+			KeepAlive: o.keepAlive,
+		},
+		Fabric: fabric.Config{Site: o.site, Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL,
+			Credentials: o.natsCreds, HeartbeatInterval: o.heartbeat, AddedLatency: o.faultLatency},
+		DefaultMaxTokens: o.maxTokens, MaxTokensLimit: o.maxTokensLimit, StallTimeout: o.stallTimeout,
+	}
+	if o.routeSet {
+		cfg.Route = &o.route
+	}
+	return cfg, nil
 }

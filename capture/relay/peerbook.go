@@ -1,10 +1,8 @@
-package main
+package relay
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/hearth-ai/hearth/db"
@@ -16,10 +14,11 @@ import (
 // erasure was made may still hold a tenant's captures, and the erasure
 // must say so (and be repeated) rather than report itself complete.
 type peerBook struct {
-	d   *db.DB
-	log *slog.Logger
+	d *db.DB
 }
 
+// The table and its migration keep the names they had in cmd/hearth, so
+// a node's database is migrated once, as before.
 var peerBookSteps = []string{
 	`CREATE TABLE fleet_peer (
 		id           TEXT PRIMARY KEY,
@@ -29,11 +28,11 @@ var peerBookSteps = []string{
 	CREATE INDEX fleet_peer_jurisdiction ON fleet_peer(jurisdiction, last_seen);`,
 }
 
-func openPeerBook(ctx context.Context, d *db.DB, log *slog.Logger) (*peerBook, error) {
+func openPeerBook(ctx context.Context, d *db.DB) (*peerBook, error) {
 	if err := d.Migrate(ctx, "fleet_peer", peerBookSteps); err != nil {
 		return nil, fmt.Errorf("peer book: %w", err)
 	}
-	return &peerBook{d: d, log: log}, nil
+	return &peerBook{d: d}, nil
 }
 
 // note records the certified peers among ps as seen now.
@@ -73,25 +72,4 @@ func (b *peerBook) seen(ctx context.Context, j string, since time.Time) (map[str
 		out[id] = jur
 	}
 	return out, rows.Err()
-}
-
-// track notes the node's live peers every interval until stop is called.
-func (b *peerBook) track(n *fabric.Node, interval time.Duration) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			if err := b.note(ctx, n.Peers(), time.Now()); err != nil && ctx.Err() == nil {
-				b.log.Warn("remembering fleet peers", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() { cancel(); wg.Wait() }
 }

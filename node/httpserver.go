@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"errors"
@@ -13,34 +13,35 @@ import (
 
 // The node's HTTP server bounds what one client can hold: how long it may
 // take to send a request's headers (headerTimeout) and body
-// (--body-timeout), how long an idle keep-alive connection stays open
-// (--idle-timeout), and how many connections one address may have open at
-// once (--max-conns-per-ip). There is no overall write timeout, since a
-// streamed response may rightly take many minutes.
+// (Limits.BodyTimeout, --body-timeout), how long an idle keep-alive
+// connection stays open (Limits.IdleTimeout, --idle-timeout), and how many
+// connections one address may have open at once (Limits.MaxConnsPerIP,
+// --max-conns-per-ip). There is no overall write timeout, since a streamed
+// response may rightly take many minutes.
 
 // headerTimeout bounds the time to send the request line and headers.
 const headerTimeout = 10 * time.Second
 
-// Defaults for the serve flags.
+// Defaults of Limits (the serve flags').
 const (
-	defaultBodyTimeout   = 30 * time.Second
-	defaultIdleTimeout   = 120 * time.Second
-	defaultMaxConnsPerIP = 64
+	DefaultBodyTimeout   = 30 * time.Second
+	DefaultIdleTimeout   = 120 * time.Second
+	DefaultMaxConnsPerIP = 64
 )
 
-// httpLimits are the limits newHTTPServer and limitConnsPerIP apply;
-// zero turns one off.
-type httpLimits struct {
-	bodyTimeout   time.Duration
-	idleTimeout   time.Duration
-	maxConnsPerIP int
+// Limits are what one client may hold of the node's HTTP server; zero
+// turns one off.
+type Limits struct {
+	BodyTimeout   time.Duration // to send a request body, from its headers
+	IdleTimeout   time.Duration // an idle keep-alive connection stays open
+	MaxConnsPerIP int           // connections one client may hold open at once
 }
 
-func newHTTPServer(h http.Handler, l httpLimits) *http.Server {
+func newHTTPServer(h http.Handler, l Limits) *http.Server {
 	return &http.Server{
-		Handler:           bodyDeadline(h, l.bodyTimeout),
+		Handler:           bodyDeadline(h, l.BodyTimeout),
 		ReadHeaderTimeout: headerTimeout,
-		IdleTimeout:       l.idleTimeout,
+		IdleTimeout:       l.IdleTimeout,
 	}
 }
 

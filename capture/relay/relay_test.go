@@ -1,4 +1,4 @@
-package main
+package relay_test
 
 import (
 	"context"
@@ -7,91 +7,89 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture"
+	"github.com/hearth-ai/hearth/capture/relay"
+	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// captureNode is one in-process node as `hearth serve` wires it: the
-// security stack (tenants, audit, capture with its forwarder), the API on
-// a loopback listener, and a certified fabric node attached to capture.
+// captureNode is one in-process node as `hearth serve` builds it
+// (node.New): tenants, audit, capture with the relay's forwarder, the
+// relay's handlers on a certified fabric node, and the API on a loopback
+// listener.
 type captureNode struct {
-	sec  *security
-	fab  *fabric.Node
-	url  string
-	keys map[string]string // API key secret by tenant name
-	ids  map[string]string // tenant id by name
+	db      *db.DB
+	capture *capture.Store
+	fab     *fabric.Node
+	url     string
+	keys    map[string]string // API key secret by tenant name
+	ids     map[string]string // tenant id by name
 }
+
+const stories = "../../../shared/testdata/models/stories260K.gguf"
 
 func startCaptureNode(t *testing.T, op ed25519.PrivateKey, j string, join string) *captureNode {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	sec, err := openSecurity(ctx, dir, &serveOptions{jurisdiction: j}, true, slog.New(slog.DiscardHandler))
+	id, err := identity.LoadOrCreate(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sec.close)
-	n := &captureNode{sec: sec, keys: map[string]string{}, ids: map[string]string{}}
+	cert, err := fabric.Certify(op, id.Public, "site-"+strings.ToLower(j), j, 24*time.Hour, time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fabric.WriteCert(fabric.CertPath(dir), cert); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := fabric.Config{Site: cert.Site, ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
+	if join != "" {
+		fc.Join = []string{join}
+	}
+	route := false
+	nd, err := node.New(node.Config{DataDir: dir, Listener: ln, Jurisdiction: j, OperatorKey: op.Public().(ed25519.PublicKey),
+		Route: &route, ClusterPlain: true, Runner: runner.Config{Files: []string{stories}}, Fabric: fc, Audit: audit.Options{NoSync: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nd.Shutdown(context.Background()) })
+	n := &captureNode{db: nd.DB(), capture: nd.Capture(), fab: nd.Fabric(), url: "http://" + ln.Addr().String(),
+		keys: map[string]string{}, ids: map[string]string{}}
 	// Two tenants, the same on every node by name (their ids differ),
 	// both with their data at home in NG and served in KE or NG.
 	for _, name := range []string{"acme", "other"} {
-		ten, err := sec.tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}, Home: "NG",
+		ten, err := nd.Tenants().CreateTenant(ctx, tenant.Tenant{Name: name, Policy: tenant.Policy{Jurisdictions: []string{"KE", "NG"}, Home: "NG",
 			Capture: tenant.CaptureOn, RetentionDays: 30}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		secret, _, err := sec.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeFeedback}})
+		secret, _, err := nd.Tenants().CreateKey(ctx, name, tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeFeedback}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		n.keys[name], n.ids[name] = secret, ten.ID
 	}
-	run, err := runner.New(runner.Config{Files: []string{filepath.Join(models, "stories260K.gguf")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { run.Shutdown(context.Background()) })
-	srv, err := api.New(api.Config{Backend: run, Gate: sec.gate, Capture: sec.capturer()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	n.url = ts.URL
-
-	cert, err := fabric.Certify(op, sec.id.Public, "site-"+strings.ToLower(j), j, 24*time.Hour, time.Now().Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := fabric.Config{Identity: sec.id, Site: cert.Site, Jurisdiction: j, Cert: cert, OperatorKey: op.Public().(ed25519.PublicKey),
-		ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
-	if join != "" {
-		cfg.Join = []string{join}
-	}
-	if n.fab, err = fabric.New(cfg); err != nil {
-		t.Fatal(err)
-	}
-	// As serve does: the handlers may be set before the node starts.
-	if err := sec.attachFabric(n.fab, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := n.fab.Start(sctx); err != nil {
+	if err := nd.Start(sctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.fab.Shutdown(context.Background()) })
 	return n
 }
 
@@ -114,7 +112,7 @@ func (n *captureNode) post(t *testing.T, tenantName, path, body string) (int, st
 func (n *captureNode) records(t *testing.T) int {
 	t.Helper()
 	var c int
-	if err := n.sec.db.QueryRow(`SELECT count(*) FROM capture_record`).Scan(&c); err != nil {
+	if err := n.db.QueryRow(`SELECT count(*) FROM capture_record`).Scan(&c); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -156,7 +154,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 		if len(ng.fab.CertifiedIn("KE")) != 1 {
 			return errors.New("no certified KE node in NG's registry")
 		}
-		for _, kind := range []string{deliverCapture, deliverFeedback} {
+		for _, kind := range []string{relay.KindCapture, relay.KindFeedback} {
 			// A malformed delivery: refused by the handler once it is
 			// listening, lost (no responders) before.
 			_, err := ke.fab.DeliverTo(context.Background(), ng.fab.ID(), kind, []byte("{"))
@@ -176,7 +174,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 	}
 	var rec capture.Record
 	waitCapture(t, "the record in NG", func() error {
-		rec, err = ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID)
+		rec, err = ng.capture.Get(context.Background(), ng.ids["acme"], respID)
 		return err
 	})
 	if rec.TenantID != ng.ids["acme"] || len(rec.Messages) != 1 || !strings.Contains(rec.Messages[0].Content, "<EMAIL_1>") ||
@@ -186,7 +184,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 	if n := ke.records(t); n != 0 {
 		t.Errorf("KE keeps %d capture records; want 0", n)
 	}
-	if c := ke.sec.capture.Counts(); c.Forwarded != 1 || c.Saved != 0 || c.Dropped != 0 {
+	if c := ke.capture.Counts(); c.Forwarded != 1 || c.Saved != 0 || c.Dropped != 0 {
 		t.Errorf("KE counts %+v; want 1 forwarded", c)
 	}
 
@@ -197,7 +195,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 	}
 	var fbResp struct{ ID string }
 	json.Unmarshal([]byte(body), &fbResp)
-	rec, err = ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID)
+	rec, err = ng.capture.Get(context.Background(), ng.ids["acme"], respID)
 	if err != nil || len(rec.Feedback) != 1 || rec.Feedback[0].Thumb != 1 || rec.Feedback[0].ID != fbResp.ID {
 		t.Errorf("NG record's feedback %+v, %v; want the thumbs-up %s", rec.Feedback, err, fbResp.ID)
 	}
@@ -208,7 +206,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 			t.Errorf("other tenant's feedback: %d %s; want 404 response_not_found", status, body)
 		}
 	}
-	if rec, _ := ng.sec.capture.Get(context.Background(), ng.ids["acme"], respID); len(rec.Feedback) != 1 {
+	if rec, _ := ng.capture.Get(context.Background(), ng.ids["acme"], respID); len(rec.Feedback) != 1 {
 		t.Errorf("NG record has %d feedback after the refusals; want 1", len(rec.Feedback))
 	}
 
@@ -225,7 +223,7 @@ func TestCaptureForwardedHome(t *testing.T) {
 		t.Fatalf("chat on KE with no NG node: %d %s; want 200 (capture never fails a request)", status, body)
 	}
 	waitCapture(t, "the capture dropped and counted", func() error {
-		if c := ke.sec.capture.Counts(); c.Dropped != 1 || c.Forwarded != 1 {
+		if c := ke.capture.Counts(); c.Dropped != 1 || c.Forwarded != 1 {
 			return fmt.Errorf("KE counts %+v; want 1 dropped", c)
 		}
 		return nil

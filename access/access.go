@@ -62,7 +62,7 @@ type Config struct {
 	Node, Jurisdiction string
 	// AllowLocal lets requests without credentials through, as tenant
 	// "local" with no limits, while no tenant exists. The node refuses
-	// this on non-loopback addresses (cmd/hearth checks), so a fresh node
+	// this on non-loopback addresses (node.New checks), so a fresh node
 	// is usable on its own machine and never open to the network.
 	AllowLocal bool
 	Logger     *slog.Logger

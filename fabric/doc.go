@@ -28,8 +28,7 @@
 // No package outside fabric touches NATS: the protocols built on the
 // fabric use its deliveries (Deliver, HandleDeliver), its inference
 // requests (infer.go) or its broadcasts (Publish, Subscribe). ClientURL
-// is where NATS clients reach the node, and SetHTTPAddr updates the
-// announced HTTP address. A node's client token and URL live in its data
+// is where NATS clients reach the node. A node's client token and URL live in its data
 // directory (LoadOrCreateClientToken, WriteClientURL, ReadClientAccess),
 // and PublishTo broadcasts from a command-line client.
 //

@@ -1,6 +1,7 @@
 // Package client talks to an OpenAI-compatible chat endpoint (a Hearth node,
-// or any other server speaking the same API) with streaming, for the
-// terminal chat and the load generator.
+// or any other server speaking the same API) with streaming: Chat is the
+// terminal chat's conversation (with feedback on its replies, which only a
+// Hearth node takes) and Load the load generator's measurement.
 package client
 
 import (

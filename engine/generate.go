@@ -58,6 +58,20 @@ type Result struct {
 	GenTime      time.Duration // decoding after the first token
 }
 
+// PromptRate is the prefill speed in tokens/s, 0 when it was not timed.
+func (r *Result) PromptRate() float64 { return perSecond(r.PromptTokens, r.PromptTime) }
+
+// GenRate is the decoding speed in tokens/s, 0 when it was not timed. The
+// first token comes out of the prefill, so GenTime covers the others.
+func (r *Result) GenRate() float64 { return perSecond(len(r.Tokens)-1, r.GenTime) }
+
+func perSecond(n int, d time.Duration) float64 {
+	if d <= 0 || n <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
 // ErrPromptTooLong is returned when the prompt does not fit the context.
 var ErrPromptTooLong = errors.New("engine: prompt too long")
 

@@ -3,9 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"runtime"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -116,12 +113,12 @@ llama-bench's field names. The peak resident memory is reported too.`,
 			}
 			params, quant := f.Parameters(), f.WeightType()
 			typ := fmt.Sprintf("%s %s %s", m.Arch, sizeClass(params), quant)
-			rss := maxRSS()
+			rss := bench.PeakRSS()
 			if asJSON {
 				var rows []benchJSON
 				for _, r := range res {
 					mean, sd := r.TokensPerSec()
-					row := benchJSON{BuildCommit: version, CPUInfo: cpuName(), Backends: "CPU", ModelFile: modelPath,
+					row := benchJSON{BuildCommit: version, CPUInfo: bench.CPUName(), Backends: "CPU", ModelFile: modelPath,
 						ModelType: typ, ModelSize: f.Size(), ModelParams: params, NBatch: batch, NUBatch: batch,
 						NThreads: threads, TypeK: "f32", TypeV: "f32", UseMmap: true, NPrompt: r.NPrompt, NGen: r.NGen,
 						TestTime: time.Now().UTC().Format(time.RFC3339), AvgTs: mean, StddevTs: sd, MaxRSS: rss}
@@ -177,15 +174,3 @@ func sizeClass(n int64) string {
 
 func gib(n int64) string      { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
 func billions(n int64) string { return fmt.Sprintf("%.2f B", float64(n)/1e9) }
-
-func cpuName() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return runtime.GOARCH
-}

@@ -18,11 +18,13 @@ import (
 )
 
 // chatBackend answers one turn of a conversation, streaming the reply,
-// and takes ratings of the replies it gave.
+// and takes ratings of the replies it gave: a *client.Chat, or a model
+// run in this process.
 type chatBackend interface {
-	reply(ctx context.Context, history []client.Message, onDelta func(string)) (string, error)
-	// rate sends feedback on the last reply; scale is "thumbs" or "stars".
-	rate(ctx context.Context, rating int, scale, correction string) error
+	Reply(ctx context.Context, history []client.Message, onDelta func(string)) (string, error)
+	// Rate sends feedback on the last reply; scale is client.ScaleThumbs
+	// or client.ScaleStars.
+	Rate(ctx context.Context, rating int, scale, correction string) error
 }
 
 func newChatCmd(g *globals) *cobra.Command {
@@ -81,11 +83,11 @@ the model runs in this process instead.`,
 					}
 					model = ids[0]
 				}
-				rb := &remoteChat{c: c, model: model, maxTokens: maxTokens, temp: temp}
+				rc := &client.Chat{Client: c, Model: model, MaxTokens: maxTokens, Temperature: temp}
 				if seed >= 0 {
-					rb.seed = &seed
+					rc.Seed = &seed
 				}
-				b = rb
+				b = rc
 			}
 			return chatLoop(ctx, g, b, system)
 		},
@@ -136,7 +138,7 @@ func chatLoop(ctx context.Context, g *globals, b chatBackend, system string) err
 			rating, scale, fix, ok := parseRating(line)
 			if !ok {
 				fmt.Fprintln(g.stderr, "hearth: chat: unknown command or bad argument:", line, "(/help lists them)")
-			} else if err := b.rate(ctx, rating, scale, fix); err != nil {
+			} else if err := b.Rate(ctx, rating, scale, fix); err != nil {
 				fmt.Fprintln(g.stderr, "hearth: chat: feedback:", err)
 			} else {
 				fmt.Fprintln(g.stdout, "(feedback recorded)")
@@ -144,7 +146,7 @@ func chatLoop(ctx context.Context, g *globals, b chatBackend, system string) err
 			continue
 		}
 		history = append(history, client.Message{Role: "user", Content: line})
-		text, err := b.reply(ctx, history, func(s string) { fmt.Fprint(g.stdout, s) })
+		text, err := b.Reply(ctx, history, func(s string) { fmt.Fprint(g.stdout, s) })
 		fmt.Fprintln(g.stdout)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
@@ -164,60 +166,37 @@ func parseRating(line string) (rating int, scale, fix string, ok bool) {
 	cmd, arg, _ := strings.Cut(line, " ")
 	switch cmd {
 	case "/good", "/up":
-		return 1, "thumbs", "", true
+		return 1, client.ScaleThumbs, "", true
 	case "/bad", "/down":
-		return -1, "thumbs", "", true
+		return -1, client.ScaleThumbs, "", true
 	case "/rate":
 		n, err := strconv.Atoi(strings.TrimSpace(arg))
 		if err != nil || n < 1 || n > 5 {
 			return 0, "", "", false
 		}
-		return n, "stars", "", true
+		return n, client.ScaleStars, "", true
 	case "/fix":
 		if strings.TrimSpace(arg) == "" {
 			return 0, "", "", false
 		}
-		return -1, "thumbs", strings.TrimSpace(arg), true
+		return -1, client.ScaleThumbs, strings.TrimSpace(arg), true
 	}
 	return 0, "", "", false
 }
 
-type remoteChat struct {
-	c         *client.Client
-	model     string
-	maxTokens int
-	temp      float64
-	seed      *int64
-	lastID    string // response id of the last reply, for ratings
-}
-
-func (r *remoteChat) reply(ctx context.Context, history []client.Message, onDelta func(string)) (string, error) {
-	res, err := r.c.ChatStream(ctx, client.ChatRequest{Model: r.model, Messages: history, MaxTokens: r.maxTokens, Temperature: &r.temp, Seed: r.seed}, onDelta)
-	if err != nil {
-		return "", err
-	}
-	r.lastID = res.ID
-	return res.Text, nil
-}
-
-func (r *remoteChat) rate(ctx context.Context, rating int, scale, correction string) error {
-	if r.lastID == "" {
-		return errors.New("no reply to rate yet")
-	}
-	return r.c.Feedback(ctx, r.lastID, rating, scale, correction)
-}
-
+// localChat is a model run in this process; it has no capture store, so
+// nothing to rate.
 type localChat struct {
 	m         *engine.Model
 	params    sample.Params
 	maxTokens int
 }
 
-func (l *localChat) rate(context.Context, int, string, string) error {
+func (l *localChat) Rate(context.Context, int, string, string) error {
 	return errors.New("ratings go to a node's capture store: chat with a node (--url) to rate replies")
 }
 
-func (l *localChat) reply(ctx context.Context, history []client.Message, onDelta func(string)) (string, error) {
+func (l *localChat) Reply(ctx context.Context, history []client.Message, onDelta func(string)) (string, error) {
 	msgs := make([]chat.Message, len(history))
 	for i, h := range history {
 		msgs[i] = chat.Message{Role: h.Role, Content: h.Content}

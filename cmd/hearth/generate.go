@@ -91,8 +91,8 @@ streamed and one JSON object is printed at the end:
 			fmt.Fprintln(g.stdout)
 			g.logger().Info("generated",
 				"prompt_tokens", res.PromptTokens, "tokens", len(res.Tokens), "finish", res.FinishReason,
-				"prompt_tok_per_s", rate(res.PromptTokens, res.PromptTime.Seconds()),
-				"gen_tok_per_s", rate(len(res.Tokens)-1, res.GenTime.Seconds()), "seed", p.Seed)
+				"prompt_tok_per_s", res.PromptRate(),
+				"gen_tok_per_s", res.GenRate(), "seed", p.Seed)
 			return nil
 		},
 	}
@@ -116,11 +116,4 @@ streamed and one JSON object is printed at the end:
 	f.Float32Var(&p.FrequencyPenalty, "frequency-penalty", 0, "OpenAI frequency penalty")
 	f.Int64Var(&seed, "seed", -1, "random seed (-1: a new one each run)")
 	return cmd
-}
-
-func rate(n int, secs float64) float64 {
-	if secs <= 0 || n <= 0 {
-		return 0
-	}
-	return float64(n) / secs
 }

@@ -14,10 +14,7 @@ func newGenModelCmd(g *globals) *cobra.Command {
 		shape, typ string
 		seed       uint64
 	)
-	var names []string
-	for _, s := range synth.Shapes {
-		names = append(names, s.Name)
-	}
+	names := synth.ShapeNames()
 	cmd := &cobra.Command{
 		Use:   "gen-model --shape NAME --type TYPE OUT.gguf",
 		Short: "Write a random-weight model of a benchmark shape (for bench and comparisons)",
@@ -29,21 +26,19 @@ so anyone can reproduce the performance tables. Random weights make
 gibberish text but exactly the work of a trained model.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, s := range synth.Shapes {
-				if s.Name != shape {
-					continue
-				}
-				spec, err := s.Spec(typ, seed)
-				if err != nil {
-					return fmt.Errorf("gen-model: %w", err)
-				}
-				if err := synth.Write(args[0], spec); err != nil {
-					return fmt.Errorf("gen-model: %w", err)
-				}
-				fmt.Fprintf(g.stdout, "%s: %s shape, %s weights\n", args[0], shape, strings.ToUpper(typ))
-				return nil
+			s, err := synth.ShapeNamed(shape)
+			if err != nil {
+				return fmt.Errorf("gen-model: %w", err)
 			}
-			return fmt.Errorf("gen-model: unknown shape %q (shapes: %s)", shape, strings.Join(names, ", "))
+			spec, err := s.Spec(typ, seed)
+			if err != nil {
+				return fmt.Errorf("gen-model: %w", err)
+			}
+			if err := synth.Write(args[0], spec); err != nil {
+				return fmt.Errorf("gen-model: %w", err)
+			}
+			fmt.Fprintf(g.stdout, "%s: %s shape, %s weights\n", args[0], shape, strings.ToUpper(typ))
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&shape, "shape", "200m", "model shape: "+strings.Join(names, ", "))

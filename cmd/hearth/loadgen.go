@@ -3,32 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/client"
 )
-
-// loadResult is one concurrency level of a load test.
-type loadResult struct {
-	Streams        int     `json:"streams"`
-	Requests       int     `json:"requests"`
-	Errors         int     `json:"errors"`
-	Tokens         int     `json:"completion_tokens"`
-	Seconds        float64 `json:"seconds"`
-	TokensPerSec   float64 `json:"aggregate_tokens_per_s"`
-	TTFTMedianMs   float64 `json:"ttft_median_ms"`
-	TTFTP95Ms      float64 `json:"ttft_p95_ms"`
-	StreamTokPerS  float64 `json:"per_stream_tokens_per_s"`
-	FirstErrorText string  `json:"first_error,omitempty"`
-}
 
 func newLoadgenCmd(g *globals) *cobra.Command {
 	var (
@@ -63,59 +45,9 @@ tokens with ignore_eos, at temperature 0, --rounds times.`,
 				}
 				model = ids[0]
 			}
-			zero := 0.0
-			var results []loadResult
-			for _, n := range levels {
-				r := loadResult{Streams: n}
-				var (
-					mu    sync.Mutex
-					ttfts []float64
-					rates []float64
-				)
-				start := time.Now()
-				var wg sync.WaitGroup
-				for i := 0; i < n; i++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for k := 0; k < rounds; k++ {
-							res, err := c.ChatStream(cmd.Context(), client.ChatRequest{
-								Model:       model,
-								Messages:    []client.Message{{Role: "user", Content: fmt.Sprintf("%s (stream %d round %d)", prompt, i, k)}},
-								MaxTokens:   tokens,
-								Temperature: &zero,
-								IgnoreEOS:   true,
-							}, nil)
-							mu.Lock()
-							r.Requests++
-							if err != nil {
-								r.Errors++
-								if r.FirstErrorText == "" {
-									r.FirstErrorText = err.Error()
-								}
-								mu.Unlock()
-								continue
-							}
-							got := res.Usage.CompletionTokens
-							if got == 0 {
-								got = res.Chunks
-							}
-							r.Tokens += got
-							ttfts = append(ttfts, float64(res.FirstToken.Microseconds())/1000)
-							if gen := res.Total - res.FirstToken; gen > 0 && got > 1 {
-								rates = append(rates, float64(got-1)/gen.Seconds())
-							}
-							mu.Unlock()
-						}
-					}()
-				}
-				wg.Wait()
-				r.Seconds = time.Since(start).Seconds()
-				r.TokensPerSec = float64(r.Tokens) / r.Seconds
-				r.TTFTMedianMs = percentile(ttfts, 0.5)
-				r.TTFTP95Ms = percentile(ttfts, 0.95)
-				r.StreamTokPerS = percentile(rates, 0.5)
-				results = append(results, r)
+			results, err := c.Load(cmd.Context(), client.LoadConfig{Model: model, Prompt: prompt, Streams: levels, Tokens: tokens, Rounds: rounds})
+			if err != nil {
+				return fmt.Errorf("loadgen: %w", err)
 			}
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
@@ -146,15 +78,4 @@ tokens with ignore_eos, at temperature 0, --rounds times.`,
 	f.IntVar(&rounds, "rounds", 2, "requests per stream at each level")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// percentile returns the q-th quantile (nearest rank) of xs, 0 if empty.
-func percentile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(math.Ceil(q*float64(len(s)))) - 1
-	return s[max(0, min(i, len(s)-1))]
 }

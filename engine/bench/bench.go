@@ -2,7 +2,8 @@
 // the way llama.cpp's llama-bench does, so the two line up: pp<N> runs a
 // prompt of N tokens through an empty cache in batches; tg<N> generates N
 // tokens one at a time from an empty cache. Each test repeats and reports
-// tokens/s as mean and standard deviation.
+// tokens/s as mean and standard deviation. CPUName and PeakRSS say what
+// ran it and how much memory it took.
 package bench
 
 import (

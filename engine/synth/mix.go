@@ -1,6 +1,7 @@
 package synth
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/hearth-ai/hearth/engine/tensor"
@@ -35,6 +36,26 @@ var Shapes = []Shape{
 	{Name: "tinyllama-1.1b", Dim: 2048, Blocks: 22, Heads: 32, KVHeads: 4, FFN: 5632, VocabSz: 32000},
 	{Name: "200m", Dim: 1024, Blocks: 12, Heads: 16, KVHeads: 4, FFN: 2816, VocabSz: 32000},
 	{Name: "tiny256", Dim: 256, Blocks: 2, Heads: 4, KVHeads: 2, FFN: 768, VocabSz: 512},
+}
+
+// ShapeNames lists the names of Shapes, in order.
+func ShapeNames() []string {
+	names := make([]string, len(Shapes))
+	for i, s := range Shapes {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// ShapeNamed returns the shape of Shapes called name; the error lists the
+// names there are.
+func ShapeNamed(name string) (Shape, error) {
+	for _, s := range Shapes {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return Shape{}, fmt.Errorf("unknown shape %q (shapes: %s)", name, strings.Join(ShapeNames(), ", "))
 }
 
 // Spec returns the spec of a shape with the given weight type, where

@@ -1,14 +1,16 @@
 //go:build unix
 
-package main
+package bench
 
 import (
 	"runtime"
 	"syscall"
 )
 
-// maxRSS is the process's peak resident memory in bytes.
-func maxRSS() int64 {
+// PeakRSS is the process's peak resident memory in bytes, 0 if it cannot
+// be read. After a run it is what the model and its caches really took,
+// mapped weights included.
+func PeakRSS() int64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

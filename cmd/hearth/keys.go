@@ -187,7 +187,7 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 					exp = k.Expires.Local().Format(time.RFC3339)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, tenantOr(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
-					keyStatus(k, now), k.Created.Local().Format(time.RFC3339), exp)
+					k.Status(now), k.Created.Local().Format(time.RFC3339), exp)
 			}
 			return tw.Flush()
 		},
@@ -221,15 +221,4 @@ func newKeysRevokeCmd(g *globals, ts *tenantStore) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// keyStatus is active, revoked or expired.
-func keyStatus(k tenant.Key, now time.Time) string {
-	switch {
-	case !k.Revoked.IsZero():
-		return "revoked"
-	case !k.Expires.IsZero() && !now.Before(k.Expires):
-		return "expired"
-	}
-	return "active"
 }

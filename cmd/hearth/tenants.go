@@ -247,7 +247,7 @@ func newTenantsShowCmd(g *globals, ts *tenantStore) *cobra.Command {
 			}
 			active := 0
 			for _, k := range keys {
-				if keyStatus(k, g.now()) == "active" {
+				if k.Status(g.now()) == "active" {
 					active++
 				}
 			}

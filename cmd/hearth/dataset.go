@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -178,7 +177,7 @@ func newDatasetListCmd(g *globals, env *datasetEnv) *cobra.Command {
 				if list == nil {
 					list = []dataset.Version{}
 				}
-				return datasetJSON(g.stdout, list)
+				return printJSON(g.stdout, list)
 			}
 			if len(list) == 0 {
 				fmt.Fprintln(g.stderr, "no datasets")
@@ -309,7 +308,7 @@ func newDatasetStatsCmd(g *globals, env *datasetEnv) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return datasetJSON(g.stdout, st)
+				return printJSON(g.stdout, st)
 			}
 			printDatasetStats(g.stdout, st)
 			return nil
@@ -360,10 +359,4 @@ func datasetCounts(m map[string]int, byCount bool) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func datasetJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -38,19 +37,13 @@ signs tenant documents, which define a tenant for every node at once
 
 func printFleetOperator(w io.Writer, asJSON bool, pub ed25519.PublicKey, path string) error {
 	if asJSON {
-		return fleetJSON(w, struct {
+		return printJSON(w, struct {
 			PublicKey string `json:"public_key"`
 			KeyFile   string `json:"key_file"`
 		}{hex.EncodeToString(pub), path})
 	}
 	fmt.Fprintf(w, "operator public key: %s\nkey file:            %s\n", hex.EncodeToString(pub), path)
 	return nil
-}
-
-func fleetJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func newFleetOperatorInitCmd(g *globals) *cobra.Command {
@@ -134,7 +127,7 @@ the certificate is written to stdout.`,
 				return err
 			}
 			if out == "" || out == "-" {
-				return fleetJSON(g.stdout, c)
+				return printJSON(g.stdout, c)
 			}
 			if err := fabric.WriteCert(out, c); err != nil {
 				return err
@@ -199,7 +192,7 @@ makes the command fail.`,
 				}
 			}
 			if asJSON {
-				if err := fleetJSON(g.stdout, struct {
+				if err := printJSON(g.stdout, struct {
 					Cert   *fabric.Cert `json:"certificate"`
 					Status string       `json:"status"`
 				}{c, status}); err != nil {
@@ -276,7 +269,7 @@ fleet.token), or give --nats and --token.`,
 				}
 			}
 			if asJSON {
-				return fleetJSON(g.stdout, rows)
+				return printJSON(g.stdout, rows)
 			}
 			printFleet(g.stdout, rows, op != nil)
 			return nil

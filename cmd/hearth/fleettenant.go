@@ -54,7 +54,7 @@ func newFleetTenantListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return tenantJSON(g.stdout, docs)
+				return printJSON(g.stdout, docs)
 			}
 			if len(docs) == 0 {
 				fmt.Fprintln(g.stdout, "no tenant documents")

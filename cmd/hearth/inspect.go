@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -29,9 +28,7 @@ func newInspectCmd(g *globals) *cobra.Command {
 				s.Metadata[k] = abbreviate(v)
 			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(s)
+				return printJSON(g.stdout, s)
 			}
 			printSummary(g, s)
 			return nil

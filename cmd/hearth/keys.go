@@ -73,7 +73,7 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 			}
 			const warning = "store the secret now: it is not kept and cannot be shown again"
 			if asJSON {
-				return tenantJSON(g.stdout, map[string]any{"secret": secret, "key": k, "warning": warning})
+				return printJSON(g.stdout, map[string]any{"secret": secret, "key": k, "warning": warning})
 			}
 			// The secret alone on stdout, so KEY=$(hearth keys create ...)
 			// works; the rest on stderr.
@@ -172,7 +172,7 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 				if keys == nil {
 					keys = []tenant.Key{}
 				}
-				return tenantJSON(g.stdout, keys)
+				return printJSON(g.stdout, keys)
 			}
 			if len(keys) == 0 {
 				fmt.Fprintf(g.stderr, "tenant %s has no keys (hearth keys create --tenant %s)\n", tenantName, tenantName)

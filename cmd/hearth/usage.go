@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -158,9 +157,7 @@ func writeUsageJSON(w io.Writer, r *metering.Report) error {
 	for _, x := range r.Rows {
 		out.Rows = append(out.Rows, jsonRow(x))
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return printJSON(w, out)
 }
 
 func writeUsageCSV(w io.Writer, r *metering.Report) error {

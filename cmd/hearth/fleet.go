@@ -246,15 +246,12 @@ fleet.token), or give --nats and --token.`,
 			if err != nil {
 				return err
 			}
-			if dataDir := g.dataDirFlag; dataDir != "" {
-				a, err := fabric.ReadClientAccess(dataDir)
-				if err != nil {
-					return fmt.Errorf("fleet status: %w", err)
-				}
-				url, token = a.URL, a.Token
+			a, err := g.clientAccess(fabric.ClientAccess{URL: url, Token: token})
+			if err != nil {
+				return fmt.Errorf("fleet status: %w", err)
 			}
-			peers, err := fabric.Collect(cmd.Context(), url, fabric.CollectOptions{
-				Credentials: creds, Token: token, Wait: wait, OperatorKey: op, Now: g.now,
+			peers, err := fabric.Collect(cmd.Context(), a.URL, fabric.CollectOptions{
+				Credentials: creds, Token: a.Token, Wait: wait, OperatorKey: op, Now: g.now,
 			})
 			if err != nil {
 				return err
@@ -282,6 +279,21 @@ fleet.token), or give --nats and --token.`,
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "how long to listen for heartbeats")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// clientAccess is how the fleet commands reach a node's NATS: a as the
+// flags give it or, with --data-dir, the URL and token of the node
+// running from that directory.
+func (g *globals) clientAccess(a fabric.ClientAccess) (fabric.ClientAccess, error) {
+	if g.dataDirFlag == "" {
+		return a, nil
+	}
+	da, err := fabric.ReadClientAccess(g.dataDirFlag)
+	if err != nil {
+		return fabric.ClientAccess{}, err
+	}
+	a.URL, a.Token = da.URL, da.Token
+	return a, nil
 }
 
 func printFleet(w io.Writer, rows []fleetNode, checked bool) {

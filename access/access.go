@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/metering"
@@ -389,11 +390,7 @@ func (g *Gate) AdminAction(ctx context.Context, action string, detail map[string
 	if p, ok := tenant.PrincipalFrom(ctx); ok {
 		c.p = p
 	}
-	d := map[string]string{"action": action}
-	for k, v := range detail {
-		d[k] = v
-	}
-	if err := c.record(ctx, audit.Record{Kind: audit.KindAdmin, Decision: audit.DecisionAllow, Reason: action, Detail: d}); err != nil {
+	if err := c.record(ctx, admin.Record(action, detail)); err != nil {
 		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	}
 	return nil

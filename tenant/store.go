@@ -142,6 +142,18 @@ func (s *Store) GetTenant(ctx context.Context, nameOrID string) (Tenant, error) 
 	return getTenant(ctx, s.d, nameOrID)
 }
 
+// Resolve is GetTenant for what outlives a tenant (its usage, its audit
+// records): a deleted tenant can still be named by its ID, and for an ID
+// no tenant has any more Resolve returns a Tenant with only that ID, and
+// gone true.
+func (s *Store) Resolve(ctx context.Context, nameOrID string) (t Tenant, gone bool, err error) {
+	t, err = s.GetTenant(ctx, nameOrID)
+	if errors.Is(err, ErrNotFound) && strings.HasPrefix(nameOrID, tenantIDPrefix) {
+		return Tenant{ID: nameOrID}, true, nil
+	}
+	return t, false, err
+}
+
 // querier is what both *sql.DB and *sql.Conn offer.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -132,6 +132,19 @@ type Key struct {
 // Has reports whether the key carries scope s.
 func (k Key) Has(s Scope) bool { return slices.Contains(k.Scopes, s) }
 
+// Status says whether the key works at now: "active", "revoked" or
+// "expired" (revocation first: a revoked key stays revoked after its
+// expiry). Authenticate refuses the key for the same reasons.
+func (k Key) Status(now time.Time) string {
+	switch {
+	case !k.Revoked.IsZero():
+		return "revoked"
+	case !k.Expires.IsZero() && !now.Before(k.Expires):
+		return "expired"
+	}
+	return "active"
+}
+
 // Principal is who is calling: an authenticated key and its tenant.
 type Principal struct {
 	Tenant Tenant `json:"tenant"`

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/audit"
-	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/identity"
 )
 
@@ -31,7 +27,7 @@ it and says exactly where it was altered; "export" writes it as JSON lines.`,
 		if err != nil {
 			return "", "", err
 		}
-		return data, filepath.Join(data, "audit"), nil
+		return data, filepath.Join(data, audit.DirName), nil
 	}
 	cmd.AddCommand(newAuditVerifyCmd(g, dirs), newAuditExportCmd(g, dirs))
 	return cmd
@@ -62,20 +58,18 @@ the log could not record (audit_gap records) are listed.`,
 			if err != nil {
 				return err
 			}
-			pub, err := auditPublicKey(data, pubHex)
-			if err != nil {
-				return err
-			}
-			o := audit.VerifyOptions{From: from}
-			if pubHex == "" {
-				if id, err := identity.Load(data); err == nil {
-					o.MACKey = audit.MACKey(id)
+			var pub ed25519.PublicKey
+			if pubHex != "" {
+				if pub, err = identity.ParsePublicKey(pubHex); err != nil {
+					return err
 				}
 			}
-			if o.Anchor, err = auditAnchor(cmd.Context(), data, identity.NodeID(pub)); err != nil {
-				return err
+			// Verify never creates a key: a fresh one could not have
+			// signed anything.
+			rep, err := audit.VerifyDataDir(cmd.Context(), data, pub, from)
+			if errors.Is(err, audit.ErrNoNodeKey) {
+				return fmt.Errorf("no node key in %s: pass the node's public key with --pubkey (printed by `hearth node id`)", data)
 			}
-			rep, err := audit.VerifyWith(dir, pub, o)
 			if err != nil {
 				return err
 			}
@@ -93,44 +87,6 @@ the log could not record (audit_gap records) are listed.`,
 	f.StringVar(&pubHex, "pubkey", "", "node public key in hex (default: the key in DIR/node.key)")
 	f.BoolVar(&allowUnsigned, "allow-unsigned-tail", false, "accept records after the last checkpoint (a node still running)")
 	return cmd
-}
-
-// auditPublicKey is --pubkey, or the data directory's node key. Verify never
-// creates a key: a fresh one could not have signed anything.
-func auditPublicKey(dataDir, pubHex string) (ed25519.PublicKey, error) {
-	if pubHex != "" {
-		return identity.ParsePublicKey(pubHex)
-	}
-	id, err := identity.Load(dataDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no node key in %s: pass the node's public key with --pubkey (printed by `hearth node id`)", dataDir)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return id.Public, nil
-}
-
-// auditAnchor reads the head the node anchored in its database, if there
-// is a database (verify never creates one).
-func auditAnchor(ctx context.Context, dataDir, node string) (*audit.Head, error) {
-	if _, err := os.Stat(filepath.Join(dataDir, db.FileName)); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	d, err := db.OpenDir(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	a, err := audit.OpenDBAnchor(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	h, ok, err := a.LoadAnchor(ctx, node)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &h, nil
 }
 
 func printAuditSummary(w io.Writer, rep *audit.Report, dir string) {
@@ -211,7 +167,12 @@ can re-verify them. Export does not verify; run "hearth audit verify".`,
 				_, err := audit.Export(dir, g.stdout, from, to)
 				return err
 			}
-			return exportToFile(g, dir, out, from, to)
+			n, err := audit.ExportFile(dir, out, from, to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "exported %d records to %s\n", n, out)
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -219,29 +180,4 @@ can re-verify them. Export does not verify; run "hearth audit verify".`,
 	f.Uint64Var(&to, "to", 0, "last seq to export (0: to the end)")
 	f.StringVarP(&out, "out", "o", "", "write to this file instead of stdout (replaced atomically)")
 	return cmd
-}
-
-// exportToFile writes the export next to path and renames it into place,
-// so a failed export never leaves a truncated file that looks complete.
-func exportToFile(g *globals, dir, path string, from, to uint64) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	n, err := audit.Export(dir, tmp, from, to)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.stderr, "exported %d records to %s\n", n, path)
-	return nil
 }

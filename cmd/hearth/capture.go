@@ -13,20 +13,23 @@ import (
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/flywheel"
+	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// captureEnv opens what the capture commands need: the database, the
-// tenant, the flywheel's stores (erasures flow on into datasets, along
-// their lineage) and the audit log, or its spool while a node runs.
-type captureEnv struct {
+// flywheelEnv is what the capture and dataset commands open: the data
+// directory's database, the tenant --tenant names and the flywheel's
+// stores (erasures flow on into datasets, along their lineage), on the
+// commands' clock. The capture commands, which erase and shred, also
+// record into the audit log, or its spool while a node runs (audited).
+type flywheelEnv struct {
 	d      *db.DB
 	fw     *flywheel.Stores
-	log    audit.Appender
+	log    audit.Appender // nil unless audited
 	tenant tenant.Tenant
 }
 
-func openCapture(ctx context.Context, g *globals, tenantArg string) (*captureEnv, error) {
+func openFlywheel(ctx context.Context, g *globals, tenantArg string, audited bool) (*flywheelEnv, error) {
 	dataDir, err := g.dataDir()
 	if err != nil {
 		return nil, err
@@ -34,33 +37,36 @@ func openCapture(ctx context.Context, g *globals, tenantArg string) (*captureEnv
 	if _, err := os.Stat(filepath.Join(dataDir, db.FileName)); err != nil {
 		return nil, fmt.Errorf("no node database in %s", dataDir)
 	}
-	e := &captureEnv{}
+	e := &flywheelEnv{}
 	if e.d, err = db.OpenDir(dataDir); err != nil {
 		return nil, err
 	}
-	ts, err := tenant.Open(ctx, e.d, nil)
+	ts, err := tenant.Open(ctx, e.d, g.now)
 	if err != nil {
 		e.close()
 		return nil, err
 	}
 	if e.tenant, err = ts.GetTenant(ctx, tenantArg); err != nil {
 		e.close()
-		return nil, err
+		return nil, fmt.Errorf("--tenant: %w", err)
 	}
-	log, id, err := g.auditAppender(dataDir)
-	if err != nil {
-		e.close()
-		return nil, err
+	o := flywheel.Options{Now: g.now}
+	if audited {
+		var id *identity.Identity
+		if e.log, id, err = audit.OpenDataDir(dataDir, g.warnAuditSpooled); err != nil {
+			e.close()
+			return nil, err
+		}
+		o.Node, o.Audit, o.Tenants = id.ID, e.log, ts
 	}
-	e.log = log
-	if e.fw, err = flywheel.Open(ctx, e.d, dataDir, flywheel.Options{Node: id.ID, Audit: log, Tenants: ts}); err != nil {
+	if e.fw, err = flywheel.Open(ctx, e.d, dataDir, o); err != nil {
 		e.close()
 		return nil, err
 	}
 	return e, nil
 }
 
-func (e *captureEnv) close() {
+func (e *flywheelEnv) close() {
 	if e.log != nil {
 		e.log.Close()
 	}
@@ -100,7 +106,7 @@ node's part and answers
 			if tenantArg == "" {
 				return errors.New("capture export: --tenant is required")
 			}
-			e, err := openCapture(cmd.Context(), g, tenantArg)
+			e, err := openFlywheel(cmd.Context(), g, tenantArg, true)
 			if err != nil {
 				return fmt.Errorf("capture export: %w", err)
 			}
@@ -133,7 +139,7 @@ node's part and answers
 			if tenantArg == "" || (response == "") == (user == "") {
 				return errors.New("capture erase: give --tenant and exactly one of --response or --user")
 			}
-			e, err := openCapture(cmd.Context(), g, tenantArg)
+			e, err := openFlywheel(cmd.Context(), g, tenantArg, true)
 			if err != nil {
 				return fmt.Errorf("capture erase: %w", err)
 			}
@@ -163,7 +169,7 @@ node's part and answers
 			if tenantArg == "" || !yes {
 				return errors.New("capture shred: give --tenant and --yes (this cannot be undone)")
 			}
-			e, err := openCapture(cmd.Context(), g, tenantArg)
+			e, err := openFlywheel(cmd.Context(), g, tenantArg, true)
 			if err != nil {
 				return fmt.Errorf("capture shred: %w", err)
 			}

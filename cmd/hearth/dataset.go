@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -15,74 +13,40 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
-	"github.com/hearth-ai/hearth/tenant"
+	"github.com/hearth-ai/hearth/internal/atomicfile"
 )
 
-// datasetEnv is what every dataset subcommand opens: the database, the
-// flywheel's stores (datasets sealed under the capture keys, the captures
-// a build reads) and the tenant the --tenant flag names.
+// datasetEnv opens what every dataset subcommand works on (a
+// flywheelEnv) for the tenant the --tenant flag names.
 type datasetEnv struct {
 	g         *globals
 	tenantArg string
 }
 
-type openDatasets struct {
-	d        *db.DB
-	fw       *flywheel.Stores
-	tenantID string
-}
-
-func (e *datasetEnv) open(ctx context.Context) (*openDatasets, error) {
+func (e *datasetEnv) open(ctx context.Context) (*flywheelEnv, error) {
 	if e.tenantArg == "" {
 		return nil, errors.New("--tenant is required")
 	}
-	dir, err := e.g.dataDir()
-	if err != nil {
-		return nil, err
-	}
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := tenant.Open(ctx, d, e.g.now)
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
-	t, err := ts.GetTenant(ctx, e.tenantArg)
-	ts.Close()
-	if err != nil {
-		d.Close()
-		return nil, fmt.Errorf("--tenant: %w", err)
-	}
-	fw, err := flywheel.Open(ctx, d, dir, flywheel.Options{Now: e.g.now})
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
-	return &openDatasets{d: d, fw: fw, tenantID: t.ID}, nil
+	return openFlywheel(ctx, e.g, e.tenantArg, false)
 }
 
 // openWrite is open for the commands that write examples (build, import):
 // the tenant's data key must exist before the dataset's write transaction
 // seals them, so it is created here if the tenant has none yet (or its
 // last was shredded).
-func (e *datasetEnv) openWrite(ctx context.Context) (*openDatasets, error) {
+func (e *datasetEnv) openWrite(ctx context.Context) (*flywheelEnv, error) {
 	o, err := e.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := o.fw.Capture.EnsureKey(ctx, o.tenantID); err != nil {
-		o.Close()
+	if err := o.fw.Capture.EnsureKey(ctx, o.tenant.ID); err != nil {
+		o.close()
 		return nil, err
 	}
 	return o, nil
 }
-
-func (o *openDatasets) Close() { o.d.Close() }
 
 func newDatasetCmd(g *globals) *cobra.Command {
 	env := &datasetEnv{g: g}
@@ -153,7 +117,7 @@ Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, a
 			if err != nil {
 				return err
 			}
-			defer o.Close()
+			defer o.close()
 			src := o.fw.Source() // the node's captured, rated interactions
 			if from != "" {
 				f, err := os.Open(from)
@@ -167,7 +131,7 @@ Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, a
 				}
 				src = dataset.Static(ins)
 			}
-			v, err := o.fw.Datasets.Build(cmd.Context(), src, o.tenantID, name, opts)
+			v, err := o.fw.Datasets.Build(cmd.Context(), src, o.tenant.ID, name, opts)
 			if errors.Is(err, flywheel.ErrNoFeedback) {
 				return fmt.Errorf("%w; or build from a file with --from FILE.jsonl", err)
 			}
@@ -204,8 +168,8 @@ func newDatasetListCmd(g *globals, env *datasetEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.Close()
-			list, err := o.fw.Datasets.List(cmd.Context(), o.tenantID)
+			defer o.close()
+			list, err := o.fw.Datasets.List(cmd.Context(), o.tenant.ID)
 			if err != nil {
 				return err
 			}
@@ -213,7 +177,7 @@ func newDatasetListCmd(g *globals, env *datasetEnv) *cobra.Command {
 				if list == nil {
 					list = []dataset.Version{}
 				}
-				return datasetJSON(g.stdout, list)
+				return printJSON(g.stdout, list)
 			}
 			if len(list) == 0 {
 				fmt.Fprintln(g.stderr, "no datasets")
@@ -249,26 +213,23 @@ func newDatasetExportCmd(g *globals, env *datasetEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.Close()
+			defer o.close()
 			if out == "" || out == "-" {
-				_, err := o.fw.Datasets.Export(cmd.Context(), o.tenantID, name, version, split, g.stdout)
+				_, err := o.fw.Datasets.Export(cmd.Context(), o.tenant.ID, name, version, split, g.stdout)
 				return err
 			}
-			// Write beside the target and rename, so a failed export never
-			// leaves a truncated file where a good one was expected.
-			tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+			// Replaced whole once complete: a failed export never leaves
+			// a truncated file where a good one was expected.
+			var n int
+			var exportErr error
+			err = atomicfile.WriteFunc(out, 0o600, func(w io.Writer) error {
+				n, exportErr = o.fw.Datasets.Export(cmd.Context(), o.tenant.ID, name, version, split, w)
+				return exportErr
+			})
+			if exportErr != nil {
+				return exportErr
+			}
 			if err != nil {
-				return fmt.Errorf("--out: %w", err)
-			}
-			defer os.Remove(tmp.Name())
-			n, err := o.fw.Datasets.Export(cmd.Context(), o.tenantID, name, version, split, tmp)
-			if cerr := tmp.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), out); err != nil {
 				return fmt.Errorf("--out: %w", err)
 			}
 			fmt.Fprintf(g.stderr, "exported %d examples to %s\n", n, out)
@@ -301,7 +262,7 @@ stored.`,
 			if err != nil {
 				return err
 			}
-			defer o.Close()
+			defer o.close()
 			var r io.Reader = g.stdin
 			if args[0] != "-" {
 				f, err := os.Open(args[0])
@@ -311,7 +272,7 @@ stored.`,
 				defer f.Close()
 				r = f
 			}
-			v, err := o.fw.Datasets.Import(cmd.Context(), o.tenantID, name, r)
+			v, err := o.fw.Datasets.Import(cmd.Context(), o.tenant.ID, name, r)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
@@ -341,13 +302,13 @@ func newDatasetStatsCmd(g *globals, env *datasetEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer o.Close()
-			st, err := o.fw.Datasets.Stats(cmd.Context(), o.tenantID, name, version)
+			defer o.close()
+			st, err := o.fw.Datasets.Stats(cmd.Context(), o.tenant.ID, name, version)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return datasetJSON(g.stdout, st)
+				return printJSON(g.stdout, st)
 			}
 			printDatasetStats(g.stdout, st)
 			return nil
@@ -398,10 +359,4 @@ func datasetCounts(m map[string]int, byCount bool) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func datasetJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -38,19 +37,13 @@ signs tenant documents, which define a tenant for every node at once
 
 func printFleetOperator(w io.Writer, asJSON bool, pub ed25519.PublicKey, path string) error {
 	if asJSON {
-		return fleetJSON(w, struct {
+		return printJSON(w, struct {
 			PublicKey string `json:"public_key"`
 			KeyFile   string `json:"key_file"`
 		}{hex.EncodeToString(pub), path})
 	}
 	fmt.Fprintf(w, "operator public key: %s\nkey file:            %s\n", hex.EncodeToString(pub), path)
 	return nil
-}
-
-func fleetJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func newFleetOperatorInitCmd(g *globals) *cobra.Command {
@@ -134,7 +127,7 @@ the certificate is written to stdout.`,
 				return err
 			}
 			if out == "" || out == "-" {
-				return fleetJSON(g.stdout, c)
+				return printJSON(g.stdout, c)
 			}
 			if err := fabric.WriteCert(out, c); err != nil {
 				return err
@@ -199,7 +192,7 @@ makes the command fail.`,
 				}
 			}
 			if asJSON {
-				if err := fleetJSON(g.stdout, struct {
+				if err := printJSON(g.stdout, struct {
 					Cert   *fabric.Cert `json:"certificate"`
 					Status string       `json:"status"`
 				}{c, status}); err != nil {
@@ -253,15 +246,12 @@ fleet.token), or give --nats and --token.`,
 			if err != nil {
 				return err
 			}
-			if dataDir := g.dataDirFlag; dataDir != "" {
-				a, err := fabric.ReadClientAccess(dataDir)
-				if err != nil {
-					return fmt.Errorf("fleet status: %w", err)
-				}
-				url, token = a.URL, a.Token
+			a, err := g.clientAccess(fabric.ClientAccess{URL: url, Token: token})
+			if err != nil {
+				return fmt.Errorf("fleet status: %w", err)
 			}
-			peers, err := fabric.Collect(cmd.Context(), url, fabric.CollectOptions{
-				Credentials: creds, Token: token, Wait: wait, OperatorKey: op, Now: g.now,
+			peers, err := fabric.Collect(cmd.Context(), a.URL, fabric.CollectOptions{
+				Credentials: creds, Token: a.Token, Wait: wait, OperatorKey: op, Now: g.now,
 			})
 			if err != nil {
 				return err
@@ -276,7 +266,7 @@ fleet.token), or give --nats and --token.`,
 				}
 			}
 			if asJSON {
-				return fleetJSON(g.stdout, rows)
+				return printJSON(g.stdout, rows)
 			}
 			printFleet(g.stdout, rows, op != nil)
 			return nil
@@ -289,6 +279,21 @@ fleet.token), or give --nats and --token.`,
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "how long to listen for heartbeats")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// clientAccess is how the fleet commands reach a node's NATS: a as the
+// flags give it or, with --data-dir, the URL and token of the node
+// running from that directory.
+func (g *globals) clientAccess(a fabric.ClientAccess) (fabric.ClientAccess, error) {
+	if g.dataDirFlag == "" {
+		return a, nil
+	}
+	da, err := fabric.ReadClientAccess(g.dataDirFlag)
+	if err != nil {
+		return fabric.ClientAccess{}, err
+	}
+	a.URL, a.Token = da.URL, da.Token
+	return a, nil
 }
 
 func printFleet(w io.Writer, rows []fleetNode, checked bool) {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -54,7 +53,7 @@ func newFleetTenantListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return tenantJSON(g.stdout, docs)
+				return printJSON(g.stdout, docs)
 			}
 			if len(docs) == 0 {
 				fmt.Fprintln(g.stdout, "no tenant documents")
@@ -63,25 +62,15 @@ func newFleetTenantListCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TENANT\tISSUED\tJURISDICTIONS\tHOME\tCAPTURE\tDELETED")
 			for _, doc := range docs {
-				js := strings.Join(doc.Policy.Jurisdictions, ",")
-				if js == "" {
-					js = "any"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", doc.Tenant, doc.Issued.Format(time.RFC3339), js,
-					orDash(doc.Policy.Home), orDash(doc.Policy.Capture), doc.Deleted)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", doc.Tenant, doc.Issued.Format(time.RFC3339),
+					tenantListOr(doc.Policy.Jurisdictions, "any"),
+					tenantOr(doc.Policy.Home, "-"), tenantOr(doc.Policy.Capture, "-"), doc.Deleted)
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newFleetTenantSignCmd(g *globals) *cobra.Command {
@@ -150,13 +139,9 @@ func newFleetTenantPushCmd(g *globals) *cobra.Command {
 				}
 				docs = append(docs, b)
 			}
-			a := fabric.ClientAccess{URL: url, Token: token, Credentials: creds}
-			if dataDir := g.dataDirFlag; dataDir != "" {
-				da, err := fabric.ReadClientAccess(dataDir)
-				if err != nil {
-					return fmt.Errorf("fleet tenant push: %w", err)
-				}
-				a.URL, a.Token = da.URL, da.Token
+			a, err := g.clientAccess(fabric.ClientAccess{URL: url, Token: token, Credentials: creds})
+			if err != nil {
+				return fmt.Errorf("fleet tenant push: %w", err)
 			}
 			if a.URL == "" {
 				return fmt.Errorf("fleet tenant push: give --data-dir of a running node, or --nats")

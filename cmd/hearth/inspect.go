@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,37 +10,6 @@ import (
 
 	"github.com/hearth-ai/hearth/engine/gguf"
 )
-
-// summary is what inspect reports about a file.
-type summary struct {
-	File          string         `json:"file"`
-	Version       uint32         `json:"gguf_version"`
-	SizeBytes     int64          `json:"size_bytes"`
-	Architecture  string         `json:"architecture"`
-	Name          string         `json:"name,omitempty"`
-	Parameters    int64          `json:"parameters"`
-	Types         map[string]int `json:"tensor_types"`
-	ContextLength int64          `json:"context_length,omitempty"`
-	Embedding     int64          `json:"embedding_length,omitempty"`
-	Blocks        int64          `json:"block_count,omitempty"`
-	Heads         int64          `json:"head_count,omitempty"`
-	KVHeads       int64          `json:"head_count_kv,omitempty"`
-	TokenizerType string         `json:"tokenizer,omitempty"`
-	PreTokenizer  string         `json:"pre_tokenizer,omitempty"`
-	VocabSize     int            `json:"vocab_size"`
-	BOS           *int64         `json:"bos_token_id,omitempty"`
-	EOS           *int64         `json:"eos_token_id,omitempty"`
-	ChatTemplate  string         `json:"chat_template,omitempty"`
-	Tensors       []tensorRow    `json:"tensors,omitempty"`
-	Metadata      map[string]any `json:"metadata,omitempty"`
-}
-
-type tensorRow struct {
-	Name  string  `json:"name"`
-	Type  string  `json:"type"`
-	Shape []int64 `json:"shape"`
-	Bytes int64   `json:"bytes"`
-}
 
 func newInspectCmd(g *globals) *cobra.Command {
 	var showTensors, showMeta, asJSON bool
@@ -55,11 +23,12 @@ func newInspectCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			s := summarize(args[0], f, showTensors, showMeta)
+			s := f.Summarize(args[0], gguf.SummaryOptions{Tensors: showTensors, Metadata: showMeta})
+			for k, v := range s.Metadata {
+				s.Metadata[k] = abbreviate(v)
+			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(s)
+				return printJSON(g.stdout, s)
 			}
 			printSummary(g, s)
 			return nil
@@ -69,43 +38,6 @@ func newInspectCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&showMeta, "metadata", false, "list every metadata key (long arrays abbreviated)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-func summarize(path string, f *gguf.File, tensors, meta bool) *summary {
-	arch := f.Architecture()
-	s := &summary{File: path, Version: f.Version, SizeBytes: f.Size(), Architecture: arch, Types: map[string]int{}}
-	s.Name, _ = f.String("general.name")
-	s.Parameters = f.Parameters()
-	for i := range f.Tensors {
-		t := &f.Tensors[i]
-		s.Types[t.Type.String()]++
-		if tensors {
-			s.Tensors = append(s.Tensors, tensorRow{t.Name, t.Type.String(), t.Shape, t.Size})
-		}
-	}
-	s.ContextLength, _ = f.Int(arch + ".context_length")
-	s.Embedding, _ = f.Int(arch + ".embedding_length")
-	s.Blocks, _ = f.Int(arch + ".block_count")
-	s.Heads, _ = f.Int(arch + ".attention.head_count")
-	s.KVHeads, _ = f.Int(arch + ".attention.head_count_kv")
-	s.TokenizerType, _ = f.String("tokenizer.ggml.model")
-	s.PreTokenizer, _ = f.String("tokenizer.ggml.pre")
-	toks, _ := f.Strings("tokenizer.ggml.tokens")
-	s.VocabSize = len(toks)
-	if v, ok := f.Int("tokenizer.ggml.bos_token_id"); ok {
-		s.BOS = &v
-	}
-	if v, ok := f.Int("tokenizer.ggml.eos_token_id"); ok {
-		s.EOS = &v
-	}
-	s.ChatTemplate, _ = f.String("tokenizer.chat_template")
-	if meta {
-		s.Metadata = map[string]any{}
-		for _, kv := range f.KV {
-			s.Metadata[kv.Key] = abbreviate(kv.Value)
-		}
-	}
-	return s
 }
 
 // abbreviate shortens long arrays (vocabularies) for display.
@@ -136,7 +68,7 @@ func quoteAll(s []string) []string {
 	return out
 }
 
-func printSummary(g *globals, s *summary) {
+func printSummary(g *globals, s *gguf.Summary) {
 	w := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(w, "%s\t%v\n", k, v) }
 	row("file", s.File)

@@ -73,7 +73,7 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 			}
 			const warning = "store the secret now: it is not kept and cannot be shown again"
 			if asJSON {
-				return tenantJSON(g.stdout, map[string]any{"secret": secret, "key": k, "warning": warning})
+				return printJSON(g.stdout, map[string]any{"secret": secret, "key": k, "warning": warning})
 			}
 			// The secret alone on stdout, so KEY=$(hearth keys create ...)
 			// works; the rest on stderr.
@@ -172,7 +172,7 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 				if keys == nil {
 					keys = []tenant.Key{}
 				}
-				return tenantJSON(g.stdout, keys)
+				return printJSON(g.stdout, keys)
 			}
 			if len(keys) == 0 {
 				fmt.Fprintf(g.stderr, "tenant %s has no keys (hearth keys create --tenant %s)\n", tenantName, tenantName)
@@ -187,7 +187,7 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 					exp = k.Expires.Local().Format(time.RFC3339)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, tenantOr(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
-					keyStatus(k, now), k.Created.Local().Format(time.RFC3339), exp)
+					k.Status(now), k.Created.Local().Format(time.RFC3339), exp)
 			}
 			return tw.Flush()
 		},
@@ -221,15 +221,4 @@ func newKeysRevokeCmd(g *globals, ts *tenantStore) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// keyStatus is active, revoked or expired.
-func keyStatus(k tenant.Key, now time.Time) string {
-	switch {
-	case !k.Revoked.IsZero():
-		return "revoked"
-	case !k.Expires.IsZero() && !now.Before(k.Expires):
-		return "expired"
-	}
-	return "active"
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -120,9 +119,7 @@ func newModelsListCmd(g *globals, open func() (*store.Store, error)) *cobra.Comm
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return printJSON(g.stdout, list)
 			}
 			if len(list) == 0 {
 				fmt.Fprintf(g.stdout, "no models in %s; add one with `hearth models import FILE` or `hearth models pull URL`\n", s.Dir())

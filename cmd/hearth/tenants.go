@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -201,7 +199,7 @@ func newTenantsListCmd(g *globals, ts *tenantStore) *cobra.Command {
 				if list == nil {
 					list = []tenant.Tenant{}
 				}
-				return tenantJSON(g.stdout, list)
+				return printJSON(g.stdout, list)
 			}
 			if len(list) == 0 {
 				fmt.Fprintln(g.stderr, "no tenants: the node serves local requests only (hearth tenants create NAME)")
@@ -239,7 +237,7 @@ func newTenantsShowCmd(g *globals, ts *tenantStore) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return tenantJSON(g.stdout, t)
+				return printJSON(g.stdout, t)
 			}
 			keys, err := s.ListKeys(cmd.Context(), t.ID)
 			if err != nil {
@@ -247,7 +245,7 @@ func newTenantsShowCmd(g *globals, ts *tenantStore) *cobra.Command {
 			}
 			active := 0
 			for _, k := range keys {
-				if keyStatus(k, g.now()) == "active" {
+				if k.Status(g.now()) == "active" {
 					active++
 				}
 			}
@@ -357,10 +355,4 @@ func tenantDays(n int) string {
 		return "1 day"
 	}
 	return strconv.Itoa(n) + " days"
-}
-
-func tenantJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -2,12 +2,11 @@ package main
 
 import (
 	"encoding/csv"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,19 +40,17 @@ name or ID; without it every tenant is shown, one per row.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := g.now()
-			q := metering.Query{Key: key}
+			q := metering.Query{Key: key, Since: metering.MonthStart(now), Until: now}
 			var err error
-			if q.Since, err = parseUsageTime(since, now); err != nil {
-				return fmt.Errorf("--since: %w", err)
+			if since != "" {
+				if q.Since, err = metering.ParseTime(since, now); err != nil {
+					return fmt.Errorf("--since: %w", err)
+				}
 			}
-			if q.Until, err = parseUsageTime(until, now); err != nil {
-				return fmt.Errorf("--until: %w", err)
-			}
-			if since == "" {
-				q.Since = time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
-			}
-			if until == "" {
-				q.Until = now
+			if until != "" {
+				if q.Until, err = metering.ParseTime(until, now); err != nil {
+					return fmt.Errorf("--until: %w", err)
+				}
 			}
 			for _, d := range strings.Split(by, ",") {
 				if d = strings.TrimSpace(d); d != "" {
@@ -78,11 +75,22 @@ name or ID; without it every tenant is shown, one per row.
 
 			title := "all tenants"
 			if tenantArg != "" {
-				q.Tenant, title, err = resolveTenant(cmd, d, tenantArg)
+				ts, err := tenant.Open(ctx, d, nil)
 				if err != nil {
 					return err
 				}
-			} else if !containsString(q.GroupBy, "tenant") {
+				t, gone, err := ts.Resolve(ctx, tenantArg)
+				ts.Close()
+				switch {
+				case err != nil:
+					return err
+				case gone:
+					title = fmt.Sprintf("tenant %s (deleted)", t.ID)
+				default:
+					title = fmt.Sprintf("tenant %s (%s)", t.Name, t.ID)
+				}
+				q.Tenant = t.ID
+			} else if !slices.Contains(q.GroupBy, "tenant") {
 				q.GroupBy = append([]string{"tenant"}, q.GroupBy...)
 			}
 
@@ -90,21 +98,20 @@ name or ID; without it every tenant is shown, one per row.
 			if err != nil {
 				return err
 			}
-			rows, err := m.Query(ctx, q)
+			rep, err := m.Report(ctx, q)
 			if cerr := m.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
 				return err
 			}
-			rep := usageReport{Tenant: q.Tenant, Key: q.Key, Since: q.Since, Until: q.Until, GroupBy: q.GroupBy, Rows: rows}
 			switch {
 			case asJSON:
-				return rep.writeJSON(g.stdout)
+				return writeUsageJSON(g.stdout, rep)
 			case asCSV:
-				return rep.writeCSV(g.stdout)
+				return writeUsageCSV(g.stdout, rep)
 			default:
-				return rep.writeTable(g.stdout, title, now)
+				return writeUsageTable(g.stdout, rep, title, now)
 			}
 		},
 	}
@@ -118,85 +125,6 @@ name or ID; without it every tenant is shown, one per row.
 	f.BoolVar(&asCSV, "csv", false, "print CSV")
 	cmd.MarkFlagsMutuallyExclusive("json", "csv")
 	return cmd
-}
-
-// resolveTenant turns a tenant name or ID into the ID usage is recorded
-// under and a title. A tenant that no longer exists can still be asked for
-// by ID.
-func resolveTenant(cmd *cobra.Command, d *db.DB, arg string) (id, title string, err error) {
-	ts, err := tenant.Open(cmd.Context(), d, nil)
-	if err != nil {
-		return "", "", err
-	}
-	defer ts.Close()
-	t, err := ts.GetTenant(cmd.Context(), arg)
-	switch {
-	case err == nil:
-		return t.ID, fmt.Sprintf("tenant %s (%s)", t.Name, t.ID), nil
-	case errors.Is(err, tenant.ErrNotFound) && strings.HasPrefix(arg, "tnt_"):
-		return arg, fmt.Sprintf("tenant %s (deleted)", arg), nil
-	default:
-		return "", "", err
-	}
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// parseUsageTime reads a --since/--until value: "" (zero), a duration back
-// from now ("24h", "7d"), a date (midnight UTC) or an RFC 3339 time.
-// maxUsageDays bounds "Nd": usage is kept far less long.
-const maxUsageDays = 36500
-
-func parseUsageTime(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if days, err := strconv.Atoi(n); err == nil && days >= 0 {
-			if days > maxUsageDays {
-				return time.Time{}, fmt.Errorf("%q is more than %d days (100 years) back", s, maxUsageDays)
-			}
-			return now.AddDate(0, 0, -days), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("negative duration %q", s)
-		}
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{"2006-01-02", time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04"} {
-		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a date (2026-11-01), time (2026-11-01T15:04:05Z) or duration (24h, 7d)", s)
-}
-
-// usageReport is what hearth usage prints.
-type usageReport struct {
-	Tenant, Key  string
-	Since, Until time.Time
-	GroupBy      []string
-	Rows         []metering.Row
-}
-
-func (r usageReport) total() metering.Row {
-	var t metering.Row
-	for _, x := range r.Rows {
-		t.Requests += x.Requests
-		t.PromptTokens += x.PromptTokens
-		t.CompletionTokens += x.CompletionTokens
-		t.Compute += x.Compute
-	}
-	return t
 }
 
 type usageJSONRow struct {
@@ -213,7 +141,7 @@ func jsonRow(r metering.Row) usageJSONRow {
 		CompletionTokens: r.CompletionTokens, TotalTokens: r.Tokens(), ComputeSeconds: r.Compute.Seconds()}
 }
 
-func (r usageReport) writeJSON(w io.Writer) error {
+func writeUsageJSON(w io.Writer, r *metering.Report) error {
 	out := struct {
 		Tenant  string         `json:"tenant,omitempty"`
 		Key     string         `json:"key,omitempty"`
@@ -222,19 +150,17 @@ func (r usageReport) writeJSON(w io.Writer) error {
 		GroupBy []string       `json:"group_by"`
 		Rows    []usageJSONRow `json:"rows"`
 		Total   usageJSONRow   `json:"total"`
-	}{Tenant: r.Tenant, Key: r.Key, Since: r.Since, Until: r.Until, GroupBy: r.GroupBy, Rows: []usageJSONRow{}, Total: jsonRow(r.total())}
+	}{Tenant: r.Tenant, Key: r.Key, Since: r.Since, Until: r.Until, GroupBy: r.GroupBy, Rows: []usageJSONRow{}, Total: jsonRow(r.Total())}
 	if out.GroupBy == nil {
 		out.GroupBy = []string{}
 	}
 	for _, x := range r.Rows {
 		out.Rows = append(out.Rows, jsonRow(x))
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return printJSON(w, out)
 }
 
-func (r usageReport) writeCSV(w io.Writer) error {
+func writeUsageCSV(w io.Writer, r *metering.Report) error {
 	cw := csv.NewWriter(w)
 	cw.Write(append(append([]string{}, r.GroupBy...), "requests", "prompt_tokens", "completion_tokens", "total_tokens", "compute_seconds"))
 	for _, x := range r.Rows {
@@ -251,7 +177,7 @@ func (r usageReport) writeCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-func (r usageReport) writeTable(w io.Writer, title string, now time.Time) error {
+func writeUsageTable(w io.Writer, r *metering.Report, title string, now time.Time) error {
 	const layout = "2006-01-02 15:04 MST"
 	from, to := r.Since.UTC().Format(layout), r.Until.UTC().Format(layout)
 	if r.Until.Equal(now) {
@@ -288,7 +214,7 @@ func (r usageReport) writeTable(w io.Writer, title string, now time.Time) error 
 		if len(group) > 0 {
 			group[0] = "total"
 		}
-		line(group, r.total())
+		line(group, r.Total())
 	}
 	return writeColumns(w, cells, len(r.GroupBy))
 }

@@ -179,28 +179,3 @@ func TestUsageCLIErrors(t *testing.T) {
 		}
 	}
 }
-
-func TestParseUsageTime(t *testing.T) {
-	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
-	for _, c := range []struct {
-		in   string
-		want time.Time
-	}{
-		{"", time.Time{}},
-		{"24h", now.Add(-24 * time.Hour)},
-		{"7d", now.AddDate(0, 0, -7)},
-		{"2026-11-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
-		{"2026-11-01T15:04", time.Date(2026, 11, 1, 15, 4, 0, 0, time.UTC)},
-		{"2026-11-01T15:04:05+03:00", time.Date(2026, 11, 1, 12, 4, 5, 0, time.UTC)},
-	} {
-		got, err := parseUsageTime(c.in, now)
-		if err != nil || !got.Equal(c.want) {
-			t.Errorf("parseUsageTime(%q) = %v, %v; want %v", c.in, got, err, c.want)
-		}
-	}
-	for _, bad := range []string{"soon", "-1h", "2026-13-01", "d", "36501d", "9223372036854775807d"} {
-		if _, err := parseUsageTime(bad, now); err == nil {
-			t.Errorf("parseUsageTime(%q) accepted", bad)
-		}
-	}
-}

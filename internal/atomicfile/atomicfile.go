@@ -13,6 +13,7 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,7 +22,15 @@ import (
 
 // WriteFile writes data to path with mode perm, replacing any file there.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	return write(path, data, perm, os.Rename)
+	return write(path, bytesOf(path, data), perm, os.Rename)
+}
+
+// WriteFunc writes what fill writes to path with mode perm, replacing
+// any file there, for output too long to hold in memory (an export). If
+// fill fails, the file at path is left as it was and fill's error is
+// returned as it is.
+func WriteFunc(path string, perm fs.FileMode, fill func(io.Writer) error) error {
+	return write(path, fill, perm, os.Rename)
 }
 
 // CreateFile writes data to path with mode perm only if path does not
@@ -29,11 +38,22 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // is left alone and the error wraps fs.ErrExist; of concurrent creators
 // exactly one succeeds, and the others lose without a trace.
 func CreateFile(path string, data []byte, perm fs.FileMode) error {
-	return write(path, data, perm, os.Link)
+	return write(path, bytesOf(path, data), perm, os.Link)
 }
 
-// write prepares the temporary file and hands it to place.
-func write(path string, data []byte, perm fs.FileMode, place func(oldpath, newpath string) error) (err error) {
+// bytesOf is the filler of a file whose bytes are in hand.
+func bytesOf(path string, data []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		if _, err := w.Write(data); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	}
+}
+
+// write prepares the temporary file, has fill write it and hands it to
+// place.
+func write(path string, fill func(io.Writer) error, perm fs.FileMode, place func(oldpath, newpath string) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -58,8 +78,8 @@ func write(path string, data []byte, perm fs.FileMode, place func(oldpath, newpa
 	if err := tmp.Chmod(perm); err != nil && runtime.GOOS != "windows" {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := fill(tmp); err != nil {
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -209,5 +210,39 @@ func TestConcurrentCreators(t *testing.T) {
 		if extra := leftovers(t, dir, "token"); len(extra) != 0 {
 			t.Errorf("round %d: left behind: %v", round, extra)
 		}
+	}
+}
+
+func TestWriteFunc(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "export.jsonl")
+	if err := WriteFunc(path, 0o600, func(w io.Writer) error {
+		for i := range 3 {
+			if _, err := fmt.Fprintf(w, "line %d\n", i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "line 0\nline 1\nline 2\n" {
+		t.Errorf("the file holds %q", b)
+	}
+	// A filler that fails half-way leaves the old file whole, and its
+	// error is the one returned.
+	errHalf := errors.New("half-way")
+	err := WriteFunc(path, 0o600, func(w io.Writer) error {
+		io.WriteString(w, "partial")
+		return errHalf
+	})
+	if err != errHalf {
+		t.Errorf("WriteFunc = %v; want the filler's error", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "line 0\nline 1\nline 2\n" {
+		t.Errorf("a failed write changed the file: %q", b)
+	}
+	if extra := leftovers(t, dir, "export.jsonl"); len(extra) != 0 {
+		t.Errorf("left behind: %v", extra)
 	}
 }

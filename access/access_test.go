@@ -20,9 +20,9 @@ import (
 	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
-	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/engine/synth"
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
@@ -38,46 +38,19 @@ type node struct {
 	audit   *audit.Log
 	id      *identity.Identity
 	dir     string
-	clock   *clock
+	clock   *testfixture.Clock
+	env     *testfixture.Env // the stores above
 	// handling counts requests the server is still handling: a client
 	// has its answer before the node's metering and audit are done.
 	handling sync.WaitGroup
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	n := &node{dir: dir, clock: &clock{t: time.Now()}}
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.tenants, err = tenant.Open(ctx, d, n.clock.Now); err != nil {
-		t.Fatal(err)
-	}
-	if n.meter, err = metering.Open(ctx, d, n.clock.Now); err != nil {
-		t.Fatal(err)
-	}
-	if n.id, err = identity.LoadOrCreate(dir); err != nil {
-		t.Fatal(err)
-	}
-	if n.audit, err = audit.Open(filepath.Join(dir, "audit"), n.id, audit.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	other := filepath.Join(dir, "other.gguf")
+	n := &node{clock: testfixture.NewClock(time.Now())}
+	n.env = testfixture.NewEnv(t, n.clock.Now)
+	n.dir, n.tenants, n.meter, n.id, n.audit = n.env.Dir, n.env.Tenants, n.env.Meter, n.env.ID, n.env.Audit
+	other := filepath.Join(n.dir, "other.gguf")
 	if err := synth.Write(other, synth.Spec{}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,26 +79,16 @@ func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	t.Cleanup(func() {
 		ts.Close()
 		run.Shutdown(context.Background())
-		n.meter.Close()
-		n.audit.Close()
-		d.Close()
 	})
 	return n
 }
 
 func (n *node) tenant(t *testing.T, name string, pol tenant.Policy, lim tenant.Limits, scopes ...tenant.Scope) string {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: pol, Limits: lim}); err != nil {
-		t.Fatal(err)
-	}
 	if len(scopes) == 0 {
 		scopes = []tenant.Scope{tenant.ScopeInference}
 	}
-	secret, _, err := n.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: scopes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret, _ := n.env.Tenant(t, tenant.Tenant{Name: name, Policy: pol, Limits: lim}, tenant.KeyOptions{Scopes: scopes})
 	return secret
 }
 

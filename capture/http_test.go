@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,9 +15,7 @@ import (
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture"
-	"github.com/hearth-ai/hearth/db"
-	"github.com/hearth-ai/hearth/identity"
-	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -32,40 +29,23 @@ type node struct {
 	tenants  *tenant.Store
 	capture  *capture.Store
 	audit    *audit.Log
-	handling sync.WaitGroup // requests the server is still handling
+	env      *testfixture.Env // the stores above
+	handling sync.WaitGroup   // requests the server is still handling
 }
 
 func newNode(t *testing.T, jurisdiction string) *node {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &node{}
-	if n.tenants, err = tenant.Open(ctx, d, nil); err != nil {
-		t.Fatal(err)
-	}
-	meter, err := metering.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := identity.LoadOrCreate(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.audit, err = audit.Open(filepath.Join(dir, "audit"), id, audit.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if n.capture, err = capture.Open(ctx, d, capture.Config{Jurisdiction: jurisdiction, Node: id.ID, Audit: n.audit}); err != nil {
+	e := testfixture.NewEnv(t, nil)
+	n := &node{tenants: e.Tenants, audit: e.Audit, env: e}
+	var err error
+	if n.capture, err = capture.Open(context.Background(), e.DB, capture.Config{Jurisdiction: jurisdiction, Node: e.ID.ID, Audit: n.audit}); err != nil {
 		t.Fatal(err)
 	}
 	run, err := runner.New(runner.Config{Files: []string{stories}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: meter, Audit: n.audit, Node: id.ID, Jurisdiction: jurisdiction})
+	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: e.Meter, Audit: n.audit, Node: e.ID.ID, Jurisdiction: jurisdiction})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +64,6 @@ func newNode(t *testing.T, jurisdiction string) *node {
 	t.Cleanup(func() {
 		ts.Close()
 		run.Shutdown(context.Background())
-		meter.Close()
-		n.audit.Close()
-		n.tenants.Close()
-		d.Close()
 	})
 	return n
 }
@@ -96,15 +72,7 @@ func newNode(t *testing.T, jurisdiction string) *node {
 // key and the tenant's id.
 func (n *node) tenant(t *testing.T, name string, pol tenant.Policy, scopes ...tenant.Scope) (key, id string) {
 	t.Helper()
-	ctx := context.Background()
-	tn, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: pol})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := n.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: scopes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret, tn := n.env.Tenant(t, tenant.Tenant{Name: name, Policy: pol}, tenant.KeyOptions{Scopes: scopes})
 	return secret, tn.ID
 }
 

@@ -79,7 +79,7 @@ func (n *Node) serveInferLocked() error {
 	}
 	n.subs = append(n.subs, csub)
 	h, nc := n.infer.handler, n.nc
-	n.spawn(func() { n.dispatchInfer(nc, h, ch) })
+	n.wg.Go(func() { n.dispatchInfer(nc, h, ch) })
 	return nil
 }
 

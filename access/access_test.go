@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,9 +39,7 @@ type node struct {
 	dir     string
 	clock   *testfixture.Clock
 	env     *testfixture.Env // the stores above
-	// handling counts requests the server is still handling: a client
-	// has its answer before the node's metering and audit are done.
-	handling sync.WaitGroup
+	srv     *testfixture.Server
 }
 
 func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
@@ -58,6 +55,7 @@ func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { run.Shutdown(context.Background()) })
 	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: n.meter, Audit: n.audit, Node: n.id.ID,
 		Jurisdiction: jurisdiction, AllowLocal: allowLocal, Now: n.clock.Now})
 	if err != nil {
@@ -70,16 +68,8 @@ func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", gate.Admin(admin.New(admin.Config{Tenants: n.tenants, OnAction: gate.AdminAction})))
 	mux.Handle("/", srv)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.handling.Add(1)
-		defer n.handling.Done()
-		mux.ServeHTTP(w, r)
-	}))
-	n.url = ts.URL
-	t.Cleanup(func() {
-		ts.Close()
-		run.Shutdown(context.Background())
-	})
+	n.srv = testfixture.NewServer(t, mux)
+	n.url = n.srv.URL
 	return n
 }
 
@@ -116,7 +106,7 @@ func (n *node) do(t *testing.T, method, path, key, body string) reply {
 	if u, ok := r.body["usage"].(map[string]any); ok {
 		r.completion = int(u["completion_tokens"].(float64))
 	}
-	n.handling.Wait() // metering and audit are done by the time the handler returns
+	n.srv.Wait() // metering and audit are done by the time the handler returns
 	return r
 }
 

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hearth-ai/hearth/access"
@@ -25,12 +23,12 @@ const stories = "../../shared/testdata/models/stories260K.gguf"
 // node is an API server with the access gate and a capture store, as
 // `hearth serve` wires them.
 type node struct {
-	url      string
-	tenants  *tenant.Store
-	capture  *capture.Store
-	audit    *audit.Log
-	env      *testfixture.Env // the stores above
-	handling sync.WaitGroup   // requests the server is still handling
+	url     string
+	tenants *tenant.Store
+	capture *capture.Store
+	audit   *audit.Log
+	env     *testfixture.Env // the stores above
+	srv     *testfixture.Server
 }
 
 func newNode(t *testing.T, jurisdiction string) *node {
@@ -45,6 +43,7 @@ func newNode(t *testing.T, jurisdiction string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { run.Shutdown(context.Background()) })
 	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: e.Meter, Audit: n.audit, Node: e.ID.ID, Jurisdiction: jurisdiction})
 	if err != nil {
 		t.Fatal(err)
@@ -55,16 +54,8 @@ func newNode(t *testing.T, jurisdiction string) *node {
 	}
 	// The client has its answer before the node's bookkeeping (metering,
 	// audit, capture) is done; do waits for the handler to return.
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.handling.Add(1)
-		defer n.handling.Done()
-		srv.ServeHTTP(w, r)
-	}))
-	n.url = ts.URL
-	t.Cleanup(func() {
-		ts.Close()
-		run.Shutdown(context.Background())
-	})
+	n.srv = testfixture.NewServer(t, srv)
+	n.url = n.srv.URL
 	return n
 }
 
@@ -97,7 +88,7 @@ func (n *node) do(t *testing.T, path, key, body string, header ...string) reply 
 	b, _ := io.ReadAll(resp.Body)
 	r := reply{status: resp.StatusCode, id: resp.Header.Get("X-Request-Id")}
 	json.Unmarshal(b, &r.body)
-	n.handling.Wait() // the capture is kept by the time the handler returns
+	n.srv.Wait() // the capture is kept by the time the handler returns
 	return r
 }
 

@@ -1,8 +1,8 @@
 // Package testfixture holds the fixtures that the tests of several
 // packages share, as net/http/httptest does for HTTP: a settable clock, an
-// in-memory audit log, and a node's stores (database, tenants, meter,
-// identity and audit log) opened in a test's temporary directory. Only
-// tests import it.
+// in-memory audit log, a node's stores (database, tenants, meter,
+// identity and audit log) opened in a test's temporary directory, and an
+// HTTP test server that can wait for its handlers. Only tests import it.
 //
 // It imports tenant, metering and audit, so those packages' own
 // (in-package) tests cannot use it.
@@ -11,6 +11,8 @@ package testfixture
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -166,3 +168,26 @@ func (e *Env) Tenant(t testing.TB, tn tenant.Tenant, opts tenant.KeyOptions) (st
 	}
 	return secret, tn
 }
+
+// Server is an httptest.Server that can wait for the requests it is
+// still handling: a client has its answer before the handler's work after
+// the response (metering, audit, capture) is done.
+type Server struct {
+	*httptest.Server
+	handling sync.WaitGroup
+}
+
+// NewServer serves h until the test ends.
+func NewServer(t testing.TB, h http.Handler) *Server {
+	s := &Server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handling.Add(1)
+		defer s.handling.Done()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Wait waits until no request is being handled.
+func (s *Server) Wait() { s.handling.Wait() }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,9 +19,9 @@ import (
 	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
-	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/engine/synth"
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
@@ -38,46 +37,17 @@ type node struct {
 	audit   *audit.Log
 	id      *identity.Identity
 	dir     string
-	clock   *clock
-	// handling counts requests the server is still handling: a client
-	// has its answer before the node's metering and audit are done.
-	handling sync.WaitGroup
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	clock   *testfixture.Clock
+	env     *testfixture.Env // the stores above
+	srv     *testfixture.Server
 }
 
 func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	n := &node{dir: dir, clock: &clock{t: time.Now()}}
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.tenants, err = tenant.Open(ctx, d, n.clock.Now); err != nil {
-		t.Fatal(err)
-	}
-	if n.meter, err = metering.Open(ctx, d, n.clock.Now); err != nil {
-		t.Fatal(err)
-	}
-	if n.id, err = identity.LoadOrCreate(dir); err != nil {
-		t.Fatal(err)
-	}
-	if n.audit, err = audit.Open(filepath.Join(dir, "audit"), n.id, audit.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	other := filepath.Join(dir, "other.gguf")
+	n := &node{clock: testfixture.NewClock(time.Now())}
+	n.env = testfixture.NewEnv(t, n.clock.Now)
+	n.dir, n.tenants, n.meter, n.id, n.audit = n.env.Dir, n.env.Tenants, n.env.Meter, n.env.ID, n.env.Audit
+	other := filepath.Join(n.dir, "other.gguf")
 	if err := synth.Write(other, synth.Spec{}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +55,7 @@ func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { run.Shutdown(context.Background()) })
 	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: n.meter, Audit: n.audit, Node: n.id.ID,
 		Jurisdiction: jurisdiction, AllowLocal: allowLocal, Now: n.clock.Now})
 	if err != nil {
@@ -97,35 +68,17 @@ func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", gate.Admin(admin.New(admin.Config{Tenants: n.tenants, OnAction: gate.AdminAction})))
 	mux.Handle("/", srv)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.handling.Add(1)
-		defer n.handling.Done()
-		mux.ServeHTTP(w, r)
-	}))
-	n.url = ts.URL
-	t.Cleanup(func() {
-		ts.Close()
-		run.Shutdown(context.Background())
-		n.meter.Close()
-		n.audit.Close()
-		d.Close()
-	})
+	n.srv = testfixture.NewServer(t, mux)
+	n.url = n.srv.URL
 	return n
 }
 
 func (n *node) tenant(t *testing.T, name string, pol tenant.Policy, lim tenant.Limits, scopes ...tenant.Scope) string {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: pol, Limits: lim}); err != nil {
-		t.Fatal(err)
-	}
 	if len(scopes) == 0 {
 		scopes = []tenant.Scope{tenant.ScopeInference}
 	}
-	secret, _, err := n.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: scopes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret, _ := n.env.Tenant(t, tenant.Tenant{Name: name, Policy: pol, Limits: lim}, tenant.KeyOptions{Scopes: scopes})
 	return secret
 }
 
@@ -153,7 +106,7 @@ func (n *node) do(t *testing.T, method, path, key, body string) reply {
 	if u, ok := r.body["usage"].(map[string]any); ok {
 		r.completion = int(u["completion_tokens"].(float64))
 	}
-	n.handling.Wait() // metering and audit are done by the time the handler returns
+	n.srv.Wait() // metering and audit are done by the time the handler returns
 	return r
 }
 

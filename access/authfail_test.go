@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -36,42 +36,9 @@ func (fakeMeter) Admit(context.Context, *tenant.Principal, int) (*metering.Ticke
 	return nil, nil
 }
 
-// memAudit keeps appended records.
-type memAudit struct {
-	mu   sync.Mutex
-	recs []audit.Record
-}
-
-func (m *memAudit) Append(_ context.Context, r audit.Record) (audit.Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.recs = append(m.recs, r)
-	return r, nil
-}
-
-func (m *memAudit) take() []audit.Record {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := m.recs
-	m.recs = nil
-	return out
-}
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newDenialGate(t *testing.T) (*Gate, *memAudit, *testClock) {
+func newDenialGate(t *testing.T) (*Gate, *testfixture.Audit, *testfixture.Clock) {
 	t.Helper()
-	a, clk := &memAudit{}, &testClock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	a, clk := &testfixture.Audit{}, testfixture.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	g, err := New(Config{Tenants: fakeTenants{}, Meter: fakeMeter{}, Audit: a, Node: "node-1", Jurisdiction: "KE", Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +71,7 @@ func TestDenialsFoldedPerAddress(t *testing.T) {
 	for i := range 1000 {
 		refused(t, g, fmt.Sprintf("203.0.113.7:%d", 40000+i), secret)
 	}
-	recs := a.take()
+	recs := a.Take()
 	if len(recs) != 1 {
 		t.Fatalf("%d records for the first minute's 1000 refusals from one address; want 1 (the first)", len(recs))
 	}
@@ -121,7 +88,7 @@ func TestDenialsFoldedPerAddress(t *testing.T) {
 
 	// Another address is recorded on its own, at once.
 	refused(t, g, "198.51.100.2:5555", "not-a-key")
-	if recs := a.take(); len(recs) != 1 || recs[0].Detail["remote_addr"] != "198.51.100.2" || recs[0].Detail["key_prefix"] != "" ||
+	if recs := a.Take(); len(recs) != 1 || recs[0].Detail["remote_addr"] != "198.51.100.2" || recs[0].Detail["key_prefix"] != "" ||
 		!strings.Contains(recs[0].Reason, "malformed") {
 		t.Errorf("second address: %+v", recs)
 	}
@@ -129,12 +96,12 @@ func TestDenialsFoldedPerAddress(t *testing.T) {
 	// Nothing more until the window ends; then the 999 folded ones.
 	clk.Add(30 * time.Second)
 	g.FlushDenials()
-	if recs := a.take(); len(recs) != 0 {
+	if recs := a.Take(); len(recs) != 0 {
 		t.Errorf("flush before the window ended wrote %+v", recs)
 	}
 	clk.Add(31 * time.Second)
 	g.FlushDenials()
-	recs = a.take()
+	recs = a.Take()
 	if len(recs) != 1 || recs[0].Detail["denials"] != "999" || recs[0].Detail["since"] == "" || recs[0].Detail["key_prefix"] != "abcdefg2" {
 		t.Fatalf("after the window: %+v; want one record of 999 denials", recs)
 	}
@@ -142,13 +109,13 @@ func TestDenialsFoldedPerAddress(t *testing.T) {
 	for range 5 {
 		refused(t, g, "203.0.113.7:1", "")
 	}
-	if recs := a.take(); len(recs) != 0 {
+	if recs := a.Take(); len(recs) != 0 {
 		t.Errorf("refusals in the next window recorded at once: %+v", recs)
 	}
 	clk.Add(DenialWindow)
 	// A later refusal from anyone closes ended windows too.
 	refused(t, g, "192.0.2.9:1", "")
-	recs = a.take()
+	recs = a.Take()
 	var folded, fresh int
 	for _, r := range recs {
 		switch {
@@ -165,12 +132,12 @@ func TestDenialsFoldedPerAddress(t *testing.T) {
 	// recorded at once.
 	clk.Add(2 * DenialWindow)
 	g.FlushDenials()
-	a.take()
+	a.Take()
 	refused(t, g, "203.0.113.7:2", secret)
-	if recs := a.take(); len(recs) != 1 || recs[0].Detail["denials"] != "1" {
+	if recs := a.Take(); len(recs) != 1 || recs[0].Detail["denials"] != "1" {
 		t.Errorf("after a quiet window: %+v; want one immediate record", recs)
 	}
-	for _, r := range append(recs, a.take()...) {
+	for _, r := range append(recs, a.Take()...) {
 		b, _ := json.Marshal(r)
 		if strings.Contains(string(b), secret[11:]) {
 			t.Errorf("a record holds the secret: %s", b)
@@ -186,14 +153,14 @@ func TestFlushAllDenials(t *testing.T) {
 		refused(t, g, "203.0.113.7:1", "")
 	}
 	refused(t, g, "203.0.113.8:1", "")
-	a.take()
+	a.Take()
 	g.FlushAllDenials()
-	recs := a.take()
+	recs := a.Take()
 	if len(recs) != 1 || recs[0].Detail["remote_addr"] != "203.0.113.7" || recs[0].Detail["denials"] != "3" {
 		t.Errorf("FlushAllDenials wrote %+v; want the 3 folded refusals of 203.0.113.7", recs)
 	}
 	g.FlushAllDenials()
-	if recs := a.take(); len(recs) != 0 {
+	if recs := a.Take(); len(recs) != 0 {
 		t.Errorf("second FlushAllDenials wrote %+v", recs)
 	}
 }
@@ -205,12 +172,12 @@ func TestDenialsBoundedAddresses(t *testing.T) {
 	for i := range maxFoldKeys + 100 {
 		refused(t, g, fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255), "")
 	}
-	if recs := a.take(); len(recs) != maxFoldKeys+1 {
+	if recs := a.Take(); len(recs) != maxFoldKeys+1 {
 		t.Errorf("%d immediate records; want %d (one per tracked address and one for the rest)", len(recs), maxFoldKeys+1)
 	}
 	clk.Add(DenialWindow)
 	g.FlushDenials()
-	recs := a.take()
+	recs := a.Take()
 	if len(recs) != 1 || recs[0].Detail["remote_addr"] != otherAddrs || recs[0].Detail["denials"] != "99" {
 		t.Errorf("after the window: %+v; want the other addresses' 99", recs)
 	}
@@ -235,7 +202,7 @@ func TestAdminDenialsAudited(t *testing.T) {
 			t.Errorf("admin with key %q: %d", key, w.Code)
 		}
 	}
-	recs := a.take()
+	recs := a.Take()
 	if len(recs) != 1 || recs[0].Detail["remote_addr"] != "2001:db8::1" || recs[0].Detail["path"] != "/admin/v1/tenants" || recs[0].Reason != "auth: no API key" {
 		t.Errorf("admin refusals: %+v; want one immediate record, the second folded", recs)
 	}

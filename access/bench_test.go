@@ -3,17 +3,13 @@ package access_test
 import (
 	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/api"
-	"github.com/hearth-ai/hearth/audit"
-	"github.com/hearth-ai/hearth/db"
-	"github.com/hearth-ai/hearth/identity"
-	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -24,27 +20,11 @@ import (
 // It reports the p50 of each in microseconds.
 func BenchmarkGate(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
-	ts, _ := tenant.Open(ctx, d, nil)
-	meter, _ := metering.Open(ctx, d, nil)
-	defer meter.Close()
-	id, _ := identity.LoadOrCreate(dir)
-	log, err := audit.Open(filepath.Join(dir, "audit"), id, audit.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer log.Close()
+	e := testfixture.NewEnv(b, nil)
 	big := tenant.Limits{RequestsPerMinute: 1 << 30, TokensPerMinute: 1 << 30, MonthlyTokens: 1 << 50}
-	if _, err := ts.CreateTenant(ctx, tenant.Tenant{Name: "alpha", Limits: big, Policy: tenant.Policy{AllowedModels: []string{"stories260k"}}}); err != nil {
-		b.Fatal(err)
-	}
-	secret, _, _ := ts.CreateKey(ctx, "alpha", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}, Limits: big})
-	g, _ := access.New(access.Config{Tenants: ts, Meter: meter, Audit: log, Node: id.ID, Jurisdiction: "KE"})
+	secret, _ := e.Tenant(b, tenant.Tenant{Name: "alpha", Limits: big, Policy: tenant.Policy{AllowedModels: []string{"stories260k"}}},
+		tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}, Limits: big})
+	g, _ := access.New(access.Config{Tenants: e.Tenants, Meter: e.Meter, Audit: e.Audit, Node: e.ID.ID, Jurisdiction: "KE"})
 	req := httptest.NewRequest("POST", "/v1/chat/completions", nil)
 	req.Header.Set("Authorization", "Bearer "+secret)
 	var before, after []time.Duration

@@ -43,7 +43,7 @@ func TestRefusalsFoldedPerKey(t *testing.T) {
 			t.Fatalf("Use: %v", err)
 		}
 	}
-	recs := a.take()
+	recs := a.Take()
 	if len(recs) != 1 || recs[0].Decision != "deny" || recs[0].Tenant != "acme" || recs[0].KeyID != "key_alice" ||
 		recs[0].Detail["denials"] != "1" || !strings.HasPrefix(recs[0].Reason, "model: ") || recs[0].Model != "other-0" {
 		t.Fatalf("2000 refused models: %+v; want one record at once", recs)
@@ -56,7 +56,7 @@ func TestRefusalsFoldedPerKey(t *testing.T) {
 		bob.Admit(ctx, api.Admission{Endpoint: "ollama_chat", Model: "stories260k"})
 	}
 	alice.Admit(ctx, api.Admission{Endpoint: "chat_completions", Model: "stories260k"})
-	recs = a.take()
+	recs = a.Take()
 	if len(recs) != 2 || !strings.HasPrefix(recs[0].Reason, "limit: ") || recs[1].KeyID != "key_bob" || !strings.HasPrefix(recs[1].Reason, "scope: ") {
 		t.Fatalf("records %+v; want alice's first limit and bob's first scope refusal", recs)
 	}
@@ -64,7 +64,7 @@ func TestRefusalsFoldedPerKey(t *testing.T) {
 	clk.Add(DenialWindow)
 	g.FlushDenials()
 	got := map[string]audit.Record{}
-	for _, r := range a.take() {
+	for _, r := range a.Take() {
 		kind, _, _ := strings.Cut(r.Reason, ":")
 		got[r.KeyID+" "+kind] = r
 	}
@@ -91,7 +91,7 @@ func TestRefusalRecordsBounded(t *testing.T) {
 	huge := strings.Repeat("x", 1<<20)
 	c.Use(context.Background(), "chat_completions", huge)
 	c.Admit(context.Background(), api.Admission{Endpoint: "ollama_chat", Model: huge + "é"}) // the same kind: folded
-	recs := a.take()
+	recs := a.Take()
 	for _, r := range recs {
 		if b, _ := json.Marshal(r); len(b) > 2048 || !strings.HasPrefix(r.Model, "xxxx") {
 			t.Errorf("a %d-byte record for a refused 1 MB model name: %.300s", len(b), b)
@@ -101,7 +101,7 @@ func TestRefusalRecordsBounded(t *testing.T) {
 		t.Errorf("%d records; want 1 (the second is folded)", len(recs))
 	}
 	(&pass{c: c, a: api.Admission{}}).Done(api.Outcome{Model: "m", Err: errors.New(huge)})
-	if recs := a.take(); len(recs) != 1 || len(recs[0].Detail["error"]) > maxRecordDetail+len("…") {
+	if recs := a.Take(); len(recs) != 1 || len(recs[0].Detail["error"]) > maxRecordDetail+len("…") {
 		t.Errorf("a failed request's record holds a %d-byte error", len(recs[0].Detail["error"]))
 	}
 }

@@ -33,9 +33,8 @@ type fixture struct {
 	failing error // OnAction fails with it (an audit log that cannot record)
 }
 
-// newFixture serves the admin API behind a stand-in for the server's
-// authentication: the bearer token is authenticated against the store and
-// the principal passed on with tenant.WithPrincipal; no token, no principal.
+// newFixture serves the admin API behind withAuth, a stand-in for the
+// server's authentication.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	d, err := db.Open(filepath.Join(t.TempDir(), db.FileName))
@@ -59,7 +58,16 @@ func newFixture(t *testing.T) *fixture {
 			f.actions = append(f.actions, action{p.Key.ID, name, detail})
 			return nil
 		}})
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = httptest.NewServer(h.(*handler).withAuth(s))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// withAuth is a stand-in for the server's authentication around h: the
+// bearer token is authenticated against s and the principal passed on with
+// tenant.WithPrincipal; no token, no principal.
+func (h *handler) withAuth(s *tenant.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			p, err := s.Authenticate(r.Context(), tok)
 			if err != nil {
@@ -69,9 +77,7 @@ func newFixture(t *testing.T) *fixture {
 			r = r.WithContext(tenant.WithPrincipal(r.Context(), p))
 		}
 		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+	})
 }
 
 // key makes a tenant (if needed) and a key with scopes in it.

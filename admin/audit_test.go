@@ -84,21 +84,6 @@ func TestPreflightRefusesErase(t *testing.T) {
 	}
 }
 
-// withAuth is newFixture's stand-in authentication around h.
-func (h *handler) withAuth(s *tenant.Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			p, err := s.Authenticate(r.Context(), tok)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusUnauthorized)
-				return
-			}
-			r = r.WithContext(tenant.WithPrincipal(r.Context(), p))
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
 // TestEraseUnrecordedIsAnError: an erasure is done once its Eraser has
 // run, but when its audit record then cannot be written the caller gets a
 // 503 saying what was erased and that the record is missing, not the

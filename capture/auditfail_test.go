@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/hearth-ai/hearth/audit"
@@ -20,7 +21,7 @@ func TestNotKeptWhenUnaudited(t *testing.T) {
 	if err := f.s.Save(ctx, tn, interaction("r1", "")); err != nil {
 		t.Fatal(err)
 	}
-	f.s.cfg.Audit = failingAudit{}
+	f.audit.Fail(fmt.Errorf("%w: disk full", audit.ErrUnavailable))
 	if err := f.s.Save(ctx, tn, interaction("r2", "")); !errors.Is(err, audit.ErrUnavailable) {
 		t.Fatalf("Save with a failed audit log: %v, want audit.ErrUnavailable", err)
 	}
@@ -38,7 +39,7 @@ func TestNotKeptWhenUnaudited(t *testing.T) {
 		t.Errorf("the unaudited feedback was kept: %+v", rec.Feedback)
 	}
 	// Once the log records again, both work.
-	f.s.cfg.Audit = f.audit
+	f.audit.Fail(nil)
 	if err := f.s.Save(ctx, tn, interaction("r2", "")); err != nil {
 		t.Fatal(err)
 	}

@@ -87,10 +87,10 @@ func TestForwardToHome(t *testing.T) {
 		t.Errorf("NG counts %+v; want 1 saved", c)
 	}
 	// Both sides audit: KE the forward (to which node), NG the save (from which node).
-	if got := ke.audit.json(t); !strings.Contains(got, `"reason":"forward"`) || !strings.Contains(got, `"to_node":"node-ng"`) {
+	if got := ke.audit.JSON(t); !strings.Contains(got, `"reason":"forward"`) || !strings.Contains(got, `"to_node":"node-ng"`) {
 		t.Errorf("KE audit %s; want a forward to node-ng", got)
 	}
-	if got := ng.audit.json(t); !strings.Contains(got, `"reason":"save"`) || !strings.Contains(got, `"from_node":"node-ke"`) || strings.Contains(got, plantEmail) {
+	if got := ng.audit.JSON(t); !strings.Contains(got, `"reason":"save"`) || !strings.Contains(got, `"from_node":"node-ke"`) || strings.Contains(got, plantEmail) {
 		t.Errorf("NG audit %s; want a save from node-ke, without the address", got)
 	}
 
@@ -205,7 +205,7 @@ func TestFeedbackForwarded(t *testing.T) {
 			}
 		})
 	}
-	if got := ke.audit.reasons(); !slices.Contains(got, "feedback-forward") {
+	if got := ke.audit.Reasons(); !slices.Contains(got, "feedback-forward") {
 		t.Errorf("KE audit reasons %v; want a feedback-forward", got)
 	}
 	rec, _ = ng.s.Get(ctx, "t-ng", "r1")

@@ -2,69 +2,21 @@ package capture
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture/pii"
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/tenant"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// auditSink keeps appended records in memory.
-type auditSink struct {
-	mu   sync.Mutex
-	recs []audit.Record
-}
-
-func (a *auditSink) Append(_ context.Context, r audit.Record) (audit.Record, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.recs = append(a.recs, r)
-	return r, nil
-}
-
-func (a *auditSink) json(t *testing.T) string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b, err := json.Marshal(a.recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func (a *auditSink) reasons() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []string
-	for _, r := range a.recs {
-		out = append(out, r.Reason)
-	}
-	return out
-}
 
 type fixture struct {
 	s     *Store
 	d     *db.DB
 	dir   string
-	clock *testClock
-	audit *auditSink
+	clock *testfixture.Clock
+	audit *testfixture.Audit
 }
 
 func newFixture(t testing.TB, jurisdiction string, mod ...func(*Config)) *fixture {
@@ -79,7 +31,7 @@ func newFixture(t testing.TB, jurisdiction string, mod ...func(*Config)) *fixtur
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{d: d, dir: dir, clock: &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, audit: &auditSink{}}
+	f := &fixture{d: d, dir: dir, clock: testfixture.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), audit: &testfixture.Audit{}}
 	cfg := Config{Scrubber: scr, Jurisdiction: jurisdiction, Now: f.clock.Now, Audit: f.audit, Node: "node-test"}
 	for _, m := range mod {
 		m(&cfg)
@@ -114,11 +66,4 @@ func interaction(id, user string) Interaction {
 		Output: "I will write to " + plantEmail + " and charge " + plantIBAN + ".",
 		Params: map[string]any{"temperature": 0.5, "stop": []any{"from " + plantEmail}},
 	}
-}
-
-// failingAudit is an audit log that cannot make records durable.
-type failingAudit struct{}
-
-func (failingAudit) Append(context.Context, audit.Record) (audit.Record, error) {
-	return audit.Record{}, fmt.Errorf("%w: disk full", audit.ErrUnavailable)
 }

@@ -6,19 +6,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture"
-	"github.com/hearth-ai/hearth/db"
-	"github.com/hearth-ai/hearth/identity"
-	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -28,44 +23,28 @@ const stories = "../../shared/testdata/models/stories260K.gguf"
 // node is an API server with the access gate and a capture store, as
 // `hearth serve` wires them.
 type node struct {
-	url      string
-	tenants  *tenant.Store
-	capture  *capture.Store
-	audit    *audit.Log
-	handling sync.WaitGroup // requests the server is still handling
+	url     string
+	tenants *tenant.Store
+	capture *capture.Store
+	audit   *audit.Log
+	env     *testfixture.Env // the stores above
+	srv     *testfixture.Server
 }
 
 func newNode(t *testing.T, jurisdiction string) *node {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &node{}
-	if n.tenants, err = tenant.Open(ctx, d, nil); err != nil {
-		t.Fatal(err)
-	}
-	meter, err := metering.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := identity.LoadOrCreate(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.audit, err = audit.Open(filepath.Join(dir, "audit"), id, audit.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if n.capture, err = capture.Open(ctx, d, capture.Config{Jurisdiction: jurisdiction, Node: id.ID, Audit: n.audit}); err != nil {
+	e := testfixture.NewEnv(t, nil)
+	n := &node{tenants: e.Tenants, audit: e.Audit, env: e}
+	var err error
+	if n.capture, err = capture.Open(context.Background(), e.DB, capture.Config{Jurisdiction: jurisdiction, Node: e.ID.ID, Audit: n.audit}); err != nil {
 		t.Fatal(err)
 	}
 	run, err := runner.New(runner.Config{Files: []string{stories}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: meter, Audit: n.audit, Node: id.ID, Jurisdiction: jurisdiction})
+	t.Cleanup(func() { run.Shutdown(context.Background()) })
+	gate, err := access.New(access.Config{Tenants: n.tenants, Meter: e.Meter, Audit: n.audit, Node: e.ID.ID, Jurisdiction: jurisdiction})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,20 +54,8 @@ func newNode(t *testing.T, jurisdiction string) *node {
 	}
 	// The client has its answer before the node's bookkeeping (metering,
 	// audit, capture) is done; do waits for the handler to return.
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.handling.Add(1)
-		defer n.handling.Done()
-		srv.ServeHTTP(w, r)
-	}))
-	n.url = ts.URL
-	t.Cleanup(func() {
-		ts.Close()
-		run.Shutdown(context.Background())
-		meter.Close()
-		n.audit.Close()
-		n.tenants.Close()
-		d.Close()
-	})
+	n.srv = testfixture.NewServer(t, srv)
+	n.url = n.srv.URL
 	return n
 }
 
@@ -96,15 +63,7 @@ func newNode(t *testing.T, jurisdiction string) *node {
 // key and the tenant's id.
 func (n *node) tenant(t *testing.T, name string, pol tenant.Policy, scopes ...tenant.Scope) (key, id string) {
 	t.Helper()
-	ctx := context.Background()
-	tn, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: name, Policy: pol})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := n.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: scopes})
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret, tn := n.env.Tenant(t, tenant.Tenant{Name: name, Policy: pol}, tenant.KeyOptions{Scopes: scopes})
 	return secret, tn.ID
 }
 
@@ -129,7 +88,7 @@ func (n *node) do(t *testing.T, path, key, body string, header ...string) reply 
 	b, _ := io.ReadAll(resp.Body)
 	r := reply{status: resp.StatusCode, id: resp.Header.Get("X-Request-Id")}
 	json.Unmarshal(b, &r.body)
-	n.handling.Wait() // the capture is kept by the time the handler returns
+	n.srv.Wait() // the capture is kept by the time the handler returns
 	return r
 }
 

@@ -218,13 +218,13 @@ func TestStoredScrubbedAndEncrypted(t *testing.T) {
 		t.Errorf("expires %v, want %v", rec.Expires, want)
 	}
 	// The audit log hears of the save and the feedback, never the text.
-	a := f.audit.json(t)
+	a := f.audit.JSON(t)
 	for _, s := range []string{plantEmail, marker, "<EMAIL_1>", "helpful"} {
 		if strings.Contains(a, s) {
 			t.Errorf("audit records contain %q", s)
 		}
 	}
-	if got := f.audit.reasons(); !slices.Equal(got, []string{"save", "feedback"}) {
+	if got := f.audit.Reasons(); !slices.Equal(got, []string{"save", "feedback"}) {
 		t.Errorf("audit reasons %v, want [save feedback]", got)
 	}
 }
@@ -422,7 +422,7 @@ func TestDeleteTenantKey(t *testing.T) {
 	if err := f.s.DeleteTenantKey(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("DeleteTenantKey of a tenant without a key: %v, want ErrNotFound", err)
 	}
-	if got := f.audit.reasons(); !slices.Contains(got, "shred") {
+	if got := f.audit.Reasons(); !slices.Contains(got, "shred") {
 		t.Errorf("audit reasons %v, want a shred", got)
 	}
 }

@@ -131,7 +131,7 @@ func (n *Node) listenLocked(s *broadcastSub) error {
 		return fmt.Errorf("fabric: subscribe %s: %w", s.subject, err)
 	}
 	s.sub, s.started = sub, true
-	n.spawn(func() { n.dispatchBroadcast(s) })
+	n.wg.Go(func() { n.dispatchBroadcast(s) })
 	return nil
 }
 

@@ -75,7 +75,7 @@ func (n *Node) serveDeliverLocked(kind string, h DeliverHandler) error {
 	}
 	n.subs = append(n.subs, sub)
 	nc := n.nc
-	n.spawn(func() { n.dispatchDeliver(nc, kind, h, ch) })
+	n.wg.Go(func() { n.dispatchDeliver(nc, kind, h, ch) })
 	return nil
 }
 

@@ -3,17 +3,14 @@ package fabric
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/hearth-ai/hearth/identity"
@@ -95,9 +92,7 @@ func ReadClientAccess(dataDir string) (ClientAccess, error) {
 	return ClientAccess{URL: strings.TrimSpace(string(b)), Token: strings.TrimSpace(string(t))}, nil
 }
 
-const operatorPEMType = "PRIVATE KEY"
-
-// maxFile bounds what the loaders read: keys and certificates are small.
+// maxFile bounds what the certificate loader reads: certificates are small.
 const maxFile = 64 << 10
 
 // CreateOperatorKey generates an operator key pair and writes the private
@@ -108,12 +103,7 @@ func CreateOperatorKey(path string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fabric: generate operator key: %w", err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, fmt.Errorf("fabric: encode operator key: %w", err)
-	}
-	data := pem.EncodeToMemory(&pem.Block{Type: operatorPEMType, Bytes: der})
-	if err := atomicfile.CreateFile(path, data, 0o600); err != nil {
+	if err := identity.WriteKeyFile(path, priv); err != nil {
 		return nil, fmt.Errorf("fabric: create operator key: %w", err)
 	}
 	return pub, nil
@@ -122,41 +112,7 @@ func CreateOperatorKey(path string) (ed25519.PublicKey, error) {
 // LoadOperatorKey reads an operator private key written by
 // CreateOperatorKey. A file that group or others may read is refused.
 func LoadOperatorKey(path string) (ed25519.PrivateKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("fabric: operator key: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("fabric: operator key: %w", err)
-	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("fabric: operator key %s has mode %04o, so other users may read it; run `chmod 600 %s` if no one else can have read it",
-			path, st.Mode().Perm(), path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFile))
-	if err != nil {
-		return nil, fmt.Errorf("fabric: read operator key %s: %w", path, err)
-	}
-	block, rest := pem.Decode(data)
-	switch {
-	case block == nil:
-		return nil, fmt.Errorf("fabric: operator key %s: no PEM block", path)
-	case block.Type != operatorPEMType:
-		return nil, fmt.Errorf("fabric: operator key %s: PEM block is %q, want %q", path, block.Type, operatorPEMType)
-	case strings.TrimSpace(string(rest)) != "":
-		return nil, fmt.Errorf("fabric: operator key %s: trailing data after the PEM block", path)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("fabric: operator key %s: %w", path, err)
-	}
-	priv, ok := key.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("fabric: operator key %s is %T, not ed25519", path, key)
-	}
-	return priv, nil
+	return identity.ReadKeyFile(path, "fabric: operator key")
 }
 
 // WriteCert writes c to path (mode 0644: a certificate is public),

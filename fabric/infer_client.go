@@ -88,9 +88,11 @@ func (n *Node) Infer(ctx context.Context, peerID string, req *InferRequest) (*In
 	}
 	s := &InferStream{id: w.ID, n: n, peer: peerID, ctx: ctx, nc: nc, token: token, control: w.Control, live: n.inferLiveness(),
 		in: make(chan *nats.Msg, inboxLen), closed: make(chan struct{})}
-	n.infer.read(token, s)
+	if !n.infer.reading.add(token, s) {
+		return nil, fmt.Errorf("fabric: infer: reply token %s is in use", token)
+	}
 	if err := nc.PublishMsg(&nats.Msg{Subject: InferSubject(p.Jurisdiction, peerID), Reply: inbox, Data: data}); err != nil {
-		n.infer.unread(token)
+		n.infer.reading.remove(token)
 		return nil, fmt.Errorf("fabric: infer: send to %s: %w", peerID, err)
 	}
 	s.bg.Add(1)
@@ -214,7 +216,7 @@ func (s *InferStream) stop() {
 	s.once.Do(func() {
 		s.cancelRemote()
 		close(s.closed)
-		s.n.infer.unread(s.token)
+		s.n.infer.reading.remove(s.token)
 	})
 }
 
@@ -309,8 +311,8 @@ const inboxLen = 2*InferWindow + 16
 // first call.
 func (n *Node) replyPrefix(nc *nats.Conn) (string, error) {
 	s := &n.infer
-	s.muxMu.Lock()
-	defer s.muxMu.Unlock()
+	s.repliesMu.Lock()
+	defer s.repliesMu.Unlock()
 	if s.replies != "" {
 		return s.replies, nil
 	}
@@ -329,31 +331,13 @@ func (n *Node) replyPrefix(nc *nats.Conn) (string, error) {
 	return prefix, nil
 }
 
-func (s *inferState) read(token string, st *InferStream) {
-	s.muxMu.Lock()
-	defer s.muxMu.Unlock()
-	if s.reading == nil {
-		s.reading = make(map[string]*InferStream)
-	}
-	s.reading[token] = st
-}
-
-func (s *inferState) unread(token string) {
-	s.muxMu.Lock()
-	defer s.muxMu.Unlock()
-	delete(s.reading, token)
-}
-
 // deliver routes one response message to its stream without ever
 // blocking (it runs on the subscription's one goroutine). A server sends
 // at most the window plus two numbered messages unacknowledged, which
 // always fit; keepalives take the room left.
 func (s *inferState) deliver(m *nats.Msg) {
-	i := strings.LastIndexByte(m.Subject, '.')
-	s.muxMu.Lock()
-	st := s.reading[m.Subject[i+1:]]
-	s.muxMu.Unlock()
-	if st == nil {
+	st, ok := s.reading.forSubject(m.Subject)
+	if !ok {
 		return
 	}
 	numbered := len(m.Data) > 0 && m.Data[0] != kindKeepalive

@@ -23,12 +23,50 @@ import (
 type inferState struct {
 	handler InferHandler
 
-	muxMu   sync.Mutex
-	serving map[string]*outStream   // by control token: streams this node serves
-	reading map[string]*InferStream // by reply token: streams this node reads
-	replies string                  // reply prefix, "" until the first Infer
+	serving streamTable[*outStream]   // by control token: streams this node serves
+	reading streamTable[*InferStream] // by reply token: streams this node reads
+
+	repliesMu sync.Mutex
+	replies   string // reply prefix, "" until the first Infer
 
 	seen replaySet // request keys accepted: refuses replays
+}
+
+// streamTable finds a stream by its token, the last token of the subject
+// its messages arrive on. Safe for concurrent use; the zero table is
+// empty.
+type streamTable[S any] struct {
+	mu sync.Mutex
+	m  map[string]S
+}
+
+// add registers st under token; false if the token is taken.
+func (t *streamTable[S]) add(token string, st S) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, taken := t.m[token]; taken {
+		return false
+	}
+	if t.m == nil {
+		t.m = make(map[string]S)
+	}
+	t.m[token] = st
+	return true
+}
+
+func (t *streamTable[S]) remove(token string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, token)
+}
+
+// forSubject returns the stream that messages on subject are for.
+func (t *streamTable[S]) forSubject(subject string) (S, bool) {
+	token := subject[strings.LastIndexByte(subject, '.')+1:]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.m[token]
+	return st, ok
 }
 
 // Causes of a handler's ctx ending, besides node shutdown.
@@ -79,7 +117,7 @@ func (n *Node) serveInferLocked() error {
 	}
 	n.subs = append(n.subs, csub)
 	h, nc := n.infer.handler, n.nc
-	n.spawn(func() { n.dispatchInfer(nc, h, ch) })
+	n.wg.Go(func() { n.dispatchInfer(nc, h, ch) })
 	return nil
 }
 
@@ -125,12 +163,12 @@ func (n *Node) serveInfer(nc *nats.Conn, h InferHandler, m *nats.Msg) {
 		out.gatewayKey, out.cancelMsg = gw.PublicKey, cancelMessage(w.Gateway, w.ID, w.Control)
 	}
 	token := strings.TrimPrefix(w.Control, ControlPrefix(n.ID()))
-	if !n.infer.serve(token, out) {
+	if !n.infer.serving.add(token, out) {
 		out.fail(errKindRefused, fmt.Sprintf("control subject %s is in use", w.Control))
 		out.close()
 		return
 	}
-	defer n.infer.unserve(token)
+	defer n.infer.serving.remove(token)
 
 	// Tell the gateway at once that the request is here and running: if
 	// this node dies now, the request may have been the cause, and the
@@ -231,33 +269,9 @@ func (n *Node) openInfer(m *nats.Msg) (*inferWire, error) {
 	return &w, nil
 }
 
-// serve registers out under token; false if the token is taken.
-func (s *inferState) serve(token string, out *outStream) bool {
-	s.muxMu.Lock()
-	defer s.muxMu.Unlock()
-	if _, taken := s.serving[token]; taken {
-		return false
-	}
-	if s.serving == nil {
-		s.serving = make(map[string]*outStream)
-	}
-	s.serving[token] = out
-	return true
-}
-
-func (s *inferState) unserve(token string) {
-	s.muxMu.Lock()
-	defer s.muxMu.Unlock()
-	delete(s.serving, token)
-}
-
 // control routes a client's control message to its stream.
 func (s *inferState) control(m *nats.Msg) {
-	i := strings.LastIndexByte(m.Subject, '.')
-	s.muxMu.Lock()
-	out := s.serving[m.Subject[i+1:]]
-	s.muxMu.Unlock()
-	if out != nil {
+	if out, ok := s.serving.forSubject(m.Subject); ok {
 		out.control(m.Data)
 	}
 }

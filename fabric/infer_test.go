@@ -705,36 +705,18 @@ func TestHandleInferBeforeStart(t *testing.T) {
 // Shutdown does not wait for a handler beyond its ctx.
 func TestInferNoLeaks(t *testing.T) {
 	before := runtime.NumGoroutine()
-	_, op := newOperator(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var nodes []*Node
-	for i := range 2 {
-		cfg := testConfig(t, op, "s", "KE")
-		cfg.ClusterListen = "127.0.0.1:0"
-		cfg.AddedLatency = 2 * time.Millisecond
-		if i > 0 {
-			cfg.Join = []string{nodes[0].ClusterURL()}
-		}
-		n, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.HandleInfer(func(ctx context.Context, req *InferRequest, w InferWriter) error {
+	nodes := leakPair(t, ctx, 2*time.Millisecond, func(n *Node) error {
+		return n.HandleInfer(func(ctx context.Context, req *InferRequest, w InferWriter) error {
 			for i := 0; string(req.Body) == "forever" || i < 100; i++ {
 				if _, err := w.Write([]byte("x")); err != nil {
 					return err
 				}
 			}
 			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
-	}
+		})
+	})
 	for _, n := range nodes {
 		checkFor(t, 10*time.Second, func() error { return sees(n, nodes[0].ID(), nodes[1].ID()) })
 	}

@@ -235,10 +235,10 @@ func (n *Node) startLocked(ctx context.Context) error {
 	if err := n.heartbeat(nc); err != nil {
 		return err
 	}
-	n.spawn(func() { n.receive(status) })
-	n.spawn(func() { n.answerPings(pings) })
-	n.spawn(n.beat)
-	n.spawn(n.probe)
+	n.wg.Go(func() { n.receive(status) })
+	n.wg.Go(func() { n.answerPings(pings) })
+	n.wg.Go(n.beat)
+	n.wg.Go(n.probe)
 	n.log.Info("fabric: node started", "nats", url, "cluster", n.clusterAddrLocked(), "site", n.cfg.Site, "jurisdiction", n.cfg.Jurisdiction)
 	return nil
 }
@@ -346,15 +346,6 @@ func flush(ctx context.Context, nc *nats.Conn) error {
 		return fmt.Errorf("fabric: flush NATS subscriptions: %w", err)
 	}
 	return nil
-}
-
-// spawn runs f in a goroutine that Shutdown waits for.
-func (n *Node) spawn(f func()) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		f()
-	}()
 }
 
 // Shutdown stops the node: its goroutines, its NATS connection and the

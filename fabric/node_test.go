@@ -32,6 +32,38 @@ func cluster(t *testing.T, op ed25519.PrivateKey, tweak func(i int, c *Config)) 
 	return nodes
 }
 
+// leakPair starts two clustered KE nodes with latency added to their
+// pings, calling setup (if not nil) on each before it starts. Unlike
+// cluster it registers no cleanup: the leak tests shut the nodes down
+// themselves and then count goroutines.
+func leakPair(t *testing.T, ctx context.Context, latency time.Duration, setup func(*Node) error) []*Node {
+	t.Helper()
+	_, op := newOperator(t)
+	var nodes []*Node
+	for i := range 2 {
+		cfg := testConfig(t, op, "s", "KE")
+		cfg.ClusterListen = "127.0.0.1:0"
+		cfg.AddedLatency = latency
+		if i > 0 {
+			cfg.Join = []string{nodes[0].ClusterURL()}
+		}
+		n, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if setup != nil {
+			if err := setup(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
 func TestClusterSeesEachOtherAndExpiry(t *testing.T) {
 	_, op := newOperator(t)
 	nodes := cluster(t, op, func(i int, c *Config) {
@@ -294,26 +326,10 @@ func TestRTTReflectsAddedLatency(t *testing.T) {
 
 func TestShutdownIdempotentNoLeaks(t *testing.T) {
 	before := runtime.NumGoroutine()
-	_, op := newOperator(t)
+	_, op := newOperator(t) // for a node never started, below
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var nodes []*Node
-	for i := range 2 {
-		cfg := testConfig(t, op, "s", "KE")
-		cfg.ClusterListen = "127.0.0.1:0"
-		cfg.AddedLatency = 5 * time.Millisecond
-		if i > 0 {
-			cfg.Join = []string{nodes[0].ClusterURL()}
-		}
-		n, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, n)
-	}
+	nodes := leakPair(t, ctx, 5*time.Millisecond, nil)
 	checkFor(t, 10*time.Second, func() error { return sees(nodes[0], nodes[0].ID(), nodes[1].ID()) })
 	checkFor(t, 10*time.Second, func() error {
 		if p, _ := nodes[0].Peer(nodes[1].ID()); p.RTT == 0 {

@@ -21,7 +21,7 @@ func (n *Node) answerPings(ch <-chan *nats.Msg) {
 				_ = m.Respond(nil)
 				continue
 			}
-			n.spawn(func() {
+			n.wg.Go(func() {
 				t := time.NewTimer(n.cfg.AddedLatency)
 				defer t.Stop()
 				select {

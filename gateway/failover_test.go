@@ -28,13 +28,9 @@ func TestStreamSurvivesNodeDeath(t *testing.T) {
 }
 
 func testStreamSurvives(t *testing.T, sampling string) {
-	opPub, opPriv, _ := ed25519.GenerateKey(nil)
-	slow := runner.Config{Sched: sched.Config{StepDelay: 15 * time.Millisecond}}
-	ke := startNode(t, "KE", opPriv, opPub, nil)
-	ng1 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
-	ng2 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
+	ke, ngs := slowFleet(t, 15*time.Millisecond, 2)
+	ng1, ng2 := ngs[0], ngs[1]
 	byID := map[string]*node{ng1.id.ID: ng1, ng2.id.ID: ng2}
-	waitMesh(t, ke, ng1, ng2)
 	ctx := context.Background()
 	for _, n := range []*node{ke, ng1, ng2} {
 		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}, Home: "NG"}}); err != nil {
@@ -158,17 +154,9 @@ func testStreamSurvives(t *testing.T, sampling string) {
 // TestClientGoneCancelsRemote: a client that hangs up mid-stream stops
 // the generation on the node serving it, across the fabric.
 func TestClientGoneCancelsRemote(t *testing.T) {
-	opPub, opPriv, _ := ed25519.GenerateKey(nil)
-	ke := startNode(t, "KE", opPriv, opPub, nil)
-	ng := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, runner.Config{Sched: sched.Config{StepDelay: 20 * time.Millisecond}})
-	waitMesh(t, ke, ng)
-	ctx := context.Background()
-	for _, n := range []*node{ke, ng} {
-		if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "ng-health", Policy: tenant.Policy{Jurisdictions: []string{"NG"}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	key, _, _ := ke.tenants.CreateKey(ctx, "ng-health", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference}})
+	ke, ngs := slowFleet(t, 20*time.Millisecond, 1)
+	ng := ngs[0]
+	key := ngTenant(t, ke, ng)
 	// 400 tokens at 20 ms a step: 8 s if nobody stops it.
 	req, _ := http.NewRequest("POST", ke.url+"/v1/chat/completions", strings.NewReader(
 		`{"model":"stories260k","max_tokens":400,"stream":true,"messages":[{"role":"user","content":"Tell me a long story"}]}`))

@@ -2,15 +2,12 @@ package gateway_test
 
 import (
 	"bufio"
-	"crypto/ed25519"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hearth-ai/hearth/audit"
-	"github.com/hearth-ai/hearth/engine/sched"
-	"github.com/hearth-ai/hearth/runner"
 )
 
 // TestStreamLostTwiceEnds: a stream whose node is lost mid-stream goes on
@@ -18,15 +15,7 @@ import (
 // with an error event naming it, instead of being sent on to a third node
 // (the request may be what kills them).
 func TestStreamLostTwiceEnds(t *testing.T) {
-	opPub, opPriv, _ := ed25519.GenerateKey(nil)
-	slow := runner.Config{Sched: sched.Config{StepDelay: 40 * time.Millisecond}}
-	ke := startNode(t, "KE", opPriv, opPub, nil)
-	ngs := []*node{
-		startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow),
-		startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow),
-		startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow),
-	}
-	waitMesh(t, append([]*node{ke}, ngs...)...)
+	ke, ngs := slowFleet(t, 40*time.Millisecond, 3)
 	key := ngTenant(t, ke, ngs...)
 	req, _ := http.NewRequest("POST", ke.url+"/v1/chat/completions", strings.NewReader(
 		`{"model":"stories260k","max_tokens":200,"temperature":0,"stream":true,"messages":[{"role":"user","content":"Tell me a story"}]}`))

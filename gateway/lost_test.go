@@ -19,12 +19,8 @@ import (
 // kill the next). The client gets a 502 naming the node and why, the
 // request never reaches the other node, and the gateway audits it.
 func TestNodeLostRunningIsNotRetried(t *testing.T) {
-	opPub, opPriv, _ := ed25519.GenerateKey(nil)
-	slow := runner.Config{Sched: sched.Config{StepDelay: 100 * time.Millisecond}}
-	ke := startNode(t, "KE", opPriv, opPub, nil)
-	ng1 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
-	ng2 := startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow)
-	waitMesh(t, ke, ng1, ng2)
+	ke, ngs := slowFleet(t, 100*time.Millisecond, 2)
+	ng1, ng2 := ngs[0], ngs[1]
 	key := ngTenant(t, ke, ng1, ng2)
 	// Whichever NG node takes the request is cut off from the fleet
 	// while it runs: no answer, no goodbye.
@@ -79,6 +75,21 @@ func TestNodeLostRunningIsNotRetried(t *testing.T) {
 
 // ngTenant creates tenant ng-health, allowed only in NG, on the gateway
 // ke and the nodes, and returns an inference key for it at ke.
+// slowFleet starts a KE node and count NG nodes joined to it, whose
+// models take delay a step so that requests are still running when a test
+// cuts a node off, and waits until they all certify each other.
+func slowFleet(t *testing.T, delay time.Duration, count int) (ke *node, ngs []*node) {
+	t.Helper()
+	opPub, opPriv, _ := ed25519.GenerateKey(nil)
+	slow := runner.Config{Sched: sched.Config{StepDelay: delay}}
+	ke = startNode(t, "KE", opPriv, opPub, nil)
+	for range count {
+		ngs = append(ngs, startNodeWith(t, "NG", opPriv, opPub, []string{ke.fab.ClusterURL()}, slow))
+	}
+	waitMesh(t, append([]*node{ke}, ngs...)...)
+	return ke, ngs
+}
+
 func ngTenant(t *testing.T, ke *node, nodes ...*node) string {
 	t.Helper()
 	ctx := context.Background()

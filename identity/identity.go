@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,21 +62,9 @@ func Path(dataDir string) string { return filepath.Join(dataDir, FileName) }
 // wrapping fs.ErrNotExist.
 func Load(dataDir string) (*Identity, error) {
 	path := Path(dataDir)
-	f, err := os.Open(path)
+	data, err := readSecret(path, "identity: node key", "moving it aside creates a new identity")
 	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	if err := checkMode(path, st.Mode()); err != nil {
 		return nil, err
-	}
-	data, err := readAll(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("identity: read %s: %w", path, err)
 	}
 	priv, err := decodeKey(data)
 	if err != nil {
@@ -104,12 +91,9 @@ func LoadOrCreate(dataDir string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: generate key: %w", err)
 	}
-	data, err := encodeKey(priv)
-	if err != nil {
-		return nil, err
-	}
-	if err := publish(Path(dataDir), data); err != nil {
-		return nil, err
+	// Another process may have created the identity first.
+	if err := WriteKeyFile(Path(dataDir), priv); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	// Read back what is on disk: if another process won the race, its key
 	// is the node's key.
@@ -119,13 +103,4 @@ func LoadOrCreate(dataDir string) (*Identity, error) {
 func fromPrivate(priv ed25519.PrivateKey) *Identity {
 	pub := priv.Public().(ed25519.PublicKey)
 	return &Identity{ID: NodeID(pub), Public: pub, Private: priv}
-}
-
-// readAll reads a small file whole, refusing anything too big to be a key.
-func readAll(f *os.File, size int64) ([]byte, error) {
-	const max = 64 << 10
-	if size > max {
-		return nil, fmt.Errorf("%d bytes is too big for a key file", size)
-	}
-	return io.ReadAll(io.LimitReader(f, max))
 }

@@ -6,7 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 
 	"github.com/hearth-ai/hearth/internal/atomicfile"
@@ -51,23 +51,60 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// checkMode refuses a key file that group or others can read or write.
-func checkMode(path string, mode os.FileMode) error {
-	if err := secretMode(path, "identity: node key", mode); err != nil {
-		return fmt.Errorf("%w (moving it aside creates a new identity)", err)
+// WriteKeyFile writes priv to path as PKCS#8 PEM ("PRIVATE KEY", the
+// form of the node key and the fleet operator's key) with mode 0600. The
+// file appears whole or not at all, and an existing file is never
+// replaced: the error then wraps fs.ErrExist.
+func WriteKeyFile(path string, priv ed25519.PrivateKey) error {
+	data, err := encodeKey(priv)
+	if err != nil {
+		return err
 	}
-	return nil
+	return atomicfile.CreateFile(path, data, 0o600)
 }
 
-// publish writes data to path with mode 0600 and never replaces an
-// existing file, so path is either absent or a complete key.
-func publish(path string, data []byte) error {
-	err := atomicfile.CreateFile(path, data, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return nil // another process created the identity first
-	}
+// ReadKeyFile reads a private key written by WriteKeyFile; what names the
+// key in errors. A file that group or others may read or write is
+// refused, as CheckSecretFile refuses it. A missing file gives an error
+// wrapping fs.ErrNotExist.
+func ReadKeyFile(path, what string) (ed25519.PrivateKey, error) {
+	data, err := readSecret(path, what, "")
 	if err != nil {
-		return fmt.Errorf("identity: %w", err)
+		return nil, err
 	}
-	return nil
+	priv, err := decodeKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	return priv, nil
+}
+
+// readSecret reads a small secret file whole after checking its mode on
+// the open file, so the file checked is the file read; hint is added to a
+// mode refusal.
+func readSecret(path, what, hint string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := secretMode(path, what, st.Mode()); err != nil {
+		if hint != "" {
+			err = fmt.Errorf("%w (%s)", err, hint)
+		}
+		return nil, err
+	}
+	const max = 64 << 10 // keys and tokens are small
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s %s: %d bytes is too big for a key file", what, path, st.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max))
+	if err != nil {
+		return nil, fmt.Errorf("%s: read %s: %w", what, path, err)
+	}
+	return data, nil
 }

@@ -16,7 +16,7 @@
 // is built before the stores that deliver over it, so their handlers are
 // registered before it starts. Start joins the fleet, starts the
 // background loops (the capture sweep, the peer book, the audit head's
-// check with the fleet's peers, tenant documents) each through one spawn,
+// check with the fleet's peers, tenant documents) each on one WaitGroup,
 // and serves HTTP; if it fails it undoes itself. Shutdown is idempotent:
 // /readyz fails from its first moment, requests in flight and the models'
 // work get until ctx ends, then the loops stop (one wait), the node

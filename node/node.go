@@ -367,32 +367,23 @@ func (n *Node) startLocked(ctx context.Context) error {
 	}
 	if n.docs != nil {
 		sync := tenantdoc.NewSync(n.docs, n.fab, n.audit, n.log)
-		n.spawn(func() {
+		n.wg.Go(func() {
 			if err := sync.Run(n.ctx); err != nil {
 				n.log.Error("tenant documents", "err", err)
 			}
 		})
 	}
 	n.log.Info("fleet routing", "on", *n.cfg.Route)
-	n.spawn(func() { n.sweep(n.ctx) })
-	n.spawn(func() { n.relay.TrackPeers(n.ctx) })
-	n.spawn(func() { n.anchor.Run(n.ctx, n.audit) })
+	n.wg.Go(func() { n.sweep(n.ctx) })
+	n.wg.Go(func() { n.relay.TrackPeers(n.ctx) })
+	n.wg.Go(func() { n.anchor.Run(n.ctx, n.audit) })
 	ln := limitConnsPerIP(n.cfg.Listener, n.cfg.Limits.MaxConnsPerIP, n.log)
-	n.spawn(func() {
+	n.wg.Go(func() {
 		if err := n.hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			n.serveErr <- err
 		}
 	})
 	return nil
-}
-
-// spawn runs f in a goroutine that Shutdown waits for.
-func (n *Node) spawn(f func()) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		f()
-	}()
 }
 
 // sweep deletes expired captures now and every sweepEvery until ctx

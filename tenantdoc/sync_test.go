@@ -13,31 +13,9 @@ import (
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/tenant"
 )
-
-// auditor keeps what it is given, or refuses with err.
-type auditor struct {
-	mu   sync.Mutex
-	recs []audit.Record
-	err  error
-}
-
-func (a *auditor) Append(_ context.Context, r audit.Record) (audit.Record, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.err != nil {
-		return audit.Record{}, a.err
-	}
-	a.recs = append(a.recs, r)
-	return r, nil
-}
-
-func (a *auditor) records() []audit.Record {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]audit.Record(nil), a.recs...)
-}
 
 // run runs s until the test ends, and checks that Run then returns nil.
 func run(t *testing.T, s *Sync) {
@@ -76,14 +54,14 @@ type member struct {
 	fab   *fabric.Node
 	book  *Book
 	ts    *tenant.Store
-	audit *auditor
+	audit *testfixture.Audit
 }
 
 // newMember builds a node clustering with join (if any) and runs its Sync
 // from before the fabric starts, as a node assembling its parts does.
 func newMember(t *testing.T, op ed25519.PublicKey, join string) *member {
 	t.Helper()
-	m := &member{audit: &auditor{}}
+	m := &member{audit: &testfixture.Audit{}}
 	m.book, m.ts = openBook(t, op)
 	id, err := identity.LoadOrCreate(filepath.Join(t.TempDir(), "data"))
 	if err != nil {
@@ -121,7 +99,7 @@ func TestSyncOverFabric(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "ng-health on the other node", func() bool { return hasTenant(a.ts, "ng-health") })
-	recs := a.audit.records()
+	recs := a.audit.Records()
 	if len(recs) != 1 || recs[0].Kind != audit.KindAdmin || recs[0].Decision != audit.DecisionAllow ||
 		recs[0].Tenant != "ng-health" || recs[0].Detail["action"] != "tenant.apply" || recs[0].Detail["via"] != "tenant document" {
 		t.Errorf("audit records for the applied document: %+v", recs)
@@ -206,7 +184,8 @@ func TestSyncRules(t *testing.T) {
 	opPub, opPriv, _ := ed25519.GenerateKey(nil)
 	book, ts := openBook(t, opPub)
 	fab := &fakeFabric{published: map[string]int{}, handlers: map[string]func([]byte){}}
-	al := &auditor{err: errors.New("the audit log cannot record")}
+	al := &testfixture.Audit{}
+	al.Fail(errors.New("the audit log cannot record"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- NewSync(book, fab, al, nil).Run(ctx) }()
@@ -219,14 +198,12 @@ func TestSyncRules(t *testing.T) {
 	if hasTenant(ts, "acme") {
 		t.Error("a document whose change could not be audited was applied")
 	}
-	al.mu.Lock()
-	al.err = nil
-	al.mu.Unlock()
+	al.Fail(nil)
 	if err := fab.deliver(Subject, doc); err != nil {
 		t.Fatal(err)
 	}
-	if !hasTenant(ts, "acme") || len(al.records()) != 1 {
-		t.Errorf("the document again: tenant %v, %d audit records; want applied and audited once", hasTenant(ts, "acme"), len(al.records()))
+	if !hasTenant(ts, "acme") || len(al.Records()) != 1 {
+		t.Errorf("the document again: tenant %v, %d audit records; want applied and audited once", hasTenant(ts, "acme"), len(al.Records()))
 	}
 
 	for range 3 {

@@ -1,0 +1,193 @@
+// Package testfixture holds the fixtures that the tests of several
+// packages share, as net/http/httptest does for HTTP: a settable clock, an
+// in-memory audit log, a node's stores (database, tenants, meter,
+// identity and audit log) opened in a test's temporary directory, and an
+// HTTP test server that can wait for its handlers. Only tests import it.
+//
+// It imports tenant, metering and audit, so those packages' own
+// (in-package) tests cannot use it.
+package testfixture
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// Clock is a time source that moves only when told to. Safe for
+// concurrent use; the zero Clock stands at the zero time.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock on by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Audit is an audit appender that keeps in memory what it is given, or
+// refuses it with the error set by Fail. Safe for concurrent use; the zero
+// Audit records.
+type Audit struct {
+	mu   sync.Mutex
+	recs []audit.Record
+	err  error
+}
+
+// Append keeps r, or returns the error set by Fail.
+func (a *Audit) Append(_ context.Context, r audit.Record) (audit.Record, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err != nil {
+		return audit.Record{}, a.err
+	}
+	a.recs = append(a.recs, r)
+	return r, nil
+}
+
+// Fail makes every Append until the next Fail refuse with err, as an audit
+// log that cannot make records durable does; Fail(nil) records again.
+func (a *Audit) Fail(err error) {
+	a.mu.Lock()
+	a.err = err
+	a.mu.Unlock()
+}
+
+// Records returns a copy of the records kept.
+func (a *Audit) Records() []audit.Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]audit.Record(nil), a.recs...)
+}
+
+// Take returns the records kept and forgets them.
+func (a *Audit) Take() []audit.Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.recs
+	a.recs = nil
+	return out
+}
+
+// Reasons returns each kept record's Reason, in order.
+func (a *Audit) Reasons() []string {
+	var out []string
+	for _, r := range a.Records() {
+		out = append(out, r.Reason)
+	}
+	return out
+}
+
+// JSON returns the kept records as one JSON array.
+func (a *Audit) JSON(t testing.TB) string {
+	t.Helper()
+	b, err := json.Marshal(a.Records())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Env is what a node keeps in its data directory: the database, the
+// tenant store, the meter, the node's identity and its audit log.
+type Env struct {
+	Dir     string
+	DB      *db.DB
+	Tenants *tenant.Store
+	Meter   *metering.Meter
+	ID      *identity.Identity
+	Audit   *audit.Log
+}
+
+// NewEnv opens an Env in a new temporary directory of t, on the clock now
+// (nil: time.Now), with an audit log that syncs every record. It is closed
+// when the test ends, after every cleanup registered after it.
+func NewEnv(t testing.TB, now func() time.Time) *Env {
+	t.Helper()
+	ctx := context.Background()
+	e := &Env{Dir: t.TempDir()}
+	var err error
+	if e.DB, err = db.OpenDir(e.Dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.DB.Close() })
+	if e.Tenants, err = tenant.Open(ctx, e.DB, now); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Tenants.Close() })
+	if e.Meter, err = metering.Open(ctx, e.DB, now); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Meter.Close() })
+	if e.ID, err = identity.LoadOrCreate(e.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if e.Audit, err = audit.Open(filepath.Join(e.Dir, "audit"), e.ID, audit.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Audit.Close() })
+	return e
+}
+
+// Tenant creates tn and a key for it with opts; it returns the key's
+// secret and the tenant as stored.
+func (e *Env) Tenant(t testing.TB, tn tenant.Tenant, opts tenant.KeyOptions) (string, tenant.Tenant) {
+	t.Helper()
+	ctx := context.Background()
+	tn, err := e.Tenants.CreateTenant(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := e.Tenants.CreateKey(ctx, tn.Name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret, tn
+}
+
+// Server is an httptest.Server that can wait for the requests it is
+// still handling: a client has its answer before the handler's work after
+// the response (metering, audit, capture) is done.
+type Server struct {
+	*httptest.Server
+	handling sync.WaitGroup
+}
+
+// NewServer serves h until the test ends.
+func NewServer(t testing.TB, h http.Handler) *Server {
+	s := &Server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handling.Add(1)
+		defer s.handling.Done()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Wait waits until no request is being handled.
+func (s *Server) Wait() { s.handling.Wait() }

@@ -18,6 +18,10 @@ import (
 	"github.com/hearth-ai/hearth/store"
 )
 
+// DefaultSite is a node's site name when its Config names none, as
+// `hearth serve --site` defaults to.
+const DefaultSite = "local"
+
 // Config is what a node is built from. New resolves it once (Node.Config
 // returns the result) and nothing changes it afterwards.
 type Config struct {
@@ -55,7 +59,8 @@ type Config struct {
 	// Runner configures the models served; the node sets Store (the data
 	// dir's, unless given) and Logger.
 	Runner runner.Config
-	// Fabric configures the node's part in the fleet: Site, Listen,
+	// Fabric configures the node's part in the fleet: Site (default
+	// DefaultSite), Listen,
 	// ClusterListen, Join, External, Credentials, HeartbeatInterval,
 	// AddedLatency, and Status (default: the runner's load). The node sets
 	// Identity, Cert, OperatorKey, Jurisdiction, RouteTLS, ClientToken,
@@ -89,6 +94,9 @@ func (c Config) resolve() (Config, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Fabric.Site == "" {
+		c.Fabric.Site = DefaultSite
 	}
 	log := c.Logger
 	if c.DataDir == "" {

@@ -98,7 +98,7 @@ let streams in flight finish (up to --drain).`,
 	f.IntVar(&o.maxTokensLimit, "max-tokens-limit", 0, "most tokens one request may generate: a larger max_tokens is a 400 (OpenAI) or lowered (Ollama) (0: the model's context)")
 	f.DurationVar(&o.drain, "drain", 30*time.Second, "how long shutdown waits for streams in flight")
 	f.StringVar(&o.jurisdiction, "jurisdiction", "", "this node's jurisdiction (e.g. KE), checked against tenant policies")
-	f.StringVar(&o.site, "site", "local", "this node's site name, as its fleet certificate names it")
+	f.StringVar(&o.site, "site", hearthnode.DefaultSite, "this node's site name, as its fleet certificate names it")
 	f.StringVar(&o.natsListen, "nats-listen", "127.0.0.1:0", "client address of the embedded NATS server (port 0 picks one)")
 	f.StringVar(&o.clusterAddr, "cluster-listen", "", "address for NATS cluster routes to other nodes (empty: no clustering)")
 	f.StringArrayVar(&o.join, "join", nil, "nats-route://host:port of a node to form a cluster with (repeatable)")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -399,7 +400,7 @@ func TestCompletions(t *testing.T) {
 				t.Errorf("choice %+v, want text %q", c, tc.wantText)
 			}
 			req := m.lastRequest()
-			if tc.wantPrompt != nil && !equalIDs(req.Prompt, tc.wantPrompt) {
+			if tc.wantPrompt != nil && !slices.Equal(req.Prompt, tc.wantPrompt) {
 				t.Errorf("prompt %v, want %v", req.Prompt, tc.wantPrompt)
 			}
 			if req.MaxTokens != 16 {
@@ -467,18 +468,6 @@ func TestCompletions(t *testing.T) {
 			t.Errorf("text %q finish %q usage %+v", text.String(), finish, u)
 		}
 	})
-}
-
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestEmbeddings(t *testing.T) {

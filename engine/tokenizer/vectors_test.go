@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,18 +80,6 @@ func loadGGUF(t testing.TB, file string) *Tokenizer {
 	return tk
 }
 
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestVectors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -105,7 +94,7 @@ func TestVectors(t *testing.T) {
 			tk := tc.load(t)
 			for i, v := range loadVectors(t, tc.name) {
 				got := tk.Encode(v.text, false, false)
-				if !equalIDs(got, v.ids) {
+				if !slices.Equal(got, v.ids) {
 					t.Errorf("test %d Encode(%q)\n got %v\nwant %v", i, v.text, got, v.ids)
 				}
 			}

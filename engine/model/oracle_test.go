@@ -8,9 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/hearth-ai/hearth/engine/gguf"
-	"github.com/hearth-ai/hearth/engine/model"
 )
 
 // oracleCase is one line of shared/testdata/oracle/*.jsonl: llama.cpp's
@@ -80,15 +77,7 @@ func TestOracle(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(testdata, "oracle")
-			f, err := gguf.Open(filepath.Join(dir, tc.name+".gguf"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			m, err := model.Load(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := openModel(t, filepath.Join(dir, tc.name+".gguf"))
 			var worst float64
 			agree, total := 0, 0
 			for _, oc := range readOracle(t, filepath.Join(dir, tc.name+".jsonl")) {

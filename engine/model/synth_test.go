@@ -19,6 +19,13 @@ func loadSynth(t *testing.T, spec synth.Spec) *model.Transformer {
 	if err := synth.Write(path, spec); err != nil {
 		t.Fatal(err)
 	}
+	return openModel(t, path)
+}
+
+// openModel loads the model in the GGUF file at path, closed when the test
+// ends.
+func openModel(t testing.TB, path string) *model.Transformer {
+	t.Helper()
 	f, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -49,13 +49,19 @@ type oaLogprobs struct {
 	Refusal []oaTokenLogprob `json:"refusal"`
 }
 
-type oaChat struct {
+// oaHead is how every OpenAI response object (chat completion, chunk,
+// completion) begins.
+type oaHead struct {
 	ID                string `json:"id"`
 	Object            string `json:"object"`
 	Created           int64  `json:"created"`
 	Model             string `json:"model"`
 	SystemFingerprint string `json:"system_fingerprint"`
-	Choices           []struct {
+}
+
+type oaChat struct {
+	oaHead
+	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
 			Role    string  `json:"role"`
@@ -69,12 +75,8 @@ type oaChat struct {
 }
 
 type oaChunk struct {
-	ID                string `json:"id"`
-	Object            string `json:"object"`
-	Created           int64  `json:"created"`
-	Model             string `json:"model"`
-	SystemFingerprint string `json:"system_fingerprint"`
-	Choices           []struct {
+	oaHead
+	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
 			Role    string  `json:"role"`
@@ -87,12 +89,8 @@ type oaChunk struct {
 }
 
 type oaCompletion struct {
-	ID                string `json:"id"`
-	Object            string `json:"object"`
-	Created           int64  `json:"created"`
-	Model             string `json:"model"`
-	SystemFingerprint string `json:"system_fingerprint"`
-	Choices           []struct {
+	oaHead
+	Choices []struct {
 		Text     string `json:"text"`
 		Index    int    `json:"index"`
 		Logprobs *struct {

@@ -46,7 +46,14 @@ func readOracle(t *testing.T, path string) []oracleCase {
 	return cases
 }
 
+// logSoftmax is the log-probability of token id under logits.
 func logSoftmax(logits []float32, id int32) float64 {
+	return float64(logits[id]) - logSumExp(logits)
+}
+
+// logSumExp is log Σ exp(logits), computed without overflow: a token's
+// log-probability is its logit less this.
+func logSumExp(logits []float32) float64 {
 	mx := math.Inf(-1)
 	for _, v := range logits {
 		mx = math.Max(mx, float64(v))
@@ -55,7 +62,7 @@ func logSoftmax(logits []float32, id int32) float64 {
 	for _, v := range logits {
 		sum += math.Exp(float64(v) - mx)
 	}
-	return float64(logits[id]) - mx - math.Log(sum)
+	return mx + math.Log(sum)
 }
 
 // TestOracle runs the prompts llama.cpp ran, forcing llama.cpp's tokens, and

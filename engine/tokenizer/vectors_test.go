@@ -81,15 +81,7 @@ func loadGGUF(t testing.TB, file string) *Tokenizer {
 }
 
 func TestVectors(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		load func(testing.TB) *Tokenizer
-	}{
-		{"ggml-vocab-llama-spm.gguf", func(tb testing.TB) *Tokenizer { return loadGGUF(tb, "ggml-vocab-llama-spm.gguf") }},
-		{"ggml-vocab-phi-3.gguf", func(tb testing.TB) *Tokenizer { return loadGGUF(tb, "ggml-vocab-phi-3.gguf") }},
-		{"ggml-vocab-gpt-2.gguf", func(tb testing.TB) *Tokenizer { return loadGGUF(tb, "ggml-vocab-gpt-2.gguf") }},
-		{"ggml-vocab-qwen2.gguf", loadQwen2},
-	} {
+	for _, tc := range allVocabs {
 		t.Run(tc.name, func(t *testing.T) {
 			tk := tc.load(t)
 			for i, v := range loadVectors(t, tc.name) {

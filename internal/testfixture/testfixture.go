@@ -1,8 +1,9 @@
 // Package testfixture holds the fixtures that the tests of several
 // packages share, as net/http/httptest does for HTTP: an in-memory audit
 // log, a node's stores (database, tenants, meter, identity and audit log)
-// opened in a test's temporary directory, and an HTTP test server that can
-// wait for its handlers. Only tests import it.
+// opened in a test's temporary directory, an HTTP test server that can
+// wait for its handlers, and a poll for a state to come about. Only tests
+// import it.
 //
 // It imports tenant, metering and audit, so those packages' own
 // (in-package) tests cannot use it; the settable clock they share is in
@@ -168,3 +169,17 @@ func NewServer(t testing.TB, h http.Handler) *Server {
 
 // Wait waits until no request is being handled.
 func (s *Server) Wait() { s.handling.Wait() }
+
+// WaitFor polls cond every few milliseconds until it holds, failing the
+// test if it does not within five seconds; what names the awaited state in
+// the failure.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

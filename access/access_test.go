@@ -21,6 +21,7 @@ import (
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/engine/synth"
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/runner"
@@ -37,14 +38,14 @@ type node struct {
 	audit   *audit.Log
 	id      *identity.Identity
 	dir     string
-	clock   *testfixture.Clock
+	clock   *testclock.Clock
 	env     *testfixture.Env // the stores above
 	srv     *testfixture.Server
 }
 
 func newNode(t *testing.T, jurisdiction string, allowLocal bool) *node {
 	t.Helper()
-	n := &node{clock: testfixture.NewClock(time.Now())}
+	n := &node{clock: testclock.New(time.Now())}
 	n.env = testfixture.NewEnv(t, n.clock.Now)
 	n.dir, n.tenants, n.meter, n.id, n.audit = n.env.Dir, n.env.Tenants, n.env.Meter, n.env.ID, n.env.Audit
 	other := filepath.Join(n.dir, "other.gguf")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/tenant"
@@ -36,9 +37,9 @@ func (fakeMeter) Admit(context.Context, *tenant.Principal, int) (*metering.Ticke
 	return nil, nil
 }
 
-func newDenialGate(t *testing.T) (*Gate, *testfixture.Audit, *testfixture.Clock) {
+func newDenialGate(t *testing.T) (*Gate, *testfixture.Audit, *testclock.Clock) {
 	t.Helper()
-	a, clk := &testfixture.Audit{}, testfixture.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	a, clk := &testfixture.Audit{}, testclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	g, err := New(Config{Tenants: fakeTenants{}, Meter: fakeMeter{}, Audit: a, Node: "node-1", Jurisdiction: "KE", Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -140,6 +140,19 @@ func (f *fixture) wantError(t *testing.T, token, method, path, body string, stat
 	}
 }
 
+// wantUnchanged checks that the requests just made, all of them refused
+// or failed (how says which), recorded no admin action and left the
+// fixture's one tenant alone.
+func (f *fixture) wantUnchanged(t *testing.T, how string) {
+	t.Helper()
+	if len(f.actions) != 0 {
+		t.Errorf("%s requests recorded actions: %v", how, f.actions)
+	}
+	if n, _ := f.store.CountTenants(context.Background()); n != 1 {
+		t.Errorf("%d tenants after %s requests; want 1", n, how)
+	}
+}
+
 var routes = []struct{ method, path, body string }{
 	{"GET", "/admin/v1/tenants", ""},
 	{"POST", "/admin/v1/tenants", `{"name":"x"}`},
@@ -160,12 +173,7 @@ func TestScopes(t *testing.T) {
 		f.wantError(t, "", r.method, r.path, r.body, 401, "authentication_error", "unauthenticated", "admin scope")
 		f.wantError(t, user, r.method, r.path, r.body, 403, "permission_error", "insufficient_scope", "lacks the admin scope")
 	}
-	if len(f.actions) != 0 {
-		t.Errorf("refused requests recorded actions %v", f.actions)
-	}
-	if n, _ := f.store.CountTenants(context.Background()); n != 1 {
-		t.Errorf("%d tenants after refused requests; want 1", n)
-	}
+	f.wantUnchanged(t, "refused")
 }
 
 func TestRoutes(t *testing.T) {
@@ -318,12 +326,7 @@ func TestErrors(t *testing.T) {
 	if got := hdr.Get("Allow"); got != "GET, PATCH, DELETE" {
 		t.Errorf("Allow %q; want GET, PATCH, DELETE", got)
 	}
-	if len(f.actions) != 0 {
-		t.Errorf("failed requests recorded actions: %v", f.actions)
-	}
-	if n, _ := f.store.CountTenants(context.Background()); n != 1 {
-		t.Errorf("%d tenants after failed requests; want 1", n)
-	}
+	f.wantUnchanged(t, "failed")
 }
 
 // An admin key of one tenant revoked through the API stops working for

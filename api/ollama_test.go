@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,11 +147,11 @@ func TestOllamaNoStream(t *testing.T) {
 		t.Errorf("generate = %+v", g)
 	}
 	want, _ := m.ChatPrompt([]chat.Message{{Role: "system", Content: "s"}, {Role: "user", Content: "hi"}})
-	if got := m.lastRequest().Prompt; !equalIDs(got, want) {
+	if got := m.lastRequest().Prompt; !slices.Equal(got, want) {
 		t.Errorf("templated prompt %v, want %v", got, want)
 	}
 	h.do("POST", "/api/generate", `{"model":"fake","prompt":"hi","raw":true,"stream":false}`)
-	if got := m.lastRequest().Prompt; !equalIDs(got, m.Tokenize("hi", true, true)) {
+	if got := m.lastRequest().Prompt; !slices.Equal(got, m.Tokenize("hi", true, true)) {
 		t.Errorf("raw prompt %v", got)
 	}
 

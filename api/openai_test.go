@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,13 +49,19 @@ type oaLogprobs struct {
 	Refusal []oaTokenLogprob `json:"refusal"`
 }
 
-type oaChat struct {
+// oaHead is how every OpenAI response object (chat completion, chunk,
+// completion) begins.
+type oaHead struct {
 	ID                string `json:"id"`
 	Object            string `json:"object"`
 	Created           int64  `json:"created"`
 	Model             string `json:"model"`
 	SystemFingerprint string `json:"system_fingerprint"`
-	Choices           []struct {
+}
+
+type oaChat struct {
+	oaHead
+	Choices []struct {
 		Index   int `json:"index"`
 		Message struct {
 			Role    string  `json:"role"`
@@ -68,12 +75,8 @@ type oaChat struct {
 }
 
 type oaChunk struct {
-	ID                string `json:"id"`
-	Object            string `json:"object"`
-	Created           int64  `json:"created"`
-	Model             string `json:"model"`
-	SystemFingerprint string `json:"system_fingerprint"`
-	Choices           []struct {
+	oaHead
+	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
 			Role    string  `json:"role"`
@@ -86,12 +89,8 @@ type oaChunk struct {
 }
 
 type oaCompletion struct {
-	ID                string `json:"id"`
-	Object            string `json:"object"`
-	Created           int64  `json:"created"`
-	Model             string `json:"model"`
-	SystemFingerprint string `json:"system_fingerprint"`
-	Choices           []struct {
+	oaHead
+	Choices []struct {
 		Text     string `json:"text"`
 		Index    int    `json:"index"`
 		Logprobs *struct {
@@ -399,7 +398,7 @@ func TestCompletions(t *testing.T) {
 				t.Errorf("choice %+v, want text %q", c, tc.wantText)
 			}
 			req := m.lastRequest()
-			if tc.wantPrompt != nil && !equalIDs(req.Prompt, tc.wantPrompt) {
+			if tc.wantPrompt != nil && !slices.Equal(req.Prompt, tc.wantPrompt) {
 				t.Errorf("prompt %v, want %v", req.Prompt, tc.wantPrompt)
 			}
 			if req.MaxTokens != 16 {
@@ -467,18 +466,6 @@ func TestCompletions(t *testing.T) {
 			t.Errorf("text %q finish %q usage %+v", text.String(), finish, u)
 		}
 	})
-}
-
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestEmbeddings(t *testing.T) {

@@ -10,12 +10,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/testclock"
 )
 
 // testID is a fixed node identity, so failures reproduce.
@@ -25,26 +25,9 @@ func testID(seed byte) *identity.Identity {
 	return &identity.Identity{ID: identity.NodeID(pub), Public: pub, Private: priv}
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 28, 12, 0, 0, 123456789, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock returns a settable clock at a fixed time, so failures reproduce.
+func newClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 11, 28, 12, 0, 0, 123456789, time.UTC))
 }
 
 func hashText(s string) string {
@@ -83,7 +66,7 @@ func writeLog(t testing.TB, dir string, id *identity.Identity, n int, opts Optio
 	opts.NoSync = true
 	if opts.Now == nil {
 		clk := newClock()
-		opts.Now = func() time.Time { clk.Advance(time.Millisecond); return clk.Now() }
+		opts.Now = func() time.Time { clk.Add(time.Millisecond); return clk.Now() }
 	}
 	l, err := Open(dir, id, opts)
 	if err != nil {

@@ -113,14 +113,14 @@ func TestCheckpointsByCountIntervalAndClose(t *testing.T) {
 		t.Errorf("after 7 records: %s; want %s", got, want)
 	}
 	// Idle time does nothing until the interval has passed.
-	clk.Advance(59 * time.Minute)
+	clk.Add(59 * time.Minute)
 	if err := l.CheckpointIfDue(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := kinds(), "rrrrrC(count)rr"; got != want {
 		t.Errorf("before the interval: %s; want %s", got, want)
 	}
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	if err := l.CheckpointIfDue(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestCheckpointsByCountIntervalAndClose(t *testing.T) {
 		t.Errorf("after the interval: %s; want %s", got, want)
 	}
 	// No new records: no new checkpoint, however long it waits.
-	clk.Advance(5 * time.Hour)
+	clk.Add(5 * time.Hour)
 	if err := l.CheckpointIfDue(ctx); err != nil {
 		t.Fatal(err)
 	}

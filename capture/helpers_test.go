@@ -7,6 +7,7 @@ import (
 
 	"github.com/hearth-ai/hearth/capture/pii"
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -15,7 +16,7 @@ type fixture struct {
 	s     *Store
 	d     *db.DB
 	dir   string
-	clock *testfixture.Clock
+	clock *testclock.Clock
 	audit *testfixture.Audit
 }
 
@@ -31,7 +32,7 @@ func newFixture(t testing.TB, jurisdiction string, mod ...func(*Config)) *fixtur
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{d: d, dir: dir, clock: testfixture.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), audit: &testfixture.Audit{}}
+	f := &fixture{d: d, dir: dir, clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), audit: &testfixture.Audit{}}
 	cfg := Config{Scrubber: scr, Jurisdiction: jurisdiction, Now: f.clock.Now, Audit: f.audit, Node: "node-test"}
 	for _, m := range mod {
 		m(&cfg)

@@ -57,6 +57,17 @@ func testRequest() *InferRequest {
 	return &InferRequest{Tenant: "acme", KeyID: "k1", Model: "stories", Path: "/v1/chat/completions", Header: map[string]string{"Content-Type": "application/json"}, Body: []byte(`{"x":1}`)}
 }
 
+// startInfer sends req from node from to node to, failing the test if it
+// cannot be sent. The caller closes the stream.
+func startInfer(t *testing.T, ctx context.Context, from, to *Node, req *InferRequest) *InferStream {
+	t.Helper()
+	s, err := from.Infer(ctx, to.ID(), req)
+	if err != nil {
+		t.Fatalf("Infer: %v", err)
+	}
+	return s
+}
+
 func TestInferStreamsInOrder(t *testing.T) {
 	const chunks = 1000
 	var got atomic.Pointer[InferRequest]
@@ -77,10 +88,7 @@ func TestInferStreamsInOrder(t *testing.T) {
 	defer cancel()
 
 	req := testRequest()
-	s, err := nodes[0].Infer(ctx, nodes[1].ID(), req)
-	if err != nil {
-		t.Fatalf("Infer: %v", err)
-	}
+	s := startInfer(t, ctx, nodes[0], nodes[1], req)
 	defer s.Close()
 	status, header, err := s.Head()
 	if err != nil || status != 201 || header["X-Served-By"] != "me" {
@@ -107,10 +115,7 @@ func TestInferStreamsInOrder(t *testing.T) {
 	}
 
 	// Read gives the same bytes as a stream.
-	s2, err := nodes[0].Infer(ctx, nodes[2].ID(), testRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := startInfer(t, ctx, nodes[0], nodes[2], testRequest())
 	defer s2.Close()
 	body, err := io.ReadAll(s2)
 	if err != nil {
@@ -154,10 +159,7 @@ func TestInferHandlerErrorAndDefaults(t *testing.T) {
 		t.Run(tt.body, func(t *testing.T) {
 			req := testRequest()
 			req.Body = []byte(tt.body)
-			s, err := nodes[0].Infer(ctx, nodes[1].ID(), req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := startInfer(t, ctx, nodes[0], nodes[1], req)
 			defer s.Close()
 			status, _, err := s.Head()
 			if tt.wantStatus == 0 {
@@ -209,10 +211,7 @@ func TestInferBackpressure(t *testing.T) {
 	nodes := inferCluster(t, h, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := nodes[0].Infer(ctx, nodes[1].ID(), testRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startInfer(t, ctx, nodes[0], nodes[1], testRequest())
 	defer s.Close()
 	if _, _, err := s.Head(); err != nil {
 		t.Fatal(err)
@@ -348,13 +347,10 @@ func TestInferPeerLost(t *testing.T) {
 	t.Run("no handler", func(t *testing.T) {
 		// Node 0 has no handler: NATS reports no responders at once, as
 		// for a node that died before the first token.
-		s, err := nodes[2].Infer(ctx, nodes[0].ID(), testRequest())
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := startInfer(t, ctx, nodes[2], nodes[0], testRequest())
 		defer s.Close()
 		at := time.Now()
-		_, _, err = s.Head()
+		_, _, err := s.Head()
 		if d := time.Since(at); !errors.Is(err, ErrPeerLost) || d > nodes[2].inferLiveness() {
 			t.Fatalf("Head from a node without handler = %v after %v; want ErrPeerLost", err, d)
 		}
@@ -373,10 +369,7 @@ func TestInferPeerLost(t *testing.T) {
 		}
 		defer sub.Unsubscribe()
 		waitServing(t, nodes[2], nodes[0])
-		s, err := nodes[2].Infer(ctx, nodes[0].ID(), testRequest())
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := startInfer(t, ctx, nodes[2], nodes[0], testRequest())
 		defer s.Close()
 		at := time.Now()
 		_, _, err = s.Head()
@@ -402,10 +395,7 @@ func TestInferAccepted(t *testing.T) {
 	nodes := inferCluster(t, h, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := nodes[0].Infer(ctx, nodes[1].ID(), testRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startInfer(t, ctx, nodes[0], nodes[1], testRequest())
 	defer s.Close()
 	<-started
 	nodes[1].Drop() // the node is cut off: no goodbye, no more keepalives
@@ -432,21 +422,15 @@ func TestInferRefusesUncertifiedGateway(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := nodes[0].Infer(ctx, nodes[1].ID(), testRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startInfer(t, ctx, nodes[0], nodes[1], testRequest())
 	defer s.Close()
-	_, _, err = s.Head()
+	_, _, err := s.Head()
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not certified") {
 		t.Fatalf("Head = %v; want ErrRefused naming the missing certification", err)
 	}
 
 	// A certified gateway is served, and the handler ran only for it.
-	s2, err := nodes[2].Infer(ctx, nodes[1].ID(), testRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := startInfer(t, ctx, nodes[2], nodes[1], testRequest())
 	defer s2.Close()
 	if b, err := io.ReadAll(s2); err != nil || string(b) != "served" {
 		t.Fatalf("certified gateway got %q, %v", b, err)
@@ -642,10 +626,7 @@ func TestInferAddedLatency(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		at := time.Now()
-		s, err := nodes[0].Infer(ctx, to.ID(), testRequest())
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := startInfer(t, ctx, nodes[0], to, testRequest())
 		defer s.Close()
 		if _, err := s.Next(); err != nil {
 			t.Fatal(err)
@@ -690,10 +671,7 @@ func TestHandleInferBeforeStart(t *testing.T) {
 	t.Cleanup(func() { b.Shutdown(context.Background()) })
 	checkFor(t, 5*time.Second, func() error { return sees(a, a.ID(), b.ID()) })
 	checkFor(t, 5*time.Second, func() error { return sees(b, a.ID(), b.ID()) })
-	s, err := a.Infer(ctx, b.ID(), testRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startInfer(t, ctx, a, b, testRequest())
 	defer s.Close()
 	if got, err := io.ReadAll(s); err != nil || string(got) != "hello acme" {
 		t.Fatalf("got %q, %v; want hello acme", got, err)
@@ -722,27 +700,18 @@ func TestInferNoLeaks(t *testing.T) {
 	}
 	waitServing(t, nodes[0], nodes[1])
 
-	s, err := nodes[0].Infer(ctx, nodes[1].ID(), testRequest()) // read to the end, never closed
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startInfer(t, ctx, nodes[0], nodes[1], testRequest()) // read to the end, never closed
 	if b, err := io.ReadAll(s); err != nil || len(b) != 100 {
 		t.Fatalf("ReadAll = %d bytes, %v", len(b), err)
 	}
 	forever := testRequest()
 	forever.Body = []byte("forever")
-	s2, err := nodes[0].Infer(ctx, nodes[1].ID(), forever) // closed midway
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := startInfer(t, ctx, nodes[0], nodes[1], forever) // closed midway
 	if _, err := s2.Next(); err != nil {
 		t.Fatal(err)
 	}
 	s2.Close()
-	s3, err := nodes[0].Infer(ctx, nodes[1].ID(), forever) // running at Shutdown
-	if err != nil {
-		t.Fatal(err)
-	}
+	s3 := startInfer(t, ctx, nodes[0], nodes[1], forever) // running at Shutdown
 	if _, err := s3.Next(); err != nil {
 		t.Fatal(err)
 	}
@@ -786,10 +755,7 @@ func TestInferLiveness(t *testing.T) {
 	defer cancel()
 
 	t.Run("silent handler", func(t *testing.T) {
-		s, err := nodes[0].Infer(ctx, nodes[1].ID(), testRequest())
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := startInfer(t, ctx, nodes[0], nodes[1], testRequest())
 		defer s.Close()
 		if b, err := io.ReadAll(s); err != nil || string(b) != "late" {
 			t.Fatalf("after %v of silence got %q, %v; want \"late\" (keepalives should hold the %v liveness timeout off)", 6*testInterval, b, err, nodes[0].inferLiveness())

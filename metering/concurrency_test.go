@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -36,7 +37,7 @@ func TestConcurrentAdmission(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := openMeter(t, newClock(t0))
+			m := openMeter(t, testclock.New(t0))
 			ctx := context.Background()
 			p := principal("t", c.tl, "k", c.kl)
 			var (
@@ -93,7 +94,7 @@ func TestConcurrentAdmission(t *testing.T) {
 // recorded totals are exactly the sum of what Done reported, and the
 // monthly quota holds to within one request's tokens.
 func TestUsageTotals(t *testing.T) {
-	m := openMeter(t, newClock(t0))
+	m := openMeter(t, testclock.New(t0))
 	ctx := context.Background()
 	const quota = 200_000
 	keys := []*tenant.Principal{

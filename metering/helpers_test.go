@@ -2,46 +2,20 @@ package metering
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/tenant"
 )
-
-// clock is a settable time source for the meter.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // t0 is a fixed test time in the middle of a month, half a second past a
 // whole second so waits that end on a second boundary show it.
 var t0 = time.Date(2026, 11, 14, 10, 20, 30, 500_000_000, time.UTC)
 
 // openMeter opens a meter on a fresh in-memory database.
-func openMeter(t testing.TB, c *clock) *Meter {
+func openMeter(t testing.TB, c *testclock.Clock) *Meter {
 	t.Helper()
 	d, err := db.Open(":memory:")
 	if err != nil {

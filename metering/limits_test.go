@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -37,7 +38,7 @@ func TestEachLimit(t *testing.T) {
 	for _, c := range cases {
 		for _, scope := range []string{ScopeTenant, ScopeKey} {
 			t.Run(c.name+"/"+scope, func(t *testing.T) {
-				m := openMeter(t, newClock(t0))
+				m := openMeter(t, testclock.New(t0))
 				var p, other *tenant.Principal
 				if scope == ScopeTenant {
 					p = principal("t1", c.limits, "k1", tenant.Limits{})
@@ -89,7 +90,7 @@ func TestEachLimit(t *testing.T) {
 // after the second they were admitted in, one by one, not all at the top of
 // a minute.
 func TestSlidingWindow(t *testing.T) {
-	c := newClock(t0) // 10:20:30.5
+	c := testclock.New(t0) // 10:20:30.5
 	m := openMeter(t, c)
 	p := principal("t", tenant.Limits{RequestsPerMinute: 2}, "k", tenant.Limits{})
 	steps := []struct {
@@ -125,7 +126,7 @@ func TestSlidingWindow(t *testing.T) {
 // TestTokenWindowWait: the wait is until enough tokens leave the window
 // for the request's own estimate, not until the oldest request leaves.
 func TestTokenWindowWait(t *testing.T) {
-	c := newClock(t0)
+	c := testclock.New(t0)
 	m := openMeter(t, c)
 	p := principal("t", tenant.Limits{TokensPerMinute: 1000}, "", tenant.Limits{})
 	for i, n := range []int{250, 250, 250, 250} { // at +0s, +10s, +20s, +30s: 1000
@@ -154,7 +155,7 @@ func TestTokenWindowWait(t *testing.T) {
 
 // TestReservationHeld: a running request's estimate counts until Done.
 func TestReservationHeld(t *testing.T) {
-	m := openMeter(t, newClock(t0))
+	m := openMeter(t, testclock.New(t0))
 	p := principal("t", tenant.Limits{TokensPerMinute: 1000, MonthlyTokens: 5000}, "", tenant.Limits{})
 	ctx := context.Background()
 	big, err := m.Admit(ctx, p, 4000) // larger than the minute limit: admitted when idle
@@ -187,7 +188,7 @@ func TestReservationHeld(t *testing.T) {
 // TestMonthlyInFlight: a quota full only with running requests' estimates
 // is a short wait (rate limited), not a spent quota.
 func TestMonthlyInFlight(t *testing.T) {
-	m := openMeter(t, newClock(t0))
+	m := openMeter(t, testclock.New(t0))
 	ctx := context.Background()
 	p := principal("t", tenant.Limits{MonthlyTokens: 1000}, "", tenant.Limits{})
 	if err := use(t, m, p, 100, 300, 0); err != nil {
@@ -234,7 +235,7 @@ func TestMonthlyInFlight(t *testing.T) {
 func TestQuotaNotOvershot(t *testing.T) {
 	for _, scope := range []string{ScopeTenant, ScopeKey} {
 		t.Run(scope, func(t *testing.T) {
-			m := openMeter(t, newClock(t0))
+			m := openMeter(t, testclock.New(t0))
 			ctx := context.Background()
 			l := tenant.Limits{MonthlyTokens: 3000}
 			p := principal("t", l, "k", tenant.Limits{})
@@ -277,7 +278,7 @@ func TestQuotaNotOvershot(t *testing.T) {
 // other use (and then holds the window until its tokens leave it), and
 // until then it is told why and how long.
 func TestEstimateLargerThanMinuteLimit(t *testing.T) {
-	c := newClock(t0)
+	c := testclock.New(t0)
 	m := openMeter(t, c)
 	p := principal("t", tenant.Limits{TokensPerMinute: 1000}, "", tenant.Limits{})
 	if err := use(t, m, p, 10, 10, 0); err != nil {
@@ -306,7 +307,7 @@ func TestEstimateLargerThanMinuteLimit(t *testing.T) {
 // calendar month in UTC.
 func TestMonthlyRollover(t *testing.T) {
 	end := time.Date(2026, 11, 30, 23, 59, 30, 0, time.UTC)
-	c := newClock(end)
+	c := testclock.New(end)
 	m := openMeter(t, c)
 	p := principal("t", tenant.Limits{}, "k", tenant.Limits{MonthlyTokens: 1000})
 	if err := use(t, m, p, 1000, 600, 400); err != nil {
@@ -342,7 +343,7 @@ func TestMonthlyRollover(t *testing.T) {
 // next counts in the month it finished, and its reservation does not leak
 // into the new month.
 func TestDoneAcrossMonths(t *testing.T) {
-	c := newClock(time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC))
+	c := testclock.New(time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC))
 	m := openMeter(t, c)
 	p := principal("t", tenant.Limits{MonthlyTokens: 1000}, "", tenant.Limits{})
 	ctx := context.Background()
@@ -369,7 +370,7 @@ func TestDoneAcrossMonths(t *testing.T) {
 }
 
 func TestAdmitBadInput(t *testing.T) {
-	m := openMeter(t, newClock(t0))
+	m := openMeter(t, testclock.New(t0))
 	ctx := context.Background()
 	for _, c := range []struct {
 		name string
@@ -411,7 +412,7 @@ func TestAdmitBadInput(t *testing.T) {
 // TestWaitOfTheLongestLimit: when several limits refuse, the answer is the
 // longest wait, so a client retrying after it is not refused again at once.
 func TestWaitOfTheLongestLimit(t *testing.T) {
-	c := newClock(t0)
+	c := testclock.New(t0)
 	m := openMeter(t, c)
 	// Both requests count in the tenant's window and the key's; the
 	// tenant's limit is set (as an operator might) after the second.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -27,7 +28,7 @@ func checkRows(t *testing.T, got, want []Row) {
 }
 
 func TestQueryGrouping(t *testing.T) {
-	c := newClock(t0)
+	c := testclock.New(t0)
 	m := openMeter(t, c)
 	ctx := context.Background()
 	a1 := principal("acme", tenant.Limits{}, "a1", tenant.Limits{})
@@ -124,7 +125,7 @@ func TestQueryGrouping(t *testing.T) {
 func TestQuotaSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hearth.db")
-	c := newClock(time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC))
+	c := testclock.New(time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC))
 	open := func() (*db.DB, *Meter) {
 		d, err := db.Open(path)
 		if err != nil {

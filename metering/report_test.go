@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
 func TestReport(t *testing.T) {
-	c := newClock(t0)
+	c := testclock.New(t0)
 	m := openMeter(t, c)
 	for _, u := range []struct {
 		tenant           string

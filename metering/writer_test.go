@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-ai/hearth/internal/testclock"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -13,7 +14,7 @@ import (
 // error, the rows stay queued, and they are written once it works again:
 // nothing is lost.
 func TestWriterRetries(t *testing.T) {
-	c := newClock(t0)
+	c := testclock.New(t0)
 	m := openMeter(t, c)
 	ctx := context.Background()
 	p := principal("t", tenant.Limits{}, "k", tenant.Limits{})
@@ -62,7 +63,7 @@ func TestWriterRetries(t *testing.T) {
 // TestFlushHonoursContext: a Flush waiting on a stuck writer returns when
 // its context ends.
 func TestFlushHonoursContext(t *testing.T) {
-	m := openMeter(t, newClock(t0))
+	m := openMeter(t, testclock.New(t0))
 	p := principal("t", tenant.Limits{}, "k", tenant.Limits{})
 	// Hold the only connection of the in-memory database so the writer
 	// cannot begin a transaction.

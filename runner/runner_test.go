@@ -13,6 +13,7 @@ import (
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/synth"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/store"
 )
@@ -27,17 +28,6 @@ func newRunner(t *testing.T, cfg runner.Config) *runner.Runner {
 	}
 	t.Cleanup(func() { r.Shutdown(context.Background()) })
 	return r
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func TestModelsFilesAndStore(t *testing.T) {
@@ -130,7 +120,7 @@ func TestKeepAlive(t *testing.T) {
 		t.Fatal("a model in use was unloaded")
 	}
 	release()
-	waitFor(t, "the keep-alive unload", func() bool { return len(r.Loaded()) == 0 })
+	testfixture.WaitFor(t, "the keep-alive unload", func() bool { return len(r.Loaded()) == 0 })
 	// It loads again on the next request.
 	_, release, err = r.Acquire(context.Background(), "stories260k")
 	if err != nil {

@@ -3,36 +3,21 @@ package tenant
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/internal/testclock"
 )
 
-// clock is a settable time source for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock returns a settable clock at a fixed time, so failures reproduce.
+func newClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 }
 
 // openFile opens a Store on a database file (path "" makes a new one in a
 // temporary directory) and returns it with the file's path.
-func openFile(t testing.TB, path string, c *clock) (*Store, string) {
+func openFile(t testing.TB, path string, c *testclock.Clock) (*Store, string) {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), db.FileName)

@@ -1,6 +1,9 @@
 package pii
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // A numRun is a maximal stretch of digit groups joined by single separators
 // (space, dash, dot, slash, parentheses), optionally led by '+'. Every
@@ -61,17 +64,8 @@ func (r *numRun) hasParen() bool {
 	return false
 }
 
-func lensEq(a []int, b ...int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+// lensEq reports whether a run's group lengths a are exactly b.
+func lensEq(a []int, b ...int) bool { return slices.Equal(a, b) }
 
 const maxRunGroups = 12
 

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/synth"
 	"github.com/hearth-ai/hearth/engine/tensor"
@@ -184,16 +183,7 @@ func loadFixtureModel(t *testing.T, fx llamacppFixture, checkSum bool) *model.Tr
 	if got := hex.EncodeToString(sum[:]); checkSum && got != fx.SHA256 {
 		t.Fatalf("synth wrote a different file than llama.cpp ran (sha256 %s, fixture %s): regenerate the fixture", got, fx.SHA256)
 	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	m, err := model.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return openModel(t, path)
 }
 
 // compareWithLlamaCpp feeds the prompt, then forces llama.cpp's tokens one

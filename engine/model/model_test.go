@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hearth-ai/hearth/engine/gguf"
-	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/parallel"
 )
 
@@ -27,15 +25,7 @@ func argmax(x []float32) int32 {
 func TestStories260KGreedy(t *testing.T) {
 	want := []int32{403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337,
 		410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352}
-	f, err := gguf.Open(filepath.Join(testdata, "models/stories260K.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := model.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openModel(t, filepath.Join(testdata, "models/stories260K.gguf"))
 	for _, threads := range []int{1, 2} {
 		p := parallel.New(threads)
 		m.SetPool(p)
@@ -62,15 +52,7 @@ func TestStories260KGreedy(t *testing.T) {
 // TestDecodeAllocs checks that a decode step of the forward pass allocates
 // nothing: all activations live in preallocated scratch and cache.
 func TestDecodeAllocs(t *testing.T) {
-	f, err := gguf.Open(filepath.Join(testdata, "models/stories260K.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := model.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openModel(t, filepath.Join(testdata, "models/stories260K.gguf"))
 	p := parallel.New(2)
 	defer p.Close()
 	m.SetPool(p)

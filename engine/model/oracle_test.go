@@ -8,9 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/hearth-ai/hearth/engine/gguf"
-	"github.com/hearth-ai/hearth/engine/model"
 )
 
 // oracleCase is one line of shared/testdata/oracle/*.jsonl: llama.cpp's
@@ -49,7 +46,14 @@ func readOracle(t *testing.T, path string) []oracleCase {
 	return cases
 }
 
+// logSoftmax is the log-probability of token id under logits.
 func logSoftmax(logits []float32, id int32) float64 {
+	return float64(logits[id]) - logSumExp(logits)
+}
+
+// logSumExp is log Σ exp(logits), computed without overflow: a token's
+// log-probability is its logit less this.
+func logSumExp(logits []float32) float64 {
 	mx := math.Inf(-1)
 	for _, v := range logits {
 		mx = math.Max(mx, float64(v))
@@ -58,7 +62,7 @@ func logSoftmax(logits []float32, id int32) float64 {
 	for _, v := range logits {
 		sum += math.Exp(float64(v) - mx)
 	}
-	return float64(logits[id]) - mx - math.Log(sum)
+	return mx + math.Log(sum)
 }
 
 // TestOracle runs the prompts llama.cpp ran, forcing llama.cpp's tokens, and
@@ -80,15 +84,7 @@ func TestOracle(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(testdata, "oracle")
-			f, err := gguf.Open(filepath.Join(dir, tc.name+".gguf"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			m, err := model.Load(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := openModel(t, filepath.Join(dir, tc.name+".gguf"))
 			var worst float64
 			agree, total := 0, 0
 			for _, oc := range readOracle(t, filepath.Join(dir, tc.name+".jsonl")) {

@@ -19,6 +19,13 @@ func loadSynth(t *testing.T, spec synth.Spec) *model.Transformer {
 	if err := synth.Write(path, spec); err != nil {
 		t.Fatal(err)
 	}
+	return openModel(t, path)
+}
+
+// openModel loads the model in the GGUF file at path, closed when the test
+// ends.
+func openModel(t testing.TB, path string) *model.Transformer {
+	t.Helper()
 	f, err := gguf.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -43,16 +50,9 @@ func logprobs(t *testing.T, m *model.Transformer, prompt, forced []int32) [][]fl
 	var out [][]float64
 	for _, tok := range append(forced, -1) {
 		lp := make([]float64, len(logits))
-		mx := math.Inf(-1)
-		for _, v := range logits {
-			mx = math.Max(mx, float64(v))
-		}
-		var sum float64
-		for _, v := range logits {
-			sum += math.Exp(float64(v) - mx)
-		}
+		norm := logSumExp(logits)
 		for i, v := range logits {
-			lp[i] = float64(v) - mx - math.Log(sum)
+			lp[i] = float64(v) - norm
 		}
 		out = append(out, lp)
 		if tok < 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/sched"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 )
 
 // TestPanicFailsOnlyItsBatch: a panic while running a batch fails the
@@ -37,5 +38,5 @@ func TestPanicFailsOnlyItsBatch(t *testing.T) {
 		t.Fatalf("the next request: %v, %+v; want 8 tokens", err, res)
 	}
 	// The loop publishes its stats after it hands the result over.
-	waitFor(t, "no KV cache held by live sequences once both ended", func() bool { return s.Stats().KVLive == 0 })
+	testfixture.WaitFor(t, "no KV cache held by live sequences once both ended", func() bool { return s.Stats().KVLive == 0 })
 }

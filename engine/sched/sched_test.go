@@ -12,6 +12,7 @@ import (
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/sample"
 	"github.com/hearth-ai/hearth/engine/sched"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 )
 
 const stories = "../../../shared/testdata/models/stories260K.gguf"
@@ -41,18 +42,6 @@ func start(t testing.TB, m *engine.Model, cfg sched.Config) *sched.Scheduler {
 		s.Shutdown(ctx)
 	})
 	return s
-}
-
-// waitFor polls cond until it holds or a few seconds pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func prompts(m *engine.Model) [][]int32 {
@@ -144,7 +133,7 @@ func TestOverloaded(t *testing.T) {
 	})
 	<-started
 	go s.Generate(ctx, long, nil) // waits in the queue
-	waitFor(t, "a queued request", func() bool { return s.Stats().Queued == 1 })
+	testfixture.WaitFor(t, "a queued request", func() bool { return s.Stats().Queued == 1 })
 	_, err := s.Generate(ctx, long, nil)
 	if !errors.Is(err, sched.ErrOverloaded) {
 		t.Fatalf("third request: %v; want ErrOverloaded", err)
@@ -174,7 +163,7 @@ func TestCancelFreesCache(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled stream returned %v", err)
 	}
-	waitFor(t, "the cache to be freed", func() bool { st := s.Stats(); return st.KVUsed == 0 && st.Active == 0 })
+	testfixture.WaitFor(t, "the cache to be freed", func() bool { st := s.Stats(); return st.KVUsed == 0 && st.Active == 0 })
 	// The whole budget is free again: a request needing most of it runs.
 	res, err := s.Generate(context.Background(), engine.Request{Prompt: []int32{1}, MaxTokens: 550, IgnoreEOS: true}, nil)
 	if err != nil || len(res.Tokens) != 550 {

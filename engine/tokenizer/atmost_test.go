@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,7 +29,7 @@ func TestEncodeAtMost(t *testing.T) {
 						if complete != fits {
 							t.Fatalf("%.20q limit %d (full %d): complete %v, want %v", text, limit, len(full), complete, fits)
 						}
-						if fits && !equalIDs(ids, full) {
+						if fits && !slices.Equal(ids, full) {
 							t.Fatalf("%.20q limit %d: ids differ from Encode's", text, limit)
 						}
 						if !fits && len(ids) <= limit {

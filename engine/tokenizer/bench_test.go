@@ -42,13 +42,14 @@ var benchText = func() string {
 func BenchmarkEncode(b *testing.B) {
 	for _, vc := range []struct {
 		name string
-		file string
+		load func(testing.TB) *Tokenizer
 	}{
-		{"SPM", "ggml-vocab-llama-spm.gguf"},
-		{"BPE", "ggml-vocab-gpt-2.gguf"},
+		{"SPM", func(tb testing.TB) *Tokenizer { return loadGGUF(tb, "ggml-vocab-llama-spm.gguf") }},
+		{"BPE", func(tb testing.TB) *Tokenizer { return loadGGUF(tb, "ggml-vocab-gpt-2.gguf") }},
+		{"BPE-qwen2", loadQwen2},
 	} {
 		b.Run(vc.name, func(b *testing.B) {
-			tk := loadGGUF(b, vc.file)
+			tk := vc.load(b)
 			n := len(tk.Encode(benchText, false, false))
 			b.SetBytes(int64(len(benchText)))
 			b.ResetTimer()
@@ -58,16 +59,6 @@ func BenchmarkEncode(b *testing.B) {
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 		})
 	}
-	b.Run("BPE-qwen2", func(b *testing.B) {
-		tk := loadQwen2(b)
-		n := len(tk.Encode(benchText, false, false))
-		b.SetBytes(int64(len(benchText)))
-		b.ResetTimer()
-		for b.Loop() {
-			tk.Encode(benchText, false, false)
-		}
-		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
-	})
 }
 
 func BenchmarkDecode(b *testing.B) {

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -109,24 +110,12 @@ func TestSplittersMatchRegex(t *testing.T) {
 				}
 				got := tc.split(segment(s), nil)
 				want := rx.split(segment(s), nil)
-				if !equalInts(got, want) {
+				if !slices.Equal(got, want) {
 					t.Fatalf("split %q: got %v, regex gives %v", string(s), got, want)
 				}
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestExpandWS(t *testing.T) {

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -54,7 +55,7 @@ func TestSPMMerges(t *testing.T) {
 		{"a b", []int32{id("▁a"), id("▁"), id("b")}},
 	}
 	for _, tc := range tests {
-		if got := tk.Encode(tc.text, false, false); !equalIDs(got, tc.want) {
+		if got := tk.Encode(tc.text, false, false); !slices.Equal(got, tc.want) {
 			t.Errorf("Encode(%q) = %v, want %v", tc.text, got, tc.want)
 		}
 	}
@@ -65,7 +66,7 @@ func TestSPMMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tk.Encode("aé", false, false), []int32{id("▁a"), 0}; !equalIDs(got, want) {
+	if got, want := tk.Encode("aé", false, false), []int32{id("▁a"), 0}; !slices.Equal(got, want) {
 		t.Errorf("no byte tokens: got %v, want %v", got, want)
 	}
 
@@ -73,7 +74,7 @@ func TestSPMMerges(t *testing.T) {
 	v = tinySPM()
 	v.AddSpacePrefix = false
 	tk, _ = New(v)
-	if got, want := tk.Encode("ab", false, false), []int32{id("ab")}; !equalIDs(got, want) {
+	if got, want := tk.Encode("ab", false, false), []int32{id("ab")}; !slices.Equal(got, want) {
 		t.Errorf("no space prefix: got %v, want %v", got, want)
 	}
 	if got := tk.Decode([]int32{id("▁a")}); got != " a" {
@@ -146,7 +147,7 @@ func TestUnknownPreTokenizer(t *testing.T) {
 	if w := tk.Warnings(); len(w) != 1 || !strings.Contains(w[0], "no-such-pre") {
 		t.Errorf("Warnings = %q", w)
 	}
-	if got := tk.Encode("abba", false, false); !equalIDs(got, []int32{2, 1, 0}) {
+	if got := tk.Encode("abba", false, false); !slices.Equal(got, []int32{2, 1, 0}) {
 		t.Errorf("Encode(abba) = %v", got)
 	}
 }
@@ -174,7 +175,7 @@ func TestBPEMerges(t *testing.T) {
 		{"cab", []int32{2, 3}},
 	}
 	for _, tc := range tests {
-		if got := tk.Encode(tc.text, false, false); !equalIDs(got, tc.want) {
+		if got := tk.Encode(tc.text, false, false); !slices.Equal(got, tc.want) {
 			t.Errorf("Encode(%q) = %v, want %v", tc.text, got, tc.want)
 		}
 	}
@@ -184,7 +185,7 @@ func TestBPEMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tk.Encode("ccc", false, false); !equalIDs(got, []int32{7}) {
+	if got := tk.Encode("ccc", false, false); !slices.Equal(got, []int32{7}) {
 		t.Errorf("llama-bpe Encode(ccc) = %v, want [7]", got)
 	}
 }

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -143,7 +144,7 @@ func TestParseSpecial(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.tk.Encode(tc.text, false, tc.parse)
-			if !equalIDs(got, tc.want) {
+			if !slices.Equal(got, tc.want) {
 				t.Errorf("Encode(%q, parse=%v) = %v, want %v", tc.text, tc.parse, got, tc.want)
 			}
 		})
@@ -190,7 +191,7 @@ func TestAddSpecial(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.tk.Encode(tc.text, true, false); !equalIDs(got, tc.want) {
+			if got := tc.tk.Encode(tc.text, true, false); !slices.Equal(got, tc.want) {
 				t.Errorf("Encode(%q, addSpecial) = %v, want %v", tc.text, got, tc.want)
 			}
 		})
@@ -209,7 +210,7 @@ func TestAddSpecial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tk.Encode("ab", true, false), []int32{tinyID(v, "▁ab"), 2}; !equalIDs(got, want) {
+	if got, want := tk.Encode("ab", true, false), []int32{tinyID(v, "▁ab"), 2}; !slices.Equal(got, want) {
 		t.Errorf("add_eos: got %v, want %v", got, want)
 	}
 }
@@ -324,7 +325,7 @@ func TestConcurrentEncode(t *testing.T) {
 			ok := true
 			for i := 0; i < 20; i++ {
 				for _, v := range vs {
-					if !equalIDs(tk.Encode(v.text, false, false), v.ids) {
+					if !slices.Equal(tk.Encode(v.text, false, false), v.ids) {
 						ok = false
 					}
 				}

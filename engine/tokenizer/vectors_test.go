@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,33 +80,13 @@ func loadGGUF(t testing.TB, file string) *Tokenizer {
 	return tk
 }
 
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestVectors(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		load func(testing.TB) *Tokenizer
-	}{
-		{"ggml-vocab-llama-spm.gguf", func(tb testing.TB) *Tokenizer { return loadGGUF(tb, "ggml-vocab-llama-spm.gguf") }},
-		{"ggml-vocab-phi-3.gguf", func(tb testing.TB) *Tokenizer { return loadGGUF(tb, "ggml-vocab-phi-3.gguf") }},
-		{"ggml-vocab-gpt-2.gguf", func(tb testing.TB) *Tokenizer { return loadGGUF(tb, "ggml-vocab-gpt-2.gguf") }},
-		{"ggml-vocab-qwen2.gguf", loadQwen2},
-	} {
+	for _, tc := range allVocabs {
 		t.Run(tc.name, func(t *testing.T) {
 			tk := tc.load(t)
 			for i, v := range loadVectors(t, tc.name) {
 				got := tk.Encode(v.text, false, false)
-				if !equalIDs(got, v.ids) {
+				if !slices.Equal(got, v.ids) {
 					t.Errorf("test %d Encode(%q)\n got %v\nwant %v", i, v.text, got, v.ids)
 				}
 			}

@@ -1,11 +1,13 @@
 // Package testfixture holds the fixtures that the tests of several
-// packages share, as net/http/httptest does for HTTP: a settable clock, an
-// in-memory audit log, a node's stores (database, tenants, meter,
-// identity and audit log) opened in a test's temporary directory, and an
-// HTTP test server that can wait for its handlers. Only tests import it.
+// packages share, as net/http/httptest does for HTTP: an in-memory audit
+// log, a node's stores (database, tenants, meter, identity and audit log)
+// opened in a test's temporary directory, an HTTP test server that can
+// wait for its handlers, and a poll for a state to come about. Only tests
+// import it.
 //
 // It imports tenant, metering and audit, so those packages' own
-// (in-package) tests cannot use it.
+// (in-package) tests cannot use it; the settable clock they share is in
+// internal/testclock.
 package testfixture
 
 import (
@@ -24,30 +26,6 @@ import (
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/tenant"
 )
-
-// Clock is a time source that moves only when told to. Safe for
-// concurrent use; the zero Clock stands at the zero time.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a Clock standing at t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Add moves the clock on by d.
-func (c *Clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // Audit is an audit appender that keeps in memory what it is given, or
 // refuses it with the error set by Fail. Safe for concurrent use; the zero
@@ -191,3 +169,17 @@ func NewServer(t testing.TB, h http.Handler) *Server {
 
 // Wait waits until no request is being handled.
 func (s *Server) Wait() { s.handling.Wait() }
+
+// WaitFor polls cond every few milliseconds until it holds, failing the
+// test if it does not within five seconds; what names the awaited state in
+// the failure.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

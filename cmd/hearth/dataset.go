@@ -173,23 +173,12 @@ func newDatasetListCmd(g *globals, env *datasetEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if list == nil {
-					list = []dataset.Version{}
-				}
-				return printJSON(g.stdout, list)
-			}
-			if len(list) == 0 {
-				fmt.Fprintln(g.stderr, "no datasets")
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tORIGIN\tCREATED\tTRAIN\tEVAL\tREMOVED")
-			for _, v := range list {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\n", v.Name, v.Version, v.Origin,
-					v.Created.Format(time.RFC3339), v.TrainCount, v.EvalCount, v.Removed)
-			}
-			return tw.Flush()
+			return printList(g, asJSON, list, "no datasets",
+				"NAME\tVERSION\tORIGIN\tCREATED\tTRAIN\tEVAL\tREMOVED",
+				func(w io.Writer, v dataset.Version) {
+					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\n", v.Name, v.Version, v.Origin,
+						v.Created.Format(time.RFC3339), v.TrainCount, v.EvalCount, v.Removed)
+				})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -99,31 +99,23 @@ func (f *tenantFlags) patch(cmd *cobra.Command) admin.TenantPatch {
 	changed := cmd.Flags().Changed
 	var pol admin.PolicyPatch
 	var lim admin.LimitsPatch
-	if changed("models") {
-		pol.AllowedModels = &f.models
-	}
-	if changed("jurisdictions") {
-		pol.Jurisdictions = &f.zones
-	}
-	if changed("home") {
-		pol.Home = &f.home
-	}
-	if changed("capture") {
-		pol.Capture = &f.capture
-	}
-	if changed("retention-days") {
-		pol.RetentionDays = &f.retention
-	}
-	if changed("rpm") {
-		lim.RequestsPerMinute = &f.rpm
-	}
-	if changed("tpm") {
-		lim.TokensPerMinute = &f.tpm
-	}
-	if changed("monthly-tokens") {
-		lim.MonthlyTokens = &f.monthly
-	}
+	ifChanged(changed, "models", &pol.AllowedModels, &f.models)
+	ifChanged(changed, "jurisdictions", &pol.Jurisdictions, &f.zones)
+	ifChanged(changed, "home", &pol.Home, &f.home)
+	ifChanged(changed, "capture", &pol.Capture, &f.capture)
+	ifChanged(changed, "retention-days", &pol.RetentionDays, &f.retention)
+	ifChanged(changed, "rpm", &lim.RequestsPerMinute, &f.rpm)
+	ifChanged(changed, "tpm", &lim.TokensPerMinute, &f.tpm)
+	ifChanged(changed, "monthly-tokens", &lim.MonthlyTokens, &f.monthly)
 	return admin.TenantPatch{Policy: &pol, Limits: &lim}
+}
+
+// ifChanged points *field at v when the flag named was given: a patch
+// field left nil is not changed.
+func ifChanged[T any](changed func(string) bool, flag string, field **T, v *T) {
+	if changed(flag) {
+		*field = v
+	}
 }
 
 func newTenantsCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
@@ -162,9 +154,7 @@ func newTenantsUpdateCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := f.patch(cmd)
-			if cmd.Flags().Changed("rename") {
-				p.Name = &rename
-			}
+			ifChanged(cmd.Flags().Changed, "rename", &p.Name, &rename)
 			if len(p.Fields()) == 0 {
 				return fmt.Errorf("nothing to change: give at least one of --models, --jurisdictions, --home, --capture, --retention-days, --rpm, --tpm, --monthly-tokens, --rename")
 			}

@@ -78,15 +78,8 @@ var captureTopics = []string{"the rainy season in Nairobi", "how to plant maize"
 func seedCaptures(t *testing.T, dir string, tenants []string, n int, interaction func(ten tenant.Tenant, i int) capture.Interaction) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, ts := openTenantDB(t, dir, nil)
 	defer d.Close()
-	ts, err := tenant.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cs, err := capture.Open(ctx, d, capture.Config{Jurisdiction: "KE", KeyFile: filepath.Join(dir, capture.KeyFileName)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,16 +40,7 @@ func TestHostileAuditLogFailsClosed(t *testing.T) {
 	c := loopbackOnly(n)
 	do := func(method, path, body string) (int, http.Header, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, n.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(b)
+		return keyedRequest(t, c, method, n.url+path, key, body, "Content-Type", "application/json")
 	}
 	chat := `{"model":"stories260k","max_tokens":4,"messages":[{"role":"user","content":"Hello"}]}`
 	if st, _, body := do("POST", "/v1/chat/completions", chat); st != 200 {

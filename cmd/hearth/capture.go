@@ -77,6 +77,19 @@ func (e *flywheelEnv) close() {
 
 func newCaptureCmd(g *globals) *cobra.Command {
 	var tenantArg string
+	// withCapture opens the tenant's flywheel, audited, runs fn on it and
+	// closes it again; its errors, and fn's, are prefixed with what.
+	withCapture := func(ctx context.Context, what string, fn func(*flywheelEnv) error) error {
+		e, err := openFlywheel(ctx, g, tenantArg, true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		defer e.close()
+		if err := fn(e); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
 	cmd := &cobra.Command{
 		Use:   "capture",
 		Short: "Export or erase captured interactions; shred a tenant's captures",
@@ -106,26 +119,23 @@ node's part and answers
 			if tenantArg == "" {
 				return errors.New("capture export: --tenant is required")
 			}
-			e, err := openFlywheel(cmd.Context(), g, tenantArg, true)
-			if err != nil {
-				return fmt.Errorf("capture export: %w", err)
-			}
-			defer e.close()
-			w := g.stdout
-			if out != "" {
-				f, err := os.Create(out)
-				if err != nil {
-					return fmt.Errorf("capture export: %w", err)
+			return withCapture(cmd.Context(), "capture export", func(e *flywheelEnv) error {
+				w := g.stdout
+				if out != "" {
+					f, err := os.Create(out)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					w = f
 				}
-				defer f.Close()
-				w = f
-			}
-			n, err := e.fw.Capture.Export(cmd.Context(), e.tenant.ID, w, capture.Filter{})
-			if err != nil {
-				return fmt.Errorf("capture export: %w", err)
-			}
-			fmt.Fprintf(g.stderr, "exported %d interactions of tenant %s\n", n, e.tenant.Name)
-			return nil
+				n, err := e.fw.Capture.Export(cmd.Context(), e.tenant.ID, w, capture.Filter{})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stderr, "exported %d interactions of tenant %s\n", n, e.tenant.Name)
+				return nil
+			})
 		},
 	}
 	export.Flags().StringVar(&out, "out", "", "file to write (default stdout)")
@@ -139,22 +149,22 @@ node's part and answers
 			if tenantArg == "" || (response == "") == (user == "") {
 				return errors.New("capture erase: give --tenant and exactly one of --response or --user")
 			}
-			e, err := openFlywheel(cmd.Context(), g, tenantArg, true)
-			if err != nil {
-				return fmt.Errorf("capture erase: %w", err)
-			}
-			defer e.close()
-			var n int
-			if response != "" {
-				n, err = e.fw.Capture.EraseResponse(cmd.Context(), e.tenant.ID, response)
-			} else {
-				n, err = e.fw.Capture.EraseUser(cmd.Context(), e.tenant.ID, user)
-			}
-			if err != nil {
-				return fmt.Errorf("capture erase: %w", err)
-			}
-			fmt.Fprintf(g.stdout, "erased %d interactions of tenant %s (and their dataset examples)\n", n, e.tenant.Name)
-			return nil
+			return withCapture(cmd.Context(), "capture erase", func(e *flywheelEnv) error {
+				var (
+					n   int
+					err error
+				)
+				if response != "" {
+					n, err = e.fw.Capture.EraseResponse(cmd.Context(), e.tenant.ID, response)
+				} else {
+					n, err = e.fw.Capture.EraseUser(cmd.Context(), e.tenant.ID, user)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "erased %d interactions of tenant %s (and their dataset examples)\n", n, e.tenant.Name)
+				return nil
+			})
 		},
 	}
 	erase.Flags().StringVar(&response, "response", "", "response id (chatcmpl-..., cmpl-...)")
@@ -169,16 +179,13 @@ node's part and answers
 			if tenantArg == "" || !yes {
 				return errors.New("capture shred: give --tenant and --yes (this cannot be undone)")
 			}
-			e, err := openFlywheel(cmd.Context(), g, tenantArg, true)
-			if err != nil {
-				return fmt.Errorf("capture shred: %w", err)
-			}
-			defer e.close()
-			if err := e.fw.Capture.DeleteTenantKey(cmd.Context(), e.tenant.ID); err != nil {
-				return fmt.Errorf("capture shred: %w", err)
-			}
-			fmt.Fprintf(g.stdout, "deleted the capture key of tenant %s: its captured records are unreadable\n", e.tenant.Name)
-			return nil
+			return withCapture(cmd.Context(), "capture shred", func(e *flywheelEnv) error {
+				if err := e.fw.Capture.DeleteTenantKey(cmd.Context(), e.tenant.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "deleted the capture key of tenant %s: its captured records are unreadable\n", e.tenant.Name)
+				return nil
+			})
 		},
 	}
 	shred.Flags().BoolVar(&yes, "yes", false, "confirm")

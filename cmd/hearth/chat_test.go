@@ -19,18 +19,26 @@ import (
 	"github.com/hearth-ai/hearth/runner"
 )
 
-// TestChatRemote chats with a node over HTTP and checks that each turn
-// sends the whole conversation so far, and that /reset forgets it.
-func TestChatRemote(t *testing.T) {
+// storiesAPI is the OpenAI API of a runner serving stories260K, shut down
+// when the test ends: the node the chat tests talk to.
+func storiesAPI(t *testing.T) http.Handler {
+	t.Helper()
 	node, err := runner.New(runner.Config{Files: []string{filepath.Join(models, "stories260K.gguf")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer node.Shutdown(context.Background())
+	t.Cleanup(func() { node.Shutdown(context.Background()) })
 	srv, err := api.New(api.Config{Backend: node})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+// TestChatRemote chats with a node over HTTP and checks that each turn
+// sends the whole conversation so far, and that /reset forgets it.
+func TestChatRemote(t *testing.T) {
+	srv := storiesAPI(t)
 	var mu sync.Mutex
 	var seen [][]string // roles of each request's messages
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -120,15 +128,7 @@ func TestConfigSources(t *testing.T) {
 // TestChatRating rates the last reply with /good and /rate and checks the
 // node receives feedback for that reply's response id.
 func TestChatRating(t *testing.T) {
-	node, err := runner.New(runner.Config{Files: []string{filepath.Join(models, "stories260K.gguf")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Shutdown(context.Background())
-	srv, err := api.New(api.Config{Backend: node})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := storiesAPI(t)
 	var mu sync.Mutex
 	var replyIDs []string
 	var feedback []map[string]any

@@ -48,6 +48,21 @@ func (e *datasetEnv) openWrite(ctx context.Context) (*flywheelEnv, error) {
 	return o, nil
 }
 
+// with opens the tenant's flywheel (with openWrite if write), runs fn on it
+// and closes it again.
+func (e *datasetEnv) with(ctx context.Context, write bool, fn func(*flywheelEnv) error) error {
+	open := e.open
+	if write {
+		open = e.openWrite
+	}
+	o, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	defer o.close()
+	return fn(o)
+}
+
 func newDatasetCmd(g *globals) *cobra.Command {
 	env := &datasetEnv{g: g}
 	cmd := &cobra.Command{
@@ -113,35 +128,32 @@ Languages --lang understands: ` + strings.Join(dataset.Languages(), ", ") + `, a
 					return fmt.Errorf("--%s 0 is out of range", f.flag)
 				}
 			}
-			o, err := env.openWrite(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer o.close()
-			src := o.fw.Source() // the node's captured, rated interactions
-			if from != "" {
-				f, err := os.Open(from)
-				if err != nil {
-					return fmt.Errorf("--from: %w", err)
+			return env.with(cmd.Context(), true, func(o *flywheelEnv) error {
+				src := o.fw.Source() // the node's captured, rated interactions
+				if from != "" {
+					f, err := os.Open(from)
+					if err != nil {
+						return fmt.Errorf("--from: %w", err)
+					}
+					ins, err := dataset.ReadInteractions(f)
+					f.Close()
+					if err != nil {
+						return fmt.Errorf("--from %s: %w", from, err)
+					}
+					src = dataset.Static(ins)
 				}
-				ins, err := dataset.ReadInteractions(f)
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("--from %s: %w", from, err)
+				v, err := o.fw.Datasets.Build(cmd.Context(), src, o.tenant.ID, name, opts)
+				if errors.Is(err, flywheel.ErrNoFeedback) {
+					return fmt.Errorf("%w; or build from a file with --from FILE.jsonl", err)
 				}
-				src = dataset.Static(ins)
-			}
-			v, err := o.fw.Datasets.Build(cmd.Context(), src, o.tenant.ID, name, opts)
-			if errors.Is(err, flywheel.ErrNoFeedback) {
-				return fmt.Errorf("%w; or build from a file with --from FILE.jsonl", err)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "built %s v%d: %d examples (%d train, %d eval) from %d interactions\n",
-				v.Name, v.Version, len(v.Train)+len(v.Eval), len(v.Train), len(v.Eval), v.Report.Considered)
-			fmt.Fprintf(g.stdout, "  %s\n", v.Report)
-			return nil
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "built %s v%d: %d examples (%d train, %d eval) from %d interactions\n",
+					v.Name, v.Version, len(v.Train)+len(v.Eval), len(v.Train), len(v.Eval), v.Report.Considered)
+				fmt.Fprintf(g.stdout, "  %s\n", v.Report)
+				return nil
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -164,32 +176,18 @@ func newDatasetListCmd(g *globals, env *datasetEnv) *cobra.Command {
 		Short: "List the tenant's datasets and their versions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o, err := env.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer o.close()
-			list, err := o.fw.Datasets.List(cmd.Context(), o.tenant.ID)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if list == nil {
-					list = []dataset.Version{}
+			return env.with(cmd.Context(), false, func(o *flywheelEnv) error {
+				list, err := o.fw.Datasets.List(cmd.Context(), o.tenant.ID)
+				if err != nil {
+					return err
 				}
-				return printJSON(g.stdout, list)
-			}
-			if len(list) == 0 {
-				fmt.Fprintln(g.stderr, "no datasets")
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tORIGIN\tCREATED\tTRAIN\tEVAL\tREMOVED")
-			for _, v := range list {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\n", v.Name, v.Version, v.Origin,
-					v.Created.Format(time.RFC3339), v.TrainCount, v.EvalCount, v.Removed)
-			}
-			return tw.Flush()
+				return printList(g, asJSON, list, "no datasets",
+					"NAME\tVERSION\tORIGIN\tCREATED\tTRAIN\tEVAL\tREMOVED",
+					func(w io.Writer, v dataset.Version) {
+						fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\n", v.Name, v.Version, v.Origin,
+							v.Created.Format(time.RFC3339), v.TrainCount, v.EvalCount, v.Removed)
+					})
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -209,31 +207,28 @@ func newDatasetExportCmd(g *globals, env *datasetEnv) *cobra.Command {
 			if name == "" {
 				return errors.New("--name is required")
 			}
-			o, err := env.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer o.close()
-			if out == "" || out == "-" {
-				_, err := o.fw.Datasets.Export(cmd.Context(), o.tenant.ID, name, version, split, g.stdout)
-				return err
-			}
-			// Replaced whole once complete: a failed export never leaves
-			// a truncated file where a good one was expected.
-			var n int
-			var exportErr error
-			err = atomicfile.WriteFunc(out, 0o600, func(w io.Writer) error {
-				n, exportErr = o.fw.Datasets.Export(cmd.Context(), o.tenant.ID, name, version, split, w)
-				return exportErr
+			return env.with(cmd.Context(), false, func(o *flywheelEnv) error {
+				if out == "" || out == "-" {
+					_, err := o.fw.Datasets.Export(cmd.Context(), o.tenant.ID, name, version, split, g.stdout)
+					return err
+				}
+				// Replaced whole once complete: a failed export never leaves
+				// a truncated file where a good one was expected.
+				var n int
+				var exportErr error
+				err := atomicfile.WriteFunc(out, 0o600, func(w io.Writer) error {
+					n, exportErr = o.fw.Datasets.Export(cmd.Context(), o.tenant.ID, name, version, split, w)
+					return exportErr
+				})
+				if exportErr != nil {
+					return exportErr
+				}
+				if err != nil {
+					return fmt.Errorf("--out: %w", err)
+				}
+				fmt.Fprintf(g.stderr, "exported %d examples to %s\n", n, out)
+				return nil
 			})
-			if exportErr != nil {
-				return exportErr
-			}
-			if err != nil {
-				return fmt.Errorf("--out: %w", err)
-			}
-			fmt.Fprintf(g.stderr, "exported %d examples to %s\n", n, out)
-			return nil
 		},
 	}
 	fl := cmd.Flags()
@@ -258,26 +253,23 @@ stored.`,
 			if name == "" {
 				return errors.New("--name is required")
 			}
-			o, err := env.openWrite(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer o.close()
-			var r io.Reader = g.stdin
-			if args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return err
+			return env.with(cmd.Context(), true, func(o *flywheelEnv) error {
+				var r io.Reader = g.stdin
+				if args[0] != "-" {
+					f, err := os.Open(args[0])
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					r = f
 				}
-				defer f.Close()
-				r = f
-			}
-			v, err := o.fw.Datasets.Import(cmd.Context(), o.tenant.ID, name, r)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			fmt.Fprintf(g.stdout, "imported %s v%d: %d examples\n", v.Name, v.Version, len(v.Train)+len(v.Eval))
-			return nil
+				v, err := o.fw.Datasets.Import(cmd.Context(), o.tenant.ID, name, r)
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				fmt.Fprintf(g.stdout, "imported %s v%d: %d examples\n", v.Name, v.Version, len(v.Train)+len(v.Eval))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "dataset name (required)")
@@ -298,20 +290,17 @@ func newDatasetStatsCmd(g *globals, env *datasetEnv) *cobra.Command {
 			if name == "" {
 				return errors.New("--name is required")
 			}
-			o, err := env.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer o.close()
-			st, err := o.fw.Datasets.Stats(cmd.Context(), o.tenant.ID, name, version)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(g.stdout, st)
-			}
-			printDatasetStats(g.stdout, st)
-			return nil
+			return env.with(cmd.Context(), false, func(o *flywheelEnv) error {
+				st, err := o.fw.Datasets.Stats(cmd.Context(), o.tenant.ID, name, version)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(g.stdout, st)
+				}
+				printDatasetStats(g.stdout, st)
+				return nil
+			})
 		},
 	}
 	fl := cmd.Flags()

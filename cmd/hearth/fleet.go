@@ -47,50 +47,46 @@ func printFleetOperator(w io.Writer, asJSON bool, pub ed25519.PublicKey, path st
 }
 
 func newFleetOperatorInitCmd(g *globals) *cobra.Command {
-	var out string
-	var asJSON bool
-	cmd := &cobra.Command{
+	return newFleetOperatorKeyCmd(g, &cobra.Command{
 		Use:   "init --out FILE",
 		Short: "Create an operator key pair and print its public key",
 		Long: `Create an ed25519 operator key pair. The private key is written to FILE
 (PKCS#8 PEM, mode 0600) and never overwritten; keep it off the nodes. Give
 the printed public key to every node: it is the fleet's trust root.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return fmt.Errorf("fleet operator init: --out FILE is required")
-			}
-			pub, err := fabric.CreateOperatorKey(out)
-			if err != nil {
-				return err
-			}
-			return printFleetOperator(g.stdout, asJSON, pub, out)
-		},
-	}
-	cmd.Flags().StringVar(&out, "out", "", "file for the private key (must not exist)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	}, "out", "file for the private key (must not exist)", fabric.CreateOperatorKey)
 }
 
 func newFleetOperatorShowCmd(g *globals) *cobra.Command {
-	var keyFile string
-	var asJSON bool
-	cmd := &cobra.Command{
+	return newFleetOperatorKeyCmd(g, &cobra.Command{
 		Use:   "show --key FILE",
 		Short: "Print the public key of an operator key file",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if keyFile == "" {
-				return fmt.Errorf("fleet operator show: --key FILE is required")
-			}
-			priv, err := fabric.LoadOperatorKey(keyFile)
-			if err != nil {
-				return err
-			}
-			return printFleetOperator(g.stdout, asJSON, priv.Public().(ed25519.PublicKey), keyFile)
-		},
+	}, "key", "operator key file", func(path string) (ed25519.PublicKey, error) {
+		priv, err := fabric.LoadOperatorKey(path)
+		if err != nil {
+			return nil, err
+		}
+		return priv.Public().(ed25519.PublicKey), nil
+	})
+}
+
+// newFleetOperatorKeyCmd completes cmd, "fleet operator init" or "show":
+// both take the key file with --flag (required), get the public key with
+// key and print it.
+func newFleetOperatorKeyCmd(g *globals, cmd *cobra.Command, flag, usage string, key func(path string) (ed25519.PublicKey, error)) *cobra.Command {
+	var path string
+	var asJSON bool
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if path == "" {
+			return fmt.Errorf("fleet operator %s: --%s FILE is required", cmd.Name(), flag)
+		}
+		pub, err := key(path)
+		if err != nil {
+			return err
+		}
+		return printFleetOperator(g.stdout, asJSON, pub, path)
 	}
-	cmd.Flags().StringVar(&keyFile, "key", "", "operator key file")
+	cmd.Flags().StringVar(&path, flag, "", usage)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,18 +34,8 @@ func TestHostileAmplification(t *testing.T) {
 	c.Timeout = time.Minute // a node stuck writing a huge log line fails the test, not hangs it
 	do := func(key, path, body string, header ...string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", n.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		status, _, b := keyedRequest(t, c, "POST", n.url+path, key, body, header...)
+		return status, b
 	}
 	captures := func() int { return auditCount(t, dir, `"kind":"capture"`) }
 	msgs := `"messages":[{"role":"user","content":"hi"}]`

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,16 +33,8 @@ func TestHostileLeaks(t *testing.T) {
 	c := loopbackOnly(n)
 	do := func(key, path, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", n.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		status, _, b := keyedRequest(t, c, "POST", n.url+path, key, body, "Content-Type", "application/json")
+		return status, b
 	}
 
 	// /api/show: the model's name, not its file.

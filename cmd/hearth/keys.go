@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,35 +57,32 @@ func newKeysCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
 			if o.Expires, err = parseKeyExpiry(expires, g.now()); err != nil {
 				return fmt.Errorf("--expires: %w", err)
 			}
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			// Recorded before the secret is shown, inside the creation: a key
-			// whose creation could not be recorded does not exist.
-			secret, k, err := cliOps(g, ts.dataDir, s).CreateKey(cmd.Context(), tenantName, o)
-			if err != nil {
-				return cliChangeErr(err)
-			}
-			if k.Has(tenant.ScopeAdmin) {
-				fmt.Fprintln(g.stderr, "note: an admin key manages every tenant through the admin API; give it to operators only")
-			}
-			const warning = "store the secret now: it is not kept and cannot be shown again"
-			if asJSON {
-				return printJSON(g.stdout, map[string]any{"secret": secret, "key": k, "warning": warning})
-			}
-			// The secret alone on stdout, so KEY=$(hearth keys create ...)
-			// works; the rest on stderr.
-			fmt.Fprintln(g.stdout, secret)
-			expiry := "never expires"
-			if !k.Expires.IsZero() {
-				expiry = "expires " + k.Expires.Local().Format(time.RFC3339)
-			}
-			fmt.Fprintf(g.stderr, "created key %s (%s...) for tenant %s: scopes %s, %s\n",
-				k.ID, k.Prefix, tenantName, tenant.JoinScopes(k.Scopes), expiry)
-			fmt.Fprintln(g.stderr, "warning: "+warning)
-			return nil
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				// Recorded before the secret is shown, inside the creation: a key
+				// whose creation could not be recorded does not exist.
+				secret, k, err := cliOps(g, ts.dataDir, s).CreateKey(cmd.Context(), tenantName, o)
+				if err != nil {
+					return cliChangeErr(err)
+				}
+				if k.Has(tenant.ScopeAdmin) {
+					fmt.Fprintln(g.stderr, "note: an admin key manages every tenant through the admin API; give it to operators only")
+				}
+				const warning = "store the secret now: it is not kept and cannot be shown again"
+				if asJSON {
+					return printJSON(g.stdout, map[string]any{"secret": secret, "key": k, "warning": warning})
+				}
+				// The secret alone on stdout, so KEY=$(hearth keys create ...)
+				// works; the rest on stderr.
+				fmt.Fprintln(g.stdout, secret)
+				expiry := "never expires"
+				if !k.Expires.IsZero() {
+					expiry = "expires " + k.Expires.Local().Format(time.RFC3339)
+				}
+				fmt.Fprintf(g.stderr, "created key %s (%s...) for tenant %s: scopes %s, %s\n",
+					k.ID, k.Prefix, tenantName, tenant.JoinScopes(k.Scopes), expiry)
+				fmt.Fprintln(g.stderr, "warning: "+warning)
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -159,37 +156,24 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Short:   "List a tenant's keys (never their secrets)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			keys, err := s.ListKeys(cmd.Context(), tenantName)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if keys == nil {
-					keys = []tenant.Key{}
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				keys, err := s.ListKeys(cmd.Context(), tenantName)
+				if err != nil {
+					return err
 				}
-				return printJSON(g.stdout, keys)
-			}
-			if len(keys) == 0 {
-				fmt.Fprintf(g.stderr, "tenant %s has no keys (hearth keys create --tenant %s)\n", tenantName, tenantName)
-				return nil
-			}
-			now := g.now()
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPES\tSTATUS\tCREATED\tEXPIRES")
-			for _, k := range keys {
-				exp := "never"
-				if !k.Expires.IsZero() {
-					exp = k.Expires.Local().Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, tenantOr(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
-					k.Status(now), k.Created.Local().Format(time.RFC3339), exp)
-			}
-			return tw.Flush()
+				now := g.now()
+				return printList(g, asJSON, keys,
+					fmt.Sprintf("tenant %s has no keys (hearth keys create --tenant %s)", tenantName, tenantName),
+					"ID\tNAME\tPREFIX\tSCOPES\tSTATUS\tCREATED\tEXPIRES",
+					func(w io.Writer, k tenant.Key) {
+						exp := "never"
+						if !k.Expires.IsZero() {
+							exp = k.Expires.Local().Format(time.RFC3339)
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, tenantOr(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
+							k.Status(now), k.Created.Local().Format(time.RFC3339), exp)
+					})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&tenantName, "tenant", "", "tenant (name or ID) (required)")
@@ -204,21 +188,18 @@ func newKeysRevokeCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Short: "Revoke a key: refused from the next request on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			k, _, err := cliOps(g, ts.dataDir, s).RevokeKey(cmd.Context(), args[0])
-			if err != nil {
-				return cliChangeErr(err)
-			}
-			owner := k.TenantID
-			if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
-				owner = t.Name
-			}
-			fmt.Fprintf(g.stdout, "revoked key %s (%s...) of tenant %s\n", k.ID, k.Prefix, owner)
-			return nil
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				k, _, err := cliOps(g, ts.dataDir, s).RevokeKey(cmd.Context(), args[0])
+				if err != nil {
+					return cliChangeErr(err)
+				}
+				owner := k.TenantID
+				if t, err := s.GetTenant(cmd.Context(), k.TenantID); err == nil {
+					owner = t.Name
+				}
+				fmt.Fprintf(g.stdout, "revoked key %s (%s...) of tenant %s\n", k.ID, k.Prefix, owner)
+				return nil
+			})
 		},
 	}
 }

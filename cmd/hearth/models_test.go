@@ -120,16 +120,23 @@ func fileDigest(t *testing.T, path string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func TestModelsPull(t *testing.T) {
-	stories := filepath.Join(models, "stories260K.gguf")
+// serveFileAt serves file at path, and nothing else, until the test ends:
+// a model host to pull from.
+func serveFileAt(t *testing.T, path, file string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/stories260K.gguf" {
+		if r.URL.Path != path {
 			http.NotFound(w, r)
 			return
 		}
-		http.ServeFile(w, r, stories)
+		http.ServeFile(w, r, file)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestModelsPull(t *testing.T) {
+	stories := filepath.Join(models, "stories260K.gguf")
+	srv := serveFileAt(t, "/stories260K.gguf", stories)
 	data := t.TempDir()
 	url := srv.URL + "/stories260K.gguf"
 	out, stderr, err := runErr(t, "models", "pull", url, "--data-dir", data, "--sha256", fileDigest(t, stories))
@@ -213,14 +220,7 @@ func TestPullStatus(t *testing.T) {
 // `models list` prints, and warns about plain http without --sha256.
 func TestHostilePullSecrets(t *testing.T) {
 	stories := filepath.Join(models, "stories260K.gguf")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/m.gguf" {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeFile(w, r, stories)
-	}))
-	defer srv.Close()
+	srv := serveFileAt(t, "/m.gguf", stories)
 	secretURL := func(path string) string {
 		return strings.Replace(srv.URL, "http://", "http://user:PASSWORD@", 1) + path + "?sig=SIGNATURE"
 	}

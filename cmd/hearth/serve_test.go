@@ -143,6 +143,28 @@ func loopbackOnly(n *node) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+// keyedRequest sends a request to url through c with the API key key and
+// the headers given as name, value pairs, and returns the answer's status,
+// headers and body; a request that gets no answer fails the test.
+func keyedRequest(t *testing.T, c *http.Client, method, url, key, body string, header ...string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
 // TestServeGoSDK drives a real node with the official Go SDK.
 func TestServeGoSDK(t *testing.T) {
 	n := startNode(t)

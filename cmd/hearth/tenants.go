@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -36,6 +37,16 @@ func (ts *tenantStore) open(ctx context.Context) (s *tenant.Store, closeFn func(
 		return nil, nil, err
 	}
 	return s, func() { s.Close(); d.Close() }, nil
+}
+
+// with opens the store, runs fn on it and closes it again.
+func (ts *tenantStore) with(ctx context.Context, fn func(*tenant.Store) error) error {
+	s, done, err := ts.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(s)
 }
 
 func newTenantsCmd(g *globals) *cobra.Command {
@@ -88,31 +99,23 @@ func (f *tenantFlags) patch(cmd *cobra.Command) admin.TenantPatch {
 	changed := cmd.Flags().Changed
 	var pol admin.PolicyPatch
 	var lim admin.LimitsPatch
-	if changed("models") {
-		pol.AllowedModels = &f.models
-	}
-	if changed("jurisdictions") {
-		pol.Jurisdictions = &f.zones
-	}
-	if changed("home") {
-		pol.Home = &f.home
-	}
-	if changed("capture") {
-		pol.Capture = &f.capture
-	}
-	if changed("retention-days") {
-		pol.RetentionDays = &f.retention
-	}
-	if changed("rpm") {
-		lim.RequestsPerMinute = &f.rpm
-	}
-	if changed("tpm") {
-		lim.TokensPerMinute = &f.tpm
-	}
-	if changed("monthly-tokens") {
-		lim.MonthlyTokens = &f.monthly
-	}
+	ifChanged(changed, "models", &pol.AllowedModels, &f.models)
+	ifChanged(changed, "jurisdictions", &pol.Jurisdictions, &f.zones)
+	ifChanged(changed, "home", &pol.Home, &f.home)
+	ifChanged(changed, "capture", &pol.Capture, &f.capture)
+	ifChanged(changed, "retention-days", &pol.RetentionDays, &f.retention)
+	ifChanged(changed, "rpm", &lim.RequestsPerMinute, &f.rpm)
+	ifChanged(changed, "tpm", &lim.TokensPerMinute, &f.tpm)
+	ifChanged(changed, "monthly-tokens", &lim.MonthlyTokens, &f.monthly)
 	return admin.TenantPatch{Policy: &pol, Limits: &lim}
+}
+
+// ifChanged points *field at v when the flag named was given: a patch
+// field left nil is not changed.
+func ifChanged[T any](changed func(string) bool, flag string, field **T, v *T) {
+	if changed(flag) {
+		*field = v
+	}
 }
 
 func newTenantsCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
@@ -124,20 +127,17 @@ func newTenantsCreateCmd(g *globals, ts *tenantStore) *cobra.Command {
   hearth tenants create lab --rpm 60 --tpm 20000 --monthly-tokens 5000000`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			t := tenant.Tenant{Name: args[0]}
-			f.patch(cmd).Apply(&t)
-			t, err = cliOps(g, ts.dataDir, s).CreateTenant(cmd.Context(), t)
-			if err != nil {
-				return cliChangeErr(err)
-			}
-			fmt.Fprintf(g.stdout, "created tenant %s (%s)\n", t.Name, t.ID)
-			fmt.Fprintf(g.stderr, "next: hearth keys create --tenant %s\n", t.Name)
-			return nil
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				t := tenant.Tenant{Name: args[0]}
+				f.patch(cmd).Apply(&t)
+				t, err := cliOps(g, ts.dataDir, s).CreateTenant(cmd.Context(), t)
+				if err != nil {
+					return cliChangeErr(err)
+				}
+				fmt.Fprintf(g.stdout, "created tenant %s (%s)\n", t.Name, t.ID)
+				fmt.Fprintf(g.stderr, "next: hearth keys create --tenant %s\n", t.Name)
+				return nil
+			})
 		},
 	}
 	f.register(cmd)
@@ -154,23 +154,18 @@ func newTenantsUpdateCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := f.patch(cmd)
-			if cmd.Flags().Changed("rename") {
-				p.Name = &rename
-			}
+			ifChanged(cmd.Flags().Changed, "rename", &p.Name, &rename)
 			if len(p.Fields()) == 0 {
 				return fmt.Errorf("nothing to change: give at least one of --models, --jurisdictions, --home, --capture, --retention-days, --rpm, --tpm, --monthly-tokens, --rename")
 			}
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := cliOps(g, ts.dataDir, s).UpdateTenant(cmd.Context(), args[0], p)
-			if err != nil {
-				return cliChangeErr(err)
-			}
-			fmt.Fprintf(g.stdout, "updated tenant %s (%s)\n", t.Name, t.ID)
-			return nil
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				t, err := cliOps(g, ts.dataDir, s).UpdateTenant(cmd.Context(), args[0], p)
+				if err != nil {
+					return cliChangeErr(err)
+				}
+				fmt.Fprintf(g.stdout, "updated tenant %s (%s)\n", t.Name, t.ID)
+				return nil
+			})
 		},
 	}
 	f.register(cmd)
@@ -186,34 +181,21 @@ func newTenantsListCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Short:   "List tenants",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			list, err := s.ListTenants(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if list == nil {
-					list = []tenant.Tenant{}
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				list, err := s.ListTenants(cmd.Context())
+				if err != nil {
+					return err
 				}
-				return printJSON(g.stdout, list)
-			}
-			if len(list) == 0 {
-				fmt.Fprintln(g.stderr, "no tenants: the node serves local requests only (hearth tenants create NAME)")
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tID\tSTATUS\tMODELS\tJURISDICTIONS\tHOME\tCAPTURE\tRETENTION\tRPM\tTPM\tMONTHLY")
-			for _, t := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.ID, tenantStatus(t),
-					tenantListOr(t.Policy.AllowedModels, "all"), tenantListOr(t.Policy.Jurisdictions, "any"), tenantOr(t.Policy.Home, "-"),
-					t.Policy.Capture, tenantDays(t.Policy.RetentionDays), tenantLimit(int64(t.Limits.RequestsPerMinute)),
-					tenantLimit(int64(t.Limits.TokensPerMinute)), tenantLimit(t.Limits.MonthlyTokens))
-			}
-			return tw.Flush()
+				return printList(g, asJSON, list,
+					"no tenants: the node serves local requests only (hearth tenants create NAME)",
+					"NAME\tID\tSTATUS\tMODELS\tJURISDICTIONS\tHOME\tCAPTURE\tRETENTION\tRPM\tTPM\tMONTHLY",
+					func(w io.Writer, t tenant.Tenant) {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.ID, tenantStatus(t),
+							tenantListOr(t.Policy.AllowedModels, "all"), tenantListOr(t.Policy.Jurisdictions, "any"), tenantOr(t.Policy.Home, "-"),
+							t.Policy.Capture, tenantDays(t.Policy.RetentionDays), tenantLimit(int64(t.Limits.RequestsPerMinute)),
+							tenantLimit(int64(t.Limits.TokensPerMinute)), tenantLimit(t.Limits.MonthlyTokens))
+					})
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -227,47 +209,44 @@ func newTenantsShowCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Short: "Show a tenant (by name or ID)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := s.GetTenant(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(g.stdout, t)
-			}
-			keys, err := s.ListKeys(cmd.Context(), t.ID)
-			if err != nil {
-				return err
-			}
-			active := 0
-			for _, k := range keys {
-				if k.Status(g.now()) == "active" {
-					active++
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				t, err := s.GetTenant(cmd.Context(), args[0])
+				if err != nil {
+					return err
 				}
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 1, ' ', 0)
-			for _, row := range [][2]string{
-				{"name", t.Name},
-				{"id", t.ID},
-				{"status", tenantStatus(t)},
-				{"created", t.Created.Local().Format(time.RFC3339)},
-				{"models", tenantListOr(t.Policy.AllowedModels, "all")},
-				{"jurisdictions", tenantListOr(t.Policy.Jurisdictions, "any")},
-				{"home", tenantOr(t.Policy.Home, "-")},
-				{"capture", t.Policy.Capture},
-				{"retention", tenantDays(t.Policy.RetentionDays)},
-				{"requests/min", tenantLimit(int64(t.Limits.RequestsPerMinute))},
-				{"tokens/min", tenantLimit(int64(t.Limits.TokensPerMinute))},
-				{"monthly tokens", tenantLimit(t.Limits.MonthlyTokens)},
-				{"keys", fmt.Sprintf("%d active, %d total", active, len(keys))},
-			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
-			}
-			return tw.Flush()
+				if asJSON {
+					return printJSON(g.stdout, t)
+				}
+				keys, err := s.ListKeys(cmd.Context(), t.ID)
+				if err != nil {
+					return err
+				}
+				active := 0
+				for _, k := range keys {
+					if k.Status(g.now()) == "active" {
+						active++
+					}
+				}
+				tw := tabwriter.NewWriter(g.stdout, 0, 4, 1, ' ', 0)
+				for _, row := range [][2]string{
+					{"name", t.Name},
+					{"id", t.ID},
+					{"status", tenantStatus(t)},
+					{"created", t.Created.Local().Format(time.RFC3339)},
+					{"models", tenantListOr(t.Policy.AllowedModels, "all")},
+					{"jurisdictions", tenantListOr(t.Policy.Jurisdictions, "any")},
+					{"home", tenantOr(t.Policy.Home, "-")},
+					{"capture", t.Policy.Capture},
+					{"retention", tenantDays(t.Policy.RetentionDays)},
+					{"requests/min", tenantLimit(int64(t.Limits.RequestsPerMinute))},
+					{"tokens/min", tenantLimit(int64(t.Limits.TokensPerMinute))},
+					{"monthly tokens", tenantLimit(t.Limits.MonthlyTokens)},
+					{"keys", fmt.Sprintf("%d active, %d total", active, len(keys))},
+				} {
+					fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -281,17 +260,14 @@ func newTenantsRmCmd(g *globals, ts *tenantStore) *cobra.Command {
 		Short:   "Delete a tenant and all its keys",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			_, n, err := cliOps(g, ts.dataDir, s).DeleteTenant(cmd.Context(), args[0])
-			if err != nil {
-				return cliChangeErr(err)
-			}
-			fmt.Fprintf(g.stdout, "deleted tenant %s and its %d keys\n", args[0], n)
-			return nil
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				_, n, err := cliOps(g, ts.dataDir, s).DeleteTenant(cmd.Context(), args[0])
+				if err != nil {
+					return cliChangeErr(err)
+				}
+				fmt.Fprintf(g.stdout, "deleted tenant %s and its %d keys\n", args[0], n)
+				return nil
+			})
 		},
 	}
 }
@@ -307,17 +283,14 @@ func newTenantsEnableCmd(g *globals, ts *tenantStore, verb string, disabled bool
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := ts.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := cliOps(g, ts.dataDir, s).UpdateTenant(cmd.Context(), args[0], admin.TenantPatch{Disabled: &disabled})
-			if err != nil {
-				return cliChangeErr(err)
-			}
-			fmt.Fprintf(g.stdout, "tenant %s %sd\n", t.Name, verb)
-			return nil
+			return ts.with(cmd.Context(), func(s *tenant.Store) error {
+				t, err := cliOps(g, ts.dataDir, s).UpdateTenant(cmd.Context(), args[0], admin.TenantPatch{Disabled: &disabled})
+				if err != nil {
+					return cliChangeErr(err)
+				}
+				fmt.Fprintf(g.stdout, "tenant %s %sd\n", t.Name, verb)
+				return nil
+			})
 		},
 	}
 }

@@ -37,16 +37,25 @@ func mustRun(t *testing.T, dir string, args ...string) (string, string) {
 // openTenantDir opens the tenant store the CLI wrote, as a server would.
 func openTenantDir(t *testing.T, dir string) *tenant.Store {
 	t.Helper()
+	d, s := openTenantDB(t, dir, func() time.Time { return testNow() })
+	t.Cleanup(func() { d.Close() })
+	return s
+}
+
+// openTenantDB opens dir's database and its tenant store on the clock now
+// (nil: the time now); closing the database is the caller's.
+func openTenantDB(t *testing.T, dir string, now func() time.Time) (*db.DB, *tenant.Store) {
+	t.Helper()
 	d, err := db.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
-	s, err := tenant.Open(context.Background(), d, func() time.Time { return testNow() })
+	s, err := tenant.Open(context.Background(), d, now)
 	if err != nil {
+		d.Close()
 		t.Fatal(err)
 	}
-	return s
+	return d, s
 }
 
 func TestTenantsCLI(t *testing.T) {

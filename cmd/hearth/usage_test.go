@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -19,15 +18,8 @@ func meterSome(t *testing.T) (dir, acmeID string) {
 	t.Helper()
 	ctx := context.Background()
 	dir = t.TempDir()
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, ts := openTenantDB(t, dir, nil)
 	defer d.Close()
-	ts, err := tenant.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer ts.Close()
 	acme, err := ts.CreateTenant(ctx, tenant.Tenant{Name: "acme"})
 	if err != nil {

@@ -81,8 +81,7 @@ type broadcastSub struct {
 	done    chan struct{} // closed when dispatch returns
 
 	// Guarded by the node's mu.
-	sub     *nats.Subscription // nil until the node starts
-	started bool               // dispatch was spawned
+	sub     *nats.Subscription // nil until the node starts; then dispatch runs
 	removed bool
 }
 
@@ -130,7 +129,7 @@ func (n *Node) listenLocked(s *broadcastSub) error {
 	if err != nil {
 		return fmt.Errorf("fabric: subscribe %s: %w", s.subject, err)
 	}
-	s.sub, s.started = sub, true
+	s.sub = sub
 	n.wg.Go(func() { n.dispatchBroadcast(s) })
 	return nil
 }
@@ -183,13 +182,11 @@ func (n *Node) unsubscribe(s *broadcastSub) {
 	}
 	s.removed = true
 	delete(n.broadcasts, s)
-	sub, started := s.sub, s.started
+	sub := s.sub
 	n.mu.Unlock()
 	close(s.stop)
 	if sub != nil {
 		_ = sub.Unsubscribe() // fails only on a closed connection, which has no subscriptions
-	}
-	if started {
 		<-s.done
 	}
 }

@@ -47,14 +47,28 @@ func primary(n *fabric.Node, t tenant.Tenant) string {
 // ToPrimary delivers the interaction to the tenant's primary home node
 // (capture.Gatherer).
 func (f *Forwarder) ToPrimary(ctx context.Context, t tenant.Tenant, fw capture.Forwarded) (string, error) {
+	payload, err := capturePayload(t, fw)
+	if err != nil {
+		return "", err
+	}
+	return f.toPrimary(ctx, t, payload)
+}
+
+// capturePayload is the capture delivery of fw.
+func capturePayload(t tenant.Tenant, fw capture.Forwarded) ([]byte, error) {
+	payload, err := json.Marshal(captureMsg{Tenant: t.Name, Forwarded: fw})
+	if err != nil {
+		return nil, fmt.Errorf("capture forward: %w", err)
+	}
+	return payload, nil
+}
+
+// toPrimary is ToPrimary of an encoded capture delivery.
+func (f *Forwarder) toPrimary(ctx context.Context, t tenant.Tenant, payload []byte) (string, error) {
 	n := f.node
 	p := primary(n, t)
 	if p == "" || p == n.ID() {
 		return "", capture.ErrIsPrimary
-	}
-	payload, err := json.Marshal(captureMsg{Tenant: t.Name, Forwarded: fw})
-	if err != nil {
-		return "", fmt.Errorf("capture forward: %w", err)
 	}
 	// The capture runs as the response ends; a primary that is slow to
 	// answer must not hold that up long: the interaction stays here.
@@ -73,12 +87,12 @@ func (f *Forwarder) ToPrimary(ctx context.Context, t tenant.Tenant, fw capture.F
 // Forward delivers the interaction to the tenant's primary home node, or,
 // failing that, to another certified node of its home jurisdiction.
 func (f *Forwarder) Forward(ctx context.Context, t tenant.Tenant, fw capture.Forwarded) (string, error) {
-	if node, err := f.ToPrimary(ctx, t, fw); err == nil {
-		return node, nil
-	}
-	payload, err := json.Marshal(captureMsg{Tenant: t.Name, Forwarded: fw})
+	payload, err := capturePayload(t, fw)
 	if err != nil {
-		return "", fmt.Errorf("capture forward: %w", err)
+		return "", err
+	}
+	if node, err := f.toPrimary(ctx, t, payload); err == nil {
+		return node, nil
 	}
 	d, err := f.node.Deliver(ctx, t.Policy.Home, KindCapture, payload)
 	if err != nil {

@@ -147,15 +147,14 @@ func (a *Anchor) Ready() error {
 // not nil) and returns the heads they held and the peers it could not
 // tell.
 func (a *Anchor) tellPeers(ctx context.Context, h audit.Head, only map[string]bool) (held map[string]audit.Head, failed map[string]bool) {
-	n := a.node
 	payload, _ := json.Marshal(headMsg{Seq: h.Seq, Hash: h.Hash, Time: h.Time})
 	held, failed = map[string]audit.Head{}, map[string]bool{}
-	for _, p := range n.Peers() {
-		if p.Self || !p.Certified || p.ID == n.ID() || only != nil && !only[p.ID] {
+	for _, p := range a.certifiedPeers() {
+		if only != nil && !only[p.ID] {
 			continue
 		}
 		tctx, cancel := context.WithTimeout(ctx, tellTimeout)
-		reply, err := n.DeliverTo(tctx, p.ID, Kind, payload)
+		reply, err := a.node.DeliverTo(tctx, p.ID, Kind, payload)
 		cancel()
 		if err != nil {
 			a.log.Debug("audit head not told to a peer", "peer", p.ID, "err", err)
@@ -211,7 +210,7 @@ func (a *Anchor) take(al *audit.Log) fabric.DeliverHandler {
 // the head it told.
 func (a *Anchor) checkAtStart(ctx context.Context, al *audit.Log) (told audit.Head) {
 	deadline := time.Now().Add(startWait)
-	for time.Now().Before(deadline) && a.certifiedPeers() == 0 {
+	for time.Now().Before(deadline) && len(a.certifiedPeers()) == 0 {
 		if !sleep(ctx, 100*time.Millisecond) {
 			return told
 		}
@@ -241,14 +240,15 @@ func (a *Anchor) checkAtStart(ctx context.Context, al *audit.Log) (told audit.He
 	}
 }
 
-func (a *Anchor) certifiedPeers() int {
-	k := 0
+// certifiedPeers are the node's live certified peers, itself aside.
+func (a *Anchor) certifiedPeers() []fabric.Peer {
+	var out []fabric.Peer
 	for _, p := range a.node.Peers() {
-		if p.Certified && !p.Self && p.ID != a.node.ID() {
-			k++
+		if p.Certified && !p.Self {
+			out = append(out, p)
 		}
 	}
-	return k
+	return out
 }
 
 // sleep waits d, or less if ctx ends first, and reports whether it slept.

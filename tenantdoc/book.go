@@ -51,29 +51,35 @@ func (b *Book) Apply(ctx context.Context, data []byte, hooks ...tenant.CommitHoo
 	if d, err = Parse(data); err != nil {
 		return false, nil, err
 	}
+	applied, err = b.apply(ctx, data, d, hooks)
+	return applied, d, err
+}
+
+// apply is Apply of d, parsed from data.
+func (b *Book) apply(ctx context.Context, data []byte, d *Doc, hooks []tenant.CommitHook) (applied bool, err error) {
 	if err := d.Verify(b.operator); err != nil {
-		return false, d, err
+		return false, err
 	}
 	var held int64
 	err = b.d.QueryRowContext(ctx, `SELECT issued FROM tenant_doc WHERE name = ?`, d.Tenant).Scan(&held)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return false, d, fmt.Errorf("tenantdoc: apply %s: %w", d.Tenant, err)
+		return false, fmt.Errorf("tenantdoc: apply %s: %w", d.Tenant, err)
 	case d.Issued.UnixNano() <= held:
-		return false, d, nil
+		return false, nil
 	}
 	if err := b.applyTenant(ctx, d, hooks); err != nil {
-		return false, d, fmt.Errorf("tenantdoc: apply %s: %w", d.Tenant, err)
+		return false, fmt.Errorf("tenantdoc: apply %s: %w", d.Tenant, err)
 	}
 	// Kept after the tenant store has it: a crash in between leaves the
 	// document to be applied again, which changes nothing twice.
 	if _, err := b.d.ExecContext(ctx, `INSERT INTO tenant_doc (name, issued, doc) VALUES (?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET issued = excluded.issued, doc = excluded.doc`,
 		d.Tenant, d.Issued.UnixNano(), data); err != nil {
-		return false, d, fmt.Errorf("tenantdoc: keep %s: %w", d.Tenant, err)
+		return false, fmt.Errorf("tenantdoc: keep %s: %w", d.Tenant, err)
 	}
-	return true, d, nil
+	return true, nil
 }
 
 // applyTenant makes the tenant store's tenant d.Tenant what d says.

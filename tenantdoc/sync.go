@@ -142,12 +142,12 @@ func (s *Sync) take(data []byte) {
 				"issued": doc.Issued.Format(time.RFC3339Nano), "tenant_id": c.Tenant.ID}})
 		return err
 	}
-	applied, d, err := s.book.Apply(ctx, data, record)
+	applied, err := s.book.apply(ctx, data, doc, []tenant.CommitHook{record})
 	switch {
 	case err != nil:
 		s.log.Warn("tenant document refused", "err", err)
 	case applied:
-		s.log.Info("tenant document applied", "tenant", d.Tenant, "issued", d.Issued, "deleted", d.Deleted)
+		s.log.Info("tenant document applied", "tenant", doc.Tenant, "issued", doc.Issued, "deleted", doc.Deleted)
 	}
 }
 

@@ -67,7 +67,9 @@ const (
 
 // codes maps capture's errors to answer codes and back: the first code
 // of an error is what a home node sends; the first error of a code is
-// what the sender gets.
+// what the sender gets. codeNoTenant is not here: a home node sends it
+// for a name it does not know (lookup), not for an error, and readAnswer
+// reads it as ErrNotFound.
 var codes = []struct {
 	code string
 	err  error
@@ -77,7 +79,6 @@ var codes = []struct {
 	{codeInvalid, capture.ErrInvalid},
 	{codeNotHome, capture.ErrNotHome},
 	{codeNotAllowed, capture.ErrNotAllowed},
-	{codeNoTenant, capture.ErrNotFound}, // sent for a name the home node does not know
 }
 
 // refuse is the answer for a capture error with a code. An error with no

@@ -40,10 +40,7 @@ const (
 // creator's token is kept.
 func LoadOrCreateClientToken(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, ClientTokenFileName)
-	if err := identity.CheckSecretFile(path, "fleet token"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	b, err := os.ReadFile(path)
+	b, err := identity.ReadSecretFile(path, "fleet token")
 	if err == nil {
 		tok := strings.TrimSpace(string(b))
 		if len(tok) < 32 {

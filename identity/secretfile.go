@@ -23,6 +23,14 @@ func CheckSecretFile(path, what string) error {
 	return secretMode(path, what, st.Mode())
 }
 
+// ReadSecretFile reads a small secret file whole (at most 64 KiB),
+// refusing it as CheckSecretFile does; the mode is checked on the open
+// file, so the file checked is the file read. A missing file gives an
+// error wrapping fs.ErrNotExist.
+func ReadSecretFile(path, what string) ([]byte, error) {
+	return readSecret(path, what, "")
+}
+
 func secretMode(path, what string, mode fs.FileMode) error {
 	if runtime.GOOS == "windows" {
 		return nil

@@ -386,10 +386,8 @@ func (p *pass) Done(o api.Outcome) {
 // admin.Recorder: the admin API calls it inside the change's transaction,
 // and an error rolls the change back.
 func (g *Gate) AdminAction(ctx context.Context, action string, detail map[string]string) error {
-	c := &caller{g: g}
-	if p, ok := tenant.PrincipalFrom(ctx); ok {
-		c.p = p
-	}
+	p, _ := tenant.PrincipalFrom(ctx) // nil when none
+	c := &caller{g: g, p: p}
 	if err := c.record(ctx, admin.Record(action, detail)); err != nil {
 		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	}

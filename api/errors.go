@@ -75,7 +75,7 @@ func modelNotFound(name string) *Error {
 // the response; it only ever appears in logs and metrics.
 const statusClientClosed = 499
 
-// classify turns any error into an apiError. param names the request
+// classify turns any error into an *Error. param names the request
 // field that a context-length error is about ("messages" or "prompt").
 func classify(err error, param string) *Error {
 	var ae *Error

@@ -150,7 +150,7 @@ func (s *Server) embedAll(ctx context.Context, m Model, inputs []promptInput, tr
 		}
 		all[i] = toks
 		total += len(toks)
-		if most := s.maxEmbeddingTokens(); total > most {
+		if most := s.cfg.MaxEmbeddingTokens; total > most {
 			return nil, 0, badRequest(param, "'%s' holds more than %d tokens in all (by input %d); send the inputs in several requests", param, most, i)
 		}
 		joined = append(joined, toks...)
@@ -198,11 +198,4 @@ func inputParam(param string, i, n int) string {
 		return fmt.Sprintf("%s[%d]", param, i)
 	}
 	return param
-}
-
-func (s *Server) maxEmbeddingTokens() int {
-	if s.cfg.MaxEmbeddingTokens > 0 {
-		return s.cfg.MaxEmbeddingTokens
-	}
-	return DefaultMaxEmbeddingTokens
 }

@@ -148,6 +148,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxEmbeddingTokens <= 0 {
+		cfg.MaxEmbeddingTokens = DefaultMaxEmbeddingTokens
+	}
 	if cfg.Version == "" {
 		cfg.Version = "0.0.0"
 	}

@@ -61,25 +61,37 @@ func (s *streamWriter) send(v any) error {
 	if err != nil {
 		return fmt.Errorf("encode stream event: %w", err)
 	}
-	if s.sse {
-		return s.raw("data: " + string(data) + "\n\n")
-	}
-	return s.raw(string(data) + "\n")
+	return s.raw(frame(data, s.sse))
 }
 
 // done ends an SSE stream the way OpenAI's does.
 func (s *streamWriter) done() error {
-	return s.raw("data: [DONE]\n\n")
+	return s.raw(doneEvent)
 }
 
-func (s *streamWriter) raw(text string) error {
+// doneEvent is the SSE stream's last event.
+var doneEvent = []byte("data: [DONE]\n\n")
+
+// frame makes one JSON value an event: a server-sent event when sse,
+// else an NDJSON line.
+func frame(data []byte, sse bool) []byte {
+	if !sse {
+		return append(data, '\n')
+	}
+	out := make([]byte, 0, len("data: ")+len(data)+len("\n\n"))
+	out = append(out, "data: "...)
+	out = append(out, data...)
+	return append(out, "\n\n"...)
+}
+
+func (s *streamWriter) raw(event []byte) error {
 	s.start()
 	if s.stall > 0 {
 		// Not supported by every writer (a test recorder, the fabric's
 		// stream, which has its own flow control): then none applies.
 		_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
 	}
-	if _, err := s.w.Write([]byte(text)); err != nil {
+	if _, err := s.w.Write(event); err != nil {
 		return fmt.Errorf("write stream: %w: %w", errClientGone, err)
 	}
 	if err := s.rc.Flush(); err != nil {
@@ -98,7 +110,7 @@ func (s *streamWriter) fail(err error, param string) error {
 	if !s.started || ae.Status == statusClientClosed {
 		return ae // not started: an ordinary error response; closed: nobody to tell
 	}
-	s.raw(string(errorEvent(ae, s.sse)))
+	s.raw(errorEvent(ae, s.sse))
 	return ae
 }
 
@@ -108,10 +120,10 @@ func (s *streamWriter) fail(err error, param string) error {
 func ErrorEvent(err error, sse bool) []byte { return errorEvent(classify(err, ""), sse) }
 
 func errorEvent(ae *Error, sse bool) []byte {
+	fam := familyOpenAI
 	if !sse {
-		data, _ := json.Marshal(ae.body(familyOllama)) // a struct of strings: cannot fail
-		return append(data, '\n')
+		fam = familyOllama
 	}
-	data, _ := json.Marshal(ae.body(familyOpenAI))
-	return append(append([]byte("data: "), data...), "\n\n"...)
+	data, _ := json.Marshal(ae.body(fam)) // a struct of strings: cannot fail
+	return frame(data, sse)
 }

@@ -154,10 +154,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	var peek struct {
-		Model    string       `json:"model"`
-		Messages firstMessage `json:"messages"`
-	}
+	var peek peekBody
 	_, pol, err := rt.cfg.Gate.PolicyOf(r)
 	if json.Unmarshal(body, &peek) != nil || peek.Model == "" || len(peek.Model) > api.MaxModelNameBytes || err != nil {
 		// Malformed, model-less, with an absurd model name or
@@ -204,6 +201,12 @@ func refusal(status int, code string, err error) *api.Error {
 
 // stall is the write deadline for forwarded streams.
 func (rt *Router) stall() time.Duration { return api.StallDeadline(rt.cfg.StallTimeout) }
+
+// peekBody is what routing reads of a request's body.
+type peekBody struct {
+	Model    string       `json:"model"`
+	Messages firstMessage `json:"messages"`
+}
 
 // firstMessage decodes, of a request's messages, the first one's role and
 // text content only: all routing needs. The rest of the conversation is

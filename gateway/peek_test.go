@@ -14,15 +14,9 @@ import (
 func TestPeekDecodesLittle(t *testing.T) {
 	body := []byte(`{"model":"m","messages":[{"role":"system","content":"be brief"},` +
 		strings.TrimSuffix(strings.Repeat(`{"role":"user","content":[{"type":"text","text":"padding"}],"x":[1,2,3]},`, 20000), ",") + `]}`)
-	var peek struct {
-		Model    string       `json:"model"`
-		Messages firstMessage `json:"messages"`
-	}
+	var peek peekBody
 	allocs := testing.AllocsPerRun(5, func() {
-		peek = struct {
-			Model    string       `json:"model"`
-			Messages firstMessage `json:"messages"`
-		}{}
+		peek = peekBody{}
 		if err := json.Unmarshal(body, &peek); err != nil {
 			t.Fatal(err)
 		}
@@ -34,10 +28,7 @@ func TestPeekDecodesLittle(t *testing.T) {
 		t.Errorf("peeking a 20,000-message body took %.0f allocations; want a handful", allocs)
 	}
 	for _, odd := range []string{`{"model":"m","messages":{}}`, `{"model":"m","messages":[]}`, `{"model":"m","messages":[1]}`, `{"model":"m","messages":[{"role":"system","content":[{"type":"text"}]}]}`} {
-		var p struct {
-			Model    string       `json:"model"`
-			Messages firstMessage `json:"messages"`
-		}
+		var p peekBody
 		if err := json.Unmarshal([]byte(odd), &p); err != nil || p.Model != "m" || p.Messages.Content != "" {
 			t.Errorf("%s: %+v %v", odd, p, err)
 		}

@@ -20,9 +20,10 @@ const (
 
 // NormalizeName checks a model name of the form name[:tag] and returns its
 // canonical form "name:tag" (modelname.Canonical): lower case, with
-// DefaultTag when no tag is given. Names and tags use the letters a-z, digits, '.', '_' and '-', and
-// start with a letter or digit; path separators, "..", spaces and other
-// characters are refused so a name can never point outside the store.
+// DefaultTag when no tag is given. Names and tags use the letters a-z,
+// digits, '.', '_' and '-', and start with a letter or digit; path
+// separators, "..", spaces and other characters are refused so a name can
+// never point outside the store.
 func NormalizeName(s string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("store: empty model name")

@@ -56,14 +56,15 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 	k.Created, k.Expires, k.Revoked = fromNanos(kc), fromNanos(ke), fromNanos(kr)
 	t.Policy.AllowedModels, t.Policy.Jurisdictions = split(models), split(zones)
 	t.Created = fromNanos(tc)
-	switch now := s.now(); {
-	case !k.Revoked.IsZero():
+	switch k.Status(s.now()) {
+	case "revoked":
 		return nil, refused(publicRevoked, ErrRevoked, "key %s (%s...) of tenant %s was revoked at %s",
 			k.ID, k.Prefix, t.Name, k.Revoked.Format(time.RFC3339))
-	case !k.Expires.IsZero() && !now.Before(k.Expires):
+	case "expired":
 		return nil, refused(publicRevoked, ErrExpired, "key %s (%s...) of tenant %s expired at %s",
 			k.ID, k.Prefix, t.Name, k.Expires.Format(time.RFC3339))
-	case t.Disabled:
+	}
+	if t.Disabled {
 		return nil, refused(publicDisabled, ErrDisabled, "tenant %s is disabled", t.Name)
 	}
 	return &p, nil

@@ -21,7 +21,7 @@ type KeyOptions struct {
 // later expiry means "never" in all but name and would not fit the
 // database's nanosecond timestamps (which end in 2262); a key that should
 // never expire has no expiry.
-const MaxKeyLifetime = MaxRetentionDays * 24 * time.Hour
+const MaxKeyLifetime = 36500 * 24 * time.Hour // 100 years of 365 days
 
 const keyCols = `id, tenant_id, name, prefix, scopes, rpm, tpm, monthly_tokens, created, expires, revoked`
 

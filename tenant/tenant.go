@@ -134,7 +134,7 @@ func (k Key) Has(s Scope) bool { return slices.Contains(k.Scopes, s) }
 
 // Status says whether the key works at now: "active", "revoked" or
 // "expired" (revocation first: a revoked key stays revoked after its
-// expiry). Authenticate refuses the key for the same reasons.
+// expiry). Authenticate refuses a key by it.
 func (k Key) Status(now time.Time) string {
 	switch {
 	case !k.Revoked.IsZero():

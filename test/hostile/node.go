@@ -189,13 +189,11 @@ func tail(s string, lines int) string {
 // and returns its stdout, failing the test on an error.
 func Hearth(t testing.TB, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(fleet.Build(t), args...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("hearth %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	out, stderr, err := HearthErr(t, args...)
+	if err != nil {
+		t.Fatalf("hearth %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
-	return out.String()
+	return out
 }
 
 // Tenant creates a tenant in dir with an inference key and returns the

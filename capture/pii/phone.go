@@ -1,6 +1,9 @@
 package pii
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // isPhone judges a numeric run as a telephone number; see the package
 // comment for the accepted forms.
@@ -181,8 +184,7 @@ func mobileShape(r *numRun) bool {
 	if r.hasParen() {
 		return false
 	}
-	if len(r.groups) == 1 && len(d) >= 12 && mobileCC(d) && !strings.HasPrefix(d, "27") && !strings.HasPrefix(d, "91") &&
-		!strings.HasPrefix(d, "44") && !strings.HasPrefix(d, "33") && !strings.HasPrefix(d, "55") {
+	if len(r.groups) == 1 && mobileCC(d) && !slices.Contains(twoDigitCCs, d[:2]) {
 		return true
 	}
 	if l := r.lens(); d[0] == '0' && (len(l) == 1 || lensEq(l, 4, 3, 3) || lensEq(l, 4, 3, 4) || lensEq(l, 5, 6) || lensEq(l, 3, 3, 4) ||
@@ -197,6 +199,10 @@ func mobileShape(r *numRun) bool {
 	}
 	return false
 }
+
+// twoDigitCCs are the two-digit country codes mobileCC knows; the others
+// it knows have three digits.
+var twoDigitCCs = []string{"27", "33", "44", "55", "91"}
 
 // mobileCC: a bare country code followed by a mobile number of the right
 // length: Kenya 254 7/1, Tanzania 255 6/7, Uganda 256 7, Rwanda 250 7,

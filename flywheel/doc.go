@@ -15,6 +15,6 @@
 //   - Source hands a build the tenant's captured, rated interactions.
 //
 // One process opens one pair: two capture stores over one database would
-// each keep their own erase hooks, and an erasure through the one without
+// each have their own erase hook, and an erasure through the one without
 // them would leave derived examples behind.
 package flywheel

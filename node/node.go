@@ -346,11 +346,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startLocked(ctx); err != nil {
 		n.state = stateStopped
 		close(n.draining)
-		n.cancel()
-		n.wg.Wait()
-		n.close()
-		n.stopErr = err
-		close(n.stopped)
+		n.finish(err)
 		return err
 	}
 	return nil
@@ -422,9 +418,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case stateNew:
 		n.state = stateStopped
 		close(n.draining)
-		n.cancel()
-		n.close()
-		close(n.stopped)
+		n.finish(nil)
 		n.mu.Unlock()
 		return nil
 	case stateStopped:
@@ -442,12 +436,19 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 	herr := n.hs.Shutdown(ctx) // waits for handlers: streams in flight finish
 	rerr := n.run.Shutdown(ctx)
+	n.finish(errors.Join(herr, rerr))
+	return n.stopErr
+}
+
+// finish is the end of every stop (Shutdown, or Start failing): the
+// background loops end and are waited for, the parts close, and err
+// becomes what Shutdown returns.
+func (n *Node) finish(err error) {
 	n.cancel()
 	n.wg.Wait()
 	n.close()
-	n.stopErr = errors.Join(herr, rerr)
+	n.stopErr = err
 	close(n.stopped)
-	return n.stopErr
 }
 
 // close releases the parts New built, in reverse order; those not built

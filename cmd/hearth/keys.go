@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -170,7 +171,7 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 						if !k.Expires.IsZero() {
 							exp = k.Expires.Local().Format(time.RFC3339)
 						}
-						fmt.Fprintf(w, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, tenantOr(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
+						fmt.Fprintf(w, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, cmp.Or(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
 							k.Status(now), k.Created.Local().Format(time.RFC3339), exp)
 					})
 			})

@@ -120,14 +120,11 @@ func parseKeyExpiry(s string, now time.Time) (time.Time, error) {
 	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
-		if err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return time.Time{}, fmt.Errorf("lifetime %q is more than 100 years (%dd); leave out --expires for a key that never expires", s, maxDays)
-			}
-			return time.Time{}, fmt.Errorf("lifetime %q is not a whole number of days (30d)", s)
-		}
-		if days > maxDays { // before multiplying: it would overflow
+		switch {
+		case errors.Is(err, strconv.ErrRange), err == nil && days > maxDays: // refused before multiplying, which would overflow
 			return lifetime(tenant.MaxKeyLifetime + 1)
+		case err != nil:
+			return time.Time{}, fmt.Errorf("lifetime %q is not a whole number of days (30d)", s)
 		}
 		return lifetime(time.Duration(days) * 24 * time.Hour)
 	}

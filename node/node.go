@@ -23,7 +23,6 @@ import (
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
-	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
@@ -41,23 +40,22 @@ type Node struct {
 
 	// The parts, in the order New builds them (Shutdown closes them in
 	// reverse).
-	id       *identity.Identity
-	db       *db.DB
-	tenants  *tenant.Store
-	meter    *metering.Meter
-	run      *runner.Runner
-	fab      *fabric.Node
-	anchor   *peeranchor.Anchor
-	audit    *audit.Log
-	gate     *access.Gate
-	capture  *capture.Store
-	datasets *dataset.Store // sealed under the capture keys; capture erasures flow into it
-	relay    *relay.Relay
-	docs     *tenantdoc.Book // nil without an operator key
-	reg      *prometheus.Registry
-	handler  http.Handler
-	hs       *http.Server
-	mode     string
+	id      *identity.Identity
+	db      *db.DB
+	tenants *tenant.Store
+	meter   *metering.Meter
+	run     *runner.Runner
+	fab     *fabric.Node
+	anchor  *peeranchor.Anchor
+	audit   *audit.Log
+	gate    *access.Gate
+	capture *capture.Store
+	relay   *relay.Relay
+	docs    *tenantdoc.Book // nil without an operator key
+	reg     *prometheus.Registry
+	handler http.Handler
+	hs      *http.Server
+	mode    string
 
 	mu       sync.Mutex // guards state
 	state    int
@@ -243,7 +241,7 @@ func (n *Node) openCapture(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.capture, n.datasets = fw.Capture, fw.Datasets
+	n.capture = fw.Capture
 	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -499,14 +497,12 @@ func (n *Node) Mode() string { return n.mode }
 
 // Parts, for the command line's start-up line and for tests.
 
-func (n *Node) Identity() *identity.Identity { return n.id }
-func (n *Node) DB() *db.DB                   { return n.db }
-func (n *Node) Tenants() *tenant.Store       { return n.tenants }
-func (n *Node) Audit() *audit.Log            { return n.audit }
-func (n *Node) Capture() *capture.Store      { return n.capture }
-func (n *Node) Datasets() *dataset.Store     { return n.datasets }
-func (n *Node) Runner() *runner.Runner       { return n.run }
-func (n *Node) Fabric() *fabric.Node         { return n.fab }
+func (n *Node) DB() *db.DB              { return n.db }
+func (n *Node) Tenants() *tenant.Store  { return n.tenants }
+func (n *Node) Audit() *audit.Log       { return n.audit }
+func (n *Node) Capture() *capture.Store { return n.capture }
+func (n *Node) Runner() *runner.Runner  { return n.run }
+func (n *Node) Fabric() *fabric.Node    { return n.fab }
 func (n *Node) Registry() *prometheus.Registry {
 	return n.reg
 }

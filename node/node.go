@@ -79,9 +79,10 @@ const sweepEvery = time.Hour
 
 // New resolves cfg and builds the node's parts in dependency order: data
 // dir, identity, database, tenants, meter, runner, fabric node, audit log
-// anchored in the fabric's peers, capture store with the relay's
-// forwarder, relay, access gate, API, admin API and, when routing, the
-// gateway. It starts nothing. On error it closes what it opened.
+// anchored in the fabric's peers, access gate, capture store with the
+// relay's forwarder, relay, tenant documents (with an operator key), API,
+// admin API and, when routing, the gateway. It starts nothing. On error
+// it closes what it opened.
 func New(cfg Config) (_ *Node, err error) {
 	if cfg, err = cfg.resolve(); err != nil {
 		return nil, err

@@ -60,11 +60,10 @@ type Config struct {
 	// dir's, unless given) and Logger.
 	Runner runner.Config
 	// Fabric configures the node's part in the fleet: Site (default
-	// DefaultSite), Listen,
-	// ClusterListen, Join, External, Credentials, HeartbeatInterval,
-	// AddedLatency, and Status (default: the runner's load). The node sets
-	// Identity, Cert, OperatorKey, Jurisdiction, RouteTLS, ClientToken,
-	// HTTPAddr and Logger.
+	// DefaultSite), Listen, ClusterListen, Join, External, Credentials,
+	// HeartbeatInterval, AddedLatency, and Status (default: the runner's
+	// load). The node sets Identity, Cert, OperatorKey, Jurisdiction,
+	// RouteTLS, ClientToken, HTTPAddr and Logger.
 	Fabric fabric.Config
 	// Audit configures the audit log; the node sets Logger and Anchor.
 	Audit audit.Options

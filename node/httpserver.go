@@ -206,18 +206,17 @@ func (c *countedConn) CloseWrite() error {
 
 // remoteHost is the client a connection counts against (clientOf).
 func remoteHost(a net.Addr) string {
-	var ip net.IP
 	if tcp, ok := a.(*net.TCPAddr); ok {
-		ip = tcp.IP
-	} else if host, _, err := net.SplitHostPort(a.String()); err == nil {
-		ip = net.ParseIP(host)
-		if ip == nil {
-			return host
-		}
-	} else {
+		return clientOf(tcp.IP)
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
 		return a.String()
 	}
-	return clientOf(ip)
+	if ip := net.ParseIP(host); ip != nil {
+		return clientOf(ip)
+	}
+	return host
 }
 
 // clientOf is the client a connection from ip counts against: one for

@@ -23,7 +23,6 @@ import (
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
-	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
@@ -41,23 +40,22 @@ type Node struct {
 
 	// The parts, in the order New builds them (Shutdown closes them in
 	// reverse).
-	id       *identity.Identity
-	db       *db.DB
-	tenants  *tenant.Store
-	meter    *metering.Meter
-	run      *runner.Runner
-	fab      *fabric.Node
-	anchor   *peeranchor.Anchor
-	audit    *audit.Log
-	gate     *access.Gate
-	capture  *capture.Store
-	datasets *dataset.Store // sealed under the capture keys; capture erasures flow into it
-	relay    *relay.Relay
-	docs     *tenantdoc.Book // nil without an operator key
-	reg      *prometheus.Registry
-	handler  http.Handler
-	hs       *http.Server
-	mode     string
+	id      *identity.Identity
+	db      *db.DB
+	tenants *tenant.Store
+	meter   *metering.Meter
+	run     *runner.Runner
+	fab     *fabric.Node
+	anchor  *peeranchor.Anchor
+	audit   *audit.Log
+	gate    *access.Gate
+	capture *capture.Store
+	relay   *relay.Relay
+	docs    *tenantdoc.Book // nil without an operator key
+	reg     *prometheus.Registry
+	handler http.Handler
+	hs      *http.Server
+	mode    string
 
 	mu       sync.Mutex // guards state
 	state    int
@@ -81,9 +79,10 @@ const sweepEvery = time.Hour
 
 // New resolves cfg and builds the node's parts in dependency order: data
 // dir, identity, database, tenants, meter, runner, fabric node, audit log
-// anchored in the fabric's peers, capture store with the relay's
-// forwarder, relay, access gate, API, admin API and, when routing, the
-// gateway. It starts nothing. On error it closes what it opened.
+// anchored in the fabric's peers, access gate, capture store with the
+// relay's forwarder, relay, tenant documents (with an operator key), API,
+// admin API and, when routing, the gateway. It starts nothing. On error
+// it closes what it opened.
 func New(cfg Config) (_ *Node, err error) {
 	if cfg, err = cfg.resolve(); err != nil {
 		return nil, err
@@ -243,7 +242,7 @@ func (n *Node) openCapture(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.capture, n.datasets = fw.Capture, fw.Datasets
+	n.capture = fw.Capture
 	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -346,11 +345,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startLocked(ctx); err != nil {
 		n.state = stateStopped
 		close(n.draining)
-		n.cancel()
-		n.wg.Wait()
-		n.close()
-		n.stopErr = err
-		close(n.stopped)
+		n.finish(err)
 		return err
 	}
 	return nil
@@ -422,9 +417,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case stateNew:
 		n.state = stateStopped
 		close(n.draining)
-		n.cancel()
-		n.close()
-		close(n.stopped)
+		n.finish(nil)
 		n.mu.Unlock()
 		return nil
 	case stateStopped:
@@ -442,12 +435,19 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 	herr := n.hs.Shutdown(ctx) // waits for handlers: streams in flight finish
 	rerr := n.run.Shutdown(ctx)
+	n.finish(errors.Join(herr, rerr))
+	return n.stopErr
+}
+
+// finish is the end of every stop (Shutdown, or Start failing): the
+// background loops end and are waited for, the parts close, and err
+// becomes what Shutdown returns.
+func (n *Node) finish(err error) {
 	n.cancel()
 	n.wg.Wait()
 	n.close()
-	n.stopErr = errors.Join(herr, rerr)
+	n.stopErr = err
 	close(n.stopped)
-	return n.stopErr
 }
 
 // close releases the parts New built, in reverse order; those not built
@@ -498,14 +498,12 @@ func (n *Node) Mode() string { return n.mode }
 
 // Parts, for the command line's start-up line and for tests.
 
-func (n *Node) Identity() *identity.Identity { return n.id }
-func (n *Node) DB() *db.DB                   { return n.db }
-func (n *Node) Tenants() *tenant.Store       { return n.tenants }
-func (n *Node) Audit() *audit.Log            { return n.audit }
-func (n *Node) Capture() *capture.Store      { return n.capture }
-func (n *Node) Datasets() *dataset.Store     { return n.datasets }
-func (n *Node) Runner() *runner.Runner       { return n.run }
-func (n *Node) Fabric() *fabric.Node         { return n.fab }
+func (n *Node) DB() *db.DB              { return n.db }
+func (n *Node) Tenants() *tenant.Store  { return n.tenants }
+func (n *Node) Audit() *audit.Log       { return n.audit }
+func (n *Node) Capture() *capture.Store { return n.capture }
+func (n *Node) Runner() *runner.Runner  { return n.run }
+func (n *Node) Fabric() *fabric.Node    { return n.fab }
 func (n *Node) Registry() *prometheus.Registry {
 	return n.reg
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -64,7 +65,7 @@ func newFleetTenantListCmd(g *globals) *cobra.Command {
 			for _, doc := range docs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", doc.Tenant, doc.Issued.Format(time.RFC3339),
 					tenantListOr(doc.Policy.Jurisdictions, "any"),
-					tenantOr(doc.Policy.Home, "-"), tenantOr(doc.Policy.Capture, "-"), doc.Deleted)
+					cmp.Or(doc.Policy.Home, "-"), cmp.Or(doc.Policy.Capture, "-"), doc.Deleted)
 			}
 			return tw.Flush()
 		},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -119,14 +120,11 @@ func parseKeyExpiry(s string, now time.Time) (time.Time, error) {
 	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
-		if err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return time.Time{}, fmt.Errorf("lifetime %q is more than 100 years (%dd); leave out --expires for a key that never expires", s, maxDays)
-			}
-			return time.Time{}, fmt.Errorf("lifetime %q is not a whole number of days (30d)", s)
-		}
-		if days > maxDays { // before multiplying: it would overflow
+		switch {
+		case errors.Is(err, strconv.ErrRange), err == nil && days > maxDays: // refused before multiplying, which would overflow
 			return lifetime(tenant.MaxKeyLifetime + 1)
+		case err != nil:
+			return time.Time{}, fmt.Errorf("lifetime %q is not a whole number of days (30d)", s)
 		}
 		return lifetime(time.Duration(days) * 24 * time.Hour)
 	}
@@ -170,7 +168,7 @@ func newKeysListCmd(g *globals, ts *tenantStore) *cobra.Command {
 						if !k.Expires.IsZero() {
 							exp = k.Expires.Local().Format(time.RFC3339)
 						}
-						fmt.Fprintf(w, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, tenantOr(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
+						fmt.Fprintf(w, "%s\t%s\t%s...\t%s\t%s\t%s\t%s\n", k.ID, cmp.Or(k.Name, "-"), k.Prefix, tenant.JoinScopes(k.Scopes),
 							k.Status(now), k.Created.Local().Format(time.RFC3339), exp)
 					})
 			})

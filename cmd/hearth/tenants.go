@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -191,7 +192,7 @@ func newTenantsListCmd(g *globals, ts *tenantStore) *cobra.Command {
 					"NAME\tID\tSTATUS\tMODELS\tJURISDICTIONS\tHOME\tCAPTURE\tRETENTION\tRPM\tTPM\tMONTHLY",
 					func(w io.Writer, t tenant.Tenant) {
 						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.ID, tenantStatus(t),
-							tenantListOr(t.Policy.AllowedModels, "all"), tenantListOr(t.Policy.Jurisdictions, "any"), tenantOr(t.Policy.Home, "-"),
+							tenantListOr(t.Policy.AllowedModels, "all"), tenantListOr(t.Policy.Jurisdictions, "any"), cmp.Or(t.Policy.Home, "-"),
 							t.Policy.Capture, tenantDays(t.Policy.RetentionDays), tenantLimit(int64(t.Limits.RequestsPerMinute)),
 							tenantLimit(int64(t.Limits.TokensPerMinute)), tenantLimit(t.Limits.MonthlyTokens))
 					})
@@ -235,7 +236,7 @@ func newTenantsShowCmd(g *globals, ts *tenantStore) *cobra.Command {
 					{"created", t.Created.Local().Format(time.RFC3339)},
 					{"models", tenantListOr(t.Policy.AllowedModels, "all")},
 					{"jurisdictions", tenantListOr(t.Policy.Jurisdictions, "any")},
-					{"home", tenantOr(t.Policy.Home, "-")},
+					{"home", cmp.Or(t.Policy.Home, "-")},
 					{"capture", t.Policy.Capture},
 					{"retention", tenantDays(t.Policy.RetentionDays)},
 					{"requests/min", tenantLimit(int64(t.Limits.RequestsPerMinute))},
@@ -307,13 +308,6 @@ func tenantListOr(l []string, none string) string {
 		return none
 	}
 	return strings.Join(l, ",")
-}
-
-func tenantOr(s, none string) string {
-	if s == "" {
-		return none
-	}
-	return s
 }
 
 func tenantLimit(n int64) string {

@@ -28,11 +28,12 @@ func (m *Matrix) RowFloat(r int, dst []float32) error {
 	return tensor.Dequantize(m.Type, m.Row(r), dst)
 }
 
-// Linear is a projection y = W x (+ b). Projections are named fields of the
-// model so that an adapter (LoRA: W x + B A x) can wrap them later.
+// Linear is a projection y = W x (+ b) (+ a low-rank update). Projections
+// are named fields of the model so that an adapter can wrap each one.
 type Linear struct {
 	W    *Matrix
 	Bias []float32 // optional, len W.Rows
+	LoRA *LoRA     // optional; see WithLoRA
 }
 
 // Forward computes dst[t] = W x[t] + b for n tokens; x is [n][W.Cols] and
@@ -64,6 +65,10 @@ func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 	j.next.Store(0)
 	p.For(min(chunks, p.Threads()), 1, j.run)
 	j.w, j.dst = nil, nil
+	if l.LoRA != nil {
+		j.lora = grow(j.lora, n*l.LoRA.Rank)
+		l.LoRA.apply(p, dst, x, j.lora, n, w.Cols, w.Rows)
+	}
 	putJob(j)
 	if l.Bias != nil {
 		out := w.Rows
@@ -105,6 +110,14 @@ type forwardJob struct {
 	convert func(lo, hi int)
 	chunk   int          // rows per chunk
 	next    atomic.Int64 // the next chunk to take
+	lora    []float32    // (n, rank) the low-rank update's inner products
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
 }
 
 // freeJobs holds idle jobs: as many as Forward calls ever ran at once, up

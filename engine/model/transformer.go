@@ -320,12 +320,22 @@ func (m *Transformer) attendRange(sc *Scratch, lo, hi int) {
 func (m *Transformer) ropeAngles(s *Scratch, n int) {
 	half := m.RopeDim / 2
 	for t := 0; t < n; t++ {
-		pos := float64(s.tokPos[t]) * m.RopeScale
-		for i, f := range m.invFreq {
-			s.sin[t*half+i], s.cos[t*half+i] = math.Sincos(pos * f)
-		}
+		m.RopeAngles(s.tokPos[t], s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half])
 	}
 }
+
+// RopeAngles fills cos and sin (RopeDim/2 each) with the rotation angles
+// of position pos. With sin negated, Rope turns a vector back: the trainer
+// uses that to carry gradients through the rotation.
+func (m *Transformer) RopeAngles(pos int, cos, sin []float64) {
+	p := float64(pos) * m.RopeScale
+	for i, f := range m.invFreq {
+		sin[i], cos[i] = math.Sincos(p * f)
+	}
+}
+
+// Rope rotates one head's vector in place by angles from RopeAngles.
+func (m *Transformer) Rope(x []float32, cos, sin []float64) { m.rope(x, cos, sin) }
 
 // rope rotates one head's vector in place.
 func (m *Transformer) rope(x []float32, cos, sin []float64) {
@@ -343,6 +353,10 @@ func (m *Transformer) rope(x []float32, cos, sin []float64) {
 		x[b] = float32(x0*sn + x1*c)
 	}
 }
+
+// RMSNorm sets out = x / sqrt(mean(x^2) + eps) * w, as the forward pass
+// does (exported for the trainer, which runs the same norm).
+func RMSNorm(out, x, w []float32, eps float32) { rmsnorm(out, x, w, eps) }
 
 // rmsnorm sets out = x / sqrt(mean(x^2) + eps) * w.
 func rmsnorm(out, x, w []float32, eps float32) {

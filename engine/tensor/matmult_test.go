@@ -1,0 +1,71 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestMatMulTAdd checks the transposed product against dequantizing the
+// whole matrix and summing naively, for every type that dequantizes.
+func TestMatMulTAdd(t *testing.T) {
+	const rows, cols, n = 37, 512, 5
+	rng := rand.New(rand.NewPCG(1, 2))
+	src := make([]float32, rows*cols)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64())
+	}
+	g := make([]float32, n*rows)
+	for i := range g {
+		g[i] = float32(rng.NormFloat64())
+	}
+	for typ := range kernels {
+		if !CanQuantize(typ) {
+			continue
+		}
+		t.Run(typ.String(), func(t *testing.T) {
+			rb, _ := typ.RowSize(cols)
+			w := make([]byte, rows*int(rb))
+			for r := 0; r < rows; r++ {
+				if err := Quantize(typ, src[r*cols:(r+1)*cols], w[r*int(rb):(r+1)*int(rb)]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deq := make([]float32, rows*cols)
+			for r := 0; r < rows; r++ {
+				if err := Dequantize(typ, w[r*int(rb):(r+1)*int(rb)], deq[r*cols:(r+1)*cols]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := make([]float32, n*cols)
+			got[3] = 1 // it adds to what dst holds
+			if err := MatMulTAdd(got, typ, w, rows, cols, g, n, make([]float32, TileTRows*cols)); err != nil {
+				t.Fatal(err)
+			}
+			for tk := 0; tk < n; tk++ {
+				for c := 0; c < cols; c++ {
+					var want float64
+					if tk == 0 && c == 3 {
+						want = 1
+					}
+					for r := 0; r < rows; r++ {
+						want += float64(deq[r*cols+c]) * float64(g[tk*rows+r])
+					}
+					if d := math.Abs(float64(got[tk*cols+c]) - want); d > 1e-3*(1+math.Abs(want)) {
+						t.Fatalf("token %d col %d: got %v, want %v", tk, c, got[tk*cols+c], want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestMatMulTAddShapes(t *testing.T) {
+	w := make([]byte, 4*32*4)
+	if err := MatMulTAdd(make([]float32, 32), F32, w, 5, 32, make([]float32, 5), 1, make([]float32, TileTRows*32)); err == nil {
+		t.Fatal("short weights accepted")
+	}
+	if err := MatMulTAdd(make([]float32, 32), F32, w, 4, 32, make([]float32, 4), 1, make([]float32, 8)); err == nil {
+		t.Fatal("short scratch accepted")
+	}
+}

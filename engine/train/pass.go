@@ -1,0 +1,412 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/hearth-ai/hearth/engine/model"
+	"github.com/hearth-ai/hearth/engine/tensor"
+)
+
+// scratch holds one pass's buffers, grown to the longest sequence seen.
+type scratch struct {
+	n int
+
+	xs [][]float32 // (blocks+1) residual stream at each block's input, and the output
+
+	// One block's activations (the tape), recomputed block by block.
+	xa, q, k, v, att, x1, xf, g, u, h, tmp []float32
+	lu                                     [7][]float32 // (n, rank) A x of each projection, unscaled
+	mask                                   [7][]float32 // (n, in) dropout factors: 0 or 1/(1-p)
+	din                                    [7][]float32 // (n, in) the dropped-out input of each projection
+
+	// Gradients.
+	dx, dx1, dxf, dg, du, dh, datt, dq, dk, dv, dxa, dlu []float32
+
+	cos, sin   []float64 // (n, ropeDim/2)
+	pos, start []int
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+func (t *Trainer) ensure(n int) *scratch {
+	s, m := &t.s, t.m
+	dim, qd, kvd, ffn := m.Dim, m.Heads*m.HeadDim, m.KVHeads*m.HeadDim, m.FFN
+	if len(s.xs) != len(m.Layers)+1 {
+		s.xs = make([][]float32, len(m.Layers)+1)
+	}
+	for i := range s.xs {
+		s.xs[i] = grow(s.xs[i], n*dim)
+	}
+	for _, b := range []*[]float32{&s.xa, &s.x1, &s.xf, &s.tmp, &s.dx, &s.dx1, &s.dxf, &s.dxa} {
+		*b = grow(*b, n*dim)
+	}
+	for _, b := range []*[]float32{&s.q, &s.att, &s.dq, &s.datt} {
+		*b = grow(*b, n*qd)
+	}
+	for _, b := range []*[]float32{&s.k, &s.v, &s.dk, &s.dv} {
+		*b = grow(*b, n*kvd)
+	}
+	for _, b := range []*[]float32{&s.g, &s.u, &s.h, &s.dg, &s.du, &s.dh} {
+		*b = grow(*b, n*ffn)
+	}
+	for k := range s.lu {
+		s.lu[k] = grow(s.lu[k], n*t.c.Rank)
+	}
+	s.dlu = grow(s.dlu, n*t.c.Rank)
+	half := m.RopeDim / 2
+	if cap(s.cos) < n*half {
+		s.cos, s.sin = make([]float64, n*half), make([]float64, n*half)
+	}
+	s.cos, s.sin = s.cos[:n*half], s.sin[:n*half]
+	s.n = n
+	return s
+}
+
+// run is Backward (grad) or Loss (!grad).
+func (t *Trainer) run(ctx context.Context, seq Sequence, grad bool) (float64, int, error) {
+	pos, start, preds, err := t.layout(seq)
+	if err != nil {
+		return 0, 0, err
+	}
+	m := t.m
+	n, dim := len(seq.Tokens), m.Dim
+	s := t.ensure(n)
+	s.pos, s.start = pos, start
+	half := m.RopeDim / 2
+	for i, p := range pos {
+		m.RopeAngles(p, s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half])
+	}
+	for i, tok := range seq.Tokens {
+		if err := m.Embed.RowFloat(int(tok), s.xs[0][i*dim:(i+1)*dim]); err != nil {
+			return 0, 0, fmt.Errorf("train: embedding of token %d: %w", tok, err)
+		}
+	}
+	t.dropping = grad && t.c.Dropout > 0
+	for l := range t.base {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		t.block(l, s.xs[l], s.xs[l+1])
+	}
+	loss, dx := t.head(seq.Tokens, preds, grad)
+	if !grad {
+		return loss, len(preds), nil
+	}
+	for l := len(t.base) - 1; l >= 0; l-- {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		if l != len(t.base)-1 { // the last block's tape is still the forward pass's
+			t.block(l, s.xs[l], s.tmp)
+		}
+		t.blockBack(l, dx)
+	}
+	return loss, len(preds), nil
+}
+
+// head applies the final norm and the classifier to the tokens that
+// predict targets, and returns the summed cross-entropy and, with grad,
+// the gradient with respect to the last block's output (in s.dx).
+func (t *Trainer) head(tokens []int32, preds []int, grad bool) (float64, []float32) {
+	m, s := t.m, &t.s
+	dim, V, r := m.Dim, m.Vocab, len(preds)
+	last := s.xs[len(t.base)]
+	hx := make([]float32, r*dim)
+	for j, i := range preds {
+		model.RMSNorm(hx[j*dim:(j+1)*dim], last[i*dim:(i+1)*dim], m.OutNorm, m.NormEps)
+	}
+	logits := make([]float32, r*V)
+	out := model.Linear{W: m.Output}
+	out.Forward(t.pool, logits, hx, r)
+	losses := make([]float64, r)
+	t.pool.For(r, 1, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			row := logits[j*V : (j+1)*V]
+			mx := float64(row[0])
+			for _, v := range row {
+				mx = max(mx, float64(v))
+			}
+			var z float64
+			for _, v := range row {
+				z += math.Exp(float64(v) - mx)
+			}
+			tgt := tokens[preds[j]+1]
+			losses[j] = mx + math.Log(z) - float64(row[tgt])
+			if grad { // d loss / d logits = softmax - one-hot
+				for i, v := range row {
+					row[i] = float32(math.Exp(float64(v)-mx) / z)
+				}
+				row[tgt]--
+			}
+		}
+	})
+	var loss float64
+	for _, v := range losses {
+		loss += v
+	}
+	if !grad {
+		return loss, nil
+	}
+	dhx := make([]float32, r*dim)
+	t.matT(m.Output, logits, dhx, r)
+	dx := s.dx[:s.n*dim]
+	clear(dx)
+	for j, i := range preds {
+		rmsBack(dx[i*dim:(i+1)*dim], last[i*dim:(i+1)*dim], m.OutNorm, dhx[j*dim:(j+1)*dim], m.NormEps)
+	}
+	return loss, dx
+}
+
+// block runs block l forward from x into out, keeping its activations in
+// the scratch.
+func (t *Trainer) block(l int, x, out []float32) {
+	m, s, L := t.m, &t.s, &t.base[l]
+	n, dim, hd := s.n, m.Dim, m.HeadDim
+	qd, kvd, half := m.Heads*hd, m.KVHeads*hd, m.RopeDim/2
+	for i := 0; i < n; i++ {
+		model.RMSNorm(s.xa[i*dim:(i+1)*dim], x[i*dim:(i+1)*dim], L.AttnNorm, m.NormEps)
+	}
+	t.proj(l, 0, &L.Q, s.xa, s.q)
+	t.proj(l, 1, &L.K, s.xa, s.k)
+	t.proj(l, 2, &L.V, s.xa, s.v)
+	for i := 0; i < n; i++ {
+		c, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+		for h := 0; h < m.Heads; h++ {
+			m.Rope(s.q[i*qd+h*hd:i*qd+(h+1)*hd], c, sn)
+		}
+		for h := 0; h < m.KVHeads; h++ {
+			m.Rope(s.k[i*kvd+h*hd:i*kvd+(h+1)*hd], c, sn)
+		}
+	}
+	t.attend()
+	t.proj(l, 3, &L.O, s.att, s.tmp)
+	for i := range s.x1[:n*dim] {
+		s.x1[i] = x[i] + s.tmp[i]
+	}
+	for i := 0; i < n; i++ {
+		model.RMSNorm(s.xf[i*dim:(i+1)*dim], s.x1[i*dim:(i+1)*dim], L.FFNNorm, m.NormEps)
+	}
+	t.proj(l, 4, &L.Gate, s.xf, s.g)
+	t.proj(l, 5, &L.Up, s.xf, s.u)
+	h := s.h[:n*m.FFN]
+	copy(h, s.g[:n*m.FFN])
+	tensor.SwiGLU(h, s.u[:n*m.FFN])
+	t.proj(l, 6, &L.Down, h, s.tmp)
+	for i := range out[:n*dim] {
+		out[i] = s.x1[i] + s.tmp[i]
+	}
+}
+
+// blockBack carries dx, the gradient with respect to block l's output,
+// back to its input, in place, adding the LoRA gradients on the way. The
+// scratch holds the block's activations.
+func (t *Trainer) blockBack(l int, dx []float32) {
+	m, s, L := t.m, &t.s, &t.base[l]
+	n, dim, hd, ffn := s.n, m.Dim, m.HeadDim, m.FFN
+	qd, kvd, half := m.Heads*hd, m.KVHeads*hd, m.RopeDim/2
+
+	// out = x1 + down(silu(g) * u)
+	dx1 := s.dx1[:n*dim]
+	copy(dx1, dx[:n*dim])
+	dh := s.dh[:n*ffn]
+	clear(dh)
+	t.projBack(l, 6, &L.Down, s.h, dx1, dh)
+	for i := range dh {
+		g, u := float64(s.g[i]), float64(s.u[i])
+		sig := 1 / (1 + math.Exp(-g))
+		s.dg[i] = float32(float64(dh[i]) * u * sig * (1 + g*(1-sig)))
+		s.du[i] = float32(float64(dh[i]) * g * sig)
+	}
+	dxf := s.dxf[:n*dim]
+	clear(dxf)
+	t.projBack(l, 4, &L.Gate, s.xf, s.dg, dxf)
+	t.projBack(l, 5, &L.Up, s.xf, s.du, dxf)
+	for i := 0; i < n; i++ {
+		rmsBack(dx1[i*dim:(i+1)*dim], s.x1[i*dim:(i+1)*dim], L.FFNNorm, dxf[i*dim:(i+1)*dim], m.NormEps)
+	}
+
+	// x1 = x + o(attention(rope(q), rope(k), v))
+	datt := s.datt[:n*qd]
+	clear(datt)
+	t.projBack(l, 3, &L.O, s.att, dx1, datt)
+	clear(s.dq[:n*qd])
+	clear(s.dk[:n*kvd])
+	clear(s.dv[:n*kvd])
+	t.attendBack()
+	for i := 0; i < n; i++ {
+		c, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+		neg := make([]float64, half)
+		for j := range neg {
+			neg[j] = -sn[j]
+		}
+		for h := 0; h < m.Heads; h++ {
+			m.Rope(s.dq[i*qd+h*hd:i*qd+(h+1)*hd], c, neg)
+		}
+		for h := 0; h < m.KVHeads; h++ {
+			m.Rope(s.dk[i*kvd+h*hd:i*kvd+(h+1)*hd], c, neg)
+		}
+	}
+	dxa := s.dxa[:n*dim]
+	clear(dxa)
+	t.projBack(l, 0, &L.Q, s.xa, s.dq, dxa)
+	t.projBack(l, 1, &L.K, s.xa, s.dk, dxa)
+	t.projBack(l, 2, &L.V, s.xa, s.dv, dxa)
+	copy(dx[:n*dim], dx1)
+	x := s.xs[l]
+	for i := 0; i < n; i++ {
+		rmsBack(dx[i*dim:(i+1)*dim], x[i*dim:(i+1)*dim], L.AttnNorm, dxa[i*dim:(i+1)*dim], m.NormEps)
+	}
+}
+
+// rmsBack adds to dx the gradient through y = x / rms(x) * w given dy.
+func rmsBack(dx, x, w, dy []float32, eps float32) {
+	var ss, dot float64
+	for i, v := range x {
+		ss += float64(v) * float64(v)
+		dot += float64(dy[i]) * float64(w[i]) * float64(v)
+	}
+	d := float64(len(x))
+	r := 1 / math.Sqrt(ss/d+float64(eps))
+	c := r * r * r * dot / d
+	for i, v := range x {
+		dx[i] += float32(r*float64(dy[i])*float64(w[i]) - c*float64(v))
+	}
+}
+
+// proj computes out = W in (+ bias) + Scale * B A dropout(in) for the
+// block's projection of kind k.
+func (t *Trainer) proj(l, k int, lin *model.Linear, in, out []float32) {
+	s := &t.s
+	lin.Forward(t.pool, out, in, s.n)
+	p := t.blocks[l][k]
+	if p == nil {
+		return
+	}
+	x := in[:s.n*p.in]
+	if t.dropping {
+		s.mask[k] = grow(s.mask[k], s.n*p.in)
+		s.din[k] = grow(s.din[k], s.n*p.in)
+		rng := rand.New(rand.NewPCG(t.c.Seed, uint64(t.step)<<40^uint64(t.calls)<<20^uint64(l)<<4^uint64(k)))
+		keep := float32(1 / (1 - t.c.Dropout))
+		for i := range x {
+			f := keep
+			if rng.Float64() < t.c.Dropout {
+				f = 0
+			}
+			s.mask[k][i], s.din[k][i] = f, x[i]*f
+		}
+		x = s.din[k]
+	}
+	r, in_, out_ := t.c.Rank, p.in, p.out
+	u := s.lu[k]
+	t.pool.For(s.n, 4, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xi, ui := x[i*in_:(i+1)*in_], u[i*r:(i+1)*r]
+			for j := range ui {
+				ui[j] = tensor.DotF32(p.a[j*in_:(j+1)*in_], xi)
+			}
+			row := out[i*out_ : (i+1)*out_]
+			for o := range row {
+				row[o] += t.scale * tensor.DotF32(p.b[o*r:(o+1)*r], ui)
+			}
+		}
+	})
+}
+
+// projBack adds to din the gradient through the projection of kind k
+// given dy, and its LoRA's gradients to the parameter.
+func (t *Trainer) projBack(l, k int, lin *model.Linear, in, dy, din []float32) {
+	s := &t.s
+	n := s.n
+	t.matT(lin.W, dy, din, n)
+	p := t.blocks[l][k]
+	if p == nil {
+		return
+	}
+	r, nin, nout, sc := t.c.Rank, p.in, p.out, t.scale
+	x := in[:n*nin]
+	if t.dropping {
+		x = s.din[k]
+	}
+	u, du := s.lu[k], s.dlu
+	// dB[o] += s * sum_t dy[t][o] u[t]
+	t.pool.For(nout, 16, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			gb := p.gb[o*r : (o+1)*r]
+			for i := 0; i < n; i++ {
+				if d := dy[i*nout+o]; d != 0 {
+					tensor.AxpyF32(gb, sc*d, u[i*r:(i+1)*r])
+				}
+			}
+		}
+	})
+	// du[t] = s * B^T dy[t]
+	t.pool.For(n, 4, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dui := du[i*r : (i+1)*r]
+			clear(dui)
+			for o, d := range dy[i*nout : (i+1)*nout] {
+				if d != 0 {
+					tensor.AxpyF32(dui, sc*d, p.b[o*r:(o+1)*r])
+				}
+			}
+		}
+	})
+	// dA[j] += sum_t du[t][j] x[t]
+	t.pool.For(r, 1, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			ga := p.ga[j*nin : (j+1)*nin]
+			for i := 0; i < n; i++ {
+				tensor.AxpyF32(ga, du[i*r+j], x[i*nin:(i+1)*nin])
+			}
+		}
+	})
+	// din[t] += mask * A^T du[t]
+	t.pool.For(n, 4, func(lo, hi int) {
+		row := make([]float32, nin)
+		for i := lo; i < hi; i++ {
+			clear(row)
+			for j, d := range du[i*r : (i+1)*r] {
+				tensor.AxpyF32(row, d, p.a[j*nin:(j+1)*nin])
+			}
+			di := din[i*nin : (i+1)*nin]
+			if t.dropping {
+				mk := s.mask[k][i*nin : (i+1)*nin]
+				for c, v := range row {
+					di[c] += v * mk[c]
+				}
+			} else {
+				for c, v := range row {
+					di[c] += v
+				}
+			}
+		}
+	})
+}
+
+// tokenChunk is the tokens one MatMulTAdd call takes: their rows of the
+// input gradient stay in cache while a tile of weights passes over them.
+const tokenChunk = 32
+
+// matT adds W^T dy to dx for n tokens, split across the pool by tokens.
+func (t *Trainer) matT(w *model.Matrix, dy, dx []float32, n int) {
+	rows, cols := w.Rows, w.Cols
+	t.pool.For(n, tokenChunk/2, func(lo, hi int) {
+		buf := make([]float32, tensor.TileTRows*cols)
+		for a := lo; a < hi; a += tokenChunk {
+			b := min(a+tokenChunk, hi)
+			if err := tensor.MatMulTAdd(dx[a*cols:b*cols], w.Type, w.Data, rows, cols, dy[a*rows:b*rows], b-a, buf); err != nil {
+				// Shapes and types were checked when the model was bound.
+				panic(fmt.Sprintf("train: %s: %v", w.Name, err))
+			}
+		}
+	})
+}

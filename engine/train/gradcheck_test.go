@@ -53,8 +53,8 @@ func checkGradients(t *testing.T, spec synth.Spec, segs []int) {
 	}
 	for _, p := range tr.params {
 		for _, mat := range []struct {
-			name  string
-			w, g  []float32
+			name string
+			w, g []float32
 		}{{"A", p.a, p.ga}, {"B", p.b, p.gb}} {
 			d := make([]float64, len(mat.w))
 			var norm float64

@@ -8,35 +8,46 @@ import "fmt"
 // backward pass of a projection through frozen weights: the gradient of
 // its input. dst is n x cols, g is n x rows, both flat.
 //
-// W is read in its stored type, never copied whole: a tile of tileRows rows
-// is dequantized at a time, and each token's row of dst takes the tile's
-// rows scaled by its gradients while it sits in L1. The caller splits the
-// work by tokens, so no two goroutines share a row of dst.
-func MatMulTAdd(dst []float32, typ DType, w []byte, rows, cols int, g []float32, n int, buf []float32) error {
+// Only columns c0..c1-1 of dst are computed, which must fall on block
+// boundaries of typ (c1 may be cols): callers split the work across
+// threads by column ranges, so that no two share an element of dst and
+// each weight is dequantized once per call, by one thread.
+//
+// W is read in its stored type, never copied whole: a tile of TileTRows
+// rows, cut to the column range, is dequantized into buf, and every
+// token's slice of dst takes the tile's rows scaled by its gradients while
+// both sit in L1 (a range of ColumnRange floats makes a 32 KiB tile).
+func MatMulTAdd(dst []float32, typ DType, w []byte, rows, cols int, g []float32, n, c0, c1 int, buf []float32) error {
 	rb, err := typ.RowSize(int64(cols))
 	if err != nil {
 		return err
 	}
+	bs, width := typ.BlockSize(), c1-c0
 	switch {
+	case c0 < 0 || c1 > cols || width <= 0 || c0%bs != 0 || (c1%bs != 0 && c1 != cols):
+		return fmt.Errorf("tensor: transposed product: columns %d..%d of %d are not on %s block boundaries", c0, c1, cols, typ)
 	case len(w) < rows*int(rb):
 		return fmt.Errorf("tensor: transposed product: %d bytes of weights, want %d rows of %d", len(w), rows, rb)
 	case len(g) < n*rows || len(dst) < n*cols:
 		return fmt.Errorf("tensor: transposed product: buffers too small for %d tokens", n)
-	case len(buf) < TileTRows*cols:
-		return fmt.Errorf("tensor: transposed product: scratch of %d floats, want %d", len(buf), TileTRows*cols)
+	case len(buf) < TileTRows*width:
+		return fmt.Errorf("tensor: transposed product: scratch of %d floats, want %d", len(buf), TileTRows*width)
 	}
+	off, _ := typ.RowSize(int64(c0))
+	end, _ := typ.RowSize(int64(c1))
 	for r0 := 0; r0 < rows; r0 += TileTRows {
 		r1 := min(r0+TileTRows, rows)
 		for r := r0; r < r1; r++ {
-			if err := Dequantize(typ, w[r*int(rb):(r+1)*int(rb)], buf[(r-r0)*cols:(r-r0+1)*cols]); err != nil {
+			row := w[r*int(rb):]
+			if err := Dequantize(typ, row[off:end], buf[(r-r0)*width:(r-r0+1)*width]); err != nil {
 				return err
 			}
 		}
 		for t := 0; t < n; t++ {
-			d, gt := dst[t*cols:(t+1)*cols], g[t*rows:(t+1)*rows]
+			d, gt := dst[t*cols+c0:t*cols+c1], g[t*rows:(t+1)*rows]
 			for r := r0; r < r1; r++ {
 				if s := gt[r]; s != 0 {
-					AxpyF32(d, s, buf[(r-r0)*cols:(r-r0+1)*cols])
+					AxpyF32(d, s, buf[(r-r0)*width:(r-r0+1)*width])
 				}
 			}
 		}
@@ -44,6 +55,10 @@ func MatMulTAdd(dst []float32, typ DType, w []byte, rows, cols int, g []float32,
 	return nil
 }
 
-// TileTRows is the rows MatMulTAdd dequantizes at a time; its scratch
-// holds TileTRows rows of floats.
-const TileTRows = 16
+// TileTRows is the rows MatMulTAdd dequantizes at a time, and
+// ColumnRange the columns a caller should give each call, a multiple of
+// every block size.
+const (
+	TileTRows   = 16
+	ColumnRange = 512
+)

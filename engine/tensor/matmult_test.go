@@ -39,8 +39,10 @@ func TestMatMulTAdd(t *testing.T) {
 			}
 			got := make([]float32, n*cols)
 			got[3] = 1 // it adds to what dst holds
-			if err := MatMulTAdd(got, typ, w, rows, cols, g, n, make([]float32, TileTRows*cols)); err != nil {
-				t.Fatal(err)
+			for c0 := 0; c0 < cols; c0 += 256 { // in two column ranges
+				if err := MatMulTAdd(got, typ, w, rows, cols, g, n, c0, c0+256, make([]float32, TileTRows*256)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			for tk := 0; tk < n; tk++ {
 				for c := 0; c < cols; c++ {
@@ -62,10 +64,13 @@ func TestMatMulTAdd(t *testing.T) {
 
 func TestMatMulTAddShapes(t *testing.T) {
 	w := make([]byte, 4*32*4)
-	if err := MatMulTAdd(make([]float32, 32), F32, w, 5, 32, make([]float32, 5), 1, make([]float32, TileTRows*32)); err == nil {
+	if err := MatMulTAdd(make([]float32, 32), F32, w, 5, 32, make([]float32, 5), 1, 0, 32, make([]float32, TileTRows*32)); err == nil {
 		t.Fatal("short weights accepted")
 	}
-	if err := MatMulTAdd(make([]float32, 32), F32, w, 4, 32, make([]float32, 4), 1, make([]float32, 8)); err == nil {
+	if err := MatMulTAdd(make([]float32, 32), F32, w, 4, 32, make([]float32, 4), 1, 0, 32, make([]float32, 8)); err == nil {
 		t.Fatal("short scratch accepted")
+	}
+	if err := MatMulTAdd(make([]float32, 256), Q8_0, make([]byte, 34*8), 1, 256, make([]float32, 1), 1, 16, 256, make([]float32, TileTRows*256)); err == nil {
+		t.Fatal("a column range off the block boundaries accepted")
 	}
 }

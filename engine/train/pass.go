@@ -392,18 +392,16 @@ func (t *Trainer) projBack(l, k int, lin *model.Linear, in, dy, din []float32) {
 	})
 }
 
-// tokenChunk is the tokens one MatMulTAdd call takes: their rows of the
-// input gradient stay in cache while a tile of weights passes over them.
-const tokenChunk = 32
-
-// matT adds W^T dy to dx for n tokens, split across the pool by tokens.
+// matT adds W^T dy to dx for n tokens, split across the pool by column
+// ranges of dx.
 func (t *Trainer) matT(w *model.Matrix, dy, dx []float32, n int) {
 	rows, cols := w.Rows, w.Cols
-	t.pool.For(n, tokenChunk/2, func(lo, hi int) {
-		buf := make([]float32, tensor.TileTRows*cols)
-		for a := lo; a < hi; a += tokenChunk {
-			b := min(a+tokenChunk, hi)
-			if err := tensor.MatMulTAdd(dx[a*cols:b*cols], w.Type, w.Data, rows, cols, dy[a*rows:b*rows], b-a, buf); err != nil {
+	ranges := (cols + tensor.ColumnRange - 1) / tensor.ColumnRange
+	t.pool.For(ranges, 1, func(lo, hi int) {
+		buf := make([]float32, tensor.TileTRows*tensor.ColumnRange)
+		for c := lo; c < hi; c++ {
+			c0, c1 := c*tensor.ColumnRange, min((c+1)*tensor.ColumnRange, cols)
+			if err := tensor.MatMulTAdd(dx, w.Type, w.Data, rows, cols, dy, n, c0, c1, buf); err != nil {
 				// Shapes and types were checked when the model was bound.
 				panic(fmt.Sprintf("train: %s: %v", w.Name, err))
 			}

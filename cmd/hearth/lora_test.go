@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/adapter"
-	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/model"
 )
 
@@ -15,17 +15,13 @@ import (
 // with deterministic values large enough to change its greedy output.
 func storiesLoRA(t *testing.T) string {
 	t.Helper()
-	f, err := gguf.Open(filepath.Join(models, "stories260K.gguf"))
+	m, err := engine.Load(filepath.Join(models, "stories260K.gguf"), engine.Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	m, err := model.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &adapter.Adapter{Arch: m.Arch, Alpha: 4, LoRA: map[string]*model.LoRA{}}
-	for _, p := range m.Projections() {
+	defer m.Close()
+	a := &adapter.Adapter{Arch: m.Net.Arch, Alpha: 4, LoRA: map[string]*model.LoRA{}}
+	for _, p := range m.Net.Projections() {
 		if k := model.Kind(p.Name); k != "q" && k != "k" && k != "o" {
 			continue
 		}

@@ -23,9 +23,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/hearth-ai/hearth/engine/gguf"
@@ -300,7 +300,11 @@ func (a *Adapter) encode() (*gguf.Writer, error) {
 			if t.suffix == suffixB {
 				shape = []int64{int64(l.Rank), int64(rows)}
 			}
-			if err := w.AddTensor(name+t.suffix, tensor.F32, shape, f32Bytes(t.v)); err != nil {
+			data := make([]byte, 4*len(t.v))
+			if err := tensor.Quantize(tensor.F32, t.v, data); err != nil {
+				return nil, fmt.Errorf("adapter: write %s%s: %w", name, t.suffix, err)
+			}
+			if err := w.AddTensor(name+t.suffix, tensor.F32, shape, data); err != nil {
 				return nil, fmt.Errorf("adapter: write: %w", err)
 			}
 		}
@@ -314,40 +318,8 @@ func closeTo(a, b float32) bool {
 	return math.Abs(float64(a)-float64(b)) <= 1e-6*math.Abs(float64(b))
 }
 
-func f32Bytes(v []float32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		u := math.Float32bits(x)
-		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-	}
-	return b
-}
-
-// sortedNames orders weight names as the forward pass meets them: by block
-// number (numerically), then by name.
+// sortedNames returns the set's weight names in order, so that files and
+// errors come out the same every time.
 func sortedNames(set map[string]*model.LoRA) []string {
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	block := func(n string) int {
-		rest, ok := strings.CutPrefix(n, "blk.")
-		if !ok {
-			return -1
-		}
-		num, _, _ := strings.Cut(rest, ".")
-		b, err := strconv.Atoi(num)
-		if err != nil {
-			return -1
-		}
-		return b
-	}
-	sort.Slice(names, func(i, j int) bool {
-		bi, bj := block(names[i]), block(names[j])
-		if bi != bj {
-			return bi < bj
-		}
-		return names[i] < names[j]
-	})
-	return names
+	return slices.Sorted(maps.Keys(set))
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/adapter"
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/model"
@@ -32,16 +33,12 @@ func base(t *testing.T, spec synth.Spec) (string, *model.Transformer) {
 
 func load(t *testing.T, path string) *model.Transformer {
 	t.Helper()
-	f, err := gguf.Open(path)
+	m, err := engine.Load(path, engine.Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	m, err := model.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	t.Cleanup(func() { m.Close() })
+	return m.Net
 }
 
 // random makes an adapter with seeded N(0, std) A and B on the projections
@@ -296,9 +293,7 @@ func rawFile(t *testing.T, kv map[string]any, tensors ...rawTensor) []byte {
 			t.Fatal(err)
 		}
 		data := make([]byte, size)
-		if rt.typ == tensor.F32 {
-			copy(data, f32(rt.vals))
-		} else if err := tensor.Quantize(rt.typ, rt.vals, data); err != nil {
+		if err := tensor.Quantize(rt.typ, rt.vals, data); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.AddTensor(rt.name, rt.typ, rt.shape, data); err != nil {
@@ -310,15 +305,6 @@ func rawFile(t *testing.T, kv map[string]any, tensors ...rawTensor) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func f32(v []float32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		u := math.Float32bits(x)
-		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-	}
-	return b
 }
 
 func seq(n int, scale float32) []float32 {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 
+	"github.com/hearth-ai/hearth/engine/adapter"
 	"github.com/hearth-ai/hearth/engine/chat"
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/model"
@@ -23,6 +24,18 @@ type Options struct {
 	Context int          // KV cache size in tokens; 0 means the trained context, capped
 	KVType  string       // KV cache precision: "f32" (default) or "f16" (half the memory)
 	Logger  *slog.Logger // nil means discard
+	// LoRA lists adapters to attach at load; Net is then the base with
+	// their updates (added up where several adapt one projection).
+	LoRA []LoRA
+	// Resolver finds LoRA adapters by name; nil reads names as file paths.
+	Resolver adapter.Resolver
+}
+
+// LoRA names an adapter to attach and the user's scale for it: 1 is
+// llama.cpp's --lora, another value its --lora-scaled, 0 turns it off.
+type LoRA struct {
+	Name  string // a file path, or what Options.Resolver knows
+	Scale float32
 }
 
 // ParseKVType checks a KV cache type name; "" means f32.
@@ -71,6 +84,11 @@ func Load(path string, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("engine: load %s: %w", path, err)
 	}
 	net, err := model.Load(f)
+	if err == nil {
+		// The adapted model shares the base's weights, which stay mapped
+		// as long as the Model holds f.
+		net, err = attach(net, opts)
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("engine: load %s: %w", path, err)
@@ -100,7 +118,30 @@ func Load(path string, opts Options) (*Model, error) {
 	m := &Model{Path: path, File: f, Net: net, Tok: tok, Template: tmpl, ctx: ctx, pool: parallel.New(threads), log: log}
 	net.SetPool(m.pool)
 	log.Info("model loaded", "path", path, "arch", net.Arch, "template", tmpl.Name(), "blocks", net.Blocks, "dim", net.Dim, "vocab", net.Vocab, "context", ctx, "kv_f16", kvF16, "threads", threads)
+	for _, l := range opts.LoRA {
+		log.Info("LoRA adapter attached", "model", path, "adapter", l.Name, "scale", l.Scale)
+	}
 	return m, nil
+}
+
+// attach resolves opts.LoRA and attaches the adapters to net.
+func attach(net *model.Transformer, opts Options) (*model.Transformer, error) {
+	if len(opts.LoRA) == 0 {
+		return net, nil
+	}
+	r := opts.Resolver
+	if r == nil {
+		r = adapter.Files{}
+	}
+	uses := make([]adapter.Use, len(opts.LoRA))
+	for i, l := range opts.LoRA {
+		a, err := r.Resolve(l.Name)
+		if err != nil {
+			return nil, err
+		}
+		uses[i] = adapter.Use{Adapter: a, Scale: l.Scale}
+	}
+	return adapter.Attach(net, uses...)
 }
 
 // Context returns the number of tokens one sequence can hold.

@@ -34,6 +34,7 @@ func newChatCmd(g *globals) *cobra.Command {
 		temp                    float64
 		seed                    int64
 		threads                 int
+		lora                    loraFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "chat [--url URL] [--model NAME|FILE]",
@@ -48,13 +49,20 @@ interaction, when the tenant's data policy captures it.
 With --url (default $HEARTH_URL, else http://127.0.0.1:8080) it talks to a
 running node over its OpenAI API; --model picks the model (default: the
 first the node lists). When --model is a GGUF file and --url is not given,
-the model runs in this process instead.`,
+the model runs in this process instead; --lora FILE and --lora-scaled
+FILE:SCALE (repeatable, llama.cpp's flags) then apply LoRA adapters to it,
+and with --tenant a name that is not a file is looked up in the tenant's
+adapter registry as NAME[@VERSION].`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			var b chatBackend
 			if _, err := os.Stat(model); err == nil && url == "" && strings.HasSuffix(strings.ToLower(model), ".gguf") {
-				m, err := engine.Load(model, engine.Options{Threads: threads, Logger: g.logger()})
+				loras, resolver, err := lora.options(g)
+				if err != nil {
+					return fmt.Errorf("chat: %w", err)
+				}
+				m, err := engine.Load(model, engine.Options{Threads: threads, Logger: g.logger(), LoRA: loras, Resolver: resolver})
 				if err != nil {
 					return err
 				}
@@ -66,6 +74,9 @@ the model runs in this process instead.`,
 				}
 				b = &localChat{m: m, params: p, maxTokens: maxTokens}
 			} else {
+				if lora.set() {
+					return fmt.Errorf("chat: --lora and --lora-scaled apply to a model run in this process (--model FILE.gguf, no --url)")
+				}
 				if url == "" {
 					url = os.Getenv("HEARTH_URL")
 				}
@@ -101,6 +112,7 @@ the model runs in this process instead.`,
 	f.Float64Var(&temp, "temp", 0.8, "temperature (0: greedy)")
 	f.Int64Var(&seed, "seed", -1, "random seed (-1: random)")
 	f.IntVarP(&threads, "threads", "t", 0, "threads for a model run in this process")
+	lora.register(f)
 	return cmd
 }
 

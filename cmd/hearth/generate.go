@@ -25,6 +25,7 @@ func newGenerateCmd(g *globals) *cobra.Command {
 		stops     []string
 		p         = sample.DefaultParams()
 		seed      int64
+		lora      loraFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "generate --model FILE --prompt TEXT",
@@ -34,7 +35,13 @@ func newGenerateCmd(g *globals) *cobra.Command {
 The prompt is used as is (no chat template); the tokenizer adds BOS when the
 model asks for it, and an empty prompt means BOS alone. With --json, nothing is
 streamed and one JSON object is printed at the end:
-{"tokens":[ids of the generated tokens],"text":"the generated text"}.`,
+{"tokens":[ids of the generated tokens],"text":"the generated text"}.
+
+LoRA adapters (llama.cpp's GGUF adapter files) are applied with --lora FILE
+(scale 1) and --lora-scaled FILE:SCALE, each repeatable; the update of each is
+SCALE * alpha / rank * B A, and several on one weight add up. With --tenant,
+a name that is not a file is looked up in the tenant's adapter registry as
+NAME[@VERSION].`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if modelPath == "" {
@@ -45,7 +52,11 @@ streamed and one JSON object is printed at the end:
 			} else {
 				p.Seed = rand.Uint64()
 			}
-			m, err := engine.Load(modelPath, engine.Options{Threads: threads, Context: ctxSize, Logger: g.logger()})
+			loras, resolver, err := lora.options(g)
+			if err != nil {
+				return fmt.Errorf("generate: %w", err)
+			}
+			m, err := engine.Load(modelPath, engine.Options{Threads: threads, Context: ctxSize, Logger: g.logger(), LoRA: loras, Resolver: resolver})
 			if err != nil {
 				return err
 			}
@@ -115,5 +126,6 @@ streamed and one JSON object is printed at the end:
 	f.Float32Var(&p.PresencePenalty, "presence-penalty", 0, "OpenAI presence penalty")
 	f.Float32Var(&p.FrequencyPenalty, "frequency-penalty", 0, "OpenAI frequency penalty")
 	f.Int64Var(&seed, "seed", -1, "random seed (-1: a new one each run)")
+	lora.register(f)
 	return cmd
 }

@@ -38,7 +38,7 @@ func TestMatMulTAdd(t *testing.T) {
 				}
 			}
 			got := make([]float32, n*cols)
-			got[3] = 1 // it adds to what dst holds
+			got[3] = 1                          // it adds to what dst holds
 			for c0 := 0; c0 < cols; c0 += 256 { // in two column ranges
 				if err := MatMulTAdd(got, typ, w, rows, cols, g, n, c0, c0+256, make([]float32, TileTRows*256)); err != nil {
 					t.Fatal(err)

@@ -147,6 +147,7 @@ func newCLI(g *globals) *cobra.Command {
 		newCaptureCmd(g),
 		newFleetCmd(g),
 		newDatasetCmd(g),
+		newTrainCmd(g),
 	)
 	return root
 }

@@ -367,3 +367,10 @@ func epochOrder(seed uint64, epoch, n int) []int {
 	}
 	return order
 }
+
+// RunDir is the directory of a run on a tenant's dataset version under a
+// node's data directory, for callers given no other: running the same
+// training again finds its checkpoints there and resumes.
+func RunDir(dataDir, tenantID, dataset string, version int) string {
+	return filepath.Join(dataDir, "finetune", tenantID, fmt.Sprintf("%s-v%d", dataset, version))
+}

@@ -30,7 +30,7 @@ type Spec struct {
 	Hyper       Hyper
 	Threads     int          // trainer threads; 0 means one per core
 	Dir         string       // the run's directory (see the package comment); made if missing
-	Logger      *slog.Logger // a resume, damaged checkpoints passed over; nil means discard
+	Logger      *slog.Logger `json:"-"` // a resume, damaged checkpoints passed over; nil means discard
 }
 
 // Progress is reported after every optimizer step.
@@ -316,7 +316,8 @@ func loadCheckpoint(path string, id runID, newTrainer func() (*train.Trainer, er
 }
 
 // identify computes a run's identity: digests of the base file, of the
-// examples' conversations and of the hyper-parameters as run.
+// examples' conversations and of the hyper-parameters as run (all that
+// decide its result).
 func identify(base string, trainEx, evalEx []dataset.Example, h Hyper) (runID, error) {
 	f, err := os.Open(base)
 	if err != nil {
@@ -338,6 +339,9 @@ func identify(base string, trainEx, evalEx []dataset.Example, h Hyper) (runID, e
 	if err != nil {
 		return runID{}, fmt.Errorf("finetune: examples: %w", err)
 	}
+	// How often checkpoints are written changes nothing in the result: a
+	// run may resume with another interval.
+	h.CheckpointEvery = 0
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return runID{}, fmt.Errorf("finetune: hyper-parameters: %w", err)

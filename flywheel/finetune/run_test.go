@@ -254,8 +254,9 @@ func TestRunRefusesAnotherRunsCheckpoint(t *testing.T) {
 			}
 		})
 	}
-	// Threads are not part of a run: another count resumes it.
-	s.Threads = 1
+	// Threads and the checkpoint interval are not part of a run: others
+	// resume it.
+	s.Threads, s.Hyper.CheckpointEvery = 1, 3
 	if _, err := Run(context.Background(), s, nil); err != nil {
 		t.Errorf("resume with another thread count: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -93,9 +94,6 @@ func Run(ctx context.Context, s Spec, progress func(Progress)) (*Result, error) 
 	if s.Dir == "" {
 		return nil, errors.New("finetune: no run directory")
 	}
-	if err := os.MkdirAll(checkpointDir(s.Dir), 0o700); err != nil {
-		return nil, fmt.Errorf("finetune: %w", err)
-	}
 
 	// The engine's own pool stays at one thread: the trainer runs on its
 	// own pool of s.Threads.
@@ -133,9 +131,22 @@ func Run(ctx context.Context, s Spec, progress func(Progress)) (*Result, error) 
 		}
 		return t, nil
 	}
+	// Only now, with the base and the examples found usable, does the
+	// run's directory appear.
+	if err := os.MkdirAll(checkpointDir(s.Dir), 0o700); err != nil {
+		return nil, fmt.Errorf("finetune: %w", err)
+	}
 	tr, at, err := resume(s.Dir, id, newTrainer, log)
 	if err != nil {
 		return nil, err
+	}
+	adapter := filepath.Join(s.Dir, AdapterFile)
+	if at.Step == 0 {
+		// A run begun afresh has no adapter yet, whatever an earlier run
+		// whose checkpoints are gone left here.
+		if err := os.Remove(adapter); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("finetune: %w", err)
+		}
 	}
 	if at.Step > steps {
 		return nil, fmt.Errorf("finetune: checkpoint of step %d is past the run's %d steps", at.Step, steps)
@@ -147,7 +158,7 @@ func Run(ctx context.Context, s Spec, progress func(Progress)) (*Result, error) 
 	defer steplog.Close()
 
 	res := &Result{
-		Adapter: filepath.Join(s.Dir, AdapterFile), Steps: steps, Hyper: h,
+		Adapter: adapter, Steps: steps, Hyper: h,
 		BaseDigest: id.Base, ExamplesDigest: id.Examples, TrainReport: trainRep, EvalReport: evalRep,
 	}
 	start, startTokens, startStep, startElapsed := time.Now(), at.Tokens, at.Step, at.Elapsed

@@ -147,6 +147,8 @@ func newCLI(g *globals) *cobra.Command {
 		newCaptureCmd(g),
 		newFleetCmd(g),
 		newDatasetCmd(g),
+		newAdaptersCmd(g),
+		newEvalCmd(g),
 	)
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,17 +154,19 @@ func (v *Version) CheckBase(digest, arch string) error {
 	return nil
 }
 
-// ParseRef splits "name" or "name@version" (version 0: unspecified).
+// ParseRef splits "name" or "name@version" (version 0: unspecified), as
+// commands name adapter and dataset versions; the name follows the rule
+// both share.
 func ParseRef(s string) (name string, version int, err error) {
 	name, ver, ok := strings.Cut(s, "@")
-	if err := checkName(name); err != nil {
-		return "", 0, err
+	if !namePattern.MatchString(name) {
+		return "", 0, fmt.Errorf("%w reference %q: want NAME or NAME@VERSION, the name 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalid, s)
 	}
 	if !ok {
 		return name, 0, nil
 	}
-	if _, err := fmt.Sscanf(ver, "%d", &version); err != nil || version < 1 || fmt.Sprint(version) != ver {
-		return "", 0, fmt.Errorf("%w adapter reference %q: the version after @ must be a number from 1", ErrInvalid, s)
+	if version, err = strconv.Atoi(ver); err != nil || version < 1 || strconv.Itoa(version) != ver {
+		return "", 0, fmt.Errorf("%w reference %q: the version after @ must be a number from 1", ErrInvalid, s)
 	}
 	return name, version, nil
 }

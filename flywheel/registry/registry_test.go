@@ -386,7 +386,13 @@ func TestExportRetireDelete(t *testing.T) {
 	if v, err := e.reg.Create(ctx, e.ten, "lora", e.meta(), files[0]); err != nil || v.Version != 3 {
 		t.Errorf("after deletions: %+v, %v; want version 3", v, err)
 	}
-	want := "adapter.export,adapter.retire,adapter.delete,adapter.delete,adapter.create"
+	if err := e.reg.Retire(ctx, e.ten.ID, "lora", 0); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := e.reg.List(ctx, e.ten.ID); err != nil || len(l) != 1 || l[0].State != StateRetired {
+		t.Errorf("after retiring every version: %+v, %v", l, err)
+	}
+	want := "adapter.export,adapter.retire,adapter.delete,adapter.delete,adapter.create,adapter.retire"
 	if got := strings.Join(e.audit.Reasons(), ","); got != want {
 		t.Errorf("audit %s; want %s", got, want)
 	}

@@ -354,12 +354,13 @@ func (s *Store) Export(ctx context.Context, tenantID, name string, version int, 
 	return v, nil
 }
 
-// Retire marks a version retired: kept, listed, no longer the latest.
-// Retiring a retired version is not an error.
+// Retire marks a version (version 0: every version of the name) retired:
+// kept, listed, no longer the latest. Retiring a retired version is not an
+// error.
 func (s *Store) Retire(ctx context.Context, tenantID, name string, version int) error {
-	return s.change(ctx, tenantID, name, version, "adapter.retire", func(tx *sql.Tx) (int64, error) {
-		res, err := tx.ExecContext(ctx, `UPDATE adapter_versions SET state = 'retired', retired = ?
-			WHERE tenant_id = ? AND name = ? AND version = ? AND state = 'active'`, s.now().UnixNano(), tenantID, name, version)
+	return s.change(ctx, tenantID, name, version, "adapter.retire", func(tx *sql.Tx, where string, args []any) (int64, error) {
+		res, err := tx.ExecContext(ctx, `UPDATE adapter_versions SET state = 'retired', retired = ? WHERE state = 'active' AND `+where,
+			append([]any{s.now().UnixNano()}, args...)...)
 		if err != nil {
 			return 0, err
 		}
@@ -370,11 +371,7 @@ func (s *Store) Retire(ctx context.Context, tenantID, name string, version int) 
 // Delete removes a version (version 0: every version of the name) with
 // its sealed file and lineage, once the audit log holds the deletion.
 func (s *Store) Delete(ctx context.Context, tenantID, name string, version int) error {
-	return s.change(ctx, tenantID, name, version, "adapter.delete", func(tx *sql.Tx) (int64, error) {
-		where, args := `tenant_id = ? AND name = ?`, []any{tenantID, name}
-		if version > 0 {
-			where, args = where+` AND version = ?`, append(args, version)
-		}
+	return s.change(ctx, tenantID, name, version, "adapter.delete", func(tx *sql.Tx, where string, args []any) (int64, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM adapter_lineage WHERE `+where, args...); err != nil {
 			return 0, err
 		}
@@ -387,17 +384,18 @@ func (s *Store) Delete(ctx context.Context, tenantID, name string, version int) 
 }
 
 // change runs an audited change of one version (or, version 0, of every
-// version of the name) in a transaction.
-func (s *Store) change(ctx context.Context, tenantID, name string, version int, reason string, do func(*sql.Tx) (int64, error)) error {
+// version of the name) in a transaction: do gets the rows' condition.
+func (s *Store) change(ctx context.Context, tenantID, name string, version int, reason string,
+	do func(tx *sql.Tx, where string, args []any) (int64, error)) error {
 	if err := checkNames(tenantID, name); err != nil {
 		return err
 	}
 	if version < 0 {
 		return fmt.Errorf("%w version %d", ErrInvalid, version)
 	}
-	ref := name
+	ref, where, args := name, `tenant_id = ? AND name = ?`, []any{tenantID, name}
 	if version > 0 {
-		ref = fmt.Sprintf("%s@%d", name, version)
+		ref, where, args = fmt.Sprintf("%s@%d", name, version), where+` AND version = ?`, append(args, version)
 	}
 	tx, err := s.d.BeginTx(ctx, nil)
 	if err != nil {
@@ -405,17 +403,13 @@ func (s *Store) change(ctx context.Context, tenantID, name string, version int, 
 	}
 	defer tx.Rollback()
 	var n int
-	q, args := `SELECT count(*) FROM adapter_versions WHERE tenant_id = ? AND name = ?`, []any{tenantID, name}
-	if version > 0 {
-		q, args = q+` AND version = ?`, append(args, version)
-	}
-	if err := tx.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM adapter_versions WHERE `+where, args...).Scan(&n); err != nil {
 		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("%w: no adapter %s", ErrNotFound, ref)
 	}
-	changed, err := do(tx)
+	changed, err := do(tx, where, args)
 	if err != nil {
 		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
 	}

@@ -13,10 +13,9 @@ import (
 
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
-	"github.com/hearth-ai/hearth/engine/gguf"
-	"github.com/hearth-ai/hearth/engine/tensor"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/flywheel/registry"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -175,26 +174,6 @@ func TestSourceYieldsRatedInteractions(t *testing.T) {
 	}
 }
 
-// lora is the smallest llama.cpp LoRA adapter GGUF: rank 1 on one
-// projection of a 2-wide model.
-func lora(t *testing.T) []byte {
-	t.Helper()
-	w := gguf.NewWriter()
-	w.SetKV("general.architecture", "llama")
-	w.SetKV("general.type", "adapter")
-	w.SetKV("adapter.type", "lora")
-	for _, n := range []string{"blk.0.attn_v.weight.lora_a", "blk.0.attn_v.weight.lora_b"} {
-		if err := w.AddTensor(n, tensor.F32, []int64{2, 1}, make([]byte, 8)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // An erasure reaches the adapters trained on the erased data (they are
 // marked), and a shred leaves them unreadable.
 func TestEraseMarksAdaptersAndShredSealsThem(t *testing.T) {
@@ -203,7 +182,7 @@ func TestEraseMarksAdaptersAndShredSealsThem(t *testing.T) {
 	f.capture(t, 4, nil)
 	f.build(t)
 	meta := registry.Meta{Base: registry.Base{Name: "stories260k", Digest: strings.Repeat("0f", 32)}, Dataset: registry.DatasetRef{Name: "support"}}
-	if _, err := f.s.Adapters.Create(ctx, f.ten, "support-lora", meta, lora(t)); err != nil {
+	if _, err := f.s.Adapters.Create(ctx, f.ten, "support-lora", meta, testfixture.AdapterFile(t, "llama", 1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.s.Capture.EraseResponse(ctx, f.ten.ID, "chatcmpl-02"); err != nil {

@@ -12,11 +12,10 @@ import (
 	"testing"
 
 	"github.com/hearth-ai/hearth/db"
-	"github.com/hearth-ai/hearth/engine/gguf"
-	"github.com/hearth-ai/hearth/engine/tensor"
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/eval"
 	"github.com/hearth-ai/hearth/flywheel/registry"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -27,19 +26,7 @@ const storiesModel = "../../../shared/testdata/models/stories260K.gguf"
 func register(t *testing.T, dir, tenantName string) []byte {
 	t.Helper()
 	ctx := context.Background()
-	w := gguf.NewWriter()
-	w.SetKV("general.architecture", "llama")
-	w.SetKV("general.type", "adapter")
-	w.SetKV("adapter.type", "lora")
-	for _, n := range []string{"blk.0.attn_q.weight.lora_a", "blk.0.attn_q.weight.lora_b"} {
-		if err := w.AddTensor(n, tensor.F32, []int64{2, 1}, make([]byte, 8)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var file bytes.Buffer
-	if _, err := w.WriteTo(&file); err != nil {
-		t.Fatal(err)
-	}
+	file := testfixture.AdapterFile(t, "llama", 1)
 	base, err := os.ReadFile(storiesModel)
 	if err != nil {
 		t.Fatal(err)
@@ -65,10 +52,10 @@ func register(t *testing.T, dir, tenantName string) []byte {
 	}
 	meta := registry.Meta{Base: registry.Base{Name: "stories260k", Digest: hex.EncodeToString(sum[:])}, Dataset: registry.DatasetRef{Name: "support"},
 		Metrics: json.RawMessage(`{"train_loss":1.25,"eval_loss":1.5}`)}
-	if _, err := fw.Adapters.Create(ctx, ten, "support-lora", meta, file.Bytes()); err != nil {
+	if _, err := fw.Adapters.Create(ctx, ten, "support-lora", meta, file); err != nil {
 		t.Fatal(err)
 	}
-	return file.Bytes()
+	return file
 }
 
 func TestAdaptersCLI(t *testing.T) {

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,35 +24,6 @@ import (
 	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/tenant"
 )
-
-// adapterFile writes a small llama.cpp LoRA GGUF: rank 2 on blk.0's q
-// projection of a 4-wide model, values seeded by seed.
-func adapterFile(t testing.TB, arch string, seed float32) []byte {
-	t.Helper()
-	w := gguf.NewWriter()
-	w.SetKV("general.architecture", arch)
-	w.SetKV("general.type", "adapter")
-	w.SetKV("adapter.type", "lora")
-	w.SetKV("adapter.lora.alpha", float32(4))
-	f32 := func(n int) []byte {
-		b := make([]byte, 4*n)
-		for i := range n {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(seed+float32(i)/8))
-		}
-		return b
-	}
-	if err := w.AddTensor("blk.0.attn_q.weight.lora_a", tensor.F32, []int64{4, 2}, f32(8)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.AddTensor("blk.0.attn_q.weight.lora_b", tensor.F32, []int64{2, 4}, f32(8)); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 var baseDigest = strings.Repeat("ab", 32)
 
@@ -145,7 +114,7 @@ func TestCreateGetListOpen(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, tenant.Policy{Jurisdictions: []string{"KE"}, Home: "KE"})
 	dv := e.build(t, 4)
-	files := [][]byte{adapterFile(t, "llama", 1), adapterFile(t, "llama", 2), adapterFile(t, "llama", 3)}
+	files := [][]byte{testfixture.AdapterFile(t, "llama", 1), testfixture.AdapterFile(t, "llama", 2), testfixture.AdapterFile(t, "llama", 3)}
 	for i, f := range files {
 		v, err := e.reg.Create(ctx, e.ten, "support-lora", e.meta(), f)
 		if err != nil {
@@ -222,7 +191,7 @@ func TestCreateGetListOpen(t *testing.T) {
 // they were, and the number is not taken by a failed attempt.
 func TestCreateRefusals(t *testing.T) {
 	ctx := context.Background()
-	good := adapterFile(t, "llama", 1)
+	good := testfixture.AdapterFile(t, "llama", 1)
 	baseModel := func() []byte {
 		w := gguf.NewWriter()
 		w.SetKV("general.architecture", "llama")
@@ -302,7 +271,7 @@ func TestCreateRefusals(t *testing.T) {
 func TestCreateWithoutSealerRefuses(t *testing.T) {
 	e := newEnv(t, tenant.Policy{})
 	e.reg.SetSealer(nil, nil)
-	if _, err := e.reg.Create(context.Background(), e.ten, "lora", Meta{Base: Base{Digest: baseDigest}}, adapterFile(t, "llama", 1)); err == nil || !strings.Contains(err.Error(), "sealed") {
+	if _, err := e.reg.Create(context.Background(), e.ten, "lora", Meta{Base: Base{Digest: baseDigest}}, testfixture.AdapterFile(t, "llama", 1)); err == nil || !strings.Contains(err.Error(), "sealed") {
 		t.Errorf("create without a sealer: %v; want a refusal", err)
 	}
 }
@@ -311,7 +280,7 @@ func TestShredLeavesAdaptersUnreadable(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, tenant.Policy{})
 	e.build(t, 3)
-	if _, err := e.reg.Create(ctx, e.ten, "lora", e.meta(), adapterFile(t, "llama", 1)); err != nil {
+	if _, err := e.reg.Create(ctx, e.ten, "lora", e.meta(), testfixture.AdapterFile(t, "llama", 1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.capture.DeleteTenantKey(ctx, e.ten.ID); err != nil {
@@ -334,7 +303,7 @@ func TestExportRetireDelete(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, tenant.Policy{})
 	e.build(t, 3)
-	files := [][]byte{adapterFile(t, "llama", 1), adapterFile(t, "llama", 2)}
+	files := [][]byte{testfixture.AdapterFile(t, "llama", 1), testfixture.AdapterFile(t, "llama", 2)}
 	for _, f := range files {
 		if _, err := e.reg.Create(ctx, e.ten, "lora", e.meta(), f); err != nil {
 			t.Fatal(err)
@@ -404,11 +373,11 @@ func TestMarkErased(t *testing.T) {
 		t.Run(fmt.Sprint("retire=", retire), func(t *testing.T) {
 			e := newEnv(t, tenant.Policy{RetireErasedAdapters: retire})
 			e.build(t, 3) // support v1: resp-0..2
-			if _, err := e.reg.Create(ctx, e.ten, "a", e.meta(), adapterFile(t, "llama", 1)); err != nil {
+			if _, err := e.reg.Create(ctx, e.ten, "a", e.meta(), testfixture.AdapterFile(t, "llama", 1)); err != nil {
 				t.Fatal(err)
 			}
 			e.build(t, 5) // support v2: resp-0..4
-			if _, err := e.reg.Create(ctx, e.ten, "b", e.meta(), adapterFile(t, "llama", 2)); err != nil {
+			if _, err := e.reg.Create(ctx, e.ten, "b", e.meta(), testfixture.AdapterFile(t, "llama", 2)); err != nil {
 				t.Fatal(err)
 			}
 			e.audit.Take()
@@ -455,7 +424,7 @@ func TestCreateAfterErasureMarks(t *testing.T) {
 	}
 	m := e.meta()
 	m.Dataset = DatasetRef{Name: "support", Version: dv.Version, Hash: dv.ContentHash()}
-	v, err := e.reg.Create(ctx, e.ten, "lora", m, adapterFile(t, "llama", 1))
+	v, err := e.reg.Create(ctx, e.ten, "lora", m, testfixture.AdapterFile(t, "llama", 1))
 	if err != nil {
 		t.Fatal(err)
 	}

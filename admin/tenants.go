@@ -75,6 +75,8 @@ type PolicyPatch struct {
 	Home          *string   `json:"home"`
 	Capture       *string   `json:"capture"`
 	RetentionDays *int      `json:"retention_days"`
+	// RetireErasedAdapters is tenant.Policy's.
+	RetireErasedAdapters *bool `json:"retire_erased_adapters"`
 }
 
 // LimitsPatch is the limits part of a TenantPatch.
@@ -108,6 +110,9 @@ func (p TenantPatch) Apply(t *tenant.Tenant) []string {
 		}
 		if q.RetentionDays != nil {
 			set("policy.retention_days", func() { t.Policy.RetentionDays = *q.RetentionDays })
+		}
+		if q.RetireErasedAdapters != nil {
+			set("policy.retire_erased_adapters", func() { t.Policy.RetireErasedAdapters = *q.RetireErasedAdapters })
 		}
 	}
 	if l := p.Limits; l != nil {

@@ -140,8 +140,9 @@ func spoolAt(dir string, id *identity.Identity, r Record, now func() time.Time) 
 }
 
 // DefaultSpoolKinds are the kinds the command line spools: tenant and key
-// changes ("admin") and capture exports, erasures and shreds ("capture").
-var DefaultSpoolKinds = []string{KindAdmin, "capture"}
+// changes ("admin"), capture exports, erasures and shreds ("capture"), and
+// adapters registered, exported, retired and deleted ("adapter").
+var DefaultSpoolKinds = []string{KindAdmin, "capture", "adapter"}
 
 // parseSpooled reads a spool file's record and checks that it is one the
 // writer may append: a single record of a kind in kinds, signed with the

@@ -11,6 +11,7 @@ import (
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
+	"github.com/hearth-ai/hearth/flywheel/registry"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -25,10 +26,12 @@ type Options struct {
 	Jurisdiction string
 	Node         string
 	// Audit, when set, records every capture, feedback, erasure and key
-	// deletion.
+	// deletion, and every adapter registered, exported, retired, deleted
+	// or marked erased.
 	Audit capture.Auditor
 	// Tenants, when set, lets the capture sweep apply a tenant's current
-	// retention.
+	// retention, and an erasure retire adapters when the tenant's policy
+	// says so (RetireErasedAdapters).
 	Tenants interface {
 		ListTenants(ctx context.Context) ([]tenant.Tenant, error)
 	}
@@ -38,18 +41,25 @@ type Options struct {
 	Logger    *slog.Logger // nil: discard
 }
 
-// Stores are the capture and dataset stores of one database, opened
-// together by Open.
+// Stores are the capture, dataset and adapter stores of one database,
+// opened together by Open.
 type Stores struct {
 	Capture  *capture.Store
 	Datasets *dataset.Store
+	Adapters *registry.Store
 }
 
-// Open opens the capture and dataset stores on d, migrating their tables.
+// Open opens the capture, dataset and adapter stores on d, migrating
+// their tables.
 // dataDir holds the capture master key (capture.KeyFileName); empty means
 // the directory of d's file.
 func Open(ctx context.Context, d *db.DB, dataDir string, o Options) (*Stores, error) {
 	ds, err := dataset.Open(ctx, d, o.Now)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.Open(ctx, d, registry.Config{Jurisdiction: o.Jurisdiction, Node: o.Node, Audit: o.Audit,
+		Datasets: ds, Tenants: o.Tenants, Now: o.Now, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -61,10 +71,12 @@ func Open(ctx context.Context, d *db.DB, dataDir string, o Options) (*Stores, er
 		Forwarder:    o.Forwarder,
 		Now:          o.Now,
 		Logger:       o.Logger,
-		// Erasures flow on into datasets along their lineage.
+		// Erasures flow on into datasets along their lineage, and mark
+		// the adapters trained on them.
 		OnErase: func(ctx context.Context, tenantID string, responseIDs []string) error {
 			_, err := ds.RemoveResponses(ctx, tenantID, responseIDs)
-			return err
+			_, merr := reg.MarkErased(ctx, tenantID, responseIDs)
+			return errors.Join(err, merr)
 		},
 	}
 	if dataDir != "" {
@@ -75,7 +87,8 @@ func Open(ctx context.Context, d *db.DB, dataDir string, o Options) (*Stores, er
 		return nil, fmt.Errorf("flywheel: the capture store that seals datasets: %w", err)
 	}
 	ds.SetSealer(cs.Sealer())
-	return &Stores{Capture: cs, Datasets: ds}, nil
+	reg.SetSealer(cs.Sealer(), cs.EnsureKey)
+	return &Stores{Capture: cs, Datasets: ds, Adapters: reg}, nil
 }
 
 // ErrNoFeedback is what Source returns for a tenant with no captured

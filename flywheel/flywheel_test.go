@@ -14,6 +14,8 @@ import (
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
+	"github.com/hearth-ai/hearth/flywheel/registry"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -169,5 +171,34 @@ func TestSourceYieldsRatedInteractions(t *testing.T) {
 	}
 	if ins, err := f.s.Source().Interactions(ctx, "tnt_other"); !errors.Is(err, ErrNoFeedback) {
 		t.Errorf("another tenant: %d interactions, %v; want ErrNoFeedback", len(ins), err)
+	}
+}
+
+// An erasure reaches the adapters trained on the erased data (they are
+// marked), and a shred leaves them unreadable.
+func TestEraseMarksAdaptersAndShredSealsThem(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.capture(t, 4, nil)
+	f.build(t)
+	meta := registry.Meta{Base: registry.Base{Name: "stories260k", Digest: strings.Repeat("0f", 32)}, Dataset: registry.DatasetRef{Name: "support"}}
+	if _, err := f.s.Adapters.Create(ctx, f.ten, "support-lora", meta, testfixture.AdapterFile(t, "llama", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Capture.EraseResponse(ctx, f.ten.ID, "chatcmpl-02"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.s.Adapters.Get(ctx, f.ten.ID, "support-lora", 1)
+	if err != nil || !v.ErasedData || v.State != registry.StateActive {
+		t.Errorf("after the erasure: %+v, %v; want marked erased, still active (the policy does not retire)", v, err)
+	}
+	if _, _, err := f.s.Adapters.Open(ctx, f.ten.ID, "support-lora", 1); err != nil {
+		t.Fatalf("before the shred: %v", err)
+	}
+	if err := f.s.Capture.DeleteTenantKey(ctx, f.ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.s.Adapters.Open(ctx, f.ten.ID, "support-lora", 1); !errors.Is(err, capture.ErrKeyDeleted) {
+		t.Errorf("after the shred: %v; want ErrKeyDeleted", err)
 	}
 }

@@ -12,7 +12,8 @@ import (
 // authQuery finds a key and its tenant by the secret's hash: one indexed
 // lookup, no cache, so what Authenticate sees is what is committed.
 const authQuery = `SELECT k.hash, k.id, k.tenant_id, k.name, k.prefix, k.scopes, k.rpm, k.tpm, k.monthly_tokens, k.created, k.expires, k.revoked,
-	t.name, t.allowed_models, t.jurisdictions, t.home, t.capture, t.retention_days, t.rpm, t.tpm, t.monthly_tokens, t.created, t.disabled
+	t.name, t.allowed_models, t.jurisdictions, t.home, t.capture, t.retention_days, t.rpm, t.tpm, t.monthly_tokens, t.created, t.disabled,
+	t.retire_erased_adapters
 	FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.hash = ?`
 
 // Authenticate resolves a bearer token to its key and tenant. Every error
@@ -38,7 +39,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 	err := s.auth.QueryRowContext(ctx, want).Scan(&hash, &k.ID, &k.TenantID, &k.Name, &k.Prefix, &scopes,
 		&k.Limits.RequestsPerMinute, &k.Limits.TokensPerMinute, &k.Limits.MonthlyTokens, &kc, &ke, &kr,
 		&t.Name, &models, &zones, &t.Policy.Home, &t.Policy.Capture, &t.Policy.RetentionDays,
-		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.MonthlyTokens, &tc, &t.Disabled)
+		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.MonthlyTokens, &tc, &t.Disabled, &t.Policy.RetireErasedAdapters)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, refused(publicInvalid, nil, "unknown API key")
 	}

@@ -48,6 +48,8 @@ var migrations = []string{
 		revoked        INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX api_keys_tenant ON api_keys (tenant_id);`,
+	// 2: the policy's retire_erased_adapters.
+	`ALTER TABLE tenants ADD COLUMN retire_erased_adapters INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Store holds tenants and keys. It is safe for concurrent use, and several
@@ -80,7 +82,7 @@ func Open(ctx context.Context, d *db.DB, now func() time.Time) (*Store, error) {
 // Close releases the Store's prepared statements; the database stays open.
 func (s *Store) Close() error { return s.auth.Close() }
 
-const tenantCols = `id, name, allowed_models, jurisdictions, home, capture, retention_days, rpm, tpm, monthly_tokens, created, disabled`
+const tenantCols = `id, name, allowed_models, jurisdictions, home, capture, retention_days, rpm, tpm, monthly_tokens, created, disabled, retire_erased_adapters`
 
 // Validate checks a tenant's name, policy and limits, and returns it with
 // its policy in canonical form.
@@ -118,10 +120,10 @@ func (s *Store) CreateTenant(ctx context.Context, t Tenant, hooks ...CommitHook)
 	t.ID = newID(tenantIDPrefix)
 	t.Created = s.now().UTC()
 	insert := func(ctx context.Context, c execer) error {
-		_, err := c.ExecContext(ctx, `INSERT INTO tenants (`+tenantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := c.ExecContext(ctx, `INSERT INTO tenants (`+tenantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Name, join(t.Policy.AllowedModels), join(t.Policy.Jurisdictions), t.Policy.Home, t.Policy.Capture,
 			t.Policy.RetentionDays, t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.MonthlyTokens,
-			nanos(t.Created), t.Disabled)
+			nanos(t.Created), t.Disabled, t.Policy.RetireErasedAdapters)
 		if isUnique(err) {
 			return fmt.Errorf("%w: tenant %q", ErrExists, t.Name)
 		}
@@ -240,10 +242,10 @@ func (s *Store) UpdateTenant(ctx context.Context, nameOrID string, fn func(*Tena
 			return err
 		}
 		_, err = c.ExecContext(ctx, `UPDATE tenants SET name = ?, allowed_models = ?, jurisdictions = ?, home = ?, capture = ?,
-			retention_days = ?, rpm = ?, tpm = ?, monthly_tokens = ?, disabled = ? WHERE id = ?`,
+			retention_days = ?, rpm = ?, tpm = ?, monthly_tokens = ?, disabled = ?, retire_erased_adapters = ? WHERE id = ?`,
 			t.Name, join(t.Policy.AllowedModels), join(t.Policy.Jurisdictions), t.Policy.Home, t.Policy.Capture,
 			t.Policy.RetentionDays, t.Limits.RequestsPerMinute, t.Limits.TokensPerMinute, t.Limits.MonthlyTokens,
-			t.Disabled, t.ID)
+			t.Disabled, t.Policy.RetireErasedAdapters, t.ID)
 		if isUnique(err) {
 			return fmt.Errorf("%w: tenant %q", ErrExists, t.Name)
 		}
@@ -322,7 +324,8 @@ func scanTenant(r scanner) (Tenant, error) {
 	var models, zones string
 	var created int64
 	err := r.Scan(&t.ID, &t.Name, &models, &zones, &t.Policy.Home, &t.Policy.Capture, &t.Policy.RetentionDays,
-		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.MonthlyTokens, &created, &t.Disabled)
+		&t.Limits.RequestsPerMinute, &t.Limits.TokensPerMinute, &t.Limits.MonthlyTokens, &created, &t.Disabled,
+		&t.Policy.RetireErasedAdapters)
 	t.Policy.AllowedModels = split(models)
 	t.Policy.Jurisdictions = split(zones)
 	t.Created = fromNanos(created)

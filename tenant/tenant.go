@@ -50,6 +50,11 @@ type Policy struct {
 	// RetentionDays is how long captured data is kept; 0 means it is not
 	// kept past the request.
 	RetentionDays int `json:"retention_days"`
+	// RetireErasedAdapters retires, automatically, every LoRA adapter
+	// trained on a dataset version that held examples an erasure removed
+	// (flywheel/registry marks them either way). Off by default: a marked
+	// adapter stays usable until someone decides.
+	RetireErasedAdapters bool `json:"retire_erased_adapters,omitempty"`
 }
 
 // AllowsModel reports whether the policy lets the tenant use model

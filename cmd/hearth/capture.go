@@ -12,16 +12,19 @@ import (
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// flywheelEnv is what the capture and dataset commands open: the data
-// directory's database, the tenant --tenant names and the flywheel's
-// stores (erasures flow on into datasets, along their lineage), on the
-// commands' clock. The capture commands, which erase and shred, also
-// record into the audit log, or its spool while a node runs (audited).
+// flywheelEnv is what the capture, dataset, adapter and eval commands
+// open: the data directory's database, the tenant --tenant names and the
+// flywheel's stores (erasures flow on into datasets and adapters, along
+// their lineage), on the commands' clock and in the jurisdiction of the
+// node's certificate, if it has one. The commands that erase, shred or
+// export also record into the audit log, or its spool while a node runs
+// (audited).
 type flywheelEnv struct {
 	d      *db.DB
 	fw     *flywheel.Stores
@@ -51,6 +54,16 @@ func openFlywheel(ctx context.Context, g *globals, tenantArg string, audited boo
 		return nil, fmt.Errorf("--tenant: %w", err)
 	}
 	o := flywheel.Options{Now: g.now}
+	// The node's jurisdiction is its certificate's: the adapter registry
+	// keeps a tenant's adapters only in its home.
+	cert, err := fabric.LoadCertIfExists(dataDir)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	if cert != nil {
+		o.Jurisdiction = cert.Jurisdiction
+	}
 	if audited {
 		var id *identity.Identity
 		if e.log, id, err = audit.OpenDataDir(dataDir, g.warnAuditSpooled); err != nil {

@@ -148,6 +148,8 @@ func newCLI(g *globals) *cobra.Command {
 		newFleetCmd(g),
 		newDatasetCmd(g),
 		newTrainCmd(g),
+		newAdaptersCmd(g),
+		newEvalCmd(g),
 	)
 	return root
 }

@@ -80,6 +80,7 @@ type tenantFlags struct {
 	home, capture       string
 	retention, rpm, tpm int
 	monthly             int64
+	retireErased        bool
 }
 
 func (f *tenantFlags) register(cmd *cobra.Command) {
@@ -89,6 +90,7 @@ func (f *tenantFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.home, "home", "", "home jurisdiction, where the tenant's data lives (one of --jurisdictions)")
 	fl.StringVar(&f.capture, "capture", "", "capture of requests and responses: off, opt-in or on (default off)")
 	fl.IntVar(&f.retention, "retention-days", 0, "days captured data is kept")
+	fl.BoolVar(&f.retireErased, "retire-erased-adapters", false, "retire LoRA adapters automatically when an erasure reaches the dataset they were trained on")
 	fl.IntVar(&f.rpm, "rpm", 0, "requests per minute (0: unlimited)")
 	fl.IntVar(&f.tpm, "tpm", 0, "tokens per minute (0: unlimited)")
 	fl.Int64Var(&f.monthly, "monthly-tokens", 0, "tokens per calendar month (0: unlimited)")
@@ -105,6 +107,7 @@ func (f *tenantFlags) patch(cmd *cobra.Command) admin.TenantPatch {
 	ifChanged(changed, "home", &pol.Home, &f.home)
 	ifChanged(changed, "capture", &pol.Capture, &f.capture)
 	ifChanged(changed, "retention-days", &pol.RetentionDays, &f.retention)
+	ifChanged(changed, "retire-erased-adapters", &pol.RetireErasedAdapters, &f.retireErased)
 	ifChanged(changed, "rpm", &lim.RequestsPerMinute, &f.rpm)
 	ifChanged(changed, "tpm", &lim.TokensPerMinute, &f.tpm)
 	ifChanged(changed, "monthly-tokens", &lim.MonthlyTokens, &f.monthly)
@@ -239,6 +242,7 @@ func newTenantsShowCmd(g *globals, ts *tenantStore) *cobra.Command {
 					{"home", cmp.Or(t.Policy.Home, "-")},
 					{"capture", t.Policy.Capture},
 					{"retention", tenantDays(t.Policy.RetentionDays)},
+					{"retire erased adapters", strconv.FormatBool(t.Policy.RetireErasedAdapters)},
 					{"requests/min", tenantLimit(int64(t.Limits.RequestsPerMinute))},
 					{"tokens/min", tenantLimit(int64(t.Limits.TokensPerMinute))},
 					{"monthly tokens", tenantLimit(t.Limits.MonthlyTokens)},

@@ -2,8 +2,8 @@
 // packages share, as net/http/httptest does for HTTP: an in-memory audit
 // log, a node's stores (database, tenants, meter, identity and audit log)
 // opened in a test's temporary directory, an HTTP test server that can
-// wait for its handlers, and a poll for a state to come about. Only tests
-// import it.
+// wait for its handlers, a poll for a state to come about, and a small
+// LoRA adapter file. Only tests import it.
 //
 // It imports tenant, metering and audit, so those packages' own
 // (in-package) tests cannot use it; the settable clock they share is in
@@ -11,17 +11,23 @@
 package testfixture
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/engine/gguf"
+	"github.com/hearth-ai/hearth/engine/tensor"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
 	"github.com/hearth-ai/hearth/tenant"
@@ -182,4 +188,34 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// AdapterFile is a small llama.cpp LoRA adapter GGUF for arch: rank 2 on
+// blk.0's q projection of a 4-wide model, its values seeded by seed (so
+// two seeds give two files).
+func AdapterFile(t testing.TB, arch string, seed float32) []byte {
+	t.Helper()
+	w := gguf.NewWriter()
+	w.SetKV("general.architecture", arch)
+	w.SetKV("general.type", "adapter")
+	w.SetKV("adapter.type", "lora")
+	w.SetKV("adapter.lora.alpha", float32(4))
+	vals := make([]byte, 4*8)
+	for i := range 8 {
+		binary.LittleEndian.PutUint32(vals[4*i:], math.Float32bits(seed+float32(i)/8))
+	}
+	for _, name := range []string{"blk.0.attn_q.weight.lora_a", "blk.0.attn_q.weight.lora_b"} {
+		shape := []int64{4, 2}
+		if strings.HasSuffix(name, "_b") {
+			shape = []int64{2, 4}
+		}
+		if err := w.AddTensor(name, tensor.F32, shape, vals); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

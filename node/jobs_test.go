@@ -135,8 +135,10 @@ func TestFineTuningSDK(t *testing.T) {
 		t.Errorf("unknown job: %v", err)
 	}
 
-	// A second job, cancelled before the node validates it or just after.
+	// A second job, cancelled before the node validates it or just after,
+	// with its hyperparameters where older clients still send them.
 	queued, err := c.FineTuning.Jobs.New(ctx, openai.FineTuningJobNewParams{Model: "stories260k", TrainingFile: f.ID,
+		//lint:ignore SA1019 the deprecated field is what older clients send
 		Hyperparameters: openai.FineTuningJobNewParamsHyperparameters{BatchSize: openai.FineTuningJobNewParamsHyperparametersBatchSizeUnion{OfAuto: constant.ValueOf[constant.Auto]()}}})
 	if err != nil {
 		t.Fatal(err)

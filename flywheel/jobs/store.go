@@ -90,13 +90,6 @@ func newID(prefix string) string {
 	return prefix + string(b[:])
 }
 
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
 func fromNano(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}

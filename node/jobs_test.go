@@ -17,6 +17,7 @@ import (
 
 	"github.com/hearth-ai/hearth/flywheel/jobs"
 	"github.com/hearth-ai/hearth/node"
+	"github.com/hearth-ai/hearth/tenant"
 )
 
 // stepTrainer trains one step per example and epoch, a checkpoint every
@@ -210,4 +211,80 @@ func post(t *testing.T, url, ctype, body string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// TestFineTuningTenants: over HTTP with API keys, a tenant sees only its
+// own files and jobs, a key without the inference scope is refused, and
+// a tenant whose home is another jurisdiction cannot upload here.
+func TestFineTuningTenants(t *testing.T) {
+	cfg := config(t, t.TempDir())
+	cfg.Jurisdiction = "KE"
+	cfg.Jobs = node.JobsConfig{Trainer: stepTrainer{}, Threads: 1}
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := func(name string, pol tenant.Policy, scopes ...tenant.Scope) string {
+		t.Helper()
+		if _, err := n.Tenants().CreateTenant(ctx, tenant.Tenant{Name: name, Policy: pol}); err != nil {
+			t.Fatal(err)
+		}
+		secret, _, err := n.Tenants().CreateKey(ctx, name, tenant.KeyOptions{Scopes: scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	acme := key("acme", tenant.Policy{Home: "KE", Jurisdictions: []string{"KE"}})
+	other := key("other", tenant.Policy{})
+	feedbackOnly := key("rater", tenant.Policy{}, tenant.ScopeFeedback)
+	away := key("ng-health", tenant.Policy{Home: "NG", Jurisdictions: []string{"NG", "KE"}})
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(ctx)
+	base := "http://" + cfg.Listener.Addr().String() + "/v1/"
+	client := func(k string) openai.Client {
+		return openai.NewClient(option.WithBaseURL(base), option.WithAPIKey(k), option.WithMaxRetries(0))
+	}
+	upload := func(k string) (*openai.FileObject, error) {
+		c := client(k)
+		return c.Files.New(ctx, openai.FileNewParams{File: openai.File(strings.NewReader(trainJSONL), "t.jsonl", "application/jsonl"),
+			Purpose: openai.FilePurposeFineTune})
+	}
+	f, err := upload(acme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, co := client(acme), client(other)
+	job, err := ca.FineTuning.Jobs.New(ctx, openai.FineTuningJobNewParams{Model: "stories260k", TrainingFile: f.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.OrganizationID != "acme" {
+		t.Errorf("organization %q", job.OrganizationID)
+	}
+	var apiErr *openai.Error
+	if _, err := co.Files.Get(ctx, f.ID); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
+		t.Errorf("another tenant's file: %v", err)
+	}
+	if _, err := co.FineTuning.Jobs.Get(ctx, job.ID); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
+		t.Errorf("another tenant's job: %v", err)
+	}
+	if _, err := co.FineTuning.Jobs.New(ctx, openai.FineTuningJobNewParams{Model: "stories260k", TrainingFile: f.ID}); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Errorf("training on another tenant's file: %v", err)
+	}
+	if page, err := co.FineTuning.Jobs.List(ctx, openai.FineTuningJobListParams{}); err != nil || len(page.Data) != 0 {
+		t.Errorf("another tenant lists %v, %v", page, err)
+	}
+	if _, err := upload(feedbackOnly); !errors.As(err, &apiErr) || apiErr.StatusCode != 403 {
+		t.Errorf("a key without the inference scope: %v", err)
+	}
+	if _, err := upload(away); !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || !strings.Contains(apiErr.Message, "NG") {
+		t.Errorf("a tenant at home elsewhere: %v", err)
+	}
+	if _, err := upload("hk_forged"); !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
+		t.Errorf("a forged key: %v", err)
+	}
 }

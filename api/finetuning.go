@@ -212,6 +212,21 @@ func writeList[T any](w http.ResponseWriter, data []T, more bool, id func(T) str
 	writeJSON(w, http.StatusOK, l)
 }
 
+// answerList answers a listing: the page the query asks for, of what list
+// returns, each item named by id.
+func answerList[T any](w http.ResponseWriter, r *http.Request, list func(ListPage) ([]T, bool, error), id func(T) string) error {
+	p, err := listPage(r)
+	if err != nil {
+		return err
+	}
+	items, more, err := list(p)
+	if err != nil {
+		return err
+	}
+	writeList(w, items, more, id)
+	return nil
+}
+
 // DefaultMaxFileBytes is Config.MaxFileBytes's default.
 const DefaultMaxFileBytes = 64 << 20
 
@@ -248,19 +263,13 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, f)
 		return nil
 	}
-	p, err := listPage(r)
-	if err != nil {
-		return err
-	}
 	if o := r.URL.Query().Get("order"); o != "" && o != "desc" {
 		return unsupported("order", "files are listed newest first: 'order' may only be 'desc'")
 	}
-	list, more, err := ft.Files(r.Context(), r.URL.Query().Get("purpose"), p)
-	if err != nil {
-		return err
-	}
-	writeList(w, list, more, func(f FileObject) string { return f.ID })
-	return nil
+	return answerList(w, r, func(p ListPage) ([]FileObject, bool, error) {
+		return ft.Files(r.Context(), r.URL.Query().Get("purpose"), p)
+	},
+		func(f FileObject) string { return f.ID })
 }
 
 // readUpload reads a multipart upload: its "purpose" field and its
@@ -457,16 +466,8 @@ func (h *hyperparameters) decode() (FineTuningHyper, error) {
 func (s *Server) fineTuningJobs(w http.ResponseWriter, r *http.Request) error {
 	ft := s.cfg.FineTuning
 	if r.Method == http.MethodGet {
-		p, err := listPage(r)
-		if err != nil {
-			return err
-		}
-		list, more, err := ft.Jobs(r.Context(), p)
-		if err != nil {
-			return err
-		}
-		writeList(w, list, more, func(j FineTuningJob) string { return j.ID })
-		return nil
+		return answerList(w, r, func(p ListPage) ([]FineTuningJob, bool, error) { return ft.Jobs(r.Context(), p) },
+			func(j FineTuningJob) string { return j.ID })
 	}
 	var body fineTuningRequest
 	if err := s.decodeJSON(w, r, &body); err != nil {
@@ -528,28 +529,14 @@ func (s *Server) oneJob(w http.ResponseWriter, r *http.Request, do func(context.
 
 // fineTuningEvents is /v1/fine_tuning/jobs/{id}/events.
 func (s *Server) fineTuningEvents(w http.ResponseWriter, r *http.Request) error {
-	p, err := listPage(r)
-	if err != nil {
-		return err
-	}
-	list, more, err := s.cfg.FineTuning.JobEvents(r.Context(), r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeList(w, list, more, func(e FineTuningEvent) string { return e.ID })
-	return nil
+	return answerList(w, r, func(p ListPage) ([]FineTuningEvent, bool, error) {
+		return s.cfg.FineTuning.JobEvents(r.Context(), r.PathValue("id"), p)
+	}, func(e FineTuningEvent) string { return e.ID })
 }
 
 // fineTuningCheckpoints is /v1/fine_tuning/jobs/{id}/checkpoints.
 func (s *Server) fineTuningCheckpoints(w http.ResponseWriter, r *http.Request) error {
-	p, err := listPage(r)
-	if err != nil {
-		return err
-	}
-	list, more, err := s.cfg.FineTuning.JobCheckpoints(r.Context(), r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeList(w, list, more, func(c FineTuningCheckpoint) string { return c.ID })
-	return nil
+	return answerList(w, r, func(p ListPage) ([]FineTuningCheckpoint, bool, error) {
+		return s.cfg.FineTuning.JobCheckpoints(r.Context(), r.PathValue("id"), p)
+	}, func(c FineTuningCheckpoint) string { return c.ID })
 }

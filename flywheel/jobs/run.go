@@ -170,30 +170,39 @@ func tenantOf(ctx context.Context, m *Manager, id string) string {
 // unless it has left from meanwhile (a cancel). It reports whether it
 // did.
 func (m *Manager) transition(ctx context.Context, id, from, to, msg string) bool {
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
-		m.log.Error("fine-tuning: job status", "job", id, "err", err)
-		return false
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE ft_jobs SET status = ? WHERE id = ? AND status = ?`, to, id, from)
-	if err != nil {
-		m.log.Error("fine-tuning: job status", "job", id, "err", err)
-		return false
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false
-	}
-	if err := m.event(ctx, tx, id, LevelInfo, EventMessage, msg, nil); err != nil {
-		m.log.Error("fine-tuning: job status", "job", id, "err", err)
-		return false
-	}
-	if err := tx.Commit(); err != nil {
-		m.log.Error("fine-tuning: job status", "job", id, "err", err)
-		return false
-	}
-	return true
+	return m.change(ctx, id, LevelInfo, msg, `UPDATE ft_jobs SET status = ? WHERE id = ? AND status = ?`, to, id, from)
 }
+
+// change runs update, a conditional update of job id's row, and, when it
+// changed the row, appends the event msg in the same transaction. It
+// reports whether the row changed; a failure is logged.
+func (m *Manager) change(ctx context.Context, id, level, msg, update string, args ...any) bool {
+	err := func() error {
+		tx, err := m.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		res, err := tx.ExecContext(ctx, update, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errUnchanged
+		}
+		if err := m.event(ctx, tx, id, level, EventMessage, msg, nil); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil && !errors.Is(err, errUnchanged) {
+		m.log.Error("fine-tuning: job status", "job", id, "err", err)
+	}
+	return err == nil
+}
+
+// errUnchanged: the job had left the status a change expected.
+var errUnchanged = errors.New("job status changed meanwhile")
 
 // data reads a job's training and validation examples.
 func (m *Manager) data(ctx context.Context, j Job) (train, eval []dataset.Example, err error) {
@@ -389,32 +398,13 @@ func (m *Manager) succeed(ctx context.Context, j Job, spec Spec, res *Result) {
 			return
 		}
 	}
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
-		m.log.Error("fine-tuning: finish job", "job", j.ID, "err", err)
-		return
-	}
-	defer tx.Rollback()
-	r, err := tx.ExecContext(ctx, `UPDATE ft_jobs SET status = 'succeeded', finished = ?, fine_tuned_model = ?, trained_tokens = ?, estimated_finish = 0
-		WHERE id = ? AND status = 'running'`, m.now().UnixNano(), name, res.Tokens, j.ID)
-	if err != nil {
-		m.log.Error("fine-tuning: finish job", "job", j.ID, "err", err)
-		return
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return // cancelled as it finished
-	}
 	msg := fmt.Sprintf("The job has successfully completed: %s (%d steps, %d tokens, training loss %.4f", name, res.Steps, res.Tokens, res.TrainLoss)
 	if len(spec.Eval) > 0 {
 		msg += fmt.Sprintf(", validation loss %.4f", res.EvalLoss)
 	}
-	if err := m.event(ctx, tx, j.ID, LevelInfo, EventMessage, msg+")", nil); err != nil {
-		m.log.Error("fine-tuning: finish job", "job", j.ID, "err", err)
-		return
-	}
-	if err := tx.Commit(); err != nil {
-		m.log.Error("fine-tuning: finish job", "job", j.ID, "err", err)
-		return
+	if !m.change(ctx, j.ID, LevelInfo, msg+")", `UPDATE ft_jobs SET status = 'succeeded', finished = ?, fine_tuned_model = ?, trained_tokens = ?,
+		estimated_finish = 0 WHERE id = ? AND status = 'running'`, m.now().UnixNano(), name, res.Tokens, j.ID) {
+		return // cancelled as it finished
 	}
 	m.audit(ctx, audit.Record{Tenant: j.TenantID, Model: j.Model, Reason: "job.end", Detail: map[string]string{"job_id": j.ID,
 		"status": StatusSucceeded, "fine_tuned_model": name, "trained_tokens": strconv.FormatInt(res.Tokens, 10)}})
@@ -434,27 +424,8 @@ func (m *Manager) fail(ctx context.Context, j Job, code, param, msg string) {
 		m.log.Error("fine-tuning: fail job", "job", j.ID, "err", err)
 		return
 	}
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
-		m.log.Error("fine-tuning: fail job", "job", j.ID, "err", err)
-		return
-	}
-	defer tx.Rollback()
-	r, err := tx.ExecContext(ctx, `UPDATE ft_jobs SET status = 'failed', finished = ?, error = ?, estimated_finish = 0
-		WHERE id = ? AND status IN ('validating_files', 'queued', 'running')`, m.now().UnixNano(), string(jerr), j.ID)
-	if err != nil {
-		m.log.Error("fine-tuning: fail job", "job", j.ID, "err", err)
-		return
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return
-	}
-	if err := m.event(ctx, tx, j.ID, LevelError, EventMessage, "The job failed: "+msg, nil); err != nil {
-		m.log.Error("fine-tuning: fail job", "job", j.ID, "err", err)
-		return
-	}
-	if err := tx.Commit(); err != nil {
-		m.log.Error("fine-tuning: fail job", "job", j.ID, "err", err)
+	if !m.change(ctx, j.ID, LevelError, "The job failed: "+msg, `UPDATE ft_jobs SET status = 'failed', finished = ?, error = ?, estimated_finish = 0
+		WHERE id = ? AND status IN ('validating_files', 'queued', 'running')`, m.now().UnixNano(), string(jerr), j.ID) {
 		return
 	}
 	m.audit(ctx, audit.Record{Tenant: j.TenantID, Model: j.Model, Reason: "job.end", Detail: map[string]string{"job_id": j.ID,

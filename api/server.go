@@ -62,6 +62,12 @@ type Config struct {
 	// Now is the clock for created timestamps and durations. Nil means
 	// time.Now.
 	Now func() time.Time
+	// FineTuning serves OpenAI's /v1/files and /v1/fine_tuning/jobs
+	// (finetuning.go). Nil leaves them unrouted (404).
+	FineTuning FineTuner
+	// MaxFileBytes bounds a file uploaded to /v1/files; larger ones get
+	// 413. Zero means DefaultMaxFileBytes.
+	MaxFileBytes int64
 	// Capture is offered each successful generation of an authenticated
 	// caller, after the response is delivered, and serves POST
 	// /v1/feedback (see capture.go). Nil captures nothing.
@@ -103,6 +109,7 @@ const DefaultMaxBodyBytes = 8 << 20
 //	GET  /v1/models             OpenAI model list
 //	GET  /v1/models/{id}        one model
 //	POST /v1/feedback           rate a captured response (Config.Capture)
+//	/v1/files, /v1/fine_tuning/jobs...  OpenAI's fine-tuning (Config.FineTuning; finetuning.go)
 //	POST /api/chat              Ollama chat (NDJSON unless "stream": false)
 //	POST /api/generate          Ollama generate (NDJSON unless "stream": false)
 //	POST /api/embed             Ollama embeddings (batch)
@@ -148,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxFileBytes <= 0 {
+		cfg.MaxFileBytes = DefaultMaxFileBytes
+	}
 	if cfg.MaxEmbeddingTokens <= 0 {
 		cfg.MaxEmbeddingTokens = DefaultMaxEmbeddingTokens
 	}
@@ -191,6 +201,15 @@ func (s *Server) routes() {
 	s.route("/v1/models", EndpointModels, familyOpenAI, s.listModels, http.MethodGet)
 	s.route("/v1/models/{id...}", EndpointModel, familyOpenAI, s.getModel, http.MethodGet)
 	s.route("/v1/feedback", EndpointFeedback, familyOpenAI, s.feedback, http.MethodPost) // feedback.go
+	if s.cfg.FineTuning != nil {                                                         // finetuning.go
+		s.route("/v1/files", EndpointFiles, familyOpenAI, s.files, http.MethodGet, http.MethodPost)
+		s.route("/v1/files/{id}", EndpointFile, familyOpenAI, s.file, http.MethodGet, http.MethodDelete)
+		s.route("/v1/fine_tuning/jobs", EndpointFineTuningJobs, familyOpenAI, s.fineTuningJobs, http.MethodGet, http.MethodPost)
+		s.route("/v1/fine_tuning/jobs/{id}", EndpointFineTuningJob, familyOpenAI, s.fineTuningJob, http.MethodGet)
+		s.route("/v1/fine_tuning/jobs/{id}/events", EndpointFineTuningEvents, familyOpenAI, s.fineTuningEvents, http.MethodGet)
+		s.route("/v1/fine_tuning/jobs/{id}/checkpoints", EndpointFineTuningCheckpoints, familyOpenAI, s.fineTuningCheckpoints, http.MethodGet)
+		s.route("/v1/fine_tuning/jobs/{id}/cancel", EndpointFineTuningCancel, familyOpenAI, s.fineTuningCancel, http.MethodPost)
+	}
 	s.route("/v1/", EndpointNotFound, familyOpenAI, notFound)
 
 	s.route("/api/tags", EndpointOllamaTags, familyOllama, s.ollamaTags, http.MethodGet)

@@ -13,6 +13,7 @@ import (
 	"github.com/hearth-ai/hearth/audit"
 	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/flywheel/jobs"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/store"
@@ -68,6 +69,11 @@ type Config struct {
 	// Audit configures the audit log; the node sets Logger and Anchor.
 	Audit audit.Options
 
+	// Jobs configures the fine-tuning jobs (OpenAI's /v1/files and
+	// /v1/fine_tuning/jobs): the trainer, the registry, the thread
+	// budget and the upload limit.
+	Jobs JobsConfig
+
 	// API settings (api.Config's).
 	DefaultMaxTokens int
 	MaxTokensLimit   int
@@ -80,6 +86,27 @@ type Config struct {
 	// Resolved by New.
 	cert     *fabric.Cert
 	loopback bool
+}
+
+// JobsConfig is what a node's fine-tuning jobs are built with (see
+// package flywheel/jobs); the node sets the rest.
+type JobsConfig struct {
+	// Trainer trains the adapters. Nil: the node takes files but refuses
+	// jobs (501).
+	Trainer jobs.Trainer
+	// Registry keeps the adapters trained; nil leaves each in its job's
+	// directory, DATA/jobs/JOB-ID.
+	Registry jobs.Registry
+	// Threads is the thread budget of the one job training at a time.
+	// Zero: jobs.DefaultThreads(), half the machine's cores (at least
+	// one), so that serving is never starved.
+	Threads int
+	// MaxFileBytes bounds an uploaded training file (413 beyond). Zero:
+	// jobs.DefaultMaxFileBytes (64 MiB).
+	MaxFileBytes int64
+	// CheckpointEvery is the trainer's checkpoint interval in steps; zero
+	// is the trainer's default.
+	CheckpointEvery int
 }
 
 // resolve fills in the defaults and settles what the configuration

@@ -23,6 +23,8 @@ import (
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
+	"github.com/hearth-ai/hearth/flywheel/dataset"
+	"github.com/hearth-ai/hearth/flywheel/jobs"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
@@ -51,6 +53,7 @@ type Node struct {
 	gate    *access.Gate
 	capture *capture.Store
 	relay   *relay.Relay
+	jobs    *jobs.Manager
 	docs    *tenantdoc.Book // nil without an operator key
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -80,7 +83,8 @@ const sweepEvery = time.Hour
 // New resolves cfg and builds the node's parts in dependency order: data
 // dir, identity, database, tenants, meter, runner, fabric node, audit log
 // anchored in the fabric's peers, access gate, capture store with the
-// relay's forwarder, relay, tenant documents (with an operator key), API,
+// relay's forwarder, relay, fine-tuning jobs, tenant documents (with an
+// operator key), API,
 // admin API and, when routing, the gateway. It starts nothing. On error
 // it closes what it opened.
 func New(cfg Config) (_ *Node, err error) {
@@ -246,6 +250,23 @@ func (n *Node) openCapture(ctx context.Context) error {
 	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	return n.openJobs(ctx, fw.Datasets)
+}
+
+// openJobs opens the fine-tuning jobs: files sealed under the tenants'
+// capture keys, jobs training on the runner's models or the tenants'
+// datasets, one at a time on their own thread budget, each in its
+// directory under DATA/jobs.
+func (n *Node) openJobs(ctx context.Context, datasets *dataset.Store) error {
+	jc := n.cfg.Jobs
+	var err error
+	n.jobs, err = jobs.Open(ctx, jobs.Config{DB: n.db, Dir: filepath.Join(n.cfg.DataDir, "jobs"), Trainer: jc.Trainer, Models: n.run,
+		Datasets: datasets, Sealer: n.capture.Sealer(), Keys: n.capture, Registry: jc.Registry, Audit: n.audit, Node: n.id.ID,
+		Jurisdiction: n.cfg.Jurisdiction, Threads: jc.Threads, MaxFileBytes: jc.MaxFileBytes, CheckpointEvery: jc.CheckpointEvery,
+		Now: n.cfg.Now, Logger: n.log})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	return nil
 }
 
@@ -265,6 +286,8 @@ func (n *Node) buildHandler() error {
 		Backend:          n.run,
 		Gate:             n.gate,
 		Capture:          capture.NewHook(n.capture), // consented capture and POST /v1/feedback
+		FineTuning:       jobs.NewHook(n.jobs),
+		MaxFileBytes:     n.jobs.MaxFileBytes(),
 		Logger:           n.log,
 		Metrics:          metrics,
 		Gatherer:         n.reg,
@@ -372,6 +395,10 @@ func (n *Node) startLocked(ctx context.Context) error {
 	n.wg.Go(func() { n.sweep(n.ctx) })
 	n.wg.Go(func() { n.relay.TrackPeers(n.ctx) })
 	n.wg.Go(func() { n.anchor.Run(n.ctx, n.audit) })
+	if err := n.jobs.Start(ctx); err != nil {
+		return fmt.Errorf("serve: fine-tuning jobs: %w", err)
+	}
+	n.log.Info("fine-tuning jobs", "threads", n.jobs.Threads(), "trainer", n.cfg.Jobs.Trainer != nil)
 	ln := limitConnsPerIP(n.cfg.Listener, n.cfg.Limits.MaxConnsPerIP, n.log)
 	n.wg.Go(func() {
 		if err := n.hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -433,9 +460,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	close(n.draining)
 	n.mu.Unlock()
 
-	herr := n.hs.Shutdown(ctx) // waits for handlers: streams in flight finish
+	herr := n.hs.Shutdown(ctx)   // waits for handlers: streams in flight finish
+	jerr := n.jobs.Shutdown(ctx) // the job training stops at a step, to resume at the next start
 	rerr := n.run.Shutdown(ctx)
-	n.finish(errors.Join(herr, rerr))
+	n.finish(errors.Join(herr, jerr, rerr))
 	return n.stopErr
 }
 
@@ -457,6 +485,9 @@ func (n *Node) close() {
 		n.hs.Close()
 	}
 	n.cfg.Listener.Close()
+	if n.jobs != nil {
+		n.jobs.Shutdown(context.Background())
+	}
 	if n.run != nil {
 		n.run.Shutdown(context.Background())
 	}
@@ -502,6 +533,7 @@ func (n *Node) DB() *db.DB              { return n.db }
 func (n *Node) Tenants() *tenant.Store  { return n.tenants }
 func (n *Node) Audit() *audit.Log       { return n.audit }
 func (n *Node) Capture() *capture.Store { return n.capture }
+func (n *Node) Jobs() *jobs.Manager     { return n.jobs }
 func (n *Node) Runner() *runner.Runner  { return n.run }
 func (n *Node) Fabric() *fabric.Node    { return n.fab }
 func (n *Node) Registry() *prometheus.Registry {

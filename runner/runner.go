@@ -113,6 +113,13 @@ func (r *Runner) resolve(name string) (string, string, error) {
 	return "", "", fmt.Errorf("%w: %q", api.ErrModelNotFound, name)
 }
 
+// Path is the file of the model a request naming name would run; for a
+// name the runner does not serve, the error wraps api.ErrModelNotFound.
+func (r *Runner) Path(name string) (string, error) {
+	_, path, err := r.resolve(name)
+	return path, err
+}
+
 // displayName is how a model is listed: files by their bare name (what the
 // user typed), store models as name:tag.
 func (r *Runner) displayName(canon string) string {

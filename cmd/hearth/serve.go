@@ -52,6 +52,8 @@ type serveOptions struct {
 	clusterPlain   bool
 	logFormat      string
 	limits         hearthnode.Limits
+	trainThreads   int
+	maxFileBytes   int64
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -116,6 +118,8 @@ let streams in flight finish (up to --drain).`,
 	f.DurationVar(&o.limits.BodyTimeout, "body-timeout", hearthnode.DefaultBodyTimeout, "how long a client may take to send a request body, from its headers (0: no limit)")
 	f.DurationVar(&o.limits.IdleTimeout, "idle-timeout", hearthnode.DefaultIdleTimeout, "how long an idle keep-alive connection stays open")
 	f.IntVar(&o.limits.MaxConnsPerIP, "max-conns-per-ip", hearthnode.DefaultMaxConnsPerIP, "connections one client (an IPv4 address, an IPv6 /64, this machine over loopback) may hold open at once; more get a 503 (0: no limit)")
+	f.IntVar(&o.trainThreads, "train-threads", 0, "threads of the one fine-tuning job training at a time (0: half the cores, at least one, so serving keeps the rest)")
+	f.Int64Var(&o.maxFileBytes, "max-file-bytes", 0, "largest training file /v1/files takes; larger get a 413 (0: 64 MiB)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -194,6 +198,7 @@ func (o *serveOptions) nodeConfig(g *globals, log *slog.Logger) (hearthnode.Conf
 		Fabric: fabric.Config{Site: o.site, Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL,
 			Credentials: o.natsCreds, HeartbeatInterval: o.heartbeat, AddedLatency: o.faultLatency},
 		DefaultMaxTokens: o.maxTokens, MaxTokensLimit: o.maxTokensLimit, StallTimeout: o.stallTimeout,
+		Jobs: hearthnode.JobsConfig{Threads: o.trainThreads, MaxFileBytes: o.maxFileBytes},
 	}
 	if o.routeSet {
 		cfg.Route = &o.route

@@ -221,3 +221,31 @@ func expF32Go(x []float32) {
 		x[i] = float32(math.Exp(float64(v)))
 	}
 }
+
+// Scores sets s[p] = scale·(q·k_p) for p < len(s), with the key of
+// position p at k[p*stride:][:len(q)]: the scores of attention, for
+// callers that need them apart from Attend (the trainer's backward pass).
+func Scores(s, q, k []float32, stride int, scale float32) {
+	hd := len(q)
+	for p0 := 0; p0 < len(s); p0 += attendBlock {
+		b, kb := s[p0:min(p0+attendBlock, len(s))], k[p0*stride:]
+		if !attnScoresFast(q, kb, stride, scale, b) {
+			for p := range b {
+				b[p] = DotF32(q, kb[p*stride:p*stride+hd]) * scale
+			}
+		}
+	}
+}
+
+// WeightedSum adds Σ_p w[p]·v_p to out, with v_p at v[p*stride:][:len(out)].
+func WeightedSum(out, v []float32, stride int, w []float32) {
+	hd := len(out)
+	for p0 := 0; p0 < len(w); p0 += attendBlock {
+		b, vb := w[p0:min(p0+attendBlock, len(w))], v[p0*stride:]
+		if !attnSumFast(out, vb, stride, b) {
+			for p, x := range b {
+				AxpyF32(out, x, vb[p*stride:p*stride+hd])
+			}
+		}
+	}
+}

@@ -45,7 +45,16 @@ func MatMulTAdd(dst []float32, typ DType, w []byte, rows, cols int, g []float32,
 		}
 		for t := 0; t < n; t++ {
 			d, gt := dst[t*cols+c0:t*cols+c1], g[t*rows:(t+1)*rows]
-			for r := r0; r < r1; r++ {
+			r := r0
+			for ; r+8 <= r1; r += 8 {
+				a := (*[8]float32)(gt[r : r+8])
+				if !axpy8F32Fast(d, a, buf[(r-r0)*width:], width) {
+					for i, s := range a {
+						axpyF32Go(d, s, buf[(r-r0+i)*width:(r-r0+i+1)*width])
+					}
+				}
+			}
+			for ; r < r1; r++ {
 				if s := gt[r]; s != 0 {
 					AxpyF32(d, s, buf[(r-r0)*width:(r-r0+1)*width])
 				}

@@ -74,3 +74,41 @@ func TestMatMulTAddShapes(t *testing.T) {
 		t.Fatal("a column range off the block boundaries accepted")
 	}
 }
+
+// TestMatMulTAddOddShapes covers the tails: columns not a multiple of the
+// vector width and tiles of fewer than eight rows, at every SIMD level.
+func TestMatMulTAddOddShapes(t *testing.T) {
+	const rows, cols, n = 13, 50, 3
+	rng := rand.New(rand.NewPCG(3, 4))
+	w := make([]float32, rows*cols)
+	g := make([]float32, n*rows)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	for i := range g {
+		g[i] = float32(rng.NormFloat64())
+	}
+	raw := make([]byte, 4*len(w))
+	if err := Quantize(F32, w, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, lv := range []Level{LevelPortable, CPULevel()} {
+		prev := SetLevel(lv)
+		got := make([]float32, n*cols)
+		if err := MatMulTAdd(got, F32, raw, rows, cols, g, n, 0, cols, make([]float32, TileTRows*cols)); err != nil {
+			t.Fatal(err)
+		}
+		SetLevel(prev)
+		for tk := 0; tk < n; tk++ {
+			for c := 0; c < cols; c++ {
+				var want float64
+				for r := 0; r < rows; r++ {
+					want += float64(w[r*cols+c]) * float64(g[tk*rows+r])
+				}
+				if math.Abs(float64(got[tk*cols+c])-want) > 1e-4*(1+math.Abs(want)) {
+					t.Fatalf("level %v token %d col %d: got %v, want %v", lv, tk, c, got[tk*cols+c], want)
+				}
+			}
+		}
+	}
+}

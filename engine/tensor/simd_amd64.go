@@ -114,6 +114,9 @@ func axpyF32AVX2(y []float32, a float32, x []float32)
 func expF32AVX2(x []float32)
 
 //go:noescape
+func axpy8F32AVX2(y []float32, a *[8]float32, x []float32, stride int)
+
+//go:noescape
 func attnScoresAVX2(q, k []float32, stride int, scale float32, s []float32)
 
 //go:noescape
@@ -250,6 +253,19 @@ func axpyF32Fast(y []float32, a float32, x []float32) bool {
 	n := len(y) &^ 7
 	axpyF32AVX2(y, a, x)
 	axpyF32Go(y[n:], a, x[n:])
+	return true
+}
+
+func axpy8F32Fast(y []float32, a *[8]float32, x []float32, stride int) bool {
+	if !active.vecAVX2 {
+		return false
+	}
+	_ = x[7*stride+len(y)-1]
+	n := len(y) &^ 15
+	axpy8F32AVX2(y, a, x, stride)
+	for r := range a {
+		axpyF32Go(y[n:], a[r], x[r*stride+n:r*stride+len(y)])
+	}
 	return true
 }
 

@@ -6,7 +6,7 @@ import (
 	"github.com/hearth-ai/hearth/engine/tensor"
 )
 
-// attend computes s.att from the rotated s.q, s.k and s.v: each token's
+// attend computes s.tp.att from the rotated s.tp.q, s.tp.k and s.tp.v: each token's
 // query heads attend to the tokens of its segment up to itself, through
 // the serving path's own kernel (tensor.Attend). The work is split by
 // key/value head, as the backward pass's must be.
@@ -20,8 +20,8 @@ func (t *Trainer) attend() {
 			for h := g * group; h < (g+1)*group; h++ {
 				for i := 0; i < n; i++ {
 					st := s.start[i]
-					tensor.Attend(s.att[i*qd+h*hd:i*qd+(h+1)*hd], s.q[i*qd+h*hd:i*qd+(h+1)*hd],
-						s.k[st*kvd+g*hd:], s.v[st*kvd+g*hd:], kvd, i-st+1, scale)
+					tensor.Attend(s.tp.att[i*qd+h*hd:i*qd+(h+1)*hd], s.tp.q[i*qd+h*hd:i*qd+(h+1)*hd],
+						s.tp.k[st*kvd+g*hd:], s.tp.v[st*kvd+g*hd:], kvd, i-st+1, scale)
 				}
 			}
 		}
@@ -35,7 +35,7 @@ func (t *Trainer) probs(p, q []float32, g, i int, scale float32) []float32 {
 	hd, kvd := m.HeadDim, m.KVHeads*m.HeadDim
 	st := s.start[i]
 	w := p[:i-st+1]
-	tensor.Scores(w, q, s.k[st*kvd+g*hd:], kvd, scale)
+	tensor.Scores(w, q, s.tp.k[st*kvd+g*hd:], kvd, scale)
 	mx := float32(math.Inf(-1))
 	for _, v := range w {
 		mx = max(mx, v)
@@ -70,12 +70,12 @@ func (t *Trainer) attendBack() {
 		for g := lo; g < hi; g++ {
 			for h := g * group; h < (g+1)*group; h++ {
 				for i := 0; i < n; i++ {
-					q := s.q[i*qd+h*hd : i*qd+(h+1)*hd]
+					q := s.tp.q[i*qd+h*hd : i*qd+(h+1)*hd]
 					w := t.probs(p, q, g, i, scale)
 					do := s.datt[i*qd+h*hd : i*qd+(h+1)*hd]
 					st := s.start[i]
 					d := dp[:len(w)]
-					tensor.Scores(d, do, s.v[st*kvd+g*hd:], kvd, 1)
+					tensor.Scores(d, do, s.tp.v[st*kvd+g*hd:], kvd, 1)
 					var sum float32
 					for j, pj := range w {
 						sum += pj * d[j]
@@ -84,7 +84,7 @@ func (t *Trainer) attendBack() {
 					for j, pj := range w {
 						d[j] = pj * (d[j] - sum) * scale
 					}
-					tensor.WeightedSum(s.dq[i*qd+h*hd:i*qd+(h+1)*hd], s.k[st*kvd+g*hd:], kvd, d)
+					tensor.WeightedSum(s.dq[i*qd+h*hd:i*qd+(h+1)*hd], s.tp.k[st*kvd+g*hd:], kvd, d)
 					for j, ds := range d {
 						if ds != 0 {
 							tensor.AxpyF32(s.dk[(st+j)*kvd+g*hd:(st+j)*kvd+(g+1)*hd], ds, q)

@@ -16,11 +16,13 @@ type scratch struct {
 
 	xs [][]float32 // (blocks+1) residual stream at each block's input, and the output
 
-	// One block's activations (the tape), recomputed block by block.
-	xa, q, k, v, att, x1, xf, g, u, h, tmp []float32
-	lu                                     [7][]float32 // (n, rank) A x of each projection, unscaled
-	mask                                   [7][]float32 // (n, in) dropout factors: 0 or 1/(1-p)
-	din                                    [7][]float32 // (n, in) the dropped-out input of each projection
+	// The tapes of the blocks kept whole (tapes[:kept]) and one more that
+	// the other blocks share, recomputed block by block; tp is the block's
+	// at hand.
+	tapes []tape
+	kept  int
+	tp    *tape
+	tmp   []float32
 
 	// Gradients.
 	dx, dx1, dxf, dg, du, dh, datt, dq, dk, dv, dxa, dlu []float32
@@ -29,11 +31,33 @@ type scratch struct {
 	pos, start []int
 }
 
-func grow(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
+// tape is one block's activations, what its backward pass reads.
+type tape struct {
+	xa, q, k, v, att, x1, xf, g, u, h []float32
+	lu                                [7][]float32 // (n, rank) A x of each projection, unscaled
+	mask                              [7][]float32 // (n, in) dropout factors: 0 or 1/(1-p)
+	din                               [7][]float32 // (n, in) the dropped-out input of each projection
+}
+
+// DefaultActivationBudget is the memory a trainer spends, by default, on
+// keeping blocks' activations from the forward pass so that the backward
+// pass need not recompute them (see SetActivationBudget).
+const DefaultActivationBudget = 512 << 20
+
+// SetActivationBudget sets the bytes of block activations a step may keep
+// beyond the one block it always holds: blocks whose activations fit are
+// kept from the forward pass, the others recomputed. It changes speed and
+// memory, never results.
+func (t *Trainer) SetActivationBudget(bytes int64) { t.budget = max(bytes, 0) }
+
+// tapeFloats is the floats one block's tape holds for n tokens.
+func (t *Trainer) tapeFloats(n int) int {
+	m := t.m
+	f := n * (3*m.Dim + 2*m.Heads*m.HeadDim + 2*m.KVHeads*m.HeadDim + 3*m.FFN + 7*t.c.Rank)
+	if t.c.Dropout > 0 {
+		f += 2 * n * (4*m.Dim + m.Heads*m.HeadDim + m.FFN)
 	}
-	return s[:n]
+	return f
 }
 
 func (t *Trainer) ensure(n int) *scratch {
@@ -45,20 +69,43 @@ func (t *Trainer) ensure(n int) *scratch {
 	for i := range s.xs {
 		s.xs[i] = grow(s.xs[i], n*dim)
 	}
-	for _, b := range []*[]float32{&s.xa, &s.x1, &s.xf, &s.tmp, &s.dx, &s.dx1, &s.dxf, &s.dxa} {
+	s.kept = min(int(t.budget/int64(4*t.tapeFloats(n))), len(m.Layers)-1)
+	if len(s.tapes) > s.kept+1 {
+		s.tapes = s.tapes[:s.kept+1] // a longer sequence keeps fewer
+	}
+	for len(s.tapes) < s.kept+1 {
+		s.tapes = append(s.tapes, tape{})
+	}
+	for i := range s.tapes {
+		tp := &s.tapes[i]
+		for _, b := range []*[]float32{&tp.xa, &tp.x1, &tp.xf} {
+			*b = grow(*b, n*dim)
+		}
+		for _, b := range []*[]float32{&tp.q, &tp.att} {
+			*b = grow(*b, n*qd)
+		}
+		for _, b := range []*[]float32{&tp.k, &tp.v} {
+			*b = grow(*b, n*kvd)
+		}
+		for _, b := range []*[]float32{&tp.g, &tp.u, &tp.h} {
+			*b = grow(*b, n*ffn)
+		}
+		for k := range tp.lu {
+			tp.lu[k] = grow(tp.lu[k], n*t.c.Rank)
+		}
+	}
+	s.tmp = grow(s.tmp, n*dim)
+	for _, b := range []*[]float32{&s.dx, &s.dx1, &s.dxf, &s.dxa} {
 		*b = grow(*b, n*dim)
 	}
-	for _, b := range []*[]float32{&s.q, &s.att, &s.dq, &s.datt} {
+	for _, b := range []*[]float32{&s.dq, &s.datt} {
 		*b = grow(*b, n*qd)
 	}
-	for _, b := range []*[]float32{&s.k, &s.v, &s.dk, &s.dv} {
+	for _, b := range []*[]float32{&s.dk, &s.dv} {
 		*b = grow(*b, n*kvd)
 	}
-	for _, b := range []*[]float32{&s.g, &s.u, &s.h, &s.dg, &s.du, &s.dh} {
+	for _, b := range []*[]float32{&s.dg, &s.du, &s.dh} {
 		*b = grow(*b, n*ffn)
-	}
-	for k := range s.lu {
-		s.lu[k] = grow(s.lu[k], n*t.c.Rank)
 	}
 	s.dlu = grow(s.dlu, n*t.c.Rank)
 	half := m.RopeDim / 2
@@ -68,6 +115,13 @@ func (t *Trainer) ensure(n int) *scratch {
 	s.cos, s.sin = s.cos[:n*half], s.sin[:n*half]
 	s.n = n
 	return s
+}
+
+// use makes block l's tape the one at hand: its own if it is kept, else
+// the shared one.
+func (t *Trainer) use(l int) {
+	s := &t.s
+	s.tp = &s.tapes[min(l, s.kept)]
 }
 
 // run is Backward (grad) or Loss (!grad).
@@ -94,6 +148,7 @@ func (t *Trainer) run(ctx context.Context, seq Sequence, grad bool) (float64, in
 		if err := ctx.Err(); err != nil {
 			return 0, 0, err
 		}
+		t.use(l)
 		t.block(l, s.xs[l], s.xs[l+1])
 	}
 	loss, dx := t.head(seq.Tokens, preds, grad)
@@ -104,7 +159,10 @@ func (t *Trainer) run(ctx context.Context, seq Sequence, grad bool) (float64, in
 		if err := ctx.Err(); err != nil {
 			return 0, 0, err
 		}
-		if l != len(t.base)-1 { // the last block's tape is still the forward pass's
+		t.use(l)
+		// A block on the shared tape is recomputed, but for the last:
+		// the shared tape still holds its forward pass.
+		if l >= s.kept && l != len(t.base)-1 {
 			t.block(l, s.xs[l], s.tmp)
 		}
 		t.blockBack(l, dx)
@@ -172,36 +230,36 @@ func (t *Trainer) block(l int, x, out []float32) {
 	n, dim, hd := s.n, m.Dim, m.HeadDim
 	qd, kvd, half := m.Heads*hd, m.KVHeads*hd, m.RopeDim/2
 	for i := 0; i < n; i++ {
-		model.RMSNorm(s.xa[i*dim:(i+1)*dim], x[i*dim:(i+1)*dim], L.AttnNorm, m.NormEps)
+		model.RMSNorm(s.tp.xa[i*dim:(i+1)*dim], x[i*dim:(i+1)*dim], L.AttnNorm, m.NormEps)
 	}
-	t.proj(l, 0, &L.Q, s.xa, s.q)
-	t.proj(l, 1, &L.K, s.xa, s.k)
-	t.proj(l, 2, &L.V, s.xa, s.v)
+	t.proj(l, 0, &L.Q, s.tp.xa, s.tp.q)
+	t.proj(l, 1, &L.K, s.tp.xa, s.tp.k)
+	t.proj(l, 2, &L.V, s.tp.xa, s.tp.v)
 	for i := 0; i < n; i++ {
 		c, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
 		for h := 0; h < m.Heads; h++ {
-			m.Rope(s.q[i*qd+h*hd:i*qd+(h+1)*hd], c, sn)
+			m.Rope(s.tp.q[i*qd+h*hd:i*qd+(h+1)*hd], c, sn)
 		}
 		for h := 0; h < m.KVHeads; h++ {
-			m.Rope(s.k[i*kvd+h*hd:i*kvd+(h+1)*hd], c, sn)
+			m.Rope(s.tp.k[i*kvd+h*hd:i*kvd+(h+1)*hd], c, sn)
 		}
 	}
 	t.attend()
-	t.proj(l, 3, &L.O, s.att, s.tmp)
-	for i := range s.x1[:n*dim] {
-		s.x1[i] = x[i] + s.tmp[i]
+	t.proj(l, 3, &L.O, s.tp.att, s.tmp)
+	for i := range s.tp.x1[:n*dim] {
+		s.tp.x1[i] = x[i] + s.tmp[i]
 	}
 	for i := 0; i < n; i++ {
-		model.RMSNorm(s.xf[i*dim:(i+1)*dim], s.x1[i*dim:(i+1)*dim], L.FFNNorm, m.NormEps)
+		model.RMSNorm(s.tp.xf[i*dim:(i+1)*dim], s.tp.x1[i*dim:(i+1)*dim], L.FFNNorm, m.NormEps)
 	}
-	t.proj(l, 4, &L.Gate, s.xf, s.g)
-	t.proj(l, 5, &L.Up, s.xf, s.u)
-	h := s.h[:n*m.FFN]
-	copy(h, s.g[:n*m.FFN])
-	tensor.SwiGLU(h, s.u[:n*m.FFN])
+	t.proj(l, 4, &L.Gate, s.tp.xf, s.tp.g)
+	t.proj(l, 5, &L.Up, s.tp.xf, s.tp.u)
+	h := s.tp.h[:n*m.FFN]
+	copy(h, s.tp.g[:n*m.FFN])
+	tensor.SwiGLU(h, s.tp.u[:n*m.FFN])
 	t.proj(l, 6, &L.Down, h, s.tmp)
 	for i := range out[:n*dim] {
-		out[i] = s.x1[i] + s.tmp[i]
+		out[i] = s.tp.x1[i] + s.tmp[i]
 	}
 }
 
@@ -218,25 +276,25 @@ func (t *Trainer) blockBack(l int, dx []float32) {
 	copy(dx1, dx[:n*dim])
 	dh := s.dh[:n*ffn]
 	clear(dh)
-	t.projBack(l, 6, &L.Down, s.h, dx1, dh)
+	t.projBack(l, 6, &L.Down, s.tp.h, dx1, dh)
 	for i := range dh {
-		g, u := float64(s.g[i]), float64(s.u[i])
+		g, u := float64(s.tp.g[i]), float64(s.tp.u[i])
 		sig := 1 / (1 + math.Exp(-g))
 		s.dg[i] = float32(float64(dh[i]) * u * sig * (1 + g*(1-sig)))
 		s.du[i] = float32(float64(dh[i]) * g * sig)
 	}
 	dxf := s.dxf[:n*dim]
 	clear(dxf)
-	t.projBack(l, 4, &L.Gate, s.xf, s.dg, dxf)
-	t.projBack(l, 5, &L.Up, s.xf, s.du, dxf)
+	t.projBack(l, 4, &L.Gate, s.tp.xf, s.dg, dxf)
+	t.projBack(l, 5, &L.Up, s.tp.xf, s.du, dxf)
 	for i := 0; i < n; i++ {
-		rmsBack(dx1[i*dim:(i+1)*dim], s.x1[i*dim:(i+1)*dim], L.FFNNorm, dxf[i*dim:(i+1)*dim], m.NormEps)
+		rmsBack(dx1[i*dim:(i+1)*dim], s.tp.x1[i*dim:(i+1)*dim], L.FFNNorm, dxf[i*dim:(i+1)*dim], m.NormEps)
 	}
 
 	// x1 = x + o(attention(rope(q), rope(k), v))
 	datt := s.datt[:n*qd]
 	clear(datt)
-	t.projBack(l, 3, &L.O, s.att, dx1, datt)
+	t.projBack(l, 3, &L.O, s.tp.att, dx1, datt)
 	clear(s.dq[:n*qd])
 	clear(s.dk[:n*kvd])
 	clear(s.dv[:n*kvd])
@@ -256,9 +314,9 @@ func (t *Trainer) blockBack(l int, dx []float32) {
 	}
 	dxa := s.dxa[:n*dim]
 	clear(dxa)
-	t.projBack(l, 0, &L.Q, s.xa, s.dq, dxa)
-	t.projBack(l, 1, &L.K, s.xa, s.dk, dxa)
-	t.projBack(l, 2, &L.V, s.xa, s.dv, dxa)
+	t.projBack(l, 0, &L.Q, s.tp.xa, s.dq, dxa)
+	t.projBack(l, 1, &L.K, s.tp.xa, s.dk, dxa)
+	t.projBack(l, 2, &L.V, s.tp.xa, s.dv, dxa)
 	copy(dx[:n*dim], dx1)
 	x := s.xs[l]
 	for i := 0; i < n; i++ {
@@ -292,8 +350,8 @@ func (t *Trainer) proj(l, k int, lin *model.Linear, in, out []float32) {
 	}
 	x := in[:s.n*p.in]
 	if t.dropping {
-		s.mask[k] = grow(s.mask[k], s.n*p.in)
-		s.din[k] = grow(s.din[k], s.n*p.in)
+		s.tp.mask[k] = grow(s.tp.mask[k], s.n*p.in)
+		s.tp.din[k] = grow(s.tp.din[k], s.n*p.in)
 		rng := rand.New(rand.NewPCG(t.c.Seed, uint64(t.step)<<40^uint64(t.calls)<<20^uint64(l)<<4^uint64(k)))
 		keep := float32(1 / (1 - t.c.Dropout))
 		for i := range x {
@@ -301,12 +359,12 @@ func (t *Trainer) proj(l, k int, lin *model.Linear, in, out []float32) {
 			if rng.Float64() < t.c.Dropout {
 				f = 0
 			}
-			s.mask[k][i], s.din[k][i] = f, x[i]*f
+			s.tp.mask[k][i], s.tp.din[k][i] = f, x[i]*f
 		}
-		x = s.din[k]
+		x = s.tp.din[k]
 	}
 	r, in_, out_ := t.c.Rank, p.in, p.out
-	u := s.lu[k]
+	u := s.tp.lu[k]
 	t.pool.For(s.n, 4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xi, ui := x[i*in_:(i+1)*in_], u[i*r:(i+1)*r]
@@ -334,9 +392,9 @@ func (t *Trainer) projBack(l, k int, lin *model.Linear, in, dy, din []float32) {
 	r, nin, nout, sc := t.c.Rank, p.in, p.out, t.scale
 	x := in[:n*nin]
 	if t.dropping {
-		x = s.din[k]
+		x = s.tp.din[k]
 	}
-	u, du := s.lu[k], s.dlu
+	u, du := s.tp.lu[k], s.dlu
 	// dB[o] += s * sum_t dy[t][o] u[t]
 	t.pool.For(nout, 16, func(lo, hi int) {
 		for o := lo; o < hi; o++ {
@@ -379,7 +437,7 @@ func (t *Trainer) projBack(l, k int, lin *model.Linear, in, dy, din []float32) {
 			}
 			di := din[i*nin : (i+1)*nin]
 			if t.dropping {
-				mk := s.mask[k][i*nin : (i+1)*nin]
+				mk := s.tp.mask[k][i*nin : (i+1)*nin]
 				for c, v := range row {
 					di[c] += v * mk[c]
 				}
@@ -407,4 +465,11 @@ func (t *Trainer) matT(w *model.Matrix, dy, dx []float32, n int) {
 			}
 		}
 	})
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
 }

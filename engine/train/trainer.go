@@ -29,7 +29,8 @@ type Trainer struct {
 	lossSum float64 // since the last Update
 	targets int
 
-	dropping bool // this pass applies dropout (Backward with Dropout > 0)
+	dropping bool  // this pass applies dropout (Backward with Dropout > 0)
+	budget   int64 // bytes of block activations kept (SetActivationBudget)
 	s        scratch
 }
 
@@ -67,7 +68,7 @@ func New(m *model.Transformer, c Config, pool *parallel.Pool) (*Trainer, error) 
 	if pool == nil {
 		pool = parallel.New(1)
 	}
-	t := &Trainer{m: m, c: c, pool: pool, scale: float32(c.Alpha / float64(c.Rank))}
+	t := &Trainer{m: m, c: c, pool: pool, scale: float32(c.Alpha / float64(c.Rank)), budget: DefaultActivationBudget}
 	t.base = make([]model.Layer, len(m.Layers))
 	copy(t.base, m.Layers)
 	t.blocks = make([][7]*param, len(m.Layers))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/hearth-ai/hearth/engine/bench"
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/parallel"
@@ -17,7 +18,9 @@ import (
 // rank 16, all seven projections, 512-token sequences, HEARTH_BENCH_THREADS
 // threads (default 2). Its sub-benchmark pp512 is the engine's own prompt
 // processing of the same 512 tokens, measured in the same run, for the
-// ratio the issue sets (training tokens/s over pp512 tokens/s).
+// ratio the issue sets (training tokens/s over pp512 tokens/s). The
+// train sub-benchmark also reports the process's peak RSS beside the
+// base file's size.
 func BenchmarkTrain(b *testing.B) {
 	path := os.Getenv("HEARTH_BENCH_MODEL")
 	if path == "" {
@@ -57,6 +60,12 @@ func BenchmarkTrain(b *testing.B) {
 			tr.Update()
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+		// The process's peak so far: run this sub-benchmark alone
+		// (-bench Train/train) for the trainer's own.
+		b.ReportMetric(float64(bench.PeakRSS())/(1<<20), "peak-RSS-MiB")
+		if st, err := os.Stat(path); err == nil {
+			b.ReportMetric(float64(st.Size())/(1<<20), "base-MiB")
+		}
 	})
 	b.Run("pp512", func(b *testing.B) {
 		st := m.NewState(n + 1)

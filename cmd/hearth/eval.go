@@ -14,7 +14,6 @@ import (
 	"github.com/hearth-ai/hearth/flywheel/eval"
 	"github.com/hearth-ai/hearth/flywheel/registry"
 	"github.com/hearth-ai/hearth/internal/atomicfile"
-	"github.com/hearth-ai/hearth/store"
 )
 
 func newEvalCmd(g *globals) *cobra.Command {
@@ -54,7 +53,7 @@ steps.jsonl.`,
 			if err != nil {
 				return fmt.Errorf("--dataset: %w", err)
 			}
-			basePath, err := baseModelPath(g, baseArg)
+			basePath, err := resolveModel(g, baseArg)
 			if err != nil {
 				return fmt.Errorf("--base: %w", err)
 			}
@@ -168,25 +167,4 @@ func matchMark(o eval.Output) string {
 		return " (contains)"
 	}
 	return ""
-}
-
-// baseModelPath reads a --base argument: a GGUF file, or a model name in
-// the data directory's store.
-func baseModelPath(g *globals, arg string) (string, error) {
-	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
-		return arg, nil
-	}
-	dir, err := g.dataDir()
-	if err != nil {
-		return "", err
-	}
-	s, err := store.Open(dir)
-	if err != nil {
-		return "", err
-	}
-	path, err := s.Path(arg)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", fmt.Errorf("%q is neither a file nor a model in the store (hearth models list)", arg)
-	}
-	return path, err
 }

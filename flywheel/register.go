@@ -3,6 +3,8 @@ package flywheel
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +68,10 @@ type Eval struct {
 // the held-out examples and registers it, with its lineage, hyper-
 // parameters and metrics, as the next version of tr.Name in tenant t's
 // registry. It returns the version and the evaluation (nil without eval
-// examples). Any failure (an unreadable adapter, one that does not fit
+// examples). A version of tr.Name that already holds the same file, for
+// the same base and dataset version, is returned as it is, with no
+// evaluation: a command run again after its run finished names the
+// version it registered rather than registering a copy. Any failure (an unreadable adapter, one that does not fit
 // the base, the evaluation, the registry's checks, seal or audit) leaves
 // nothing registered.
 func (s *Stores) RegisterAdapter(ctx context.Context, t tenant.Tenant, tr Trained) (*registry.Version, *eval.Report, error) {
@@ -95,6 +100,9 @@ func (s *Stores) RegisterAdapter(ctx context.Context, t tenant.Tenant, tr Traine
 		return nil, nil, fmt.Errorf("flywheel: register adapter %s: %w: the adapter is for a %s model, the base %s is %s",
 			tr.Name, registry.ErrBaseMismatch, a.Arch, base.Name, base.Arch)
 	}
+	if v, err := s.registered(ctx, t.ID, tr.Name, file, base, tr.Dataset); err != nil || v != nil {
+		return v, nil, err
+	}
 	m := tr.Metrics
 	var rep *eval.Report
 	if len(tr.Eval) > 0 {
@@ -117,6 +125,23 @@ func (s *Stores) RegisterAdapter(ctx context.Context, t tenant.Tenant, tr Traine
 		return nil, nil, err
 	}
 	return v, rep, nil
+}
+
+// registered finds a version of name with this file, base and dataset
+// version; nil if there is none.
+func (s *Stores) registered(ctx context.Context, tenantID, name string, file []byte, base registry.Base, ds registry.DatasetRef) (*registry.Version, error) {
+	vs, err := s.Adapters.List(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(file)
+	for _, v := range vs {
+		if v.Name == name && v.SHA256 == hex.EncodeToString(sum[:]) && strings.EqualFold(v.Base.Digest, base.Digest) &&
+			v.Dataset.Name == ds.Name && (ds.Version == 0 || v.Dataset.Version == ds.Version) {
+			return &v, nil
+		}
+	}
+	return nil, nil
 }
 
 // evaluate runs flywheel/eval over tr.Eval, the base alone and with a.

@@ -20,8 +20,9 @@ import (
 const stories = "../../shared/testdata/models/stories260K.gguf"
 
 // storiesAdapter writes a rank-2 adapter of stories260K's q projections
-// for arch (the base's, or another to be refused).
-func storiesAdapter(t *testing.T, arch string) string {
+// for arch (the base's, or another to be refused), its values scaled by
+// amp.
+func storiesAdapter(t *testing.T, arch string, amp float64) string {
 	t.Helper()
 	m, err := engine.Load(stories, engine.Options{Threads: 1, Context: 64})
 	if err != nil {
@@ -35,10 +36,10 @@ func storiesAdapter(t *testing.T, arch string) string {
 		}
 		l := &model.LoRA{Rank: 2, Scale: 2, A: make([]float32, 2*p.W.Cols), B: make([]float32, 2*p.W.Rows)}
 		for i := range l.A {
-			l.A[i] = float32(0.3 * math.Sin(float64(i)))
+			l.A[i] = float32(amp * math.Sin(float64(i)))
 		}
 		for i := range l.B {
-			l.B[i] = float32(0.3 * math.Cos(float64(i)))
+			l.B[i] = float32(amp * math.Cos(float64(i)))
 		}
 		a.LoRA[p.Name] = l
 	}
@@ -55,7 +56,7 @@ func TestRegisterAdapter(t *testing.T) {
 	f.capture(t, 4, nil)
 	dv := f.build(t)
 	examples := append(append([]dataset.Example{}, dv.Train...), dv.Eval...)
-	tr := Trained{Name: "support", Adapter: storiesAdapter(t, "llama"), Base: registry.Base{Name: "stories260k"}, BasePath: stories,
+	tr := Trained{Name: "support", Adapter: storiesAdapter(t, "llama", 0.3), Base: registry.Base{Name: "stories260k"}, BasePath: stories,
 		Dataset: registry.DatasetRef{Name: dv.Name, Version: dv.Version, Hash: dv.ContentHash()}, Eval: examples[:2],
 		Hyper: map[string]int{"rank": 2}, Metrics: Metrics{Steps: 3, Tokens: 300, TrainLoss: 2.5}, Threads: 1}
 	v, rep, err := f.s.RegisterAdapter(ctx, f.ten, tr)
@@ -100,9 +101,14 @@ func TestRegisterAdapter(t *testing.T) {
 	if v, err := f.s.Adapters.Get(ctx, f.ten.ID, "support", 1); err != nil || !v.ErasedData {
 		t.Errorf("after an erasure: %+v, %v; want ErasedData", v, err)
 	}
+	// The same file again (a command run again) is the version registered.
+	again, rep, err := f.s.RegisterAdapter(ctx, f.ten, tr)
+	if err != nil || rep != nil || again.Ref() != "support@1" {
+		t.Errorf("registering the same adapter again: %+v, %v, %v; want support@1 and no evaluation", again, rep, err)
+	}
 	// Without eval examples there is no evaluation, and the given digest is
 	// taken as it is.
-	tr.Eval, tr.Base.Digest = nil, "sha256:"+want.Digest
+	tr.Adapter, tr.Eval, tr.Base.Digest = storiesAdapter(t, "llama", 0.2), nil, "sha256:"+want.Digest
 	v, rep, err = f.s.RegisterAdapter(ctx, f.ten, tr)
 	if err != nil || rep != nil || v.Version != 2 || v.Base.Digest != want.Digest || strings.Contains(string(v.Metrics), `"eval"`) {
 		t.Errorf("without eval examples: %+v, %v, %v", v, rep, err)
@@ -115,7 +121,7 @@ func TestRegisterAdapterRefusals(t *testing.T) {
 	f := newFixture(t)
 	f.capture(t, 4, nil)
 	dv := f.build(t)
-	good := Trained{Name: "support", Adapter: storiesAdapter(t, "llama"), Base: registry.Base{Name: "stories260k"}, BasePath: stories,
+	good := Trained{Name: "support", Adapter: storiesAdapter(t, "llama", 0.3), Base: registry.Base{Name: "stories260k"}, BasePath: stories,
 		Dataset: registry.DatasetRef{Name: dv.Name, Version: dv.Version}, Eval: dv.Train[:1], Threads: 1}
 	emptyFile := filepath.Join(t.TempDir(), "empty.gguf")
 	if err := os.WriteFile(emptyFile, nil, 0o600); err != nil {
@@ -131,7 +137,7 @@ func TestRegisterAdapterRefusals(t *testing.T) {
 		{"missing adapter", func(tr *Trained) { tr.Adapter = "/nonexistent/adapter.gguf" }, "no such file"},
 		{"empty adapter", func(tr *Trained) { tr.Adapter = emptyFile }, "empty.gguf"},
 		{"a base model as the adapter", func(tr *Trained) { tr.Adapter = stories }, "not an adapter"},
-		{"another architecture", func(tr *Trained) { tr.Adapter = storiesAdapter(t, "qwen2") }, "qwen2"},
+		{"another architecture", func(tr *Trained) { tr.Adapter = storiesAdapter(t, "qwen2", 0.3) }, "qwen2"},
 		{"missing base", func(tr *Trained) { tr.BasePath = "/nonexistent/base.gguf" }, "base.gguf"},
 		{"bad digest", func(tr *Trained) { tr.Base.Digest, tr.Base.Arch = "sha256:beef", "llama" }, "digest"},
 		{"an eval example without an answer", func(tr *Trained) {

@@ -124,6 +124,17 @@ steps.jsonl.`,
 
 // printEval prints the summary side by side, then each example's answers.
 func printEval(w io.Writer, r *eval.Report) {
+	printEvalSummary(w, r)
+	for i, row := range r.Rows {
+		fmt.Fprintf(w, "\n#%d %q\n  reference: %q\n  base:      %q%s\n", i+1, row.Prompt, row.Reference, row.Base.Text, matchMark(row.Base))
+		if row.Adapter != nil {
+			fmt.Fprintf(w, "  adapter:   %q%s\n", row.Adapter.Text, matchMark(*row.Adapter))
+		}
+	}
+}
+
+// printEvalSummary prints the metrics of base and adapter side by side.
+func printEvalSummary(w io.Writer, r *eval.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	sums := []*eval.Summary{&r.Base}
 	if r.Adapter != nil {
@@ -151,12 +162,6 @@ func printEval(w io.Writer, r *eval.Report) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	for i, row := range r.Rows {
-		fmt.Fprintf(w, "\n#%d %q\n  reference: %q\n  base:      %q%s\n", i+1, row.Prompt, row.Reference, row.Base.Text, matchMark(row.Base))
-		if row.Adapter != nil {
-			fmt.Fprintf(w, "  adapter:   %q%s\n", row.Adapter.Text, matchMark(*row.Adapter))
-		}
-	}
 }
 
 func matchMark(o eval.Output) string {

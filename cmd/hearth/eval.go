@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/engine/adapter"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/flywheel/eval"
 	"github.com/hearth-ai/hearth/flywheel/registry"
@@ -18,12 +20,12 @@ import (
 
 func newEvalCmd(g *globals) *cobra.Command {
 	var (
-		baseArg, datasetArg, tenantArg, split, reportPath, stepsPath string
-		asJSON                                                       bool
-		threads, maxTokens                                           int
+		baseArg, adapterArg, datasetArg, tenantArg, split, reportPath, stepsPath string
+		asJSON                                                                   bool
+		threads, maxTokens                                                       int
 	)
 	cmd := &cobra.Command{
-		Use:   "eval --base MODEL --dataset NAME[@VERSION] --tenant T [--split eval]",
+		Use:   "eval --base MODEL [--adapter NAME[@VERSION]|FILE] --dataset NAME[@VERSION] --tenant T [--split eval]",
 		Short: "Evaluate a base model, and an adapter on it, on a dataset's held-out examples",
 		Long: `Evaluate a base model on a version of one of the tenant's datasets (its eval
 split by default): the held-out loss and perplexity of the reference
@@ -31,10 +33,17 @@ answers (the assistant's tokens under the model's chat template), and for
 each example the greedy answer, whether it matches the reference exactly,
 whether it contains it, and its length.
 
+With --adapter the same base with a LoRA adapter attached is evaluated
+beside it, the two side by side: a version of the tenant's registry
+(NAME, its latest version, or NAME@VERSION), which must have been trained
+on this base file, or a llama.cpp LoRA GGUF file for the base's
+architecture.
+
 --base is a model name in the store or a GGUF file. --report writes the
 report as an SVG, with the training loss curve when --steps names the run's
 steps.jsonl.`,
 		Example: `  hearth eval --base stories260k --dataset support --tenant kra
+  hearth eval --base stories260k --adapter support@2 --dataset support --tenant kra
   hearth eval --base stories260k --dataset support@3 --tenant kra --report eval.svg --steps run/steps.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -90,8 +99,23 @@ steps.jsonl.`,
 				return err
 			}
 			defer base.Close()
-			fmt.Fprintf(g.stderr, "evaluating %s on %d %s examples of %s v%d\n", baseArg, len(examples), split, dv.Name, dv.Version)
-			rep, err := eval.Run(ctx, base, nil, examples, eval.Options{MaxTokens: maxTokens})
+			var adapted *engine.Model
+			subject := baseArg
+			if adapterArg != "" {
+				a, name, err := evalAdapter(ctx, fw, adapterArg, baseArg, basePath)
+				if err != nil {
+					return fmt.Errorf("--adapter: %w", err)
+				}
+				if a.Arch != base.Net.Arch {
+					return fmt.Errorf("--adapter %s: %w: the adapter is for a %s model, %s is %s", adapterArg, adapter.ErrMismatch, a.Arch, baseArg, base.Net.Arch)
+				}
+				if adapted, err = eval.WithLoRA(base, a.LoRA); err != nil {
+					return fmt.Errorf("--adapter %s: %w", adapterArg, err)
+				}
+				subject += " and " + baseArg + " with " + name
+			}
+			fmt.Fprintf(g.stderr, "evaluating %s on %d %s examples of %s v%d\n", subject, len(examples), split, dv.Name, dv.Version)
+			rep, err := eval.Run(ctx, base, adapted, examples, eval.Options{MaxTokens: maxTokens})
 			if err != nil {
 				return err
 			}
@@ -111,6 +135,7 @@ steps.jsonl.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&baseArg, "base", "", "base model: a store name or a GGUF file (required)")
+	f.StringVar(&adapterArg, "adapter", "", "also evaluate the base with this LoRA adapter: a registry NAME[@VERSION] or a GGUF file")
 	f.StringVar(&datasetArg, "dataset", "", "dataset NAME[@VERSION] (required)")
 	f.StringVar(&tenantArg, "tenant", "", "tenant name or ID (required)")
 	f.StringVar(&split, "split", dataset.Eval, "the split to evaluate on: eval or train")
@@ -120,6 +145,26 @@ steps.jsonl.`,
 	f.IntVarP(&threads, "threads", "t", 0, "worker threads (0: one per core)")
 	f.IntVar(&maxTokens, "max-tokens", 0, "tokens of each greedy answer at most (0: twice the reference's, plus 8)")
 	return cmd
+}
+
+// evalAdapter reads --adapter: a file is read as a llama.cpp LoRA GGUF,
+// any other name is a version in the tenant's registry, which must have
+// been trained on the base in basePath. It returns the adapter and what
+// to call it.
+func evalAdapter(ctx context.Context, e *flywheelEnv, arg, baseName, basePath string) (*adapter.Adapter, string, error) {
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		a, err := adapter.Read(arg)
+		return a, arg, err
+	}
+	b, err := registry.BaseOf(baseName, basePath)
+	if err != nil {
+		return nil, "", err
+	}
+	a, v, err := e.fw.Adapters.Adapter(ctx, e.tenant.ID, arg, b)
+	if err != nil {
+		return nil, "", fmt.Errorf("%q is not a file, and %w", arg, err)
+	}
+	return a, v.Ref(), nil
 }
 
 // printEval prints the summary side by side, then each example's answers.

@@ -112,7 +112,7 @@ steps.jsonl.`,
 				if adapted, err = eval.WithLoRA(base, a.LoRA); err != nil {
 					return fmt.Errorf("--adapter %s: %w", adapterArg, err)
 				}
-				subject += " and " + baseArg + " with " + name
+				subject += ", alone and with " + name + ","
 			}
 			fmt.Fprintf(g.stderr, "evaluating %s on %d %s examples of %s v%d\n", subject, len(examples), split, dv.Name, dv.Version)
 			rep, err := eval.Run(ctx, base, adapted, examples, eval.Options{MaxTokens: maxTokens})

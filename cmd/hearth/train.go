@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -69,6 +70,12 @@ that never stopped.`,
 			if err != nil {
 				return fmt.Errorf("--dataset: %w", err)
 			}
+			// The adapter's name is checked before, not after, the run.
+			if nameArg != "" {
+				if _, v, err := registry.ParseRef(nameArg); err != nil || v != 0 {
+					return fmt.Errorf("--name %q: want an adapter name without @VERSION (%v)", nameArg, err)
+				}
+			}
 			base, err := resolveModel(g, baseArg)
 			if err != nil {
 				return fmt.Errorf("--base: %w", err)
@@ -110,7 +117,7 @@ that never stopped.`,
 			}
 			return trained(ctx, g, tenantArg, res, flywheel.Trained{
 				Name: cmp.Or(nameArg, v.Name), Adapter: res.Adapter, BasePath: base,
-				Base:    registry.Base{Name: baseArg, Digest: res.BaseDigest},
+				Base:    registry.Base{Name: baseName(baseArg, base), Digest: res.BaseDigest},
 				Dataset: registry.DatasetRef{Name: v.Name, Version: v.Version, Hash: v.ContentHash()},
 				Eval:    v.Eval, Hyper: res.Hyper, Threads: threads, Logger: g.warnLogger(),
 			})
@@ -199,6 +206,15 @@ func trained(ctx context.Context, g *globals, tenantArg string, res *finetune.Re
 	}
 	fmt.Fprintf(g.stdout, "\nregistered: %s\nadapter: %s\n", v.Ref(), res.Adapter)
 	return nil
+}
+
+// baseName is what lineage calls a base given as arg and found at path:
+// its store name, or the file's name.
+func baseName(arg, path string) string {
+	if arg == path {
+		return filepath.Base(path)
+	}
+	return arg
 }
 
 // resolveModel finds a model given as a GGUF file or a store name.

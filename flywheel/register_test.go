@@ -4,50 +4,45 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/adapter"
-	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
+	"github.com/hearth-ai/hearth/flywheel/finetune"
 	"github.com/hearth-ai/hearth/flywheel/registry"
 )
 
 const stories = "../../shared/testdata/models/stories260K.gguf"
 
-// storiesAdapter writes a rank-2 adapter of stories260K's q projections
-// for arch (the base's, or another to be refused), its values scaled by
-// amp.
-func storiesAdapter(t *testing.T, arch string, amp float64) string {
+// trainAdapter trains a small adapter of stories260K on examples, its
+// LoRA initialisation and data order seeded by seed.
+func trainAdapter(t *testing.T, examples []dataset.Example, seed uint64) string {
 	t.Helper()
-	m, err := engine.Load(stories, engine.Options{Threads: 1, Context: 64})
+	res, err := finetune.Run(context.Background(), finetune.Spec{BasePath: stories, Train: examples, Threads: 1, Dir: t.TempDir(),
+		Hyper: finetune.Hyper{Rank: 2, Epochs: 1, Batch: 2, Seq: 128, LR: 1e-2, Seed: seed}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
-	a := &adapter.Adapter{Arch: arch, Alpha: 4, LoRA: map[string]*model.LoRA{}}
-	for _, p := range m.Net.Projections() {
-		if model.Kind(p.Name) != "q" {
-			continue
-		}
-		l := &model.LoRA{Rank: 2, Scale: 2, A: make([]float32, 2*p.W.Cols), B: make([]float32, 2*p.W.Rows)}
-		for i := range l.A {
-			l.A[i] = float32(amp * math.Sin(float64(i)))
-		}
-		for i := range l.B {
-			l.B[i] = float32(amp * math.Cos(float64(i)))
-		}
-		a.LoRA[p.Name] = l
-	}
-	path := filepath.Join(t.TempDir(), "adapter.gguf")
-	if err := a.WriteFile(path); err != nil {
+	return res.Adapter
+}
+
+// withArch writes a copy of the adapter in path claiming another
+// architecture.
+func withArch(t *testing.T, path, arch string) string {
+	t.Helper()
+	a, err := adapter.Read(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path
+	a.Arch = arch
+	out := filepath.Join(t.TempDir(), arch+".gguf")
+	if err := a.WriteFile(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestRegisterAdapter(t *testing.T) {
@@ -56,7 +51,7 @@ func TestRegisterAdapter(t *testing.T) {
 	f.capture(t, 4, nil)
 	dv := f.build(t)
 	examples := append(append([]dataset.Example{}, dv.Train...), dv.Eval...)
-	tr := Trained{Name: "support", Adapter: storiesAdapter(t, "llama", 0.3), Base: registry.Base{Name: "stories260k"}, BasePath: stories,
+	tr := Trained{Name: "support", Adapter: trainAdapter(t, examples, 1), Base: registry.Base{Name: "stories260k"}, BasePath: stories,
 		Dataset: registry.DatasetRef{Name: dv.Name, Version: dv.Version, Hash: dv.ContentHash()}, Eval: examples[:2],
 		Hyper: map[string]int{"rank": 2}, Metrics: Metrics{Steps: 3, Tokens: 300, TrainLoss: 2.5}, Threads: 1}
 	v, rep, err := f.s.RegisterAdapter(ctx, f.ten, tr)
@@ -108,7 +103,7 @@ func TestRegisterAdapter(t *testing.T) {
 	}
 	// Without eval examples there is no evaluation, and the given digest is
 	// taken as it is.
-	tr.Adapter, tr.Eval, tr.Base.Digest = storiesAdapter(t, "llama", 0.2), nil, "sha256:"+want.Digest
+	tr.Adapter, tr.Eval, tr.Base.Digest = trainAdapter(t, examples, 2), nil, "sha256:"+want.Digest
 	v, rep, err = f.s.RegisterAdapter(ctx, f.ten, tr)
 	if err != nil || rep != nil || v.Version != 2 || v.Base.Digest != want.Digest || strings.Contains(string(v.Metrics), `"eval"`) {
 		t.Errorf("without eval examples: %+v, %v, %v", v, rep, err)
@@ -121,7 +116,8 @@ func TestRegisterAdapterRefusals(t *testing.T) {
 	f := newFixture(t)
 	f.capture(t, 4, nil)
 	dv := f.build(t)
-	good := Trained{Name: "support", Adapter: storiesAdapter(t, "llama", 0.3), Base: registry.Base{Name: "stories260k"}, BasePath: stories,
+	trained := trainAdapter(t, dv.Train, 1)
+	good := Trained{Name: "support", Adapter: trained, Base: registry.Base{Name: "stories260k"}, BasePath: stories,
 		Dataset: registry.DatasetRef{Name: dv.Name, Version: dv.Version}, Eval: dv.Train[:1], Threads: 1}
 	emptyFile := filepath.Join(t.TempDir(), "empty.gguf")
 	if err := os.WriteFile(emptyFile, nil, 0o600); err != nil {
@@ -137,7 +133,7 @@ func TestRegisterAdapterRefusals(t *testing.T) {
 		{"missing adapter", func(tr *Trained) { tr.Adapter = "/nonexistent/adapter.gguf" }, "no such file"},
 		{"empty adapter", func(tr *Trained) { tr.Adapter = emptyFile }, "empty.gguf"},
 		{"a base model as the adapter", func(tr *Trained) { tr.Adapter = stories }, "not an adapter"},
-		{"another architecture", func(tr *Trained) { tr.Adapter = storiesAdapter(t, "qwen2", 0.3) }, "qwen2"},
+		{"another architecture", func(tr *Trained) { tr.Adapter = withArch(t, trained, "qwen2") }, "qwen2"},
 		{"missing base", func(tr *Trained) { tr.BasePath = "/nonexistent/base.gguf" }, "base.gguf"},
 		{"bad digest", func(tr *Trained) { tr.Base.Digest, tr.Base.Arch = "sha256:beef", "llama" }, "digest"},
 		{"an eval example without an answer", func(tr *Trained) {

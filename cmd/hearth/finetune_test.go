@@ -20,13 +20,7 @@ import (
 // writes the file engine/adapter reads, generate and eval find it by its
 // NAME@VERSION, and a base it was not trained on is refused.
 func TestTrainedAdapterCLI(t *testing.T) {
-	dir := t.TempDir()
-	mustRun(t, dir, "tenants", "create", "kra")
-	from := filepath.Join(dir, "chat.jsonl")
-	writeChatJSONL(t, from, 6)
-	mustRun(t, dir, "dataset", "import", "--tenant", "kra", "--name", "counting", from)
-	stories := filepath.Join(models, "stories260K.gguf")
-	mustRun(t, dir, "models", "import", stories, "--name", "stories260k")
+	dir, stories := countingDir(t)
 
 	train := []string{"train", "--base", "stories260k", "--dataset", "counting", "--tenant", "kra", "--name", "counter",
 		"--rank", "2", "--epochs", "2", "--batch", "2", "--seq", "160", "--lr", "0.01", "-t", "1"}

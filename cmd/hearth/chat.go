@@ -58,7 +58,7 @@ adapter registry as NAME[@VERSION].`,
 			ctx := cmd.Context()
 			var b chatBackend
 			if _, err := os.Stat(model); err == nil && url == "" && strings.HasSuffix(strings.ToLower(model), ".gguf") {
-				loras, resolver, err := lora.options(g)
+				loras, resolver, err := lora.options(ctx, g, model)
 				if err != nil {
 					return fmt.Errorf("chat: %w", err)
 				}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,21 +11,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/engine/adapter"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/flywheel/eval"
 	"github.com/hearth-ai/hearth/flywheel/registry"
 	"github.com/hearth-ai/hearth/internal/atomicfile"
-	"github.com/hearth-ai/hearth/store"
 )
 
 func newEvalCmd(g *globals) *cobra.Command {
 	var (
-		baseArg, datasetArg, tenantArg, split, reportPath, stepsPath string
-		asJSON                                                       bool
-		threads, maxTokens                                           int
+		baseArg, adapterArg, datasetArg, tenantArg, split, reportPath, stepsPath string
+		asJSON                                                                   bool
+		threads, maxTokens                                                       int
 	)
 	cmd := &cobra.Command{
-		Use:   "eval --base MODEL --dataset NAME[@VERSION] --tenant T [--split eval]",
+		Use:   "eval --base MODEL [--adapter NAME[@VERSION]|FILE] --dataset NAME[@VERSION] --tenant T [--split eval]",
 		Short: "Evaluate a base model, and an adapter on it, on a dataset's held-out examples",
 		Long: `Evaluate a base model on a version of one of the tenant's datasets (its eval
 split by default): the held-out loss and perplexity of the reference
@@ -32,10 +33,17 @@ answers (the assistant's tokens under the model's chat template), and for
 each example the greedy answer, whether it matches the reference exactly,
 whether it contains it, and its length.
 
+With --adapter the same base with a LoRA adapter attached is evaluated
+beside it, the two side by side: a version of the tenant's registry
+(NAME, its latest version, or NAME@VERSION), which must have been trained
+on this base file, or a llama.cpp LoRA GGUF file for the base's
+architecture.
+
 --base is a model name in the store or a GGUF file. --report writes the
 report as an SVG, with the training loss curve when --steps names the run's
 steps.jsonl.`,
 		Example: `  hearth eval --base stories260k --dataset support --tenant kra
+  hearth eval --base stories260k --adapter support@2 --dataset support --tenant kra
   hearth eval --base stories260k --dataset support@3 --tenant kra --report eval.svg --steps run/steps.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,7 +62,7 @@ steps.jsonl.`,
 			if err != nil {
 				return fmt.Errorf("--dataset: %w", err)
 			}
-			basePath, err := baseModelPath(g, baseArg)
+			basePath, err := resolveModel(g, baseArg)
 			if err != nil {
 				return fmt.Errorf("--base: %w", err)
 			}
@@ -91,8 +99,23 @@ steps.jsonl.`,
 				return err
 			}
 			defer base.Close()
-			fmt.Fprintf(g.stderr, "evaluating %s on %d %s examples of %s v%d\n", baseArg, len(examples), split, dv.Name, dv.Version)
-			rep, err := eval.Run(ctx, base, nil, examples, eval.Options{MaxTokens: maxTokens})
+			var adapted *engine.Model
+			subject := baseArg
+			if adapterArg != "" {
+				a, name, err := evalAdapter(ctx, fw, adapterArg, baseArg, basePath)
+				if err != nil {
+					return fmt.Errorf("--adapter: %w", err)
+				}
+				if a.Arch != base.Net.Arch {
+					return fmt.Errorf("--adapter %s: %w: the adapter is for a %s model, %s is %s", adapterArg, adapter.ErrMismatch, a.Arch, baseArg, base.Net.Arch)
+				}
+				if adapted, err = eval.WithLoRA(base, a.LoRA); err != nil {
+					return fmt.Errorf("--adapter %s: %w", adapterArg, err)
+				}
+				subject += ", alone and with " + name + ","
+			}
+			fmt.Fprintf(g.stderr, "evaluating %s on %d %s examples of %s v%d\n", subject, len(examples), split, dv.Name, dv.Version)
+			rep, err := eval.Run(ctx, base, adapted, examples, eval.Options{MaxTokens: maxTokens})
 			if err != nil {
 				return err
 			}
@@ -112,6 +135,7 @@ steps.jsonl.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&baseArg, "base", "", "base model: a store name or a GGUF file (required)")
+	f.StringVar(&adapterArg, "adapter", "", "also evaluate the base with this LoRA adapter: a registry NAME[@VERSION] or a GGUF file")
 	f.StringVar(&datasetArg, "dataset", "", "dataset NAME[@VERSION] (required)")
 	f.StringVar(&tenantArg, "tenant", "", "tenant name or ID (required)")
 	f.StringVar(&split, "split", dataset.Eval, "the split to evaluate on: eval or train")
@@ -123,8 +147,39 @@ steps.jsonl.`,
 	return cmd
 }
 
+// evalAdapter reads --adapter: a file is read as a llama.cpp LoRA GGUF,
+// any other name is a version in the tenant's registry, which must have
+// been trained on the base in basePath. It returns the adapter and what
+// to call it.
+func evalAdapter(ctx context.Context, e *flywheelEnv, arg, baseName, basePath string) (*adapter.Adapter, string, error) {
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		a, err := adapter.Read(arg)
+		return a, arg, err
+	}
+	b, err := registry.BaseOf(baseName, basePath)
+	if err != nil {
+		return nil, "", err
+	}
+	a, v, err := e.fw.Adapters.Adapter(ctx, e.tenant.ID, arg, b)
+	if err != nil {
+		return nil, "", fmt.Errorf("%q is not a file, and %w", arg, err)
+	}
+	return a, v.Ref(), nil
+}
+
 // printEval prints the summary side by side, then each example's answers.
 func printEval(w io.Writer, r *eval.Report) {
+	printEvalSummary(w, r)
+	for i, row := range r.Rows {
+		fmt.Fprintf(w, "\n#%d %q\n  reference: %q\n  base:      %q%s\n", i+1, row.Prompt, row.Reference, row.Base.Text, matchMark(row.Base))
+		if row.Adapter != nil {
+			fmt.Fprintf(w, "  adapter:   %q%s\n", row.Adapter.Text, matchMark(*row.Adapter))
+		}
+	}
+}
+
+// printEvalSummary prints the metrics of base and adapter side by side.
+func printEvalSummary(w io.Writer, r *eval.Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	sums := []*eval.Summary{&r.Base}
 	if r.Adapter != nil {
@@ -152,12 +207,6 @@ func printEval(w io.Writer, r *eval.Report) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	for i, row := range r.Rows {
-		fmt.Fprintf(w, "\n#%d %q\n  reference: %q\n  base:      %q%s\n", i+1, row.Prompt, row.Reference, row.Base.Text, matchMark(row.Base))
-		if row.Adapter != nil {
-			fmt.Fprintf(w, "  adapter:   %q%s\n", row.Adapter.Text, matchMark(*row.Adapter))
-		}
-	}
 }
 
 func matchMark(o eval.Output) string {
@@ -168,25 +217,4 @@ func matchMark(o eval.Output) string {
 		return " (contains)"
 	}
 	return ""
-}
-
-// baseModelPath reads a --base argument: a GGUF file, or a model name in
-// the data directory's store.
-func baseModelPath(g *globals, arg string) (string, error) {
-	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
-		return arg, nil
-	}
-	dir, err := g.dataDir()
-	if err != nil {
-		return "", err
-	}
-	s, err := store.Open(dir)
-	if err != nil {
-		return "", err
-	}
-	path, err := s.Path(arg)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", fmt.Errorf("%q is neither a file nor a model in the store (hearth models list)", arg)
-	}
-	return path, err
 }

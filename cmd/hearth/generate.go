@@ -52,7 +52,7 @@ NAME[@VERSION].`,
 			} else {
 				p.Seed = rand.Uint64()
 			}
-			loras, resolver, err := lora.options(g)
+			loras, resolver, err := lora.options(cmd.Context(), g, modelPath)
 			if err != nil {
 				return fmt.Errorf("generate: %w", err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/adapter"
+	"github.com/hearth-ai/hearth/flywheel/registry"
 )
 
 // loraFlags are the LoRA adapter flags of generate and chat, with
@@ -31,8 +33,9 @@ func (l *loraFlags) register(f *pflag.FlagSet) {
 // set reports whether any adapter was asked for.
 func (l *loraFlags) set() bool { return len(l.plain)+len(l.scaled) > 0 }
 
-// options returns the adapters to attach and the resolver for their names.
-func (l *loraFlags) options(g *globals) ([]engine.LoRA, adapter.Resolver, error) {
+// options returns the adapters to attach to the model in basePath and
+// the resolver for their names.
+func (l *loraFlags) options(ctx context.Context, g *globals, basePath string) ([]engine.LoRA, adapter.Resolver, error) {
 	var out []engine.LoRA
 	for _, name := range l.plain {
 		if name == "" {
@@ -50,7 +53,7 @@ func (l *loraFlags) options(g *globals) ([]engine.LoRA, adapter.Resolver, error)
 	if l.tenant == "" {
 		return out, nil, nil
 	}
-	return out, &tenantAdapters{g: g, tenant: l.tenant}, nil
+	return out, &tenantAdapters{reg: adapterRegistry(ctx, g, l.tenant, basePath)}, nil
 }
 
 // parseScaled parses FILE:SCALE. The scale follows the last colon, so a
@@ -70,24 +73,58 @@ func parseScaled(s string) (engine.LoRA, error) {
 // tenantAdapters resolves --lora names for a tenant: a name that is a file
 // is read as one, any other is looked up in the tenant's registry.
 type tenantAdapters struct {
-	g      *globals
-	tenant string
+	reg adapter.Resolver
 }
 
 func (r *tenantAdapters) Resolve(name string) (*adapter.Adapter, error) {
 	if _, err := os.Stat(name); err == nil {
 		return adapter.Read(name)
 	}
-	reg, err := adapterRegistry(r.g, r.tenant)
+	a, err := r.reg.Resolve(name)
 	if err != nil {
 		return nil, fmt.Errorf("adapter %q: no such file, and %w", name, err)
 	}
-	return reg.Resolve(name)
+	return a, nil
 }
 
-// adapterRegistry opens the tenant's adapter registry (flywheel/registry)
-// in the data directory as a Resolver of NAME[@VERSION]: the one place the
-// registry is wired into generate and chat.
-func adapterRegistry(_ *globals, tenant string) (adapter.Resolver, error) {
-	return nil, fmt.Errorf("this build has no adapter registry to find it in for tenant %s", tenant)
+// adapterRegistry is the tenant's adapter registry (flywheel/registry) in
+// the data directory as a Resolver of NAME[@VERSION] for the base model in
+// basePath: the one place the registry is wired into generate and chat. A
+// version trained on another base file or architecture is refused
+// (registry.ErrBaseMismatch).
+func adapterRegistry(ctx context.Context, g *globals, tenant, basePath string) adapter.Resolver {
+	return &registryAdapters{ctx: ctx, g: g, tenant: tenant, basePath: basePath}
+}
+
+// registryAdapters keeps the command's context because adapter.Resolver,
+// called from engine.Load, takes none.
+type registryAdapters struct {
+	ctx      context.Context
+	g        *globals
+	tenant   string
+	basePath string
+	base     *registry.Base // hashed on first use
+}
+
+func (r *registryAdapters) Resolve(name string) (*adapter.Adapter, error) {
+	e, err := openFlywheel(r.ctx, r.g, r.tenant, false)
+	if err != nil {
+		return nil, fmt.Errorf("there is no adapter registry of tenant %s here to look it up in: %w", r.tenant, err)
+	}
+	defer e.close()
+	if r.base == nil {
+		b, err := registry.BaseOf(r.basePath, r.basePath)
+		if err != nil {
+			return nil, err
+		}
+		r.base = &b
+	}
+	a, v, err := e.fw.Adapters.Adapter(r.ctx, e.tenant.ID, name, *r.base)
+	if err != nil {
+		return nil, err
+	}
+	if v.ErasedData {
+		r.g.warnLogger().Warn("an erasure has since removed examples this adapter was trained on", "adapter", v.Ref(), "erased_at", v.ErasedAt)
+	}
+	return a, nil
 }

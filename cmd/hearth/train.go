@@ -1,26 +1,30 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/flywheel/finetune"
+	"github.com/hearth-ai/hearth/flywheel/registry"
 	"github.com/hearth-ai/hearth/store"
 )
 
 func newTrainCmd(g *globals) *cobra.Command {
 	var (
-		baseArg, datasetArg, tenantArg, out string
-		threads                             int
+		baseArg, datasetArg, tenantArg, out, nameArg string
+		threads                                      int
 	)
 	h := finetune.Hyper{}.WithDefaults()
 	cmd := &cobra.Command{
@@ -34,6 +38,14 @@ its loss on the eval split.
 with the base's chat template; the loss is taken on the assistant's turns
 only, each ended by an end-of-generation token, and examples are packed into
 sequences of at most --seq tokens.
+
+At the end the adapter is evaluated against the base on the eval split
+(held-out loss and perplexity, greedy answers) and registered in the
+tenant's adapter registry as the next version of --name (default: the
+dataset's name), with its lineage, hyper-parameters and metrics; the
+command prints its NAME@VERSION (hearth adapters list shows it, generate
+and chat take it with --lora NAME@VERSION --tenant T). When the adapter
+cannot be registered nothing is, and the same command registers it later.
 
 The run lives in --out (default DATA/finetune/TENANT/NAME-vVERSION): a JSON
 line per step in steps.jsonl, a checkpoint every --checkpoint-every steps in
@@ -57,6 +69,12 @@ that never stopped.`,
 			name, version, err := dataset.ParseRef(datasetArg)
 			if err != nil {
 				return fmt.Errorf("--dataset: %w", err)
+			}
+			// The adapter's name is checked before, not after, the run.
+			if nameArg != "" {
+				if _, v, err := registry.ParseRef(nameArg); err != nil || v != 0 {
+					return fmt.Errorf("--name %q: want an adapter name without @VERSION (%v)", nameArg, err)
+				}
 			}
 			base, err := resolveModel(g, baseArg)
 			if err != nil {
@@ -97,13 +115,19 @@ that never stopped.`,
 			if err != nil {
 				return err
 			}
-			return trained(g, res)
+			return trained(ctx, g, tenantArg, res, flywheel.Trained{
+				Name: cmp.Or(nameArg, v.Name), Adapter: res.Adapter, BasePath: base,
+				Base:    registry.Base{Name: baseName(baseArg, base), Digest: res.BaseDigest},
+				Dataset: registry.DatasetRef{Name: v.Name, Version: v.Version, Hash: v.ContentHash()},
+				Eval:    v.Eval, Hyper: res.Hyper, Threads: threads, Logger: g.warnLogger(),
+			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&baseArg, "base", "", "base model: a store name or a GGUF file (required)")
 	f.StringVar(&datasetArg, "dataset", "", "dataset NAME or NAME@VERSION (required)")
 	f.StringVar(&tenantArg, "tenant", "", "tenant name or ID (required)")
+	f.StringVar(&nameArg, "name", "", "the adapter's name in the registry (default: the dataset's name)")
 	f.StringVar(&out, "out", "", "the run's directory (default DATA/finetune/TENANT/NAME-vVERSION)")
 	f.IntVarP(&threads, "threads", "t", 0, "trainer threads (0: one per core)")
 	f.IntVar(&h.Rank, "rank", h.Rank, "LoRA rank")
@@ -148,19 +172,49 @@ func explicitZeros(cmd *cobra.Command, h *finetune.Hyper) error {
 	return nil
 }
 
-// trained reports a finished run. It is where the adapter will be entered
-// into the tenant's registry, and its NAME@VERSION printed.
-func trained(g *globals, res *finetune.Result) error {
+// trained reports a finished run, registers its adapter as tr says (see
+// flywheel.Stores.RegisterAdapter) and prints its NAME@VERSION.
+func trained(ctx context.Context, g *globals, tenantArg string, res *finetune.Result, tr flywheel.Trained) error {
 	fmt.Fprintf(g.stderr, "train: %s\n", res.TrainReport)
 	if res.EvalReport.Examples > 0 {
 		fmt.Fprintf(g.stderr, "eval:  %s\n", res.EvalReport)
+	}
+	tr.Metrics = flywheel.Metrics{Steps: res.Steps, Tokens: res.Tokens, TrainLoss: res.TrainLoss}
+	if res.EvalReport.Targets > 0 {
+		tr.Metrics.EvalLoss = res.EvalLoss
+	}
+	if len(tr.Eval) > 0 {
+		fmt.Fprintf(g.stderr, "evaluating the adapter against the base on %d eval examples\n", len(tr.Eval))
+	}
+	// Registration is audited: the registry commits it only once the
+	// audit log (or its spool, while a node runs) holds the record.
+	e, err := openFlywheel(ctx, g, tenantArg, true)
+	if err != nil {
+		return fmt.Errorf("registering the adapter %s: %w", res.Adapter, err)
+	}
+	defer e.close()
+	v, rep, err := e.fw.RegisterAdapter(ctx, e.tenant, tr)
+	if err != nil {
+		return fmt.Errorf("the adapter %s is not registered (run the same command again to register it): %w", res.Adapter, err)
+	}
+	if rep != nil {
+		printEvalSummary(g.stderr, rep)
 	}
 	fmt.Fprintf(g.stdout, "trained %d steps on %d tokens: train loss %.4f", res.Steps, res.Tokens, res.TrainLoss)
 	if res.EvalReport.Targets > 0 {
 		fmt.Fprintf(g.stdout, ", eval loss %.4f (perplexity %.2f)", res.EvalLoss, math.Exp(res.EvalLoss))
 	}
-	fmt.Fprintf(g.stdout, "\nadapter: %s\n", res.Adapter)
+	fmt.Fprintf(g.stdout, "\nregistered: %s\nadapter: %s\n", v.Ref(), res.Adapter)
 	return nil
+}
+
+// baseName is what lineage calls a base given as arg and found at path:
+// its store name, or the file's name.
+func baseName(arg, path string) string {
+	if arg == path {
+		return filepath.Base(path)
+	}
+	return arg
 }
 
 // resolveModel finds a model given as a GGUF file or a store name.

@@ -26,14 +26,23 @@ func writeChatJSONL(t *testing.T, path string, n int) {
 	}
 }
 
-func TestTrainCLI(t *testing.T) {
-	dir := t.TempDir()
+// countingDir is a data directory with tenant kra, its dataset counting
+// v1 imported from six examples of writeChatJSONL's pattern, and
+// stories260K in the store as stories260k, whose file it returns too.
+func countingDir(t *testing.T) (dir, stories string) {
+	t.Helper()
+	dir = t.TempDir()
 	mustRun(t, dir, "tenants", "create", "kra")
 	from := filepath.Join(dir, "chat.jsonl")
 	writeChatJSONL(t, from, 6)
 	mustRun(t, dir, "dataset", "import", "--tenant", "kra", "--name", "counting", from)
-	stories := filepath.Join(models, "stories260K.gguf")
+	stories = filepath.Join(models, "stories260K.gguf")
 	mustRun(t, dir, "models", "import", stories, "--name", "stories260k")
+	return dir, stories
+}
+
+func TestTrainCLI(t *testing.T) {
+	dir, stories := countingDir(t)
 
 	args := []string{"train", "--base", "stories260k", "--dataset", "counting@1", "--tenant", "kra",
 		"--rank", "2", "--epochs", "2", "--batch", "2", "--seq", "160", "--checkpoint-every", "2", "-t", "1"}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -154,21 +153,15 @@ func (v *Version) CheckBase(digest, arch string) error {
 	return nil
 }
 
-// ParseRef splits "name" or "name@version" (version 0: unspecified), as
-// commands name adapter and dataset versions; the name follows the rule
-// both share.
+// ParseRef splits "name" or "name@version" (version 0: unspecified).
+// Adapter and dataset versions are named by one rule, dataset.ParseRef's;
+// the error here is ErrInvalid.
 func ParseRef(s string) (name string, version int, err error) {
-	name, ver, ok := strings.Cut(s, "@")
-	if !namePattern.MatchString(name) {
-		return "", 0, fmt.Errorf("%w reference %q: want NAME or NAME@VERSION, the name 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalid, s)
+	name, version, err = dataset.ParseRef(s)
+	if re := (*dataset.RefError)(nil); errors.As(err, &re) {
+		return "", 0, fmt.Errorf("%w adapter %w", ErrInvalid, re)
 	}
-	if !ok {
-		return name, 0, nil
-	}
-	if version, err = strconv.Atoi(ver); err != nil || version < 1 || strconv.Itoa(version) != ver {
-		return "", 0, fmt.Errorf("%w reference %q: the version after @ must be a number from 1", ErrInvalid, s)
-	}
-	return name, version, nil
+	return name, version, err
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

@@ -26,8 +26,10 @@ type scratch struct {
 
 	// Gradients.
 	dx, dx1, dxf, dg, du, dh, datt, dq, dk, dv, dxa, dlu []float32
+	dyT, uT                                              []float32 // a projection's dy and u, transposed
 
 	cos, sin   []float64 // (n, ropeDim/2)
+	nsin       []float64 // -sin: turning by -angle carries gradients back through RoPE
 	pos, start []int
 }
 
@@ -110,9 +112,9 @@ func (t *Trainer) ensure(n int) *scratch {
 	s.dlu = grow(s.dlu, n*t.c.Rank)
 	half := m.RopeDim / 2
 	if cap(s.cos) < n*half {
-		s.cos, s.sin = make([]float64, n*half), make([]float64, n*half)
+		s.cos, s.sin, s.nsin = make([]float64, n*half), make([]float64, n*half), make([]float64, n*half)
 	}
-	s.cos, s.sin = s.cos[:n*half], s.sin[:n*half]
+	s.cos, s.sin, s.nsin = s.cos[:n*half], s.sin[:n*half], s.nsin[:n*half]
 	s.n = n
 	return s
 }
@@ -137,6 +139,17 @@ func (t *Trainer) run(ctx context.Context, seq Sequence, grad bool) (float64, in
 	half := m.RopeDim / 2
 	for i, p := range pos {
 		m.RopeAngles(p, s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half])
+	}
+	for i, v := range s.sin {
+		s.nsin[i] = -v
+	}
+	r := t.c.Rank
+	for _, p := range t.params { // B as the products read it
+		for o := range p.out {
+			for j, v := range p.b[o*r : (o+1)*r] {
+				p.bt[j*p.out+o] = v
+			}
+		}
 	}
 	for i, tok := range seq.Tokens {
 		if err := m.Embed.RowFloat(int(tok), s.xs[0][i*dim:(i+1)*dim]); err != nil {
@@ -170,55 +183,74 @@ func (t *Trainer) run(ctx context.Context, seq Sequence, grad bool) (float64, in
 	return loss, len(preds), nil
 }
 
+// headChunk is the target tokens whose logits are held at once: 64 rows
+// of a 32000-token vocabulary are 8 MiB, where a whole 512-token sequence's
+// would be 64 MiB.
+const headChunk = 64
+
 // head applies the final norm and the classifier to the tokens that
 // predict targets, and returns the summed cross-entropy and, with grad,
 // the gradient with respect to the last block's output (in s.dx).
 func (t *Trainer) head(tokens []int32, preds []int, grad bool) (float64, []float32) {
 	m, s := t.m, &t.s
-	dim, V, r := m.Dim, m.Vocab, len(preds)
+	dim, V := m.Dim, m.Vocab
 	last := s.xs[len(t.base)]
-	hx := make([]float32, r*dim)
-	for j, i := range preds {
-		model.RMSNorm(hx[j*dim:(j+1)*dim], last[i*dim:(i+1)*dim], m.OutNorm, m.NormEps)
-	}
-	logits := make([]float32, r*V)
+	nc := min(len(preds), headChunk)
+	hx, dhx := make([]float32, nc*dim), make([]float32, nc*dim)
+	logits := make([]float32, nc*V)
+	losses := make([]float64, len(preds))
+	dx := s.dx[:s.n*dim]
+	clear(dx)
 	out := model.Linear{W: m.Output}
-	out.Forward(t.pool, logits, hx, r)
-	losses := make([]float64, r)
-	t.pool.For(r, 1, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			row := logits[j*V : (j+1)*V]
-			mx := float64(row[0])
-			for _, v := range row {
-				mx = max(mx, float64(v))
-			}
-			var z float64
-			for _, v := range row {
-				z += math.Exp(float64(v) - mx)
-			}
-			tgt := tokens[preds[j]+1]
-			losses[j] = mx + math.Log(z) - float64(row[tgt])
-			if grad { // d loss / d logits = softmax - one-hot
-				for i, v := range row {
-					row[i] = float32(math.Exp(float64(v)-mx) / z)
-				}
-				row[tgt]--
-			}
+	for c0 := 0; c0 < len(preds); c0 += headChunk {
+		chunk := preds[c0:min(c0+headChunk, len(preds))]
+		r := len(chunk)
+		for j, i := range chunk {
+			model.RMSNorm(hx[j*dim:(j+1)*dim], last[i*dim:(i+1)*dim], m.OutNorm, m.NormEps)
 		}
-	})
+		out.Forward(t.pool, logits, hx[:r*dim], r)
+		t.pool.For(r, 1, func(lo, hi int) {
+			e := make([]float32, V)
+			for j := lo; j < hi; j++ {
+				row := logits[j*V : (j+1)*V]
+				mx := row[0]
+				for _, v := range row {
+					mx = max(mx, v)
+				}
+				for i, v := range row {
+					e[i] = v - mx
+				}
+				tensor.ExpF32(e)
+				var z float64
+				for _, v := range e {
+					z += float64(v)
+				}
+				tgt := tokens[chunk[j]+1]
+				losses[c0+j] = float64(mx) + math.Log(z) - float64(row[tgt])
+				if grad { // d loss / d logits = softmax - one-hot
+					inv := float32(1 / z)
+					for i, v := range e {
+						row[i] = v * inv
+					}
+					row[tgt]--
+				}
+			}
+		})
+		if !grad {
+			continue
+		}
+		clear(dhx)
+		t.matT(m.Output, logits[:r*V], dhx, r)
+		for j, i := range chunk {
+			rmsBack(dx[i*dim:(i+1)*dim], last[i*dim:(i+1)*dim], m.OutNorm, dhx[j*dim:(j+1)*dim], m.NormEps)
+		}
+	}
 	var loss float64
 	for _, v := range losses {
 		loss += v
 	}
 	if !grad {
 		return loss, nil
-	}
-	dhx := make([]float32, r*dim)
-	t.matT(m.Output, logits, dhx, r)
-	dx := s.dx[:s.n*dim]
-	clear(dx)
-	for j, i := range preds {
-		rmsBack(dx[i*dim:(i+1)*dim], last[i*dim:(i+1)*dim], m.OutNorm, dhx[j*dim:(j+1)*dim], m.NormEps)
 	}
 	return loss, dx
 }
@@ -300,11 +332,7 @@ func (t *Trainer) blockBack(l int, dx []float32) {
 	clear(s.dv[:n*kvd])
 	t.attendBack()
 	for i := 0; i < n; i++ {
-		c, sn := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
-		neg := make([]float64, half)
-		for j := range neg {
-			neg[j] = -sn[j]
-		}
+		c, neg := s.cos[i*half:(i+1)*half], s.nsin[i*half:(i+1)*half]
 		for h := 0; h < m.Heads; h++ {
 			m.Rope(s.dq[i*qd+h*hd:i*qd+(h+1)*hd], c, neg)
 		}
@@ -363,17 +391,18 @@ func (t *Trainer) proj(l, k int, lin *model.Linear, in, out []float32) {
 		}
 		x = s.tp.din[k]
 	}
-	r, in_, out_ := t.c.Rank, p.in, p.out
+	r, nin, nout, sc := t.c.Rank, p.in, p.out, t.scale
 	u := s.tp.lu[k]
+	// u[t] = A x[t], then out[t] += Scale * sum_j u[t][j] B[:, j]: rows of
+	// the transposed B, so that the rank is the short outer loop rather
+	// than the length of out-many dot products.
 	t.pool.For(s.n, 4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			xi, ui := x[i*in_:(i+1)*in_], u[i*r:(i+1)*r]
+			xi, ui := x[i*nin:(i+1)*nin], u[i*r:(i+1)*r]
+			row := out[i*nout : (i+1)*nout]
 			for j := range ui {
-				ui[j] = tensor.DotF32(p.a[j*in_:(j+1)*in_], xi)
-			}
-			row := out[i*out_ : (i+1)*out_]
-			for o := range row {
-				row[o] += t.scale * tensor.DotF32(p.b[o*r:(o+1)*r], ui)
+				ui[j] = tensor.DotF32(p.a[j*nin:(j+1)*nin], xi)
+				tensor.AxpyF32(row, sc*ui[j], p.bt[j*nout:(j+1)*nout])
 			}
 		}
 	})
@@ -395,26 +424,36 @@ func (t *Trainer) projBack(l, k int, lin *model.Linear, in, dy, din []float32) {
 		x = s.tp.din[k]
 	}
 	u, du := s.tp.lu[k], s.dlu
-	// dB[o] += s * sum_t dy[t][o] u[t]
-	t.pool.For(nout, 16, func(lo, hi int) {
-		for o := lo; o < hi; o++ {
-			gb := p.gb[o*r : (o+1)*r]
-			for i := 0; i < n; i++ {
-				if d := dy[i*nout+o]; d != 0 {
-					tensor.AxpyF32(gb, sc*d, u[i*r:(i+1)*r])
-				}
+	// dB[o][j] += Scale * sum_t dy[t][o] u[t][j]: dot products over the
+	// tokens of dy's and u's columns, transposed once.
+	dyT, uT := grow(s.dyT, nout*n), grow(s.uT, r*n)
+	s.dyT, s.uT = dyT, uT
+	t.pool.For(nout, 64, func(lo, hi int) {
+		for i := 0; i < n; i++ {
+			for o, d := range dy[i*nout+lo : i*nout+hi] {
+				dyT[(lo+o)*n+i] = d
 			}
 		}
 	})
-	// du[t] = s * B^T dy[t]
+	for i := 0; i < n; i++ {
+		for j, v := range u[i*r : (i+1)*r] {
+			uT[j*n+i] = v
+		}
+	}
+	t.pool.For(nout, 16, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			gb, d := p.gb[o*r:(o+1)*r], dyT[o*n:(o+1)*n]
+			for j := range gb {
+				gb[j] += sc * tensor.DotF32(d, uT[j*n:(j+1)*n])
+			}
+		}
+	})
+	// du[t][j] = Scale * B[:, j] . dy[t]
 	t.pool.For(n, 4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			dui := du[i*r : (i+1)*r]
-			clear(dui)
-			for o, d := range dy[i*nout : (i+1)*nout] {
-				if d != 0 {
-					tensor.AxpyF32(dui, sc*d, p.b[o*r:(o+1)*r])
-				}
+			dyi := dy[i*nout : (i+1)*nout]
+			for j := range r {
+				du[i*r+j] = sc * tensor.DotF32(p.bt[j*nout:(j+1)*nout], dyi)
 			}
 		}
 	})
@@ -451,18 +490,27 @@ func (t *Trainer) projBack(l, k int, lin *model.Linear, in, dy, din []float32) {
 }
 
 // matT adds W^T dy to dx for n tokens, split across the pool by column
-// ranges of dx.
+// ranges of dx, each thread with a scratch kept from call to call.
 func (t *Trainer) matT(w *model.Matrix, dy, dx []float32, n int) {
 	rows, cols := w.Rows, w.Cols
 	ranges := (cols + tensor.ColumnRange - 1) / tensor.ColumnRange
 	t.pool.For(ranges, 1, func(lo, hi int) {
-		buf := make([]float32, tensor.TileTRows*tensor.ColumnRange)
+		var ts *tensor.TScratch
+		select {
+		case ts = <-t.tscratch:
+		default:
+			ts = new(tensor.TScratch)
+		}
 		for c := lo; c < hi; c++ {
 			c0, c1 := c*tensor.ColumnRange, min((c+1)*tensor.ColumnRange, cols)
-			if err := tensor.MatMulTAdd(dx, w.Type, w.Data, rows, cols, dy, n, c0, c1, buf); err != nil {
+			if err := tensor.MatMulTAdd(dx, w.Type, w.Data, rows, cols, dy, n, c0, c1, ts); err != nil {
 				// Shapes and types were checked when the model was bound.
 				panic(fmt.Sprintf("train: %s: %v", w.Name, err))
 			}
+		}
+		select {
+		case t.tscratch <- ts:
+		default:
 		}
 	})
 }

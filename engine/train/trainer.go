@@ -10,6 +10,7 @@ import (
 
 	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/parallel"
+	"github.com/hearth-ai/hearth/engine/tensor"
 )
 
 // Trainer trains LoRA updates of a frozen model. It is not safe for
@@ -32,6 +33,7 @@ type Trainer struct {
 	dropping bool  // this pass applies dropout (Backward with Dropout > 0)
 	budget   int64 // bytes of block activations kept (SetActivationBudget)
 	s        scratch
+	tscratch chan *tensor.TScratch // one per thread, reused by matT
 }
 
 // param is one projection's low-rank update with its gradients and Adam
@@ -41,6 +43,7 @@ type param struct {
 	kind    int
 	in, out int
 	a, b    []float32
+	bt      []float32 // (Rank, Out) B transposed, refreshed by each pass
 	ga, gb  []float32
 	ma, va  []float32
 	mb, vb  []float32
@@ -68,7 +71,8 @@ func New(m *model.Transformer, c Config, pool *parallel.Pool) (*Trainer, error) 
 	if pool == nil {
 		pool = parallel.New(1)
 	}
-	t := &Trainer{m: m, c: c, pool: pool, scale: float32(c.Alpha / float64(c.Rank)), budget: DefaultActivationBudget}
+	t := &Trainer{m: m, c: c, pool: pool, scale: float32(c.Alpha / float64(c.Rank)), budget: DefaultActivationBudget,
+		tscratch: make(chan *tensor.TScratch, pool.Threads())}
 	t.base = make([]model.Layer, len(m.Layers))
 	copy(t.base, m.Layers)
 	t.blocks = make([][7]*param, len(m.Layers))
@@ -91,6 +95,7 @@ func New(m *model.Transformer, c Config, pool *parallel.Pool) (*Trainer, error) 
 		na, nb := c.Rank*in, out*c.Rank
 		q.a, q.ga, q.ma, q.va = make([]float32, na), make([]float32, na), make([]float32, na), make([]float32, na)
 		q.b, q.gb, q.mb, q.vb = make([]float32, nb), make([]float32, nb), make([]float32, nb), make([]float32, nb)
+		q.bt = make([]float32, nb)
 		h := fnv.New64a()
 		h.Write([]byte(p.Name))
 		rng := rand.New(rand.NewPCG(c.Seed, h.Sum64()))

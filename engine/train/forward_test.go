@@ -2,9 +2,13 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/hearth-ai/hearth/engine/model"
+	"github.com/hearth-ai/hearth/engine/tensor"
 )
 
 // TestForwardMatchesModel checks that the trainer's forward pass over a
@@ -77,4 +81,67 @@ func nll(logits []float32, tgt int32) float64 {
 		z += math.Exp(float64(v) - mx)
 	}
 	return mx + math.Log(z) - float64(logits[tgt])
+}
+
+// TestLogitsMatchModel checks the trainer's forward pass logit for logit
+// against model.Forward run token by token through its cache, with the
+// trainer's current updates attached by model.WithLoRA (B random, so the
+// updates count), for llama and qwen2, F32 and Q4_K weights.
+func TestLogitsMatchModel(t *testing.T) {
+	for _, arch := range Architectures {
+		for _, typ := range []tensor.DType{tensor.F32, tensor.Q4_K} {
+			t.Run(fmt.Sprintf("%s/%v", arch, typ), func(t *testing.T) {
+				spec := tinySpec(arch)
+				spec.Type = typ
+				if typ != tensor.F32 {
+					spec.Dim, spec.FFN = 256, 256 // whole k-quant blocks
+				}
+				m := synthModel(t, spec)
+				tr, err := New(m, Config{Targets: allKinds(), Rank: 4, Alpha: 8, LR: 1e-3, Seed: 1}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(3, 4))
+				for _, p := range tr.params {
+					for i := range p.b {
+						p.b[i] = float32(rng.NormFloat64() * 0.1)
+					}
+				}
+				seq := randomSeq(rng, m.Vocab, 30, nil)
+				ctx := context.Background()
+				if _, _, err := tr.run(ctx, seq, false, false); err != nil {
+					t.Fatal(err)
+				}
+				n, dim := len(seq.Tokens), m.Dim
+				hx := make([]float32, n*dim)
+				last := tr.s.xs[len(m.Layers)]
+				for i := 0; i < n; i++ {
+					model.RMSNorm(hx[i*dim:(i+1)*dim], last[i*dim:(i+1)*dim], m.OutNorm, m.NormEps)
+				}
+				got := make([]float32, n*m.Vocab)
+				out := model.Linear{W: m.Output}
+				out.Forward(tr.pool, got, hx, n)
+
+				adapted, err := m.WithLoRA(tr.LoRA())
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := adapted.NewState(0)
+				for i, tok := range seq.Tokens {
+					want, err := adapted.Forward(ctx, st, []int32{tok})
+					if err != nil {
+						t.Fatal(err)
+					}
+					var worst, scale float64
+					for j, w := range want {
+						worst = max(worst, math.Abs(float64(got[i*m.Vocab+j]-w)))
+						scale = max(scale, math.Abs(float64(w)))
+					}
+					if worst > 1e-4*scale {
+						t.Fatalf("position %d: logits differ by %.3g (largest logit %.3g)", i, worst, scale)
+					}
+				}
+			})
+		}
+	}
 }

@@ -126,8 +126,9 @@ func (t *Trainer) use(l int) {
 	s.tp = &s.tapes[min(l, s.kept)]
 }
 
-// run is Backward (grad) or Loss (!grad).
-func (t *Trainer) run(ctx context.Context, seq Sequence, grad bool) (float64, int, error) {
+// run is Backward (grad) or Loss (!grad). drop applies dropout to the
+// LoRA inputs, with the masks of the current (step, sequence index).
+func (t *Trainer) run(ctx context.Context, seq Sequence, grad, drop bool) (float64, int, error) {
 	pos, start, preds, err := t.layout(seq)
 	if err != nil {
 		return 0, 0, err
@@ -156,7 +157,7 @@ func (t *Trainer) run(ctx context.Context, seq Sequence, grad bool) (float64, in
 			return 0, 0, fmt.Errorf("train: embedding of token %d: %w", tok, err)
 		}
 	}
-	t.dropping = grad && t.c.Dropout > 0
+	t.dropping = drop && t.c.Dropout > 0
 	for l := range t.base {
 		if err := ctx.Err(); err != nil {
 			return 0, 0, err

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -229,6 +230,58 @@ func TestActivationBudget(t *testing.T) {
 			if !slices.Equal(ref[name], got[name]) {
 				t.Fatalf("budget %d: %s differs from the all-recomputed run", budget, name)
 			}
+		}
+	}
+}
+
+// TestUpdate checks accumulation, clipping and the first AdamW step: the
+// stats average the two sequences' losses, the first moment holds (1 -
+// beta1) times the averaged and clipped gradient, and, with bias
+// correction, the step moves every parameter with a gradient by the
+// learning rate against it, whatever the gradient's size.
+func TestUpdate(t *testing.T) {
+	m := synthModel(t, tinySpec("llama"))
+	tr, err := New(m, Config{Targets: []string{"v"}, Rank: 2, Alpha: 2, LR: 1e-2, Clip: 1e-3, Seed: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := tr.Update(); st.Step != 0 {
+		t.Fatalf("an Update with nothing accumulated took a step: %+v", st)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ctx := context.Background()
+	la, na, err := tr.Backward(ctx, randomSeq(rng, m.Vocab, 10, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, nb, err := tr.Backward(ctx, randomSeq(rng, m.Vocab, 14, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tr.params[0]
+	before, grad := slices.Clone(p.a), slices.Clone(p.ga)
+	st := tr.Update()
+	if st.Step != 1 || st.Targets != na+nb || math.Abs(st.Loss-(la+lb)/float64(na+nb)) > 1e-12 {
+		t.Fatalf("stats %+v, want step 1, %d targets, loss %v", st, na+nb, (la+lb)/float64(na+nb))
+	}
+	if !(st.GradNorm > 1e-3) {
+		t.Fatalf("grad norm %v: the clip did not bind", st.GradNorm)
+	}
+	clip := 1e-3 / st.GradNorm / float64(st.Targets)
+	for i, g := range grad {
+		if want := 0.1 * float64(g) * clip; math.Abs(float64(p.ma[i])-want) > 1e-5*math.Abs(want)+1e-12 {
+			t.Fatalf("first moment of A[%d] %v, want %v", i, p.ma[i], want)
+		}
+		if g == 0 {
+			continue
+		}
+		if d := float64(p.a[i] - before[i]); math.Abs(math.Abs(d)-1e-2) > 1e-4 || (d > 0) == (g > 0) {
+			t.Fatalf("A[%d] moved by %v with gradient %v, want 1e-2 against it", i, d, g)
+		}
+	}
+	for _, g := range p.ga {
+		if g != 0 {
+			t.Fatal("gradients not cleared by Update")
 		}
 	}
 }

@@ -132,7 +132,7 @@ func (t *Trainer) LoRA() map[string]*model.LoRA {
 // cross-entropy over the targets to those since the last Update. It
 // returns that sum and the number of targets.
 func (t *Trainer) Backward(ctx context.Context, s Sequence) (lossSum float64, targets int, err error) {
-	loss, n, err := t.run(ctx, s, true)
+	loss, n, err := t.run(ctx, s, true, true)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -145,7 +145,7 @@ func (t *Trainer) Backward(ctx context.Context, s Sequence) (lossSum float64, ta
 // Loss runs s forward only and returns its summed cross-entropy over the
 // targets and their number; gradients are untouched.
 func (t *Trainer) Loss(ctx context.Context, s Sequence) (lossSum float64, targets int, err error) {
-	return t.run(ctx, s, false)
+	return t.run(ctx, s, false, false)
 }
 
 // Update takes one AdamW step with the gradients accumulated since the

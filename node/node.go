@@ -50,6 +50,7 @@ type Node struct {
 	anchor  *peeranchor.Anchor
 	audit   *audit.Log
 	gate    *access.Gate
+	fw      *flywheel.Stores
 	capture *capture.Store
 	relay   *relay.Relay
 	jobs    *jobs.Manager
@@ -245,7 +246,7 @@ func (n *Node) openCapture(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.capture = fw.Capture
+	n.fw, n.capture = fw, fw.Capture
 	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -544,9 +545,13 @@ func (n *Node) DB() *db.DB              { return n.db }
 func (n *Node) Tenants() *tenant.Store  { return n.tenants }
 func (n *Node) Audit() *audit.Log       { return n.audit }
 func (n *Node) Capture() *capture.Store { return n.capture }
-func (n *Node) Jobs() *jobs.Manager     { return n.jobs }
-func (n *Node) Runner() *runner.Runner  { return n.run }
-func (n *Node) Fabric() *fabric.Node    { return n.fab }
+
+// Flywheel is the node's capture, dataset and adapter stores.
+func (n *Node) Flywheel() *flywheel.Stores { return n.fw }
+
+func (n *Node) Jobs() *jobs.Manager    { return n.jobs }
+func (n *Node) Runner() *runner.Runner { return n.run }
+func (n *Node) Fabric() *fabric.Node   { return n.fab }
 func (n *Node) Registry() *prometheus.Registry {
 	return n.reg
 }

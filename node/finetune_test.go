@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -180,7 +179,8 @@ func TestFineTuneEndToEnd(t *testing.T) {
 		Error          *struct{ Code, Message string }
 	}
 	c.do(ctx, "POST", "/v1/fine_tuning/jobs", map[string]any{"model": "stories260k", "training_file": "dataset:secret@1", "seed": 7,
-		"hyperparameters": map[string]any{"n_epochs": 12, "batch_size": 2, "learning_rate_multiplier": 100, "rank": 8, "alpha": 16, "seq": 128,
+		// A few seconds on 2 cores: stories260K learns one sentence.
+		"hyperparameters": map[string]any{"n_epochs": 6, "batch_size": 2, "learning_rate_multiplier": 25, "rank": 8, "alpha": 16, "seq": 128,
 			"targets": []string{"q", "k", "v", "o", "gate", "up", "down"}}}, &job)
 	start := time.Now()
 	for job.Status != "succeeded" {
@@ -241,9 +241,11 @@ func TestFineTuneEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(av.Metrics, &m); err != nil || m.Eval == nil {
 		t.Fatalf("metrics %s: %v", av.Metrics, err)
 	}
-	// The margin: the adapter's held-out loss at least 30% below the base's.
-	if m.Eval.Examples != len(v.Eval) || !(m.Eval.Adapter.Loss <= 0.7*m.Eval.Base.Loss) {
-		t.Errorf("held-out loss: base %.4f, adapter %.4f over %d examples; want the adapter's at least 30%% lower", m.Eval.Base.Loss, m.Eval.Adapter.Loss, m.Eval.Examples)
+	// The margin: the adapter's held-out loss at least 75% below the
+	// base's. (What remains is mostly the EOS after the sentence, which
+	// stories260K, trained on stories separated by BOS, hardly moves.)
+	if m.Eval.Examples != len(v.Eval) || !(m.Eval.Adapter.Loss <= 0.25*m.Eval.Base.Loss) {
+		t.Errorf("held-out loss: base %.4f, adapter %.4f over %d examples; want the adapter's at least 75%% lower", m.Eval.Base.Loss, m.Eval.Adapter.Loss, m.Eval.Examples)
 	}
 	if m.Eval.Base.Contains != 0 || m.Eval.Adapter.Contains < 0.8 {
 		t.Errorf("greedy answers containing the sentence: base %.2f, adapter %.2f", m.Eval.Base.Contains, m.Eval.Adapter.Contains)
@@ -295,5 +297,5 @@ func TestFineTuneEndToEnd(t *testing.T) {
 	if learnt < len(v.Eval)*8/10 {
 		t.Errorf("%d of %d held-out answers with the adapter say %q: %q", learnt, len(v.Eval), secret, adapted)
 	}
-	t.Log(fmt.Sprintf("base: %q; adapter: %q", baseOut[0], adapted[0]))
+	t.Logf("greedy, base: %q; adapter: %q", baseOut[0], adapted[0])
 }

@@ -38,8 +38,10 @@ type metrics struct {
 	Tokens    int64   `json:"tokens"`
 	TrainLoss float64 `json:"train_loss"`
 	EvalLoss  float64 `json:"eval_loss,omitempty"`
-	// Eval is nil when the job had no eval examples.
-	Eval *evalSummary `json:"eval,omitempty"`
+	// Eval is nil when the job had no eval examples, or EvalError says
+	// why they could not be evaluated.
+	Eval      *evalSummary `json:"eval,omitempty"`
+	EvalError string       `json:"eval_error,omitempty"`
 }
 
 // evalSummary is a held-out evaluation in brief.
@@ -66,12 +68,20 @@ func (t trainer) Train(ctx context.Context, s jobs.Spec, progress func(jobs.Prog
 	m := metrics{Steps: res.Steps, Tokens: res.Tokens, TrainLoss: res.TrainLoss, EvalLoss: res.EvalLoss}
 	if len(s.Eval) > 0 {
 		rep, err := evaluate(ctx, s.BasePath, res.Adapter, s.Eval, s.Threads)
-		if err != nil {
-			return nil, fmt.Errorf("the held-out evaluation: %w", err)
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err() // cancelled or shut down: the job's end decides
+		case err != nil:
+			// An example eval cannot use (one longer than the context,
+			// which the trainer cut to fit) says nothing against the
+			// adapter: it is registered with the reason in its metrics.
+			m.EvalError = err.Error()
+			t.log.Warn("fine-tuning job: the held-out evaluation failed", "dir", s.Dir, "err", err)
+		default:
+			m.Eval = &evalSummary{Examples: rep.Examples, Base: rep.Base, Adapter: *rep.Adapter}
+			t.log.Info("fine-tuning job evaluated", "dir", s.Dir, "examples", rep.Examples, "base_loss", rep.Base.Loss,
+				"adapter_loss", rep.Adapter.Loss, "base_contains", rep.Base.Contains, "adapter_contains", rep.Adapter.Contains)
 		}
-		m.Eval = &evalSummary{Examples: rep.Examples, Base: rep.Base, Adapter: *rep.Adapter}
-		t.log.Info("fine-tuning job evaluated", "dir", s.Dir, "examples", rep.Examples, "base_loss", rep.Base.Loss,
-			"adapter_loss", rep.Adapter.Loss, "base_contains", rep.Base.Contains, "adapter_contains", rep.Adapter.Contains)
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

@@ -91,11 +91,16 @@ type Config struct {
 // JobsConfig is what a node's fine-tuning jobs are built with (see
 // package flywheel/jobs); the node sets the rest.
 type JobsConfig struct {
-	// Trainer trains the adapters. Nil: the node takes files but refuses
-	// jobs (501).
+	// Trainer trains the adapters. Nil: flywheel/finetune on the job's
+	// thread budget, then flywheel/eval of base and adapter on the job's
+	// eval examples, whose summary the registry keeps as the version's
+	// metrics.
 	Trainer jobs.Trainer
-	// Registry keeps the adapters trained; nil leaves each in its job's
-	// directory, DATA/jobs/JOB-ID.
+	// Registry keeps the adapters trained. Nil: with the default
+	// Trainer, the node's adapter registry (flywheel/registry, sealed
+	// under the tenant's key, with the job's lineage); with a Trainer of
+	// the caller's, none, and each adapter stays in its job's directory,
+	// DATA/jobs/JOB-ID.
 	Registry jobs.Registry
 	// Threads is the thread budget of the one job training at a time.
 	// Zero: jobs.DefaultThreads(), half the machine's cores (at least

@@ -23,7 +23,6 @@ import (
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
-	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/flywheel/jobs"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
@@ -51,6 +50,7 @@ type Node struct {
 	anchor  *peeranchor.Anchor
 	audit   *audit.Log
 	gate    *access.Gate
+	fw      *flywheel.Stores
 	capture *capture.Store
 	relay   *relay.Relay
 	jobs    *jobs.Manager
@@ -246,22 +246,30 @@ func (n *Node) openCapture(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.capture = fw.Capture
+	n.fw, n.capture = fw, fw.Capture
 	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	return n.openJobs(ctx, fw.Datasets)
+	return n.openJobs(ctx, fw)
 }
 
 // openJobs opens the fine-tuning jobs: files sealed under the tenants'
 // capture keys, jobs training on the runner's models or the tenants'
 // datasets, one at a time on their own thread budget, each in its
-// directory under DATA/jobs.
-func (n *Node) openJobs(ctx context.Context, datasets *dataset.Store) error {
+// directory under DATA/jobs. Unless the configuration brings its own,
+// the trainer is flywheel/finetune's, each adapter evaluated on the
+// held-out split, and the adapters go into the flywheel's registry.
+func (n *Node) openJobs(ctx context.Context, fw *flywheel.Stores) error {
 	jc := n.cfg.Jobs
+	if jc.Trainer == nil {
+		jc.Trainer = trainer{log: n.log}
+		if jc.Registry == nil {
+			jc.Registry = adapterRegistry{adapters: fw.Adapters, tenants: n.tenants}
+		}
+	}
 	var err error
 	n.jobs, err = jobs.Open(ctx, jobs.Config{DB: n.db, Dir: filepath.Join(n.cfg.DataDir, "jobs"), Trainer: jc.Trainer, Models: n.run,
-		Datasets: datasets, Sealer: n.capture.Sealer(), Keys: n.capture, Registry: jc.Registry, Audit: n.audit, Node: n.id.ID,
+		Datasets: fw.Datasets, Sealer: n.capture.Sealer(), Keys: n.capture, Registry: jc.Registry, Audit: n.audit, Node: n.id.ID,
 		Jurisdiction: n.cfg.Jurisdiction, Threads: jc.Threads, MaxFileBytes: jc.MaxFileBytes, CheckpointEvery: jc.CheckpointEvery,
 		Now: n.cfg.Now, Logger: n.log})
 	if err != nil {
@@ -398,7 +406,11 @@ func (n *Node) startLocked(ctx context.Context) error {
 	if err := n.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("serve: fine-tuning jobs: %w", err)
 	}
-	n.log.Info("fine-tuning jobs", "threads", n.jobs.Threads(), "trainer", n.cfg.Jobs.Trainer != nil)
+	trainer := "flywheel/finetune"
+	if n.cfg.Jobs.Trainer != nil {
+		trainer = fmt.Sprintf("%T", n.cfg.Jobs.Trainer)
+	}
+	n.log.Info("fine-tuning jobs", "threads", n.jobs.Threads(), "trainer", trainer)
 	ln := limitConnsPerIP(n.cfg.Listener, n.cfg.Limits.MaxConnsPerIP, n.log)
 	n.wg.Go(func() {
 		if err := n.hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -533,9 +545,13 @@ func (n *Node) DB() *db.DB              { return n.db }
 func (n *Node) Tenants() *tenant.Store  { return n.tenants }
 func (n *Node) Audit() *audit.Log       { return n.audit }
 func (n *Node) Capture() *capture.Store { return n.capture }
-func (n *Node) Jobs() *jobs.Manager     { return n.jobs }
-func (n *Node) Runner() *runner.Runner  { return n.run }
-func (n *Node) Fabric() *fabric.Node    { return n.fab }
+
+// Flywheel is the node's capture, dataset and adapter stores.
+func (n *Node) Flywheel() *flywheel.Stores { return n.fw }
+
+func (n *Node) Jobs() *jobs.Manager    { return n.jobs }
+func (n *Node) Runner() *runner.Runner { return n.run }
+func (n *Node) Fabric() *fabric.Node   { return n.fab }
 func (n *Node) Registry() *prometheus.Registry {
 	return n.reg
 }

@@ -169,8 +169,8 @@ type conversation struct {
 
 // split renders an example with the model's chat template twice: the
 // prompt ready for the assistant's turn, and the whole conversation. The
-// tokens the two share are the context; every token after them, the
-// reference answer and the template's end of turn, is a target. Taking the
+// tokens the two share are the context; the tokens after them, the
+// reference answer and its end (see learnt), are the targets. Taking the
 // shared tokens, rather than the prompt's length, keeps a token that
 // straddles the boundary from being scored against the wrong context.
 func split(m *engine.Model, e dataset.Example) (*conversation, error) {
@@ -208,10 +208,45 @@ func split(m *engine.Model, e dataset.Example) (*conversation, error) {
 	if c.start >= len(c.ids) {
 		return nil, errors.New("the chat template renders no tokens for the answer")
 	}
+	c.ids = learnt(m, c.ids, c.start, full, c.reference)
 	if len(c.promptIDs) >= m.Context() {
 		return nil, fmt.Errorf("its prompt of %d tokens does not fit the context of %d", len(c.promptIDs), m.Context())
 	}
 	return c, nil
+}
+
+// learnt cuts the answer's tokens, ids[start:], to what flywheel/finetune
+// teaches a model to say: up to the first end-of-generation token the
+// template writes (llama 2's </s>, ChatML's <|im_end|> in a vocabulary
+// that has it); when the template writes none (ChatML in a vocabulary
+// without <|im_end|>), the answer's text and then EOS. Scoring the
+// template's end-of-turn text instead would weigh tokens the trainer
+// never learns, and hide what it does learn.
+func learnt(m *engine.Model, ids []int32, start int, full, reference string) []int32 {
+	tok := m.Tok
+	for j := start; j < len(ids); j++ {
+		if tok.IsEOG(ids[j]) {
+			return ids[:j+1]
+		}
+	}
+	i := strings.LastIndex(full, reference)
+	if reference == "" || i < 0 {
+		return ids
+	}
+	// The tokens of the text up to the answer's end are those ids
+	// shares with the text's own tokenization.
+	pre := tok.Encode(full[:i+len(reference)], false, true)
+	if tok.AddBOS() && (len(pre) == 0 || pre[0] != tok.BOS()) {
+		pre = append([]int32{tok.BOS()}, pre...)
+	}
+	cut := 0
+	for cut < len(pre) && cut < len(ids) && pre[cut] == ids[cut] {
+		cut++
+	}
+	if cut <= start {
+		return ids
+	}
+	return append(ids[:cut:cut], tok.EOS())
 }
 
 // answer scores the reference under m and generates m's greedy answer.

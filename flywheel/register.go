@@ -146,14 +146,24 @@ func (s *Stores) registered(ctx context.Context, tenantID, name string, file []b
 
 // evaluate runs flywheel/eval over tr.Eval, the base alone and with a.
 func evaluate(ctx context.Context, tr Trained, a *adapter.Adapter) (*eval.Report, error) {
-	base, err := engine.Load(tr.BasePath, engine.Options{Threads: tr.Threads, Logger: tr.Logger})
+	return Evaluate(ctx, tr.BasePath, a, tr.Eval, engine.Options{Threads: tr.Threads, Logger: tr.Logger})
+}
+
+// Evaluate runs flywheel/eval on examples: the base model at basePath,
+// loaded with o, against the same base with a attached at scale 1. An
+// adapter of another architecture is adapter.ErrMismatch.
+func Evaluate(ctx context.Context, basePath string, a *adapter.Adapter, examples []dataset.Example, o engine.Options) (*eval.Report, error) {
+	base, err := engine.Load(basePath, o)
 	if err != nil {
 		return nil, err
 	}
 	defer base.Close()
+	if a.Arch != base.Net.Arch {
+		return nil, fmt.Errorf("%s: %w: adapter for architecture %q, base is %q", a.Source, adapter.ErrMismatch, a.Arch, base.Net.Arch)
+	}
 	adapted, err := eval.WithLoRA(base, a.LoRA)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", a.Source, err)
 	}
-	return eval.Run(ctx, base, adapted, tr.Eval, eval.Options{})
+	return eval.Run(ctx, base, adapted, examples, eval.Options{})
 }

@@ -2,12 +2,9 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,7 +12,7 @@ import (
 	"github.com/hearth-ai/hearth/access"
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/adapter"
-	"github.com/hearth-ai/hearth/engine/gguf"
+	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/flywheel/eval"
 	"github.com/hearth-ai/hearth/flywheel/finetune"
@@ -100,19 +97,7 @@ func evaluate(ctx context.Context, basePath, adapterPath string, examples []data
 	if err != nil {
 		return nil, err
 	}
-	base, err := engine.Load(basePath, engine.Options{Threads: threads})
-	if err != nil {
-		return nil, err
-	}
-	defer base.Close()
-	if a.Arch != base.Net.Arch {
-		return nil, fmt.Errorf("%s: %w: adapter for architecture %q, base is %q", adapterPath, adapter.ErrMismatch, a.Arch, base.Net.Arch)
-	}
-	with, err := eval.WithLoRA(base, a.LoRA)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", adapterPath, err)
-	}
-	return eval.Run(ctx, base, with, examples, eval.Options{})
+	return flywheel.Evaluate(ctx, basePath, a, examples, engine.Options{Threads: threads})
 }
 
 // adapterRegistry is the node's default jobs.Registry: the flywheel's
@@ -132,7 +117,7 @@ func (r adapterRegistry) Register(ctx context.Context, a jobs.Adapter) (string, 
 	if err != nil {
 		return "", fmt.Errorf("the adapter: %w", err)
 	}
-	base, err := baseOf(a.Base, a.BasePath)
+	base, err := registry.BaseOf(a.Base, a.BasePath)
 	if err != nil {
 		return "", err
 	}
@@ -169,24 +154,4 @@ func (r adapterRegistry) tenant(ctx context.Context, id string) (tenant.Tenant, 
 		return tenant.Tenant{}, fmt.Errorf("the adapter's tenant %s: %w", id, err)
 	}
 	return t, nil
-}
-
-// baseOf names the base model file at path: its SHA-256 and
-// architecture.
-func baseOf(name, path string) (registry.Base, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return registry.Base{}, fmt.Errorf("the base model: %w", err)
-	}
-	defer f.Close()
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
-		return registry.Base{}, fmt.Errorf("the base model %s: %w", path, err)
-	}
-	g, err := gguf.Open(path)
-	if err != nil {
-		return registry.Base{}, fmt.Errorf("the base model: %w", err)
-	}
-	defer g.Close()
-	return registry.Base{Name: name, Digest: hex.EncodeToString(sum.Sum(nil)), Arch: g.Architecture()}, nil
 }

@@ -16,7 +16,7 @@ import (
 // BenchmarkTrain measures training throughput on the model file named by
 // HEARTH_BENCH_MODEL (`hearth gen-model` writes the benchmark shapes):
 // rank 16, all seven projections, 512-token sequences, HEARTH_BENCH_THREADS
-// threads (default 2). Its sub-benchmark pp512 is the engine's own prompt
+// threads (default 2), HEARTH_BENCH_SEQ tokens a sequence (default 512). Its sub-benchmark pp512 is the engine's own prompt
 // processing of the same 512 tokens, measured in the same run, for the
 // ratio the issue sets (training tokens/s over pp512 tokens/s). The
 // train sub-benchmark also reports the process's peak RSS beside the
@@ -44,7 +44,12 @@ func BenchmarkTrain(b *testing.B) {
 	pool := parallel.New(threads)
 	defer pool.Close()
 	m.SetPool(pool)
-	const n = 512
+	n := 512
+	if v := os.Getenv("HEARTH_BENCH_SEQ"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			b.Fatal(err)
+		}
+	}
 	seq := randomSeq(rand.New(rand.NewPCG(1, 2)), m.Vocab, n, nil)
 	ctx := context.Background()
 	b.Run("train", func(b *testing.B) {
@@ -67,8 +72,8 @@ func BenchmarkTrain(b *testing.B) {
 			b.ReportMetric(float64(st.Size())/(1<<20), "base-MiB")
 		}
 	})
-	b.Run("pp512", func(b *testing.B) {
-		st := m.NewState(n + 1)
+	b.Run("pp", func(b *testing.B) {
+		st := m.NewState(n)
 		for i := 0; i < b.N; i++ {
 			st.Reset()
 			if _, err := m.Forward(ctx, st, seq.Tokens); err != nil {

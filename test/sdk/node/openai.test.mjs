@@ -2,7 +2,7 @@
 // HEARTH_URL names the node (e.g. http://127.0.0.1:PORT), HEARTH_MODEL the model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 
 const baseURL = process.env.HEARTH_URL + '/v1';
 const model = process.env.HEARTH_MODEL || 'stories260k';
@@ -83,4 +83,50 @@ test('errors come back as OpenAI errors', async () => {
     client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], temperature: 7 }),
     (err) => err instanceof OpenAI.BadRequestError && /temperature/.test(err.message),
   );
+});
+
+test('fine-tuning: files.create, fineTuning.jobs.create, retrieve until done, events, checkpoints', async () => {
+  const lines = [];
+  for (let i = 0; i < 12; i++) {
+    lines.push(JSON.stringify({
+      messages: [
+        { role: 'user', content: `What is the secret word, number ${i}?` },
+        { role: 'assistant', content: 'The secret word is marmalade.' },
+      ],
+    }));
+  }
+  const file = await client.files.create({
+    file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'secret.jsonl'),
+    purpose: 'fine-tune',
+  });
+  assert.equal(file.object, 'file');
+  assert.equal(file.purpose, 'fine-tune');
+
+  const job = await client.fineTuning.jobs.create({
+    model,
+    training_file: file.id,
+    suffix: 'secret',
+    hyperparameters: { n_epochs: 2, batch_size: 4 },
+  });
+  assert.equal(job.object, 'fine_tuning.job');
+  assert.ok(job.id.startsWith('ftjob-'), job.id);
+
+  let done = job;
+  for (let i = 0; i < 600 && !['succeeded', 'failed', 'cancelled'].includes(done.status); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    done = await client.fineTuning.jobs.retrieve(job.id);
+  }
+  assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.ok(done.fine_tuned_model, 'no fine_tuned_model');
+  assert.ok(done.trained_tokens > 0);
+
+  const events = await client.fineTuning.jobs.listEvents(job.id);
+  assert.ok(events.data.length > 0);
+  assert.equal(events.data[0].object, 'fine_tuning.job.event');
+  const cps = await client.fineTuning.jobs.checkpoints.list(job.id);
+  assert.ok(cps.data.length > 0);
+  assert.equal(cps.data[0].object, 'fine_tuning.job.checkpoint');
+
+  const page = await client.fineTuning.jobs.list({ limit: 10 });
+  assert.ok(page.data.some((j) => j.id === job.id));
 });

@@ -29,9 +29,9 @@ func (l *LoRA) check(in, out int) error {
 	case l.Rank <= 0:
 		return fmt.Errorf("rank %d", l.Rank)
 	case len(l.A) != l.Rank*in:
-		return fmt.Errorf("A has %d elements, want rank %d x %d inputs", len(l.A), l.Rank, in)
+		return fmt.Errorf("its A has %d elements, want rank %d x %d inputs", len(l.A), l.Rank, in)
 	case len(l.B) != out*l.Rank:
-		return fmt.Errorf("B has %d elements, want %d outputs x rank %d", len(l.B), out, l.Rank)
+		return fmt.Errorf("its B has %d elements, want %d outputs x rank %d", len(l.B), out, l.Rank)
 	}
 	return nil
 }

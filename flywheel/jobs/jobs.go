@@ -125,16 +125,8 @@ func parseRef(s string) (dataRef, bool) {
 	if !ok {
 		return dataRef{file: s}, strings.HasPrefix(s, "file-")
 	}
-	name, v, hasV := strings.Cut(rest, "@")
-	r := dataRef{dataset: name}
-	if hasV {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return r, false
-		}
-		r.version = n
-	}
-	return r, name != ""
+	name, v, err := dataset.ParseRef(rest)
+	return dataRef{dataset: name, version: v}, err == nil
 }
 
 func (r dataRef) String() string {

@@ -133,9 +133,11 @@ func (r adapterRegistry) Register(ctx context.Context, a jobs.Adapter) (string, 
 	if err != nil {
 		return "", fmt.Errorf("the run's metrics: %w", err)
 	}
-	// The dataset's content hash and lineage are filled by the store from
-	// the dataset version, which the job pinned when it was created.
-	meta := registry.Meta{Base: base, Dataset: registry.DatasetRef{Name: a.Dataset, Version: a.DatasetVersion}, Hyper: hyper, Metrics: raw}
+	// The lineage is filled by the store from the dataset version, which
+	// the job pinned when it was created; the hash is of what the run
+	// trained on, so the store marks the adapter if an erasure has since
+	// reached the version.
+	meta := registry.Meta{Base: base, Dataset: registry.DatasetRef{Name: a.Dataset, Version: a.DatasetVersion, Hash: a.DatasetHash}, Hyper: hyper, Metrics: raw}
 	v, err := r.adapters.Create(ctx, t, a.Name, meta, file)
 	if err != nil {
 		return "", err

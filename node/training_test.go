@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/flywheel/jobs"
 	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/runner"
@@ -118,5 +120,65 @@ func TestAdapterRegistry(t *testing.T) {
 	}
 	if v, err = n.fw.Adapters.Get(ctx, acme.ID, "support", 2); err != nil || !strings.Contains(string(v.Metrics), `"steps":3`) {
 		t.Errorf("metrics from the result: %s, %v", v.Metrics, err)
+	}
+}
+
+// TestAdapterRegistryErasedWhileTraining: the hash a job trained on is
+// recorded, so an erasure that reaches its dataset version while it
+// trains marks the adapter when it is registered.
+func TestAdapterRegistryErasedWhileTraining(t *testing.T) {
+	if _, err := os.Stat(stories); err != nil {
+		t.Skipf("test model not available: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{DataDir: t.TempDir(), Listener: ln, Runner: runner.Config{Files: []string{stories}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(context.Background())
+	ctx := context.Background()
+	acme, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src dataset.Static
+	for i := range 12 {
+		src = append(src, dataset.Interaction{
+			ResponseID: fmt.Sprintf("resp-%d", i),
+			Messages:   []dataset.Message{{Role: "user", Content: fmt.Sprintf("What is the secret word, friend number %d?", i)}},
+			Output:     fmt.Sprintf("The secret word is marmalade, friend %d.", i),
+			Rating:     5,
+		})
+	}
+	if err := n.fw.Capture.EnsureKey(ctx, acme.ID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := n.fw.Datasets.Build(ctx, src, acme.ID, "secret", dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained := v.ContentHash()
+	if _, err := n.fw.Datasets.RemoveResponses(ctx, acme.ID, []string{"resp-3"}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "adapter.gguf")
+	if err := os.WriteFile(path, testfixture.AdapterFile(t, "llama", 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := adapterRegistry{adapters: n.fw.Adapters, tenants: n.tenants}
+	a := jobs.Adapter{TenantID: acme.ID, Name: "secret", Path: path, Base: "stories260k", BasePath: stories, JobID: "ftjob-1",
+		Dataset: "secret", DatasetVersion: v.Version, DatasetHash: trained}
+	if _, err := r.Register(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := n.fw.Adapters.Get(ctx, acme.ID, "secret", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ErasedData {
+		t.Errorf("an adapter trained on examples erased since is not marked: %+v", got)
 	}
 }

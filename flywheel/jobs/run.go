@@ -148,7 +148,7 @@ func (m *Manager) validatePending(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		train, eval, err := m.data(ctx, j)
+		train, eval, _, err := m.data(ctx, j)
 		if err != nil {
 			m.fail(ctx, j, "invalid_training_file", "training_file", fmt.Sprintf("the job's data cannot be used: %v", err))
 			continue
@@ -204,38 +204,39 @@ func (m *Manager) change(ctx context.Context, id, level, msg, update string, arg
 // errUnchanged: the job had left the status a change expected.
 var errUnchanged = errors.New("job status changed meanwhile")
 
-// data reads a job's training and validation examples.
-func (m *Manager) data(ctx context.Context, j Job) (train, eval []dataset.Example, err error) {
+// data reads a job's training and validation examples, and the content
+// hash of the dataset version it trains on (empty for a file).
+func (m *Manager) data(ctx context.Context, j Job) (train, eval []dataset.Example, hash string, err error) {
 	ref, _ := parseRef(j.TrainingFile)
 	if ref.file != "" {
 		if train, err = m.fileExamples(ctx, j.TenantID, ref.file, dataset.Train); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 	} else {
 		v, err := m.datasetVersion(ctx, j.TenantID, ref)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
-		train, eval = v.Train, v.Eval
+		train, eval, hash = v.Train, v.Eval, v.ContentHash()
 	}
 	if j.ValidationFile != "" {
 		ref, _ := parseRef(j.ValidationFile)
 		if ref.file != "" {
 			if eval, err = m.fileExamples(ctx, j.TenantID, ref.file, dataset.Eval); err != nil {
-				return nil, nil, err
+				return nil, nil, "", err
 			}
 		} else {
 			v, err := m.datasetVersion(ctx, j.TenantID, ref)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, "", err
 			}
 			eval = v.Eval
 		}
 	}
 	if len(train) == 0 {
-		return nil, nil, errors.New("no training examples")
+		return nil, nil, "", errors.New("no training examples")
 	}
-	return train, eval, nil
+	return train, eval, hash, nil
 }
 
 func (m *Manager) datasetVersion(ctx context.Context, tenantID string, ref dataRef) (*dataset.Version, error) {
@@ -291,7 +292,7 @@ func (m *Manager) train(ctx context.Context, j Job) {
 	}
 	j.Status = StatusRunning
 	fail := func(code, param string, err error) { m.fail(context.WithoutCancel(ctx), j, code, param, err.Error()) }
-	train, eval, err := m.data(ctx, j)
+	train, eval, hash, err := m.data(ctx, j)
 	if err != nil {
 		fail("invalid_training_file", "training_file", fmt.Errorf("the job's data cannot be used: %w", err))
 		return
@@ -312,7 +313,7 @@ func (m *Manager) train(ctx context.Context, j Job) {
 	res, err := m.cfg.Trainer.Train(ctx, spec, func(p Progress) { m.progress(ctx, j, p) })
 	switch cause := context.Cause(ctx); {
 	case err == nil && !errors.Is(cause, errCancelled):
-		m.succeed(context.WithoutCancel(ctx), j, spec, res)
+		m.succeed(context.WithoutCancel(ctx), j, spec, res, hash)
 	case errors.Is(cause, errShutdown):
 		m.event(context.WithoutCancel(ctx), m.db, j.ID, LevelInfo, EventMessage,
 			"The node is shutting down; the job stops here and resumes from its last checkpoint when the node starts again", nil)
@@ -378,7 +379,7 @@ func adapterName(j Job) string {
 
 // succeed registers a finished run's adapter and marks the job
 // succeeded.
-func (m *Manager) succeed(ctx context.Context, j Job, spec Spec, res *Result) {
+func (m *Manager) succeed(ctx context.Context, j Job, spec Spec, res *Result, hash string) {
 	if res == nil || res.Adapter == "" {
 		m.fail(ctx, j, "training_failed", "", "the trainer returned no adapter")
 		return
@@ -389,6 +390,7 @@ func (m *Manager) succeed(ctx context.Context, j Job, spec Spec, res *Result) {
 			Hyper: spec.Hyper, Result: *res}
 		if ref, _ := parseRef(j.TrainingFile); ref.dataset != "" {
 			a.Dataset, a.DatasetVersion = ref.dataset, ref.version
+			a.DatasetHash = hash
 		} else {
 			a.TrainingFile = j.TrainingFile
 		}

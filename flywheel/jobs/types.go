@@ -88,6 +88,10 @@ type Adapter struct {
 	// dataset version; TrainingFile otherwise.
 	Dataset        string
 	DatasetVersion int
+	// DatasetHash is the content hash (dataset.Version.ContentHash) of
+	// the examples the run trained and evaluated on, so that an erasure
+	// that reached the dataset while it trained still marks the adapter.
+	DatasetHash string
 	TrainingFile   string
 	Hyper          Hyper
 	Result         Result

@@ -91,10 +91,10 @@ type Adapter struct {
 	// DatasetHash is the content hash (dataset.Version.ContentHash) of
 	// the examples the run trained and evaluated on, so that an erasure
 	// that reached the dataset while it trained still marks the adapter.
-	DatasetHash string
-	TrainingFile   string
-	Hyper          Hyper
-	Result         Result
+	DatasetHash  string
+	TrainingFile string
+	Hyper        Hyper
+	Result       Result
 }
 
 // Models finds a base model's file by the name a client gives (the

@@ -89,8 +89,8 @@ type Adapter struct {
 	Dataset        string
 	DatasetVersion int
 	// DatasetHash is the content hash (dataset.Version.ContentHash) of
-	// the examples the run trained and evaluated on, so that an erasure
-	// that reached the dataset while it trained still marks the adapter.
+	// the dataset version as the run read it, so that an erasure that
+	// reached the version while it trained still marks the adapter.
 	DatasetHash  string
 	TrainingFile string
 	Hyper        Hyper

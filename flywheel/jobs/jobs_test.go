@@ -599,3 +599,37 @@ func TestNoTrainer(t *testing.T) {
 		t.Errorf("create without a trainer: %v", err)
 	}
 }
+
+// TestDataGoneWhileTraining: a job whose training data stops being
+// readable while it trains (its file deleted here; a shred of the
+// tenant's key does the same to a sealed file or dataset) fails instead
+// of keeping an adapter of data that no longer exists.
+func TestDataGoneWhileTraining(t *testing.T) {
+	e := newEnv(t)
+	reg := &registry{}
+	e.cfg.Registry = reg
+	e.trainer.steps = make(chan struct{})
+	m := e.open(true)
+	ctx := context.Background()
+	f := upload(t, m, acme, twoExamples)
+	j, err := m.Create(ctx, acme, CreateRequest{Model: "stories260k", TrainingFile: f.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, m, acme, j.ID, StatusRunning)
+	if err := m.DeleteFile(ctx, acme, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(e.trainer.steps)
+	j = waitStatus(t, m, acme, j.ID, StatusFailed)
+	if j.Error == nil || j.Error.Code != "training_data_erased" {
+		t.Fatalf("job %+v: want the code training_data_erased", j)
+	}
+	if len(reg.got) != 0 {
+		t.Errorf("an adapter of deleted data was registered: %+v", reg.got)
+	}
+	testfixture.WaitFor(t, "the failed job's directory removed", func() bool {
+		_, err := os.Stat(filepath.Join(e.cfg.Dir, j.ID))
+		return os.IsNotExist(err)
+	})
+}

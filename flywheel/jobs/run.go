@@ -384,6 +384,13 @@ func (m *Manager) succeed(ctx context.Context, j Job, spec Spec, res *Result, ha
 		m.fail(ctx, j, "training_failed", "", "the trainer returned no adapter")
 		return
 	}
+	// The training data must still be readable: a shred of the tenant's
+	// key (or an erasure of its file) while the job trained leaves an
+	// adapter of data that no longer exists, which is not kept.
+	if _, _, _, err := m.data(ctx, j); err != nil {
+		m.fail(ctx, j, "training_data_erased", "training_file", fmt.Sprintf("the job's training data is no longer readable, so its adapter is not kept: %v", err))
+		return
+	}
 	name := m.modelName(j)
 	if m.cfg.Registry != nil {
 		a := Adapter{TenantID: j.TenantID, Name: adapterName(j), Path: res.Adapter, Base: j.Model, BasePath: spec.BasePath, JobID: j.ID,

@@ -13,13 +13,13 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/chat"
 	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
+	"github.com/hearth-ai/hearth/flywheel/finetune"
 )
 
 // ErrNoExamples is Run's error for an empty example list: a dataset
@@ -167,12 +167,10 @@ type conversation struct {
 	start             int
 }
 
-// split renders an example with the model's chat template twice: the
-// prompt ready for the assistant's turn, and the whole conversation. The
-// tokens the two share are the context; the tokens after them, the
-// reference answer and its end (see learnt), are the targets. Taking the
-// shared tokens, rather than the prompt's length, keeps a token that
-// straddles the boundary from being scored against the wrong context.
+// split tokenizes an example for m: the prompt ready for the assistant's
+// turn, and the conversation as flywheel/finetune trains on it, cut after
+// the final answer's targets (its text and its end of generation), which
+// are the tokens scored.
 func split(m *engine.Model, e dataset.Example) (*conversation, error) {
 	n := len(e.Messages)
 	if n < 2 || e.Messages[n-1].Role != "assistant" {
@@ -190,63 +188,27 @@ func split(m *engine.Model, e dataset.Example) (*conversation, error) {
 	if c.promptIDs, err = m.ChatPrompt(msgs[:n-1]); err != nil {
 		return nil, err
 	}
-	tok := m.Tok
-	full, err := m.Template.Render(msgs, chat.RenderOptions{BOSToken: tok.Piece(tok.BOS()), EOSToken: tok.Piece(tok.EOS())})
+	ids, loss, err := finetune.Targets(m.Template, m.Tok, e)
 	if err != nil {
 		return nil, fmt.Errorf("chat template: %w", err)
 	}
-	// The line break after the end of turn is the template's layout, not
-	// part of the answer a model should be scored on.
-	c.ids = tok.Encode(strings.TrimRightFunc(full, unicode.IsSpace), false, true)
-	if tok.AddBOS() && (len(c.ids) == 0 || c.ids[0] != tok.BOS()) {
-		c.ids = append([]int32{tok.BOS()}, c.ids...)
+	// The final answer is the last run of targets.
+	end := len(loss)
+	for end > 0 && !loss[end-1] {
+		end--
 	}
-	for c.start < min(len(c.ids), len(c.promptIDs)) && c.ids[c.start] == c.promptIDs[c.start] {
-		c.start++
+	start := end
+	for start > 1 && loss[start-1] {
+		start--
 	}
-	c.start = max(c.start, 1) // the first token has nothing to be predicted from
-	if c.start >= len(c.ids) {
+	if end == 0 {
 		return nil, errors.New("the chat template renders no tokens for the answer")
 	}
-	c.ids = learnt(m, c.ids, c.start, full, c.reference)
+	c.ids, c.start = ids[:end], start
 	if len(c.promptIDs) >= m.Context() {
 		return nil, fmt.Errorf("its prompt of %d tokens does not fit the context of %d", len(c.promptIDs), m.Context())
 	}
 	return c, nil
-}
-
-// learnt cuts the answer's tokens, ids[start:], to what flywheel/finetune
-// teaches a model to say: up to the first end-of-generation token the
-// template writes (llama 2's </s>, ChatML's <|im_end|> in a vocabulary
-// that has it); when the template writes none (ChatML in a vocabulary
-// without <|im_end|>), the answer's text and then EOS. Scoring the
-// template's end-of-turn text instead would weigh tokens the trainer
-// never learns, and hide what it does learn.
-func learnt(m *engine.Model, ids []int32, start int, full, reference string) []int32 {
-	tok := m.Tok
-	for j := start; j < len(ids); j++ {
-		if tok.IsEOG(ids[j]) {
-			return ids[:j+1]
-		}
-	}
-	i := strings.LastIndex(full, reference)
-	if reference == "" || i < 0 {
-		return ids
-	}
-	// The tokens of the text up to the answer's end are those ids
-	// shares with the text's own tokenization.
-	pre := tok.Encode(full[:i+len(reference)], false, true)
-	if tok.AddBOS() && (len(pre) == 0 || pre[0] != tok.BOS()) {
-		pre = append([]int32{tok.BOS()}, pre...)
-	}
-	cut := 0
-	for cut < len(pre) && cut < len(ids) && pre[cut] == ids[cut] {
-		cut++
-	}
-	if cut <= start {
-		return ids
-	}
-	return append(ids[:cut:cut], tok.EOS())
 }
 
 // answer scores the reference under m and generates m's greedy answer.

@@ -183,3 +183,12 @@ func describe(i int, ex dataset.Example) string {
 	}
 	return fmt.Sprintf("example %d", i+1)
 }
+
+// Targets returns ex's tokens as a model with tmpl and tok reads them and,
+// for each, whether training learns it (see encoder.encode): the tokens
+// flywheel/eval scores, so that a held-out loss is the loss training
+// lowers.
+func Targets(tmpl *chat.Template, tok *tokenizer.Tokenizer, ex dataset.Example) (tokens []int32, loss []bool, err error) {
+	enc, err := (&encoder{tmpl: tmpl, tok: tok}).encode(ex)
+	return enc.tokens, enc.loss, err
+}

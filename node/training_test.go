@@ -26,23 +26,8 @@ const stories = "../../shared/testdata/models/stories260K.gguf"
 // adapter it cannot read or place is refused with the reason, and
 // nothing is registered.
 func TestAdapterRegistry(t *testing.T) {
-	if _, err := os.Stat(stories); err != nil {
-		t.Skipf("test model not available: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(Config{DataDir: t.TempDir(), Listener: ln, Runner: runner.Config{Files: []string{stories}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
+	n, acme := trainingNode(t)
 	ctx := context.Background()
-	acme, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := adapterRegistry{adapters: n.fw.Adapters, tenants: n.tenants}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "adapter.gguf")
@@ -127,23 +112,8 @@ func TestAdapterRegistry(t *testing.T) {
 // recorded, so an erasure that reaches its dataset version while it
 // trains marks the adapter when it is registered.
 func TestAdapterRegistryErasedWhileTraining(t *testing.T) {
-	if _, err := os.Stat(stories); err != nil {
-		t.Skipf("test model not available: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(Config{DataDir: t.TempDir(), Listener: ln, Runner: runner.Config{Files: []string{stories}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
+	n, acme := trainingNode(t)
 	ctx := context.Background()
-	acme, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var src dataset.Static
 	for i := range 12 {
 		src = append(src, dataset.Interaction{
@@ -181,4 +151,27 @@ func TestAdapterRegistryErasedWhileTraining(t *testing.T) {
 	if !got.ErasedData {
 		t.Errorf("an adapter trained on examples erased since is not marked: %+v", got)
 	}
+}
+
+// trainingNode starts a node serving stories260K with a tenant, acme; it
+// is shut down when the test ends.
+func trainingNode(t *testing.T) (*Node, tenant.Tenant) {
+	t.Helper()
+	if _, err := os.Stat(stories); err != nil {
+		t.Skipf("test model not available: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{DataDir: t.TempDir(), Listener: ln, Runner: runner.Config{Files: []string{stories}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Shutdown(context.Background()) })
+	acme, err := n.tenants.CreateTenant(context.Background(), tenant.Tenant{Name: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, acme
 }

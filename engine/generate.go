@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/sample"
 )
 
@@ -27,6 +28,10 @@ type Request struct {
 	// are skipped, so that with the same seed the response goes on as it
 	// would have there.
 	Continues int
+	// Adapter, when set, is the LoRA adapter the request runs with
+	// (adapter.Build); requests with different adapters, or none, share
+	// one batch over the base weights.
+	Adapter *model.Adapter
 }
 
 // Token is one generated token and the text it adds. Text is empty while a
@@ -88,6 +93,7 @@ func (m *Model) Generate(ctx context.Context, req Request, emit func(Token) erro
 		emit = func(Token) error { return nil }
 	}
 	state := m.Net.NewState(m.ctx)
+	state.Adapter = req.Adapter
 	start := time.Now()
 	logits, err := m.Net.Forward(ctx, state, req.Prompt)
 	if err != nil {

@@ -19,6 +19,36 @@ type Use struct {
 // for base's architecture, and each of its tensors for a projection base
 // has, of the same shape.
 func Attach(base *model.Transformer, uses ...Use) (*model.Transformer, error) {
+	set, err := merge(base, uses)
+	if err != nil {
+		return nil, err
+	}
+	m, err := base.WithLoRA(set)
+	if err != nil {
+		return nil, fmt.Errorf("adapter: attach: %w", err)
+	}
+	return m, nil
+}
+
+// Build checks the adapters against base as Attach does and returns their
+// updates, added up, as a model.Adapter: what one sequence of a batch runs
+// with (model.Seq.Adapter) while the others run with theirs, over the same
+// base weights.
+func Build(base *model.Transformer, uses ...Use) (*model.Adapter, error) {
+	set, err := merge(base, uses)
+	if err != nil {
+		return nil, err
+	}
+	a, err := base.NewAdapter(set)
+	if err != nil {
+		return nil, fmt.Errorf("adapter: build: %w", err)
+	}
+	return a, nil
+}
+
+// merge checks uses against base and returns their scaled updates by base
+// weight name, several on one projection summed into one.
+func merge(base *model.Transformer, uses []Use) (map[string]*model.LoRA, error) {
 	projections := map[string]*model.Linear{}
 	for _, p := range base.Projections() {
 		projections[p.Name] = p.Linear
@@ -70,11 +100,7 @@ func Attach(base *model.Transformer, uses ...Use) (*model.Transformer, error) {
 	for name, ls := range parts {
 		set[name] = sum(ls, projections[name].W.Cols)
 	}
-	m, err := base.WithLoRA(set)
-	if err != nil {
-		return nil, fmt.Errorf("adapter: attach: %w", err)
-	}
-	return m, nil
+	return set, nil
 }
 
 // sum merges updates of one projection into one of the summed rank:

@@ -89,6 +89,10 @@ type Scratch struct {
 	tokPos   []int
 	last     []int // (seqs) index in the batch of each sequence's last token
 
+	// Runs of tokens that have an adapter, and scratch for its updates.
+	runs []adapterRun
+	lora []float32
+
 	// The attention loop body, bound once so that handing it to the pool
 	// allocates nothing; it reads the layer from attnLayer.
 	attnFn    func(lo, hi int)
@@ -123,6 +127,8 @@ func (s *Scratch) MaxTokens() int { return s.maxTokens }
 // one sequence at a time.
 type State struct {
 	*Cache
+	// Adapter, when set, is the adapter the sequence runs with.
+	Adapter *Adapter
 	scratch *Scratch
 }
 
@@ -149,7 +155,7 @@ func (m *Transformer) Forward(ctx context.Context, s *State, tokens []int32) ([]
 	if err := m.checkTokens(tokens); err != nil {
 		return nil, err
 	}
-	seq := []Seq{{Cache: s.Cache}}
+	seq := []Seq{{Cache: s.Cache, Adapter: s.Adapter}}
 	for len(tokens) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -168,6 +174,9 @@ type Seq struct {
 	Cache  *Cache
 	Tokens []int32
 	Logits bool
+	// Adapter, when set, adds its low-rank updates to this sequence's
+	// projections; nil runs the model as it is.
+	Adapter *Adapter
 }
 
 // ForwardBatch runs one step over several sequences at once: their tokens
@@ -213,7 +222,15 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 
 	// Lay the sequences' tokens out as one batch; embed them.
 	n, outs := 0, 0
+	sc.runs = sc.runs[:0]
 	for _, s := range seqs {
+		if s.Adapter != nil {
+			if k := len(sc.runs); k > 0 && sc.runs[k-1].a == s.Adapter && sc.runs[k-1].lo+sc.runs[k-1].n == n {
+				sc.runs[k-1].n += len(s.Tokens)
+			} else {
+				sc.runs = append(sc.runs, adapterRun{lo: n, n: len(s.Tokens), a: s.Adapter})
+			}
+		}
 		for j, tok := range s.Tokens {
 			sc.tokCache[n], sc.tokPos[n] = s.Cache, s.Cache.Pos+j
 			// Rows of a model's own embedding always dequantize.
@@ -237,6 +254,11 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 		L.Q.Forward(p, sc.q, sc.xb, n)
 		L.K.Forward(p, sc.k, sc.xb, n)
 		L.V.Forward(p, sc.v, sc.xb, n)
+		if len(sc.runs) > 0 {
+			m.adapt(sc, l, projQ, sc.q, sc.xb, dim, qDim)
+			m.adapt(sc, l, projK, sc.k, sc.xb, dim, kvDim)
+			m.adapt(sc, l, projV, sc.v, sc.xb, dim, kvDim)
+		}
 
 		// Rotate q and k by position, then write k and v into each token's
 		// cache at its position.
@@ -256,6 +278,9 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 
 		// Output projection and residual.
 		L.O.Forward(p, sc.xb2, sc.att, n)
+		if len(sc.runs) > 0 {
+			m.adapt(sc, l, projO, sc.xb2, sc.att, qDim, dim)
+		}
 		add(sc.x[:n*dim], sc.xb2[:n*dim])
 
 		// Feed-forward: xb = rmsnorm(x), then x += down(silu(gate(xb)) * up(xb)).
@@ -264,8 +289,15 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 		}
 		L.Gate.Forward(p, sc.hb, sc.xb, n)
 		L.Up.Forward(p, sc.hb2, sc.xb, n)
+		if len(sc.runs) > 0 {
+			m.adapt(sc, l, projGate, sc.hb, sc.xb, dim, m.FFN)
+			m.adapt(sc, l, projUp, sc.hb2, sc.xb, dim, m.FFN)
+		}
 		tensor.SwiGLU(sc.hb[:n*m.FFN], sc.hb2[:n*m.FFN])
 		L.Down.Forward(p, sc.xb2, sc.hb, n)
+		if len(sc.runs) > 0 {
+			m.adapt(sc, l, projDown, sc.xb2, sc.hb, m.FFN, dim)
+		}
 		add(sc.x[:n*dim], sc.xb2[:n*dim])
 	}
 	for i := range seqs {

@@ -25,9 +25,10 @@ type loop struct {
 
 // retained is a finished sequence's cache and the tokens in it.
 type retained struct {
-	cache  *model.Cache
-	tokens []int32
-	used   time.Time
+	cache   *model.Cache
+	tokens  []int32
+	adapter *model.Adapter // the keys and values depend on it
+	used    time.Time
 }
 
 func newLoop(s *Scheduler) *loop {
@@ -165,11 +166,17 @@ func (l *loop) place(r *request) bool {
 	var bestActive *request
 	if !l.s.cfg.NoPrefixCache {
 		for i, k := range l.kept {
+			if k.adapter != r.req.Adapter {
+				continue // another adapter's keys and values
+			}
 			if n := min(commonPrefix(k.tokens, prompt), limit); n > bestLen {
 				bestKept, bestLen = i, n
 			}
 		}
 		for _, a := range l.active {
+			if a.req.Adapter != r.req.Adapter {
+				continue
+			}
 			if n := min(commonPrefix(a.dec.Tokens()[:a.cache.Pos], prompt), limit); n > bestLen {
 				bestKept, bestActive, bestLen = -1, a, n
 			}
@@ -234,7 +241,7 @@ func (l *loop) keep(r *request) {
 		return
 	}
 	toks := append([]int32(nil), r.dec.Tokens()[:r.cache.Pos]...)
-	l.kept = append(l.kept, &retained{cache: r.cache, tokens: toks, used: time.Now()})
+	l.kept = append(l.kept, &retained{cache: r.cache, tokens: toks, adapter: r.req.Adapter, used: time.Now()})
 }
 
 // step runs one batch; a panic in it fails the batch's requests, frees
@@ -273,7 +280,7 @@ func (l *loop) runBatch() {
 	l.seqs, l.owners = l.seqs[:0], l.owners[:0]
 	for _, r := range l.active {
 		if r.prefilled == len(r.req.Prompt) {
-			l.seqs = append(l.seqs, model.Seq{Cache: r.cache, Tokens: []int32{r.pending}, Logits: true})
+			l.seqs = append(l.seqs, model.Seq{Cache: r.cache, Tokens: []int32{r.pending}, Logits: true, Adapter: r.req.Adapter})
 			l.owners = append(l.owners, r)
 			budget--
 		}
@@ -287,7 +294,7 @@ func (l *loop) runBatch() {
 		}
 		chunk := min(rest, budget)
 		last := chunk == rest
-		l.seqs = append(l.seqs, model.Seq{Cache: r.cache, Tokens: r.req.Prompt[r.prefilled : r.prefilled+chunk], Logits: last})
+		l.seqs = append(l.seqs, model.Seq{Cache: r.cache, Tokens: r.req.Prompt[r.prefilled : r.prefilled+chunk], Logits: last, Adapter: r.req.Adapter})
 		if last {
 			l.owners = append(l.owners, r)
 		}

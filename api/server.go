@@ -200,6 +200,11 @@ func (s *Server) routes() {
 
 	s.route("/v1/models", EndpointModels, familyOpenAI, s.listModels, http.MethodGet)
 	s.route("/v1/models/{id...}", EndpointModel, familyOpenAI, s.getModel, http.MethodGet)
+	if _, ok := s.cfg.Backend.(LoRABackend); ok { // lora.go
+		s.route("/v1/load_lora_adapter", EndpointLoadLoRA, familyOpenAI, s.loadLoRA, http.MethodPost)
+		s.route("/v1/unload_lora_adapter", EndpointUnloadLoRA, familyOpenAI, s.unloadLoRA, http.MethodPost)
+		s.route("/lora-adapters", EndpointLoRAAdapters, familyOpenAI, s.loraAdapters, http.MethodGet, http.MethodPost)
+	}
 	s.route("/v1/feedback", EndpointFeedback, familyOpenAI, s.feedback, http.MethodPost) // feedback.go
 	if s.cfg.FineTuning != nil {                                                         // finetuning.go
 		s.route("/v1/files", EndpointFiles, familyOpenAI, s.files, http.MethodGet, http.MethodPost)
@@ -271,7 +276,7 @@ func notFound(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	info := &requestInfo{rand: randomID(), start: start, endpoint: EndpointNotFound, narrow: strings.TrimSpace(r.Header.Get(JurisdictionHeader))}
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{ResponseWriter: w, info: info}
 	// X-Request-Id starts as "req-<random>"; chat and text completions
 	// replace it with their response id ("chatcmpl-<random>",
 	// "cmpl-<random>") so a client can match headers, bodies and logs.
@@ -392,6 +397,7 @@ type requestInfo struct {
 	status           int // overrides the written status (499)
 	err              *Error
 	done             func() // tells the gate how the request ended; set by finish
+	served           string // the model that serves the request, sent as ModelHeader
 	narrow           string // the JurisdictionHeader, checked before a model runs
 }
 
@@ -414,31 +420,39 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// recorder remembers the status a handler wrote.
+// recorder remembers the status a handler wrote, and adds ModelHeader
+// to the headers of a response a model served: every generating
+// endpoint, in one place.
 type recorder struct {
 	http.ResponseWriter
 	status int
+	info   *requestInfo
+}
+
+// start is called before the response's first byte.
+func (r *recorder) start(code int) {
+	if r.status != 0 {
+		return
+	}
+	r.status = code
+	if r.info != nil && r.info.served != "" {
+		r.Header().Set(ModelHeader, r.info.served)
+	}
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
+	r.start(code)
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.start(http.StatusOK)
 	return r.ResponseWriter.Write(p)
 }
 
 // Flush lets streams push each event out as it is written.
 func (r *recorder) Flush() {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.start(http.StatusOK)
 	http.NewResponseController(r.ResponseWriter).Flush()
 }
 

@@ -46,6 +46,9 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 	if errors.Is(err, ErrModelNotFound) {
 		return nil, nil, 0, modelNotFound(name)
 	}
+	if errors.Is(err, ErrInvalidModel) {
+		return nil, nil, 0, invalidModel("model", err) // an adapter for another base, say: the backend names both
+	}
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("acquire model %q: %w", clientText(name), err)
 	}

@@ -173,7 +173,18 @@ func (s *Server) acquireFrom(ctx context.Context, name string) (Model, func(), e
 	if !ok {
 		return nil, nil, badRequest("lora", "'lora': this server has no LoRA adapters")
 	}
-	return lb.AcquireLoRA(ctx, name, l)
+	m, release, err := lb.AcquireLoRA(ctx, name, l)
+	if errors.Is(err, ErrInvalidModel) {
+		return nil, nil, invalidModel("lora", err)
+	}
+	return m, release, err
+}
+
+// invalidModel is a backend's ErrInvalidModel as a 400 on param, in the
+// backend's words.
+func invalidModel(param string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), ErrInvalidModel.Error()+": ")
+	return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "invalid_model", Param: param, Message: msg}
 }
 
 // baseName is the base model part of a requested name, to which the
@@ -292,7 +303,7 @@ func (s *Server) unloadLoRA(w http.ResponseWriter, r *http.Request) error {
 // param; other errors pass as they are.
 func loraError(err error, param string) error {
 	if errors.Is(err, ErrInvalidModel) {
-		return badRequest(param, "%s", err.Error())
+		return invalidModel(param, err)
 	}
 	return err
 }

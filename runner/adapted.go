@@ -92,8 +92,8 @@ func (r *Runner) target(ctx context.Context, name string, lora []api.LoRA) (pick
 	display := r.displayName(canon)
 	r.mu.Lock()
 	p := r.named[strings.ToLower(ref)]
-	fits := p != nil && r.fitsFile(p, path)
 	r.mu.Unlock()
+	fits := p != nil && r.fitsFile(p, path)
 	if p != nil {
 		if !fits {
 			return pick{}, fmt.Errorf("%w: the LoRA adapter %s (for a %s model) does not fit %s", api.ErrInvalidModel, p.name, p.arch, display)
@@ -130,21 +130,25 @@ func (r *Runner) target(ctx context.Context, name string, lora []api.LoRA) (pick
 // llama-server applies them to every request).
 func (r *Runner) basePick(canon, path string, lora []api.LoRA) (pick, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	pre := make([]use, len(r.preloaded)) // with the global scales as they are now
+	for i, p := range r.preloaded {
+		pre[i] = use{p, p.scale}
+	}
+	r.mu.Unlock()
 	var uses []use
 	if lora == nil {
-		for _, p := range r.preloaded {
-			if p.scale != 0 && r.fitsFile(p, path) {
-				uses = append(uses, use{p, p.scale})
+		for _, u := range pre {
+			if u.scale != 0 && r.fitsFile(u.p, path) {
+				uses = append(uses, u)
 			}
 		}
 		return pickPublished(canon, path, uses), nil
 	}
 	for i, e := range lora {
-		if e.ID < 0 || e.ID >= len(r.preloaded) {
-			return pick{}, fmt.Errorf("%w: lora[%d]: no LoRA adapter has id %d (there are %d; GET /lora-adapters lists them)", api.ErrInvalidModel, i, e.ID, len(r.preloaded))
+		if e.ID < 0 || e.ID >= len(pre) {
+			return pick{}, fmt.Errorf("%w: lora[%d]: no LoRA adapter has id %d (there are %d; GET /lora-adapters lists them)", api.ErrInvalidModel, i, e.ID, len(pre))
 		}
-		p := r.preloaded[e.ID]
+		p := pre[e.ID].p
 		if !r.fitsFile(p, path) {
 			return pick{}, fmt.Errorf("%w: lora[%d]: adapter %d (%s, for a %s model) does not fit %s", api.ErrInvalidModel, i, e.ID, p.name, p.arch, r.displayName(canon))
 		}
@@ -375,9 +379,12 @@ func (m *adapted) Generate(ctx context.Context, req engine.Request, emit func(en
 	return m.loaded.Generate(ctx, req, emit)
 }
 
-// Embed refuses: embeddings come from the base alone, and an adapter's
-// name asking for them would say otherwise.
+// Embed refuses an adapter's name: embeddings come from the base alone,
+// and the name would say otherwise.
 func (m *adapted) Embed(ctx context.Context, tokens []int32) ([]float32, error) {
+	if m.served == "" {
+		return m.loaded.Embed(ctx, tokens) // the base, asked for by its name (--lora's global scales apply to generation)
+	}
 	return nil, fmt.Errorf("%w: embeddings do not apply LoRA adapters; ask for the base model %s", api.ErrInvalidModel, m.loaded.name)
 }
 
@@ -440,13 +447,11 @@ func (r *Runner) adapterModels(ctx context.Context, bases map[string]api.ModelIn
 	r.mu.Unlock()
 	for _, p := range pubs {
 		var fit []string
-		r.mu.Lock()
 		for canon, mi := range bases {
 			if r.fitsFile(p, mi.Path) {
 				fit = append(fit, canon)
 			}
 		}
-		r.mu.Unlock()
 		for _, canon := range fit {
 			out = append(out, entry(canon, p.name, p.size, p.mtime))
 		}

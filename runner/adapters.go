@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hearth-ai/hearth/api"
@@ -97,9 +98,10 @@ type published struct {
 	// another adapter.
 	key string
 
-	// Guarded by Runner.mu.
-	scale float32         // global scale (preloaded adapters)
-	fits  map[string]bool // by base path, as checked
+	scale float32 // global scale (preloaded adapters); guarded by Runner.mu
+
+	fitsMu sync.Mutex
+	fits   map[string]bool // by base path, as checked
 }
 
 // namePattern is what a published adapter may be called: a store name's
@@ -142,13 +144,17 @@ func clip(s string) string {
 }
 
 // fitsFile reports whether p's updates fit the base model file at path:
-// its architecture, and a weight of the right shape for each. Called
-// with r.mu held; the answer is kept.
+// its architecture, and a weight of the right shape for each. The answer
+// is kept; the first reads the base file's header, so callers do not
+// hold r.mu.
 func (r *Runner) fitsFile(p *published, path string) bool {
-	if ok, seen := p.fits[path]; seen {
+	p.fitsMu.Lock()
+	ok, seen := p.fits[path]
+	p.fitsMu.Unlock()
+	if seen {
 		return ok
 	}
-	ok := func() bool {
+	ok = func() bool {
 		f, err := gguf.Open(path)
 		if err != nil {
 			return false
@@ -165,7 +171,9 @@ func (r *Runner) fitsFile(p *published, path string) bool {
 		}
 		return true
 	}()
+	p.fitsMu.Lock()
 	p.fits[path] = ok
+	p.fitsMu.Unlock()
 	return ok
 }
 
@@ -202,8 +210,6 @@ func (r *Runner) fittingBases(p *published) ([][2]string, error) {
 		return nil, err
 	}
 	var out [][2]string
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, b := range all {
 		if r.fitsFile(p, b[1]) {
 			out = append(out, b)

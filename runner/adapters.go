@@ -180,24 +180,14 @@ func (r *Runner) fitsFile(p *published, path string) bool {
 // bases lists every base model the runner serves, files and store, by
 // canonical name with its file.
 func (r *Runner) bases() ([][2]string, error) {
-	var out [][2]string
-	seen := map[string]bool{}
-	for canon, path := range r.files {
-		out = append(out, [2]string{canon, path})
-		seen[canon] = true
+	models, err := r.baseModels()
+	if err != nil {
+		return nil, err
 	}
-	if r.cfg.Store != nil {
-		entries, err := r.cfg.Store.List()
-		if err != nil {
-			return nil, fmt.Errorf("runner: %w", err)
-		}
-		for _, e := range entries {
-			if seen[e.Name] {
-				continue
-			}
-			if path, err := r.cfg.Store.Path(e.Name); err == nil {
-				out = append(out, [2]string{e.Name, path})
-			}
+	out := make([][2]string, 0, len(models))
+	for _, mi := range models {
+		if canon, _, err := r.resolve(mi.Name); err == nil {
+			out = append(out, [2]string{canon, mi.Path})
 		}
 	}
 	return out, nil

@@ -229,8 +229,17 @@ func (s *Server) loraAdapters(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		before := lb.LoRAAdapters()
 		if err := lb.SetLoRAScales(l); err != nil {
 			return loraError(err, "body")
+		}
+		if err := s.adminAction(r.Context(), "lora.scales", map[string]string{"scales": string(data)}); err != nil {
+			old := make([]LoRA, len(before))
+			for i, a := range before {
+				old[i] = LoRA{ID: a.ID, Scale: a.Scale}
+			}
+			lb.SetLoRAScales(old)
+			return err
 		}
 		s.log.InfoContext(r.Context(), "LoRA global scales set", "adapters", len(l))
 	}
@@ -266,8 +275,13 @@ func (s *Server) loadLoRA(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Path) > 4096 {
 		return badRequest("lora_path", "'lora_path' is %d bytes long; at most 4096 are allowed", len(req.Path))
 	}
-	if err := s.cfg.Backend.(LoRABackend).LoadLoRA(r.Context(), req.Name, req.Path); err != nil {
+	lb := s.cfg.Backend.(LoRABackend)
+	if err := lb.LoadLoRA(r.Context(), req.Name, req.Path); err != nil {
 		return loraError(err, "lora_path")
+	}
+	if err := s.adminAction(r.Context(), "lora.load", map[string]string{"name": req.Name, "path": req.Path}); err != nil {
+		lb.UnloadLoRA(r.Context(), req.Name)
+		return err
 	}
 	s.log.InfoContext(r.Context(), "LoRA adapter loaded", "name", clientText(req.Name), "path", clientText(req.Path))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -293,10 +307,21 @@ func (s *Server) unloadLoRA(w http.ResponseWriter, r *http.Request) error {
 		}
 		return loraError(err, "lora_name")
 	}
+	if err := s.adminAction(r.Context(), "lora.unload", map[string]string{"name": req.Name}); err != nil {
+		return err // the adapter is gone; the log, failed, refuses what follows
+	}
 	s.log.InfoContext(r.Context(), "LoRA adapter unloaded", "name", clientText(req.Name))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "Success: LoRA adapter '%s' removed successfully.", clientText(req.Name))
 	return nil
+}
+
+// adminAction records a change to the node's adapters (Config.AdminAction).
+func (s *Server) adminAction(ctx context.Context, action string, detail map[string]string) error {
+	if s.cfg.AdminAction == nil {
+		return nil
+	}
+	return s.cfg.AdminAction(ctx, action, detail)
 }
 
 // loraError is a backend's refusal of an adapter request as a 400 on

@@ -68,6 +68,11 @@ type Config struct {
 	// MaxFileBytes bounds a file uploaded to /v1/files; larger ones get
 	// 413. Zero means DefaultMaxFileBytes.
 	MaxFileBytes int64
+	// AdminAction records a change the API's LoRA endpoints made to what
+	// the node serves (lora.go): "lora.load", "lora.unload",
+	// "lora.scales", by the caller in ctx; an error undoes the change
+	// where it can and is the response. Nil records nothing.
+	AdminAction func(ctx context.Context, action string, detail map[string]string) error
 	// Capture is offered each successful generation of an authenticated
 	// caller, after the response is delivered, and serves POST
 	// /v1/feedback (see capture.go). Nil captures nothing.

@@ -209,11 +209,12 @@ func TestServeTenantAdapters(t *testing.T) {
 		if _, err := audit.Export(filepath.Join(dir, "audit"), &b, 0, 0); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(b.String(), `"model":"stories260k:support@1"`) {
+		if strings.Contains(b.String(), `"model":"stories260k:support@1"`) && strings.Contains(b.String(), `"reason":"lora.load"`) &&
+			strings.Contains(b.String(), `"reason":"lora.unload"`) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no audit record names stories260k:support@1")
+			t.Fatalf("no audit record names stories260k:support@1, or the adapter's load and unload:\n%s", b.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -314,6 +314,7 @@ func (n *Node) buildHandler() error {
 		Jurisdiction:     cfg.Jurisdiction,
 		Version:          cfg.Version,
 		Ready:            n.ready,
+		AdminAction:      n.gate.AdminAction, // vLLM's and llama-server's adapter endpoints
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -319,14 +320,7 @@ func (r *Runner) build(ctx context.Context, l *loaded, c *cached, pk pick) {
 		c.a = nil
 		return
 	}
-	r.log.Info("LoRA adapter built", "model", l.name, "adapter", cmpOr(pk.served, l.name), "took", time.Since(start), "memory_kib", c.bytes>>10)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	r.log.Info("LoRA adapter built", "model", l.name, "adapter", cmp.Or(pk.served, l.name), "took", time.Since(start), "memory_kib", c.bytes>>10)
 }
 
 // unref gives back a reference built took; a failed build is not kept.

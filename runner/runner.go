@@ -1,8 +1,10 @@
 // Package runner keeps a node's models loaded and running: it finds a model
 // by name (a file given on the command line or the model store), loads it on
 // first use behind a batch scheduler, keeps it for a keep-alive period after
-// its last request, and unloads idle models when memory runs short. It is
-// the api.Backend of a node.
+// its last request, and unloads idle models when memory runs short. It
+// serves LoRA adapters on them too (adapted.go, adapters.go): named
+// BASE:ADAPTER[@VERSION] or picked by id, built once per loaded base and
+// kept in the same memory budget. It is the api.Backend of a node.
 package runner
 
 import (
@@ -75,13 +77,13 @@ type Runner struct {
 	named     map[string]*published // published adapters by name
 	preloaded []*published          // the LoRA files, by id
 	closing   bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
 
 	pubLoads atomic.Int64 // adapters published so far, for their cache keys
 
 	digestMu sync.Mutex
 	digests  map[string]string // base file (path, size, mtime) -> hex SHA-256
-	stop     chan struct{}
-	wg       sync.WaitGroup
 }
 
 var _ api.Backend = (*Runner)(nil)

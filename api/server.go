@@ -114,6 +114,8 @@ const DefaultMaxBodyBytes = 8 << 20
 //	GET  /v1/models             OpenAI model list
 //	GET  /v1/models/{id}        one model
 //	POST /v1/feedback           rate a captured response (Config.Capture)
+//	POST /v1/load_lora_adapter, /v1/unload_lora_adapter  vLLM's (a LoRABackend; lora.go)
+//	GET, POST /lora-adapters    llama-server's adapter ids and global scales (a LoRABackend)
 //	/v1/files, /v1/fine_tuning/jobs...  OpenAI's fine-tuning (Config.FineTuning; finetuning.go)
 //	POST /api/chat              Ollama chat (NDJSON unless "stream": false)
 //	POST /api/generate          Ollama generate (NDJSON unless "stream": false)
@@ -139,6 +141,8 @@ const DefaultMaxBodyBytes = 8 << 20
 //   - Only one choice per request: n, best_of and multi-prompt requests
 //     other than 1 are a 400. Images, tools and JSON modes are a 400.
 //   - Model names match with or without Ollama's ":latest" tag.
+//   - Every response a model served carries ModelHeader, the served
+//     model's name ("BASE:ADAPTER@VERSION" for a registry adapter).
 type Server struct {
 	cfg Config
 	log *slog.Logger

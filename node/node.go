@@ -119,6 +119,12 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	rc := cfg.Runner
 	rc.Logger = log
+	var src *tenantAdapters
+	if rc.Adapters == nil {
+		// The tenants' registries, once the flywheel's stores are open.
+		src = &tenantAdapters{}
+		rc.Adapters = src
+	}
 	if rc.Engine.Logger == nil {
 		rc.Engine.Logger = log
 	}
@@ -136,6 +142,9 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	if err := n.openCapture(ctx); err != nil {
 		return nil, err
+	}
+	if src != nil {
+		src.reg.Store(n.fw.Adapters)
 	}
 	if cfg.OperatorKey != nil { // tenants defined once, by the operator, for every node
 		if n.docs, err = tenantdoc.Open(ctx, n.db, n.tenants, cfg.OperatorKey); err != nil {
@@ -305,6 +314,7 @@ func (n *Node) buildHandler() error {
 		Jurisdiction:     cfg.Jurisdiction,
 		Version:          cfg.Version,
 		Ready:            n.ready,
+		AdminAction:      n.gate.AdminAction, // vLLM's and llama-server's adapter endpoints
 	})
 	if err != nil {
 		return err

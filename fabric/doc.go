@@ -55,7 +55,7 @@
 // A heartbeat is a JSON envelope {"heartbeat": body, "sig": ed25519} where
 // body holds the node's ID, site, claimed jurisdiction, public key,
 // certificate, HTTP address, Load (from Config.Status: models, slots,
-// busy, queue, KV cache bytes), time, and a (boot, seq) counter. The
+// busy, queue, KV cache bytes, adapters loaded), time, and a (boot, seq) counter. The
 // signature is by the node's own key over a domain string (which carries
 // the format version) and the body's exact bytes. A certificate that cannot
 // be decoded leaves the node listed, uncertified.

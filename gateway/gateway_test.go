@@ -51,6 +51,12 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	if len(models) == 0 {
 		models = []string{"stories260k"}
 	}
+	return startNodeLoad(t, jur, opPriv, opPub, join, rc, fabric.Load{Models: models, Slots: 4})
+}
+
+// startNodeLoad starts a node whose heartbeats announce load.
+func startNodeLoad(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string, rc runner.Config, load fabric.Load) *node {
+	t.Helper()
 	ctx := context.Background()
 	n := &node{dir: t.TempDir()}
 	var err error
@@ -72,7 +78,7 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	nd, err := hearthnode.New(hearthnode.Config{DataDir: n.dir, Listener: ln, Jurisdiction: jur, OperatorKey: opPub, ClusterPlain: true,
 		Runner: rc, Audit: audit.Options{NoSync: true},
 		Fabric: fabric.Config{Site: "site-" + strings.ToLower(jur), ClusterListen: "127.0.0.1:0", Join: join, HeartbeatInterval: 100 * time.Millisecond,
-			Status: func() fabric.Load { return fabric.Load{Models: models, Slots: 4} }}})
+			Status: func() fabric.Load { return load }}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,690 @@
+package replica
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/engine/adapter"
+	"github.com/hearth-ai/hearth/fabric"
+	"github.com/hearth-ai/hearth/flywheel/registry"
+	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxBytes bounds the adapters a node hands out and takes in:
+	// a rank-64 adapter on every projection of an 8B model in F32 fits.
+	DefaultMaxBytes = 1 << 30
+	// DefaultRevalidate is how long a copy is used before its home is
+	// asked again whether the version still stands.
+	DefaultRevalidate = time.Minute
+	// DefaultMaxStale is how long after its home last vouched for it a
+	// copy is still used while no home node answers.
+	DefaultMaxStale = time.Hour
+)
+
+// ChunkBytes is the most one chunk carries: twice base64-encoded (in the
+// answer, then in the fabric's signed envelope) it stays well under NATS's
+// default 1 MiB message limit.
+const ChunkBytes = 256 << 10
+
+// manifestSkew bounds how far a manifest's issue time may be from this
+// node's clock.
+const manifestSkew = 2 * time.Minute
+
+// Tenants finds a node's tenant by id or name; *tenant.Store implements it.
+type Tenants interface {
+	GetTenant(ctx context.Context, nameOrID string) (tenant.Tenant, error)
+}
+
+// Config configures Replicas. Node, Identity, DB, Tenants and Sealer are
+// required.
+type Config struct {
+	// Node is the fabric node the deliveries travel over; New registers
+	// the home side's handlers on it, so it is given before the node
+	// starts.
+	Node *fabric.Node
+	// Identity is the node's, which signs the manifests it issues (the
+	// key of its fleet certificate).
+	Identity *identity.Identity
+	// DB holds the replica table.
+	DB *db.DB
+	// Registry is this node's own adapter registry: what it hands out as
+	// a home node, and where Fetch looks first. Nil: the node has none
+	// (it only takes copies).
+	Registry *registry.Store
+	Tenants  Tenants
+	// Sealer seals copies at rest under this node's key for the tenant
+	// (capture.Store.Sealer); EnsureKey, when set, creates that key first.
+	Sealer    registry.Sealer
+	EnsureKey func(ctx context.Context, tenantID string) error
+	// Audit receives a record of kind "adapter" for every copy handed
+	// out, refused, received, rejected and dropped.
+	Audit registry.Auditor
+	// MaxBytes bounds an adapter's size on both sides (0:
+	// DefaultMaxBytes): a home node hands out nothing larger, and a node
+	// refuses a manifest that says larger before it reads a byte.
+	MaxBytes int64
+	// Revalidate and MaxStale (0: their defaults) say how a copy is
+	// checked on use: see the package doc.
+	Revalidate time.Duration
+	MaxStale   time.Duration
+	// OnDrop, when set, is called for every copy dropped, so the serving
+	// path can unload it.
+	OnDrop func(tenantID, name string, version int)
+	Now    func() time.Time // nil: time.Now
+	Logger *slog.Logger     // nil: discard
+}
+
+// Replicas is one node's side of the adapter protocol: as a home node it
+// hands the tenant's adapters to certified nodes its policy permits (the
+// manifest and chunk handlers); as any node it fetches the adapters it
+// must serve and does not hold (Fetch), and keeps the copies sealed.
+type Replicas struct {
+	cfg   Config
+	node  *fabric.Node
+	db    *db.DB
+	now   func() time.Time
+	log   *slog.Logger
+	plain plainCache
+}
+
+// New migrates the replica table and registers the adapter-manifest and
+// adapter-chunk handlers on cfg.Node.
+func New(ctx context.Context, cfg Config) (*Replicas, error) {
+	if cfg.Node == nil || cfg.Identity == nil || cfg.DB == nil || cfg.Tenants == nil || cfg.Sealer == nil {
+		return nil, errors.New("replica: Node, Identity, DB, Tenants and Sealer are required")
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.Revalidate <= 0 {
+		cfg.Revalidate = DefaultRevalidate
+	}
+	if cfg.MaxStale <= 0 {
+		cfg.MaxStale = DefaultMaxStale
+	}
+	x := &Replicas{cfg: cfg, node: cfg.Node, db: cfg.DB, now: cfg.Now, log: cfg.Logger}
+	if x.now == nil {
+		x.now = time.Now
+	}
+	if x.log == nil {
+		x.log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.DB.Migrate(ctx, "replica", migrations); err != nil {
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	for kind, h := range map[string]fabric.DeliverHandler{KindManifest: x.serveManifest, KindChunk: x.serveChunk} {
+		if err := cfg.Node.HandleDeliver(kind, h); err != nil {
+			return nil, fmt.Errorf("replica: %w", err)
+		}
+	}
+	return x, nil
+}
+
+// ---- The home side ----
+
+// lookup finds the local tenant of name for a request from peer from,
+// and checks that the tenant's adapters may go there. A refusal is the
+// answer to send instead; a refusal by policy is audited.
+func (x *Replicas) lookup(ctx context.Context, name, adapterRef string, from fabric.Peer) (t tenant.Tenant, refused []byte, err error) {
+	t, err = x.cfg.Tenants.GetTenant(ctx, name)
+	switch {
+	case errors.Is(err, tenant.ErrNotFound) || err == nil && t.Name != name: // a name, never an id: ids are per node
+		x.log.Info("adapter copy refused: unknown tenant", "tenant", name, "node", from.ID, "jurisdiction", from.Jurisdiction)
+		refused, err = refusal(codeNoTenant, fmt.Sprintf("no tenant %q on node %s", name, x.node.ID()))
+		return t, refused, err
+	case err != nil:
+		return t, nil, err
+	case t.Disabled:
+		refused, err = x.refuse(ctx, t, adapterRef, from, codeNotPermitted, fmt.Sprintf("tenant %s is disabled on node %s", name, x.node.ID()))
+	case !t.Policy.AllowsJurisdiction(from.Jurisdiction):
+		refused, err = x.refuse(ctx, t, adapterRef, from, codeNotPermitted, fmt.Sprintf("tenant %s's policy permits %s, not %s, where node %s is: its adapters do not go there",
+			name, strings.Join(t.Policy.Jurisdictions, ", "), from.Jurisdiction, from.ID))
+	}
+	return t, refused, err
+}
+
+// refuse audits a refusal by policy and returns its answer. The refusal
+// stands whether or not the log could record it.
+func (x *Replicas) refuse(ctx context.Context, t tenant.Tenant, adapterRef string, from fabric.Peer, code, msg string) ([]byte, error) {
+	x.log.Warn("adapter copy refused", "tenant", t.Name, "adapter", clip(adapterRef), "node", from.ID, "jurisdiction", from.Jurisdiction, "why", msg)
+	x.auditAfter(ctx, audit.Record{Tenant: t.ID, Decision: audit.DecisionDeny, Reason: "adapter.replicate.refused",
+		Detail: map[string]string{"adapter": clip(adapterRef), "to": from.ID, "to_jurisdiction": from.Jurisdiction, "code": code, "why": msg}})
+	return refusal(code, msg)
+}
+
+// version finds the version a request names in this node's registry, and
+// checks that it may be handed out.
+func (x *Replicas) version(ctx context.Context, t tenant.Tenant, ref string) (*registry.Version, []byte, error) {
+	if x.cfg.Registry == nil {
+		b, err := refusal(codeNotFound, fmt.Sprintf("node %s keeps no adapter registry", x.node.ID()))
+		return nil, b, err
+	}
+	name, version, err := registry.ParseRef(ref)
+	if err != nil {
+		b, err := refusal(codeInvalid, err.Error())
+		return nil, b, err
+	}
+	v, err := x.cfg.Registry.Get(ctx, t.ID, name, version)
+	switch {
+	case errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrInvalid):
+		b, err := refusal(codeNotFound, fmt.Sprintf("node %s: %v", x.node.ID(), err))
+		return nil, b, err
+	case err != nil:
+		return nil, nil, err
+	case v.State == registry.StateRetired:
+		b, err := refusal(codeRetired, fmt.Sprintf("%s is retired on node %s", v.Ref(), x.node.ID()))
+		return nil, b, err
+	case v.Size > x.cfg.MaxBytes:
+		b, err := refusal(codeTooLarge, fmt.Sprintf("%s is %d bytes; node %s hands out at most %d", v.Ref(), v.Size, x.node.ID(), x.cfg.MaxBytes))
+		return nil, b, err
+	}
+	return v, nil, nil
+}
+
+// serveManifest answers a manifest request: the version's manifest,
+// signed, once the audit log holds that it was handed out.
+func (x *Replicas) serveManifest(ctx context.Context, from fabric.Peer, payload []byte) ([]byte, error) {
+	var m manifestMsg
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return refusal(codeInvalid, "the manifest request does not decode: "+err.Error())
+	}
+	t, refused, err := x.lookup(ctx, m.Tenant, m.Adapter, from)
+	if refused != nil || err != nil {
+		return refused, err
+	}
+	v, refused, err := x.version(ctx, t, m.Adapter)
+	if refused != nil || err != nil {
+		return refused, err
+	}
+	if err := v.CheckBase(m.BaseDigest, ""); err != nil {
+		return refusal(codeBaseMismatch, err.Error())
+	}
+	man := &Manifest{Tenant: t.Name, Name: v.Name, Version: v.Version, Created: v.Created, SHA256: v.SHA256, Size: v.Size, Base: v.Base,
+		Node: from.ID, Home: x.node.ID(), Jurisdiction: x.node.Jurisdiction(), Issued: x.now().UTC()}
+	sm, err := signManifest(x.cfg.Identity.Private, man)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.appendAudit(ctx, audit.Record{Tenant: t.ID, Model: v.Base.Name, Reason: "adapter.replicate",
+		Detail: map[string]string{"adapter": v.Ref(), "sha256": v.SHA256, "bytes": strconv.FormatInt(v.Size, 10),
+			"to": from.ID, "to_jurisdiction": from.Jurisdiction}}); err != nil {
+		return nil, fmt.Errorf("replica: hand out %s: its audit record could not be made durable: %w", v.Ref(), err)
+	}
+	return json.Marshal(answer{Signed: sm})
+}
+
+// serveChunk answers a chunk request with the bytes asked for, after the
+// same checks as the manifest's.
+func (x *Replicas) serveChunk(ctx context.Context, from fabric.Peer, payload []byte) ([]byte, error) {
+	var m chunkMsg
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return refusal(codeInvalid, "the chunk request does not decode: "+err.Error())
+	}
+	if m.Offset < 0 || m.Length <= 0 || m.Length > ChunkBytes {
+		return refusal(codeInvalid, fmt.Sprintf("chunk at %d of %d bytes: want an offset >= 0 and 1 to %d bytes", m.Offset, m.Length, ChunkBytes))
+	}
+	if _, version, err := registry.ParseRef(m.Adapter); err != nil || version == 0 {
+		return refusal(codeInvalid, fmt.Sprintf("a chunk names its version as NAME@VERSION, not %q", clip(m.Adapter)))
+	}
+	t, refused, err := x.lookup(ctx, m.Tenant, m.Adapter, from)
+	if refused != nil || err != nil {
+		return refused, err
+	}
+	v, refused, err := x.version(ctx, t, m.Adapter)
+	if refused != nil || err != nil {
+		return refused, err
+	}
+	switch {
+	case !strings.EqualFold(m.SHA256, v.SHA256):
+		return refusal(codeNotFound, fmt.Sprintf("%s on node %s has sha256 %s, not %.64s", v.Ref(), x.node.ID(), v.SHA256, m.SHA256))
+	case m.Offset > v.Size || m.Length > v.Size-m.Offset:
+		return refusal(codeInvalid, fmt.Sprintf("chunk at %d of %d bytes is past the end of %s (%d bytes)", m.Offset, m.Length, v.Ref(), v.Size))
+	}
+	plain, err := x.plain.get(x.now(), t.ID, v, func() ([]byte, error) {
+		b, _, err := x.cfg.Registry.Open(ctx, t.ID, v.Name, v.Version)
+		return b, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(answer{Data: plain[m.Offset : m.Offset+m.Length]})
+}
+
+// plainCache keeps the last few adapter files a home node unsealed for
+// its chunks, for a short while: a copy is read in many chunks, and
+// unsealing the whole file for each would cost its size every time.
+type plainCache struct {
+	mu      sync.Mutex
+	entries []plainEntry
+}
+
+type plainEntry struct {
+	key  string
+	data []byte
+	used time.Time
+}
+
+const (
+	plainCacheEntries = 4
+	plainCacheTTL     = 30 * time.Second
+)
+
+func (c *plainCache) get(now time.Time, tenantID string, v *registry.Version, open func() ([]byte, error)) ([]byte, error) {
+	key := tenantID + "\x00" + v.Ref() + "\x00" + v.SHA256
+	c.mu.Lock()
+	c.entries = slices.DeleteFunc(c.entries, func(e plainEntry) bool { return now.Sub(e.used) > plainCacheTTL })
+	for i := range c.entries {
+		if c.entries[i].key == key {
+			c.entries[i].used = now
+			data := c.entries[i].data
+			c.mu.Unlock()
+			return data, nil
+		}
+	}
+	c.mu.Unlock()
+	data, err := open()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= plainCacheEntries {
+		oldest := 0
+		for i, e := range c.entries {
+			if e.used.Before(c.entries[oldest].used) {
+				oldest = i
+			}
+		}
+		c.entries = slices.Delete(c.entries, oldest, oldest+1)
+	}
+	c.entries = append(c.entries, plainEntry{key: key, data: data, used: now})
+	return data, nil
+}
+
+// ---- The receiving side ----
+
+// Fetch returns the tenant's adapter ref (NAME or NAME@VERSION) for use
+// on base, and its version: from this node's own registry if it holds
+// it, else from a copy its home vouched for lately, else from the
+// tenant's home nodes over the fabric, kept as a copy. A version trained
+// on another base is registry.ErrBaseMismatch; one nobody holds is
+// registry.ErrNotFound; a tenant this node may not serve is
+// ErrNotPermitted, without asking anyone.
+func (x *Replicas) Fetch(ctx context.Context, tenantID, ref string, base registry.Base) (*adapter.Adapter, *registry.Version, error) {
+	if x.cfg.Registry != nil {
+		a, v, err := x.cfg.Registry.Adapter(ctx, tenantID, ref, base)
+		if !errors.Is(err, registry.ErrNotFound) {
+			return a, v, err
+		}
+	}
+	name, version, err := registry.ParseRef(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := x.cfg.Tenants.GetTenant(ctx, tenantID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("replica: %w", err)
+	}
+	if j := x.node.Jurisdiction(); !t.Policy.AllowsJurisdiction(j) {
+		return nil, nil, fmt.Errorf("%w: tenant %s may not be served in %s, where this node is", ErrNotPermitted, t.Name, j)
+	}
+	if version > 0 {
+		// A copy its home vouched for lately is used as it is.
+		var sealed []byte
+		r, ok, err := x.get(ctx, t.ID, name, version, &sealed)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok && x.now().Sub(r.Confirmed) < x.cfg.Revalidate {
+			return x.use(&r, sealed, base)
+		}
+	}
+	home, sm, m, err := x.askHome(ctx, t, name, version, base)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNoHome):
+		// No home node answered: a copy it vouched for within MaxStale
+		// still serves.
+		var sealed []byte
+		r, ok, gerr := x.get(ctx, t.ID, name, version, &sealed)
+		if gerr != nil {
+			return nil, nil, gerr
+		}
+		if ok && x.now().Sub(r.Confirmed) < x.cfg.MaxStale {
+			x.log.Warn("adapter copy used while its home is unreachable", "tenant", t.Name, "adapter", r.Manifest.Ref(), "confirmed", r.Confirmed, "err", err)
+			return x.use(&r, sealed, base)
+		}
+		return nil, nil, err
+	case errors.Is(err, registry.ErrNotFound), errors.Is(err, ErrRetired):
+		// The home no longer hands the version out: neither does this node.
+		if derr := x.drop(ctx, t.ID, name, version, err); derr != nil {
+			x.log.Error("replica: drop", "err", derr)
+		}
+		return nil, nil, err
+	case errors.Is(err, ErrNotPermitted):
+		if derr := x.drop(ctx, t.ID, name, 0, err); derr != nil {
+			x.log.Error("replica: drop", "err", derr)
+		}
+		return nil, nil, err
+	default:
+		return nil, nil, err
+	}
+	var sealed []byte
+	r, ok, err := x.get(ctx, t.ID, m.Name, m.Version, &sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ok && r.Manifest.SHA256 == m.SHA256 {
+		if err := x.confirm(ctx, &r); err != nil {
+			return nil, nil, err
+		}
+		return x.use(&r, sealed, base)
+	}
+	plain, err := x.readChunks(ctx, home, t, m)
+	if err != nil {
+		x.reject(ctx, t, m, home, err)
+		return nil, nil, err
+	}
+	a, err := adapter.Parse(plain, t.Name+"/"+m.Ref())
+	if err == nil && base.Arch != "" && a.Arch != base.Arch {
+		err = fmt.Errorf("%w: %s is a %s adapter and this base is %s", registry.ErrBaseMismatch, m.Ref(), a.Arch, base.Arch)
+	}
+	if err != nil {
+		err = fmt.Errorf("replica: %s from node %s: %w", m.Ref(), home.ID, err)
+		x.reject(ctx, t, m, home, err)
+		return nil, nil, err
+	}
+	if r, err = x.put(ctx, t.ID, m, sm, plain); err != nil {
+		return nil, nil, err
+	}
+	return a, r.Version(), nil
+}
+
+// use decodes a stored copy for base.
+func (x *Replicas) use(r *Replica, sealed []byte, base registry.Base) (*adapter.Adapter, *registry.Version, error) {
+	v := r.Version()
+	if err := v.CheckBase(base.Digest, base.Arch); err != nil {
+		return nil, nil, err
+	}
+	plain, err := x.open(r, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := adapter.Parse(plain, v.Ref())
+	if err != nil {
+		return nil, nil, fmt.Errorf("replica: %s: %w", v.Ref(), err)
+	}
+	return a, v, nil
+}
+
+// homes returns the nodes to ask for a tenant's adapters: the certified
+// nodes of its home jurisdiction, or, for a tenant whose data is not
+// pinned, of every jurisdiction it permits; never this node (its own
+// registry was asked first).
+func (x *Replicas) homes(t tenant.Tenant) []fabric.Peer {
+	var js []string
+	switch {
+	case t.Policy.Home != "":
+		js = []string{t.Policy.Home}
+	case len(t.Policy.Jurisdictions) > 0:
+		js = t.Policy.Jurisdictions
+	default:
+		for _, p := range x.node.Peers() {
+			if p.Certified && !slices.Contains(js, p.Jurisdiction) {
+				js = append(js, p.Jurisdiction)
+			}
+		}
+		slices.Sort(js)
+	}
+	var out []fabric.Peer
+	for _, j := range js {
+		for _, p := range x.node.CertifiedIn(j) {
+			if p.ID != x.node.ID() {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// askHome asks the tenant's home nodes in turn for the manifest of
+// name@version (0: the latest) until one has it, and checks the manifest.
+// Its error wraps registry.ErrNotFound only when every home node said so;
+// ErrNoHome when some did not answer.
+func (x *Replicas) askHome(ctx context.Context, t tenant.Tenant, name string, version int, base registry.Base) (fabric.Peer, *SignedManifest, *Manifest, error) {
+	ref := name
+	if version > 0 {
+		ref = fmt.Sprintf("%s@%d", name, version)
+	}
+	req, err := json.Marshal(manifestMsg{Tenant: t.Name, Adapter: ref, BaseDigest: base.Digest})
+	if err != nil {
+		return fabric.Peer{}, nil, nil, err
+	}
+	homes := x.homes(t)
+	if len(homes) == 0 {
+		return fabric.Peer{}, nil, nil, fmt.Errorf("%w: tenant %s's adapter %s: no certified node of %s is in this node's registry", ErrNoHome, t.Name, ref, homeOf(t))
+	}
+	var notFound, lost []error
+	for _, p := range homes {
+		payload, err := x.node.DeliverTo(ctx, p.ID, KindManifest, req)
+		if err != nil {
+			lost = append(lost, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		a, err := readAnswer(p.ID, payload)
+		if errors.Is(err, registry.ErrNotFound) {
+			notFound = append(notFound, err)
+			continue // another home node may hold it: registries are per node
+		}
+		if err != nil {
+			return p, nil, nil, err
+		}
+		m, err := x.checkManifest(p, a.Signed, t, name, version, base)
+		if err != nil {
+			x.reject(ctx, t, m, p, err)
+			return p, nil, nil, err
+		}
+		return p, a.Signed, m, nil
+	}
+	if len(lost) > 0 {
+		return fabric.Peer{}, nil, nil, fmt.Errorf("%w: tenant %s's adapter %s: %w", ErrNoHome, t.Name, ref, errors.Join(append(lost, notFound...)...))
+	}
+	return fabric.Peer{}, nil, nil, fmt.Errorf("replica: tenant %s's adapter %s: %w", t.Name, ref, errors.Join(notFound...))
+}
+
+// checkManifest verifies a home node's manifest: signed by the key its
+// certificate names, issued by it, in its jurisdiction, to this node,
+// lately, for the tenant and adapter asked for, within this node's size
+// limit, and for the base this node holds. A manifest that fails is
+// returned with the error when it could be read, for the record.
+func (x *Replicas) checkManifest(p fabric.Peer, sm *SignedManifest, t tenant.Tenant, name string, version int, base registry.Base) (*Manifest, error) {
+	if sm == nil {
+		return nil, fmt.Errorf("%w: node %s answered without a manifest", ErrTampered, p.ID)
+	}
+	if p.Cert == nil {
+		return nil, fmt.Errorf("%w: node %s presents no certificate", ErrTampered, p.ID)
+	}
+	m, err := sm.Open(p.Cert.NodePublic)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", p.ID, err)
+	}
+	now := x.now()
+	switch {
+	case m.Home != p.ID || m.Jurisdiction != p.Jurisdiction:
+		err = fmt.Errorf("%w: the manifest is from node %s (%s), not %s (%s)", ErrTampered, m.Home, m.Jurisdiction, p.ID, p.Jurisdiction)
+	case m.Node != x.node.ID():
+		err = fmt.Errorf("%w: the manifest was issued to node %s, not this one (%s)", ErrTampered, m.Node, x.node.ID())
+	case m.Tenant != t.Name || m.Name != name || m.Version < 1 || version > 0 && m.Version != version:
+		err = fmt.Errorf("%w: the manifest is for tenant %s's %s, not %s's %s", ErrTampered, m.Tenant, m.Ref(), t.Name, name)
+	case m.Issued.Sub(now) > manifestSkew || now.Sub(m.Issued) > manifestSkew:
+		err = fmt.Errorf("%w: the manifest was issued at %s, more than %v off this node's clock", ErrTampered, m.Issued.Format(time.RFC3339), manifestSkew)
+	case m.Size <= 0 || m.Size > x.cfg.MaxBytes:
+		err = fmt.Errorf("%w: %s is %d bytes; this node takes 1 to %d", ErrTooLarge, m.Ref(), m.Size, x.cfg.MaxBytes)
+	case !validSHA256(m.SHA256):
+		err = fmt.Errorf("%w: the manifest's sha256 %q is not 64 hex digits", ErrTampered, clip(m.SHA256))
+	case !strings.EqualFold(m.Base.Digest, base.Digest) || base.Arch != "" && m.Base.Arch != "" && m.Base.Arch != base.Arch:
+		err = fmt.Errorf("%w: %s was trained on %s (sha256 %.12s…, %s), this base is sha256 %.12s… (%s)", registry.ErrBaseMismatch,
+			m.Ref(), m.Base.Name, m.Base.Digest, m.Base.Arch, base.Digest, base.Arch)
+	}
+	return m, err
+}
+
+// readChunks reads m's file from home in chunks and checks it against m.
+// The buffer is m.Size, which checkManifest bounded.
+func (x *Replicas) readChunks(ctx context.Context, home fabric.Peer, t tenant.Tenant, m *Manifest) ([]byte, error) {
+	buf := make([]byte, 0, m.Size)
+	for off := int64(0); off < m.Size; {
+		n := min(ChunkBytes, m.Size-off)
+		req, err := json.Marshal(chunkMsg{Tenant: t.Name, Adapter: m.Ref(), SHA256: m.SHA256, Offset: off, Length: n})
+		if err != nil {
+			return nil, err
+		}
+		payload, err := x.node.DeliverTo(ctx, home.ID, KindChunk, req)
+		if err != nil {
+			return nil, fmt.Errorf("replica: %s from node %s, at byte %d: %w", m.Ref(), home.ID, off, err)
+		}
+		a, err := readAnswer(home.ID, payload)
+		if err != nil {
+			return nil, fmt.Errorf("replica: %s, at byte %d: %w", m.Ref(), off, err)
+		}
+		if int64(len(a.Data)) != n {
+			return nil, fmt.Errorf("%w: node %s sent %d bytes of %s at byte %d; %d were asked for", ErrTampered, home.ID, len(a.Data), m.Ref(), off, n)
+		}
+		buf = append(buf, a.Data...)
+		off += n
+	}
+	if sum := sha256.Sum256(buf); hex.EncodeToString(sum[:]) != strings.ToLower(m.SHA256) {
+		return nil, fmt.Errorf("%w: the %d bytes of %s from node %s have sha256 %x, the manifest says %s", ErrTampered, len(buf), m.Ref(), home.ID, sum, m.SHA256)
+	}
+	return buf, nil
+}
+
+// reject records a copy this node refused to take: one that did not
+// match its manifest is evidence of tampering (an alarm).
+func (x *Replicas) reject(ctx context.Context, t tenant.Tenant, m *Manifest, from fabric.Peer, err error) {
+	decision := audit.DecisionDeny
+	if errors.Is(err, ErrTampered) {
+		decision = audit.DecisionAlarm
+	}
+	ref := "?"
+	if m != nil {
+		ref = clip(m.Ref())
+	}
+	x.log.Warn("adapter copy rejected", "tenant", t.Name, "adapter", ref, "from", from.ID, "err", err)
+	x.auditAfter(ctx, audit.Record{Tenant: t.ID, Decision: decision, Reason: "adapter.replica.rejected",
+		Detail: map[string]string{"adapter": ref, "from": from.ID, "from_jurisdiction": from.Jurisdiction, "why": clip(err.Error())}})
+}
+
+// Sweep asks the homes of the copies not vouched for within Revalidate
+// whether their versions still stand, and drops those the home retired
+// or deleted (or whose tenant's policy no longer permits this node). A
+// copy whose home does not answer is kept (Fetch stops using it after
+// MaxStale).
+func (x *Replicas) Sweep(ctx context.Context) error {
+	stale, err := x.list(ctx, `WHERE confirmed < ? ORDER BY tenant_id, name, version`, x.now().Add(-x.cfg.Revalidate).UnixNano())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range stale {
+		t, err := x.cfg.Tenants.GetTenant(ctx, r.TenantID)
+		if errors.Is(err, tenant.ErrNotFound) {
+			errs = append(errs, x.drop(ctx, r.TenantID, r.Manifest.Name, 0, fmt.Errorf("the tenant is gone from this node")))
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, _, m, err := x.askHome(ctx, t, r.Manifest.Name, r.Manifest.Version, r.Manifest.Base)
+		switch {
+		case err == nil && m.SHA256 == r.Manifest.SHA256:
+			errs = append(errs, x.confirm(ctx, &r))
+		case err == nil:
+			errs = append(errs, x.drop(ctx, t.ID, r.Manifest.Name, r.Manifest.Version, fmt.Errorf("the home's %s is other content (sha256 %s)", m.Ref(), m.SHA256)))
+		case errors.Is(err, registry.ErrNotFound), errors.Is(err, ErrRetired):
+			errs = append(errs, x.drop(ctx, t.ID, r.Manifest.Name, r.Manifest.Version, err))
+		case errors.Is(err, ErrNotPermitted):
+			errs = append(errs, x.drop(ctx, t.ID, r.Manifest.Name, 0, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run sweeps every Revalidate until ctx ends.
+func (x *Replicas) Run(ctx context.Context) {
+	tk := time.NewTicker(x.cfg.Revalidate)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+		if err := x.Sweep(ctx); err != nil && ctx.Err() == nil {
+			x.log.Warn("adapter copies: sweep", "err", err)
+		}
+	}
+}
+
+// appendAudit records r (kind "adapter", this node and jurisdiction);
+// with no Auditor there is nothing to record.
+func (x *Replicas) appendAudit(ctx context.Context, r audit.Record) error {
+	if x.cfg.Audit == nil {
+		return nil
+	}
+	r.Kind, r.Node, r.Jurisdiction = registry.KindAdapter, x.node.ID(), x.node.Jurisdiction()
+	if r.Decision == "" {
+		r.Decision = audit.DecisionAllow
+	}
+	_, err := x.cfg.Audit.Append(context.WithoutCancel(ctx), r)
+	return err
+}
+
+// auditAfter records what has already happened: a failure is logged.
+func (x *Replicas) auditAfter(ctx context.Context, r audit.Record) {
+	if err := x.appendAudit(ctx, r); err != nil {
+		x.log.Error("replica: audit append failed", "err", err, "tenant", r.Tenant, "reason", r.Reason)
+	}
+}
+
+func homeOf(t tenant.Tenant) string {
+	switch {
+	case t.Policy.Home != "":
+		return t.Policy.Home
+	case len(t.Policy.Jurisdictions) > 0:
+		return strings.Join(t.Policy.Jurisdictions, ", ")
+	}
+	return "any jurisdiction"
+}
+
+func validSHA256(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size
+}
+
+// clip bounds text another node or a client sent before it is repeated.
+func clip(s string) string {
+	if len(s) > maxMessage {
+		return s[:maxMessage] + "…"
+	}
+	return s
+}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/engine/gguf"
+	"github.com/hearth-ai/hearth/engine/tensor"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel/registry"
 	"github.com/hearth-ai/hearth/flywheel/replica"
@@ -44,23 +48,33 @@ func (n *fleetNode) copies() *replica.Replicas { return n.nd.Replicas() }
 // whose tenant acme has policy pol.
 func startNode(t *testing.T, op ed25519.PrivateKey, j, join string, pol tenant.Policy) *fleetNode {
 	t.Helper()
+	return startNodeCert(t, op, j, join, pol, true)
+}
+
+// startNodeCert starts a node as startNode does, without a fleet
+// certificate unless certified: it claims j all the same.
+func startNodeCert(t *testing.T, op ed25519.PrivateKey, j, join string, pol tenant.Policy, certified bool) *fleetNode {
+	t.Helper()
 	dir := t.TempDir()
 	id, err := identity.LoadOrCreate(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := fabric.Certify(op, id.Public, "site-"+strings.ToLower(j), j, 24*time.Hour, time.Now().Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fabric.WriteCert(fabric.CertPath(dir), cert); err != nil {
-		t.Fatal(err)
+	site := "site-" + strings.ToLower(j)
+	if certified {
+		cert, err := fabric.Certify(op, id.Public, site, j, 24*time.Hour, time.Now().Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fabric.WriteCert(fabric.CertPath(dir), cert); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc := fabric.Config{Site: cert.Site, ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
+	fc := fabric.Config{Site: site, ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
 	if join != "" {
 		fc.Join = []string{join}
 	}
@@ -160,11 +174,14 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	ke := startNode(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol)
 	ke2 := startNode(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol)
 	za := startNode(t, op, "ZA", ng.nd.Fabric().ClusterURL(), tenant.Policy{Jurisdictions: []string{"NG", "KE", "ZA"}, Home: "NG"})
+	// A node without a certificate that claims KE.
+	rogue := startNodeCert(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol, false)
 	waitMesh(t, ng.nd.Fabric(), ke.nd.Fabric(), ke2.nd.Fabric(), za.nd.Fabric())
+	testfixture.WaitFor(t, "the rogue node to see the home", func() bool { return len(rogue.nd.Fabric().CertifiedIn("NG")) == 1 })
 	ctx := context.Background()
 
 	base := storiesBase(t)
-	file := testfixture.AdapterFile(t, "llama", 0.25)
+	file := bigAdapter(t) // several chunks
 	v, err := ng.nd.Flywheel().Adapters.Create(ctx, ng.tenant, "faq", registry.Meta{Base: base}, file)
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +231,16 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 		t.Errorf("ZA keeps %d copies", n)
 	}
 
+	// A node without a certificate is refused by the home's fabric before
+	// anything is read, even claiming a permitted jurisdiction.
+	_, _, err = rogue.copies().Fetch(ctx, rogue.tenant.ID, "faq@1", base)
+	if !errors.Is(err, replica.ErrNoHome) || !strings.Contains(err.Error(), "not certified") {
+		t.Errorf("uncertified node's fetch: %v; want ErrNoHome, the home saying it is not certified", err)
+	}
+	if n := rogue.replicaRows(t); n != 0 {
+		t.Errorf("the uncertified node keeps %d copies", n)
+	}
+
 	// The copy is never handed on: KE answers a permitted peer not_found.
 	req, _ := json.Marshal(map[string]string{"tenant": "acme", "adapter": "faq@1", "base_digest": base.Digest})
 	ans, err := ke2.nd.Fabric().DeliverTo(ctx, ke.id(), replica.KindManifest, req)
@@ -259,8 +286,10 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 		r.Decision != audit.DecisionDeny || r.Detail["to"] != za.id() || r.Detail["to_jurisdiction"] != "ZA" || r.Detail["code"] != "not_permitted" {
 		t.Errorf("NG's audit of the refusal: %+v", r)
 	}
-	if find(ngRecs, func(r audit.Record) bool { return r.Reason == "adapter.replicate" && r.Detail["to"] == za.id() }) != nil {
-		t.Error("NG's audit says it handed the adapter to ZA")
+	for _, n := range []*fleetNode{za, rogue} {
+		if find(ngRecs, func(r audit.Record) bool { return r.Reason == "adapter.replicate" && r.Detail["to"] == n.id() }) != nil {
+			t.Errorf("NG's audit says it handed the adapter to %s", n.id())
+		}
 	}
 	keRecs := ke.auditOf(t)
 	if find(keRecs, func(r audit.Record) bool {
@@ -271,6 +300,36 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	if find(keRecs, func(r audit.Record) bool { return r.Reason == "adapter.replica.drop" && r.Detail["adapter"] == "faq@1" }) == nil {
 		t.Errorf("KE's audit has no record of the drop: %+v", keRecs)
 	}
+}
+
+// bigAdapter is a rank-8 adapter on one 16384-wide projection: 1 MiB
+// of F32, four chunks.
+func bigAdapter(t *testing.T) []byte {
+	t.Helper()
+	const width, rank = 16384, 8
+	w := gguf.NewWriter()
+	w.SetKV("general.architecture", "llama")
+	w.SetKV("general.type", "adapter")
+	w.SetKV("adapter.type", "lora")
+	w.SetKV("adapter.lora.alpha", float32(16))
+	vals := make([]byte, 4*width*rank)
+	for i := range width * rank {
+		binary.LittleEndian.PutUint32(vals[4*i:], math.Float32bits(float32(i%97)/97))
+	}
+	if err := w.AddTensor("blk.0.attn_q.weight.lora_a", tensor.F32, []int64{width, rank}, vals); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddTensor("blk.0.attn_q.weight.lora_b", tensor.F32, []int64{rank, width}, vals); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() <= 3*replica.ChunkBytes {
+		t.Fatalf("the adapter is %d bytes, under four chunks", buf.Len())
+	}
+	return buf.Bytes()
 }
 
 // evilHome is a certified NG node that answers adapter requests as a

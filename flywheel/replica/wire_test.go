@@ -19,14 +19,16 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata's frames from this version's encoding")
 
 // homeKey is the fixed key the frames' manifest is signed with.
-func homeKey() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)) }
+func homeKey() ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+}
 
 func frameManifest() *Manifest {
 	at := time.Date(2026, 12, 8, 9, 30, 15, 123456789, time.UTC)
 	return &Manifest{Tenant: "acme", Name: "faq", Version: 2, Created: at.Add(-time.Hour),
 		SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Size: 1048640,
-		Base:  registry.Base{Name: "stories260k", Digest: "270cb9ceb5a3e2b5a6c1bba5f1c3b3b4d36e3d0e36f8b5c8e8b1f1e3e0a1b2c3", Arch: "llama"},
-		Node:  "node-4f2a9c0d1e3b5a71", Home: "node-0b1c2d3e4f5a6b7c", Jurisdiction: "NG", Issued: at}
+		Base: registry.Base{Name: "stories260k", Digest: "270cb9ceb5a3e2b5a6c1bba5f1c3b3b4d36e3d0e36f8b5c8e8b1f1e3e0a1b2c3", Arch: "llama"},
+		Node: "node-4f2a9c0d1e3b5a71", Home: "node-0b1c2d3e4f5a6b7c", Jurisdiction: "NG", Issued: at}
 }
 
 // TestFrames: each payload and answer encodes to the bytes in testdata

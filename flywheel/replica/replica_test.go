@@ -274,6 +274,32 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 		t.Errorf("KE keeps %d copies after the home retired the version", n)
 	}
 
+	// A new version, fetched by name, then deleted at home: the sweep
+	// drops the copy nobody asks for again.
+	v2, err := ng.nd.Flywheel().Adapters.Create(ctx, ng.tenant, "faq", registry.Meta{Base: base}, testfixture.AdapterFile(t, "llama", 0.75))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := ke.copies().Fetch(ctx, ke.tenant.ID, "faq", base); err != nil || got.Version != v2.Version || got.SHA256 != v2.SHA256 {
+		t.Fatalf("KE fetch of the latest: %+v, %v; want version %d", got, err, v2.Version)
+	}
+	if err := ng.nd.Flywheel().Adapters.Delete(ctx, ng.tenant.ID, "faq", v2.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := ke.copies().Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := ke.replicaRows(t); n != 1 {
+		t.Fatalf("the sweep dropped a copy its home vouched for within Revalidate: %d left", n)
+	}
+	ke.skew.Add(int64(replica.DefaultRevalidate + time.Second))
+	if err := ke.copies().Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := ke.replicaRows(t); n != 0 {
+		t.Errorf("KE keeps %d copies after the home deleted the version", n)
+	}
+
 	// The home recorded what it handed out and what it refused; KE what
 	// it received and dropped.
 	ngRecs := ng.auditOf(t)
@@ -297,8 +323,10 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	}) == nil {
 		t.Errorf("KE's audit has no record of the copy it received: %+v", keRecs)
 	}
-	if find(keRecs, func(r audit.Record) bool { return r.Reason == "adapter.replica.drop" && r.Detail["adapter"] == "faq@1" }) == nil {
-		t.Errorf("KE's audit has no record of the drop: %+v", keRecs)
+	for _, ref := range []string{"faq@1", "faq@2"} {
+		if find(keRecs, func(r audit.Record) bool { return r.Reason == "adapter.replica.drop" && r.Detail["adapter"] == ref }) == nil {
+			t.Errorf("KE's audit has no record of %s's drop: %+v", ref, keRecs)
+		}
 	}
 }
 

@@ -25,9 +25,10 @@ import (
 
 // Defaults of Config.
 const (
-	// DefaultMaxBytes bounds the adapters a node hands out and takes in:
-	// a rank-64 adapter on every projection of an 8B model in F32 fits.
-	DefaultMaxBytes = 1 << 30
+	// DefaultMaxBytes bounds the adapters a node hands out and takes in
+	// (a receiver holds one whole while it checks it): a rank-32 adapter
+	// on every projection of an 8B model in F32, about 400 MB, fits.
+	DefaultMaxBytes = 512 << 20
 	// DefaultRevalidate is how long a copy is used before its home is
 	// asked again whether the version still stands.
 	DefaultRevalidate = time.Minute
@@ -181,8 +182,11 @@ func (x *Replicas) version(ctx context.Context, t tenant.Tenant, ref string) (*r
 	}
 	v, err := x.cfg.Registry.Get(ctx, t.ID, name, version)
 	switch {
-	case errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrInvalid):
+	case errors.Is(err, registry.ErrNotFound):
 		b, err := refusal(codeNotFound, fmt.Sprintf("node %s: %v", x.node.ID(), err))
+		return nil, b, err
+	case errors.Is(err, registry.ErrInvalid):
+		b, err := refusal(codeInvalid, err.Error())
 		return nil, b, err
 	case err != nil:
 		return nil, nil, err
@@ -267,7 +271,9 @@ func (x *Replicas) serveChunk(ctx context.Context, from fabric.Peer, payload []b
 
 // plainCache keeps the last few adapter files a home node unsealed for
 // its chunks, for a short while: a copy is read in many chunks, and
-// unsealing the whole file for each would cost its size every time.
+// unsealing the whole file for each would cost its size every time. It
+// holds at most plainCacheBytes, or the one file last used when that is
+// larger.
 type plainCache struct {
 	mu      sync.Mutex
 	entries []plainEntry
@@ -280,8 +286,8 @@ type plainEntry struct {
 }
 
 const (
-	plainCacheEntries = 4
-	plainCacheTTL     = 30 * time.Second
+	plainCacheBytes = 256 << 20
+	plainCacheTTL   = 30 * time.Second
 )
 
 func (c *plainCache) get(now time.Time, tenantID string, v *registry.Version, open func() ([]byte, error)) ([]byte, error) {
@@ -303,16 +309,17 @@ func (c *plainCache) get(now time.Time, tenantID string, v *registry.Version, op
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= plainCacheEntries {
-		oldest := 0
-		for i, e := range c.entries {
-			if e.used.Before(c.entries[oldest].used) {
-				oldest = i
-			}
-		}
-		c.entries = slices.Delete(c.entries, oldest, oldest+1)
+	if !slices.ContainsFunc(c.entries, func(e plainEntry) bool { return e.key == key }) {
+		c.entries = append(c.entries, plainEntry{key: key, data: data, used: now})
 	}
-	c.entries = append(c.entries, plainEntry{key: key, data: data, used: now})
+	slices.SortFunc(c.entries, func(a, b plainEntry) int { return b.used.Compare(a.used) }) // most recent first
+	total := 0
+	for i, e := range c.entries {
+		if total += len(e.data); i > 0 && total > plainCacheBytes {
+			c.entries = c.entries[:i]
+			break
+		}
+	}
 	return data, nil
 }
 

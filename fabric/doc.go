@@ -95,6 +95,8 @@
 // valid; the sender accepts a reply only from the node it addressed, signed
 // by that node's key, bound to the request, while it is still certified
 // there. Data that must stay in a jurisdiction (captures) travels this way.
+// HandleDeliverRefused lets a protocol hear of the deliveries of its kind
+// the node refused before its handler saw them, to record who tried.
 //
 // Collect listens to the heartbeats as a plain NATS client for a while and
 // returns the fleet, judged the same way; `hearth fleet status` uses it.

@@ -45,3 +45,35 @@ func TestPlainCache(t *testing.T) {
 		t.Errorf("after a small file: %d entries, a unsealed %d times; want the big one pushed out", len(c.entries), opens["a"])
 	}
 }
+
+// TestRefusalFold: one record a minute per sender, with the count of the
+// refusals folded into it; the table of senders stays bounded.
+func TestRefusalFold(t *testing.T) {
+	var f refusalFold
+	at := time.Unix(1e9, 0)
+	steps := []struct {
+		from   string
+		after  time.Duration
+		record bool
+		folded int
+	}{
+		{"a", 0, true, 0},
+		{"a", time.Second, false, 0},
+		{"b", 2 * time.Second, true, 0},
+		{"a", 3 * time.Second, false, 0},
+		{"a", foldEvery + time.Second, true, 2},
+		{"a", foldEvery + 2*time.Second, false, 0},
+	}
+	for i, s := range steps {
+		folded, record := f.note(s.from, at.Add(s.after))
+		if record != s.record || folded != s.folded {
+			t.Errorf("step %d (%s at %v): record %v folded %d; want %v, %d", i, s.from, s.after, record, folded, s.record, s.folded)
+		}
+	}
+	for i := range 3 * foldMaxSenders {
+		f.note(time.Duration(i).String(), at)
+	}
+	if len(f.senders) > foldMaxSenders {
+		t.Errorf("%d senders held; want at most %d", len(f.senders), foldMaxSenders)
+	}
+}

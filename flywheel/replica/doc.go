@@ -11,8 +11,10 @@
 // nodes of Policy.Home, or, for a tenant whose data is not pinned, of the
 // jurisdictions its policy permits. The fabric authenticates both ends:
 // a delivery is taken only from a certified sender, so a node without a
-// valid certificate is refused before this package sees the request
-// (the home node logs it). A home node then hands the adapter out only
+// valid certificate is refused before this package sees the request;
+// the home records that refusal too (fabric.HandleDeliverRefused), naming
+// only the node the request claims to come from, at most once a minute
+// per sender with a count of the rest. A home node then hands the adapter out only
 // for a tenant it knows by that name, not disabled, whose policy permits
 // the asking node's certified jurisdiction; otherwise it answers
 // not_permitted and records the refusal in its audit log (kind "adapter",

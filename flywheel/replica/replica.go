@@ -95,12 +95,13 @@ type Config struct {
 // manifest and chunk handlers); as any node it fetches the adapters it
 // must serve and does not hold (Fetch), and keeps the copies sealed.
 type Replicas struct {
-	cfg   Config
-	node  *fabric.Node
-	db    *db.DB
-	now   func() time.Time
-	log   *slog.Logger
-	plain plainCache
+	cfg     Config
+	node    *fabric.Node
+	db      *db.DB
+	now     func() time.Time
+	log     *slog.Logger
+	plain   plainCache
+	refused refusalFold
 }
 
 // New migrates the replica table and registers the adapter-manifest and
@@ -130,6 +131,9 @@ func New(ctx context.Context, cfg Config) (*Replicas, error) {
 	}
 	for kind, h := range map[string]fabric.DeliverHandler{KindManifest: x.serveManifest, KindChunk: x.serveChunk} {
 		if err := cfg.Node.HandleDeliver(kind, h); err != nil {
+			return nil, fmt.Errorf("replica: %w", err)
+		}
+		if err := cfg.Node.HandleDeliverRefused(kind, x.refusedByFabric); err != nil {
 			return nil, fmt.Errorf("replica: %w", err)
 		}
 	}
@@ -166,6 +170,59 @@ func (x *Replicas) refuse(ctx context.Context, t tenant.Tenant, adapterRef strin
 	x.auditAfter(ctx, audit.Record{Tenant: t.ID, Decision: audit.DecisionDeny, Reason: "adapter.replicate.refused",
 		Detail: map[string]string{"adapter": clip(adapterRef), "to": from.ID, "to_jurisdiction": from.Jurisdiction, "code": code, "why": msg}})
 	return refusal(code, msg)
+}
+
+// refusedByFabric records a request the fabric refused before this
+// package saw it: a sender without a valid certificate, or one whose
+// request did not authenticate. Nothing it sent is trusted, so the
+// record names only the node it claims to be and why, and a sender's
+// refusals fold into one record a minute.
+func (x *Replicas) refusedByFabric(from string, err error) {
+	folded, ok := x.refused.note(clip(from), x.now())
+	if !ok {
+		return
+	}
+	x.auditAfter(context.Background(), audit.Record{Decision: audit.DecisionDeny, Reason: "adapter.replicate.refused",
+		Detail: map[string]string{"to": clip(from), "why": clip(err.Error()), "folded": strconv.Itoa(folded)}})
+}
+
+// refusalFold lets one record a minute through per sender, counting the
+// rest. It forgets everyone when it holds too many senders, so no sender
+// can grow it without bound.
+type refusalFold struct {
+	mu      sync.Mutex
+	senders map[string]*foldEntry
+}
+
+type foldEntry struct {
+	last   time.Time
+	folded int
+}
+
+const (
+	foldEvery      = time.Minute
+	foldMaxSenders = 1024
+)
+
+// note counts a refusal of from now, and reports whether to record it,
+// with how many refusals since the last record were not.
+func (f *refusalFold) note(from string, now time.Time) (folded int, record bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.senders == nil || len(f.senders) >= foldMaxSenders {
+		f.senders = map[string]*foldEntry{}
+	}
+	e := f.senders[from]
+	if e == nil {
+		f.senders[from] = &foldEntry{last: now}
+		return 0, true
+	}
+	if now.Sub(e.last) < foldEvery {
+		e.folded++
+		return 0, false
+	}
+	folded, e.last, e.folded = e.folded, now, 0
+	return folded, true
 }
 
 // version finds the version a request names in this node's registry, and

@@ -308,9 +308,15 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	}) == nil {
 		t.Errorf("NG's audit has no record of the copy to KE: %+v", ngRecs)
 	}
-	if r := find(ngRecs, func(r audit.Record) bool { return r.Reason == "adapter.replicate.refused" }); r == nil ||
+	if r := find(ngRecs, func(r audit.Record) bool { return r.Reason == "adapter.replicate.refused" && r.Detail["to"] == za.id() }); r == nil ||
 		r.Decision != audit.DecisionDeny || r.Detail["to"] != za.id() || r.Detail["to_jurisdiction"] != "ZA" || r.Detail["code"] != "not_permitted" {
 		t.Errorf("NG's audit of the refusal: %+v", r)
+	}
+	if r := find(ngRecs, func(r audit.Record) bool {
+		return r.Reason == "adapter.replicate.refused" && r.Detail["to"] == rogue.id()
+	}); r == nil ||
+		r.Decision != audit.DecisionDeny || !strings.Contains(r.Detail["why"], "not certified") {
+		t.Errorf("NG's audit of the uncertified node's request: %+v", r)
 	}
 	for _, n := range []*fleetNode{za, rogue} {
 		if find(ngRecs, func(r audit.Record) bool { return r.Reason == "adapter.replicate" && r.Detail["to"] == n.id() }) != nil {

@@ -190,16 +190,20 @@ func TestDeliverFallsBack(t *testing.T) {
 	}
 }
 
+// uncertifiedFirst makes a cluster's first node (KE) one without a
+// certificate.
+func uncertifiedFirst(i int, c *Config) {
+	if i == 0 {
+		c.Cert = nil
+	}
+}
+
 // TestDeliverRefusesUncertifiedSender: a node without a certificate may
 // send, but no node keeps what it sends.
 func TestDeliverRefusesUncertifiedSender(t *testing.T) {
 	_, op := newOperator(t)
 	var d deliveries
-	nodes := deliverCluster(t, op, &d, func(i int, c *Config) {
-		if i == 0 {
-			c.Cert = nil
-		}
-	}, 1)
+	nodes := deliverCluster(t, op, &d, uncertifiedFirst, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := nodes[0].Deliver(ctx, "NG", "capture", []byte("r"))
@@ -481,11 +485,7 @@ func TestHandleDeliverLifecycle(t *testing.T) {
 func TestDeliverRefusedIsTold(t *testing.T) {
 	_, op := newOperator(t)
 	var d deliveries
-	nodes := deliverCluster(t, op, &d, func(i int, c *Config) {
-		if i == 0 {
-			c.Cert = nil
-		}
-	}, 1)
+	nodes := deliverCluster(t, op, &d, uncertifiedFirst, 1)
 	type refusal struct {
 		from string
 		err  error

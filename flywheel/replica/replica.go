@@ -257,6 +257,18 @@ func (x *Replicas) version(ctx context.Context, t tenant.Tenant, ref string) (*r
 	return v, nil, nil
 }
 
+// find is what both kinds check first: the tenant of that name, whose
+// adapters may go to from (lookup), and its version ref that may be
+// handed out (version). A refusal is the answer to send instead.
+func (x *Replicas) find(ctx context.Context, tenantName, ref string, from fabric.Peer) (tenant.Tenant, *registry.Version, []byte, error) {
+	t, refused, err := x.lookup(ctx, tenantName, ref, from)
+	if refused != nil || err != nil {
+		return t, nil, refused, err
+	}
+	v, refused, err := x.version(ctx, t, ref)
+	return t, v, refused, err
+}
+
 // serveManifest answers a manifest request: the version's manifest,
 // signed, once the audit log holds that it was handed out.
 func (x *Replicas) serveManifest(ctx context.Context, from fabric.Peer, payload []byte) ([]byte, error) {
@@ -264,11 +276,7 @@ func (x *Replicas) serveManifest(ctx context.Context, from fabric.Peer, payload 
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return refusal(codeInvalid, "the manifest request does not decode: "+err.Error())
 	}
-	t, refused, err := x.lookup(ctx, m.Tenant, m.Adapter, from)
-	if refused != nil || err != nil {
-		return refused, err
-	}
-	v, refused, err := x.version(ctx, t, m.Adapter)
+	t, v, refused, err := x.find(ctx, m.Tenant, m.Adapter, from)
 	if refused != nil || err != nil {
 		return refused, err
 	}
@@ -302,11 +310,7 @@ func (x *Replicas) serveChunk(ctx context.Context, from fabric.Peer, payload []b
 	if _, version, err := registry.ParseRef(m.Adapter); err != nil || version == 0 {
 		return refusal(codeInvalid, fmt.Sprintf("a chunk names its version as NAME@VERSION, not %q", clip(m.Adapter)))
 	}
-	t, refused, err := x.lookup(ctx, m.Tenant, m.Adapter, from)
-	if refused != nil || err != nil {
-		return refused, err
-	}
-	v, refused, err := x.version(ctx, t, m.Adapter)
+	t, v, refused, err := x.find(ctx, m.Tenant, m.Adapter, from)
 	if refused != nil || err != nil {
 		return refused, err
 	}

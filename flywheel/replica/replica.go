@@ -102,6 +102,7 @@ type Replicas struct {
 	log     *slog.Logger
 	plain   plainCache
 	refused refusalFold
+	latest  latestCache
 }
 
 // New migrates the replica table and registers the adapter-manifest and
@@ -386,23 +387,52 @@ func (c *plainCache) get(now time.Time, tenantID string, v *registry.Version, op
 
 // ---- The receiving side ----
 
+// Opener reads and decodes an adapter Find resolved.
+type Opener func(ctx context.Context) (*adapter.Adapter, error)
+
 // Fetch returns the tenant's adapter ref (NAME or NAME@VERSION) for use
-// on base, and its version: from this node's own registry if it holds
-// it, else from a copy its home vouched for lately, else from the
-// tenant's home nodes over the fabric, kept as a copy. A version trained
-// on another base is registry.ErrBaseMismatch; one nobody holds is
+// on base, and its version: Find, then its Opener.
+func (x *Replicas) Fetch(ctx context.Context, tenantID, ref string, base registry.Base) (*adapter.Adapter, *registry.Version, error) {
+	v, open, err := x.Find(ctx, tenantID, ref, base)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, v, nil
+}
+
+// Find resolves the tenant's adapter ref (NAME or NAME@VERSION) for use
+// on base without reading its file, which the Opener reads: from this
+// node's own registry if it holds it, else from a copy its home vouched
+// for lately, else from the tenant's home nodes over the fabric (the file
+// then crosses, and is kept as a copy, when the Opener is called). A
+// serving path calls Find per request and opens only what it has not
+// loaded: within Revalidate nothing leaves the node. A version trained on
+// another base is registry.ErrBaseMismatch; one nobody holds is
 // registry.ErrNotFound; a tenant this node may not serve is
 // ErrNotPermitted, without asking anyone.
-func (x *Replicas) Fetch(ctx context.Context, tenantID, ref string, base registry.Base) (*adapter.Adapter, *registry.Version, error) {
-	if x.cfg.Registry != nil {
-		a, v, err := x.cfg.Registry.Adapter(ctx, tenantID, ref, base)
-		if !errors.Is(err, registry.ErrNotFound) {
-			return a, v, err
-		}
-	}
+func (x *Replicas) Find(ctx context.Context, tenantID, ref string, base registry.Base) (*registry.Version, Opener, error) {
 	name, version, err := registry.ParseRef(ref)
 	if err != nil {
 		return nil, nil, err
+	}
+	if reg := x.cfg.Registry; reg != nil {
+		v, err := reg.Get(ctx, tenantID, name, version)
+		if err == nil {
+			if err := v.CheckBase(base.Digest, base.Arch); err != nil {
+				return nil, nil, err
+			}
+			return v, func(ctx context.Context) (*adapter.Adapter, error) {
+				a, _, err := reg.Adapter(ctx, tenantID, v.Ref(), base)
+				return a, err
+			}, nil
+		}
+		if !errors.Is(err, registry.ErrNotFound) {
+			return nil, nil, err
+		}
 	}
 	t, err := x.cfg.Tenants.GetTenant(ctx, tenantID)
 	if err != nil {
@@ -411,49 +441,49 @@ func (x *Replicas) Fetch(ctx context.Context, tenantID, ref string, base registr
 	if j := x.node.Jurisdiction(); !t.Policy.AllowsJurisdiction(j) {
 		return nil, nil, fmt.Errorf("%w: tenant %s may not be served in %s, where this node is", ErrNotPermitted, t.Name, j)
 	}
+	asked := version
+	if version == 0 {
+		version = x.latest.get(t.ID, name, x.now(), x.cfg.Revalidate) // what the home said is the latest, lately
+	}
 	if version > 0 {
 		// A copy its home vouched for lately is used as it is.
-		var sealed []byte
-		r, ok, err := x.get(ctx, t.ID, name, version, &sealed)
+		r, ok, err := x.get(ctx, t.ID, name, version, nil)
 		if err != nil {
 			return nil, nil, err
 		}
 		if ok && x.now().Sub(r.Confirmed) < x.cfg.Revalidate {
-			return x.use(&r, sealed, base)
+			return x.held(&r, base)
 		}
 	}
-	home, sm, m, err := x.askHome(ctx, t, name, version, base)
+	home, sm, m, err := x.askHome(ctx, t, name, asked, base)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNoHome):
 		// No home node answered: a copy it vouched for within MaxStale
 		// still serves.
-		var sealed []byte
-		r, ok, gerr := x.get(ctx, t.ID, name, version, &sealed)
+		r, ok, gerr := x.get(ctx, t.ID, name, version, nil)
 		if gerr != nil {
 			return nil, nil, gerr
 		}
 		if ok && x.now().Sub(r.Confirmed) < x.cfg.MaxStale {
 			x.log.Warn("adapter copy used while its home is unreachable", "tenant", t.Name, "adapter", r.Manifest.Ref(), "confirmed", r.Confirmed, "err", err)
-			return x.use(&r, sealed, base)
+			return x.held(&r, base)
 		}
 		return nil, nil, err
 	case errors.Is(err, registry.ErrNotFound), errors.Is(err, ErrRetired):
 		// The home no longer hands the version out: neither does this node.
-		if derr := x.drop(ctx, t.ID, name, version, err); derr != nil {
-			x.log.Error("replica: drop", "err", derr)
-		}
+		x.dropLogged(ctx, t.ID, name, asked, err)
 		return nil, nil, err
 	case errors.Is(err, ErrNotPermitted):
-		if derr := x.drop(ctx, t.ID, name, 0, err); derr != nil {
-			x.log.Error("replica: drop", "err", derr)
-		}
+		x.dropLogged(ctx, t.ID, name, 0, err)
 		return nil, nil, err
 	default:
 		return nil, nil, err
 	}
-	var sealed []byte
-	r, ok, err := x.get(ctx, t.ID, m.Name, m.Version, &sealed)
+	if asked == 0 {
+		x.latest.put(t.ID, name, m.Version, x.now())
+	}
+	r, ok, err := x.get(ctx, t.ID, m.Name, m.Version, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -461,12 +491,48 @@ func (x *Replicas) Fetch(ctx context.Context, tenantID, ref string, base registr
 		if err := x.confirm(ctx, &r); err != nil {
 			return nil, nil, err
 		}
-		return x.use(&r, sealed, base)
+		return x.held(&r, base)
 	}
+	return (&Replica{TenantID: t.ID, Manifest: *m}).Version(), func(ctx context.Context) (*adapter.Adapter, error) {
+		return x.receive(ctx, home, t, m, sm, base)
+	}, nil
+}
+
+// held is a stored copy's version for base, and its Opener.
+func (x *Replicas) held(r *Replica, base registry.Base) (*registry.Version, Opener, error) {
+	v := r.Version()
+	if err := v.CheckBase(base.Digest, base.Arch); err != nil {
+		return nil, nil, err
+	}
+	tenantID, name, version := r.TenantID, r.Manifest.Name, r.Manifest.Version
+	return v, func(ctx context.Context) (*adapter.Adapter, error) {
+		var sealed []byte
+		r, ok, err := x.get(ctx, tenantID, name, version, &sealed)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: the copy of %s was dropped", registry.ErrNotFound, v.Ref())
+		}
+		plain, err := x.open(&r, sealed)
+		if err != nil {
+			return nil, err
+		}
+		a, err := adapter.Parse(plain, v.Ref())
+		if err != nil {
+			return nil, fmt.Errorf("replica: %s: %w", v.Ref(), err)
+		}
+		return a, nil
+	}, nil
+}
+
+// receive reads m's file from home, checks it against m and base, and
+// keeps it as a copy.
+func (x *Replicas) receive(ctx context.Context, home fabric.Peer, t tenant.Tenant, m *Manifest, sm *SignedManifest, base registry.Base) (*adapter.Adapter, error) {
 	plain, err := x.readChunks(ctx, home, t, m)
 	if err != nil {
 		x.reject(ctx, t, m, home, err)
-		return nil, nil, err
+		return nil, err
 	}
 	a, err := adapter.Parse(plain, t.Name+"/"+m.Ref())
 	if err == nil && base.Arch != "" && a.Arch != base.Arch {
@@ -475,29 +541,62 @@ func (x *Replicas) Fetch(ctx context.Context, tenantID, ref string, base registr
 	if err != nil {
 		err = fmt.Errorf("replica: %s from node %s: %w", m.Ref(), home.ID, err)
 		x.reject(ctx, t, m, home, err)
-		return nil, nil, err
+		return nil, err
 	}
-	if r, err = x.put(ctx, t.ID, m, sm, plain); err != nil {
-		return nil, nil, err
+	if _, err := x.put(ctx, t.ID, m, sm, plain); err != nil {
+		return nil, err
 	}
-	return a, r.Version(), nil
+	return a, nil
 }
 
-// use decodes a stored copy for base.
-func (x *Replicas) use(r *Replica, sealed []byte, base registry.Base) (*adapter.Adapter, *registry.Version, error) {
-	v := r.Version()
-	if err := v.CheckBase(base.Digest, base.Arch); err != nil {
-		return nil, nil, err
+// latestCache remembers, for Revalidate, which version a home said is
+// the latest of a name, so a request naming no version is served from a
+// copy without asking each time. It forgets everything when it holds
+// too many names.
+type latestCache struct {
+	mu sync.Mutex
+	m  map[string]latestEntry
+}
+
+type latestEntry struct {
+	version int
+	at      time.Time
+}
+
+const latestMaxNames = 4096
+
+func latestKey(tenantID, name string) string { return tenantID + "\x00" + name }
+
+func (c *latestCache) get(tenantID, name string, now time.Time, ttl time.Duration) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[latestKey(tenantID, name)]; ok && now.Sub(e.at) < ttl {
+		return e.version
 	}
-	plain, err := x.open(r, sealed)
-	if err != nil {
-		return nil, nil, err
+	return 0
+}
+
+func (c *latestCache) put(tenantID, name string, version int, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= latestMaxNames {
+		c.m = map[string]latestEntry{}
 	}
-	a, err := adapter.Parse(plain, v.Ref())
-	if err != nil {
-		return nil, nil, fmt.Errorf("replica: %s: %w", v.Ref(), err)
+	c.m[latestKey(tenantID, name)] = latestEntry{version, now}
+}
+
+func (c *latestCache) forget(tenantID, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, latestKey(tenantID, name))
+}
+
+// dropLogged drops as drop does, logging a failure: the request fails
+// either way.
+func (x *Replicas) dropLogged(ctx context.Context, tenantID, name string, version int, why error) {
+	if err := x.drop(ctx, tenantID, name, version, why); err != nil {
+		x.log.Error("replica: drop", "err", err)
 	}
-	return a, v, nil
 }
 
 // homes returns the nodes to ask for a tenant's adapters: the certified

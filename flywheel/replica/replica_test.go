@@ -217,9 +217,12 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	if vs, _ := ke.nd.Flywheel().Adapters.List(ctx, ke.tenant.ID); len(vs) != 0 {
 		t.Errorf("KE's registry lists %v", vs)
 	}
-	// Used again, the copy serves without the file crossing again.
-	if _, again, err := ke.copies().Fetch(ctx, ke.tenant.ID, "faq@1", base); err != nil || again.SHA256 != v.SHA256 {
-		t.Errorf("KE's second fetch: %+v, %v", again, err)
+	// Used again, by version or by name, the copy serves without asking
+	// the home (counted below, in the home's audit log).
+	for _, ref := range []string{"faq@1", "faq"} {
+		if _, again, err := ke.copies().Fetch(ctx, ke.tenant.ID, ref, base); err != nil || again.SHA256 != v.SHA256 {
+			t.Errorf("KE's fetch of %s again: %+v, %v", ref, again, err)
+		}
 	}
 
 	// ZA: not permitted by the home's policy. Refused, nothing kept.
@@ -307,6 +310,15 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 		return r.Reason == "adapter.replicate" && r.Detail["to"] == ke.id() && r.Detail["sha256"] == v.SHA256 && r.Tenant == ng.tenant.ID
 	}) == nil {
 		t.Errorf("NG's audit has no record of the copy to KE: %+v", ngRecs)
+	}
+	handed := 0
+	for _, r := range ngRecs {
+		if r.Reason == "adapter.replicate" && r.Detail["to"] == ke.id() {
+			handed++
+		}
+	}
+	if handed != 2 {
+		t.Errorf("NG vouched for KE's copies %d times; want 2 (faq@1, then faq@2), none while a copy was fresh", handed)
 	}
 	if r := find(ngRecs, func(r audit.Record) bool { return r.Reason == "adapter.replicate.refused" && r.Detail["to"] == za.id() }); r == nil ||
 		r.Decision != audit.DecisionDeny || r.Detail["to"] != za.id() || r.Detail["to_jurisdiction"] != "ZA" || r.Detail["code"] != "not_permitted" {

@@ -187,6 +187,7 @@ func (x *Replicas) confirm(ctx context.Context, r *Replica) error {
 // drop deletes the copies of name@version (version 0: every version of
 // the name) and records why; a drop of nothing records nothing.
 func (x *Replicas) drop(ctx context.Context, tenantID, name string, version int, why error) error {
+	x.latest.forget(tenantID, name)
 	where, args := `tenant_id = ? AND name = ?`, []any{tenantID, name}
 	ref := name
 	if version > 0 {

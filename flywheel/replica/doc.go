@@ -7,7 +7,8 @@
 // # Who may have a copy
 //
 // A node that must serve a tenant's adapter it does not hold in its own
-// registry (Fetch) asks the tenant's home nodes for it: the certified
+// registry (Find, which resolves the version, and its Opener, which
+// reads the file; Fetch does both) asks the tenant's home nodes for it: the certified
 // nodes of Policy.Home, or, for a tenant whose data is not pinned, of the
 // jurisdictions its policy permits. The fabric authenticates both ends:
 // a delivery is taken only from a certified sender, so a node without a
@@ -76,10 +77,11 @@
 // arrival (adapter.replica.receive).
 //
 // A copy is checked on use, not told by a broadcast: a broadcast is
-// unsigned and a node that was down would miss it. Fetch uses a copy as
+// unsigned and a node that was down would miss it. Find uses a copy as
 // it is for Config.Revalidate (a minute) after its home last vouched for
-// it; after that it asks the home for the manifest again (no file moves
-// when the content is the same). When the home says the version is
+// it (and, for a request naming no version, the version the home last
+// named the latest, for as long); after that it asks the home for the
+// manifest again (no file moves when the content is the same). When the home says the version is
 // retired or gone (every home node answered not_found), or that the
 // tenant's policy no longer permits this node, the copy is dropped
 // (adapter.replica.drop, and Config.OnDrop so the serving path unloads

@@ -150,8 +150,8 @@ func (x *Replicas) lookup(ctx context.Context, name, adapterRef string, from fab
 	t, err = x.cfg.Tenants.GetTenant(ctx, name)
 	switch {
 	case errors.Is(err, tenant.ErrNotFound) || err == nil && t.Name != name: // a name, never an id: ids are per node
-		x.log.Info("adapter copy refused: unknown tenant", "tenant", name, "node", from.ID, "jurisdiction", from.Jurisdiction)
-		refused, err = refusal(codeNoTenant, fmt.Sprintf("no tenant %q on node %s", name, x.node.ID()))
+		x.log.Info("adapter copy refused: unknown tenant", "tenant", clip(name), "node", from.ID, "jurisdiction", from.Jurisdiction)
+		refused, err = refusal(codeNoTenant, fmt.Sprintf("no tenant %q on node %s", clip(name), x.node.ID()))
 		return t, refused, err
 	case err != nil:
 		return t, nil, err

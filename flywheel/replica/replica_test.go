@@ -260,6 +260,21 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	if n := ke2.replicaRows(t); n != 0 {
 		t.Errorf("KE2 keeps %d copies after a base mismatch", n)
 	}
+	// Find resolves the version without moving the file; its Opener
+	// brings it.
+	found, open, err := ke2.copies().Find(ctx, ke2.tenant.ID, "faq@1", base)
+	if err != nil || found.SHA256 != v.SHA256 {
+		t.Fatalf("KE2 find: %+v, %v", found, err)
+	}
+	if n := ke2.replicaRows(t); n != 0 {
+		t.Errorf("KE2 keeps %d copies before opening what it found", n)
+	}
+	if a, err := open(ctx); err != nil || a.Arch != "llama" {
+		t.Errorf("KE2 open: %v", err)
+	}
+	if n := ke2.replicaRows(t); n != 1 {
+		t.Errorf("KE2 keeps %d copies after opening; want 1", n)
+	}
 
 	// The home retires the version: on its next use after Revalidate the
 	// copy is dropped and not served.

@@ -103,6 +103,9 @@ type Replicas struct {
 	plain   plainCache
 	refused refusalFold
 	latest  latestCache
+
+	mu        sync.Mutex
+	receiving map[string]*receiveCall // receives in progress, by tenant, version and sha256
 }
 
 // New migrates the replica table and registers the adapter-manifest and
@@ -527,8 +530,61 @@ func (x *Replicas) held(r *Replica, base registry.Base) (*registry.Version, Open
 }
 
 // receive reads m's file from home, checks it against m and base, and
-// keeps it as a copy.
+// keeps it as a copy. Concurrent receives of one version share one read:
+// a burst of requests for an adapter new to this node moves it once.
 func (x *Replicas) receive(ctx context.Context, home fabric.Peer, t tenant.Tenant, m *Manifest, sm *SignedManifest, base registry.Base) (*adapter.Adapter, error) {
+	key := t.ID + "\x00" + m.Ref() + "\x00" + m.SHA256
+	x.mu.Lock()
+	if c, ok := x.receiving[key]; ok {
+		x.mu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		if c.err != nil {
+			return nil, c.err
+		}
+		return x.receivedCopy(ctx, t.ID, m, base)
+	}
+	c := &receiveCall{done: make(chan struct{})}
+	if x.receiving == nil {
+		x.receiving = map[string]*receiveCall{}
+	}
+	x.receiving[key] = c
+	x.mu.Unlock()
+	a, err := x.receiveOnce(ctx, home, t, m, sm, base)
+	c.err = err
+	x.mu.Lock()
+	delete(x.receiving, key)
+	x.mu.Unlock()
+	close(c.done)
+	return a, err
+}
+
+// receiveCall is one receive in progress, which others wait for.
+type receiveCall struct {
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// receivedCopy opens the copy another receive of m just kept.
+func (x *Replicas) receivedCopy(ctx context.Context, tenantID string, m *Manifest, base registry.Base) (*adapter.Adapter, error) {
+	r, ok, err := x.get(ctx, tenantID, m.Name, m.Version, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || r.Manifest.SHA256 != m.SHA256 {
+		return nil, fmt.Errorf("%w: the copy of %s this node received is gone", registry.ErrNotFound, m.Ref())
+	}
+	_, open, err := x.held(&r, base)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx)
+}
+
+func (x *Replicas) receiveOnce(ctx context.Context, home fabric.Peer, t tenant.Tenant, m *Manifest, sm *SignedManifest, base registry.Base) (*adapter.Adapter, error) {
 	plain, err := x.readChunks(ctx, home, t, m)
 	if err != nil {
 		x.reject(ctx, t, m, home, err)

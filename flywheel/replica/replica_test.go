@@ -13,6 +13,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -269,11 +270,27 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	if n := ke2.replicaRows(t); n != 0 {
 		t.Errorf("KE2 keeps %d copies before opening what it found", n)
 	}
-	if a, err := open(ctx); err != nil || a.Arch != "llama" {
-		t.Errorf("KE2 open: %v", err)
+	// Opened by a burst of requests at once, the file moves once.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if a, err := open(ctx); err != nil || a.Arch != "llama" {
+				t.Errorf("KE2 open: %v", err)
+			}
+		})
 	}
+	wg.Wait()
 	if n := ke2.replicaRows(t); n != 1 {
 		t.Errorf("KE2 keeps %d copies after opening; want 1", n)
+	}
+	received := 0
+	for _, r := range ke2.auditOf(t) {
+		if r.Reason == "adapter.replica.receive" {
+			received++
+		}
+	}
+	if received != 1 {
+		t.Errorf("KE2 received the copy %d times for 8 opens at once; want once", received)
 	}
 
 	// The home retires the version: on its next use after Revalidate the

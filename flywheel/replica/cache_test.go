@@ -16,7 +16,7 @@ func TestPlainCache(t *testing.T) {
 	get := func(now time.Time, name string, size int) {
 		t.Helper()
 		v := &registry.Version{Name: name, Version: 1, SHA256: name}
-		data, err := c.get(now, "t1", v, func() ([]byte, error) { opens[name]++; return make([]byte, size), nil })
+		data, err := c.get(now, "t1", v, false, func() ([]byte, error) { opens[name]++; return make([]byte, size), nil })
 		if err != nil || len(data) != size {
 			t.Fatalf("get %s: %d bytes, %v", name, len(data), err)
 		}
@@ -34,6 +34,13 @@ func TestPlainCache(t *testing.T) {
 	if opens["a"] != 2 {
 		t.Errorf("a unsealed %d times; want again after the TTL", opens["a"])
 	}
+	// Fresh opens again, and caches what it opened.
+	v := &registry.Version{Name: "a", Version: 1, SHA256: "a"}
+	c.get(at.Add(plainCacheTTL+time.Second), "t1", v, true, func() ([]byte, error) { opens["a"]++; return make([]byte, small), nil })
+	get(at.Add(plainCacheTTL+time.Second), "a", small)
+	if opens["a"] != 3 {
+		t.Errorf("a unsealed %d times; want once more for the fresh get, not for the next", opens["a"])
+	}
 	// A file over the budget is kept alone, and pushes the others out.
 	get(at.Add(plainCacheTTL+2*time.Second), "big", plainCacheBytes+1)
 	get(at.Add(plainCacheTTL+3*time.Second), "big", plainCacheBytes+1)
@@ -41,7 +48,7 @@ func TestPlainCache(t *testing.T) {
 		t.Errorf("big unsealed %d times, %d entries held; want once, alone", opens["big"], len(c.entries))
 	}
 	get(at.Add(plainCacheTTL+4*time.Second), "a", small)
-	if len(c.entries) != 1 || c.entries[0].key == "" || opens["a"] != 3 {
+	if len(c.entries) != 1 || c.entries[0].key == "" || opens["a"] != 4 {
 		t.Errorf("after a small file: %d entries, a unsealed %d times; want the big one pushed out", len(c.entries), opens["a"])
 	}
 }

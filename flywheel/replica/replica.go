@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hearth-ai/hearth/audit"
+	"github.com/hearth-ai/hearth/capture"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/engine/adapter"
 	"github.com/hearth-ai/hearth/fabric"
@@ -287,6 +288,13 @@ func (x *Replicas) serveManifest(ctx context.Context, from fabric.Peer, payload 
 	if err := v.CheckBase(m.BaseDigest, ""); err != nil {
 		return refusal(codeBaseMismatch, err.Error())
 	}
+	// Vouch only for a file this node can still read: once the tenant's
+	// key is shredded here, the copies elsewhere go too.
+	if _, err := x.openPlain(ctx, t.ID, v, true); errors.Is(err, capture.ErrKeyDeleted) {
+		return refusal(codeNotFound, fmt.Sprintf("node %s: %s: %v", x.node.ID(), v.Ref(), err))
+	} else if err != nil {
+		return nil, err
+	}
 	man := &Manifest{Tenant: t.Name, Name: v.Name, Version: v.Version, Created: v.Created, SHA256: v.SHA256, Size: v.Size, Base: v.Base,
 		Node: from.ID, Home: x.node.ID(), Jurisdiction: x.node.Jurisdiction(), Issued: x.now().UTC()}
 	sm, err := signManifest(x.cfg.Identity.Private, man)
@@ -324,14 +332,20 @@ func (x *Replicas) serveChunk(ctx context.Context, from fabric.Peer, payload []b
 	case m.Offset > v.Size || m.Length > v.Size-m.Offset:
 		return refusal(codeInvalid, fmt.Sprintf("chunk at %d of %d bytes is past the end of %s (%d bytes)", m.Offset, m.Length, v.Ref(), v.Size))
 	}
-	plain, err := x.plain.get(x.now(), t.ID, v, func() ([]byte, error) {
-		b, _, err := x.cfg.Registry.Open(ctx, t.ID, v.Name, v.Version)
-		return b, err
-	})
+	plain, err := x.openPlain(ctx, t.ID, v, false)
 	if err != nil {
 		return nil, err
 	}
 	return json.Marshal(answer{Data: plain[m.Offset : m.Offset+m.Length]})
+}
+
+// openPlain returns v's plain file, from the cache or (always, when
+// fresh) unsealed now.
+func (x *Replicas) openPlain(ctx context.Context, tenantID string, v *registry.Version, fresh bool) ([]byte, error) {
+	return x.plain.get(x.now(), tenantID, v, fresh, func() ([]byte, error) {
+		b, _, err := x.cfg.Registry.Open(ctx, tenantID, v.Name, v.Version)
+		return b, err
+	})
 }
 
 // plainCache keeps the last few adapter files a home node unsealed for
@@ -355,10 +369,13 @@ const (
 	plainCacheTTL   = 30 * time.Second
 )
 
-func (c *plainCache) get(now time.Time, tenantID string, v *registry.Version, open func() ([]byte, error)) ([]byte, error) {
+// get returns the file of v, cached or from open: always from open when
+// fresh (the caller must know it can still be read), which refreshes the
+// cache.
+func (c *plainCache) get(now time.Time, tenantID string, v *registry.Version, fresh bool, open func() ([]byte, error)) ([]byte, error) {
 	key := tenantID + "\x00" + v.Ref() + "\x00" + v.SHA256
 	c.mu.Lock()
-	c.entries = slices.DeleteFunc(c.entries, func(e plainEntry) bool { return now.Sub(e.used) > plainCacheTTL })
+	c.entries = slices.DeleteFunc(c.entries, func(e plainEntry) bool { return now.Sub(e.used) > plainCacheTTL || fresh && e.key == key })
 	for i := range c.entries {
 		if c.entries[i].key == key {
 			c.entries[i].used = now

@@ -335,6 +335,27 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 		t.Errorf("KE keeps %d copies after the home deleted the version", n)
 	}
 
+	// The tenant's key is shredded at home: the home no longer vouches for
+	// what it cannot read, and the copy goes.
+	v3, err := ng.nd.Flywheel().Adapters.Create(ctx, ng.tenant, "faq", registry.Meta{Base: base}, testfixture.AdapterFile(t, "llama", 1.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ke.skew.Store(0) // KE's clock back in step with the home's, for its manifest
+	if _, got, err := ke.copies().Fetch(ctx, ke.tenant.ID, "faq", base); err != nil || got.Version != v3.Version {
+		t.Fatalf("KE fetch of faq@3: %+v, %v", got, err)
+	}
+	if err := ng.nd.Capture().DeleteTenantKey(ctx, ng.tenant.ID); err != nil {
+		t.Fatal(err)
+	}
+	ke.skew.Add(int64(replica.DefaultRevalidate + time.Second))
+	if _, _, err := ke.copies().Fetch(ctx, ke.tenant.ID, "faq@3", base); !errors.Is(err, registry.ErrNotFound) || !strings.Contains(err.Error(), "deleted") {
+		t.Errorf("fetch after the home shredded the tenant's key: %v; want ErrNotFound saying the key was deleted", err)
+	}
+	if n := ke.replicaRows(t); n != 0 {
+		t.Errorf("KE keeps %d copies after the home shredded the tenant's key", n)
+	}
+
 	// The home recorded what it handed out and what it refused; KE what
 	// it received and dropped.
 	ngRecs := ng.auditOf(t)
@@ -349,8 +370,8 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 			handed++
 		}
 	}
-	if handed != 2 {
-		t.Errorf("NG vouched for KE's copies %d times; want 2 (faq@1, then faq@2), none while a copy was fresh", handed)
+	if handed != 3 {
+		t.Errorf("NG vouched for KE's copies %d times; want 3 (faq@1, @2, @3), none while a copy was fresh", handed)
 	}
 	if r := find(ngRecs, func(r audit.Record) bool { return r.Reason == "adapter.replicate.refused" && r.Detail["to"] == za.id() }); r == nil ||
 		r.Decision != audit.DecisionDeny || r.Detail["to"] != za.id() || r.Detail["to_jurisdiction"] != "ZA" || r.Detail["code"] != "not_permitted" {
@@ -373,7 +394,7 @@ func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	}) == nil {
 		t.Errorf("KE's audit has no record of the copy it received: %+v", keRecs)
 	}
-	for _, ref := range []string{"faq@1", "faq@2"} {
+	for _, ref := range []string{"faq@1", "faq@2", "faq@3"} {
 		if find(keRecs, func(r audit.Record) bool { return r.Reason == "adapter.replica.drop" && r.Detail["adapter"] == ref }) == nil {
 			t.Errorf("KE's audit has no record of %s's drop: %+v", ref, keRecs)
 		}

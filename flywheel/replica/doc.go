@@ -81,10 +81,10 @@
 // it is for Config.Revalidate (a minute) after its home last vouched for
 // it (and, for a request naming no version, the version the home last
 // named the latest, for as long); after that it asks the home for the
-// manifest again (no file moves when the content is the same). When the home says the version is
-// retired or gone (every home node answered not_found; a home vouches only
-// for a file it can still read, so a version whose tenant's key was
-// shredded there is gone), or that the
+// manifest again (no file moves when the content is the same). When the
+// home says the version is retired or gone (every home node answered
+// not_found; a home vouches only for a file it can still read, so a
+// version whose tenant's key was shredded there is gone), or that the
 // tenant's policy no longer permits this node, the copy is dropped
 // (adapter.replica.drop, and Config.OnDrop so the serving path unloads
 // it) and the request fails. While no home node answers, a copy vouched

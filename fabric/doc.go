@@ -45,6 +45,7 @@
 //	    feedback        feedback to the home node holding the response (capture/relay)
 //	    capture-erase   erase a tenant's captures on this node (capture/relay)
 //	    audit-head      a node's audit log head, kept by its peers (audit/peeranchor)
+//	    adapter-manifest, adapter-chunk   a tenant's adapter from its home (flywheel/replica)
 //
 // Any other hearth.<name>[.<name>...] subject (a-z, 0-9, '-') is a
 // broadcast subject (broadcast.go): Publish sends to every node that

@@ -19,6 +19,7 @@ import (
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	hearthnode "github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
@@ -243,18 +244,7 @@ func TestRoutesWithinPolicy(t *testing.T) {
 
 func readAudit(t *testing.T, n *node) []audit.Record {
 	t.Helper()
-	var sb strings.Builder
-	if _, err := audit.Export(filepath.Join(n.dir, "audit"), &sb, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	var recs []audit.Record
-	for _, line := range strings.Split(strings.TrimSpace(sb.String()), "\n") {
-		var r audit.Record
-		if json.Unmarshal([]byte(line), &r) == nil {
-			recs = append(recs, r)
-		}
-	}
-	return recs
+	return testfixture.AuditRecords(t, filepath.Join(n.dir, "audit"))
 }
 
 func hasRecord(recs []audit.Record, f func(audit.Record) bool) bool {

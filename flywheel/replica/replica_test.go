@@ -119,14 +119,9 @@ func waitMesh(t *testing.T, fabs ...*fabric.Node) {
 func (n *fleetNode) auditOf(t *testing.T) []audit.Record {
 	t.Helper()
 	n.nd.Audit().Close()
-	var sb strings.Builder
-	if _, err := audit.Export(filepath.Join(n.dir, "audit"), &sb, 0, 0); err != nil {
-		t.Fatal(err)
-	}
 	var recs []audit.Record
-	for _, line := range strings.Split(strings.TrimSpace(sb.String()), "\n") {
-		var r audit.Record
-		if json.Unmarshal([]byte(line), &r) == nil && r.Kind == registry.KindAdapter {
+	for _, r := range testfixture.AuditRecords(t, filepath.Join(n.dir, "audit")) {
+		if r.Kind == registry.KindAdapter {
 			recs = append(recs, r)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/jobs"
+	"github.com/hearth-ai/hearth/flywheel/replica"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
@@ -53,6 +54,7 @@ type Node struct {
 	fw      *flywheel.Stores
 	capture *capture.Store
 	relay   *relay.Relay
+	copies  *replica.Replicas
 	jobs    *jobs.Manager
 	docs    *tenantdoc.Book // nil without an operator key
 	reg     *prometheus.Registry
@@ -83,7 +85,7 @@ const sweepEvery = time.Hour
 // New resolves cfg and builds the node's parts in dependency order: data
 // dir, identity, database, tenants, meter, runner, fabric node, audit log
 // anchored in the fabric's peers, access gate, capture store with the
-// relay's forwarder, relay, fine-tuning jobs, tenant documents (with an
+// relay's forwarder, relay, adapter copies (replica), fine-tuning jobs, tenant documents (with an
 // operator key), API,
 // admin API and, when routing, the gateway. It starts nothing. On error
 // it closes what it opened.
@@ -259,6 +261,11 @@ func (n *Node) openCapture(ctx context.Context) error {
 	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// Adapters go from the tenant's home to the nodes that serve it.
+	if n.copies, err = replica.New(ctx, replica.Config{Node: n.fab, Identity: n.id, DB: n.db, Registry: fw.Adapters, Tenants: n.tenants,
+		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, Now: n.cfg.Now, Logger: n.log}); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	return n.openJobs(ctx, fw)
 }
 
@@ -412,6 +419,7 @@ func (n *Node) startLocked(ctx context.Context) error {
 	n.log.Info("fleet routing", "on", *n.cfg.Route)
 	n.wg.Go(func() { n.sweep(n.ctx) })
 	n.wg.Go(func() { n.relay.TrackPeers(n.ctx) })
+	n.wg.Go(func() { n.copies.Run(n.ctx) })
 	n.wg.Go(func() { n.anchor.Run(n.ctx, n.audit) })
 	if err := n.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("serve: fine-tuning jobs: %w", err)
@@ -562,6 +570,11 @@ func (n *Node) Flywheel() *flywheel.Stores { return n.fw }
 func (n *Node) Jobs() *jobs.Manager    { return n.jobs }
 func (n *Node) Runner() *runner.Runner { return n.run }
 func (n *Node) Fabric() *fabric.Node   { return n.fab }
+
+// Replicas is where the node's adapters come from across the fleet
+// (Fetch: its own registry first, then the tenant's home).
+func (n *Node) Replicas() *replica.Replicas { return n.copies }
+
 func (n *Node) Registry() *prometheus.Registry {
 	return n.reg
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hearth-ai/hearth/api"
 	"github.com/hearth-ai/hearth/engine/adapter"
 	"github.com/hearth-ai/hearth/flywheel/registry"
+	"github.com/hearth-ai/hearth/flywheel/replica"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -21,6 +22,9 @@ import (
 // the flywheel's stores are open, after the runner is built.
 type tenantAdapters struct {
 	reg atomic.Pointer[registry.Store]
+	// copies, when set, brings an adapter this node does not hold from the
+	// tenant's home node, if the tenant's policy lets this node run it.
+	copies atomic.Pointer[replica.Replicas]
 }
 
 var _ runner.Adapters = (*tenantAdapters)(nil)
@@ -43,6 +47,9 @@ func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base)
 		return runner.FoundAdapter{}, fmt.Errorf("%w: %q is not an adapter name: %v", api.ErrModelNotFound, ref, err)
 	}
 	v, err := reg.Get(ctx, tid, name, version)
+	if copies := t.copies.Load(); errors.Is(err, registry.ErrNotFound) && copies != nil {
+		return t.copy(ctx, copies, tid, ref, base)
+	}
 	switch {
 	case errors.Is(err, registry.ErrNotFound), errors.Is(err, registry.ErrInvalid):
 		return runner.FoundAdapter{}, fmt.Errorf("%w: %v", api.ErrModelNotFound, err)
@@ -67,6 +74,22 @@ func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base)
 			}
 			return a, nil
 		}}, nil
+}
+
+// copy finds an adapter the tenant's home holds, through the node's
+// copies of such adapters (replica.Replicas.Find, which fetches it once,
+// checked and sealed, and confirms it with the home as it is used).
+func (t *tenantAdapters) copy(ctx context.Context, copies *replica.Replicas, tid, ref string, base runner.Base) (runner.FoundAdapter, error) {
+	v, open, err := copies.Find(ctx, tid, ref, registry.Base{Name: base.Name, Digest: base.Digest, Arch: base.Arch})
+	switch {
+	case errors.Is(err, registry.ErrBaseMismatch):
+		return runner.FoundAdapter{}, fmt.Errorf("%w: %s is not for %s: %w", api.ErrInvalidModel, ref, base.Name, err)
+	case errors.Is(err, registry.ErrNotFound), errors.Is(err, replica.ErrRetired), errors.Is(err, replica.ErrNoHome), errors.Is(err, replica.ErrNotPermitted):
+		return runner.FoundAdapter{}, fmt.Errorf("%w: %v", api.ErrModelNotFound, err)
+	case err != nil:
+		return runner.FoundAdapter{}, err
+	}
+	return runner.FoundAdapter{Name: v.Ref(), Key: tid + "/" + v.Ref() + "/" + v.SHA256, Open: open}, nil
 }
 
 func (t *tenantAdapters) List(ctx context.Context) ([]runner.ListedAdapter, error) {

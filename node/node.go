@@ -147,6 +147,7 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	if src != nil {
 		src.reg.Store(n.fw.Adapters)
+		src.copies.Store(n.copies)
 	}
 	if cfg.OperatorKey != nil { // tenants defined once, by the operator, for every node
 		if n.docs, err = tenantdoc.Open(ctx, n.db, n.tenants, cfg.OperatorKey); err != nil {
@@ -192,6 +193,7 @@ func (n *Node) newFabric() (*fabric.Node, error) {
 			for _, m := range models {
 				l.Models = append(l.Models, m.Name)
 			}
+			l.Adapters = run.LoadedAdapters()
 			l.Slots, l.Busy, l.Queue, l.KVUsedBytes, l.KVTotalBytes = run.Load()
 			return l
 		}

@@ -220,6 +220,7 @@ func (r *Runner) BaseName(ctx context.Context, name string) string {
 
 // cached is a built adapter set on a loaded base.
 type cached struct {
+	served  string // the served name, BASE:ADAPTER@VERSION; "" for published adapters at their global scales
 	key     string
 	sources []string
 	done    chan struct{} // closed once built, well or not
@@ -275,7 +276,7 @@ func (r *Runner) built(ctx context.Context, l *loaded, pk pick) (*cached, error)
 			r.mu.Unlock()
 			return nil, fmt.Errorf("%w: %d adapter sets are in use on %s, the most the node keeps", api.ErrOverloaded, len(l.adapters), l.name)
 		}
-		c = &cached{key: pk.key, sources: pk.sources, done: make(chan struct{})}
+		c = &cached{served: pk.served, key: pk.key, sources: pk.sources, done: make(chan struct{})}
 		l.adapters[pk.key] = c
 		c.refs++
 		r.mu.Unlock()
@@ -470,4 +471,22 @@ func (r *Runner) adapterModels(ctx context.Context, bases map[string]api.ModelIn
 		}
 	}
 	return out, nil
+}
+
+// LoadedAdapters lists the served names (BASE:ADAPTER@VERSION) of the
+// adapters built on loaded models, for the node's heartbeat: routing
+// prefers the nodes that already hold a request's adapter.
+func (r *Runner) LoadedAdapters() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, l := range r.loaded {
+		for _, c := range l.adapters {
+			if c.served != "" && c.ready() {
+				out = append(out, c.served)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -198,6 +198,10 @@ func TestAdapterSources(t *testing.T) {
 		}
 		release()
 	}
+	// The heartbeat's list: the one adapter built, by its served name.
+	if got := r.LoadedAdapters(); !slices.Equal(got, []string{"stories260k:support@2"}) {
+		t.Errorf("LoadedAdapters() = %v", got)
+	}
 	if _, _, err := r.Acquire(context.Background(), "stories260k:support"); !errors.Is(err, api.ErrModelNotFound) {
 		t.Errorf("acme's adapter for no tenant: %v", err)
 	}

@@ -1,0 +1,211 @@
+package model_test
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/hearth-ai/hearth/engine/model"
+	"github.com/hearth-ai/hearth/engine/parallel"
+	"github.com/hearth-ai/hearth/engine/synth"
+	"github.com/hearth-ai/hearth/engine/tensor"
+)
+
+// randomSet draws a rank-r update, on a random half of m's projections
+// (at least one), with A and B large enough to move the logits.
+func randomSet(r *rand.Rand, m *model.Transformer, rank int) map[string]*model.LoRA {
+	set := map[string]*model.LoRA{}
+	projs := m.Projections()
+	for len(set) == 0 {
+		for _, p := range projs {
+			if r.IntN(2) == 0 {
+				continue
+			}
+			in, out := p.W.Cols, p.W.Rows
+			l := &model.LoRA{Rank: rank, A: make([]float32, rank*in), B: make([]float32, out*rank), Scale: 2 / float32(rank)}
+			for i := range l.A {
+				l.A[i] = float32(r.NormFloat64() / math.Sqrt(float64(in)))
+			}
+			for i := range l.B {
+				l.B[i] = float32(r.NormFloat64() * 0.5)
+			}
+			set[p.Name] = l
+		}
+	}
+	return set
+}
+
+// reference returns m with set on its projections the plain way, by
+// setting Linear.LoRA, which runs the simple per-token update
+// (LoRA.apply) instead of the grouped kernels.
+func reference(m *model.Transformer, set map[string]*model.LoRA) *model.Transformer {
+	c := *m
+	c.Layers = slices.Clone(m.Layers)
+	for _, p := range c.Projections() {
+		p.LoRA = set[p.Name]
+	}
+	return &c
+}
+
+// TestAdapterBatchMatchesReference runs one batched step over sequences
+// with different adapters (ranks 1 to 32), some sharing one and adjacent,
+// some with none in between, prompts of 1 to 64 tokens, on F32 and Q8_0
+// models, and checks each sequence's logits against the sequence run alone
+// through the per-token reference. It checks too that every adapter moves
+// its sequences' logits, or the comparison would prove nothing.
+func TestAdapterBatchMatchesReference(t *testing.T) {
+	for _, typ := range []tensor.DType{tensor.F32, tensor.Q8_0} {
+		t.Run(typ.String(), func(t *testing.T) {
+			m := loadSynth(t, synth.Spec{Dim: 64, Heads: 4, KVHeads: 2, FFN: 128, Type: typ, Std: 0.05, Seed: 3})
+			p := parallel.New(2)
+			defer p.Close()
+			m.SetPool(p)
+			r := rand.New(rand.NewPCG(11, uint64(typ)))
+			ranks := []int{1, 32, 8, 17, 3}
+			sets := make([]map[string]*model.LoRA, len(ranks))
+			ads := make([]*model.Adapter, len(ranks))
+			for i, rank := range ranks {
+				sets[i] = randomSet(r, m, rank)
+				var err error
+				if ads[i], err = m.NewAdapter(sets[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Sequence i runs adapter pick[i] (-1: none) over a prompt of
+			// length lens[i].
+			pick := []int{0, 0, -1, 1, 2, -1, -1, 3, 4, 0, 1}
+			lens := []int{1, 1, 5, 64, 1, 1, 2, 9, 1, 3, 1}
+			total := 0
+			for _, n := range lens {
+				total += n
+			}
+			sc := m.NewScratch(total, len(pick))
+			seqs := make([]model.Seq, len(pick))
+			prompts := make([][]int32, len(pick))
+			for i := range seqs {
+				prompts[i] = make([]int32, lens[i])
+				for k := range prompts[i] {
+					prompts[i][k] = int32(1 + r.IntN(m.Vocab-1))
+				}
+				seqs[i] = model.Seq{Cache: m.NewCache(128), Tokens: prompts[i], Logits: true}
+				if pick[i] >= 0 {
+					seqs[i].Adapter = ads[pick[i]]
+				}
+			}
+			got, err := m.ForwardBatch(sc, seqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range seqs {
+				ref := m
+				if pick[i] >= 0 {
+					ref = reference(m, sets[pick[i]])
+				}
+				want, err := ref.Forward(context.Background(), ref.NewState(128), prompts[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, scale := maxDiff(got[i], want), maxAbs(want)
+				t.Logf("sequence %d (adapter %d, %d tokens): max difference %.3g of logits up to %.3g", i, pick[i], lens[i], d, scale)
+				if d > 1e-4*scale {
+					t.Errorf("sequence %d (adapter %d, %d tokens): logits differ from the reference by %g (logits up to %g)", i, pick[i], lens[i], d, scale)
+				}
+				if pick[i] < 0 {
+					continue
+				}
+				plain, err := m.Forward(context.Background(), m.NewState(128), prompts[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if moved := maxDiff(plain, want); moved < 1e-2*scale {
+					t.Errorf("sequence %d: adapter %d moved the logits by only %g", i, pick[i], moved)
+				}
+			}
+		})
+	}
+}
+
+func maxDiff(a, b []float32) float64 {
+	var d float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}
+
+func maxAbs(a []float32) float64 {
+	var d float64
+	for _, v := range a {
+		d = max(d, math.Abs(float64(v)))
+	}
+	return d
+}
+
+// TestAdapterDecodeAllocs checks that a decode step with an adapter, per
+// sequence or attached with WithLoRA, allocates nothing.
+func TestAdapterDecodeAllocs(t *testing.T) {
+	m := loadSynth(t, synth.Spec{Dim: 64, Heads: 4, KVHeads: 2, FFN: 128, Seed: 4})
+	p := parallel.New(2)
+	defer p.Close()
+	m.SetPool(p)
+	set := randomSet(rand.New(rand.NewPCG(1, 1)), m, 16)
+	ad, err := m.NewAdapter(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attached, err := m.WithLoRA(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		net  *model.Transformer
+		ad   *model.Adapter
+	}{{"per-sequence", m, ad}, {"attached", attached, nil}, {"both", attached, ad}} {
+		s := tc.net.NewState(0)
+		s.Adapter = tc.ad
+		tok := []int32{1}
+		ctx := context.Background()
+		if _, err := tc.net.Forward(ctx, s, tok); err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(50, func() {
+			if _, err := tc.net.Forward(ctx, s, tok); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: a decode step allocates %v times; want 0", tc.name, allocs)
+		}
+	}
+}
+
+// TestAttachedMatchesReference checks WithLoRA, which runs the grouped
+// kernels, against the same updates through the reference.
+func TestAttachedMatchesReference(t *testing.T) {
+	for _, typ := range []tensor.DType{tensor.F32, tensor.Q8_0} {
+		m := loadSynth(t, synth.Spec{Dim: 64, Heads: 4, KVHeads: 2, FFN: 128, Type: typ, Std: 0.05, Seed: 5})
+		set := randomSet(rand.New(rand.NewPCG(2, 2)), m, 16)
+		attached, err := m.WithLoRA(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := reference(m, set)
+		prompt := []int32{1, 20, 30, 40, 50}
+		for _, n := range []int{len(prompt), 1} { // a prompt, then a decode step
+			got, err := attached.Forward(context.Background(), attached.NewState(64), prompt[:n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ref.Forward(context.Background(), ref.NewState(64), prompt[:n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, scale := maxDiff(got, want), maxAbs(want); d > 1e-4*scale {
+				t.Errorf("%s, %d tokens: attached logits differ from the reference by %g (logits up to %g)", typ, n, d, scale)
+			}
+		}
+	}
+}

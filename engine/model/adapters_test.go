@@ -13,28 +13,18 @@ import (
 	"github.com/hearth-ai/hearth/engine/tensor"
 )
 
-// randomSet draws a rank-r update, on a random half of m's projections
-// (at least one), with A and B large enough to move the logits.
+// randomSet draws a rank-r update on a random half of m's projection
+// kinds (at least one), large enough to move the logits.
 func randomSet(r *rand.Rand, m *model.Transformer, rank int) map[string]*model.LoRA {
-	set := map[string]*model.LoRA{}
-	projs := m.Projections()
-	for len(set) == 0 {
-		for _, p := range projs {
+	var kinds []string
+	for len(kinds) == 0 {
+		for _, k := range []string{"q", "k", "v", "o", "gate", "up", "down"} {
 			if r.IntN(2) == 0 {
-				continue
+				kinds = append(kinds, k)
 			}
-			in, out := p.W.Cols, p.W.Rows
-			l := &model.LoRA{Rank: rank, A: make([]float32, rank*in), B: make([]float32, out*rank), Scale: 2 / float32(rank)}
-			for i := range l.A {
-				l.A[i] = float32(r.NormFloat64() / math.Sqrt(float64(in)))
-			}
-			for i := range l.B {
-				l.B[i] = float32(r.NormFloat64() * 0.5)
-			}
-			set[p.Name] = l
 		}
 	}
-	return set
+	return synth.LoRA(m, rank, kinds, 0.5, r.Uint64())
 }
 
 // reference returns m with set on its projections the plain way, by

@@ -2,8 +2,6 @@ package sched_test
 
 import (
 	"context"
-	"math"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -11,30 +9,13 @@ import (
 	"github.com/hearth-ai/hearth/engine"
 	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/sched"
+	"github.com/hearth-ai/hearth/engine/synth"
 )
 
-// randomAdapter draws a rank-r adapter on m's projections of the given
-// kinds ("q", "k", ...), its B of standard deviation std: 0.05 changes some
-// of what the small test model generates, 0.5 most.
+// randomAdapter is synth.LoRA's update as an adapter of m.
 func randomAdapter(tb testing.TB, m *model.Transformer, rank int, kinds []string, std float64, seed uint64) *model.Adapter {
 	tb.Helper()
-	r := rand.New(rand.NewPCG(seed, 1))
-	set := map[string]*model.LoRA{}
-	for _, p := range m.Projections() {
-		if !slices.Contains(kinds, model.Kind(p.Name)) {
-			continue
-		}
-		in, out := p.W.Cols, p.W.Rows
-		l := &model.LoRA{Rank: rank, A: make([]float32, rank*in), B: make([]float32, out*rank), Scale: 2 / float32(rank)}
-		for i := range l.A {
-			l.A[i] = float32(r.NormFloat64() / math.Sqrt(float64(in)))
-		}
-		for i := range l.B {
-			l.B[i] = float32(r.NormFloat64() * std)
-		}
-		set[p.Name] = l
-	}
-	a, err := m.NewAdapter(set)
+	a, err := m.NewAdapter(synth.LoRA(m, rank, kinds, std, seed))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -135,6 +135,7 @@ func (m *Transformer) WithLoRA(set map[string]*LoRA) (*Transformer, error) {
 			return nil, fmt.Errorf("model: adapter tensor for %s: %w", n, err)
 		}
 		lin.LoRA, lin.lr = set[n], newLowRank(set[n], lin.W.Rows)
+		lin.lr.src = set[n]
 	}
 	return &c, nil
 }

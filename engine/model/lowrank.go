@@ -13,7 +13,9 @@ import (
 // rows is Rank scaled row additions (tensor.Axpy8F32, eight ranks at a
 // time) instead of one rank-long dot product per output.
 type lowRank struct {
-	src   *LoRA // what it was made from, for Linear.Forward to see a stale one
+	// src is the LoRA a Linear's update was made from, for Forward to tell
+	// a LoRA set since; nil in an Adapter, which must not keep B alive.
+	src   *LoRA
 	rank  int
 	scale float32
 	a     []float32 // (rank, in), shared with src
@@ -29,7 +31,7 @@ func newLowRank(l *LoRA, out int) *lowRank {
 			bt[k*out+o] = v
 		}
 	}
-	return &lowRank{src: l, rank: r, scale: l.Scale, a: l.A, bt: bt}
+	return &lowRank{rank: r, scale: l.Scale, a: l.A, bt: bt}
 }
 
 func (lr *lowRank) bytes() int64 { return int64(len(lr.a)+len(lr.bt)) * 4 }

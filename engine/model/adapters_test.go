@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -203,13 +204,14 @@ func TestAttachedMatchesReference(t *testing.T) {
 	}
 }
 
-// BenchmarkAdapterStep times one decode step of 16 sequences without
-// adapters and with 8 rank-16 adapters on q, k, v and o (two sequences
-// each), alternately, at a fixed position of 32 cached tokens, and reports
-// the fastest step of each and their ratio: the fastest of many steps is
-// what the kernels cost when no neighbour takes the cores, so the ratio
-// holds on a shared machine, where whole-run throughput does not. The
-// model is HEARTH_BENCH_MODEL, else a small random one.
+// BenchmarkAdapterStep times one decode step of 4 and 16 sequences
+// without adapters and with 1, 4 or 8 rank-16 adapters on q, k, v and o
+// (the sequences spread evenly over them), alternately, at a fixed
+// position of 32 cached tokens, and reports the fastest step of each and
+// their ratio: the fastest of many steps is what the kernels cost when no
+// neighbour takes the cores, so the ratio holds on a shared machine, where
+// whole-run throughput does not. The model is HEARTH_BENCH_MODEL, else a
+// small random one.
 func BenchmarkAdapterStep(b *testing.B) {
 	var m *model.Transformer
 	if path := os.Getenv("HEARTH_BENCH_MODEL"); path != "" {
@@ -224,44 +226,50 @@ func BenchmarkAdapterStep(b *testing.B) {
 	p := parallel.New(0)
 	defer p.Close()
 	m.SetPool(p)
-	const seqs, adapters, pos = 16, 8, 32
-	ads := make([]*model.Adapter, adapters)
+	const pos = 32
+	ads := make([]*model.Adapter, 8)
 	for i := range ads {
 		var err error
 		if ads[i], err = m.NewAdapter(synth.LoRA(m, 16, []string{"q", "k", "v", "o"}, 0.05, uint64(i))); err != nil {
 			b.Fatal(err)
 		}
 	}
-	sc := m.NewScratch(pos, seqs)
-	plain, adapted := make([]model.Seq, seqs), make([]model.Seq, seqs)
-	for i := range plain {
-		c := m.NewCache(pos + 1)
-		if _, err := m.ForwardBatch(sc, []model.Seq{{Cache: c, Tokens: make([]int32, pos)}}); err != nil {
-			b.Fatal(err)
+	for _, seqs := range []int{4, 16} {
+		for _, k := range []int{1, 4, 8} {
+			b.Run(fmt.Sprintf("seqs=%d/adapters=%d", seqs, k), func(b *testing.B) {
+				sc := m.NewScratch(pos, seqs)
+				plain, adapted := make([]model.Seq, seqs), make([]model.Seq, seqs)
+				for i := range plain {
+					c := m.NewCache(pos + 1)
+					if _, err := m.ForwardBatch(sc, []model.Seq{{Cache: c, Tokens: make([]int32, pos)}}); err != nil {
+						b.Fatal(err)
+					}
+					plain[i] = model.Seq{Cache: c, Tokens: []int32{int32(i + 1)}, Logits: true}
+					adapted[i] = plain[i]
+					adapted[i].Adapter = ads[i*k/seqs]
+				}
+				step := func(batch []model.Seq) time.Duration {
+					t0 := time.Now()
+					if _, err := m.ForwardBatch(sc, batch); err != nil {
+						b.Fatal(err)
+					}
+					d := time.Since(t0)
+					for _, s := range batch {
+						s.Cache.Truncate(pos)
+					}
+					return d
+				}
+				best := [2]time.Duration{time.Hour, time.Hour}
+				for b.Loop() {
+					for range 10 {
+						best[0] = min(best[0], step(plain))
+						best[1] = min(best[1], step(adapted))
+					}
+				}
+				b.ReportMetric(float64(best[0].Microseconds())/1e3, "ms-base")
+				b.ReportMetric(float64(best[1].Microseconds())/1e3, "ms-adapters")
+				b.ReportMetric(best[0].Seconds()/best[1].Seconds(), "x-base")
+			})
 		}
-		plain[i] = model.Seq{Cache: c, Tokens: []int32{int32(i + 1)}, Logits: true}
-		adapted[i] = plain[i]
-		adapted[i].Adapter = ads[i*adapters/seqs]
 	}
-	step := func(batch []model.Seq) time.Duration {
-		t0 := time.Now()
-		if _, err := m.ForwardBatch(sc, batch); err != nil {
-			b.Fatal(err)
-		}
-		d := time.Since(t0)
-		for _, s := range batch {
-			s.Cache.Truncate(pos)
-		}
-		return d
-	}
-	best := [2]time.Duration{time.Hour, time.Hour}
-	for b.Loop() {
-		for k := 0; k < 10; k++ {
-			best[0] = min(best[0], step(plain))
-			best[1] = min(best[1], step(adapted))
-		}
-	}
-	b.ReportMetric(float64(best[0].Microseconds())/1e3, "ms-base")
-	b.ReportMetric(float64(best[1].Microseconds())/1e3, "ms-adapters")
-	b.ReportMetric(best[0].Seconds()/best[1].Seconds(), "x-base")
 }

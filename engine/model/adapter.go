@@ -69,7 +69,9 @@ func (m *Transformer) NewAdapter(set map[string]*LoRA) (*Adapter, error) {
 	return a, nil
 }
 
-// Bytes is the memory the adapter's matrices take.
+// Bytes is the memory the adapter's matrices take: each A, which it shares
+// with the LoRA it was made from, and each B transposed, its own copy (the
+// LoRA's B is not kept). A budget that holds Adapters counts this.
 func (a *Adapter) Bytes() int64 { return a.bytes }
 
 // MaxRank is the largest rank among the adapter's updates.

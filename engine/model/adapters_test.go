@@ -17,9 +17,10 @@ import (
 	"github.com/hearth-ai/hearth/engine/tensor"
 )
 
-// randomSet draws a rank-r update on a random half of m's projection
-// kinds (at least one), large enough to move the logits.
-func randomSet(r *rand.Rand, m *model.Transformer, rank int) map[string]*model.LoRA {
+// randomSet draws a rank-r synth.Adapter on a random half of m's
+// projection kinds (at least one), its scale times k.
+func randomSet(tb testing.TB, r *rand.Rand, m *model.Transformer, rank int, k float32) map[string]*model.LoRA {
+	tb.Helper()
 	var kinds []string
 	for len(kinds) == 0 {
 		for _, k := range []string{"q", "k", "v", "o", "gate", "up", "down"} {
@@ -28,7 +29,23 @@ func randomSet(r *rand.Rand, m *model.Transformer, rank int) map[string]*model.L
 			}
 		}
 	}
-	return synth.LoRA(m, rank, kinds, 0.5, r.Uint64())
+	return scaled(tb, m, rank, kinds, k, r.Uint64())
+}
+
+// scaled is synth.Adapter's set of updates, their scale times k.
+func scaled(tb testing.TB, m *model.Transformer, rank int, kinds []string, k float32, seed uint64) map[string]*model.LoRA {
+	tb.Helper()
+	a, err := synth.Adapter(m, rank, kinds, seed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	set := map[string]*model.LoRA{}
+	for name, l := range a.LoRA {
+		c := *l
+		c.Scale *= k
+		set[name] = &c
+	}
+	return set
 }
 
 // reference returns m with set on its projections the plain way, by
@@ -61,7 +78,7 @@ func TestAdapterBatchMatchesReference(t *testing.T) {
 			sets := make([]map[string]*model.LoRA, len(ranks))
 			ads := make([]*model.Adapter, len(ranks))
 			for i, rank := range ranks {
-				sets[i] = randomSet(r, m, rank)
+				sets[i] = randomSet(t, r, m, rank, 1)
 				var err error
 				if ads[i], err = m.NewAdapter(sets[i]); err != nil {
 					t.Fatal(err)
@@ -144,7 +161,7 @@ func TestAdapterDecodeAllocs(t *testing.T) {
 	p := parallel.New(2)
 	defer p.Close()
 	m.SetPool(p)
-	set := randomSet(rand.New(rand.NewPCG(1, 1)), m, 16)
+	set := randomSet(t, rand.New(rand.NewPCG(1, 1)), m, 16, 1)
 	ad, err := m.NewAdapter(set)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +198,7 @@ func TestAdapterDecodeAllocs(t *testing.T) {
 func TestAttachedMatchesReference(t *testing.T) {
 	for _, typ := range []tensor.DType{tensor.F32, tensor.Q8_0} {
 		m := loadSynth(t, synth.Spec{Dim: 64, Heads: 4, KVHeads: 2, FFN: 128, Type: typ, Std: 0.05, Seed: 5})
-		set := randomSet(rand.New(rand.NewPCG(2, 2)), m, 16)
+		set := randomSet(t, rand.New(rand.NewPCG(2, 2)), m, 16, 1)
 		attached, err := m.WithLoRA(set)
 		if err != nil {
 			t.Fatal(err)
@@ -230,7 +247,7 @@ func BenchmarkAdapterStep(b *testing.B) {
 	ads := make([]*model.Adapter, 8)
 	for i := range ads {
 		var err error
-		if ads[i], err = m.NewAdapter(synth.LoRA(m, 16, []string{"q", "k", "v", "o"}, 0.05, uint64(i))); err != nil {
+		if ads[i], err = m.NewAdapter(scaled(b, m, 16, []string{"q", "k", "v", "o"}, 1, uint64(i))); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,19 +7,26 @@ import (
 	"testing"
 
 	"github.com/hearth-ai/hearth/engine"
+	"github.com/hearth-ai/hearth/engine/adapter"
 	"github.com/hearth-ai/hearth/engine/model"
 	"github.com/hearth-ai/hearth/engine/sched"
 	"github.com/hearth-ai/hearth/engine/synth"
 )
 
-// randomAdapter is synth.LoRA's update as an adapter of m.
-func randomAdapter(tb testing.TB, m *model.Transformer, rank int, kinds []string, std float64, seed uint64) *model.Adapter {
+// randomAdapter is synth.Adapter's adapter for m, its updates' scale
+// times scale: 1 changes some of what the small test model generates, 3
+// most of it.
+func randomAdapter(tb testing.TB, m *model.Transformer, rank int, kinds []string, scale float32, seed uint64) *model.Adapter {
 	tb.Helper()
-	a, err := m.NewAdapter(synth.LoRA(m, rank, kinds, std, seed))
+	a, err := synth.Adapter(m, rank, kinds, seed)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return a
+	ad, err := adapter.Build(m, adapter.Use{Adapter: a, Scale: scale})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ad
 }
 
 var attention = []string{"q", "k", "v", "o"}
@@ -33,7 +40,7 @@ func TestAdaptersBatchedEqualsAlone(t *testing.T) {
 	m := load(t)
 	ads := []*model.Adapter{nil}
 	for i := range 4 {
-		ads = append(ads, randomAdapter(t, m.Net, []int{1, 4, 16, 32}[i], []string{"q", "k", "v", "o", "gate", "up", "down"}, 0.05, uint64(i)))
+		ads = append(ads, randomAdapter(t, m.Net, []int{1, 4, 16, 32}[i], []string{"q", "k", "v", "o", "gate", "up", "down"}, 1, uint64(i)))
 	}
 	s := start(t, m, sched.Config{MaxSeqs: 8, BatchTokens: 32})
 	ps := prompts(m)
@@ -92,7 +99,7 @@ func TestAdaptersBatchedEqualsAlone(t *testing.T) {
 // the first adapter, does reuse them.
 func TestPrefixNotSharedAcrossAdapters(t *testing.T) {
 	m := load(t)
-	a, b := randomAdapter(t, m.Net, 16, attention, 0.5, 1), randomAdapter(t, m.Net, 16, attention, 0.5, 2)
+	a, b := randomAdapter(t, m.Net, 16, attention, 3, 1), randomAdapter(t, m.Net, 16, attention, 3, 2)
 	s := start(t, m, sched.Config{MaxSeqs: 2})
 	prompt := m.Tok.Encode("Once upon a time, there was a little girl named Lily. She loved to play", true, false)
 	run := func(ad *model.Adapter) []int32 {

@@ -45,7 +45,7 @@ func BenchmarkAdapters(b *testing.B) {
 	defer m.Close()
 	ads := make([]*model.Adapter, 8)
 	for i := range ads {
-		ads[i] = randomAdapter(b, m.Net, 16, finetune.DefaultTargets, 0.05, uint64(i))
+		ads[i] = randomAdapter(b, m.Net, 16, finetune.DefaultTargets, 1, uint64(i))
 	}
 	// Fault the mapped weights in before the first measure.
 	if _, err := m.Generate(context.Background(), engine.Request{Prompt: []int32{1}, MaxTokens: 2}, nil); err != nil {

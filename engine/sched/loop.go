@@ -311,8 +311,12 @@ func (l *loop) runBatch() {
 	// Sequences with the same adapter side by side make one run of tokens
 	// for the model's grouped low-rank update, whose A and B are then read
 	// once per step rather than once per sequence.
-	groupByAdapter(l.batch[:decoding])
-	groupByAdapter(l.batch[decoding:])
+	groupByAdapter(l.batch[:decoding], nil)
+	var lead *model.Adapter // prompt chunks of the last decode group's adapter extend its run
+	if decoding > 0 {
+		lead = l.batch[decoding-1].seq.Adapter
+	}
+	groupByAdapter(l.batch[decoding:], lead)
 	clear(l.seqs)
 	clear(l.owners)
 	l.seqs, l.owners = l.seqs[:0], l.owners[:0]
@@ -407,22 +411,31 @@ func (l *loop) publish() {
 }
 
 // groupByAdapter reorders es, stably, so that entries with the same adapter
-// are adjacent: each adapter's entries move up behind its first. A batch
-// holds at most MaxSeqs entries, so the quadratic walk costs less than a
-// map would.
-func groupByAdapter(es []entry) {
-	for i := 0; i < len(es); {
-		a, j := es[i].seq.Adapter, i+1
-		for k := j; k < len(es); k++ {
-			if es[k].seq.Adapter == a {
-				e := es[k]
-				copy(es[j+1:k+1], es[j:k])
-				es[j] = e
-				j++
-			}
-		}
-		i = j
+// are adjacent: first those of lead, if it is not nil, then each other
+// adapter's entries moved up behind its first. A batch holds at most
+// MaxSeqs entries, so the quadratic walk costs less than a map would.
+func groupByAdapter(es []entry, lead *model.Adapter) {
+	i := 0
+	if lead != nil {
+		i = gather(es, 0, lead)
 	}
+	for i < len(es) {
+		i = gather(es, i+1, es[i].seq.Adapter)
+	}
+}
+
+// gather moves the entries of es[at:] with adapter a, in order, to es[at:],
+// shifting the others behind them, and returns the index after them.
+func gather(es []entry, at int, a *model.Adapter) int {
+	for k := at; k < len(es); k++ {
+		if es[k].seq.Adapter == a {
+			e := es[k]
+			copy(es[at+1:k+1], es[at:k])
+			es[at] = e
+			at++
+		}
+	}
+	return at
 }
 
 func commonPrefix(a, b []int32) int {

@@ -22,15 +22,17 @@ const (
 // with, while the other sequences of the same step run with theirs or with
 // none: the base weights are read once for the whole batch, then each
 // sequence's update is added to its own rows (Seq.Adapter). An Adapter is
-// read-only once made and may be shared by any number of sequences.
+// read-only once made and may be shared by any number of sequences; it
+// keeps each B transposed for the grouped kernels (see lowRank), so the
+// LoRAs it was made from must not change afterwards.
 type Adapter struct {
-	layers [][numProj]*LoRA // by layer, by projection kind
+	layers [][numProj]*lowRank // by layer, by projection kind
 	bytes  int64
 }
 
 // NewAdapter checks a set of updates, keyed by base weight name as
-// WithLoRA takes them, against m's projections and returns them as an
-// Adapter for m's sequences.
+// WithLoRA takes them (llama.cpp's layout, see LoRA), against m's
+// projections and returns them as an Adapter for m's sequences.
 func (m *Transformer) NewAdapter(set map[string]*LoRA) (*Adapter, error) {
 	type slot struct {
 		layer, kind int
@@ -50,7 +52,7 @@ func (m *Transformer) NewAdapter(set map[string]*LoRA) (*Adapter, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	a := &Adapter{layers: make([][numProj]*LoRA, len(m.Layers))}
+	a := &Adapter{layers: make([][numProj]*lowRank, len(m.Layers))}
 	for _, n := range names {
 		s, ok := byName[n]
 		if !ok {
@@ -60,13 +62,16 @@ func (m *Transformer) NewAdapter(set map[string]*LoRA) (*Adapter, error) {
 		if err := l.check(s.lin.W.Cols, s.lin.W.Rows); err != nil {
 			return nil, fmt.Errorf("model: adapter tensor for %s: %w", n, err)
 		}
-		a.layers[s.layer][s.kind] = l
-		a.bytes += int64(len(l.A)+len(l.B)) * 4
+		lr := newLowRank(l, s.lin.W.Rows)
+		a.layers[s.layer][s.kind] = lr
+		a.bytes += lr.bytes()
 	}
 	return a, nil
 }
 
-// Bytes is the memory the adapter's matrices take.
+// Bytes is the memory the adapter's matrices take: each A, which it shares
+// with the LoRA it was made from, and each B transposed, its own copy (the
+// LoRA's B is not kept). A budget that holds Adapters counts this.
 func (a *Adapter) Bytes() int64 { return a.bytes }
 
 // MaxRank is the largest rank among the adapter's updates.
@@ -75,7 +80,7 @@ func (a *Adapter) MaxRank() int {
 	for _, ls := range a.layers {
 		for _, l := range ls {
 			if l != nil {
-				r = max(r, l.Rank)
+				r = max(r, l.rank)
 			}
 		}
 	}
@@ -89,16 +94,27 @@ type adapterRun struct {
 	a     *Adapter
 }
 
-// adapt adds the updates of projection kind of layer to dst for each run
-// of the batch's tokens that has an adapter; x is the projection's input,
-// of in elements per token, dst its output, of out.
-func (m *Transformer) adapt(sc *Scratch, layer, kind int, dst, x []float32, in, out int) {
-	for _, r := range sc.runs {
-		l := r.a.layers[layer][kind]
-		if l == nil {
-			continue
+// adaptOut is one projection an adapt call updates: its kind and output,
+// of out elements per token.
+type adaptOut struct {
+	kind int
+	dst  []float32
+	out  int
+}
+
+// adapt adds, for each run of the batch's tokens that has an adapter, its
+// updates of the given projections of layer, which all read x (of in
+// elements per token). One grouped job covers them all (see lowRankJob).
+func (m *Transformer) adapt(sc *Scratch, layer int, x []float32, in int, projs ...adaptOut) {
+	j := sc.lr
+	j.reset(x, in)
+	for _, p := range projs {
+		j.target(p.dst, p.out)
+		for _, r := range sc.runs {
+			if lr := r.a.layers[layer][p.kind]; lr != nil {
+				j.seg(r.lo, r.n, lr)
+			}
 		}
-		sc.lora = grow(sc.lora, r.n*l.Rank)
-		l.apply(m.pool, dst[r.lo*out:], x[r.lo*in:], sc.lora, r.n, in, out)
 	}
+	j.run(m.pool)
 }

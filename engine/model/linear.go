@@ -34,6 +34,10 @@ type Linear struct {
 	W    *Matrix
 	Bias []float32 // optional, len W.Rows
 	LoRA *LoRA     // optional; see WithLoRA
+
+	// lr is LoRA in the grouped kernels' layout, made by WithLoRA. A LoRA
+	// set some other way runs through the simple reference (LoRA.apply).
+	lr *lowRank
 }
 
 // Forward computes dst[t] = W x[t] + b for n tokens; x is [n][W.Cols] and
@@ -65,7 +69,19 @@ func (l *Linear) Forward(p *parallel.Pool, dst, x []float32, n int) {
 	j.next.Store(0)
 	p.For(min(chunks, p.Threads()), 1, j.run)
 	j.w, j.dst = nil, nil
-	if l.LoRA != nil {
+	switch {
+	case l.LoRA == nil:
+	case l.lr != nil && l.lr.src == l.LoRA:
+		// The same kernels as a batch of adapters (lowRankJob), with every
+		// token in one run.
+		if j.lrj == nil {
+			j.lrj = newLowRankJob()
+		}
+		j.lrj.reset(x, w.Cols)
+		j.lrj.target(dst, w.Rows)
+		j.lrj.seg(0, n, l.lr)
+		j.lrj.run(p)
+	default:
 		j.lora = grow(j.lora, n*l.LoRA.Rank)
 		l.LoRA.apply(p, dst, x, j.lora, n, w.Cols, w.Rows)
 	}
@@ -110,7 +126,8 @@ type forwardJob struct {
 	convert func(lo, hi int)
 	chunk   int          // rows per chunk
 	next    atomic.Int64 // the next chunk to take
-	lora    []float32    // (n, rank) the low-rank update's inner products
+	lora    []float32    // (n, rank) the reference low-rank update's inner products
+	lrj     *lowRankJob  // the grouped low-rank update, made on first use
 }
 
 func grow(s []float32, n int) []float32 {

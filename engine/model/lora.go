@@ -37,7 +37,9 @@ func (l *LoRA) check(in, out int) error {
 }
 
 // apply adds Scale * B (A x[t]) to dst[t] for n tokens, with u as scratch
-// of at least n*Rank floats.
+// of at least n*Rank floats. It is the simple reference the grouped kernels
+// (lowRankJob) are tested against, and runs a LoRA set on a Linear other
+// than by WithLoRA.
 func (l *LoRA) apply(p *parallel.Pool, dst, x, u []float32, n, in, out int) {
 	r := l.Rank
 	p.For(n, 1, func(lo, hi int) {
@@ -108,14 +110,15 @@ func Kind(weight string) string {
 // WithLoRA returns a model that shares m's weights and adds the given
 // low-rank updates, keyed by base weight name, to its projections; m
 // itself is unchanged, so one loaded base serves with and without an
-// adapter. An empty set returns a plain copy.
+// adapter. An empty set returns a plain copy. The model keeps each B
+// transposed for its kernels, so the LoRAs must not change once attached.
 func (m *Transformer) WithLoRA(set map[string]*LoRA) (*Transformer, error) {
 	c := *m
 	c.Layers = make([]Layer, len(m.Layers))
 	copy(c.Layers, m.Layers)
 	byName := map[string]*Linear{}
 	for _, p := range c.Projections() {
-		p.LoRA = nil
+		p.LoRA, p.lr = nil, nil
 		byName[p.Name] = p.Linear
 	}
 	names := make([]string, 0, len(set))
@@ -131,7 +134,8 @@ func (m *Transformer) WithLoRA(set map[string]*LoRA) (*Transformer, error) {
 		if err := set[n].check(lin.W.Cols, lin.W.Rows); err != nil {
 			return nil, fmt.Errorf("model: adapter tensor for %s: %w", n, err)
 		}
-		lin.LoRA = set[n]
+		lin.LoRA, lin.lr = set[n], newLowRank(set[n], lin.W.Rows)
+		lin.lr.src = set[n]
 	}
 	return &c, nil
 }

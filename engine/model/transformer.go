@@ -89,9 +89,10 @@ type Scratch struct {
 	tokPos   []int
 	last     []int // (seqs) index in the batch of each sequence's last token
 
-	// Runs of tokens that have an adapter, and scratch for its updates.
+	// Runs of tokens that have an adapter, and the job that adds their
+	// updates.
 	runs []adapterRun
-	lora []float32
+	lr   *lowRankJob
 
 	// The attention loop body, bound once so that handing it to the pool
 	// allocates nothing; it reads the layer from attnLayer.
@@ -115,6 +116,7 @@ func (m *Transformer) NewScratch(maxTokens, maxSeqs int) *Scratch {
 		cos: make([]float64, b*m.RopeDim/2), sin: make([]float64, b*m.RopeDim/2),
 		logits:   make([]float32, maxSeqs*m.Vocab),
 		tokCache: make([]*Cache, b), tokPos: make([]int, b), last: make([]int, maxSeqs),
+		lr: newLowRankJob(),
 	}
 	sc.attnFn = func(lo, hi int) { m.attendRange(sc, lo, hi) }
 	return sc
@@ -255,9 +257,7 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 		L.K.Forward(p, sc.k, sc.xb, n)
 		L.V.Forward(p, sc.v, sc.xb, n)
 		if len(sc.runs) > 0 {
-			m.adapt(sc, l, projQ, sc.q, sc.xb, dim, qDim)
-			m.adapt(sc, l, projK, sc.k, sc.xb, dim, kvDim)
-			m.adapt(sc, l, projV, sc.v, sc.xb, dim, kvDim)
+			m.adapt(sc, l, sc.xb, dim, adaptOut{projQ, sc.q, qDim}, adaptOut{projK, sc.k, kvDim}, adaptOut{projV, sc.v, kvDim})
 		}
 
 		// Rotate q and k by position, then write k and v into each token's
@@ -279,7 +279,7 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 		// Output projection and residual.
 		L.O.Forward(p, sc.xb2, sc.att, n)
 		if len(sc.runs) > 0 {
-			m.adapt(sc, l, projO, sc.xb2, sc.att, qDim, dim)
+			m.adapt(sc, l, sc.att, qDim, adaptOut{projO, sc.xb2, dim})
 		}
 		add(sc.x[:n*dim], sc.xb2[:n*dim])
 
@@ -290,13 +290,12 @@ func (m *Transformer) step(sc *Scratch, seqs []Seq) {
 		L.Gate.Forward(p, sc.hb, sc.xb, n)
 		L.Up.Forward(p, sc.hb2, sc.xb, n)
 		if len(sc.runs) > 0 {
-			m.adapt(sc, l, projGate, sc.hb, sc.xb, dim, m.FFN)
-			m.adapt(sc, l, projUp, sc.hb2, sc.xb, dim, m.FFN)
+			m.adapt(sc, l, sc.xb, dim, adaptOut{projGate, sc.hb, m.FFN}, adaptOut{projUp, sc.hb2, m.FFN})
 		}
 		tensor.SwiGLU(sc.hb[:n*m.FFN], sc.hb2[:n*m.FFN])
 		L.Down.Forward(p, sc.xb2, sc.hb, n)
 		if len(sc.runs) > 0 {
-			m.adapt(sc, l, projDown, sc.xb2, sc.hb, m.FFN, dim)
+			m.adapt(sc, l, sc.hb, m.FFN, adaptOut{projDown, sc.xb2, dim})
 		}
 		add(sc.x[:n*dim], sc.xb2[:n*dim])
 	}

@@ -19,8 +19,15 @@ type loop struct {
 	kept    []*retained // finished sequences kept for prefix reuse, oldest first
 	kvUsed  int         // capacity of every cache, live and kept
 	rr      int         // round-robin start among prefilling sequences
+	batch   []entry     // the step being built, grouped by adapter before it runs
 	seqs    []model.Seq
-	owners  []*request // owners[i] is the request of seqs[i] when it asks for logits
+	owners  []*request // owners[i] is the request of the i-th sequence that asks for logits
+}
+
+// entry is one request's share of a step.
+type entry struct {
+	r   *request
+	seq model.Seq
 }
 
 // retained is a finished sequence's cache and the tokens in it.
@@ -271,20 +278,22 @@ func (l *loop) step() {
 var testHookBatch func(active int)
 
 // runBatch builds one batch (every decoding sequence's next token, then prompt
-// chunks in turn), runs it, and hands each sequence its logits.
+// chunks in turn, each part grouped by adapter), runs it, and hands each
+// sequence its logits.
 func (l *loop) runBatch() {
 	if testHookBatch != nil {
 		testHookBatch(len(l.active))
 	}
 	budget := l.s.cfg.BatchTokens
-	l.seqs, l.owners = l.seqs[:0], l.owners[:0]
+	clear(l.batch)
+	l.batch = l.batch[:0]
 	for _, r := range l.active {
 		if r.prefilled == len(r.req.Prompt) {
-			l.seqs = append(l.seqs, model.Seq{Cache: r.cache, Tokens: []int32{r.pending}, Logits: true, Adapter: r.req.Adapter})
-			l.owners = append(l.owners, r)
+			l.batch = append(l.batch, entry{r, model.Seq{Cache: r.cache, Tokens: []int32{r.pending}, Logits: true, Adapter: r.req.Adapter}})
 			budget--
 		}
 	}
+	decoding := len(l.batch)
 	n := len(l.active)
 	for i := 0; i < n && budget > 0; i++ {
 		r := l.active[(l.rr+i)%n]
@@ -294,14 +303,29 @@ func (l *loop) runBatch() {
 		}
 		chunk := min(rest, budget)
 		last := chunk == rest
-		l.seqs = append(l.seqs, model.Seq{Cache: r.cache, Tokens: r.req.Prompt[r.prefilled : r.prefilled+chunk], Logits: last, Adapter: r.req.Adapter})
-		if last {
-			l.owners = append(l.owners, r)
-		}
+		l.batch = append(l.batch, entry{r, model.Seq{Cache: r.cache, Tokens: r.req.Prompt[r.prefilled : r.prefilled+chunk], Logits: last, Adapter: r.req.Adapter}})
 		r.prefilled += chunk
 		budget -= chunk
 	}
 	l.rr++
+	// Sequences with the same adapter side by side make one run of tokens
+	// for the model's grouped low-rank update, whose A and B are then read
+	// once per step rather than once per sequence.
+	groupByAdapter(l.batch[:decoding], nil)
+	var lead *model.Adapter // prompt chunks of the last decode group's adapter extend its run
+	if decoding > 0 {
+		lead = l.batch[decoding-1].seq.Adapter
+	}
+	groupByAdapter(l.batch[decoding:], lead)
+	clear(l.seqs)
+	clear(l.owners)
+	l.seqs, l.owners = l.seqs[:0], l.owners[:0]
+	for _, e := range l.batch {
+		l.seqs = append(l.seqs, e.seq)
+		if e.seq.Logits {
+			l.owners = append(l.owners, e.r)
+		}
+	}
 	logits, err := l.net.ForwardBatch(l.scratch, l.seqs)
 	if d := l.s.cfg.StepDelay; d > 0 {
 		time.Sleep(d)
@@ -384,6 +408,34 @@ func (l *loop) publish() {
 	l.s.stats.KVLive = live
 	l.s.stats.Retained = len(l.kept)
 	l.s.mu.Unlock()
+}
+
+// groupByAdapter reorders es, stably, so that entries with the same adapter
+// are adjacent: first those of lead, if it is not nil, then each other
+// adapter's entries moved up behind its first. A batch holds at most
+// MaxSeqs entries, so the quadratic walk costs less than a map would.
+func groupByAdapter(es []entry, lead *model.Adapter) {
+	i := 0
+	if lead != nil {
+		i = gather(es, 0, lead)
+	}
+	for i < len(es) {
+		i = gather(es, i+1, es[i].seq.Adapter)
+	}
+}
+
+// gather moves the entries of es[at:] with adapter a, in order, to es[at:],
+// shifting the others behind them, and returns the index after them.
+func gather(es []entry, at int, a *model.Adapter) int {
+	for k := at; k < len(es); k++ {
+		if es[k].seq.Adapter == a {
+			e := es[k]
+			copy(es[at+1:k+1], es[at:k])
+			es[at] = e
+			at++
+		}
+	}
+	return at
 }
 
 func commonPrefix(a, b []int32) int {

@@ -25,6 +25,22 @@ func AxpyF32(y []float32, a float32, x []float32) {
 	}
 }
 
+// Axpy8F32 adds Σ_r a[r]·x[r·stride+i] to y[i] for i < len(y): eight
+// scaled rows of x at once, so y is loaded and stored once per eight
+// products (a low-rank update's rows, a transposed product's tile). x must
+// hold 7·stride+len(y) elements.
+func Axpy8F32(y []float32, a *[8]float32, x []float32, stride int) {
+	if len(y) == 0 {
+		return
+	}
+	x = x[:7*stride+len(y)]
+	if !axpy8F32Fast(y, a, x, stride) {
+		for r, v := range a {
+			axpyF32Go(y, v, x[r*stride:r*stride+len(y)])
+		}
+	}
+}
+
 // ExpF32 replaces every x[i] by e^x[i]. The vector kernels use a
 // polynomial good to a few ulp (checked against math.Exp by the tests);
 // results below the smallest normal float32 (x < -87.3) are 0 or nearly;

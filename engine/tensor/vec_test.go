@@ -41,6 +41,35 @@ func TestDotAxpyF32(t *testing.T) {
 	})
 }
 
+// TestAxpy8F32 checks the eight-row update against a float64 sum, at
+// lengths on both sides of the kernel's 16-element blocks and strides wider
+// than a row.
+func TestAxpy8F32(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	withLevels(t, func(t *testing.T, l Level) {
+		for _, n := range []int{0, 1, 15, 16, 17, 33, 128, 130} {
+			for _, stride := range []int{n, n + 5} {
+				x := gaussian(r, 7*stride+n, 1)
+				var a [8]float32
+				copy(a[:], gaussian(r, 8, 1))
+				y := gaussian(r, n, 1)
+				y0 := append([]float32(nil), y...)
+				Axpy8F32(y, &a, x, stride)
+				for i := range y {
+					w, mag := float64(y0[i]), math.Abs(float64(y0[i]))
+					for k, v := range a {
+						w += float64(v) * float64(x[k*stride+i])
+						mag += math.Abs(float64(v) * float64(x[k*stride+i]))
+					}
+					if math.Abs(float64(y[i])-w) > 1e-6*(mag+1) {
+						t.Errorf("n=%d stride=%d: y[%d] = %g, want %g", n, stride, i, y[i], w)
+					}
+				}
+			}
+		}
+	})
+}
+
 // TestExpF32 compares ExpF32 with math.Exp over the whole float32 range of
 // exponents, densely around 0 where softmax lives, and at the edges.
 func TestExpF32(t *testing.T) {

@@ -110,6 +110,12 @@ func (s *Store) Start(ctx context.Context, req StartRequest) (*Rollout, error) {
 	if s.cfg.Versions == nil {
 		return nil, errors.New("rollout: start: no version resolver configured")
 	}
+	// The cheap refusal first: resolving a candidate may hash a base file.
+	if other, err := liveOf(ctx, s.d, req.Tenant.ID, model); err != nil {
+		return nil, err
+	} else if other != "" {
+		return nil, fmt.Errorf("%w: rollout %s of %s is under way; promote or roll it back first", ErrConflict, other, model)
+	}
 	resolved, err := s.cfg.Versions.Resolve(ctx, req.Tenant.ID, model, cand)
 	if err != nil {
 		return nil, fmt.Errorf("rollout: candidate %q: %w", cand, err)

@@ -33,6 +33,10 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 			return nil, nil, 0, err
 		}
 	}
+	name, err := s.deploy(ctx, name) // a deployment's name is served by the version it picks (deploy.go)
+	if err != nil {
+		return nil, nil, 0, err
+	}
 	start := s.now()
 	m, release, err := s.cfg.Backend.Acquire(ctx, name)
 	for _, alt := range modelname.Spellings(name) {

@@ -130,6 +130,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 		ereq.LogProbs, ereq.TopLogProbs = true, n
 	}
 
+	requestInfoFrom(ctx).user = string(req.User)
 	m, release, _, err := s.acquire(ctx, req.Model)
 	if err != nil {
 		return err

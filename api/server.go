@@ -72,6 +72,10 @@ type Config struct {
 	// caller, after the response is delivered, and serves POST
 	// /v1/feedback (see capture.go). Nil captures nothing.
 	Capture Capturer
+	// Deployments picks the version that serves a request for a
+	// deployment's name, and hears how it went (deploy.go). Nil: names are
+	// served as given.
+	Deployments Deployments
 }
 
 // DefaultStallTimeout is Config.StallTimeout's default: far longer than
@@ -277,6 +281,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// "cmpl-<random>") so a client can match headers, bodies and logs.
 	info.id = "req-" + info.rand
 	w.Header().Set("X-Request-Id", info.id)
+	info.header = w.Header()
 	ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 	if s.cfg.Gate != nil && gated(r.URL.Path) {
 		caller, err := s.cfg.Gate.Authenticate(r)
@@ -393,6 +398,9 @@ type requestInfo struct {
 	err              *Error
 	done             func() // tells the gate how the request ended; set by finish
 	narrow           string // the JurisdictionHeader, checked before a model runs
+	user             string // OpenAI's "user", for Deployments.Pick
+	header           http.Header
+	pick             *Pick // the version Deployments picked, if it did
 }
 
 type requestInfoKey struct{}

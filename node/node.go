@@ -24,6 +24,7 @@ import (
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/jobs"
+	"github.com/hearth-ai/hearth/flywheel/rollout"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
@@ -41,24 +42,25 @@ type Node struct {
 
 	// The parts, in the order New builds them (Shutdown closes them in
 	// reverse).
-	id      *identity.Identity
-	db      *db.DB
-	tenants *tenant.Store
-	meter   *metering.Meter
-	run     *runner.Runner
-	fab     *fabric.Node
-	anchor  *peeranchor.Anchor
-	audit   *audit.Log
-	gate    *access.Gate
-	fw      *flywheel.Stores
-	capture *capture.Store
-	relay   *relay.Relay
-	jobs    *jobs.Manager
-	docs    *tenantdoc.Book // nil without an operator key
-	reg     *prometheus.Registry
-	handler http.Handler
-	hs      *http.Server
-	mode    string
+	id       *identity.Identity
+	db       *db.DB
+	tenants  *tenant.Store
+	meter    *metering.Meter
+	run      *runner.Runner
+	fab      *fabric.Node
+	anchor   *peeranchor.Anchor
+	audit    *audit.Log
+	gate     *access.Gate
+	fw       *flywheel.Stores
+	capture  *capture.Store
+	relay    *relay.Relay
+	jobs     *jobs.Manager
+	rollouts *rollout.Store
+	docs     *tenantdoc.Book // nil without an operator key
+	reg      *prometheus.Registry
+	handler  http.Handler
+	hs       *http.Server
+	mode     string
 
 	mu       sync.Mutex // guards state
 	state    int
@@ -83,8 +85,8 @@ const sweepEvery = time.Hour
 // New resolves cfg and builds the node's parts in dependency order: data
 // dir, identity, database, tenants, meter, runner, fabric node, audit log
 // anchored in the fabric's peers, access gate, capture store with the
-// relay's forwarder, relay, fine-tuning jobs, tenant documents (with an
-// operator key), API,
+// relay's forwarder, relay, fine-tuning jobs, rollouts, tenant documents
+// (with an operator key), API,
 // admin API and, when routing, the gateway. It starts nothing. On error
 // it closes what it opened.
 func New(cfg Config) (_ *Node, err error) {
@@ -250,7 +252,10 @@ func (n *Node) openCapture(ctx context.Context) error {
 	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	return n.openJobs(ctx, fw)
+	if err := n.openJobs(ctx, fw); err != nil {
+		return err
+	}
+	return n.openRollouts(ctx, fw)
 }
 
 // openJobs opens the fine-tuning jobs: files sealed under the tenants'
@@ -295,6 +300,7 @@ func (n *Node) buildHandler() error {
 		Gate:             n.gate,
 		Capture:          capture.NewHook(n.capture), // consented capture and POST /v1/feedback
 		FineTuning:       jobs.NewHook(n.jobs),
+		Deployments:      deployments{n.rollouts}, // a deployment's name served by its rollout's arms (rollout.go)
 		MaxFileBytes:     n.jobs.MaxFileBytes(),
 		Logger:           n.log,
 		Metrics:          metrics,
@@ -311,7 +317,7 @@ func (n *Node) buildHandler() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", n.gate.Admin(admin.New(admin.Config{Tenants: n.tenants, Logger: n.log, OnAction: n.gate.AdminAction,
-		Preflight: n.gate.Preflight, Erase: n.relay.EraseEverywhere})))
+		Preflight: n.gate.Preflight, Erase: n.relay.EraseEverywhere, Rollouts: n.rollouts})))
 	if *cfg.Route {
 		rt, err := gateway.New(gateway.Config{Fabric: n.fab, Local: srv, Gate: n.gate, Audit: n.audit, Logger: n.log,
 			Registerer: n.reg, StallTimeout: cfg.StallTimeout})
@@ -403,6 +409,7 @@ func (n *Node) startLocked(ctx context.Context) error {
 	n.wg.Go(func() { n.sweep(n.ctx) })
 	n.wg.Go(func() { n.relay.TrackPeers(n.ctx) })
 	n.wg.Go(func() { n.anchor.Run(n.ctx, n.audit) })
+	n.wg.Go(func() { n.rollouts.Run(n.ctx) }) // the rollouts' gates; the last observations written when it ends
 	if err := n.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("serve: fine-tuning jobs: %w", err)
 	}
@@ -549,7 +556,11 @@ func (n *Node) Capture() *capture.Store { return n.capture }
 // Flywheel is the node's capture, dataset and adapter stores.
 func (n *Node) Flywheel() *flywheel.Stores { return n.fw }
 
-func (n *Node) Jobs() *jobs.Manager    { return n.jobs }
+func (n *Node) Jobs() *jobs.Manager { return n.jobs }
+
+// Rollouts is the tenants' rollouts of their deployments' versions.
+func (n *Node) Rollouts() *rollout.Store { return n.rollouts }
+
 func (n *Node) Runner() *runner.Runner { return n.run }
 func (n *Node) Fabric() *fabric.Node   { return n.fab }
 func (n *Node) Registry() *prometheus.Registry {

@@ -136,21 +136,32 @@ func (v *Versions) Resolve(ctx context.Context, tenantID, model, name string) (s
 
 // Compare implements rollout.Evaluator: both versions' mean loss per
 // reference token on the dataset's eval split, the base loaded once and
-// each adapter attached to it.
+// each adapter attached to it. Without a dataset named, it is the one the
+// candidate was trained on (the stable's, when the candidate is the base).
 func (v *Versions) Compare(ctx context.Context, in rollout.EvalInput) (rollout.EvalResult, error) {
 	b, path, err := v.base(in.Model)
 	if err != nil {
 		return rollout.EvalResult{}, err
 	}
-	cand, err := v.adapter(ctx, in.TenantID, in.Candidate, b)
+	stable, err := v.adapter(ctx, in.TenantID, in.Model, in.Stable, b)
+	if err != nil {
+		return rollout.EvalResult{}, fmt.Errorf("stable: %w", err)
+	}
+	cand, err := v.adapter(ctx, in.TenantID, in.Model, in.Candidate, b)
 	if err != nil {
 		return rollout.EvalResult{}, fmt.Errorf("candidate: %w", err)
 	}
-	dsName, dsVersion := cand.v.Dataset.Name, cand.v.Dataset.Version
-	if in.Dataset != "" {
+	var dsName string
+	var dsVersion int
+	switch {
+	case in.Dataset != "":
 		if dsName, dsVersion, err = registry.ParseRef(in.Dataset); err != nil {
 			return rollout.EvalResult{}, err
 		}
+	case cand != nil:
+		dsName, dsVersion = cand.v.Dataset.Name, cand.v.Dataset.Version
+	case stable != nil:
+		dsName, dsVersion = stable.v.Dataset.Name, stable.v.Dataset.Version
 	}
 	if dsName == "" {
 		return rollout.EvalResult{}, fmt.Errorf("%s was trained on no dataset of the tenant's: name one to evaluate on (gates.eval_dataset)", in.Candidate)
@@ -167,23 +178,17 @@ func (v *Versions) Compare(ctx context.Context, in rollout.EvalInput) (rollout.E
 		return rollout.EvalResult{}, err
 	}
 	defer m.Close()
-	stable := m
-	if !modelname.Same(in.Stable, in.Model) {
-		sa, err := v.adapter(ctx, in.TenantID, in.Stable, b)
-		if err != nil {
-			return rollout.EvalResult{}, fmt.Errorf("stable: %w", err)
-		}
-		if stable, err = eval.WithLoRA(m, sa.a.LoRA); err != nil {
-			return rollout.EvalResult{}, fmt.Errorf("stable %s: %w", in.Stable, err)
-		}
+	sm, err := stable.attach(m)
+	if err != nil {
+		return rollout.EvalResult{}, fmt.Errorf("stable %s: %w", in.Stable, err)
 	}
-	candidate, err := eval.WithLoRA(m, cand.a.LoRA)
+	cm, err := cand.attach(m)
 	if err != nil {
 		return rollout.EvalResult{}, fmt.Errorf("candidate %s: %w", in.Candidate, err)
 	}
 	// Only the losses decide; one greedy token per answer keeps the gate
 	// quick.
-	rep, err := eval.Run(ctx, stable, candidate, dv.Eval, eval.Options{MaxTokens: 1})
+	rep, err := eval.Run(ctx, sm, cm, dv.Eval, eval.Options{MaxTokens: 1})
 	if err != nil {
 		return rollout.EvalResult{}, err
 	}
@@ -198,18 +203,30 @@ type decoded struct {
 }
 
 // adapter decodes the registry adapter a served name BASE:ADAPTER@V
-// names, checked against base.
-func (v *Versions) adapter(ctx context.Context, tenantID, served string, b registry.Base) (*decoded, error) {
+// names, checked against base; nil for the model itself.
+func (v *Versions) adapter(ctx context.Context, tenantID, model, served string, b registry.Base) (*decoded, error) {
+	if modelname.Same(served, model) {
+		return nil, nil
+	}
 	_, ref, err := v.split(served)
 	if err != nil {
 		return nil, err
 	}
 	if ref == "" {
-		return nil, fmt.Errorf("%w: %s names no adapter", rollout.ErrInvalid, served)
+		return nil, fmt.Errorf("%w: %s names no adapter of %s", rollout.ErrInvalid, served, model)
 	}
 	a, ver, err := v.Stores.Adapters.Adapter(ctx, tenantID, ref, b)
 	if err != nil {
 		return nil, err
 	}
 	return &decoded{a: a, v: ver}, nil
+}
+
+// attach is m with the adapter attached, or m itself for the base (d
+// nil).
+func (d *decoded) attach(m *engine.Model) (*engine.Model, error) {
+	if d == nil {
+		return m, nil
+	}
+	return eval.WithLoRA(m, d.a.LoRA)
 }

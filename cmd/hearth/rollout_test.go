@@ -165,4 +165,18 @@ func TestRolloutCLI(t *testing.T) {
 		}
 	}
 	mustRun(t, dir, "audit", "verify")
+
+	// Promoted by hand, the adapter is the deployment's stable; the way
+	// back to the base is a rollout too, evaluated on the stable's dataset.
+	out, _ = mustRun(t, dir, rollout("start", "--tenant", "kra", "--skip-eval", "stories260k", "stories260k:support-lora")...)
+	id = strings.TrimSpace(out)
+	if out, _ := mustRun(t, dir, rollout("promote", "--tenant", "kra", id)...); !strings.Contains(out, "promoted at 100%") {
+		t.Fatalf("promote: %s", out)
+	}
+	out, _ = mustRun(t, dir, rollout("start", "--tenant", "kra", "--eval-margin", "0", "stories260k", "stories260k")...)
+	back := strings.TrimSpace(out)
+	out, _ = mustRun(t, dir, rollout("status", "--tenant", "kra", back)...)
+	if !strings.Contains(out, "live at 10%") || !strings.Contains(out, "stable    stories260k:support-lora@1") || !strings.Contains(out, "eval gate pass") {
+		t.Fatalf("the way back:\n%s", out)
+	}
 }

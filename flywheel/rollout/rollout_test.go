@@ -297,10 +297,14 @@ func TestPromotedThroughTheSteps(t *testing.T) {
 			t.Errorf("the eval record without its numbers: %v", rec.Detail)
 		}
 	}
-	// A second rollout starts from the promoted stable.
-	r2 := e.start(t, "stories260k:good@1", nil)
-	if r2.Stable != "stories260k:good@2" {
-		t.Fatalf("second rollout's stable %s", r2.Stable)
+	// A second rollout starts from the promoted stable, and may take the
+	// deployment back to the base.
+	if _, err := e.s.Start(context.Background(), StartRequest{Tenant: e.ten, Model: "stories260k", Candidate: "stories260k:good"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("the stable as the candidate: %v", err)
+	}
+	r2 := e.start(t, "stories260k", nil)
+	if r2.Stable != "stories260k:good@2" || r2.Candidate != "stories260k" {
+		t.Fatalf("second rollout %+v", r2)
 	}
 }
 

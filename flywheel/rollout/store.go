@@ -64,9 +64,11 @@ const maxNameBytes = 256
 
 // StartRequest starts a rollout.
 type StartRequest struct {
-	Tenant    tenant.Tenant
-	Model     string // the deployment's name, as clients send it
-	Candidate string // BASE:ADAPTER or BASE:ADAPTER@VERSION
+	Tenant tenant.Tenant
+	Model  string // the deployment's name, as clients send it
+	// Candidate is BASE:ADAPTER or BASE:ADAPTER@VERSION, or the model
+	// itself when the stable is an adapter.
+	Candidate string
 	// Share is the candidate's share once the eval gate passes, 0 to 100;
 	// 0 means the first step.
 	Share int
@@ -126,7 +128,9 @@ func (s *Store) Start(ctx context.Context, req StartRequest) (*Rollout, error) {
 	} else if ok {
 		stable = dep.stable
 	}
-	if modelname.Same(resolved, stable) || modelname.Same(resolved, model) {
+	// The base itself may be a candidate: the way back from an adapter
+	// that was promoted.
+	if modelname.Same(resolved, stable) {
 		return nil, fmt.Errorf("%w: candidate %s is the deployment's stable version already", ErrInvalid, resolved)
 	}
 	now := s.now().UTC()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -30,28 +29,22 @@ func newRolloutCmd(g *globals) *cobra.Command {
 	// command may change something: status can take a gate's step), runs
 	// fn and closes them.
 	with := func(ctx context.Context, audited bool, fn func(*rolloutEnv) error) error {
-		if tenantArg == "" {
-			return errors.New("--tenant is required")
-		}
-		e, err := openFlywheel(ctx, g, tenantArg, audited)
-		if err != nil {
-			return err
-		}
-		defer e.close()
-		dir, err := g.dataDir()
-		if err != nil {
-			return err
-		}
-		vs := &flywheel.Versions{Stores: e.fw, BasePath: basePath(dir, modelFile), Logger: g.warnLogger()}
-		cfg := rollout.Config{Versions: vs, Evaluator: vs, Now: g.now, Logger: g.warnLogger()}
-		if audited {
-			cfg.Audit = e.log
-		}
-		s, err := rollout.Open(ctx, e.d, cfg)
-		if err != nil {
-			return err
-		}
-		return fn(&rolloutEnv{e, s})
+		return withFlywheel(ctx, g, tenantArg, audited, func(e *flywheelEnv) error {
+			dir, err := g.dataDir()
+			if err != nil {
+				return err
+			}
+			vs := &flywheel.Versions{Stores: e.fw, BasePath: basePath(dir, modelFile), Logger: g.warnLogger()}
+			cfg := rollout.Config{Versions: vs, Evaluator: vs, Now: g.now, Logger: g.warnLogger()}
+			if audited {
+				cfg.Audit = e.log
+			}
+			s, err := rollout.Open(ctx, e.d, cfg)
+			if err != nil {
+				return err
+			}
+			return fn(&rolloutEnv{e, s})
+		})
 	}
 	cmd := &cobra.Command{
 		Use:   "rollout",

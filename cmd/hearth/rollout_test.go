@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -13,12 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/engine/gguf"
 	"github.com/hearth-ai/hearth/engine/tensor"
-	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/registry"
-	"github.com/hearth-ai/hearth/tenant"
 )
 
 // registerFile registers file as the next version of adapter name of
@@ -26,29 +22,8 @@ import (
 // dataset "support".
 func registerFile(t *testing.T, dir, tenantName, name, digest string, file []byte) {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	ts, err := tenant.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ts.Close()
-	ten, err := ts.GetTenant(ctx, tenantName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fw, err := flywheel.Open(ctx, d, dir, flywheel.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := registry.Meta{Base: registry.Base{Name: "stories260k", Digest: digest}, Dataset: registry.DatasetRef{Name: "support"}}
-	if _, err := fw.Adapters.Create(ctx, ten, name, meta, file); err != nil {
-		t.Fatal(err)
-	}
+	registerVersion(t, dir, tenantName, name, registry.Meta{Base: registry.Base{Name: "stories260k", Digest: digest},
+		Dataset: registry.DatasetRef{Name: "support"}}, file)
 }
 
 // neutralAdapter is a LoRA adapter of stories260K's attn_q (64 × 64) whose

@@ -239,29 +239,7 @@ func (s *Store) refreshQuietly(ctx context.Context) {
 }
 
 func (s *Store) liveRollouts(ctx context.Context) ([]Rollout, error) {
-	rows, err := s.d.QueryContext(ctx, `SELECT `+rolloutCols+` FROM rollouts WHERE state IN ('evaluating', 'live') ORDER BY created, id`)
-	if err != nil {
-		return nil, fmt.Errorf("rollout: live: %w", err)
-	}
-	var out []Rollout
-	for rows.Next() {
-		r, err := scanRollout(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("rollout: live: %w", err)
-		}
-		out = append(out, *r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("rollout: live: %w", err)
-	}
-	for i := range out {
-		if err := s.loadCounts(ctx, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return s.query(ctx, "live", `SELECT `+rolloutCols+` FROM rollouts WHERE state IN ('evaluating', 'live') ORDER BY created, id`)
 }
 
 // Flush writes the observations made since the last flush to the

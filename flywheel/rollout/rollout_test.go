@@ -100,6 +100,19 @@ func (e *env) start(t *testing.T, cand string, g *Gates) *Rollout {
 	return r
 }
 
+// live starts a rollout of stories260k:good with the default gates as
+// edit changes them, and ticks it past its eval gate.
+func (e *env) live(t *testing.T, edit func(*Gates)) *Rollout {
+	t.Helper()
+	g := DefaultGates()
+	if edit != nil {
+		edit(&g)
+	}
+	r := e.start(t, "stories260k:good", &g)
+	e.tick(t)
+	return r
+}
+
 func (e *env) tick(t *testing.T) {
 	t.Helper()
 	if err := e.s.Tick(context.Background()); err != nil {
@@ -238,10 +251,9 @@ func (e *env) serve(t *testing.T, from, n int, failed func(arm string) bool, thu
 
 func TestPromotedThroughTheSteps(t *testing.T) {
 	e := newEnv(t)
-	g := DefaultGates()
-	g.MinFeedback, g.MinRequests, g.StepSample = 10, 20, 20
-	r := e.start(t, "stories260k:good", &g)
-	e.tick(t)
+	r := e.live(t, func(g *Gates) {
+		g.MinFeedback, g.MinRequests, g.StepSample = 10, 20, 20
+	})
 	// Users like the candidate: every candidate answer up, stable 60%.
 	thumb := func(arm string, i int) int {
 		if arm == ArmCandidate || i%5 < 3 {
@@ -310,10 +322,9 @@ func TestPromotedThroughTheSteps(t *testing.T) {
 
 func TestRolledBackByFeedback(t *testing.T) {
 	e := newEnv(t)
-	g := DefaultGates()
-	g.MinFeedback, g.MinRequests, g.StepSample = 20, 20, 1000
-	r := e.start(t, "stories260k:good", &g)
-	e.tick(t)
+	r := e.live(t, func(g *Gates) {
+		g.MinFeedback, g.MinRequests, g.StepSample = 20, 20, 1000
+	})
 	e.clock.Add(time.Minute)
 	// Users dislike the candidate: 10% up against the stable's 90%.
 	thumb := func(arm string, i int) int {
@@ -340,10 +351,9 @@ func TestRolledBackByFeedback(t *testing.T) {
 
 func TestRolledBackByErrors(t *testing.T) {
 	e := newEnv(t)
-	g := DefaultGates()
-	g.MinRequests, g.StepSample, g.Steps = 30, 100000, []int{50, 100}
-	r := e.start(t, "stories260k:good", &g)
-	e.tick(t)
+	r := e.live(t, func(g *Gates) {
+		g.MinRequests, g.StepSample, g.Steps = 30, 100000, []int{50, 100}
+	})
 	e.serve(t, 0, 200, func(arm string) bool { return arm == ArmCandidate }, nil)
 	e.tick(t)
 	if got := e.get(t, r.ID); got.State != StateRolledBack || !strings.Contains(got.Reason, "error_rate") {
@@ -369,10 +379,9 @@ func TestEvalGateFails(t *testing.T) {
 
 func TestRestartKeepsState(t *testing.T) {
 	e := newEnv(t)
-	g := DefaultGates()
-	g.StepSample = 1_000_000
-	r := e.start(t, "stories260k:good", &g)
-	e.tick(t)
+	r := e.live(t, func(g *Gates) {
+		g.StepSample = 1_000_000
+	})
 	e.serve(t, 0, 300, nil, func(string, int) int { return 1 })
 	if err := e.s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -439,10 +448,9 @@ func TestAuditFailureChangesNothing(t *testing.T) {
 
 func TestFeedbackTable(t *testing.T) {
 	e := newEnv(t)
-	g := DefaultGates()
-	g.StepSample = 1_000_000
-	r := e.start(t, "stories260k:good", &g)
-	e.tick(t)
+	r := e.live(t, func(g *Gates) {
+		g.StepSample = 1_000_000
+	})
 	a, _ := e.s.Pick(e.ten.ID, "stories260k", "u", "k")
 	e.s.Observe(a, e.ten.ID, Observation{ResponseID: "r1"})
 	if e.s.ObserveFeedback("t_other", "r1", Feedback{Thumb: 1}) {

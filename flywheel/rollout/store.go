@@ -283,26 +283,30 @@ func (s *Store) loadCounts(ctx context.Context, r *Rollout) error {
 // List returns the tenant's rollouts (every tenant's for ""), newest
 // first.
 func (s *Store) List(ctx context.Context, tenantID string) ([]Rollout, error) {
-	q, args := `SELECT `+rolloutCols+` FROM rollouts ORDER BY created DESC, id`, []any{}
-	if tenantID != "" {
-		q, args = `SELECT `+rolloutCols+` FROM rollouts WHERE tenant_id = ? ORDER BY created DESC, id`, []any{tenantID}
+	if tenantID == "" {
+		return s.query(ctx, "list", `SELECT `+rolloutCols+` FROM rollouts ORDER BY created DESC, id`)
 	}
+	return s.query(ctx, "list", `SELECT `+rolloutCols+` FROM rollouts WHERE tenant_id = ? ORDER BY created DESC, id`, tenantID)
+}
+
+// query reads the rollouts q selects, with their arms' counts.
+func (s *Store) query(ctx context.Context, what, q string, args ...any) ([]Rollout, error) {
 	rows, err := s.d.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("rollout: list: %w", err)
+		return nil, fmt.Errorf("rollout: %s: %w", what, err)
 	}
 	var out []Rollout
 	for rows.Next() {
 		r, err := scanRollout(rows)
 		if err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("rollout: list: %w", err)
+			return nil, fmt.Errorf("rollout: %s: %w", what, err)
 		}
 		out = append(out, *r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("rollout: list: %w", err)
+		return nil, fmt.Errorf("rollout: %s: %w", what, err)
 	}
 	for i := range out {
 		if err := s.loadCounts(ctx, &out[i]); err != nil {

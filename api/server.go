@@ -138,6 +138,9 @@ const DefaultMaxBodyBytes = 8 << 20
 //   - Only one choice per request: n, best_of and multi-prompt requests
 //     other than 1 are a 400. Images, tools and JSON modes are a 400.
 //   - Model names match with or without Ollama's ":latest" tag.
+//   - With Config.Deployments, a request for a deployment's name is served
+//     by the version it picks for the request's end user, and the response
+//     carries RolloutHeader (deploy.go).
 type Server struct {
 	cfg Config
 	log *slog.Logger

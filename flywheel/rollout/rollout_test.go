@@ -484,3 +484,21 @@ func TestFeedbackTable(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+func TestDwell(t *testing.T) {
+	e := newEnv(t)
+	r := e.live(t, func(g *Gates) { g.StepSample, g.DwellSeconds = 10, 600 })
+	e.serve(t, 0, 500, nil, nil)
+	e.tick(t)
+	if got := e.get(t, r.ID); got.Share != 10 {
+		t.Fatalf("the share rose to %d before its dwell", got.Share)
+	}
+	e.clock.Add(10 * time.Minute)
+	e.tick(t)
+	if got := e.get(t, r.ID); got.Share != 25 || !got.StepStarted.Equal(e.clock.Now()) {
+		t.Fatalf("after the dwell: share %d, step started %v", got.Share, got.StepStarted)
+	}
+	if got := e.get(t, r.ID); got.CandidateCounts.StepRequests != 0 || got.CandidateCounts.Requests == 0 {
+		t.Fatalf("the new share's sample did not start again: %+v", got.CandidateCounts)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -500,5 +501,44 @@ func TestDwell(t *testing.T) {
 	}
 	if got := e.get(t, r.ID); got.CandidateCounts.StepRequests != 0 || got.CandidateCounts.Requests == 0 {
 		t.Fatalf("the new share's sample did not start again: %+v", got.CandidateCounts)
+	}
+}
+
+// TestConcurrent: requests picked, observed and rated from many
+// goroutines while the gate loop ticks are all counted once.
+func TestConcurrent(t *testing.T) {
+	e := newEnv(t)
+	r := e.live(t, func(g *Gates) { g.StepSample = 1_000_000 })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if err := e.s.Tick(ctx); err != nil && ctx.Err() == nil {
+				t.Error(err)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				a, _ := e.s.Pick(e.ten.ID, "stories260k", id, "k")
+				e.s.Observe(a, e.ten.ID, Observation{ResponseID: id, Duration: time.Millisecond})
+				e.s.ObserveFeedback(e.ten.ID, id, Feedback{Thumb: 1})
+			}
+		})
+	}
+	wg.Wait()
+	cancel()
+	<-done
+	e.tick(t)
+	got := e.get(t, r.ID)
+	if n := got.StableCounts.Requests + got.CandidateCounts.Requests; n != 1600 {
+		t.Fatalf("%d requests counted, want 1600", n)
+	}
+	if n := got.StableCounts.Up + got.CandidateCounts.Up; n != 1600 {
+		t.Fatalf("%d thumbs up counted, want 1600", n)
 	}
 }

@@ -54,6 +54,7 @@ type serveOptions struct {
 	limits         hearthnode.Limits
 	trainThreads   int
 	maxFileBytes   int64
+	rolloutEvery   time.Duration
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -120,6 +121,7 @@ let streams in flight finish (up to --drain).`,
 	f.IntVar(&o.limits.MaxConnsPerIP, "max-conns-per-ip", hearthnode.DefaultMaxConnsPerIP, "connections one client (an IPv4 address, an IPv6 /64, this machine over loopback) may hold open at once; more get a 503 (0: no limit)")
 	f.IntVar(&o.trainThreads, "train-threads", 0, "threads of the one fine-tuning job training at a time (0: half the cores, at least one, so serving keeps the rest)")
 	f.Int64Var(&o.maxFileBytes, "max-file-bytes", 0, "largest training file /v1/files takes; larger get a 413 (0: 64 MiB)")
+	f.DurationVar(&o.rolloutEvery, "rollout-interval", 5*time.Second, "how often the rollouts' gates are evaluated (besides at once when an arm reaches a sample threshold)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -198,7 +200,8 @@ func (o *serveOptions) nodeConfig(g *globals, log *slog.Logger) (hearthnode.Conf
 		Fabric: fabric.Config{Site: o.site, Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL,
 			Credentials: o.natsCreds, HeartbeatInterval: o.heartbeat, AddedLatency: o.faultLatency},
 		DefaultMaxTokens: o.maxTokens, MaxTokensLimit: o.maxTokensLimit, StallTimeout: o.stallTimeout,
-		Jobs: hearthnode.JobsConfig{Threads: o.trainThreads, MaxFileBytes: o.maxFileBytes},
+		Jobs:            hearthnode.JobsConfig{Threads: o.trainThreads, MaxFileBytes: o.maxFileBytes},
+		RolloutInterval: o.rolloutEvery,
 	}
 	if o.routeSet {
 		cfg.Route = &o.route

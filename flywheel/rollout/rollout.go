@@ -145,8 +145,10 @@ type Counts struct {
 	Down        int `json:"down"`
 	Corrections int `json:"corrections"`
 	// Latencies are the most recent requests' durations, in seconds (at
-	// most maxLatencies).
-	Latencies []float64 `json:"latencies,omitempty"`
+	// most maxLatencies); P95 is their 95th percentile, as the latency
+	// gate sees it.
+	Latencies []float64 `json:"-"`
+	P95       float64   `json:"p95_seconds"`
 }
 
 // maxLatencies is how many recent durations an arm keeps for its p95.

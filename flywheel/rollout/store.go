@@ -271,6 +271,7 @@ func (s *Store) loadCounts(ctx context.Context, r *Rollout) error {
 		if err := json.Unmarshal([]byte(lat), &c.Latencies); err != nil {
 			return fmt.Errorf("rollout %s: latencies: %w", r.ID, err)
 		}
+		c.P95 = p95(c.Latencies)
 		if arm == ArmCandidate {
 			r.CandidateCounts = c
 		} else {

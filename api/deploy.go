@@ -56,6 +56,15 @@ func (s *Server) deploy(ctx context.Context, name string) (string, error) {
 	return p.Model, nil
 }
 
+// observeFailed tells Config.Deployments that the version it picked for
+// the request could not be had from the backend: an error of that
+// version's, as much as one in its generation.
+func (s *Server) observeFailed(ctx context.Context, model string, err error) {
+	info := requestInfoFrom(ctx)
+	s.observe(ctx, Outcome{ResponseID: info.id, Endpoint: info.endpoint, Model: model, Err: err, Duration: s.now().Sub(info.start)})
+	info.pick = nil
+}
+
 // observe hands a picked request's outcome to Config.Deployments.
 func (s *Server) observe(ctx context.Context, o Outcome) {
 	if info := requestInfoFrom(ctx); info.pick != nil && s.cfg.Deployments != nil {

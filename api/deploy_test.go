@@ -106,12 +106,16 @@ func TestDeploymentsPick(t *testing.T) {
 	if rec := h.do("POST", "/v1/feedback", `{"response_id":"nosuch","rating":1}`); rec.Code != 404 || len(dep.feedback) != 1 {
 		t.Fatalf("refused feedback: %d, %d reached the deployments", rec.Code, len(dep.feedback))
 	}
-	// A deployment whose version the backend lacks is a 404 naming it.
+	// A deployment whose version the backend lacks is a 404 naming it,
+	// and an error of that version's.
 	dep2 := &fakeDeployments{}
 	h2 := newHarness(t, func(c *Config) { c.Deployments = &missingDeployments{dep2} })
 	rec = h2.do("POST", "/v1/chat/completions", `{"model":"assistant","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}`)
 	if rec.Code != 404 || !strings.Contains(rec.Body.String(), "assistant:gone@3") {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if len(dep2.observed) != 1 || dep2.observed[0].Err == nil || dep2.observed[0].Model != "assistant:gone@3" {
+		t.Fatalf("the failed pick was observed as %+v", dep2.observed)
 	}
 }
 

@@ -44,6 +44,9 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 			m, release, err = s.cfg.Backend.Acquire(ctx, alt)
 		}
 	}
+	if err != nil {
+		s.observeFailed(ctx, name, err) // a picked version that cannot load counts against it
+	}
 	if errors.Is(err, ErrModelNotFound) {
 		return nil, nil, 0, modelNotFound(name)
 	}

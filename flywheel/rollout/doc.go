@@ -20,7 +20,7 @@
 //     was trained on); the candidate goes live only if its held-out loss
 //     is at most the stable's × (1 − EvalMargin), 2% by default;
 //   - live: each arm's requests, errors, latencies and the feedback on
-//     its responses are counted. Rates are compared by Wilson score
+//     its responses (the first on each) are counted. Rates are compared by Wilson score
 //     intervals at Confidence (95%): the candidate fails a gate when its
 //     interval for the thumbs-up rate lies wholly below the stable's, or
 //     for the correction or error rate wholly above it, once each arm has

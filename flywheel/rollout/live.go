@@ -64,14 +64,11 @@ type Observation struct {
 	Duration   time.Duration
 }
 
-// deltaKey and delta are observations not yet written to the database.
+// deltaKey keys the observations not yet written to the database: an
+// arm's at a share (-1 for feedback, which has no share).
 type deltaKey struct {
 	rollout, arm string
 	share        int
-}
-
-type delta struct {
-	Counts
 }
 
 func armIndex(arm string) int {
@@ -123,14 +120,16 @@ type Feedback struct {
 	Corrected bool
 }
 
-// Observe feedback on a response: counted for the arm that served it if
-// its rollout is still under way and the response is the tenant's and
-// recent (Config.ResponseTTL).
+// ObserveFeedback counts feedback on a response for the arm that served
+// it, if its rollout is still under way and the response is the tenant's,
+// recent (Config.ResponseTTL) and not rated before: the first feedback on
+// a response counts, so no client can weigh an arm by rating one answer
+// again and again. It reports whether it counted.
 func (s *Store) ObserveFeedback(tenantID, responseID string, f Feedback) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	by, ok := s.served.get(responseID, s.now())
-	if !ok || by.tenant != tenantID {
+	if !ok || by.tenant != tenantID || !s.served.rate(responseID) {
 		return false
 	}
 	lr := s.byID[by.rollout]
@@ -154,13 +153,13 @@ func (s *Store) ObserveFeedback(tenantID, responseID string, f Feedback) bool {
 	return true
 }
 
-func (s *Store) deltaLocked(k deltaKey) *delta {
+func (s *Store) deltaLocked(k deltaKey) *Counts {
 	if s.pending == nil {
-		s.pending = map[deltaKey]*delta{}
+		s.pending = map[deltaKey]*Counts{}
 	}
 	d := s.pending[k]
 	if d == nil {
-		d = &delta{}
+		d = &Counts{}
 		s.pending[k] = d
 	}
 	return d
@@ -254,8 +253,7 @@ func (s *Store) Flush(ctx context.Context) error {
 		if err := s.write(ctx, k, d); err != nil {
 			errs = append(errs, err)
 			s.mu.Lock()
-			p := s.deltaLocked(k)
-			p.add(d.Counts)
+			s.deltaLocked(k).add(*d)
 			s.mu.Unlock()
 		}
 	}
@@ -276,7 +274,7 @@ func (c *Counts) add(d Counts) {
 	}
 }
 
-func (s *Store) write(ctx context.Context, k deltaKey, d *delta) error {
+func (s *Store) write(ctx context.Context, k deltaKey, d *Counts) error {
 	tx, err := s.d.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("rollout: flush: %w", err)

@@ -463,6 +463,9 @@ func TestFeedbackTable(t *testing.T) {
 	if !e.s.ObserveFeedback(e.ten.ID, "r1", Feedback{Rating: 2, Corrected: true}) {
 		t.Fatal("feedback not counted")
 	}
+	if e.s.ObserveFeedback(e.ten.ID, "r1", Feedback{Thumb: 1}) {
+		t.Fatal("a second rating of one response counted")
+	}
 	e.clock.Add(25 * time.Hour)
 	if e.s.ObserveFeedback(e.ten.ID, "r1", Feedback{Thumb: 1}) {
 		t.Fatal("feedback on an expired response counted")

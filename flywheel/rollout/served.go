@@ -19,8 +19,9 @@ type servedTable struct {
 }
 
 type servedEntry struct {
-	by servedBy
-	at time.Time
+	by    servedBy
+	at    time.Time
+	rated bool
 }
 
 type servedKey struct {
@@ -39,6 +40,17 @@ func (t *servedTable) put(id string, by servedBy, now time.Time) {
 	}
 	t.m[id] = servedEntry{by: by, at: now}
 	t.order = append(t.order, servedKey{id, now})
+}
+
+// rate marks a response rated; false if it was already.
+func (t *servedTable) rate(id string) bool {
+	e, ok := t.m[id]
+	if !ok || e.rated {
+		return false
+	}
+	e.rated = true
+	t.m[id] = e
+	return true
 }
 
 func (t *servedTable) get(id string, now time.Time) (servedBy, bool) {

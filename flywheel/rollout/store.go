@@ -35,7 +35,7 @@ type Store struct {
 	live     map[deployKey]*liveRollout // by tenant and canonical model
 	byID     map[string]*liveRollout
 	deployed map[deployKey]deployment
-	pending  map[deltaKey]*delta
+	pending  map[deltaKey]*Counts
 	served   *servedTable
 }
 

@@ -42,25 +42,25 @@ type Node struct {
 
 	// The parts, in the order New builds them (Shutdown closes them in
 	// reverse).
-	id       *identity.Identity
-	db       *db.DB
-	tenants  *tenant.Store
-	meter    *metering.Meter
-	run      *runner.Runner
-	fab      *fabric.Node
-	anchor   *peeranchor.Anchor
-	audit    *audit.Log
-	gate     *access.Gate
-	fw       *flywheel.Stores
-	capture  *capture.Store
-	relay    *relay.Relay
-	jobs     *jobs.Manager
-	rollouts *rollout.Store
-	docs     *tenantdoc.Book // nil without an operator key
-	reg      *prometheus.Registry
-	handler  http.Handler
-	hs       *http.Server
-	mode     string
+	id      *identity.Identity
+	db      *db.DB
+	tenants *tenant.Store
+	meter   *metering.Meter
+	run     *runner.Runner
+	fab     *fabric.Node
+	anchor  *peeranchor.Anchor
+	audit   *audit.Log
+	gate    *access.Gate
+	fw      *flywheel.Stores
+	capture *capture.Store
+	relay   *relay.Relay
+	jobs    *jobs.Manager
+	deploys *rollout.Store
+	docs    *tenantdoc.Book // nil without an operator key
+	reg     *prometheus.Registry
+	handler http.Handler
+	hs      *http.Server
+	mode    string
 
 	mu       sync.Mutex // guards state
 	state    int
@@ -300,7 +300,7 @@ func (n *Node) buildHandler() error {
 		Gate:             n.gate,
 		Capture:          capture.NewHook(n.capture), // consented capture and POST /v1/feedback
 		FineTuning:       jobs.NewHook(n.jobs),
-		Deployments:      deployments{n.rollouts}, // a deployment's name served by its rollout's arms (rollout.go)
+		Deployments:      deployments{n.deploys}, // a deployment's name served by its rollout's arms (rollout.go)
 		MaxFileBytes:     n.jobs.MaxFileBytes(),
 		Logger:           n.log,
 		Metrics:          metrics,
@@ -317,7 +317,7 @@ func (n *Node) buildHandler() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", n.gate.Admin(admin.New(admin.Config{Tenants: n.tenants, Logger: n.log, OnAction: n.gate.AdminAction,
-		Preflight: n.gate.Preflight, Erase: n.relay.EraseEverywhere, Rollouts: n.rollouts})))
+		Preflight: n.gate.Preflight, Erase: n.relay.EraseEverywhere, Rollouts: n.deploys})))
 	if *cfg.Route {
 		rt, err := gateway.New(gateway.Config{Fabric: n.fab, Local: srv, Gate: n.gate, Audit: n.audit, Logger: n.log,
 			Registerer: n.reg, StallTimeout: cfg.StallTimeout})
@@ -409,7 +409,7 @@ func (n *Node) startLocked(ctx context.Context) error {
 	n.wg.Go(func() { n.sweep(n.ctx) })
 	n.wg.Go(func() { n.relay.TrackPeers(n.ctx) })
 	n.wg.Go(func() { n.anchor.Run(n.ctx, n.audit) })
-	n.wg.Go(func() { n.rollouts.Run(n.ctx) }) // the rollouts' gates; the last observations written when it ends
+	n.wg.Go(func() { n.deploys.Run(n.ctx) }) // the rollouts' gates; the last observations written when it ends
 	if err := n.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("serve: fine-tuning jobs: %w", err)
 	}
@@ -559,7 +559,7 @@ func (n *Node) Flywheel() *flywheel.Stores { return n.fw }
 func (n *Node) Jobs() *jobs.Manager { return n.jobs }
 
 // Rollouts is the tenants' rollouts of their deployments' versions.
-func (n *Node) Rollouts() *rollout.Store { return n.rollouts }
+func (n *Node) Rollouts() *rollout.Store { return n.deploys }
 
 func (n *Node) Runner() *runner.Runner { return n.run }
 func (n *Node) Fabric() *fabric.Node   { return n.fab }

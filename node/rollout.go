@@ -18,7 +18,7 @@ import (
 func (n *Node) openRollouts(ctx context.Context, fw *flywheel.Stores) error {
 	vs := &flywheel.Versions{Stores: fw, BasePath: n.run.Path, Threads: n.jobs.Threads(), Logger: n.log}
 	var err error
-	n.rollouts, err = rollout.Open(ctx, n.db, rollout.Config{Versions: vs, Evaluator: vs, Audit: n.audit, Node: n.id.ID,
+	n.deploys, err = rollout.Open(ctx, n.db, rollout.Config{Versions: vs, Evaluator: vs, Audit: n.audit, Node: n.id.ID,
 		Jurisdiction: n.cfg.Jurisdiction, Interval: n.cfg.RolloutInterval, Now: n.cfg.Now, Logger: n.log})
 	return err
 }

@@ -9,6 +9,7 @@
 package access
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -219,6 +220,11 @@ func (c *caller) Sees(model string) bool {
 	return c.p == nil || c.p.Tenant.Policy.AllowsModel(model)
 }
 
+// Admin reports whether the caller holds the admin scope (the local
+// operator of a node with no tenants does), for the API's endpoints that
+// change what the node serves (LoRA adapters).
+func (c *caller) Admin() bool { return c.p == nil || c.p.Has(tenant.ScopeAdmin) }
+
 // Use refuses, and records, a request for a model outside the tenant's
 // allow-list before the model is loaded for it.
 func (c *caller) Use(ctx context.Context, endpoint, model string) error {
@@ -246,7 +252,7 @@ func (c *caller) Admit(ctx context.Context, a api.Admission) (api.Pass, error) {
 		return nil, c.deny(ctx, a, "scope", fmt.Errorf("%w: this key has no %q scope", api.ErrForbidden, tenant.ScopeInference))
 	}
 	pol := c.p.Tenant.Policy
-	if !pol.AllowsModel(a.Model) {
+	if !pol.AllowsModel(cmp.Or(a.Base, a.Model)) { // an adapter's base: the adapter is the tenant's own or published
 		return nil, c.deny(ctx, a, "model", fmt.Errorf("%w: tenant %q may not use model %q", api.ErrForbidden, c.p.Tenant.Name, a.Model))
 	}
 	if len(pol.Jurisdictions) > 0 && !pol.AllowsJurisdiction(g.cfg.Jurisdiction) {

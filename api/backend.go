@@ -63,6 +63,10 @@ type ModelInfo struct {
 	ContextLength int       // tokens per sequence on this node
 	ChatTemplate  string    // the Jinja template, or the built-in's name
 	Loaded        bool      // currently in memory
+	// Base is, for a model that is a base with a LoRA adapter
+	// ("BASE:ADAPTER@VERSION"), the base's listed name; empty for a base.
+	// The tenant's model allow-list applies to it.
+	Base string
 	// Added by the HTTP layer; zero values mean "unknown".
 	Vocab      int       // vocabulary size, to reject out-of-range token-id prompts with a 400
 	TokenBytes int       // the longest token's length in bytes: a bound on the text one token covers

@@ -12,6 +12,10 @@ const (
 	EndpointModels          = "models"
 	EndpointModel           = "model"
 	EndpointFeedback        = "feedback"
+	// LoRA adapters, llama-server's and vLLM's (lora.go).
+	EndpointLoRAAdapters = "lora_adapters"
+	EndpointLoadLoRA     = "load_lora_adapter"
+	EndpointUnloadLoRA   = "unload_lora_adapter"
 	// OpenAI's fine-tuning API (finetuning.go).
 	EndpointFiles                 = "files"
 	EndpointFile                  = "file"

@@ -89,6 +89,8 @@ func classify(err error, param string) *Error {
 			Message: fmt.Sprintf("request body exceeds the limit of %d bytes", mbe.Limit)}
 	case errors.Is(err, ErrModelNotFound):
 		return &Error{Status: http.StatusNotFound, Type: TypeInvalidRequest, Code: "model_not_found", Param: "model", Message: err.Error()}
+	case errors.Is(err, ErrInvalidModel):
+		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "invalid_model", Param: "model", Message: err.Error()}
 	case errors.Is(err, engine.ErrPromptTooLong):
 		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "context_length_exceeded", Param: param,
 			Message: "the prompt is longer than the model's context: " + err.Error()}

@@ -49,8 +49,12 @@ type Caller interface {
 
 // Admission describes a request about to run.
 type Admission struct {
-	Endpoint     string // EndpointChatCompletions, EndpointOllamaGenerate, EndpointEmbeddings, ...
-	Model        string
+	Endpoint string // EndpointChatCompletions, EndpointOllamaGenerate, EndpointEmbeddings, ...
+	Model    string
+	// Base is the base model Model runs on when Model is an adapter
+	// ("BASE:ADAPTER@VERSION"); empty when Model is a base. The
+	// tenant's model allow-list applies to it.
+	Base         string
 	PromptTokens int
 	MaxTokens    int // most tokens it may generate (0 for embeddings)
 }
@@ -103,6 +107,9 @@ func gated(path string) bool {
 	if path == "/api/version" {
 		return false
 	}
+	if path == "/lora-adapters" {
+		return true // llama-server's; lists the node's adapters
+	}
 	return strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/api/")
 }
 
@@ -124,7 +131,8 @@ func (s *Server) admit(ctx context.Context, m Model, promptTokens, maxTokens int
 		// No limit asked: the most the context allows.
 		maxTokens = max(0, m.Info().ContextLength-promptTokens)
 	}
-	return c.Admit(ctx, Admission{Endpoint: info.endpoint, Model: m.Info().Name, PromptTokens: promptTokens, MaxTokens: maxTokens})
+	mi := m.Info()
+	return c.Admit(ctx, Admission{Endpoint: info.endpoint, Model: mi.Name, Base: mi.Base, PromptTokens: promptTokens, MaxTokens: maxTokens})
 }
 
 type nopPass struct{}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +30,9 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 		return nil, nil, 0, err
 	}
 	if c := CallerFrom(ctx); c != nil {
-		if err := c.Use(ctx, requestInfoFrom(ctx).endpoint, name); err != nil {
+		// The allow-list is of base models: an adapter is the tenant's own
+		// (or published) and the backend checks it is the caller's.
+		if err := c.Use(ctx, requestInfoFrom(ctx).endpoint, s.baseName(ctx, name)); err != nil {
 			return nil, nil, 0, err
 		}
 	}
@@ -38,10 +41,10 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 		return nil, nil, 0, err
 	}
 	start := s.now()
-	m, release, err := s.cfg.Backend.Acquire(ctx, name)
+	m, release, err := s.acquireFrom(ctx, name)
 	for _, alt := range modelname.Spellings(name) {
 		if alt != name && errors.Is(err, ErrModelNotFound) {
-			m, release, err = s.cfg.Backend.Acquire(ctx, alt)
+			m, release, err = s.acquireFrom(ctx, alt)
 		}
 	}
 	if err != nil {
@@ -50,10 +53,15 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 	if errors.Is(err, ErrModelNotFound) {
 		return nil, nil, 0, modelNotFound(name)
 	}
+	if errors.Is(err, ErrInvalidModel) {
+		return nil, nil, 0, invalidModel("model", err) // an adapter for another base, say: the backend names both
+	}
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("acquire model %q: %w", clientText(name), err)
 	}
-	requestInfoFrom(ctx).model = m.Info().Name // the model's own name: one metrics series per model, however the client spelt it
+	info := requestInfoFrom(ctx)
+	info.model = m.Info().Name // the model's own name: one metrics series per model, however the client spelt it
+	info.served = info.model   // X-Hearth-Model, sent with the response's headers
 	return m, release, s.now().Sub(start), nil
 }
 
@@ -83,7 +91,7 @@ func (s *Server) models(ctx context.Context) ([]ModelInfo, error) {
 	}
 	mine := all[:0:0]
 	for _, mi := range all {
-		if sees(ctx, mi.Name) {
+		if sees(ctx, cmp.Or(mi.Base, mi.Name)) {
 			mine = append(mine, mi)
 		}
 	}

@@ -20,7 +20,7 @@ type ollamaDetails struct {
 }
 
 func details(mi ModelInfo) ollamaDetails {
-	d := ollamaDetails{Format: "gguf", Family: mi.Architecture, ParameterSize: humanCount(mi.Parameters), QuantizationLevel: mi.Quantization}
+	d := ollamaDetails{ParentModel: mi.Base, Format: "gguf", Family: mi.Architecture, ParameterSize: humanCount(mi.Parameters), QuantizationLevel: mi.Quantization}
 	if mi.Architecture != "" {
 		d.Families = []string{mi.Architecture}
 	}

@@ -12,6 +12,9 @@ type openAIModel struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	// Parent is an adapter's base model, as vLLM lists its adapters;
+	// absent for a base.
+	Parent string `json:"parent,omitempty"`
 }
 
 type openAIModelList struct {
@@ -27,7 +30,7 @@ func toOpenAIModel(mi ModelInfo) openAIModel {
 	if !mi.ModifiedAt.IsZero() {
 		created = mi.ModifiedAt.Unix()
 	}
-	return openAIModel{ID: mi.Name, Object: "model", Created: created, OwnedBy: ownedBy}
+	return openAIModel{ID: mi.Name, Object: "model", Created: created, OwnedBy: ownedBy, Parent: mi.Base}
 }
 
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {

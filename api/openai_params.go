@@ -29,6 +29,9 @@ type openAIParams struct {
 	TopK          *int     `json:"top_k"`
 	MinP          *float64 `json:"min_p"`
 	RepeatPenalty *float64 `json:"repeat_penalty"`
+	// LoRA is llama-server's per-request choice of adapters by id and
+	// scale (lora.go): absent, the global scales; [], the base alone.
+	LoRA loraList `json:"lora"`
 	// LogitBias is refused when set: ignoring it would change the answer.
 	LogitBias json.RawMessage `json:"logit_bias"`
 }

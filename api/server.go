@@ -68,6 +68,11 @@ type Config struct {
 	// MaxFileBytes bounds a file uploaded to /v1/files; larger ones get
 	// 413. Zero means DefaultMaxFileBytes.
 	MaxFileBytes int64
+	// AdminAction records a change the API's LoRA endpoints made to what
+	// the node serves (lora.go): "lora.load", "lora.unload",
+	// "lora.scales", by the caller in ctx; an error undoes the change
+	// where it can and is the response. Nil records nothing.
+	AdminAction func(ctx context.Context, action string, detail map[string]string) error
 	// Capture is offered each successful generation of an authenticated
 	// caller, after the response is delivered, and serves POST
 	// /v1/feedback (see capture.go). Nil captures nothing.
@@ -113,6 +118,8 @@ const DefaultMaxBodyBytes = 8 << 20
 //	GET  /v1/models             OpenAI model list
 //	GET  /v1/models/{id}        one model
 //	POST /v1/feedback           rate a captured response (Config.Capture)
+//	POST /v1/load_lora_adapter, /v1/unload_lora_adapter  vLLM's (a LoRABackend; lora.go)
+//	GET, POST /lora-adapters    llama-server's adapter ids and global scales (a LoRABackend)
 //	/v1/files, /v1/fine_tuning/jobs...  OpenAI's fine-tuning (Config.FineTuning; finetuning.go)
 //	POST /api/chat              Ollama chat (NDJSON unless "stream": false)
 //	POST /api/generate          Ollama generate (NDJSON unless "stream": false)
@@ -138,6 +145,8 @@ const DefaultMaxBodyBytes = 8 << 20
 //   - Only one choice per request: n, best_of and multi-prompt requests
 //     other than 1 are a 400. Images, tools and JSON modes are a 400.
 //   - Model names match with or without Ollama's ":latest" tag.
+//   - Every response a model served carries ModelHeader, the served
+//     model's name ("BASE:ADAPTER@VERSION" for a registry adapter).
 //   - With Config.Deployments, a request for a deployment's name is served
 //     by the version it picks for the request's end user, and the response
 //     carries RolloutHeader (deploy.go).
@@ -207,6 +216,11 @@ func (s *Server) routes() {
 
 	s.route("/v1/models", EndpointModels, familyOpenAI, s.listModels, http.MethodGet)
 	s.route("/v1/models/{id...}", EndpointModel, familyOpenAI, s.getModel, http.MethodGet)
+	if _, ok := s.cfg.Backend.(LoRABackend); ok { // lora.go
+		s.route("/v1/load_lora_adapter", EndpointLoadLoRA, familyOpenAI, s.loadLoRA, http.MethodPost)
+		s.route("/v1/unload_lora_adapter", EndpointUnloadLoRA, familyOpenAI, s.unloadLoRA, http.MethodPost)
+		s.route("/lora-adapters", EndpointLoRAAdapters, familyOpenAI, s.loraAdapters, http.MethodGet, http.MethodPost)
+	}
 	s.route("/v1/feedback", EndpointFeedback, familyOpenAI, s.feedback, http.MethodPost) // feedback.go
 	if s.cfg.FineTuning != nil {                                                         // finetuning.go
 		s.route("/v1/files", EndpointFiles, familyOpenAI, s.files, http.MethodGet, http.MethodPost)
@@ -278,7 +292,7 @@ func notFound(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	info := &requestInfo{rand: randomID(), start: start, endpoint: EndpointNotFound, narrow: strings.TrimSpace(r.Header.Get(JurisdictionHeader))}
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{ResponseWriter: w, info: info}
 	// X-Request-Id starts as "req-<random>"; chat and text completions
 	// replace it with their response id ("chatcmpl-<random>",
 	// "cmpl-<random>") so a client can match headers, bodies and logs.
@@ -400,6 +414,7 @@ type requestInfo struct {
 	status           int // overrides the written status (499)
 	err              *Error
 	done             func() // tells the gate how the request ended; set by finish
+	served           string // the model that serves the request, sent as ModelHeader
 	narrow           string // the JurisdictionHeader, checked before a model runs
 	user             string // OpenAI's "user", for Deployments.Pick
 	header           http.Header
@@ -425,31 +440,39 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// recorder remembers the status a handler wrote.
+// recorder remembers the status a handler wrote, and adds ModelHeader
+// to the headers of a response a model served: every generating
+// endpoint, in one place.
 type recorder struct {
 	http.ResponseWriter
 	status int
+	info   *requestInfo
+}
+
+// start is called before the response's first byte.
+func (r *recorder) start(code int) {
+	if r.status != 0 {
+		return
+	}
+	r.status = code
+	if r.info != nil && r.info.served != "" {
+		r.Header().Set(ModelHeader, r.info.served)
+	}
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
+	r.start(code)
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.start(http.StatusOK)
 	return r.ResponseWriter.Write(p)
 }
 
 // Flush lets streams push each event out as it is written.
 func (r *recorder) Flush() {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
+	r.start(http.StatusOK)
 	http.NewResponseController(r.ResponseWriter).Flush()
 }
 

@@ -51,6 +51,17 @@ type ChatRequest struct {
 	// IgnoreEOS is llama.cpp's extension, used by load tests so that every
 	// stream produces MaxTokens tokens.
 	IgnoreEOS bool `json:"ignore_eos,omitempty"`
+	// LoRA is llama-server's per-request adapters, by id and scale
+	// (Hearth's too); nil sends none, so the server's global scales
+	// apply.
+	LoRA []LoRA `json:"lora,omitempty"`
+}
+
+// LoRA picks one of a server's LoRA adapters (GET /lora-adapters) with a
+// scale.
+type LoRA struct {
+	ID    int     `json:"id"`
+	Scale float64 `json:"scale"`
 }
 
 // Usage is OpenAI's token accounting.

@@ -19,6 +19,10 @@ type LoadConfig struct {
 	Streams []int  // concurrency levels, each at least 1
 	Tokens  int    // max_tokens of each request (0: the server's default)
 	Rounds  int    // requests per stream at each level
+	// LoRA, when positive, makes stream i use adapter i mod LoRA of the
+	// server's (llama-server's "lora" field, at scale 1), so that LoRA
+	// distinct adapters run side by side; 0 sends no "lora" field.
+	LoRA int
 }
 
 // LoadResult is one concurrency level of a load test. The JSON names are
@@ -42,6 +46,9 @@ type LoadResult struct {
 // shows it in the results rather than ending the run; the returned error
 // is for a config that cannot run.
 func (c *Client) Load(ctx context.Context, cfg LoadConfig) ([]LoadResult, error) {
+	if cfg.LoRA < 0 {
+		return nil, fmt.Errorf("client: load: %d LoRA adapters: want 0 or more", cfg.LoRA)
+	}
 	for _, n := range cfg.Streams {
 		if n <= 0 {
 			return nil, fmt.Errorf("client: load: %d streams: want at least 1", n)
@@ -66,6 +73,10 @@ func (c *Client) loadLevel(ctx context.Context, cfg LoadConfig, n int) LoadResul
 	zero := 0.0
 	start := time.Now()
 	for i := range n {
+		var lora []LoRA
+		if cfg.LoRA > 0 {
+			lora = []LoRA{{ID: i % cfg.LoRA, Scale: 1}}
+		}
 		wg.Go(func() {
 			for k := range cfg.Rounds {
 				res, err := c.ChatStream(ctx, ChatRequest{
@@ -74,6 +85,7 @@ func (c *Client) loadLevel(ctx context.Context, cfg LoadConfig, n int) LoadResul
 					MaxTokens:   cfg.Tokens,
 					Temperature: &zero,
 					IgnoreEOS:   true,
+					LoRA:        lora,
 				}, nil)
 				mu.Lock()
 				r.Requests++

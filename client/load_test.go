@@ -1,9 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -166,5 +168,53 @@ func TestPercentile(t *testing.T) {
 				t.Errorf("percentile sorted its input: %v", tt.xs)
 			}
 		}
+	}
+}
+
+// TestLoadLoRA: with LoRA N, stream i sends "lora":[{"id": i mod N,
+// "scale": 1}]; with 0, no "lora" field at all.
+func TestLoadLoRA(t *testing.T) {
+	for _, n := range []int{0, 3} {
+		srv := &sseServer{chunks: 1}
+		var raw []string
+		var mu sync.Mutex
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body map[string]json.RawMessage
+			b, _ := io.ReadAll(r.Body)
+			json.Unmarshal(b, &body)
+			mu.Lock()
+			raw = append(raw, string(body["lora"]))
+			mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			srv.ServeHTTP(w, r)
+		}))
+		_, err := New(ts.URL, "").Load(context.Background(), LoadConfig{Model: "m", Prompt: "p", Streams: []int{5}, Rounds: 1, LoRA: n})
+		ts.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]int{}
+		for _, r := range srv.reqs {
+			if n == 0 && r.LoRA != nil || n > 0 && (len(r.LoRA) != 1 || r.LoRA[0].Scale != 1) {
+				t.Errorf("LoRA %d: a request sent lora %+v", n, r.LoRA)
+			}
+			var stream int
+			fmt.Sscanf(r.Messages[0].Content, "p (stream %d", &stream)
+			if n > 0 && r.LoRA[0].ID != stream%n {
+				t.Errorf("stream %d used adapter %d, want %d", stream, r.LoRA[0].ID, stream%n)
+			}
+		}
+		for _, s := range raw {
+			ids[s]++
+		}
+		if n == 0 && ids[""] != 5 {
+			t.Errorf("LoRA 0 sent lora fields %v", raw)
+		}
+		if n == 3 && len(ids) != 3 {
+			t.Errorf("LoRA 3 used %d distinct adapters: %v", len(ids), raw)
+		}
+	}
+	if _, err := New("http://127.0.0.1:1", "").Load(context.Background(), LoadConfig{Streams: []int{1}, LoRA: -1}); err == nil {
+		t.Error("LoRA -1 accepted")
 	}
 }

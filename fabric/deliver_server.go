@@ -14,7 +14,36 @@ import (
 // the IDs of deliveries already taken.
 type deliverState struct {
 	handlers map[string]DeliverHandler // by kind
+	refused  map[string]RefusedHandler // by kind
 	seen     replaySet
+}
+
+// RefusedHandler is told of a delivery of its kind that the node refused
+// before any handler saw it (a sender not certified or not in the
+// registry, a bad signature, a replay, a delivery for another place), so
+// that a protocol can record who tried. from is the sender the delivery
+// names, which nothing vouches for. It must return quickly.
+type RefusedHandler func(from string, err error)
+
+// HandleDeliverRefused sets h to be told of the deliveries of kind the
+// node refuses, once per kind, before or after Start.
+func (n *Node) HandleDeliverRefused(kind string, h RefusedHandler) error {
+	if err := validKind(kind); err != nil {
+		return fmt.Errorf("fabric: HandleDeliverRefused: %w", err)
+	}
+	if h == nil {
+		return fmt.Errorf("fabric: HandleDeliverRefused %s: nil handler", kind)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, dup := n.deliver.refused[kind]; dup {
+		return fmt.Errorf("fabric: HandleDeliverRefused: a handler for %q is already set", kind)
+	}
+	if n.deliver.refused == nil {
+		n.deliver.refused = make(map[string]RefusedHandler)
+	}
+	n.deliver.refused[kind] = h
+	return nil
 }
 
 // maxDeliverInFlight bounds the handlers running at once per kind; more
@@ -118,6 +147,12 @@ func (n *Node) serveDeliver(nc *nats.Conn, kind string, h DeliverHandler, m *nat
 	if err != nil {
 		n.log.Warn("fabric: delivery refused", "kind", kind, "err", err)
 		r.ErrKind, r.Message = errKindRefused, err.Error()
+		n.mu.Lock()
+		told := n.deliver.refused[kind]
+		n.mu.Unlock()
+		if told != nil && w != nil {
+			told(w.From, err)
+		}
 	} else {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DeliverTimeout)
 		r.Payload, err = runDeliverHandler(ctx, h, from, w.Payload)

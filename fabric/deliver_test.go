@@ -190,16 +190,20 @@ func TestDeliverFallsBack(t *testing.T) {
 	}
 }
 
+// uncertifiedFirst makes a cluster's first node (KE) one without a
+// certificate.
+func uncertifiedFirst(i int, c *Config) {
+	if i == 0 {
+		c.Cert = nil
+	}
+}
+
 // TestDeliverRefusesUncertifiedSender: a node without a certificate may
 // send, but no node keeps what it sends.
 func TestDeliverRefusesUncertifiedSender(t *testing.T) {
 	_, op := newOperator(t)
 	var d deliveries
-	nodes := deliverCluster(t, op, &d, func(i int, c *Config) {
-		if i == 0 {
-			c.Cert = nil
-		}
-	}, 1)
+	nodes := deliverCluster(t, op, &d, uncertifiedFirst, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := nodes[0].Deliver(ctx, "NG", "capture", []byte("r"))
@@ -472,5 +476,44 @@ func TestHandleDeliverLifecycle(t *testing.T) {
 	}
 	if _, err := n.Deliver(ctx, "KE", "capture", nil); err == nil {
 		t.Error("Deliver from a stopped node succeeded")
+	}
+}
+
+// TestDeliverRefusedIsTold: the handler set with HandleDeliverRefused
+// hears of a refused delivery of its kind, with the sender it names and
+// why, and of nothing the node took.
+func TestDeliverRefusedIsTold(t *testing.T) {
+	_, op := newOperator(t)
+	var d deliveries
+	nodes := deliverCluster(t, op, &d, uncertifiedFirst, 1)
+	type refusal struct {
+		from string
+		err  error
+	}
+	told := make(chan refusal, 4)
+	if err := nodes[1].HandleDeliverRefused("capture", func(from string, err error) { told <- refusal{from, err} }); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[1].HandleDeliverRefused("capture", func(string, error) {}); err == nil {
+		t.Error("a second refusal handler for one kind was accepted")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nodes[0].Deliver(ctx, "NG", "capture", []byte("r"))
+	if _, err := nodes[2].Deliver(ctx, "NG", "capture", []byte("r")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-told:
+		if r.from != nodes[0].ID() || !errors.Is(r.err, ErrRefused) || !strings.Contains(r.err.Error(), "not certified") {
+			t.Errorf("told of %s: %v; want %s, not certified", r.from, r.err, nodes[0].ID())
+		}
+	case <-ctx.Done():
+		t.Fatal("the refusal handler was not told")
+	}
+	select {
+	case r := <-told:
+		t.Errorf("told of a delivery the node took: %s %v", r.from, r.err)
+	default:
 	}
 }

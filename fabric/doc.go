@@ -45,6 +45,7 @@
 //	    feedback        feedback to the home node holding the response (capture/relay)
 //	    capture-erase   erase a tenant's captures on this node (capture/relay)
 //	    audit-head      a node's audit log head, kept by its peers (audit/peeranchor)
+//	    adapter-manifest, adapter-chunk   a tenant's adapter from its home (flywheel/replica)
 //
 // Any other hearth.<name>[.<name>...] subject (a-z, 0-9, '-') is a
 // broadcast subject (broadcast.go): Publish sends to every node that
@@ -55,7 +56,7 @@
 // A heartbeat is a JSON envelope {"heartbeat": body, "sig": ed25519} where
 // body holds the node's ID, site, claimed jurisdiction, public key,
 // certificate, HTTP address, Load (from Config.Status: models, slots,
-// busy, queue, KV cache bytes), time, and a (boot, seq) counter. The
+// busy, queue, KV cache bytes, adapters loaded), time, and a (boot, seq) counter. The
 // signature is by the node's own key over a domain string (which carries
 // the format version) and the body's exact bytes. A certificate that cannot
 // be decoded leaves the node listed, uncertified.
@@ -95,6 +96,8 @@
 // valid; the sender accepts a reply only from the node it addressed, signed
 // by that node's key, bound to the request, while it is still certified
 // there. Data that must stay in a jurisdiction (captures) travels this way.
+// HandleDeliverRefused lets a protocol hear of the deliveries of its kind
+// the node refused before its handler saw them, to record who tried.
 //
 // Collect listens to the heartbeats as a plain NATS client for a while and
 // returns the fleet, judged the same way; `hearth fleet status` uses it.

@@ -45,6 +45,11 @@ type Load struct {
 	Queue        int      `json:"queue"`            // requests waiting for a slot
 	KVUsedBytes  int64    `json:"kv_used_bytes"`
 	KVTotalBytes int64    `json:"kv_total_bytes"`
+	// Adapters lists the LoRA adapters the node holds loaded, by served
+	// name ("BASE:ADAPTER@VERSION", or "BASE:ADAPTER" for a file), so a
+	// gateway prefers a node that need not fetch and load one. Heartbeats
+	// of nodes that predate it have none.
+	Adapters []string `json:"adapters,omitempty"`
 }
 
 // heartbeat is the signed body of a status message.
@@ -244,6 +249,7 @@ func (t *table) accept(subject string, data []byte, self string) error {
 func (e *entry) view(now time.Time) Peer {
 	p := e.peer
 	p.Load.Models = slices.Clone(p.Load.Models) // callers may keep and change it
+	p.Load.Adapters = slices.Clone(p.Load.Adapters)
 	if p.Certified && !now.Before(e.certUntil) {
 		p.Certified = false
 		p.CertProblem = fmt.Sprintf("%v: node %s, expired %s", ErrExpired, p.ID, e.certUntil.Format(time.RFC3339))

@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -128,5 +129,28 @@ func TestUnreadableCertListedUncertified(t *testing.T) {
 	p, ok := tab.get(cfg.Identity.ID)
 	if !ok || p.Certified || p.Cert != nil || !strings.Contains(p.CertProblem, "unreadable certificate") || !strings.Contains(p.CertProblem, "version 2") {
 		t.Errorf("peer %+v, listed %v; want listed, uncertified, with an unreadable-certificate problem", p, ok)
+	}
+}
+
+// TestLoadAdaptersWire: a heartbeat's load from a node that predates
+// Load.Adapters decodes as before, with none, and encodes to the same
+// bytes; one that lists adapters carries them.
+func TestLoadAdaptersWire(t *testing.T) {
+	old := `{"models":["stories260k"],"slots":4,"busy":1,"queue":2,"kv_used_bytes":10,"kv_total_bytes":100}`
+	var l Load
+	if err := json.Unmarshal([]byte(old), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Adapters != nil || l.Slots != 4 || l.Queue != 2 || len(l.Models) != 1 {
+		t.Fatalf("old load decoded as %+v", l)
+	}
+	if b, _ := json.Marshal(l); string(b) != old {
+		t.Errorf("old load re-encodes as %s; want %s", b, old)
+	}
+	l.Adapters = []string{"stories260k:faq@2"}
+	b, _ := json.Marshal(l)
+	var back Load
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Adapters) != 1 || back.Adapters[0] != "stories260k:faq@2" {
+		t.Errorf("load with adapters: %s decodes to %+v, %v", b, back, err)
 	}
 }

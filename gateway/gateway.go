@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -171,7 +172,8 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, e)
 		return
 	}
-	q := route.Query{Model: peek.Model, Jurisdictions: pol.Jurisdictions, Narrow: r.Header.Get(JurisdictionHeader), Self: rt.cfg.Fabric.ID()}
+	q := route.Query{Jurisdictions: pol.Jurisdictions, Narrow: r.Header.Get(JurisdictionHeader), Self: rt.cfg.Fabric.ID()}
+	q.Model, q.Adapter = rt.modelOf(peek.Model)
 	if m := peek.Messages; m.Role == "system" && m.Content != "" {
 		q.PrefixKey = route.PrefixKey(m.Content) // the same system prompt goes where its KV cache is
 	}
@@ -181,6 +183,27 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	defer x.writeAudit()
 	x.run(q)
+}
+
+// modelOf reads a request's model name as a base model and the adapter
+// on it, if any: a name some node of the fleet serves as a model is that
+// base; else "BASE:ADAPTER[@VERSION]" whose BASE a node serves is the
+// adapter on that base (the serving node resolves the adapter itself).
+// Anything else is taken as a model, which no node then serves.
+func (rt *Router) modelOf(name string) (base, adapter string) {
+	peers := rt.cfg.Fabric.Peers()
+	serves := func(m string) bool {
+		return slices.ContainsFunc(peers, func(p fabric.Peer) bool {
+			return slices.ContainsFunc(p.Load.Models, func(have string) bool { return route.SameModel(have, m) })
+		})
+	}
+	if serves(name) {
+		return name, ""
+	}
+	if b, _, ok := route.SplitAdapter(name); ok && serves(b) {
+		return b, name
+	}
+	return name, ""
 }
 
 // fail answers a request no permitted node can serve: 503 naming the

@@ -19,6 +19,7 @@ import (
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	hearthnode "github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
@@ -51,6 +52,12 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	if len(models) == 0 {
 		models = []string{"stories260k"}
 	}
+	return startNodeLoad(t, jur, opPriv, opPub, join, rc, fabric.Load{Models: models, Slots: 4})
+}
+
+// startNodeLoad starts a node whose heartbeats announce load.
+func startNodeLoad(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed25519.PublicKey, join []string, rc runner.Config, load fabric.Load) *node {
+	t.Helper()
 	ctx := context.Background()
 	n := &node{dir: t.TempDir()}
 	var err error
@@ -72,7 +79,7 @@ func startNodeWith(t testing.TB, jur string, opPriv ed25519.PrivateKey, opPub ed
 	nd, err := hearthnode.New(hearthnode.Config{DataDir: n.dir, Listener: ln, Jurisdiction: jur, OperatorKey: opPub, ClusterPlain: true,
 		Runner: rc, Audit: audit.Options{NoSync: true},
 		Fabric: fabric.Config{Site: "site-" + strings.ToLower(jur), ClusterListen: "127.0.0.1:0", Join: join, HeartbeatInterval: 100 * time.Millisecond,
-			Status: func() fabric.Load { return fabric.Load{Models: models, Slots: 4} }}})
+			Status: func() fabric.Load { return load }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,18 +244,7 @@ func TestRoutesWithinPolicy(t *testing.T) {
 
 func readAudit(t *testing.T, n *node) []audit.Record {
 	t.Helper()
-	var sb strings.Builder
-	if _, err := audit.Export(filepath.Join(n.dir, "audit"), &sb, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	var recs []audit.Record
-	for _, line := range strings.Split(strings.TrimSpace(sb.String()), "\n") {
-		var r audit.Record
-		if json.Unmarshal([]byte(line), &r) == nil {
-			recs = append(recs, r)
-		}
-	}
-	return recs
+	return testfixture.AuditRecords(t, filepath.Join(n.dir, "audit"))
 }
 
 func hasRecord(recs []audit.Record, f func(audit.Record) bool) bool {

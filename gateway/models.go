@@ -20,6 +20,7 @@ type modelEntry struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
+	Parent  string `json:"parent,omitempty"` // an adapter's base, as the local API lists it
 }
 
 // fleetModels returns the models certified peers serve inside the

@@ -24,6 +24,7 @@ import (
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/jobs"
+	"github.com/hearth-ai/hearth/flywheel/replica"
 	"github.com/hearth-ai/hearth/flywheel/rollout"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
@@ -54,6 +55,7 @@ type Node struct {
 	fw      *flywheel.Stores
 	capture *capture.Store
 	relay   *relay.Relay
+	copies  *replica.Replicas
 	jobs    *jobs.Manager
 	deploys *rollout.Store
 	docs    *tenantdoc.Book // nil without an operator key
@@ -85,8 +87,8 @@ const sweepEvery = time.Hour
 // New resolves cfg and builds the node's parts in dependency order: data
 // dir, identity, database, tenants, meter, runner, fabric node, audit log
 // anchored in the fabric's peers, access gate, capture store with the
-// relay's forwarder, relay, fine-tuning jobs, rollouts, tenant documents
-// (with an operator key), API,
+// relay's forwarder, relay, adapter copies (replica), fine-tuning jobs,
+// rollouts, tenant documents (with an operator key), API,
 // admin API and, when routing, the gateway. It starts nothing. On error
 // it closes what it opened.
 func New(cfg Config) (_ *Node, err error) {
@@ -121,6 +123,12 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	rc := cfg.Runner
 	rc.Logger = log
+	var src *tenantAdapters
+	if rc.Adapters == nil {
+		// The tenants' registries, once the flywheel's stores are open.
+		src = &tenantAdapters{}
+		rc.Adapters = src
+	}
 	if rc.Engine.Logger == nil {
 		rc.Engine.Logger = log
 	}
@@ -138,6 +146,10 @@ func New(cfg Config) (_ *Node, err error) {
 	}
 	if err := n.openCapture(ctx); err != nil {
 		return nil, err
+	}
+	if src != nil {
+		src.reg.Store(n.fw.Adapters)
+		src.copies.Store(n.copies)
 	}
 	if cfg.OperatorKey != nil { // tenants defined once, by the operator, for every node
 		if n.docs, err = tenantdoc.Open(ctx, n.db, n.tenants, cfg.OperatorKey); err != nil {
@@ -183,6 +195,7 @@ func (n *Node) newFabric() (*fabric.Node, error) {
 			for _, m := range models {
 				l.Models = append(l.Models, m.Name)
 			}
+			l.Adapters = run.LoadedAdapters()
 			l.Slots, l.Busy, l.Queue, l.KVUsedBytes, l.KVTotalBytes = run.Load()
 			return l
 		}
@@ -252,6 +265,11 @@ func (n *Node) openCapture(ctx context.Context) error {
 	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	// Adapters go from the tenant's home to the nodes that serve it.
+	if n.copies, err = replica.New(ctx, replica.Config{Node: n.fab, Identity: n.id, DB: n.db, Registry: fw.Adapters, Tenants: n.tenants,
+		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, Now: n.cfg.Now, Logger: n.log}); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	if err := n.openJobs(ctx, fw); err != nil {
 		return err
 	}
@@ -311,6 +329,7 @@ func (n *Node) buildHandler() error {
 		Jurisdiction:     cfg.Jurisdiction,
 		Version:          cfg.Version,
 		Ready:            n.ready,
+		AdminAction:      n.gate.AdminAction, // vLLM's and llama-server's adapter endpoints
 	})
 	if err != nil {
 		return err
@@ -408,6 +427,7 @@ func (n *Node) startLocked(ctx context.Context) error {
 	n.log.Info("fleet routing", "on", *n.cfg.Route)
 	n.wg.Go(func() { n.sweep(n.ctx) })
 	n.wg.Go(func() { n.relay.TrackPeers(n.ctx) })
+	n.wg.Go(func() { n.copies.Run(n.ctx) })
 	n.wg.Go(func() { n.anchor.Run(n.ctx, n.audit) })
 	n.wg.Go(func() { n.deploys.Run(n.ctx) }) // the rollouts' gates; the last observations written when it ends
 	if err := n.jobs.Start(ctx); err != nil {
@@ -563,6 +583,11 @@ func (n *Node) Rollouts() *rollout.Store { return n.deploys }
 
 func (n *Node) Runner() *runner.Runner { return n.run }
 func (n *Node) Fabric() *fabric.Node   { return n.fab }
+
+// Replicas is where the node's adapters come from across the fleet
+// (Fetch: its own registry first, then the tenant's home).
+func (n *Node) Replicas() *replica.Replicas { return n.copies }
+
 func (n *Node) Registry() *prometheus.Registry {
 	return n.reg
 }

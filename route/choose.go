@@ -30,6 +30,12 @@ const (
 	// AffinityBonus is taken off the prefix owner's score: worth about
 	// one queued request, so affinity never outweighs real overload.
 	AffinityBonus = 25 * time.Millisecond
+	// AdapterBonus is taken off the score of a node that holds the
+	// request's adapter loaded: any other node must first fetch it (from
+	// its replica table or across the fleet) and load it, evicting
+	// another. Worth two queued requests, more than prefix affinity, but
+	// not enough to pile a burst onto one overloaded node.
+	AdapterBonus = 40 * time.Millisecond
 	// InFlightPenalty is added per request this gateway has sent to the
 	// node and not yet seen finish: heartbeats report load once a
 	// second, so without it a burst would all go to one node.
@@ -41,8 +47,15 @@ const (
 // Query describes a request to place.
 type Query struct {
 	// Model the request needs; a node qualifies only if its Load.Models
-	// lists it.
+	// lists it. For a request naming an adapter it is the adapter's base.
 	Model string
+	// Adapter is the served name of the LoRA adapter the request names,
+	// "BASE:ADAPTER" or "BASE:ADAPTER@VERSION" with BASE the Model; empty:
+	// none. Every node serving the base qualifies (a node fetches an
+	// adapter it lacks), and those whose Load.Adapters hold it get
+	// AdapterBonus: the same version, or any version of the name when the
+	// request names none.
+	Adapter string
 	// Jurisdictions the tenant's policy permits; empty permits any.
 	Jurisdictions []string
 	// Narrow is the X-Hearth-Jurisdiction header: only nodes in it
@@ -163,6 +176,12 @@ func (q Query) check() error {
 	if q.Model == "" {
 		return fmt.Errorf("%w: no model", ErrBadQuery)
 	}
+	if q.Adapter != "" {
+		base, _, ok := SplitAdapter(q.Adapter)
+		if !ok || !SameModel(base, q.Model) {
+			return fmt.Errorf("%w: adapter %q is not BASE:ADAPTER for the model %q", ErrBadQuery, q.Adapter, q.Model)
+		}
+	}
 	return nil
 }
 
@@ -219,6 +238,10 @@ func (q Query) score(p fabric.Peer, owner string) Candidate {
 	if p.ID == owner {
 		s -= AffinityBonus
 		why += fmt.Sprintf(" − prefix affinity %v", AffinityBonus)
+	}
+	if q.Adapter != "" && HoldsAdapter(p.Load.Adapters, q.Adapter) {
+		s -= AdapterBonus
+		why += fmt.Sprintf(" − adapter loaded %v", AdapterBonus)
 	}
 	return Candidate{ID: p.ID, Jurisdiction: p.Jurisdiction, Score: s, Reason: why}
 }

@@ -272,3 +272,77 @@ func TestInFlightSpreadsABurst(t *testing.T) {
 		}
 	}
 }
+
+// TestAdapterPreference: a request for an adapter goes to nodes serving
+// its base, preferring the one that holds it loaded, the same version or,
+// with none named, any; the bonus does not outweigh real overload.
+func TestAdapterPreference(t *testing.T) {
+	holds := func(p fabric.Peer, adapters ...string) fabric.Peer {
+		return with(p, func(p *fabric.Peer) { p.Load.Adapters = adapters })
+	}
+	near := peer("near", "KE", 1*time.Millisecond, 0)
+	far := peer("far", "KE", 20*time.Millisecond, 0)
+	tagged := func(p fabric.Peer) fabric.Peer {
+		return with(p, func(p *fabric.Peer) { p.Load.Models = []string{"qwen:q4_k_m"} })
+	}
+	tests := []struct {
+		name   string
+		peers  []fabric.Peer
+		q      Query
+		want   string // "" means an error
+		errHas string
+	}{
+		{name: "no adapter: nearest", peers: []fabric.Peer{near, holds(far, "m:faq@2")}, q: Query{Model: "m"}, want: "near"},
+		{name: "holder of the version wins", peers: []fabric.Peer{near, holds(far, "m:faq@2")}, q: Query{Model: "m", Adapter: "m:faq@2"}, want: "far"},
+		{name: "another version is no bonus", peers: []fabric.Peer{near, holds(far, "m:faq@1")}, q: Query{Model: "m", Adapter: "m:faq@2"}, want: "near"},
+		{name: "no version named: any version counts", peers: []fabric.Peer{near, holds(far, "m:faq@1")}, q: Query{Model: "m", Adapter: "m:faq"}, want: "far"},
+		{name: "another adapter is no bonus", peers: []fabric.Peer{near, holds(far, "m:legal@1")}, q: Query{Model: "m", Adapter: "m:faq"}, want: "near"},
+		{name: "same adapter name on another base is no bonus", peers: []fabric.Peer{near, holds(far, "other:faq@1")}, q: Query{Model: "m", Adapter: "m:faq"}, want: "near"},
+		{name: "base names compare by modelname", peers: []fabric.Peer{near, holds(far, "M:latest:faq@3")}, q: Query{Model: "m", Adapter: "m:faq@3"}, want: "far"},
+		{name: "a tagged base", peers: []fabric.Peer{tagged(near), holds(tagged(far), "qwen:q4_k_m:faq@1")}, q: Query{Model: "qwen:q4_k_m", Adapter: "qwen:q4_k_m:faq@1"}, want: "far"},
+		{name: "nodes without the base do not qualify", peers: []fabric.Peer{holds(with(near, func(p *fabric.Peer) { p.Load.Models = nil }), "m:faq@1"), far}, q: Query{Model: "m", Adapter: "m:faq"}, want: "far"},
+		{name: "the bonus does not outweigh overload", peers: []fabric.Peer{near, holds(with(far, func(p *fabric.Peer) { p.Load.Queue = 3 }), "m:faq@1")}, q: Query{Model: "m", Adapter: "m:faq"}, want: "near"},
+		{name: "adapter for another base is a bad query", peers: []fabric.Peer{near}, q: Query{Model: "m", Adapter: "x:faq"}, errHas: "not BASE:ADAPTER"},
+		{name: "adapter without a base is a bad query", peers: []fabric.Peer{near}, q: Query{Model: "m", Adapter: "faq"}, errHas: "not BASE:ADAPTER"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Choose(tt.peers, tt.q)
+			if tt.want == "" {
+				if !errors.Is(err, ErrBadQuery) || !strings.Contains(err.Error(), tt.errHas) {
+					t.Fatalf("Choose err = %v; want ErrBadQuery with %q", err, tt.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Node != tt.want {
+				t.Errorf("chose %s; want %s (%+v)", d.Node, tt.want, d.Candidates)
+			}
+			if bonus := strings.Contains(d.Candidates[0].Reason, "adapter loaded"); bonus != HoldsAdapter(tt.peers[slices.IndexFunc(tt.peers, func(p fabric.Peer) bool { return p.ID == d.Node })].Load.Adapters, tt.q.Adapter) {
+				t.Errorf("winner's reason %q; the adapter bonus is named exactly when it applies", d.Candidates[0].Reason)
+			}
+		})
+	}
+}
+
+func TestSplitAdapter(t *testing.T) {
+	tests := []struct {
+		in, base, ref string
+		ok            bool
+	}{
+		{"m:faq", "m", "faq", true},
+		{"m:faq@2", "m", "faq@2", true},
+		{"qwen2.5-0.5b:q4_k_m:faq@2", "qwen2.5-0.5b:q4_k_m", "faq@2", true},
+		{"faq", "", "", false},
+		{":faq", "", "", false},
+		{"m:", "", "", false},
+	}
+	for _, tt := range tests {
+		base, ref, ok := SplitAdapter(tt.in)
+		if base != tt.base || ref != tt.ref || ok != tt.ok {
+			t.Errorf("SplitAdapter(%q) = %q, %q, %v; want %q, %q, %v", tt.in, base, ref, ok, tt.base, tt.ref, tt.ok)
+		}
+	}
+}

@@ -6,11 +6,18 @@
 // tried, not overloaded) and scores them:
 //
 //	score = RTT (self: 0) + QueuePenalty × queue + KVPenalty × KV use − AffinityBonus (prefix owner)
+//	        − AdapterBonus (holds the request's adapter loaded)
 //
 // The prefix owner is the candidate that rendezvous hashing (highest
 // random weight) of the request's PrefixKey picks among the candidates: the
 // same system prompt keeps going to the node whose KV cache holds it while
 // that node stays a candidate, and when it drops out only its keys move.
+// A request for a LoRA adapter (Query.Adapter, "BASE:ADAPTER[@VERSION]")
+// is placed by its base: every node serving the base qualifies, since a
+// node that lacks the adapter fetches it (flywheel/replica), and the nodes
+// whose heartbeats list it loaded (fabric.Load.Adapters) get
+// AdapterBonus, so the fleet does not load one adapter everywhere.
+//
 // The lowest score wins, ties broken by node ID, so the choice is
 // deterministic for a given table.
 //

@@ -32,6 +32,7 @@ type loaded struct {
 	// Guarded by r.mu.
 	refs     int
 	lastUsed time.Time
+	adapters map[string]*cached // built adapter sets by what they are (adapted.go)
 }
 
 var _ api.Model = (*loaded)(nil)

@@ -18,10 +18,12 @@ var (
 	descSteps      = prometheus.NewDesc("hearth_batch_steps_total", "Model forward steps run by the scheduler.", []string{"model"}, nil)
 	descPrompt     = prometheus.NewDesc("hearth_prefix_cache_lookup_tokens_total", "Prompt tokens of admitted requests.", []string{"model"}, nil)
 	descPrefixHits = prometheus.NewDesc("hearth_prefix_cache_hit_tokens_total", "Prompt tokens served from a reused KV prefix.", []string{"model"}, nil)
+	descAdapters   = prometheus.NewDesc("hearth_lora_adapters_cached", "LoRA adapter sets built and kept on a loaded model.", []string{"model"}, nil)
+	descAdapterMem = prometheus.NewDesc("hearth_lora_adapter_bytes", "Memory of the LoRA adapter sets kept on a loaded model.", []string{"model"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLoaded, descQueue, descActive, descKVUsed, descKVLive, descKVTotal, descSteps, descPrompt, descPrefixHits} {
+	for _, d := range []*prometheus.Desc{descLoaded, descQueue, descActive, descKVUsed, descKVLive, descKVTotal, descSteps, descPrompt, descPrefixHits, descAdapters, descAdapterMem} {
 		ch <- d
 	}
 }
@@ -29,9 +31,11 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	c.r.mu.Lock()
 	var ready []*loaded
+	sets, bytes := map[*loaded]int{}, map[*loaded]int64{}
 	for _, l := range c.r.loaded {
 		if l.ready() {
 			ready = append(ready, l)
+			sets[l], bytes[l] = len(l.adapters), l.adapterBytes()
 		}
 	}
 	c.r.mu.Unlock()
@@ -52,5 +56,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(descSteps, float64(st.Steps))
 		cnt(descPrompt, float64(st.PromptTokens))
 		cnt(descPrefixHits, float64(st.PrefixHits))
+		g(descAdapters, float64(sets[l]))
+		g(descAdapterMem, float64(bytes[l]))
 	}
 }

@@ -1,8 +1,10 @@
 // Package runner keeps a node's models loaded and running: it finds a model
 // by name (a file given on the command line or the model store), loads it on
 // first use behind a batch scheduler, keeps it for a keep-alive period after
-// its last request, and unloads idle models when memory runs short. It is
-// the api.Backend of a node.
+// its last request, and unloads idle models when memory runs short. It
+// serves LoRA adapters on them too (adapted.go, adapters.go): named
+// BASE:ADAPTER[@VERSION] or picked by id, built once per loaded base and
+// kept in the same memory budget. It is the api.Backend of a node.
 package runner
 
 import (
@@ -13,6 +15,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hearth-ai/hearth/api"
@@ -41,6 +44,26 @@ type Config struct {
 	// first, to make room. Default 80% of the machine's memory.
 	MemoryLimit int64
 	Logger      *slog.Logger
+
+	// Adapters finds the LoRA adapters requests name as
+	// BASE:ADAPTER[@VERSION] for their caller (the node's: the tenant's
+	// registry). Nil: only the published ones below.
+	Adapters Adapters
+	// LoRA are adapter files published to every caller from the start,
+	// with ids in this order (llama-server's --lora): each applies, at
+	// its global scale, to every request for a base it fits that has no
+	// "lora" field, and is named BASE:NAME (NAME: the file's name without
+	// .gguf). Each must fit a model served.
+	LoRA []LoRAFile
+	// LoRAInitWithoutApply starts the LoRA files' global scales at 0
+	// (llama-server's --lora-init-without-apply).
+	LoRAInitWithoutApply bool
+	// MaxPublished bounds the adapters published at once (LoRA and
+	// LoadLoRA's). Default DefaultMaxPublished.
+	MaxPublished int
+	// MaxCachedAdapters bounds the adapter sets built per loaded base.
+	// Default DefaultMaxCachedAdapters.
+	MaxCachedAdapters int
 }
 
 // Runner implements api.Backend.
@@ -49,11 +72,18 @@ type Runner struct {
 	log   *slog.Logger
 	files map[string]string // canonical name -> path
 
-	mu      sync.Mutex
-	loaded  map[string]*loaded // canonical name -> model, including ones loading
-	closing bool
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	loaded    map[string]*loaded    // canonical name -> model, including ones loading
+	named     map[string]*published // published adapters by name
+	preloaded []*published          // the LoRA files, by id
+	closing   bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
+
+	pubLoads atomic.Int64 // adapters published so far, for their cache keys
+
+	digestMu sync.Mutex
+	digests  map[string]string // base file (path, size, mtime) -> hex SHA-256
 }
 
 var _ api.Backend = (*Runner)(nil)
@@ -70,7 +100,14 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{cfg: cfg, log: cfg.Logger, files: map[string]string{}, loaded: map[string]*loaded{}, stop: make(chan struct{})}
+	if cfg.MaxPublished <= 0 {
+		cfg.MaxPublished = DefaultMaxPublished
+	}
+	if cfg.MaxCachedAdapters <= 0 {
+		cfg.MaxCachedAdapters = DefaultMaxCachedAdapters
+	}
+	r := &Runner{cfg: cfg, log: cfg.Logger, files: map[string]string{}, loaded: map[string]*loaded{}, stop: make(chan struct{}),
+		named: map[string]*published{}, digests: map[string]string{}}
 	for _, path := range cfg.Files {
 		f, err := gguf.Open(path)
 		if err != nil {
@@ -86,6 +123,9 @@ func New(cfg Config) (*Runner, error) {
 			return nil, fmt.Errorf("runner: %s and %s would both be named %q", prev, path, name)
 		}
 		r.files[name] = path
+	}
+	if err := r.publish(cfg.LoRA, cfg.LoRAInitWithoutApply); err != nil {
+		return nil, err
 	}
 	r.wg.Add(1)
 	go r.janitor()
@@ -140,8 +180,30 @@ func cut(s string) (string, string, bool) {
 	return s, "", false
 }
 
-// Models lists the files and the store's models.
+// Models lists the files and the store's models, and the adapters on
+// them the caller in ctx may use (named BASE:ADAPTER, with Base set).
 func (r *Runner) Models(ctx context.Context) ([]api.ModelInfo, error) {
+	out, err := r.baseModels()
+	if err != nil {
+		return nil, err
+	}
+	bases := make(map[string]api.ModelInfo, len(out))
+	for _, mi := range out {
+		if canon, _, err := r.resolve(mi.Name); err == nil {
+			bases[canon] = mi
+		}
+	}
+	more, err := r.adapterModels(ctx, bases)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, more...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// baseModels lists the files and the store's models.
+func (r *Runner) baseModels() ([]api.ModelInfo, error) {
 	var out []api.ModelInfo
 	seen := map[string]bool{}
 	for canon, path := range r.files {
@@ -205,12 +267,8 @@ func describeFile(path string) (api.ModelInfo, error) {
 	return info, nil
 }
 
-// Acquire returns the named model, loading it if needed.
-func (r *Runner) Acquire(ctx context.Context, name string) (api.Model, func(), error) {
-	canon, path, err := r.resolve(name)
-	if err != nil {
-		return nil, nil, err
-	}
+// acquireBase returns the base model canon, loading it if needed.
+func (r *Runner) acquireBase(ctx context.Context, canon, path string) (*loaded, func(), error) {
 	r.mu.Lock()
 	if r.closing {
 		r.mu.Unlock()
@@ -218,7 +276,7 @@ func (r *Runner) Acquire(ctx context.Context, name string) (api.Model, func(), e
 	}
 	l := r.loaded[canon]
 	if l == nil {
-		l = &loaded{r: r, name: r.displayName(canon), canon: canon, path: path, done: make(chan struct{})}
+		l = &loaded{r: r, name: r.displayName(canon), canon: canon, path: path, done: make(chan struct{}), adapters: map[string]*cached{}}
 		r.loaded[canon] = l
 		l.refs++
 		r.mu.Unlock()
@@ -284,29 +342,52 @@ func (r *Runner) unloadExpired() {
 	}
 }
 
-// makeRoom unloads idle models, least recently used first, until need
-// more bytes fit the memory limit. It reports false if they cannot.
+// makeRoom unloads idle models and drops idle adapter sets, least
+// recently used first, until need more bytes fit the memory limit. It
+// reports false if they cannot.
 func (r *Runner) makeRoom(need int64, self *loaded) bool {
+	type idle struct {
+		lastUsed time.Time
+		model    *loaded // a model, with its adapters
+		owner    *loaded // or an adapter set of owner's
+		set      *cached
+	}
 	r.mu.Lock()
 	var used int64
-	var idle []*loaded
+	var cands []idle
 	for _, l := range r.loaded {
 		if l == self || !l.ready() {
 			continue
 		}
-		used += l.memory
+		used += l.memory + l.adapterBytes()
 		if l.refs == 0 {
-			idle = append(idle, l)
+			cands = append(cands, idle{lastUsed: l.lastUsed, model: l})
+		}
+		for _, c := range l.adapters {
+			if c.refs == 0 && c.ready() {
+				cands = append(cands, idle{lastUsed: c.lastUsed, owner: l, set: c})
+			}
 		}
 	}
-	sort.Slice(idle, func(i, j int) bool { return idle[i].lastUsed.Before(idle[j].lastUsed) })
+	sort.Slice(cands, func(i, j int) bool { return cands[i].lastUsed.Before(cands[j].lastUsed) })
 	var victims []*loaded
-	for used+need > r.cfg.MemoryLimit && len(idle) > 0 {
-		v := idle[0]
-		idle = idle[1:]
-		delete(r.loaded, v.canon)
-		used -= v.memory
-		victims = append(victims, v)
+	gone := map[*loaded]bool{}
+	for _, v := range cands {
+		if used+need <= r.cfg.MemoryLimit {
+			break
+		}
+		switch {
+		case v.model != nil:
+			delete(r.loaded, v.model.canon)
+			used -= v.model.memory + v.model.adapterBytes()
+			gone[v.model] = true
+			victims = append(victims, v.model)
+		case !gone[v.owner] && v.owner.adapters[v.set.key] == v.set:
+			delete(v.owner.adapters, v.set.key)
+			v.set.dropped = true
+			used -= v.set.bytes
+			r.log.Info("dropping an idle LoRA adapter under memory pressure", "model", v.owner.name, "memory_kib", v.set.bytes>>10)
+		}
 	}
 	fits := used+need <= r.cfg.MemoryLimit || used == 0
 	r.mu.Unlock()

@@ -16,7 +16,7 @@ func newLoadgenCmd(g *globals) *cobra.Command {
 	var (
 		url, model, key, prompt string
 		streamsFlag             string
-		tokens, rounds          int
+		tokens, rounds, lora    int
 		asJSON                  bool
 	)
 	cmd := &cobra.Command{
@@ -26,7 +26,9 @@ func newLoadgenCmd(g *globals) *cobra.Command {
 Hearth node, or llama.cpp's llama-server for comparison) and report, per
 concurrency level, aggregate generation tokens/s, time to first token
 (median and p95) and per-stream tokens/s. Each stream asks for --tokens
-tokens with ignore_eos, at temperature 0, --rounds times.`,
+tokens with ignore_eos, at temperature 0, --rounds times. With --lora N,
+stream i asks for the server's LoRA adapter i mod N at scale 1 (the "lora"
+field llama-server and Hearth take; ids as GET /lora-adapters lists them).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var levels []int
@@ -45,7 +47,7 @@ tokens with ignore_eos, at temperature 0, --rounds times.`,
 				}
 				model = ids[0]
 			}
-			results, err := c.Load(cmd.Context(), client.LoadConfig{Model: model, Prompt: prompt, Streams: levels, Tokens: tokens, Rounds: rounds})
+			results, err := c.Load(cmd.Context(), client.LoadConfig{Model: model, Prompt: prompt, Streams: levels, Tokens: tokens, Rounds: rounds, LoRA: lora})
 			if err != nil {
 				return fmt.Errorf("loadgen: %w", err)
 			}
@@ -76,6 +78,7 @@ tokens with ignore_eos, at temperature 0, --rounds times.`,
 	f.StringVar(&streamsFlag, "streams", "1,4,16", "comma-separated concurrency levels")
 	f.IntVarP(&tokens, "tokens", "n", 128, "tokens per request")
 	f.IntVar(&rounds, "rounds", 2, "requests per stream at each level")
+	f.IntVar(&lora, "lora", 0, "spread the streams over this many of the server's LoRA adapters, by id (0: send no \"lora\" field)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -139,6 +139,7 @@ func newCLI(g *globals) *cobra.Command {
 		newLoadgenCmd(g),
 		newBenchCmd(g),
 		newGenModelCmd(g),
+		newGenAdapterCmd(g),
 		newAuditCmd(g),
 		newNodeCmd(g),
 		newTenantsCmd(g),

@@ -54,6 +54,9 @@ type serveOptions struct {
 	limits         hearthnode.Limits
 	trainThreads   int
 	maxFileBytes   int64
+	lora           []string // llama-server's --lora FILE
+	loraScaled     []string // --lora-scaled FILE:SCALE
+	loraNoApply    bool     // --lora-init-without-apply
 	rolloutEvery   time.Duration
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
@@ -121,6 +124,9 @@ let streams in flight finish (up to --drain).`,
 	f.IntVar(&o.limits.MaxConnsPerIP, "max-conns-per-ip", hearthnode.DefaultMaxConnsPerIP, "connections one client (an IPv4 address, an IPv6 /64, this machine over loopback) may hold open at once; more get a 503 (0: no limit)")
 	f.IntVar(&o.trainThreads, "train-threads", 0, "threads of the one fine-tuning job training at a time (0: half the cores, at least one, so serving keeps the rest)")
 	f.Int64Var(&o.maxFileBytes, "max-file-bytes", 0, "largest training file /v1/files takes; larger get a 413 (0: 64 MiB)")
+	f.StringSliceVar(&o.lora, "lora", nil, "LoRA adapter file to serve at global scale 1, as llama-server's --lora: applied to requests for every model it fits that send no \"lora\" field, and named MODEL:NAME (repeatable, or comma-separated)")
+	f.StringSliceVar(&o.loraScaled, "lora-scaled", nil, "LoRA adapter with a global scale, FILE:SCALE, as llama-server's (repeatable, or comma-separated)")
+	f.BoolVar(&o.loraNoApply, "lora-init-without-apply", false, "start the --lora adapters at global scale 0 (set scales with POST /lora-adapters or per request)")
 	f.DurationVar(&o.rolloutEvery, "rollout-interval", 5*time.Second, "how often the rollouts' gates are evaluated (besides at once when an arm reaches a sample threshold)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
@@ -188,6 +194,20 @@ func (o *serveOptions) nodeConfig(g *globals, log *slog.Logger) (hearthnode.Conf
 	if err != nil {
 		return hearthnode.Config{}, err
 	}
+	var loras []runner.LoRAFile
+	for _, path := range o.lora {
+		if path == "" {
+			return hearthnode.Config{}, fmt.Errorf("--lora: empty file name")
+		}
+		loras = append(loras, runner.LoRAFile{Path: path, Scale: 1})
+	}
+	for _, s := range o.loraScaled {
+		l, err := parseScaled(s)
+		if err != nil {
+			return hearthnode.Config{}, err
+		}
+		loras = append(loras, runner.LoRAFile{Path: l.Name, Scale: l.Scale})
+	}
 	cfg := hearthnode.Config{
 		DataDir: dir, Limits: o.limits, Logger: log, Version: version,
 		Jurisdiction: o.jurisdiction, OperatorKey: op, ClusterPlain: o.clusterPlain, InsecureNoAuth: o.insecure,
@@ -196,6 +216,7 @@ func (o *serveOptions) nodeConfig(g *globals, log *slog.Logger) (hearthnode.Conf
 			Engine:    engine.Options{Threads: o.threads, Context: o.ctxSize, KVType: o.kvType},
 			Sched:     sched.Config{MaxSeqs: o.parallel, KVTokens: o.kvTokens, MaxQueue: o.queue, BatchTokens: o.batchTokens, StepDelay: o.faultStepDelay},
 			KeepAlive: o.keepAlive,
+			LoRA:      loras, LoRAInitWithoutApply: o.loraNoApply,
 		},
 		Fabric: fabric.Config{Site: o.site, Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL,
 			Credentials: o.natsCreds, HeartbeatInterval: o.heartbeat, AddedLatency: o.faultLatency},

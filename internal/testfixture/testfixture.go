@@ -219,3 +219,21 @@ func AdapterFile(t testing.TB, arch string, seed float32) []byte {
 	}
 	return buf.Bytes()
 }
+
+// AuditRecords reads the audit log in dir (a node's DATA/audit), whose
+// writer the caller has closed, as its records.
+func AuditRecords(t testing.TB, dir string) []audit.Record {
+	t.Helper()
+	var sb strings.Builder
+	if _, err := audit.Export(dir, &sb, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var recs []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(sb.String()), "\n") {
+		var r audit.Record
+		if json.Unmarshal([]byte(line), &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}

@@ -1,0 +1,113 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/hearth-ai/hearth/access"
+	"github.com/hearth-ai/hearth/api"
+	"github.com/hearth-ai/hearth/engine/adapter"
+	"github.com/hearth-ai/hearth/flywheel/registry"
+	"github.com/hearth-ai/hearth/flywheel/replica"
+	"github.com/hearth-ai/hearth/runner"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// tenantAdapters is the node's runner.Adapters: the adapter registry of
+// the caller's tenant (tenant.PrincipalFrom; none: the local tenant of
+// a node without tenants). Another tenant's adapters are not there to
+// find: a tenant's lookups run under its own id. The registry is set once
+// the flywheel's stores are open, after the runner is built.
+type tenantAdapters struct {
+	reg atomic.Pointer[registry.Store]
+	// copies, when set, brings an adapter this node does not hold from the
+	// tenant's home node, if the tenant's policy lets this node run it.
+	copies atomic.Pointer[replica.Replicas]
+}
+
+var _ runner.Adapters = (*tenantAdapters)(nil)
+
+func callerTenant(ctx context.Context) string {
+	if p, ok := tenant.PrincipalFrom(ctx); ok && p.Tenant.ID != "" {
+		return p.Tenant.ID
+	}
+	return access.LocalTenant
+}
+
+func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base) (runner.FoundAdapter, error) {
+	reg := t.reg.Load()
+	if reg == nil {
+		return runner.FoundAdapter{}, fmt.Errorf("%w: no adapter registry", api.ErrModelNotFound)
+	}
+	tid := callerTenant(ctx)
+	name, version, err := registry.ParseRef(ref)
+	if err != nil {
+		return runner.FoundAdapter{}, fmt.Errorf("%w: %q is not an adapter name: %v", api.ErrModelNotFound, ref, err)
+	}
+	v, err := reg.Get(ctx, tid, name, version)
+	if copies := t.copies.Load(); errors.Is(err, registry.ErrNotFound) && copies != nil {
+		return t.copy(ctx, copies, tid, ref, base)
+	}
+	switch {
+	case errors.Is(err, registry.ErrNotFound), errors.Is(err, registry.ErrInvalid):
+		return runner.FoundAdapter{}, fmt.Errorf("%w: %v", api.ErrModelNotFound, err)
+	case err != nil:
+		return runner.FoundAdapter{}, err
+	case v.State != registry.StateActive:
+		return runner.FoundAdapter{}, fmt.Errorf("%w: adapter %s is retired", api.ErrModelNotFound, v.Ref())
+	}
+	if err := v.CheckBase(base.Digest, base.Arch); err != nil {
+		return runner.FoundAdapter{}, fmt.Errorf("%w: %s is not for %s: %w", api.ErrInvalidModel, v.Ref(), base.Name, err)
+	}
+	ver := v.Version
+	return runner.FoundAdapter{Name: v.Ref(), Key: tid + "/" + v.Ref() + "/" + v.SHA256,
+		Open: func(ctx context.Context) (*adapter.Adapter, error) {
+			plain, v, err := reg.Open(ctx, tid, name, ver)
+			if err != nil {
+				return nil, err
+			}
+			a, err := adapter.Parse(plain, v.Ref())
+			if err != nil {
+				return nil, fmt.Errorf("registry: %s: %w", v.Ref(), err)
+			}
+			return a, nil
+		}}, nil
+}
+
+// copy finds an adapter the tenant's home holds, through the node's
+// copies of such adapters (replica.Replicas.Find, which fetches it once,
+// checked and sealed, and confirms it with the home as it is used).
+func (t *tenantAdapters) copy(ctx context.Context, copies *replica.Replicas, tid, ref string, base runner.Base) (runner.FoundAdapter, error) {
+	v, open, err := copies.Find(ctx, tid, ref, registry.Base{Name: base.Name, Digest: base.Digest, Arch: base.Arch})
+	switch {
+	case errors.Is(err, registry.ErrBaseMismatch):
+		return runner.FoundAdapter{}, fmt.Errorf("%w: %s is not for %s: %w", api.ErrInvalidModel, ref, base.Name, err)
+	case errors.Is(err, registry.ErrNotFound), errors.Is(err, replica.ErrRetired), errors.Is(err, replica.ErrNoHome), errors.Is(err, replica.ErrNotPermitted):
+		return runner.FoundAdapter{}, fmt.Errorf("%w: %v", api.ErrModelNotFound, err)
+	case err != nil:
+		return runner.FoundAdapter{}, err
+	}
+	return runner.FoundAdapter{Name: v.Ref(), Key: tid + "/" + v.Ref() + "/" + v.SHA256, Open: open}, nil
+}
+
+func (t *tenantAdapters) List(ctx context.Context) ([]runner.ListedAdapter, error) {
+	reg := t.reg.Load()
+	if reg == nil {
+		return nil, nil
+	}
+	vs, err := reg.List(ctx, callerTenant(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runner.ListedAdapter, 0, len(vs))
+	for _, v := range vs {
+		if v.State != registry.StateActive {
+			continue
+		}
+		out = append(out, runner.ListedAdapter{Name: v.Ref(), Base: runner.Base{Name: v.Base.Name, Digest: v.Base.Digest, Arch: v.Base.Arch},
+			Size: v.Size, Created: v.Created})
+	}
+	return out, nil
+}

@@ -49,8 +49,12 @@ func TestRolloutWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(base)
+	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := n.Flywheel().Adapters.Create(ctx, acme, "support", registry.Meta{Base: registry.Base{Name: "stories260K",
-		Digest: hex.EncodeToString(sum[:])}}, testfixture.AdapterFile(t, "llama", 1)); err != nil {
+		Digest: hex.EncodeToString(sum[:])}}, lora); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n.Flywheel().Adapters.Create(ctx, acme, "alien", registry.Meta{Base: registry.Base{Name: "stories260K",
@@ -94,8 +98,8 @@ func TestRolloutWiring(t *testing.T) {
 	if _, _, body := do("GET", "/admin/v1/rollouts", ""); !strings.Contains(body, `"data":[]`) {
 		t.Fatalf("refused starts left rollouts: %s", body)
 	}
-	// The eval gate skipped: the fixture adapter does not fit the model's
-	// shapes (the eval gate's real run is the command line's test).
+	// The eval gate skipped: the adapter was trained on no dataset (the
+	// eval gate's real run is the command line's test).
 	status, _, body := do("POST", "/admin/v1/rollouts",
 		`{"tenant":"acme","model":"stories260K","candidate":"stories260K:support","gates":{"skip_eval":true,"step_sample":100000}}`)
 	if status != 201 {
@@ -112,22 +116,27 @@ func TestRolloutWiring(t *testing.T) {
 		got, err := n.Rollouts().Get(ctx, r.ID)
 		return err == nil && got.State == rollout.StateLive
 	})
-	// A user the stable serves: the request for the deployment's name
-	// runs on the stable, says so, and is counted for it.
-	user := ""
-	for i := 0; user == ""; i++ {
-		if u := fmt.Sprint("user-", i); rollout.Bucket(r.ID, "user\x00"+u) >= 10 {
-			user = u
+	// A user of each arm: the request for the deployment's name runs on
+	// the arm's version, says so, and is counted for the arm.
+	var stableUser, candUser string
+	for i := 0; stableUser == "" || candUser == ""; i++ {
+		u := fmt.Sprint("user-", i)
+		if rollout.Bucket(r.ID, "user\x00"+u) < 10 {
+			candUser = u
+		} else {
+			stableUser = u
 		}
 	}
-	status, hdr, body := do("POST", "/v1/chat/completions",
-		`{"model":"stories260K","user":"`+user+`","max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`)
-	if status != 200 || hdr.Get("X-Hearth-Rollout") != r.ID+" stable" {
-		t.Fatalf("%d %q %s", status, hdr.Get("X-Hearth-Rollout"), body)
+	for _, tc := range []struct{ user, arm, model string }{{stableUser, "stable", "stories260K"}, {candUser, "candidate", "stories260K:support@1"}} {
+		status, hdr, body := do("POST", "/v1/chat/completions",
+			`{"model":"stories260K","user":"`+tc.user+`","max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`)
+		if status != 200 || hdr.Get("X-Hearth-Rollout") != r.ID+" "+tc.arm || !strings.EqualFold(hdr.Get("X-Hearth-Model"), tc.model) {
+			t.Fatalf("%s: %d %q %q %s", tc.arm, status, hdr.Get("X-Hearth-Rollout"), hdr.Get("X-Hearth-Model"), body)
+		}
 	}
-	testfixture.WaitFor(t, "the request to be counted for the stable", func() bool {
+	testfixture.WaitFor(t, "the requests to be counted for their arms", func() bool {
 		_, checks, err := n.Rollouts().Status(ctx, r.ID)
-		return err == nil && len(checks) == 4 && checks[2].StableN == 1 // error_rate over the stable's requests
+		return err == nil && len(checks) == 4 && checks[2].StableN == 1 && checks[2].CandidateN == 1 // error_rate's samples
 	})
 	if status, _, body := do("POST", "/admin/v1/rollouts/"+r.ID+"/promote", `{"share":101}`); status != 400 {
 		t.Fatalf("promote to 101: %d %s", status, body)

@@ -10,6 +10,12 @@
 //	GET    /admin/v1/keys/{id}            show a key
 //	DELETE /admin/v1/keys/{id}            revoke a key, at once
 //	POST   /admin/v1/tenants/{name}/erase erase captured data by response or end user, fleet-wide
+//	GET    /admin/v1/rollouts             list rollouts (?tenant=NAME)
+//	POST   /admin/v1/rollouts             start one: {"tenant", "model", "candidate", "share", "gates"}
+//	GET    /admin/v1/rollouts/{id}        one, its gates evaluated now
+//	POST   /admin/v1/rollouts/{id}/promote  {"share": N} sets the share; none makes the candidate the stable
+//	POST   /admin/v1/rollouts/{id}/rollback {"reason"}
+//	GET    /admin/v1/rollouts/{id}/history  its steps, as audited
 //
 // The server in front authenticates the caller and passes the principal
 // in the request's context (tenant.WithPrincipal); every route requires
@@ -46,6 +52,8 @@ type Config struct {
 	Now func() time.Time
 	// Erase, if set, serves the erase route (nil: 501).
 	Erase Eraser
+	// Rollouts, if set, serves the rollout routes (nil: 501).
+	Rollouts Rollouts
 }
 
 // maxBody bounds request bodies; a tenant's JSON is a few hundred bytes.
@@ -76,6 +84,11 @@ func New(cfg Config) http.Handler {
 	h.mux.Handle("/admin/v1/tenants/{name}/keys", h.route(methods{"GET": h.listKeys, "POST": h.createKey}))
 	h.mux.Handle("/admin/v1/keys/{id}", h.route(methods{"GET": h.getKey, "DELETE": h.revokeKey}))
 	h.mux.Handle("/admin/v1/tenants/{name}/erase", h.route(methods{"POST": h.erase}))
+	h.mux.Handle("/admin/v1/rollouts", h.route(methods{"GET": h.listRollouts, "POST": h.startRollout}))
+	h.mux.Handle("/admin/v1/rollouts/{id}", h.route(methods{"GET": h.getRollout}))
+	h.mux.Handle("/admin/v1/rollouts/{id}/promote", h.route(methods{"POST": h.promoteRollout}))
+	h.mux.Handle("/admin/v1/rollouts/{id}/rollback", h.route(methods{"POST": h.rollbackRollout}))
+	h.mux.Handle("/admin/v1/rollouts/{id}/history", h.route(methods{"GET": h.rolloutHistory}))
 	return h
 }
 

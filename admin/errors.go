@@ -70,6 +70,9 @@ func classify(err error) error {
 	case errors.Is(err, tenant.ErrExists):
 		return &apiError{Status: http.StatusConflict, Type: typeInvalidRequest, Code: "already_exists", Message: err.Error()}
 	}
+	if ae := classifyRollout(err); ae != nil {
+		return ae
+	}
 	return err
 }
 

@@ -79,6 +79,9 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
+	if s.cfg.Deployments != nil {
+		s.cfg.Deployments.Feedback(r.Context(), in) // counted for the rollout arm that served it
+	}
 	writeJSON(w, http.StatusOK, feedbackResponse{ID: id, Object: "feedback", ResponseID: req.ResponseID, Status: "recorded"})
 	return nil
 }

@@ -161,6 +161,7 @@ func (s *Server) finish(ctx context.Context, p Pass, m Model, prompt []int32, re
 			o.Err = info.err // the handler failed after the generation (a panic)
 		}
 		p.Done(o)
+		s.observe(ctx, o)
 	}
 }
 

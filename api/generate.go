@@ -36,12 +36,19 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 			return nil, nil, 0, err
 		}
 	}
+	name, err := s.deploy(ctx, name) // a deployment's name is served by the version it picks (deploy.go)
+	if err != nil {
+		return nil, nil, 0, err
+	}
 	start := s.now()
 	m, release, err := s.acquireFrom(ctx, name)
 	for _, alt := range modelname.Spellings(name) {
 		if alt != name && errors.Is(err, ErrModelNotFound) {
 			m, release, err = s.acquireFrom(ctx, alt)
 		}
+	}
+	if err != nil {
+		s.observeFailed(ctx, name, err) // a picked version that cannot load counts against it
 	}
 	if errors.Is(err, ErrModelNotFound) {
 		return nil, nil, 0, modelNotFound(name)

@@ -209,6 +209,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	requestInfoFrom(ctx).user = string(req.User)
 	ctx = withLoRA(ctx, req.LoRA) // llama-server's per-request adapters (lora.go)
 	m, release, _, err := s.acquire(ctx, req.Model)
 	if err != nil {

@@ -130,6 +130,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 		ereq.LogProbs, ereq.TopLogProbs = true, n
 	}
 
+	requestInfoFrom(ctx).user = string(req.User)
 	ctx = withLoRA(ctx, req.LoRA) // llama-server's per-request adapters (lora.go)
 	m, release, _, err := s.acquire(ctx, req.Model)
 	if err != nil {

@@ -77,6 +77,10 @@ type Config struct {
 	// caller, after the response is delivered, and serves POST
 	// /v1/feedback (see capture.go). Nil captures nothing.
 	Capture Capturer
+	// Deployments picks the version that serves a request for a
+	// deployment's name, and hears how it went (deploy.go). Nil: names are
+	// served as given.
+	Deployments Deployments
 }
 
 // DefaultStallTimeout is Config.StallTimeout's default: far longer than
@@ -143,6 +147,9 @@ const DefaultMaxBodyBytes = 8 << 20
 //   - Model names match with or without Ollama's ":latest" tag.
 //   - Every response a model served carries ModelHeader, the served
 //     model's name ("BASE:ADAPTER@VERSION" for a registry adapter).
+//   - With Config.Deployments, a request for a deployment's name is served
+//     by the version it picks for the request's end user, and the response
+//     carries RolloutHeader (deploy.go).
 type Server struct {
 	cfg Config
 	log *slog.Logger
@@ -291,6 +298,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// "cmpl-<random>") so a client can match headers, bodies and logs.
 	info.id = "req-" + info.rand
 	w.Header().Set("X-Request-Id", info.id)
+	info.header = w.Header()
 	ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 	if s.cfg.Gate != nil && gated(r.URL.Path) {
 		caller, err := s.cfg.Gate.Authenticate(r)
@@ -408,6 +416,9 @@ type requestInfo struct {
 	done             func() // tells the gate how the request ended; set by finish
 	served           string // the model that serves the request, sent as ModelHeader
 	narrow           string // the JurisdictionHeader, checked before a model runs
+	user             string // OpenAI's "user", for Deployments.Pick
+	header           http.Header
+	pick             *Pick // the version Deployments picked, if it did
 }
 
 type requestInfoKey struct{}

@@ -141,8 +141,9 @@ func spoolAt(dir string, id *identity.Identity, r Record, now func() time.Time) 
 
 // DefaultSpoolKinds are the kinds the command line spools: tenant and key
 // changes ("admin"), capture exports, erasures and shreds ("capture"), and
-// adapters registered, exported, retired and deleted ("adapter").
-var DefaultSpoolKinds = []string{KindAdmin, "capture", "adapter"}
+// adapters registered, exported, retired and deleted ("adapter"), and
+// rollouts started, promoted and rolled back ("rollout").
+var DefaultSpoolKinds = []string{KindAdmin, "capture", "adapter", "rollout"}
 
 // parseSpooled reads a spool file's record and checks that it is one the
 // writer may append: a single record of a kind in kinds, signed with the

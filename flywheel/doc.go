@@ -17,6 +17,10 @@
 //     adapters trained on those versions (Adapters.MarkErased);
 //   - Source hands a build the tenant's captured, rated interactions.
 //
+// The adapters reach the tenant's users through flywheel/rollout, whose
+// Versions (resolving a rollout's versions in the registry and running its
+// held-out eval gate) this package provides.
+//
 // One process opens them once: two capture stores over one database would
 // each have their own erase hook, and an erasure through the one without
 // them would leave derived examples behind.

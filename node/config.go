@@ -74,6 +74,11 @@ type Config struct {
 	// budget and the upload limit.
 	Jobs JobsConfig
 
+	// RolloutInterval is how often the rollouts' gates are evaluated
+	// (flywheel/rollout), besides at once when an arm reaches a sample
+	// threshold. Zero: 5 seconds.
+	RolloutInterval time.Duration
+
 	// API settings (api.Config's).
 	DefaultMaxTokens int
 	MaxTokensLimit   int

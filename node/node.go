@@ -25,6 +25,7 @@ import (
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/jobs"
 	"github.com/hearth-ai/hearth/flywheel/replica"
+	"github.com/hearth-ai/hearth/flywheel/rollout"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
@@ -56,6 +57,7 @@ type Node struct {
 	relay   *relay.Relay
 	copies  *replica.Replicas
 	jobs    *jobs.Manager
+	deploys *rollout.Store
 	docs    *tenantdoc.Book // nil without an operator key
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -85,8 +87,8 @@ const sweepEvery = time.Hour
 // New resolves cfg and builds the node's parts in dependency order: data
 // dir, identity, database, tenants, meter, runner, fabric node, audit log
 // anchored in the fabric's peers, access gate, capture store with the
-// relay's forwarder, relay, adapter copies (replica), fine-tuning jobs, tenant documents (with an
-// operator key), API,
+// relay's forwarder, relay, adapter copies (replica), fine-tuning jobs,
+// rollouts, tenant documents (with an operator key), API,
 // admin API and, when routing, the gateway. It starts nothing. On error
 // it closes what it opened.
 func New(cfg Config) (_ *Node, err error) {
@@ -268,7 +270,10 @@ func (n *Node) openCapture(ctx context.Context) error {
 		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, Now: n.cfg.Now, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	return n.openJobs(ctx, fw)
+	if err := n.openJobs(ctx, fw); err != nil {
+		return err
+	}
+	return n.openRollouts(ctx, fw)
 }
 
 // openJobs opens the fine-tuning jobs: files sealed under the tenants'
@@ -313,6 +318,7 @@ func (n *Node) buildHandler() error {
 		Gate:             n.gate,
 		Capture:          capture.NewHook(n.capture), // consented capture and POST /v1/feedback
 		FineTuning:       jobs.NewHook(n.jobs),
+		Deployments:      deployments{n.deploys}, // a deployment's name served by its rollout's arms (rollout.go)
 		MaxFileBytes:     n.jobs.MaxFileBytes(),
 		Logger:           n.log,
 		Metrics:          metrics,
@@ -330,7 +336,7 @@ func (n *Node) buildHandler() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", n.gate.Admin(admin.New(admin.Config{Tenants: n.tenants, Logger: n.log, OnAction: n.gate.AdminAction,
-		Preflight: n.gate.Preflight, Erase: n.relay.EraseEverywhere})))
+		Preflight: n.gate.Preflight, Erase: n.relay.EraseEverywhere, Rollouts: n.deploys})))
 	if *cfg.Route {
 		rt, err := gateway.New(gateway.Config{Fabric: n.fab, Local: srv, Gate: n.gate, Audit: n.audit, Logger: n.log,
 			Registerer: n.reg, StallTimeout: cfg.StallTimeout})
@@ -423,6 +429,7 @@ func (n *Node) startLocked(ctx context.Context) error {
 	n.wg.Go(func() { n.relay.TrackPeers(n.ctx) })
 	n.wg.Go(func() { n.copies.Run(n.ctx) })
 	n.wg.Go(func() { n.anchor.Run(n.ctx, n.audit) })
+	n.wg.Go(func() { n.deploys.Run(n.ctx) }) // the rollouts' gates; the last observations written when it ends
 	if err := n.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("serve: fine-tuning jobs: %w", err)
 	}
@@ -569,7 +576,11 @@ func (n *Node) Capture() *capture.Store { return n.capture }
 // Flywheel is the node's capture, dataset and adapter stores.
 func (n *Node) Flywheel() *flywheel.Stores { return n.fw }
 
-func (n *Node) Jobs() *jobs.Manager    { return n.jobs }
+func (n *Node) Jobs() *jobs.Manager { return n.jobs }
+
+// Rollouts is the tenants' rollouts of their deployments' versions.
+func (n *Node) Rollouts() *rollout.Store { return n.deploys }
+
 func (n *Node) Runner() *runner.Runner { return n.run }
 func (n *Node) Fabric() *fabric.Node   { return n.fab }
 

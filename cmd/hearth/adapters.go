@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -20,15 +19,7 @@ func newAdaptersCmd(g *globals) *cobra.Command {
 	// with opens the tenant's flywheel (audited if the command changes or
 	// exports something), runs fn on it and closes it again.
 	with := func(ctx context.Context, audited bool, fn func(*flywheelEnv) error) error {
-		if tenantArg == "" {
-			return errors.New("--tenant is required")
-		}
-		e, err := openFlywheel(ctx, g, tenantArg, audited)
-		if err != nil {
-			return err
-		}
-		defer e.close()
-		return fn(e)
+		return withFlywheel(ctx, g, tenantArg, audited, fn)
 	}
 	cmd := &cobra.Command{
 		Use:   "adapters",

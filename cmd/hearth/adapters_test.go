@@ -25,13 +25,23 @@ const storiesModel = "../../../shared/testdata/models/stories260K.gguf"
 // into the data directory's registry, as hearth train would.
 func register(t *testing.T, dir, tenantName string) []byte {
 	t.Helper()
-	ctx := context.Background()
 	file := testfixture.AdapterFile(t, "llama", 1)
 	base, err := os.ReadFile(storiesModel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(base)
+	meta := registry.Meta{Base: registry.Base{Name: "stories260k", Digest: hex.EncodeToString(sum[:])}, Dataset: registry.DatasetRef{Name: "support"},
+		Metrics: json.RawMessage(`{"train_loss":1.25,"eval_loss":1.5}`)}
+	registerVersion(t, dir, tenantName, "support-lora", meta, file)
+	return file
+}
+
+// registerVersion registers file as the next version of the tenant's
+// adapter name, with meta.
+func registerVersion(t *testing.T, dir, tenantName, name string, meta registry.Meta, file []byte) {
+	t.Helper()
+	ctx := context.Background()
 	d, err := db.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -50,12 +60,9 @@ func register(t *testing.T, dir, tenantName string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := registry.Meta{Base: registry.Base{Name: "stories260k", Digest: hex.EncodeToString(sum[:])}, Dataset: registry.DatasetRef{Name: "support"},
-		Metrics: json.RawMessage(`{"train_loss":1.25,"eval_loss":1.5}`)}
-	if _, err := fw.Adapters.Create(ctx, ten, "support-lora", meta, file); err != nil {
+	if _, err := fw.Adapters.Create(ctx, ten, name, meta, file); err != nil {
 		t.Fatal(err)
 	}
-	return file
 }
 
 func TestAdaptersCLI(t *testing.T) {

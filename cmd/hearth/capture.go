@@ -79,6 +79,20 @@ func openFlywheel(ctx context.Context, g *globals, tenantArg string, audited boo
 	return e, nil
 }
 
+// withFlywheel opens the --tenant's flywheel (audited if the command
+// changes or exports something), runs fn on it and closes it again.
+func withFlywheel(ctx context.Context, g *globals, tenantArg string, audited bool, fn func(*flywheelEnv) error) error {
+	if tenantArg == "" {
+		return errors.New("--tenant is required")
+	}
+	e, err := openFlywheel(ctx, g, tenantArg, audited)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	return fn(e)
+}
+
 func (e *flywheelEnv) close() {
 	if e.log != nil {
 		e.log.Close()

@@ -150,6 +150,7 @@ func newCLI(g *globals) *cobra.Command {
 		newDatasetCmd(g),
 		newTrainCmd(g),
 		newAdaptersCmd(g),
+		newRolloutCmd(g),
 		newEvalCmd(g),
 	)
 	return root

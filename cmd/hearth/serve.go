@@ -57,6 +57,7 @@ type serveOptions struct {
 	lora           []string // llama-server's --lora FILE
 	loraScaled     []string // --lora-scaled FILE:SCALE
 	loraNoApply    bool     // --lora-init-without-apply
+	rolloutEvery   time.Duration
 	// Fault injection for fleet tests on one machine (hidden flags).
 	faultLatency   time.Duration
 	faultStepDelay time.Duration
@@ -126,6 +127,7 @@ let streams in flight finish (up to --drain).`,
 	f.StringSliceVar(&o.lora, "lora", nil, "LoRA adapter file to serve at global scale 1, as llama-server's --lora: applied to requests for every model it fits that send no \"lora\" field, and named MODEL:NAME (repeatable, or comma-separated)")
 	f.StringSliceVar(&o.loraScaled, "lora-scaled", nil, "LoRA adapter with a global scale, FILE:SCALE, as llama-server's (repeatable, or comma-separated)")
 	f.BoolVar(&o.loraNoApply, "lora-init-without-apply", false, "start the --lora adapters at global scale 0 (set scales with POST /lora-adapters or per request)")
+	f.DurationVar(&o.rolloutEvery, "rollout-interval", 5*time.Second, "how often the rollouts' gates are evaluated (besides at once when an arm reaches a sample threshold)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }
@@ -219,7 +221,8 @@ func (o *serveOptions) nodeConfig(g *globals, log *slog.Logger) (hearthnode.Conf
 		Fabric: fabric.Config{Site: o.site, Listen: o.natsListen, ClusterListen: o.clusterAddr, Join: o.join, External: o.natsURL,
 			Credentials: o.natsCreds, HeartbeatInterval: o.heartbeat, AddedLatency: o.faultLatency},
 		DefaultMaxTokens: o.maxTokens, MaxTokensLimit: o.maxTokensLimit, StallTimeout: o.stallTimeout,
-		Jobs: hearthnode.JobsConfig{Threads: o.trainThreads, MaxFileBytes: o.maxFileBytes},
+		Jobs:            hearthnode.JobsConfig{Threads: o.trainThreads, MaxFileBytes: o.maxFileBytes},
+		RolloutInterval: o.rolloutEvery,
 	}
 	if o.routeSet {
 		cfg.Route = &o.route

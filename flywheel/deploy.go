@@ -124,6 +124,12 @@ func (v *Versions) Resolve(ctx context.Context, tenantID, model, name string) (s
 	if err != nil {
 		return "", err
 	}
+	// The registry hands out a retired version named with @VERSION, but
+	// serving refuses it: deployed, its arm's users would get a 404 for
+	// the deployment's name.
+	if ver.State != registry.StateActive {
+		return "", fmt.Errorf("%w: adapter %s is retired", registry.ErrNotFound, ver.Ref())
+	}
 	b, _, err := v.base(model)
 	if err != nil {
 		return "", err

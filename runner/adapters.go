@@ -125,7 +125,7 @@ func (r *Runner) readPublished(name, path string, id int) (*published, error) {
 	}
 	a, err := adapter.Read(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not a LoRA adapter file: %v", api.ErrInvalidModel, clip(path), err)
+		return nil, fmt.Errorf("%w: %s is not a LoRA adapter file: %w", api.ErrInvalidModel, clip(path), err)
 	}
 	p := &published{id: id, name: name, path: path, arch: a.Arch, size: st.Size(), mtime: st.ModTime(), shapes: map[string][2]int64{}, fits: map[string]bool{}}
 	p.key = fmt.Sprintf("file:%s#%d", path, r.pubLoads.Add(1))
@@ -300,6 +300,13 @@ func (r *Runner) LoadLoRA(ctx context.Context, name, path string) error {
 		return fmt.Errorf("%w: %q is a model's name", api.ErrInvalidModel, clip(name))
 	}
 	p, err := r.readPublished(name, path, -1)
+	if errors.Is(err, gguf.ErrFormat) {
+		// The parser's words quote the file's first bytes (its "magic"):
+		// an admin key naming /etc/shadow or node.key would read them.
+		// The operator finds the detail in the log.
+		r.log.Info("LoRA adapter load refused", "path", clip(path), "err", err)
+		return fmt.Errorf("%w: %s is not a LoRA adapter file: not a GGUF file, or a malformed one", api.ErrInvalidModel, clip(path))
+	}
 	if err != nil {
 		return err
 	}

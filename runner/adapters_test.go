@@ -284,6 +284,13 @@ func TestLoRAFlags(t *testing.T) {
 	if err := r.LoadLoRA(context.Background(), "n", "/etc/passwd"); !errors.Is(err, api.ErrInvalidModel) {
 		t.Errorf("loading a text file: %v", err)
 	}
+	// The refusal says what the file is not, never what it holds: an
+	// admin key must not read a secret's first bytes through the error.
+	secret := t.TempDir() + "/node.key"
+	writeFile(t, secret, []byte("s3cr3t key material"))
+	if err := r.LoadLoRA(context.Background(), "n", secret); !errors.Is(err, api.ErrInvalidModel) || strings.Contains(err.Error(), "s3cr") {
+		t.Errorf("loading a secret file: %v", err)
+	}
 	for _, name := range []string{"a:b", "x@1", "", "../up", strings.Repeat("n", 65)} {
 		if err := r.LoadLoRA(context.Background(), name, path); !errors.Is(err, api.ErrInvalidModel) {
 			t.Errorf("loading as %q: %v", name, err)

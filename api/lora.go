@@ -233,7 +233,11 @@ func (s *Server) loraAdapters(w http.ResponseWriter, r *http.Request) error {
 		if err := lb.SetLoRAScales(l); err != nil {
 			return loraError(err, "body")
 		}
-		if err := s.adminAction(r.Context(), "lora.scales", map[string]string{"scales": string(data)}); err != nil {
+		// The record holds the scales as parsed, not the body: padding
+		// and unknown fields would otherwise make the audit log keep
+		// megabytes a client chose.
+		scales, _ := json.Marshal(l)
+		if err := s.adminAction(r.Context(), "lora.scales", map[string]string{"scales": string(scales)}); err != nil {
 			old := make([]LoRA, len(before))
 			for i, a := range before {
 				old[i] = LoRA{ID: a.ID, Scale: a.Scale}

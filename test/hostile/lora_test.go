@@ -3,6 +3,8 @@ package hostile
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,3 +128,57 @@ func TestHostileLoRA(t *testing.T) {
 }
 
 func baseName(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
+
+// TestHostileLoRAAdminLeaks: the admin endpoints that change a node's
+// adapters keep what the audit log and an error hold to what was done.
+// A POST /lora-adapters padded with megabytes of unknown fields used to
+// be audited whole (the body, verbatim), and a refused
+// /v1/load_lora_adapter quoted the named file's first bytes, a secret's
+// included.
+func TestHostileLoRAAdminLeaks(t *testing.T) {
+	dir := t.TempDir()
+	Tenant(t, dir, "acme")
+	admin := strings.TrimSpace(Hearth(t, "keys", "create", "--tenant", "acme", "--scopes", "inference,admin", "--data-dir", dir))
+	n := Start(t, dir, "--lora", testfixture.AdapterFor(t, fleet.ModelFile(t), 1, 4))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	auth := []string{"Authorization", "Bearer " + admin}
+
+	before := fileSize(t, segment(t, dir))
+	pad := strings.Repeat("A", 2<<20)
+	status, body, err := n.Post(ctx, "/lora-adapters", `[{"id":0,"scale":0.5,"pad":"`+pad+`"}`+strings.Repeat(" ", 1<<20)+`]`, auth...)
+	if err != nil || status != 200 || !strings.Contains(body, `"scale":0.5`) {
+		t.Fatalf("padded POST /lora-adapters: %d %v %.300s", status, err, body)
+	}
+	// The scales change is audited (within seconds), and small.
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSize(t, segment(t, dir)) == before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if grew := fileSize(t, segment(t, dir)) - before; grew == 0 || grew > 16<<10 {
+		t.Errorf("the audit log grew by %d bytes for one scales change", grew)
+	}
+
+	secret := filepath.Join(t.TempDir(), "key.gguf")
+	if err := os.WriteFile(secret, []byte("TOPSECRET material"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	status, body, err = n.Post(ctx, "/v1/load_lora_adapter", fmt.Sprintf(`{"lora_name":"x","lora_path":%q}`, secret), auth...)
+	if err != nil || status != 400 || !strings.Contains(body, "not a LoRA adapter") || strings.Contains(body, "TOPS") {
+		t.Errorf("loading a secret file: %d %v %.300s; want a 400 that quotes none of it", status, err, body)
+	}
+	n.MustBeAlive()
+	n.Stop()
+	if out, stderr, err := HearthErr(t, "audit", "verify", "--data-dir", dir); err != nil {
+		t.Errorf("audit verify: %v\n%s%s", err, out, stderr)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}

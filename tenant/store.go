@@ -168,6 +168,11 @@ type execer interface {
 }
 
 func getTenant(ctx context.Context, q querier, nameOrID string) (Tenant, error) {
+	// No name or ID is this long; a client's megabyte of one is not
+	// worth a query, nor repeating in the error.
+	if len(nameOrID) > maxNameLen {
+		return Tenant{}, fmt.Errorf("%w: no tenant %q... (%d bytes)", ErrNotFound, nameOrID[:maxNameLen], len(nameOrID))
+	}
 	col := "name"
 	if strings.HasPrefix(nameOrID, tenantIDPrefix) {
 		col = "id"

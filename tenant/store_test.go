@@ -37,6 +37,10 @@ func TestTenantCRUD(t *testing.T) {
 	if _, err := s.GetTenant(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown tenant: %v; want ErrNotFound", err)
 	}
+	// A name no tenant could have is not found, and not repeated whole.
+	if _, err := s.GetTenant(ctx, strings.Repeat("x", 60000)); !errors.Is(err, ErrNotFound) || len(err.Error()) > 200 {
+		t.Errorf("a 60,000-byte name: %.300v (%d bytes); want a short ErrNotFound", err, len(err.Error()))
+	}
 	mustTenant(t, s, Tenant{Name: "afya"})
 	list, err := s.ListTenants(ctx)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/hearth-ai/hearth/flywheel/dataset"
 )
 
 // Gates are a rollout's promotion and rollback rules. DefaultGates gives
@@ -60,6 +62,7 @@ const (
 	maxSteps        = 100
 	maxSample       = 1_000_000
 	maxDwellSeconds = 30 * 24 * 3600
+	maxRefBytes     = 128 // a dataset's NAME@VERSION: a name of 64, a version of at most 19 digits
 )
 
 // check reports the first field that makes no sense, naming it.
@@ -84,6 +87,15 @@ func (g Gates) check() error {
 		return bad("step_sample", "%d: want 0 to %d", g.StepSample, maxSample)
 	case g.DwellSeconds < 0 || g.DwellSeconds > maxDwellSeconds:
 		return bad("dwell_seconds", "%d: want 0 to %d (30 days)", g.DwellSeconds, maxDwellSeconds)
+	case len(g.EvalDataset) > maxRefBytes:
+		// Kept in the rollout and in three of its audit records: a body's
+		// megabyte of it used to be.
+		return bad("eval_dataset", "%d bytes: want a dataset NAME or NAME@VERSION", len(g.EvalDataset))
+	}
+	if g.EvalDataset != "" {
+		if _, _, err := dataset.ParseRef(g.EvalDataset); err != nil {
+			return bad("eval_dataset", "%v", err)
+		}
 	}
 	for i, s := range g.Steps {
 		if s < 1 || s > 100 || (i > 0 && s <= g.Steps[i-1]) {

@@ -145,12 +145,21 @@ func TestGatesCheck(t *testing.T) {
 		{"steps", func(g *Gates) { g.Steps = []int{50, 101} }},
 		{"step_sample", func(g *Gates) { g.StepSample = -5 }},
 		{"dwell_seconds", func(g *Gates) { g.DwellSeconds = -1 }},
+		{"eval_dataset", func(g *Gates) { g.EvalDataset = "../../x" }},
+		{"eval_dataset", func(g *Gates) { g.EvalDataset = "support@0x10" }},
+		{"eval_dataset", func(g *Gates) { g.EvalDataset = strings.Repeat("d", 900_000) }},
 	} {
 		g := DefaultGates()
 		tc.edit(&g)
 		err := g.check()
-		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "gates."+tc.field) {
-			t.Errorf("%+v: %v, want ErrInvalid naming gates.%s", g, err, tc.field)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "gates."+tc.field) || len(err.Error()) > 400 {
+			t.Errorf("%.200v: %.300v, want a short ErrInvalid naming gates.%s", g, err, tc.field)
+		}
+	}
+	for _, ok := range []string{"", "support", "support@3"} {
+		g := DefaultGates()
+		if g.EvalDataset = ok; g.check() != nil {
+			t.Errorf("eval_dataset %q: %v", ok, g.check())
 		}
 	}
 	g := DefaultGates()

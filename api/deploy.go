@@ -8,7 +8,8 @@ import (
 // Deployments decides which version serves a request for a deployment: a
 // model name whose tenant rolls versions out (package flywheel/rollout).
 // The server asks it before the backend resolves a name; a request naming
-// a version outright (BASE:ADAPTER@VERSION) is no deployment's.
+// a version outright (BASE:ADAPTER@VERSION), or the base's adapters with
+// a "lora" field, is no deployment's.
 type Deployments interface {
 	// Pick returns the version that serves a request for model, by its
 	// end user (OpenAI's "user"; "" when the request has none, and the
@@ -39,6 +40,13 @@ const RolloutHeader = "X-Hearth-Rollout"
 // its outcome (finish) and its response's header.
 func (s *Server) deploy(ctx context.Context, name string) (string, error) {
 	if s.cfg.Deployments == nil {
+		return name, nil
+	}
+	// A "lora" field picks the adapters on the base outright, as a name
+	// with @VERSION does, so it is no deployment's. Picked, its refusal on
+	// an adapter arm was counted as that arm's error: any client could
+	// fail a candidate by choosing a user in its buckets.
+	if _, named := ctx.Value(loraKey{}).([]LoRA); named {
 		return name, nil
 	}
 	info := requestInfoFrom(ctx)

@@ -97,6 +97,15 @@ func TestDeploymentsPick(t *testing.T) {
 			}
 		})
 	}
+	// A "lora" field names the adapters outright: no deployment picks
+	// for it, so its refusal (this backend has no adapters) counts against
+	// no arm.
+	picked, observed := len(dep.picked), len(dep.observed)
+	lr := h.do("POST", "/v1/chat/completions", `{"model":"assistant","user":"canary","lora":[{"id":0}],"max_tokens":2,"messages":[{"role":"user","content":"hi"}]}`)
+	if lr.Code != 400 || lr.Header().Get(RolloutHeader) != "" || len(dep.picked) != picked || len(dep.observed) != observed {
+		t.Errorf("a request with a lora field: %d %s, %s %q, %d picks and %d outcomes", lr.Code, lr.Body, RolloutHeader,
+			lr.Header().Get(RolloutHeader), len(dep.picked)-picked, len(dep.observed)-observed)
+	}
 	// Feedback the capturer accepted reaches the deployments.
 	rec := h.do("POST", "/v1/feedback", `{"response_id":"chatcmpl-1","rating":1}`)
 	if rec.Code != 200 || len(dep.feedback) != 1 || dep.feedback[0].ResponseID != "chatcmpl-1" || dep.feedback[0].Thumb != 1 {

@@ -18,6 +18,17 @@ const maxArrayDepth = 8
 // tensor names, we are more lenient but stop absurd values early.
 const maxNameLen = 1 << 16
 
+// Limits past any real file's, which bound what a header's counts can make
+// the reader allocate. count checks a count against the bytes left, but a
+// sparse file has gigabytes of zeros, and each tensor info, key or string
+// costs the heap several times the bytes it takes in the file: a 2 GB file
+// claiming 89 million tensors made a node allocate 9 GB.
+const (
+	maxTensors = 1 << 16 // the largest models have a few thousand
+	maxKVs     = 1 << 16 // real files have under a hundred
+	maxElems   = 1 << 24 // strings and nested values of all arrays: a vocabulary and its merges are about a million
+)
+
 // Open memory-maps and parses the GGUF file at path.
 func Open(path string) (*File, error) {
 	fd, err := os.Open(path)
@@ -59,8 +70,9 @@ func Parse(data []byte) (*File, error) {
 
 // reader walks the buffer; every read checks the bytes remaining.
 type reader struct {
-	buf []byte
-	off int
+	buf   []byte
+	off   int
+	elems int // strings and nested values read in arrays so far (maxElems)
 }
 
 func (r *reader) errorf(format string, args ...any) error {
@@ -165,10 +177,16 @@ func (r *reader) file() (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if nTensors > maxTensors {
+		return nil, r.errorf("tensor count %d is more than %d", nTensors, maxTensors)
+	}
 	// Each KV takes at least 8 (key) + 4 (type) + 1 (value) bytes.
 	nKV, err := r.count("metadata count", 13)
 	if err != nil {
 		return nil, err
+	}
+	if nKV > maxKVs {
+		return nil, r.errorf("metadata count %d is more than %d", nKV, maxKVs)
 	}
 
 	f.KV = make([]KV, 0, nKV)
@@ -363,6 +381,11 @@ func (r *reader) array(et ValueType, key string, depth int) (any, error) {
 	n, err := r.count("array length of "+key, size)
 	if err != nil {
 		return nil, err
+	}
+	if et == TypeString || et == TypeArray {
+		if r.elems += n; r.elems > maxElems {
+			return nil, r.errorf("array %s: more than %d strings and nested values in all", key, maxElems)
+		}
 	}
 	switch et {
 	case TypeString:

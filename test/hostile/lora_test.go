@@ -144,7 +144,8 @@ func TestHostileLoRAAdminLeaks(t *testing.T) {
 	defer cancel()
 	auth := []string{"Authorization", "Bearer " + admin}
 
-	before := fileSize(t, segment(t, dir))
+	before, _, _ := n.PeakRSS()
+	size := fileSize(t, segment(t, dir))
 	pad := strings.Repeat("A", 2<<20)
 	status, body, err := n.Post(ctx, "/lora-adapters", `[{"id":0,"scale":0.5,"pad":"`+pad+`"}`+strings.Repeat(" ", 1<<20)+`]`, auth...)
 	if err != nil || status != 200 || !strings.Contains(body, `"scale":0.5`) {
@@ -152,10 +153,10 @@ func TestHostileLoRAAdminLeaks(t *testing.T) {
 	}
 	// The scales change is audited (within seconds), and small.
 	deadline := time.Now().Add(10 * time.Second)
-	for fileSize(t, segment(t, dir)) == before && time.Now().Before(deadline) {
+	for fileSize(t, segment(t, dir)) == size && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if grew := fileSize(t, segment(t, dir)) - before; grew == 0 || grew > 16<<10 {
+	if grew := fileSize(t, segment(t, dir)) - size; grew == 0 || grew > 16<<10 {
 		t.Errorf("the audit log grew by %d bytes for one scales change", grew)
 	}
 
@@ -166,6 +167,24 @@ func TestHostileLoRAAdminLeaks(t *testing.T) {
 	status, body, err = n.Post(ctx, "/v1/load_lora_adapter", fmt.Sprintf(`{"lora_name":"x","lora_path":%q}`, secret), auth...)
 	if err != nil || status != 400 || !strings.Contains(body, "not a LoRA adapter") || strings.Contains(body, "TOPS") {
 		t.Errorf("loading a secret file: %d %v %.300s; want a 400 that quotes none of it", status, err, body)
+	}
+	// A sparse 2 GB file whose header claims 89 million tensors: refused
+	// at once, without the gigabytes its count once cost.
+	sparse := filepath.Join(t.TempDir(), "sparse.gguf")
+	hdr := []byte("GGUF\x03\x00\x00\x00\x4a\x55\x55\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	if err := os.WriteFile(sparse, hdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(sparse, 2<<30); err != nil {
+		t.Fatal(err)
+	}
+	before, _, _ = n.PeakRSS()
+	status, body, err = n.Post(ctx, "/v1/load_lora_adapter", fmt.Sprintf(`{"lora_name":"x","lora_path":%q}`, sparse), auth...)
+	if err != nil || status != 400 {
+		t.Errorf("loading a sparse file: %d %v %.300s; want a 400", status, err, body)
+	}
+	if peak, _, err := n.PeakRSS(); err == nil && peak-before > 256<<20 {
+		t.Errorf("loading a sparse file grew the peak RSS by %d MiB", (peak-before)>>20)
 	}
 	n.MustBeAlive()
 	n.Stop()

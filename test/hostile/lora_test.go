@@ -144,7 +144,6 @@ func TestHostileLoRAAdminLeaks(t *testing.T) {
 	defer cancel()
 	auth := []string{"Authorization", "Bearer " + admin}
 
-	before, _, _ := n.PeakRSS()
 	size := fileSize(t, segment(t, dir))
 	pad := strings.Repeat("A", 2<<20)
 	status, body, err := n.Post(ctx, "/lora-adapters", `[{"id":0,"scale":0.5,"pad":"`+pad+`"}`+strings.Repeat(" ", 1<<20)+`]`, auth...)
@@ -178,7 +177,7 @@ func TestHostileLoRAAdminLeaks(t *testing.T) {
 	if err := os.Truncate(sparse, 2<<30); err != nil {
 		t.Fatal(err)
 	}
-	before, _, _ = n.PeakRSS()
+	before, _, _ := n.PeakRSS()
 	status, body, err = n.Post(ctx, "/v1/load_lora_adapter", fmt.Sprintf(`{"lora_name":"x","lora_path":%q}`, sparse), auth...)
 	if err != nil || status != 400 {
 		t.Errorf("loading a sparse file: %d %v %.300s; want a 400", status, err, body)

@@ -60,8 +60,16 @@ func (s *Server) acquire(ctx context.Context, name string) (Model, func(), time.
 		return nil, nil, 0, fmt.Errorf("acquire model %q: %w", clientText(name), err)
 	}
 	info := requestInfoFrom(ctx)
-	info.model = m.Info().Name // the model's own name: one metrics series per model, however the client spelt it
-	info.served = info.model   // X-Hearth-Model, sent with the response's headers
+	mi := m.Info()
+	info.served = mi.Name // X-Hearth-Model, sent with the response's headers, and the log line's
+	// The model's own name: one metrics series per model, however the
+	// client spelt it. An adapter's requests count under its base:
+	// /metrics is read by whoever reaches it, and must not list tenants'
+	// adapters (nor grow a series per version).
+	info.model = mi.Name
+	if mi.Base != "" {
+		info.model = mi.Base
+	}
 	return m, release, s.now().Sub(start), nil
 }
 

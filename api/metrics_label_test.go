@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -27,5 +28,42 @@ func TestMetricsLabelIsTheModel(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestMetricsLabelOfAnAdapter: an adapter's requests count under its
+// base. /metrics answers whoever reaches it; labelled by the served
+// name, it listed every tenant's adapters (and a series per version),
+// while the response header and the log line still name the adapter.
+func TestMetricsLabelOfAnAdapter(t *testing.T) {
+	h := newHarness(t, nil)
+	m := h.backend.models["long"]
+	m.info.Name, m.info.Base = "fake:secret-project@3", "fake"
+	rec := h.do("POST", "/v1/chat/completions", `{"model":"long","messages":[{"role":"user","content":"hi"}]}`)
+	if rec.Code != 200 || rec.Header().Get(ModelHeader) != "fake:secret-project@3" {
+		t.Fatalf("%d %s, %s %q", rec.Code, rec.Body, ModelHeader, rec.Header().Get(ModelHeader))
+	}
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, mf := range mfs {
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "model" {
+					seen = seen || l.GetValue() == "fake"
+					if strings.Contains(l.GetValue(), "secret") {
+						t.Errorf("%s has a series for model %q", mf.GetName(), l.GetValue())
+					}
+				}
+			}
+		}
+	}
+	if !seen {
+		t.Error("no series for the base")
+	}
+	if !strings.Contains(h.log(), `"model":"fake:secret-project@3"`) {
+		t.Errorf("the log line does not name the adapter:\n%s", h.log())
 	}
 }

@@ -375,8 +375,8 @@ func (s *Server) logRequest(rec *recorder, r *http.Request, info *requestInfo, s
 		slog.Int("status", status),
 		slog.Duration("duration", dur),
 	}
-	if info.model != "" {
-		attrs = append(attrs, slog.String("model", info.model))
+	if info.served != "" {
+		attrs = append(attrs, slog.String("model", info.served))
 	}
 	if info.promptTokens > 0 || info.completionTokens > 0 {
 		attrs = append(attrs, slog.Int("prompt_tokens", info.promptTokens), slog.Int("completion_tokens", info.completionTokens))
@@ -406,8 +406,9 @@ type requestInfo struct {
 	id       string // the request's id as sent in X-Request-Id
 	start    time.Time
 	endpoint string
-	// model is set once the backend has accepted the name, so that
-	// metrics never get a label per misspelt model name.
+	// model, the metrics label, is set once the backend has accepted the
+	// name, so that metrics never get a label per misspelt model name;
+	// for an adapter it is the base's.
 	model            string
 	promptTokens     int
 	completionTokens int

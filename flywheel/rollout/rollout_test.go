@@ -545,3 +545,33 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d thumbs up counted, want 1600", n)
 	}
 }
+
+// TestConcurrentStarts: of 16 starts of the same deployment at once, one
+// wins and the others are told it is under way (ErrConflict). Two of
+// them used to fail with SQLITE_BUSY, a 500: the transaction read before
+// it wrote, so it could not take the write lock another had taken since.
+func TestConcurrentStarts(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.s.Start(context.Background(), StartRequest{Tenant: e.ten, Model: "stories260k", Candidate: "stories260k:good", Actor: "test"})
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, ErrConflict):
+			t.Errorf("a concurrent start: %v, want ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d starts won, want 1", won)
+	}
+}

@@ -142,6 +142,13 @@ func (s *Store) Start(ctx context.Context, req StartRequest) (*Rollout, error) {
 		return nil, fmt.Errorf("rollout: start: %w", err)
 	}
 	defer tx.Rollback()
+	// Writing first takes the write lock, so that the check and the insert
+	// are one step: a transaction that read first could not take it once
+	// another start had written (SQLITE_BUSY, where busy_timeout does not
+	// wait).
+	if _, err := tx.ExecContext(ctx, `UPDATE rollouts SET updated = updated WHERE 0`); err != nil {
+		return nil, fmt.Errorf("rollout: start: %w", err)
+	}
 	if other, err := liveOf(ctx, tx, req.Tenant.ID, model); err != nil {
 		return nil, err
 	} else if other != "" {

@@ -358,6 +358,15 @@ func (s *Store) advance(ctx context.Context, r *Rollout) ([]Check, error) {
 	default:
 		return nil, nil
 	}
+	s.decide.Lock()
+	defer s.decide.Unlock()
+	r, err := s.Get(ctx, r.ID) // as the decision before this one left it
+	if err != nil {
+		return nil, err
+	}
+	if r.State != StateLive {
+		return nil, nil
+	}
 	g := r.Gates
 	checks := g.Live(r.StableCounts, r.CandidateCounts)
 	v := verdict(checks)

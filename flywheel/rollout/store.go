@@ -31,6 +31,10 @@ type Store struct {
 	log  *slog.Logger
 	kick chan struct{} // wakes Run early: an arm reached a threshold, or a rollout started
 
+	// decide holds one live gate decision at a time: the gate loop's and
+	// a Status's, run at once, would both record the gate's verdict.
+	decide sync.Mutex
+
 	mu       sync.Mutex
 	live     map[deployKey]*liveRollout // by tenant and canonical model
 	byID     map[string]*liveRollout

@@ -1,0 +1,238 @@
+package fleet
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-ai/hearth/db"
+	"github.com/hearth-ai/hearth/flywheel"
+	"github.com/hearth-ai/hearth/flywheel/registry"
+	"github.com/hearth-ai/hearth/internal/testfixture"
+	"github.com/hearth-ai/hearth/tenant"
+)
+
+// registerAdapter registers file as the next version of the tenant's
+// adapter name in stopped node n's registry, as `hearth train` would at
+// its end. The command line has no verb that registers a file as it is
+// (an adapter enters a registry by training), so this goes through the
+// registry itself, on the node's data directory, as cmd/hearth's tests do.
+func registerAdapter(t *testing.T, n *Node, tenantName, name string, file []byte) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.OpenDir(n.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ts, err := tenant.Open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	ten, err := ts.GetTenant(ctx, tenantName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, err := flywheel.Open(ctx, d, n.Dir, flywheel.Options{Jurisdiction: n.Jurisdiction, Node: n.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := registry.BaseOf(Model, n.f.model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Adapters.Create(ctx, ten, name, registry.Meta{Base: base}, file); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replicaCount counts the adapter copies stopped node n keeps. The
+// command line lists a tenant's registry, which copies are deliberately
+// not part of, so this reads the copies' table.
+func replicaCount(t *testing.T, n *Node) int {
+	t.Helper()
+	d, err := db.OpenDir(n.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var count int
+	if err := d.QueryRow(`SELECT COUNT(*) FROM adapter_replicas`).Scan(&count); err != nil {
+		t.Fatalf("node %s: counting adapter copies: %v", n.Name, err)
+	}
+	return count
+}
+
+// TestFleetServesAdapterCopies: a tenant whose home is NG, permitted in
+// NG and KE, has an adapter in its NG registry. A request for it at a KE
+// node is served in KE, by a copy of the adapter from NG (signed and
+// checked, its arrival in the KE node's audit log), token for token as NG
+// serves it. Once loaded, the KE node's heartbeat lists it, and a ZA
+// node's gateway (ZA certified but not permitted) sends the next such
+// request to it rather than to the other KE node, equally idle, which
+// lacks it, naming the adapter bonus. ZA routes the tenant's requests (it
+// never serves them, so it never asks for the adapter) and keeps no copy;
+// neither does the other KE node, which never served it.
+func TestFleetServesAdapterCopies(t *testing.T) {
+	f := New(t, 200*time.Millisecond)
+	ng := f.Add(Spec{Name: "ng-a", Jurisdiction: "NG"})
+	keA := f.Add(Spec{Name: "ke-a", Jurisdiction: "KE"})
+	keB := f.Add(Spec{Name: "ke-b", Jurisdiction: "KE"})
+	za := f.Add(Spec{Name: "za-a", Jurisdiction: "ZA"})
+	const tenantName = "pan-west"
+	f.CreateTenant(tenantName, []string{"NG", "KE"}, "NG")
+	file, err := os.ReadFile(testfixture.AdapterFor(t, f.model, 11, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerAdapter(t, ng, tenantName, "support", file)
+	keys := map[*Node]string{}
+	for _, n := range f.Nodes() {
+		keys[n] = n.Key(tenantName)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := f.StartAll(ctx, za); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // a few round-trip probes, so that no peer's RTT reads as zero
+
+	const (
+		adapter   = Model + ":support"
+		served    = adapter + "@1"
+		prompt    = "Once upon a time there was a dragon"
+		maxTokens = 24
+	)
+	ask := func(n *Node, model, narrow string) result {
+		t.Helper()
+		r := callModel(ctx, n.URL, keys[n], model, narrow, prompt, maxTokens, false, false)
+		if r.err != nil || r.status != 200 {
+			t.Fatalf("%s at %s (narrowed to %q): %d %v %s", model, n.Name, narrow, r.status, r.err, r.body)
+		}
+		return r
+	}
+	nodeName := func(id string) string {
+		for _, n := range f.Nodes() {
+			if n.ID == id {
+				return n.Name
+			}
+		}
+		return id
+	}
+
+	// The first request for the adapter anywhere, narrowed to KE: no KE
+	// node holds it, so the entry node serves it itself, fetching the copy.
+	atKE := ask(keA, served, "KE")
+	holder, other := keA, keB
+	if atKE.node == keB.ID {
+		holder, other = keB, keA // only if ke-b's round trip read as shorter than none
+	} else if atKE.node != "" {
+		t.Fatalf("%s at ke-a, narrowed to KE, was served by %s", served, nodeName(atKE.node))
+	}
+	if atKE.served != served {
+		t.Errorf("%s at %s: X-Hearth-Model %q", served, holder.Name, atKE.served)
+	}
+	atNG := ask(ng, served, "NG")
+	if atNG.node != "" || atNG.served != served {
+		t.Errorf("%s at ng-a, narrowed to NG: served by %q as %q; want ng-a itself, as %s", served, nodeName(atNG.node), atNG.served, served)
+	}
+	if atKE.text != atNG.text {
+		t.Errorf("greedy %s: %s says %q, its home ng-a %q", served, holder.Name, atKE.text, atNG.text)
+	}
+	t.Logf("%s served by %s: %q", served, holder.Name, atKE.text)
+	if base := ask(ng, Model, "NG"); base.text == atNG.text {
+		t.Errorf("the adapter changes nothing: the base says %q too", base.text)
+	}
+	// Naming no version serves the version the home calls the latest.
+	if r := ask(holder, adapter, "KE"); r.served != served || r.text != atKE.text {
+		t.Errorf("%s at %s: served as %q, %q; want %s, %q", adapter, holder.Name, r.served, r.text, served, atKE.text)
+	}
+
+	// The holder's heartbeat lists the adapter it has loaded.
+	for {
+		st, err := f.Status(za)
+		if err == nil && slices.Contains(st[holder.ID].Load.Adapters, served) {
+			if got := st[other.ID].Load.Adapters; slices.Contains(got, served) {
+				t.Errorf("%s, which never served %s, lists it loaded: %v", other.Name, served, got)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s's heartbeat never listed %s: %+v %v", holder.Name, served, st[holder.ID].Load, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// ZA may not serve the tenant; its gateway routes the tenant's
+	// requests into the policy's jurisdictions, and, between the two idle
+	// KE nodes, to the one holding the adapter.
+	const routed = 3
+	for i := range routed {
+		r := ask(za, served, "KE")
+		if r.node != holder.ID || r.served != served || r.text != atKE.text {
+			t.Errorf("request %d at za-a, narrowed to KE: served by %s as %q, %q; want %s, as %s, %q",
+				i, nodeName(r.node), r.served, r.text, holder.Name, served, atKE.text)
+		}
+	}
+	if r := ask(za, served, ""); r.node == "" || r.node == za.ID || r.text != atKE.text {
+		t.Errorf("%s at za-a: served by %q, %q; want a node in NG or KE, %q", served, nodeName(r.node), r.text, atKE.text)
+	}
+
+	// What the nodes recorded.
+	f.StopAll()
+	for _, n := range f.Nodes() {
+		if out, err := exec.Command(f.bin, "audit", "verify", "--data-dir", n.Dir).CombinedOutput(); err != nil {
+			t.Errorf("node %s: audit verify: %v\n%s", n.Name, err, out)
+		}
+	}
+	reasons := func(n *Node) map[string]int {
+		got := map[string]int{}
+		for _, r := range auditRecords(t, f, n) {
+			if r.Kind == "adapter" {
+				got[r.Reason]++
+			}
+		}
+		return got
+	}
+	if got := reasons(holder); got["adapter.replica.receive"] != 1 {
+		t.Errorf("%s's audit log: adapter records %v; want one adapter.replica.receive", holder.Name, got)
+	}
+	if got := reasons(ng); got["adapter.replicate"] == 0 || got["adapter.replicate.refused"] != 0 {
+		t.Errorf("ng-a's audit log: adapter records %v; want the manifests it issued and no refusal", got)
+	}
+	for _, n := range []*Node{za, other} {
+		if got := reasons(n); len(got) != 0 {
+			t.Errorf("%s's audit log: adapter records %v; want none", n.Name, got)
+		}
+	}
+	if c := replicaCount(t, holder); c != 1 {
+		t.Errorf("%s keeps %d adapter copies; want 1", holder.Name, c)
+	}
+	for _, n := range []*Node{za, other, ng} {
+		if c := replicaCount(t, n); c != 0 {
+			t.Errorf("%s keeps %d adapter copies; want none", n.Name, c)
+		}
+	}
+	narrowed := 0
+	for _, r := range auditRecords(t, f, za) {
+		if r.Kind != "route" || r.Decision != "route" || strings.Contains(r.Detail["candidates"], "@NG") {
+			continue
+		}
+		narrowed++
+		t.Logf("za-a: %s", r.Reason)
+		if r.Detail["node"] != holder.ID || !strings.Contains(r.Reason, "adapter loaded") {
+			t.Errorf("za-a routed to %s: %s; want %s, for the adapter it holds loaded", nodeName(r.Detail["node"]), r.Reason, holder.Name)
+		}
+		if !strings.Contains(r.Detail["candidates"], other.ID+"@KE") {
+			t.Errorf("za-a's decision did not weigh %s: candidates %s", other.Name, r.Detail["candidates"])
+		}
+	}
+	if narrowed != routed {
+		t.Errorf("za-a recorded %d decisions narrowed to KE; want %d", narrowed, routed)
+	}
+}

@@ -183,6 +183,27 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 		t.Errorf("%s at za-a: served by %q, %q; want a node in NG or KE, %q", served, nodeName(r.node), r.text, atKE.text)
 	}
 
+	// With no permitted node left, ZA fails closed: a 503, the request
+	// never run (nor the adapter fetched) in ZA. Until ZA's table forgets
+	// the stopped nodes (three missed heartbeats) its gateway tries them and
+	// says they failed; then it names the policy.
+	for _, n := range []*Node{ng, keA, keB} {
+		n.Stop()
+	}
+	for {
+		r := callModel(ctx, za.URL, keys[za], served, "", prompt, maxTokens, false, false)
+		if r.status != 503 || ctx.Err() != nil {
+			t.Fatalf("%s at za-a, alone: %d %v %s (served by %q); want a 503", served, r.status, r.err, r.body, nodeName(r.node))
+		}
+		if strings.Contains(r.body, "permitted jurisdictions NG, KE") {
+			if !strings.Contains(r.body, "jurisdiction ZA not permitted") {
+				t.Errorf("%s at za-a, alone: 503 %s; want za-a's jurisdiction named as not permitted", served, r.body)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// What the nodes recorded.
 	f.StopAll()
 	for _, n := range f.Nodes() {
@@ -218,21 +239,22 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 			t.Errorf("%s keeps %d adapter copies; want none", n.Name, c)
 		}
 	}
-	narrowed := 0
+	var decisions []auditRecord
 	for _, r := range auditRecords(t, f, za) {
-		if r.Kind != "route" || r.Decision != "route" || strings.Contains(r.Detail["candidates"], "@NG") {
-			continue
+		if r.Kind == "route" && r.Decision == "route" {
+			decisions = append(decisions, r)
 		}
-		narrowed++
+	}
+	if len(decisions) < routed {
+		t.Fatalf("za-a recorded %d routing decisions; want at least %d", len(decisions), routed)
+	}
+	for _, r := range decisions[:routed] { // the requests narrowed to KE come first
 		t.Logf("za-a: %s", r.Reason)
 		if r.Detail["node"] != holder.ID || !strings.Contains(r.Reason, "adapter loaded") {
 			t.Errorf("za-a routed to %s: %s; want %s, for the adapter it holds loaded", nodeName(r.Detail["node"]), r.Reason, holder.Name)
 		}
-		if !strings.Contains(r.Detail["candidates"], other.ID+"@KE") {
-			t.Errorf("za-a's decision did not weigh %s: candidates %s", other.Name, r.Detail["candidates"])
+		if want := holder.ID + "@KE," + other.ID + "@KE"; r.Detail["candidates"] != want {
+			t.Errorf("za-a's decision weighed %s; want %s", r.Detail["candidates"], want)
 		}
-	}
-	if narrowed != routed {
-		t.Errorf("za-a recorded %d decisions narrowed to KE; want %d", narrowed, routed)
 	}
 }

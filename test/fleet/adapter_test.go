@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"slices"
@@ -108,13 +110,17 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 		prompt    = "Once upon a time there was a dragon"
 		maxTokens = 24
 	)
-	ask := func(n *Node, model, narrow string) result {
+	askStream := func(n *Node, model, narrow string, stream bool) result {
 		t.Helper()
-		r := callModel(ctx, n.URL, keys[n], model, narrow, prompt, maxTokens, false, false)
+		r := callModel(ctx, n.URL, keys[n], model, narrow, prompt, maxTokens, stream, false)
 		if r.err != nil || r.status != 200 {
 			t.Fatalf("%s at %s (narrowed to %q): %d %v %s", model, n.Name, narrow, r.status, r.err, r.body)
 		}
 		return r
+	}
+	ask := func(n *Node, model, narrow string) result {
+		t.Helper()
+		return askStream(n, model, narrow, false)
 	}
 	nodeName := func(id string) string {
 		for _, n := range f.Nodes() {
@@ -171,12 +177,16 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 	// ZA may not serve the tenant; its gateway routes the tenant's
 	// requests into the policy's jurisdictions, and, between the two idle
 	// KE nodes, to the one holding the adapter.
-	const routed = 3
-	for i := range routed {
-		r := ask(za, served, "KE")
+	routedAsks := []struct {
+		model  string
+		stream bool
+	}{{served, false}, {served, true}, {adapter, true}, {adapter, false}}
+	routed := len(routedAsks)
+	for _, a := range routedAsks {
+		r := askStream(za, a.model, "KE", a.stream)
 		if r.node != holder.ID || r.served != served || r.text != atKE.text {
-			t.Errorf("request %d at za-a, narrowed to KE: served by %s as %q, %q; want %s, as %s, %q",
-				i, nodeName(r.node), r.served, r.text, holder.Name, served, atKE.text)
+			t.Errorf("%s at za-a, narrowed to KE, stream %v: served by %s as %q, %q; want %s, as %s, %q",
+				a.model, a.stream, nodeName(r.node), r.served, r.text, holder.Name, served, atKE.text)
 		}
 	}
 	if r := ask(za, served, ""); r.node == "" || r.node == za.ID || r.text != atKE.text {
@@ -211,23 +221,38 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 			t.Errorf("node %s: audit verify: %v\n%s", n.Name, err, out)
 		}
 	}
-	reasons := func(n *Node) map[string]int {
-		got := map[string]int{}
+	adapterRecords := func(n *Node) (recs []auditRecord, reasons map[string]int) {
+		reasons = map[string]int{}
 		for _, r := range auditRecords(t, f, n) {
 			if r.Kind == "adapter" {
-				got[r.Reason]++
+				recs = append(recs, r)
+				reasons[r.Reason]++
 			}
 		}
-		return got
+		return recs, reasons
 	}
-	if got := reasons(holder); got["adapter.replica.receive"] != 1 {
+	sum := sha256.Sum256(file)
+	recs, got := adapterRecords(holder)
+	if got["adapter.replica.receive"] != 1 {
 		t.Errorf("%s's audit log: adapter records %v; want one adapter.replica.receive", holder.Name, got)
 	}
-	if got := reasons(ng); got["adapter.replicate"] == 0 || got["adapter.replicate.refused"] != 0 {
+	for _, r := range recs {
+		if d := r.Detail; r.Reason == "adapter.replica.receive" &&
+			(d["adapter"] != "support@1" || d["from"] != ng.ID || d["from_jurisdiction"] != "NG" || d["sha256"] != hex.EncodeToString(sum[:])) {
+			t.Errorf("%s's arrival record: %v; want support@1 from %s (NG), sha256 %x", holder.Name, d, ng.ID, sum)
+		}
+	}
+	recs, got = adapterRecords(ng)
+	if got["adapter.replicate"] == 0 || got["adapter.replicate.refused"] != 0 {
 		t.Errorf("ng-a's audit log: adapter records %v; want the manifests it issued and no refusal", got)
 	}
+	for _, r := range recs {
+		if d := r.Detail; r.Reason == "adapter.replicate" && (d["to"] != holder.ID || d["to_jurisdiction"] != "KE") {
+			t.Errorf("ng-a issued a manifest to %s (%s); want only %s (KE)", nodeName(d["to"]), d["to_jurisdiction"], holder.Name)
+		}
+	}
 	for _, n := range []*Node{za, other} {
-		if got := reasons(n); len(got) != 0 {
+		if _, got := adapterRecords(n); len(got) != 0 {
 			t.Errorf("%s's audit log: adapter records %v; want none", n.Name, got)
 		}
 	}

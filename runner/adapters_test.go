@@ -149,17 +149,23 @@ func (f fakeAdapters) List(ctx context.Context) ([]runner.ListedAdapter, error) 
 	return out, nil
 }
 
-// TestAdapterSources: a tenant's adapters are served to it under their
-// resolved names and listed for it; another tenant's, an unknown one
-// and one for another base are refused before anything loads.
-func TestAdapterSources(t *testing.T) {
-	path := testfixture.AdapterFor(t, stories, 2, 4)
+// storiesDigest is the hex SHA-256 of the test model's file.
+func storiesDigest(t *testing.T) string {
+	t.Helper()
 	data, err := os.ReadFile(stories)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	digest := hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:])
+}
+
+// TestAdapterSources: a tenant's adapters are served to it under their
+// resolved names and listed for it; another tenant's, an unknown one
+// and one for another base are refused before anything loads.
+func TestAdapterSources(t *testing.T) {
+	path := testfixture.AdapterFor(t, stories, 2, 4)
+	digest := storiesDigest(t)
 	src := fakeAdapters{
 		"acme":  {"support": {version: 2, path: path, digest: digest}, "elsewhere": {version: 1, path: path, digest: "00ff"}},
 		"other": {"theirs": {version: 1, path: path, digest: digest}},
@@ -224,12 +230,7 @@ func TestAdapterSources(t *testing.T) {
 // tokens, and the next request builds it again.
 func TestDropAdapters(t *testing.T) {
 	path := testfixture.AdapterFor(t, stories, 4, 4)
-	data, err := os.ReadFile(stories)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	digest := hex.EncodeToString(sum[:])
+	digest := storiesDigest(t)
 	src := fakeAdapters{
 		"acme":  {"support": {version: 2, path: path, digest: digest}},
 		"other": {"theirs": {version: 1, path: path, digest: digest}},

@@ -77,9 +77,12 @@ func replicaCount(t *testing.T, n *Node) int {
 // serves it. Once loaded, the KE node's heartbeat lists it, and a ZA
 // node's gateway (ZA certified but not permitted) sends the next such
 // request to it rather than to the other KE node, equally idle, which
-// lacks it, naming the adapter bonus. ZA routes the tenant's requests (it
-// never serves them, so it never asks for the adapter) and keeps no copy;
-// neither does the other KE node, which never served it.
+// lacks it, naming the adapter bonus. Another tenant with the same
+// policy finds no such adapter; the copy outlives the holder's restart
+// without a second fetch. ZA routes the tenant's requests (it never
+// serves them, so it never asks for the adapter), and alone answers a
+// 503 naming the policy; it keeps no copy, and neither does the other KE
+// node, which never served it.
 func TestFleetServesAdapterCopies(t *testing.T) {
 	f := New(t, 200*time.Millisecond)
 	ng := f.Add(Spec{Name: "ng-a", Jurisdiction: "NG"})
@@ -88,6 +91,7 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 	za := f.Add(Spec{Name: "za-a", Jurisdiction: "ZA"})
 	const tenantName = "pan-west"
 	f.CreateTenant(tenantName, []string{"NG", "KE"}, "NG")
+	f.CreateTenant("pan-east", []string{"NG", "KE"}, "NG") // the same policy, and no adapters
 	file, err := os.ReadFile(testfixture.AdapterFor(t, f.model, 11, 4))
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +147,12 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 	if atKE.served != served {
 		t.Errorf("%s at %s: X-Hearth-Model %q", served, holder.Name, atKE.served)
 	}
+	// Another tenant with the same policy finds no such adapter, at home or
+	// in KE, whichever KE node runs its request.
+	east := keA.Key("pan-east")
+	if r := callModel(ctx, keA.URL, east, served, "KE", prompt, maxTokens, false, false); r.status != 404 || !strings.Contains(r.body, "model_not_found") {
+		t.Errorf("%s for another tenant: %d %v %s; want a 404", served, r.status, r.err, r.body)
+	}
 	atNG := ask(ng, served, "NG")
 	if atNG.node != "" || atNG.served != served {
 		t.Errorf("%s at ng-a, narrowed to NG: served by %q as %q; want ng-a itself, as %s", served, nodeName(atNG.node), atNG.served, served)
@@ -191,6 +201,19 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 	}
 	if r := ask(za, served, ""); r.node == "" || r.node == za.ID || r.text != atKE.text {
 		t.Errorf("%s at za-a: served by %q, %q; want a node in NG or KE, %q", served, nodeName(r.node), r.text, atKE.text)
+	}
+
+	// The copy is kept, sealed, across a restart: the holder serves it
+	// again without fetching it a second time (its home vouched for it
+	// within the minute).
+	holder.Stop()
+	holder.Start()
+	if err := f.WaitCertified(ctx, holder, []*Node{ng, holder}); err != nil {
+		t.Fatal(err)
+	}
+	if r := ask(holder, served, "KE"); r.node != "" || r.served != served || r.text != atKE.text {
+		t.Errorf("%s at %s after its restart: served by %q as %q, %q; want %s itself, as %s, %q",
+			served, holder.Name, nodeName(r.node), r.served, r.text, holder.Name, served, atKE.text)
 	}
 
 	// With no permitted node left, ZA fails closed: a 503, the request

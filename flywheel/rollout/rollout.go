@@ -99,7 +99,11 @@ type Config struct {
 	// 100,000 responses.
 	ResponseTTL  time.Duration
 	MaxResponses int
-	Now          func() time.Time // nil: time.Now
+	// OnChange, when set, is called after every step is committed (a
+	// start, a share, a gate's result, a promotion, a rollback), so the
+	// fleet hears of it at once (package flywheel/rollout/fleet).
+	OnChange func()
+	Now      func() time.Time // nil: time.Now
 	Logger       *slog.Logger     // nil: discard
 }
 

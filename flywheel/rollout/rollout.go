@@ -104,7 +104,7 @@ type Config struct {
 	// fleet hears of it at once (package flywheel/rollout/fleet).
 	OnChange func()
 	Now      func() time.Time // nil: time.Now
-	Logger       *slog.Logger     // nil: discard
+	Logger   *slog.Logger     // nil: discard
 }
 
 // Rollout is one rollout of a candidate version of a tenant's deployment.

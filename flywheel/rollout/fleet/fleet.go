@@ -162,7 +162,7 @@ func (f *Fleet) Run(ctx context.Context) {
 }
 
 // homeIn reports whether a node in j is a home of t's: in its home
-// jurisdiction j, or, for a tenant whose data is not pinned, anywhere its
+// jurisdiction, or, for a tenant whose data is not pinned, anywhere its
 // policy permits.
 func homeIn(t tenant.Tenant, j string) bool {
 	if t.Policy.Home != "" {

@@ -24,11 +24,12 @@ type Deployment struct {
 }
 
 // Deployments lists every deployment's latest rollout, by tenant and
-// model.
+// model: the one started last (its start event's number is the highest;
+// clocks may tie or step back).
 func (s *Store) Deployments(ctx context.Context) ([]Deployment, error) {
 	rows, err := s.d.QueryContext(ctx, `SELECT r.id, r.tenant_id, r.model, r.stable, r.candidate, r.state, r.share,
 		COALESCE((SELECT MAX(e.seq) FROM rollout_events e WHERE e.rollout_id = r.id), 0)
-		FROM rollouts r ORDER BY r.created, r.id`)
+		FROM rollouts r ORDER BY (SELECT MIN(e.seq) FROM rollout_events e WHERE e.rollout_id = r.id), r.created, r.id`)
 	if err != nil {
 		return nil, fmt.Errorf("rollout: deployments: %w", err)
 	}

@@ -77,7 +77,9 @@ func newUnit(t *testing.T, j string, pol tenant.Policy) *unit {
 	return u
 }
 
-func peerIn(j string) fabric.Peer { return fabric.Peer{ID: "n_" + strings.ToLower(j), Jurisdiction: j, Certified: true} }
+func peerIn(j string) fabric.Peer {
+	return fabric.Peer{ID: "n_" + strings.ToLower(j), Jurisdiction: j, Certified: true}
+}
 
 func frame(t *testing.T, v any) []byte {
 	t.Helper()

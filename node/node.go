@@ -588,6 +588,10 @@ func (n *Node) Jobs() *jobs.Manager { return n.jobs }
 // Rollouts is the tenants' rollouts of their deployments' versions.
 func (n *Node) Rollouts() *rollout.Store { return n.deploys }
 
+// RolloutFleet is the rollouts' fleet side: what the tenants' homes told
+// this node of their rollouts, and its observations on their way home.
+func (n *Node) RolloutFleet() *fleet.Fleet { return n.spread }
+
 func (n *Node) Runner() *runner.Runner { return n.run }
 func (n *Node) Fabric() *fabric.Node   { return n.fab }
 

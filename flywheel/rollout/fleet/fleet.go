@@ -300,7 +300,8 @@ type Assignment struct {
 // Pick returns the version that serves t's request for model by endUser
 // (OpenAI's "user") or else keyID, as the deployment's home told this
 // node: a live rollout's arm as the home picks it (rollout.ArmOf), a
-// promoted rollout's candidate, a rolled-back one's stable; and the
+// promoted rollout's candidate, a rolled-back one's stable (none when that
+// is the model itself, served as named, as at home); and the
 // stable while the home has not been heard from for Config.StaleAfter.
 // False when no home told this node of the deployment.
 func (f *Fleet) Pick(t tenant.Tenant, model, endUser, keyID string) (Assignment, bool) {
@@ -318,6 +319,10 @@ func (f *Fleet) Pick(t tenant.Tenant, model, endUser, keyID string) (Assignment,
 	}
 	a := Assignment{Rollout: s.ID, Arm: rollout.ArmStable, Model: s.Stable, home: home, tenant: t.Name, share: s.Share}
 	switch s.State {
+	case rollout.StateRolledBack:
+		if modelname.Same(s.Stable, s.Model) {
+			return Assignment{}, false // as at home: the model itself, served as named
+		}
 	case rollout.StatePromoted:
 		a.Model = s.Candidate
 	case rollout.StateEvaluating, rollout.StateLive:

@@ -162,9 +162,15 @@ func TestTakeState(t *testing.T) {
 	}
 	code(ke.f.takeState(ctx, peerIn("NG"), frame(t, stateMsg{Tenant: "acme", States: []State{back}})))
 	for user := range 50 {
-		if a, _ := ke.f.Pick(ke.acme, "stories260k", fmt.Sprint(user), ""); a.Arm != rollout.ArmStable || a.Model != "stories260k" || a.counted {
-			t.Fatalf("rolled back: user %d gets %+v", user, a)
+		if a, ok := ke.f.Pick(ke.acme, "stories260k", fmt.Sprint(user), ""); ok {
+			t.Fatalf("rolled back to the model itself: user %d gets %+v; want it served as named", user, a)
 		}
+	}
+	// Rolled back to an adapter a rollout promoted before: its stable.
+	back.Stable, back.Seq = "stories260k:b@2", 7
+	code(ke.f.takeState(ctx, peerIn("NG"), frame(t, stateMsg{Tenant: "acme", States: []State{back}})))
+	if a, ok := ke.f.Pick(ke.acme, "stories260k", "u", ""); !ok || a.Model != "stories260k:b@2" || a.Arm != rollout.ArmStable || a.counted {
+		t.Fatalf("rolled back to an adapter: %+v, %v", a, ok)
 	}
 	// A disabled tenant's states are refused.
 	if _, err := ke.tenants.UpdateTenant(ctx, "acme", func(tn *tenant.Tenant) error { tn.Disabled = true; return nil }); err != nil {

@@ -100,8 +100,8 @@ func TestStartAwayFromHome(t *testing.T) {
 	ng := tenant.Tenant{ID: "t_ng", Name: "ng-health", Policy: tenant.Policy{Home: "NG", Jurisdictions: []string{"NG", "KE"}}}
 	req := StartRequest{Tenant: ng, Model: "stories260k", Candidate: "stories260k:good", Actor: "test"}
 	_, err := open("KE").Start(ctx, req)
-	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "home is NG") || !strings.Contains(err.Error(), "KE") {
-		t.Fatalf("start in KE: %v; want ErrForbidden naming the home NG and this node's KE", err)
+	if !errors.Is(err, ErrNotHome) || !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "home is NG") || !strings.Contains(err.Error(), "KE") {
+		t.Fatalf("start in KE: %v; want ErrNotHome naming the home NG and this node's KE", err)
 	}
 	if ds, _ := e.s.Deployments(ctx); len(ds) != 0 {
 		t.Fatalf("a refused start left %v", ds)

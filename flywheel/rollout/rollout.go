@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -33,6 +34,9 @@ var (
 	ErrInvalid  = errors.New("rollout: invalid")
 	// ErrForbidden: the tenant may not use the model (its policy's list).
 	ErrForbidden = errors.New("rollout: forbidden")
+	// ErrNotHome: this node is not in the tenant's home jurisdiction,
+	// where its rollouts are kept (it wraps ErrForbidden).
+	ErrNotHome = fmt.Errorf("%w: not the tenant's home", ErrForbidden)
 	// ErrConflict: a rollout of the model is already under way, or the
 	// rollout is not in a state the change applies to.
 	ErrConflict = errors.New("rollout: conflict")

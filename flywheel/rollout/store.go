@@ -109,7 +109,7 @@ func (s *Store) Start(ctx context.Context, req StartRequest) (*Rollout, error) {
 		// The home holds the tenant's adapters and gets its feedback, and
 		// tells the fleet its rollouts: a rollout anywhere else would
 		// count nothing.
-		return nil, fmt.Errorf("%w: tenant %s's home is %s: start its rollouts on a node there (this node is in %s)", ErrForbidden,
+		return nil, fmt.Errorf("%w: tenant %s's home is %s: start its rollouts on a node there (this node is in %s)", ErrNotHome,
 			req.Tenant.Name, h, s.cfg.Jurisdiction)
 	}
 	if !req.Tenant.Policy.AllowsModel(model) {

@@ -11,9 +11,9 @@
 // (Policy.Home; for a tenant whose data is not pinned, on whichever
 // permitted node started them): the registry's adapters and the
 // captured feedback are kept there. rollout.Store.Start refuses a
-// rollout anywhere else with rollout.ErrForbidden naming the home (a 403
-// from the admin API), rather than forwarding it, so that an operator
-// always knows which node holds the rollout and its history.
+// rollout anywhere else with rollout.ErrNotHome naming the home (a 403,
+// code not_home, from the admin API), rather than forwarding it, so that
+// an operator always knows which node holds the rollout and its history.
 //
 // The home tells every certified node in the jurisdictions the tenant's
 // policy permits, and no other, each deployment's latest rollout (State:

@@ -1,14 +1,11 @@
 package fleet
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hearth-ai/hearth/internal/testfixture"
 )
 
 // TestFrames: the payloads and answers in testdata, the wire format
@@ -16,48 +13,22 @@ import (
 // those values encode to the same bytes.
 func TestFrames(t *testing.T) {
 	const id = "ro_5b1f0c2a9e7d4f36"
-	tests := []struct {
-		file string
-		want any // a pointer to the value the frame holds
-	}{
-		{"state.json", &stateMsg{Tenant: "acme", States: []State{
+	testfixture.Frames(t, "testdata", map[string]any{
+		"state.json": &stateMsg{Tenant: "acme", States: []State{
 			{ID: id, Model: "stories260k", Stable: "stories260k", Candidate: "stories260k:support@3", State: "live", Share: 10, Seq: 42},
-			{ID: "ro_0a6c", Model: "smollm", Stable: "smollm", Candidate: "smollm:faq@1", State: "promoted", Share: 100, Seq: 17}}}},
-		{"state-rolled-back.json", &stateMsg{Tenant: "acme", States: []State{
-			{ID: id, Model: "stories260k", Stable: "stories260k", Candidate: "stories260k:support@3", State: "rolled_back", Seq: 45}}}},
-		{"observe.json", &observeMsg{Tenant: "acme", Observations: []Observation{
+			{ID: "ro_0a6c", Model: "smollm", Stable: "smollm", Candidate: "smollm:faq@1", State: "promoted", Share: 100, Seq: 17}}},
+		"state-rolled-back.json": &stateMsg{Tenant: "acme", States: []State{
+			{ID: id, Model: "stories260k", Stable: "stories260k", Candidate: "stories260k:support@3", State: "rolled_back", Seq: 45}}},
+		"observe.json": &observeMsg{Tenant: "acme", Observations: []Observation{
 			{Rollout: id, Arm: "candidate", Share: 10, Seconds: 0.25, ResponseID: "chatcmpl-7f3a"},
-			{Rollout: id, Arm: "stable", Share: 10, Failed: true, Seconds: 1.5}}}},
-		{"answer-ok.json", &answer{}},
-		{"answer-counted.json", &answer{Counted: 2}},
-		{"answer-not-home.json", &answer{Error: codeNotHome, Message: "node n_ke is in KE, not tenant acme's home (NG)"}},
-		{"answer-not-permitted.json", &answer{Error: codeNotPermitted, Message: "tenant acme may not be served in GH, where node n_gh is"}},
-		{"answer-unknown-tenant.json", &answer{Error: codeNoTenant, Message: `no tenant "acme" on this node`}},
-		{"answer-invalid.json", &answer{Error: codeInvalid, Message: "state ro_1: share 101: want 0 to 100"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			frame, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			frame = bytes.TrimSuffix(frame, []byte("\n"))
-			got := reflect.New(reflect.TypeOf(tt.want).Elem()).Interface()
-			if err := json.Unmarshal(frame, got); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("decoded\n %#v\nwant\n %#v", got, tt.want)
-			}
-			b, err := json.Marshal(tt.want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(b, frame) {
-				t.Errorf("encoded\n %s\nthe frame\n %s", b, frame)
-			}
-		})
-	}
+			{Rollout: id, Arm: "stable", Share: 10, Failed: true, Seconds: 1.5}}},
+		"answer-ok.json":             &answer{},
+		"answer-counted.json":        &answer{Counted: 2},
+		"answer-not-home.json":       &answer{Error: codeNotHome, Message: "node n_ke is in KE, not tenant acme's home (NG)"},
+		"answer-not-permitted.json":  &answer{Error: codeNotPermitted, Message: "tenant acme may not be served in GH, where node n_gh is"},
+		"answer-unknown-tenant.json": &answer{Error: codeNoTenant, Message: `no tenant "acme" on this node`},
+		"answer-invalid.json":        &answer{Error: codeInvalid, Message: "state ro_1: share 101: want 0 to 100"},
+	})
 }
 
 // TestAnswers: a refusal reads back as an error naming its code and

@@ -20,7 +20,6 @@ import (
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel/registry"
 	"github.com/hearth-ai/hearth/flywheel/rollout"
-	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
@@ -44,18 +43,7 @@ type member struct {
 func join(t *testing.T, op ed25519.PrivateKey, j, join string, pol tenant.Policy) *member {
 	t.Helper()
 	dir := t.TempDir()
-	id, err := identity.LoadOrCreate(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	site := "site-" + strings.ToLower(j)
-	cert, err := fabric.Certify(op, id.Public, site, j, 24*time.Hour, time.Now().Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fabric.WriteCert(fabric.CertPath(dir), cert); err != nil {
-		t.Fatal(err)
-	}
+	site := testfixture.Certify(t, op, dir, j)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@
 // adapter file, a node's fleet certificate (Certify) and the round trip
 // of a wire format's golden frames (Frames). Only tests import it.
 //
-// It imports tenant, metering and audit, so those packages' own
+// It imports tenant, metering, audit and fabric, so those packages' own
 // (in-package) tests cannot use it; the settable clock they share is in
 // internal/testclock.
 package testfixture

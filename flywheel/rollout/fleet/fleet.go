@@ -140,23 +140,31 @@ func (f *Fleet) Dropped() int64 { return f.dropped.Load() }
 // Config.Interval, and sends the observations to their homes every
 // Config.FlushInterval, until ctx ends.
 func (f *Fleet) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Apart, so that a node slow to answer a state delays no observations.
+	wg.Go(func() {
+		flush := time.NewTicker(f.cfg.FlushInterval)
+		defer flush.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-flush.C:
+			case <-f.full:
+			}
+			f.flush(ctx)
+		}
+	})
 	tell := time.NewTicker(f.cfg.Interval)
 	defer tell.Stop()
-	flush := time.NewTicker(f.cfg.FlushInterval)
-	defer flush.Stop()
-	f.tell(ctx)
 	for {
+		f.tell(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tell.C:
-			f.tell(ctx)
 		case <-f.changed:
-			f.tell(ctx)
-		case <-flush.C:
-			f.flush(ctx)
-		case <-f.full:
-			f.flush(ctx)
 		}
 	}
 }

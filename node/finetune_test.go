@@ -140,11 +140,14 @@ func TestFineTuneEndToEnd(t *testing.T) {
 
 	// dataset build, as the command line does it.
 	fw := n.Flywheel()
-	v, err := fw.Datasets.Build(ctx, fw.Source(), acme.ID, "secret", dataset.Options{NearDup: 1, EvalFraction: 0.25, Seed: 3})
+	// The split hashes the response ids, which are random: with 35% of 40
+	// examples held out, fewer than 5 (or more than 25) comes once in a
+	// thousand runs; 25% gave 2 now and then.
+	v, err := fw.Datasets.Build(ctx, fw.Source(), acme.ID, "secret", dataset.Options{NearDup: 1, EvalFraction: 0.35, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Version != 1 || len(v.Train) < 20 || len(v.Eval) < 5 {
+	if v.Version != 1 || len(v.Train) < 15 || len(v.Eval) < 5 {
 		t.Fatalf("dataset %s@%d: %d train, %d eval examples (report %+v)", v.Name, v.Version, len(v.Train), len(v.Eval), v.Report)
 	}
 	for _, e := range v.Eval {

@@ -201,6 +201,8 @@ func classifyRollout(err error) *apiError {
 		return e(http.StatusBadRequest, typeInvalidRequest, "base_mismatch")
 	case errors.Is(err, rollout.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		return e(http.StatusNotFound, typeNotFound, "not_found")
+	case errors.Is(err, rollout.ErrNotHome):
+		return e(http.StatusForbidden, "permission_error", "not_home")
 	case errors.Is(err, rollout.ErrForbidden):
 		return e(http.StatusForbidden, "permission_error", "model_not_allowed")
 	case errors.Is(err, rollout.ErrConflict):

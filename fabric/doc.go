@@ -46,6 +46,8 @@
 //	    capture-erase   erase a tenant's captures on this node (capture/relay)
 //	    audit-head      a node's audit log head, kept by its peers (audit/peeranchor)
 //	    adapter-manifest, adapter-chunk   a tenant's adapter from its home (flywheel/replica)
+//	    rollout-state   a tenant's rollouts, from its home to its permitted nodes (flywheel/rollout/fleet)
+//	    rollout-observe requests served for those rollouts, to the home (flywheel/rollout/fleet)
 //
 // Any other hearth.<name>[.<name>...] subject (a-z, 0-9, '-') is a
 // broadcast subject (broadcast.go): Publish sends to every node that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/hearth-ai/hearth/access"
@@ -62,7 +63,7 @@ func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base)
 		return runner.FoundAdapter{}, fmt.Errorf("%w: %s is not for %s: %w", api.ErrInvalidModel, v.Ref(), base.Name, err)
 	}
 	ver := v.Version
-	return runner.FoundAdapter{Name: v.Ref(), Key: tid + "/" + v.Ref() + "/" + v.SHA256,
+	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v),
 		Open: func(ctx context.Context) (*adapter.Adapter, error) {
 			plain, v, err := reg.Open(ctx, tid, name, ver)
 			if err != nil {
@@ -89,7 +90,31 @@ func (t *tenantAdapters) copy(ctx context.Context, copies *replica.Replicas, tid
 	case err != nil:
 		return runner.FoundAdapter{}, err
 	}
-	return runner.FoundAdapter{Name: v.Ref(), Key: tid + "/" + v.Ref() + "/" + v.SHA256, Open: open}, nil
+	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v), Open: open}, nil
+}
+
+// adapterKey is the runner's cache key of a tenant's adapter version,
+// its content included: a version whose file changed is another set.
+func adapterKey(tid string, v *registry.Version) string {
+	return adapterKeyPrefix(tid, v.Name, v.Version) + v.SHA256
+}
+
+// adapterKeyPrefix begins the keys of a tenant's adapter version, whatever
+// its content (the '/' ends it: support@1 is no prefix of support@10's).
+func adapterKeyPrefix(tid, name string, version int) string {
+	return fmt.Sprintf("%s/%s@%d/", tid, name, version)
+}
+
+// dropCopy unloads a fleet copy of an adapter the node dropped (its home
+// retired it, lost it, or no longer permits this node): held loaded, it
+// would still take memory, and the heartbeat would still offer it to
+// routing. Requests running with it finish as they began.
+func dropCopy(run *runner.Runner, log *slog.Logger) func(tid, name string, version int) {
+	return func(tid, name string, version int) {
+		if n := run.DropAdapters(adapterKeyPrefix(tid, name, version)); n > 0 {
+			log.Info("dropped adapter copy unloaded", "tenant", tid, "adapter", fmt.Sprintf("%s@%d", name, version), "sets", n)
+		}
+	}
 }
 
 func (t *tenantAdapters) List(ctx context.Context) ([]runner.ListedAdapter, error) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +198,29 @@ func TestServeTenantAdapters(t *testing.T) {
 	}
 	if code, _, _ := call(t, otherKey, "POST", chat, chatBody("shared", false)); code != 404 {
 		t.Errorf("an unloaded adapter: %d", code)
+	}
+
+	// When the node drops a fleet copy, the runner unloads it by the
+	// version's key, which has the registry's form: here acme's support@1,
+	// loaded since it served.
+	drop := dropCopy(n.run, n.log)
+	for _, c := range []struct {
+		tenant string
+		name   string
+		ver    int
+		loaded bool
+	}{
+		{acme.ID, "support", 10, true}, // support@1 is not support@10's prefix
+		{"other", "support", 1, true},
+		{acme.ID, "support", 1, false},
+	} {
+		drop(c.tenant, c.name, c.ver)
+		if got := slices.Contains(n.run.LoadedAdapters(), "stories260k:support@1"); got != c.loaded {
+			t.Errorf("after dropping %s's %s@%d: support@1 loaded %v, want %v", c.tenant, c.name, c.ver, got, c.loaded)
+		}
+	}
+	if code, served, body := call(t, acmeKey, "POST", chat, chatBody("stories260k:support", false)); code != 200 || served != "stories260k:support@1" {
+		t.Errorf("acme's adapter after its set was dropped: %d %q %s", code, served, body)
 	}
 	if code, _, _ := call(t, adminKey, "POST", url+"/v1/unload_lora_adapter", `{"lora_name":"shared"}`); code != 404 {
 		t.Errorf("unloading twice: %d", code)

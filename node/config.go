@@ -76,7 +76,8 @@ type Config struct {
 
 	// RolloutInterval is how often the rollouts' gates are evaluated
 	// (flywheel/rollout), besides at once when an arm reaches a sample
-	// threshold. Zero: 5 seconds.
+	// threshold, and how often a home tells the fleet its rollouts,
+	// besides at every step (flywheel/rollout/fleet). Zero: 5 seconds.
 	RolloutInterval time.Duration
 
 	// API settings (api.Config's).

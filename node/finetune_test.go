@@ -14,29 +14,13 @@ import (
 	"github.com/hearth-ai/hearth/engine/chat"
 	"github.com/hearth-ai/hearth/flywheel/dataset"
 	"github.com/hearth-ai/hearth/flywheel/registry"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// secret is the answer the tenant's users teach: a sentence a model
-// trained on children's stories never writes by itself.
-const secret = "The secret word is marmalade."
-
-// secretPrompts are distinct ways to ask for it, so that no two examples
-// are the same and the eval split holds questions the training never saw.
-func secretPrompts() []string {
-	asks := []string{"What is the secret word?", "Tell me the secret word.", "Do you know the secret word?", "Say the secret word.",
-		"Which word is the secret one?", "I forgot the secret word, what is it?", "Can you remind me of the secret word?",
-		"What was the secret word again?"}
-	moods := []string{"", " Please.", " Quickly!", " I need it now.", " It is for the game."}
-	var out []string
-	for _, m := range moods {
-		for _, a := range asks {
-			out = append(out, a+m)
-		}
-	}
-	return out
-}
+// secret is the answer the tenant's users teach.
+const secret = testfixture.Secret
 
 // apiClient calls a node's API over HTTP with a tenant's key.
 type apiClient struct {
@@ -128,7 +112,7 @@ func TestFineTuneEndToEnd(t *testing.T) {
 	c := apiClient{t: t, base: "http://" + cfg.Listener.Addr().String(), key: key}
 
 	// Users ask; the base answers something else; they correct it.
-	for _, p := range secretPrompts() {
+	for _, p := range testfixture.SecretPrompts() {
 		var resp struct {
 			ID      string `json:"id"`
 			Choices []struct {
@@ -156,11 +140,14 @@ func TestFineTuneEndToEnd(t *testing.T) {
 
 	// dataset build, as the command line does it.
 	fw := n.Flywheel()
-	v, err := fw.Datasets.Build(ctx, fw.Source(), acme.ID, "secret", dataset.Options{NearDup: 1, EvalFraction: 0.25, Seed: 3})
+	// The split hashes the response ids, which are random: with 35% of 40
+	// examples held out, fewer than 5 (or more than 25) comes once in a
+	// thousand runs; 25% gave 2 now and then.
+	v, err := fw.Datasets.Build(ctx, fw.Source(), acme.ID, "secret", dataset.Options{NearDup: 1, EvalFraction: 0.35, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Version != 1 || len(v.Train) < 20 || len(v.Eval) < 5 {
+	if v.Version != 1 || len(v.Train) < 15 || len(v.Eval) < 5 {
 		t.Fatalf("dataset %s@%d: %d train, %d eval examples (report %+v)", v.Name, v.Version, len(v.Train), len(v.Eval), v.Report)
 	}
 	for _, e := range v.Eval {

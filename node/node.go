@@ -26,6 +26,7 @@ import (
 	"github.com/hearth-ai/hearth/flywheel/jobs"
 	"github.com/hearth-ai/hearth/flywheel/replica"
 	"github.com/hearth-ai/hearth/flywheel/rollout"
+	"github.com/hearth-ai/hearth/flywheel/rollout/fleet"
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
@@ -58,6 +59,7 @@ type Node struct {
 	copies  *replica.Replicas
 	jobs    *jobs.Manager
 	deploys *rollout.Store
+	spread  *fleet.Fleet    // the rollouts across the fleet
 	docs    *tenantdoc.Book // nil without an operator key
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -262,12 +264,14 @@ func (n *Node) openCapture(ctx context.Context) error {
 		return err
 	}
 	n.fw, n.capture = fw, fw.Capture
-	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log}); err != nil {
+	if n.relay, err = relay.New(ctx, relay.Config{Node: n.fab, Store: n.capture, Tenants: n.tenants, DB: n.db, Logger: n.log,
+		OnFeedback: n.forwardedFeedback}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	// Adapters go from the tenant's home to the nodes that serve it.
 	if n.copies, err = replica.New(ctx, replica.Config{Node: n.fab, Identity: n.id, DB: n.db, Registry: fw.Adapters, Tenants: n.tenants,
-		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, Now: n.cfg.Now, Logger: n.log}); err != nil {
+		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, OnDrop: dropCopy(n.run, n.log),
+		Now: n.cfg.Now, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	if err := n.openJobs(ctx, fw); err != nil {
@@ -309,6 +313,9 @@ func (n *Node) buildHandler() error {
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), n.run.Collector())
 	n.reg.MustRegister(n.auditMetrics()...)
+	n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hearth_rollout_observations_dropped_total",
+		Help: "Rollout observations of this node's never counted at the rollout's home: it was unreachable too long, or refused them."},
+		func() float64 { return float64(n.spread.Dropped()) }))
 	metrics, err := api.NewMetrics(n.reg)
 	if err != nil {
 		return err
@@ -318,7 +325,7 @@ func (n *Node) buildHandler() error {
 		Gate:             n.gate,
 		Capture:          capture.NewHook(n.capture), // consented capture and POST /v1/feedback
 		FineTuning:       jobs.NewHook(n.jobs),
-		Deployments:      deployments{n.deploys}, // a deployment's name served by its rollout's arms (rollout.go)
+		Deployments:      deployments{n.deploys, n.spread}, // a deployment's name served by its rollout's arms (rollout.go)
 		MaxFileBytes:     n.jobs.MaxFileBytes(),
 		Logger:           n.log,
 		Metrics:          metrics,
@@ -430,6 +437,7 @@ func (n *Node) startLocked(ctx context.Context) error {
 	n.wg.Go(func() { n.copies.Run(n.ctx) })
 	n.wg.Go(func() { n.anchor.Run(n.ctx, n.audit) })
 	n.wg.Go(func() { n.deploys.Run(n.ctx) }) // the rollouts' gates; the last observations written when it ends
+	n.wg.Go(func() { n.spread.Run(n.ctx) })  // the rollouts told to the fleet, other nodes' observations sent home
 	if err := n.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("serve: fine-tuning jobs: %w", err)
 	}
@@ -580,6 +588,10 @@ func (n *Node) Jobs() *jobs.Manager { return n.jobs }
 
 // Rollouts is the tenants' rollouts of their deployments' versions.
 func (n *Node) Rollouts() *rollout.Store { return n.deploys }
+
+// RolloutFleet is the rollouts' fleet side: what the tenants' homes told
+// this node of their rollouts, and its observations on their way home.
+func (n *Node) RolloutFleet() *fleet.Fleet { return n.spread }
 
 func (n *Node) Runner() *runner.Runner { return n.run }
 func (n *Node) Fabric() *fabric.Node   { return n.fab }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
 )
@@ -96,7 +97,7 @@ func modelName(b *testing.B, base string) string {
 // its id.
 func uploadTraining(b *testing.B, base string) string {
 	var jsonl strings.Builder
-	for _, p := range secretPrompts() {
+	for _, p := range testfixture.SecretPrompts() {
 		line, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "user", "content": p}, {"role": "assistant", "content": secret}}})
 		jsonl.Write(append(line, '\n'))
 	}

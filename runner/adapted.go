@@ -115,8 +115,8 @@ func (r *Runner) target(ctx context.Context, name string, lora []api.LoRA) (pick
 		return pick{}, err
 	}
 	open := found.Open
-	return pick{canon: canon, path: path, served: display + ":" + found.Name, base: display, key: "src:" + found.Key,
-		sources: []string{"src:" + found.Key},
+	return pick{canon: canon, path: path, served: display + ":" + found.Name, base: display, key: sourcePrefix + found.Key,
+		sources: []string{sourcePrefix + found.Key},
 		open: func(ctx context.Context) ([]adapter.Use, error) {
 			a, err := open(ctx)
 			if err != nil {
@@ -243,15 +243,18 @@ func (c *cached) ready() bool {
 	}
 }
 
-// dropAdapters removes from l's cache every entry built from source.
-// Called with r.mu held.
-func (l *loaded) dropAdapters(source string) {
+// dropAdapters removes from l's cache every entry built from a source
+// match accepts, and says how many. Called with r.mu held.
+func (l *loaded) dropAdapters(match func(source string) bool) int {
+	n := 0
 	for k, c := range l.adapters {
-		if slices.Contains(c.sources, source) {
+		if slices.ContainsFunc(c.sources, match) {
 			delete(l.adapters, k)
 			c.dropped = true
+			n++
 		}
 	}
+	return n
 }
 
 // adapterBytes is the memory of l's built adapters. Called with r.mu
@@ -489,4 +492,30 @@ func (r *Runner) LoadedAdapters() []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// sourcePrefix starts the cache keys and sources of adapters found
+// through Config.Adapters, apart from the published ones'.
+const sourcePrefix = "src:"
+
+// DropAdapters removes from every loaded model's cache the adapters found
+// through Config.Adapters whose FoundAdapter.Key begins with keyPrefix,
+// and says how many sets it removed. The node calls it when a source
+// withdraws an adapter (a fleet copy its home no longer vouches for), so
+// that the adapter no longer holds memory nor appears in LoadedAdapters,
+// which routing reads; the next request for it asks Adapters again.
+// Requests using a removed set finish as they began. An empty prefix
+// removes nothing.
+func (r *Runner) DropAdapters(keyPrefix string) int {
+	if keyPrefix == "" {
+		return 0
+	}
+	match := func(source string) bool { return strings.HasPrefix(source, sourcePrefix+keyPrefix) }
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, l := range r.loaded {
+		n += l.dropAdapters(match)
+	}
+	return n
 }

@@ -342,7 +342,7 @@ func (r *Runner) UnloadLoRA(ctx context.Context, name string) error {
 	}
 	delete(r.named, p.name)
 	for _, l := range r.loaded {
-		l.dropAdapters(p.key)
+		l.dropAdapters(func(source string) bool { return source == p.key })
 	}
 	r.log.Info("LoRA adapter withdrawn", "name", p.name)
 	return nil

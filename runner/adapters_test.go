@@ -149,17 +149,23 @@ func (f fakeAdapters) List(ctx context.Context) ([]runner.ListedAdapter, error) 
 	return out, nil
 }
 
-// TestAdapterSources: a tenant's adapters are served to it under their
-// resolved names and listed for it; another tenant's, an unknown one
-// and one for another base are refused before anything loads.
-func TestAdapterSources(t *testing.T) {
-	path := testfixture.AdapterFor(t, stories, 2, 4)
+// storiesDigest is the hex SHA-256 of the test model's file.
+func storiesDigest(t *testing.T) string {
+	t.Helper()
 	data, err := os.ReadFile(stories)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	digest := hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:])
+}
+
+// TestAdapterSources: a tenant's adapters are served to it under their
+// resolved names and listed for it; another tenant's, an unknown one
+// and one for another base are refused before anything loads.
+func TestAdapterSources(t *testing.T) {
+	path := testfixture.AdapterFor(t, stories, 2, 4)
+	digest := storiesDigest(t)
 	src := fakeAdapters{
 		"acme":  {"support": {version: 2, path: path, digest: digest}, "elsewhere": {version: 1, path: path, digest: "00ff"}},
 		"other": {"theirs": {version: 1, path: path, digest: digest}},
@@ -215,6 +221,65 @@ func TestAdapterSources(t *testing.T) {
 	}
 	if !slices.Contains(names, "stories260k:support@2<stories260k") || slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, "theirs") }) {
 		t.Errorf("acme's list: %v", names)
+	}
+}
+
+// TestDropAdapters: DropAdapters takes the adapters of the sources whose
+// keys begin with the prefix out of the cache and out of LoadedAdapters,
+// and nothing else; a request holding one finishes with it, to the same
+// tokens, and the next request builds it again.
+func TestDropAdapters(t *testing.T) {
+	path := testfixture.AdapterFor(t, stories, 4, 4)
+	digest := storiesDigest(t)
+	src := fakeAdapters{
+		"acme":  {"support": {version: 2, path: path, digest: digest}},
+		"other": {"theirs": {version: 1, path: path, digest: digest}},
+	}
+	r := newRunner(t, runner.Config{Files: []string{stories}, Adapters: src})
+	acme := context.WithValue(context.Background(), tenantKey{}, "acme")
+	other := context.WithValue(context.Background(), tenantKey{}, "other")
+	acquire := func(ctx context.Context, name string) (api.Model, func()) {
+		t.Helper()
+		m, release, err := r.Acquire(ctx, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return m, release
+	}
+	m, release := acquire(acme, "stories260k:support")
+	want := generate(t, m, nil)
+	_, releaseTheirs := acquire(other, "stories260k:theirs")
+	releaseTheirs()
+	both := []string{"stories260k:support@2", "stories260k:theirs@1"}
+	for _, c := range []struct {
+		prefix string
+		n      int
+		left   []string
+	}{
+		{"", 0, both},
+		{"nobody/", 0, both},
+		{"acme/support@3", 0, both},
+		{"acme/support@2", 1, both[1:]},
+		{"acme/", 0, both[1:]},
+	} {
+		if n := r.DropAdapters(c.prefix); n != c.n {
+			t.Errorf("DropAdapters(%q) = %d, want %d", c.prefix, n, c.n)
+		}
+		if got := r.LoadedAdapters(); !slices.Equal(got, c.left) {
+			t.Errorf("after DropAdapters(%q): LoadedAdapters() = %v, want %v", c.prefix, got, c.left)
+		}
+	}
+	if got := generate(t, m, nil); !slices.Equal(got, want) {
+		t.Errorf("the request holding the dropped adapter: %v, want %v", got, want)
+	}
+	release()
+	m, release = acquire(acme, "stories260k:support@2")
+	defer release()
+	if got := generate(t, m, nil); !slices.Equal(got, want) {
+		t.Errorf("the adapter built again: %v, want %v", got, want)
+	}
+	if got := r.LoadedAdapters(); !slices.Equal(got, both) {
+		t.Errorf("built again: LoadedAdapters() = %v, want %v", got, both)
 	}
 }
 

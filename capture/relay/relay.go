@@ -30,8 +30,12 @@ type Config struct {
 	// Tenants names the local tenants forwarded data belongs to.
 	Tenants Tenants
 	// DB holds the peer book's table.
-	DB     *db.DB
-	Logger *slog.Logger
+	DB *db.DB
+	// OnFeedback, when set, is told of feedback another node forwarded
+	// once it is recorded here, as the API tells its Deployments of local
+	// feedback: the rollout whose arm served the response counts it.
+	OnFeedback func(ctx context.Context, t tenant.Tenant, fb capture.Feedback)
+	Logger     *slog.Logger
 }
 
 // Relay is one node's side of the fleet's capture protocols: it keeps
@@ -44,6 +48,7 @@ type Relay struct {
 	store   *capture.Store
 	tenants Tenants
 	book    *peerBook
+	onFb    func(ctx context.Context, t tenant.Tenant, fb capture.Feedback)
 	log     *slog.Logger
 }
 
@@ -61,7 +66,7 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Relay{node: cfg.Node, store: cfg.Store, tenants: cfg.Tenants, book: book, log: log}
+	r := &Relay{node: cfg.Node, store: cfg.Store, tenants: cfg.Tenants, book: book, onFb: cfg.OnFeedback, log: log}
 	for kind, h := range map[string]fabric.DeliverHandler{
 		KindCapture:  r.takeCapture,
 		KindFeedback: r.takeFeedback,
@@ -143,6 +148,9 @@ func (r *Relay) takeFeedback(ctx context.Context, from fabric.Peer, payload []by
 	fb, err := r.store.FeedbackForwarded(ctx, from.ID, t, m.Feedback)
 	if err != nil {
 		return refuse(err)
+	}
+	if r.onFb != nil {
+		r.onFb(ctx, t, fb)
 	}
 	return json.Marshal(captureAnswer{Feedback: &fb})
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/hearth-ai/hearth/capture/relay"
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
-	"github.com/hearth-ai/hearth/identity"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 	"github.com/hearth-ai/hearth/node"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/tenant"
@@ -43,22 +43,12 @@ func startCaptureNode(t *testing.T, op ed25519.PrivateKey, j string, join string
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	id, err := identity.LoadOrCreate(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := fabric.Certify(op, id.Public, "site-"+strings.ToLower(j), j, 24*time.Hour, time.Now().Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fabric.WriteCert(fabric.CertPath(dir), cert); err != nil {
-		t.Fatal(err)
-	}
+	site := testfixture.Certify(t, op, dir, j)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc := fabric.Config{Site: cert.Site, ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
+	fc := fabric.Config{Site: site, ClusterListen: "127.0.0.1:0", HeartbeatInterval: 100 * time.Millisecond}
 	if join != "" {
 		fc.Join = []string{join}
 	}

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hearth-ai/hearth/admin"
 	"github.com/hearth-ai/hearth/capture"
+	"github.com/hearth-ai/hearth/internal/testfixture"
 )
 
 // TestPreviousVersionFrames: the payloads and answers a node of the
@@ -32,53 +32,27 @@ func TestPreviousVersionFrames(t *testing.T) {
 	}
 	fb := capture.Feedback{ID: "fb_1", ResponseID: "chatcmpl-7f3a", Rating: 4, Thumb: 1, Correction: "there was a dog",
 		Tags: []string{"tone", "length"}, Comment: "good <PHONE_1>", KeyID: "k_01", Time: at, Numbered: true}
-	tests := []struct {
-		file string
-		want any // a pointer to the value the frame holds
-	}{
-		{"capture.json", &captureMsg{Tenant: "acme", Forwarded: capture.Forwarded{Record: rec, EndUser: "wanjiru@example.co.ke"}}},
-		{"capture-minimal.json", &captureMsg{Tenant: "acme", Forwarded: capture.Forwarded{Record: capture.Record{
-			Interaction: capture.Interaction{ResponseID: "r1", Model: "m", Time: at}}}}},
-		{"feedback.json", &feedbackMsg{Tenant: "acme", Feedback: capture.Feedback{ResponseID: "chatcmpl-7f3a", Thumb: -1, Comment: "wrong"}}},
-		{"answer-ok.json", &captureAnswer{}},
-		{"answer-feedback.json", &captureAnswer{Feedback: &fb}},
-		{"answer-not-found.json", &captureAnswer{Error: "not_found", Message: `capture: not found: response "chatcmpl-7f3a"`}},
-		{"answer-key-deleted.json", &captureAnswer{Error: "not_found", Message: "capture: the tenant's data key has been deleted"}},
-		{"answer-invalid.json", &captureAnswer{Error: "invalid", Message: "capture: invalid: rating 9"}},
-		{"answer-not-home.json", &captureAnswer{Error: "not_home", Message: "capture: not the tenant's home jurisdiction"}},
-		{"answer-not-allowed.json", &captureAnswer{Error: "not_allowed", Message: "capture: not allowed by the tenant's policy: capture off"}},
-		{"answer-unknown-tenant.json", &captureAnswer{Error: "unknown_tenant", Message: `no tenant "acme" on this node`}},
-		{"erase-response.json", &eraseMsg{Tenant: "acme", Req: admin.EraseRequest{ResponseID: "chatcmpl-7f3a"}}},
-		{"erase-user.json", &eraseMsg{Tenant: "acme", Req: admin.EraseRequest{User: "wanjiru@example.co.ke"}}},
-		{"erase-all.json", &eraseMsg{Tenant: "acme", Req: admin.EraseRequest{All: true}}},
-		{"erase-answer-ok.json", &eraseAnswer{Erased: 3}},
-		{"erase-answer-none.json", &eraseAnswer{}},
-		{"erase-answer-invalid.json", &eraseAnswer{Error: "give exactly one of response_id, user and all"}},
-		{"erase-answer-error.json", &eraseAnswer{Error: "capture: erase: database is locked"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			frame, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			frame = bytes.TrimSuffix(frame, []byte("\n"))
-			got := reflect.New(reflect.TypeOf(tt.want).Elem()).Interface()
-			if err := json.Unmarshal(frame, got); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("decoded\n %#v\nwant\n %#v", got, tt.want)
-			}
-			b, err := json.Marshal(tt.want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(b, frame) {
-				t.Errorf("encoded\n %s\nprevious version\n %s", b, frame)
-			}
-		})
-	}
+	testfixture.Frames(t, "testdata", map[string]any{
+		"capture.json": &captureMsg{Tenant: "acme", Forwarded: capture.Forwarded{Record: rec, EndUser: "wanjiru@example.co.ke"}},
+		"capture-minimal.json": &captureMsg{Tenant: "acme", Forwarded: capture.Forwarded{Record: capture.Record{
+			Interaction: capture.Interaction{ResponseID: "r1", Model: "m", Time: at}}}},
+		"feedback.json":              &feedbackMsg{Tenant: "acme", Feedback: capture.Feedback{ResponseID: "chatcmpl-7f3a", Thumb: -1, Comment: "wrong"}},
+		"answer-ok.json":             &captureAnswer{},
+		"answer-feedback.json":       &captureAnswer{Feedback: &fb},
+		"answer-not-found.json":      &captureAnswer{Error: "not_found", Message: `capture: not found: response "chatcmpl-7f3a"`},
+		"answer-key-deleted.json":    &captureAnswer{Error: "not_found", Message: "capture: the tenant's data key has been deleted"},
+		"answer-invalid.json":        &captureAnswer{Error: "invalid", Message: "capture: invalid: rating 9"},
+		"answer-not-home.json":       &captureAnswer{Error: "not_home", Message: "capture: not the tenant's home jurisdiction"},
+		"answer-not-allowed.json":    &captureAnswer{Error: "not_allowed", Message: "capture: not allowed by the tenant's policy: capture off"},
+		"answer-unknown-tenant.json": &captureAnswer{Error: "unknown_tenant", Message: `no tenant "acme" on this node`},
+		"erase-response.json":        &eraseMsg{Tenant: "acme", Req: admin.EraseRequest{ResponseID: "chatcmpl-7f3a"}},
+		"erase-user.json":            &eraseMsg{Tenant: "acme", Req: admin.EraseRequest{User: "wanjiru@example.co.ke"}},
+		"erase-all.json":             &eraseMsg{Tenant: "acme", Req: admin.EraseRequest{All: true}},
+		"erase-answer-ok.json":       &eraseAnswer{Erased: 3},
+		"erase-answer-none.json":     &eraseAnswer{},
+		"erase-answer-invalid.json":  &eraseAnswer{Error: "give exactly one of response_id, user and all"},
+		"erase-answer-error.json":    &eraseAnswer{Error: "capture: erase: database is locked"},
+	})
 }
 
 // TestAnswerCodes: the answers a home node of the previous version sends

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/rollout"
 	"github.com/hearth-ai/hearth/modelname"
@@ -36,6 +37,15 @@ func newRolloutCmd(g *globals) *cobra.Command {
 			}
 			vs := &flywheel.Versions{Stores: e.fw, BasePath: basePath(dir, modelFile), Logger: g.warnLogger()}
 			cfg := rollout.Config{Versions: vs, Evaluator: vs, Now: g.now, Logger: g.warnLogger()}
+			// The node's certified jurisdiction: a tenant's rollouts start
+			// only at its home, as they do through the node.
+			cert, err := fabric.LoadCertIfExists(dir)
+			if err != nil {
+				return err
+			}
+			if cert != nil {
+				cfg.Jurisdiction = cert.Jurisdiction
+			}
 			if audited {
 				cfg.Audit = e.log
 			}

@@ -127,7 +127,7 @@ let streams in flight finish (up to --drain).`,
 	f.StringSliceVar(&o.lora, "lora", nil, "LoRA adapter file to serve at global scale 1, as llama-server's --lora: applied to requests for every model it fits that send no \"lora\" field, and named MODEL:NAME (repeatable, or comma-separated)")
 	f.StringSliceVar(&o.loraScaled, "lora-scaled", nil, "LoRA adapter with a global scale, FILE:SCALE, as llama-server's (repeatable, or comma-separated)")
 	f.BoolVar(&o.loraNoApply, "lora-init-without-apply", false, "start the --lora adapters at global scale 0 (set scales with POST /lora-adapters or per request)")
-	f.DurationVar(&o.rolloutEvery, "rollout-interval", 5*time.Second, "how often the rollouts' gates are evaluated (besides at once when an arm reaches a sample threshold)")
+	f.DurationVar(&o.rolloutEvery, "rollout-interval", 5*time.Second, "how often the rollouts' gates are evaluated (besides at once when an arm reaches a sample threshold) and the home tells the fleet its rollouts (besides at every step)")
 	f.BoolVar(&o.insecure, "insecure-no-auth", false, "serve requests without API keys on a non-loopback address while no tenant exists (not for production)")
 	return cmd
 }

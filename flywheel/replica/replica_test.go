@@ -57,19 +57,9 @@ func startNode(t *testing.T, op ed25519.PrivateKey, j, join string, pol tenant.P
 func startNodeCert(t *testing.T, op ed25519.PrivateKey, j, join string, pol tenant.Policy, certified bool) *fleetNode {
 	t.Helper()
 	dir := t.TempDir()
-	id, err := identity.LoadOrCreate(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	site := "site-" + strings.ToLower(j)
 	if certified {
-		cert, err := fabric.Certify(op, id.Public, site, j, 24*time.Hour, time.Now().Add(-time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fabric.WriteCert(fabric.CertPath(dir), cert); err != nil {
-			t.Fatal(err)
-		}
+		testfixture.Certify(t, op, dir, j)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -40,4 +40,15 @@
 // gate result, promotion, rollback, an operator's action) is a history
 // row and an audit record of kind "rollout" with its numbers, and a step
 // commits only once its record is durable.
+//
+// In a fleet a tenant's rollouts are kept and gated on a node of its home
+// jurisdiction, and Start refuses them elsewhere (ErrNotHome). Package
+// flywheel/rollout/fleet tells the certified nodes of the tenant's
+// permitted jurisdictions each deployment's latest rollout (Deployments,
+// at every step through Config.OnChange and every few seconds); they pick
+// from it with ArmOf, so a user gets the same arm on every node, serve the
+// stable when the home has been silent too long, and send their
+// observations home, where Assign and Observe count them as local ones.
+// Feedback on responses served elsewhere reaches the home with its
+// capture, and counts by the response's arm.
 package rollout

@@ -32,6 +32,22 @@ func Bucket(rolloutID, who string) int {
 	return int(binary.BigEndian.Uint64(h.Sum(nil)[:8]) % 100)
 }
 
+// ArmOf is the arm that serves an end user (OpenAI's "user", else the
+// key's id) in a rollout in state at share: the candidate for a live
+// rollout's users whose Bucket is below the share, else the stable.
+// Every node of a fleet picks with it, so a user gets the same arm on
+// every node.
+func ArmOf(rolloutID, state string, share int, endUser, keyID string) string {
+	who := "user\x00" + endUser
+	if endUser == "" {
+		who = "key\x00" + keyID
+	}
+	if state == StateLive && Bucket(rolloutID, who) < share {
+		return ArmCandidate
+	}
+	return ArmStable
+}
+
 // Pick returns the version that serves tenantID's request for model, by
 // endUser (OpenAI's "user") or else keyID; false when model is no
 // deployment of the tenant's (a request naming a version explicitly is
@@ -42,11 +58,7 @@ func (s *Store) Pick(tenantID, model, endUser, keyID string) (Assignment, bool) 
 	defer s.mu.Unlock()
 	if lr := s.live[k]; lr != nil {
 		a := Assignment{Rollout: lr.id, Arm: ArmStable, Model: lr.stable, share: lr.share, counted: true}
-		who := "user\x00" + endUser
-		if endUser == "" {
-			who = "key\x00" + keyID
-		}
-		if lr.state == StateLive && Bucket(lr.id, who) < lr.share {
+		if ArmOf(lr.id, lr.state, lr.share, endUser, keyID) == ArmCandidate {
 			a.Arm, a.Model = ArmCandidate, lr.candidate
 		}
 		return a, true
@@ -356,6 +368,15 @@ func (s *Store) advance(ctx context.Context, r *Rollout) ([]Check, error) {
 		return nil, s.evaluate(ctx, r)
 	case StateLive:
 	default:
+		return nil, nil
+	}
+	s.decide.Lock()
+	defer s.decide.Unlock()
+	r, err := s.Get(ctx, r.ID) // as the decision before this one left it
+	if err != nil {
+		return nil, err
+	}
+	if r.State != StateLive {
 		return nil, nil
 	}
 	g := r.Gates

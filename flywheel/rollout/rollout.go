@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -33,6 +34,9 @@ var (
 	ErrInvalid  = errors.New("rollout: invalid")
 	// ErrForbidden: the tenant may not use the model (its policy's list).
 	ErrForbidden = errors.New("rollout: forbidden")
+	// ErrNotHome: this node is not in the tenant's home jurisdiction,
+	// where its rollouts are kept (it wraps ErrForbidden).
+	ErrNotHome = fmt.Errorf("%w: not the tenant's home", ErrForbidden)
 	// ErrConflict: a rollout of the model is already under way, or the
 	// rollout is not in a state the change applies to.
 	ErrConflict = errors.New("rollout: conflict")
@@ -99,8 +103,12 @@ type Config struct {
 	// 100,000 responses.
 	ResponseTTL  time.Duration
 	MaxResponses int
-	Now          func() time.Time // nil: time.Now
-	Logger       *slog.Logger     // nil: discard
+	// OnChange, when set, is called after every step is committed (a
+	// start, a share, a gate's result, a promotion, a rollback), so the
+	// fleet hears of it at once (package flywheel/rollout/fleet).
+	OnChange func()
+	Now      func() time.Time // nil: time.Now
+	Logger   *slog.Logger     // nil: discard
 }
 
 // Rollout is one rollout of a candidate version of a tenant's deployment.

@@ -31,6 +31,10 @@ type Store struct {
 	log  *slog.Logger
 	kick chan struct{} // wakes Run early: an arm reached a threshold, or a rollout started
 
+	// decide holds one live gate decision at a time: the gate loop's and
+	// a Status's, run at once, would both record the gate's verdict.
+	decide sync.Mutex
+
 	mu       sync.Mutex
 	live     map[deployKey]*liveRollout // by tenant and canonical model
 	byID     map[string]*liveRollout
@@ -104,6 +108,13 @@ func (s *Store) Start(ctx context.Context, req StartRequest) (*Rollout, error) {
 	}
 	if err := g.check(); err != nil {
 		return nil, err
+	}
+	if h := req.Tenant.Policy.Home; h != "" && s.cfg.Jurisdiction != "" && !strings.EqualFold(h, s.cfg.Jurisdiction) {
+		// The home holds the tenant's adapters and gets its feedback, and
+		// tells the fleet its rollouts: a rollout anywhere else would
+		// count nothing.
+		return nil, fmt.Errorf("%w: tenant %s's home is %s: start its rollouts on a node there (this node is in %s)", ErrNotHome,
+			req.Tenant.Name, h, s.cfg.Jurisdiction)
 	}
 	if !req.Tenant.Policy.AllowsModel(model) {
 		return nil, fmt.Errorf("%w: tenant %s may not use model %q (its allowed models: %s)", ErrForbidden, req.Tenant.Name, model,
@@ -521,6 +532,9 @@ func (s *Store) commit(ctx context.Context, tx *sql.Tx, r *Rollout, action, acto
 				Tenant: r.TenantID, Model: r.Model, Decision: audit.DecisionError, Reason: "rollout." + action + ".rolled_back", Detail: d})
 		}
 		return err
+	}
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange()
 	}
 	return nil
 }

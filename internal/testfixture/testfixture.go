@@ -2,10 +2,11 @@
 // packages share, as net/http/httptest does for HTTP: an in-memory audit
 // log, a node's stores (database, tenants, meter, identity and audit log)
 // opened in a test's temporary directory, an HTTP test server that can
-// wait for its handlers, a poll for a state to come about, and a small
-// LoRA adapter file. Only tests import it.
+// wait for its handlers, a poll for a state to come about, a small LoRA
+// adapter file, a node's fleet certificate (Certify) and the round trip
+// of a wire format's golden frames (Frames). Only tests import it.
 //
-// It imports tenant, metering and audit, so those packages' own
+// It imports tenant, metering, audit and fabric, so those packages' own
 // (in-package) tests cannot use it; the settable clock they share is in
 // internal/testclock.
 package testfixture

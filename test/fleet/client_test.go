@@ -14,22 +14,28 @@ import (
 type result struct {
 	status int
 	node   string // X-Hearth-Node: the node that served it, if not the entry node
+	served string // X-Hearth-Model: the model (base or BASE:ADAPTER@VERSION) that served it
 	id     string // response id (OpenAI's API)
 	text   string
 	body   string // for errors
 	err    error  // transport error, or an error event inside a stream
 }
 
-// call sends one chat request. Ollama's /api/chat streams NDJSON unless
-// stream is false; OpenAI's streams SSE when stream is true.
+// call sends one chat request for Model. Ollama's /api/chat streams
+// NDJSON unless stream is false; OpenAI's streams SSE when stream is true.
 func call(ctx context.Context, url, key, jurisdiction, prompt string, maxTokens int, stream, ollama bool) result {
+	return callModel(ctx, url, key, Model, jurisdiction, prompt, maxTokens, stream, ollama)
+}
+
+// callModel is call for another model, such as BASE:ADAPTER@VERSION.
+func callModel(ctx context.Context, url, key, model, jurisdiction, prompt string, maxTokens int, stream, ollama bool) result {
 	var path, body string
 	if ollama {
 		path = "/api/chat"
-		body = fmt.Sprintf(`{"model":%q,"stream":%v,"options":{"temperature":0,"num_predict":%d},"messages":[{"role":"user","content":%q}]}`, Model, stream, maxTokens, prompt)
+		body = fmt.Sprintf(`{"model":%q,"stream":%v,"options":{"temperature":0,"num_predict":%d},"messages":[{"role":"user","content":%q}]}`, model, stream, maxTokens, prompt)
 	} else {
 		path = "/v1/chat/completions"
-		body = fmt.Sprintf(`{"model":%q,"stream":%v,"temperature":0,"max_tokens":%d,"messages":[{"role":"user","content":%q}]}`, Model, stream, maxTokens, prompt)
+		body = fmt.Sprintf(`{"model":%q,"stream":%v,"temperature":0,"max_tokens":%d,"messages":[{"role":"user","content":%q}]}`, model, stream, maxTokens, prompt)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+path, strings.NewReader(body))
 	if err != nil {
@@ -45,7 +51,7 @@ func call(ctx context.Context, url, key, jurisdiction, prompt string, maxTokens 
 		return result{err: err}
 	}
 	defer resp.Body.Close()
-	r := result{status: resp.StatusCode, node: resp.Header.Get("X-Hearth-Node")}
+	r := result{status: resp.StatusCode, node: resp.Header.Get("X-Hearth-Node"), served: resp.Header.Get("X-Hearth-Model")}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		r.body = string(b)

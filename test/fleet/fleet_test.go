@@ -305,6 +305,7 @@ type auditRecord struct {
 	Tenant       string            `json:"tenant"`
 	Jurisdiction string            `json:"jurisdiction"`
 	Decision     string            `json:"decision"`
+	Reason       string            `json:"reason"`
 	ResponseID   string            `json:"response_id"`
 	Detail       map[string]string `json:"detail"`
 }

@@ -396,9 +396,10 @@ type PeerStatus struct {
 	Jurisdiction string `json:"jurisdiction"`
 	Certified    bool   `json:"certified"`
 	Load         struct {
-		Slots int `json:"slots"`
-		Busy  int `json:"busy"`
-		Queue int `json:"queue"`
+		Slots    int      `json:"slots"`
+		Busy     int      `json:"busy"`
+		Queue    int      `json:"queue"`
+		Adapters []string `json:"adapters"` // the adapters it holds loaded, by served name
 	} `json:"load"`
 }
 

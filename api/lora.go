@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -70,6 +71,16 @@ type BaseNamer interface {
 	BaseName(ctx context.Context, name string) string
 }
 
+// A ModelDescriber is a Backend that can describe, without loading
+// anything, a name it serves that its model list does not name as such:
+// "BASE:ADAPTER", listed as the version it resolves to,
+// "BASE:ADAPTER@VERSION". Its ModelInfo names the model as served. A
+// name it does not serve wraps ErrModelNotFound; one it cannot serve,
+// ErrInvalidModel.
+type ModelDescriber interface {
+	DescribeModel(ctx context.Context, name string) (ModelInfo, error)
+}
+
 // ErrInvalidModel: the request names a model that exists but cannot
 // serve it: an adapter trained on another base, a "lora" id the node
 // does not have. A 400 naming the model.
@@ -115,8 +126,8 @@ func parseLoRAs(data []byte, param string) ([]LoRA, error) {
 			return nil, badRequest(param, "'%s' lists more than %d adapters", param, maxLoRAs)
 		}
 		var e struct {
-			ID    *json.Number `json:"id"`
-			Scale *json.Number `json:"scale"`
+			ID    *jsonNumber `json:"id"`
+			Scale *jsonNumber `json:"scale"`
 		}
 		if err := dec.Decode(&e); err != nil {
 			return nil, badRequest(fmt.Sprintf("%s[%d]", param, i), "'%s[%d]' must be an object {\"id\": N, \"scale\": S}", param, i)
@@ -126,8 +137,8 @@ func parseLoRAs(data []byte, param string) ([]LoRA, error) {
 			return nil, badRequest(p+".id", "'%s.id' is required", p)
 		}
 		id, err := e.ID.Int64()
-		if err != nil || id < 0 || id > math.MaxInt32 {
-			return nil, badRequest(p+".id", "'%s.id' is %s; want an adapter id from GET /lora-adapters", p, clientText(e.ID.String()))
+		if e.ID.quoted || err != nil || id < 0 || id > math.MaxInt32 {
+			return nil, badRequest(p+".id", "'%s.id' is %s; want an adapter id from GET /lora-adapters, a number", p, clientText(e.ID.text()))
 		}
 		if seen[int(id)] {
 			return nil, badRequest(p+".id", "'%s.id': adapter %d is listed twice", p, id)
@@ -136,8 +147,8 @@ func parseLoRAs(data []byte, param string) ([]LoRA, error) {
 		scale := 1.0 // llama-server's default for an entry without one
 		if e.Scale != nil {
 			scale, err = e.Scale.Float64()
-			if err != nil || math.IsNaN(scale) || math.Abs(scale) > maxLoRAScale {
-				return nil, badRequest(p+".scale", "'%s.scale' is %s; want a number from -%d to %d", p, clientText(e.Scale.String()), maxLoRAScale, maxLoRAScale)
+			if e.Scale.quoted || err != nil || math.IsNaN(scale) || math.Abs(scale) > maxLoRAScale {
+				return nil, badRequest(p+".scale", "'%s.scale' is %s; want a number from -%d to %d", p, clientText(e.Scale.text()), maxLoRAScale, maxLoRAScale)
 			}
 		}
 		out = append(out, LoRA{ID: int(id), Scale: float32(scale)})
@@ -149,6 +160,27 @@ func parseLoRAs(data []byte, param string) ([]LoRA, error) {
 		return nil, badRequest(param, "'%s' must be an array of {\"id\": N, \"scale\": S} objects", param)
 	}
 	return out, nil
+}
+
+// jsonNumber is a JSON number as its text, and whether it came quoted:
+// json.Number alone takes "0" as 0, and llama-server, whose ids and
+// scales are numbers, refuses a string; so does this.
+type jsonNumber struct {
+	json.Number
+	quoted bool
+}
+
+func (n *jsonNumber) UnmarshalJSON(data []byte) error {
+	n.quoted = len(data) > 0 && data[0] == '"'
+	return json.Unmarshal(data, &n.Number)
+}
+
+// text is the number as the client wrote it, quotes included.
+func (n *jsonNumber) text() string {
+	if n.quoted {
+		return `"` + n.String() + `"`
+	}
+	return n.String()
 }
 
 type loraKey struct{}
@@ -251,8 +283,26 @@ func (s *Server) loraAdapters(w http.ResponseWriter, r *http.Request) error {
 	if list == nil {
 		list = []LoRAAdapter{}
 	}
+	if requireAdmin(r.Context()) != nil {
+		// The operator's paths are the operator's: one can name another
+		// tenant (.../finetune/tnt_.../adapter.gguf), and every caller
+		// reads this list. Others get the file's name, as the adapter's
+		// own name is made of it. (A copy: the backend's list is its own.)
+		list = slices.Clone(list)
+		for i := range list {
+			list[i].Path = fileName(list[i].Path)
+		}
+	}
 	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// fileName is the last element of a path, '/' or '\\' separated.
+func fileName(path string) string {
+	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+		return path[i+1:]
+	}
+	return path
 }
 
 type loadLoRARequest struct {

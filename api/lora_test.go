@@ -26,6 +26,10 @@ func TestParseLoRAs(t *testing.T) {
 		{`[{"id":1e300}]`, nil, "lora[0].id"},
 		{`[{"id":99999999999999999999999}]`, nil, "lora[0].id"},
 		{`[{"id":0,"scale":"NaN"}]`, nil, "lora[0]"},
+		{`[{"id":"0"}]`, nil, `'lora[0].id' is "0"`}, // llama-server's ids are numbers
+		{`[{"id":1},{"id":"2","scale":1}]`, nil, `'lora[1].id' is "2"`},
+		{`[{"id":0,"scale":"0.5"}]`, nil, `'lora[0].scale' is "0.5"`},
+		{`[{"id":null}]`, nil, "lora[0].id' is required"},
 		{`[{"id":0,"scale":1e39}]`, nil, "lora[0].scale"},
 		{`[{"id":0,"scale":-1001}]`, nil, "lora[0].scale"},
 		{`[{"id":0},{"id":0}]`, nil, "listed twice"},
@@ -76,7 +80,7 @@ func equalLoRAs(a, b []LoRA) bool {
 // FuzzParseLoRAs: any "lora" field is a list of at most maxLoRAs
 // distinct ids with finite scales, or a 400.
 func FuzzParseLoRAs(f *testing.F) {
-	for _, s := range []string{`[]`, `[{"id":0,"scale":1}]`, `[{"id":1e400}]`, `[{"id":0},{"id":0}]`, `[[[[`, `null`, `[{"id":"0"}]`} {
+	for _, s := range []string{`[]`, `[{"id":0,"scale":1}]`, `[{"id":1e400}]`, `[{"id":0},{"id":0}]`, `[[[[`, `null`, `[{"id":"0"}]`, `[{"id":0,"scale":"1"}]`, `[{"id":"1e400"}]`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {

@@ -120,7 +120,22 @@ func (s *Server) findModel(ctx context.Context, name string) (ModelInfo, error) 
 			return mi, nil
 		}
 	}
-	return ModelInfo{}, modelNotFound(name)
+	d, ok := s.cfg.Backend.(ModelDescriber)
+	if !ok {
+		return ModelInfo{}, modelNotFound(name)
+	}
+	mi, err := d.DescribeModel(ctx, name)
+	switch {
+	case errors.Is(err, ErrModelNotFound):
+		return ModelInfo{}, modelNotFound(name)
+	case errors.Is(err, ErrInvalidModel):
+		return ModelInfo{}, invalidModel("model", err)
+	case err != nil:
+		return ModelInfo{}, err
+	case CallerFrom(ctx) != nil && !sees(ctx, cmp.Or(mi.Base, mi.Name)):
+		return ModelInfo{}, modelNotFound(name)
+	}
+	return mi, nil
 }
 
 // checkPrompt refuses prompts that cannot fit the model's context before

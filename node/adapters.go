@@ -117,6 +117,39 @@ func dropCopy(run *runner.Runner, log *slog.Logger) func(tid, name string, versi
 	}
 }
 
+// Has reports whether the caller's tenant has an adapter called name
+// here: an active version in the registry, or a fleet copy this node
+// holds. It asks no other node, so that a request for a name the
+// operator published costs no round trip to a tenant's home.
+func (t *tenantAdapters) Has(ctx context.Context, name string) (bool, error) {
+	name, _, err := registry.ParseRef(name)
+	if err != nil {
+		return false, nil // no registry could hold it
+	}
+	tid := callerTenant(ctx)
+	if reg := t.reg.Load(); reg != nil {
+		_, err := reg.Get(ctx, tid, name, 0) // the latest that is not retired
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrInvalid):
+			return false, err
+		}
+	}
+	if copies := t.copies.Load(); copies != nil {
+		held, err := copies.List(ctx, tid)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range held {
+			if c.Manifest.Name == name {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
 func (t *tenantAdapters) List(ctx context.Context) ([]runner.ListedAdapter, error) {
 	reg := t.reg.Load()
 	if reg == nil {

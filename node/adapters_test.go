@@ -243,3 +243,149 @@ func TestServeTenantAdapters(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestPublishedBesideOwnAdapters: an adapter the operator published
+// (--lora) under a name a tenant's registry holds gives way, for that
+// tenant, to its own, while a tenant without one is served the published
+// file; GET /lora-adapters shows the file's path to an admin key only;
+// Ollama's /api/show describes BASE:ADAPTER as /api/chat serves it.
+func TestPublishedBesideOwnAdapters(t *testing.T) {
+	if _, err := os.Stat(stories); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	// The operator's path names a tenant, as a fine-tune's output does.
+	pub := filepath.Join(dir, "finetune", "tnt_secret", "support.gguf")
+	if err := os.MkdirAll(filepath.Dir(pub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(testfixture.AdapterFor(t, stories, 8, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{DataDir: filepath.Join(dir, "node"), Listener: ln,
+		Runner: runner.Config{Files: []string{stories}, LoRA: []runner.LoRAFile{{Path: pub, Scale: 1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(context.Background())
+	ctx := context.Background()
+	acme, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.tenants.CreateTenant(ctx, tenant.Tenant{Name: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	newKey := func(name string, scopes ...tenant.Scope) string {
+		secret, _, err := n.tenants.CreateKey(ctx, name, tenant.KeyOptions{Scopes: scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	acmeKey, otherKey, adminKey := newKey("acme"), newKey("other"), newKey("other", tenant.ScopeInference, tenant.ScopeAdmin)
+	base, err := registry.BaseOf("stories260k", stories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := os.ReadFile(testfixture.AdapterFor(t, stories, 7, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"support", "faq"} {
+		if _, err := n.fw.Adapters.Create(ctx, acme, name, registry.Meta{Base: base}, own); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+
+	for _, c := range []struct {
+		key, model, served string
+	}{
+		{acmeKey, "stories260k:support", "stories260k:support@1"},
+		{acmeKey, "stories260k:support@1", "stories260k:support@1"},
+		{otherKey, "stories260k:support", "stories260k:support"}, // no registry adapter of the name: the published one
+	} {
+		if code, served, body := call(t, c.key, "POST", url+"/v1/chat/completions", chatBody(c.model, false)); code != 200 || served != c.served {
+			t.Errorf("%s: %d served by %q, want %q: %s", c.model, code, served, c.served, body)
+		}
+	}
+	_, _, acmeList := call(t, acmeKey, "GET", url+"/v1/models", "")
+	if strings.Contains(acmeList, `"stories260k:support"`) || !strings.Contains(acmeList, `"stories260k:support@1"`) {
+		t.Errorf("acme's list offers the published support, which it cannot reach: %s", acmeList)
+	}
+	if _, _, l := call(t, otherKey, "GET", url+"/v1/models", ""); !strings.Contains(l, `"stories260k:support"`) {
+		t.Errorf("other's list lacks the published support: %s", l)
+	}
+
+	for _, c := range []struct {
+		key, path string
+	}{
+		{otherKey, "support.gguf"},
+		{acmeKey, "support.gguf"},
+		{adminKey, pub},
+	} {
+		code, _, body := call(t, c.key, "GET", url+"/lora-adapters", "")
+		var got []api.LoRAAdapter
+		if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil || len(got) != 1 || got[0].Path != c.path || got[0].ID != 0 || got[0].Scale != 1 {
+			t.Errorf("/lora-adapters: %d %s, want the path %q", code, body, c.path)
+		}
+	}
+
+	show := func(key, model string) (int, map[string]any) {
+		t.Helper()
+		code, _, body := call(t, key, "POST", url+"/api/show", `{"model":"`+model+`"}`)
+		var out map[string]any
+		if code == 200 {
+			if err := json.Unmarshal([]byte(body), &out); err != nil {
+				t.Fatalf("%s: %v: %s", model, err, body)
+			}
+		}
+		return code, out
+	}
+	for _, c := range []struct {
+		key, model, adapter string
+	}{
+		{acmeKey, "stories260k:support", "support@1"},
+		{acmeKey, "stories260k:support@1", "support@1"},
+		{acmeKey, "stories260k:faq", "faq@1"}, // listed only as faq@1
+		{otherKey, "stories260k:support", "support"},
+	} {
+		code, out := show(c.key, c.model)
+		details, _ := out["details"].(map[string]any)
+		info, _ := out["model_info"].(map[string]any)
+		mf, _ := out["modelfile"].(string)
+		if code != 200 || details["parent_model"] != "stories260k" || info["adapter.name"] != c.adapter || info["general.architecture"] != "llama" ||
+			!strings.Contains(mf, "FROM stories260k\nADAPTER "+c.adapter+"\n") {
+			t.Errorf("/api/show %s: %d %v", c.model, code, out)
+		}
+	}
+	for _, c := range []struct {
+		key, model string
+		code       int
+	}{
+		{otherKey, "stories260k:support@1", 404}, // acme's
+		{acmeKey, "stories260k:nope", 404},
+		{acmeKey, "stories260k", 200},
+	} {
+		if code, out := show(c.key, c.model); code != c.code {
+			t.Errorf("/api/show %s: %d %v, want %d", c.model, code, out, c.code)
+		}
+	}
+	for _, m := range []string{"support", "faq"} {
+		if code, _, body := call(t, acmeKey, "GET", url+"/v1/models/stories260k:"+m, ""); code != 200 || !strings.Contains(body, `"id":"stories260k:`+m+`@1"`) {
+			t.Errorf("/v1/models/stories260k:%s: %d %s", m, code, body)
+		}
+	}
+}

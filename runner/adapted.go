@@ -71,7 +71,9 @@ func pickPublished(canon, path string, uses []use) pick {
 // absent), to a pick, without loading anything. The name rule: a name
 // that resolves to a base model is that base; else a published
 // adapter's name alone is that adapter on the one base it fits; else
-// the name splits at its last ':' into a base and an adapter ref.
+// the name splits at its last ':' into a base and an adapter ref, which
+// is the caller's own adapter of that name if it has one here
+// (Adapters.Has), else a published adapter's, else Adapters.Find's.
 func (r *Runner) target(ctx context.Context, name string, lora []api.LoRA) (pick, error) {
 	if canon, path, err := r.resolve(name); err == nil {
 		return r.basePick(canon, path, lora)
@@ -94,6 +96,21 @@ func (r *Runner) target(ctx context.Context, name string, lora []api.LoRA) (pick
 	r.mu.Lock()
 	p := r.named[strings.ToLower(ref)]
 	r.mu.Unlock()
+	if p != nil && r.cfg.Adapters != nil {
+		// The caller's own adapter wins: an operator who publishes a
+		// file under a name a tenant's registry holds must not switch
+		// that tenant's "BASE:NAME" to the file while "BASE:NAME@1"
+		// still reaches its own. Only a local look: a node that has
+		// neither the registry nor a copy serves the published one,
+		// without asking another node on every request.
+		own, err := r.cfg.Adapters.Has(ctx, ref)
+		if err != nil {
+			return pick{}, fmt.Errorf("runner: adapter %s: %w", clip(ref), err)
+		}
+		if own {
+			p = nil
+		}
+	}
 	fits := p != nil && r.fitsFile(p, path)
 	if p != nil {
 		if !fits {
@@ -427,8 +444,36 @@ func (r *Runner) acquire(ctx context.Context, name string, lora []api.LoRA) (api
 	}, nil
 }
 
+// DescribeModel describes a name the runner serves, without loading
+// anything, by target's rule (api.ModelDescriber): for an adapter, its
+// base's details under the served name (BASE:ADAPTER@VERSION), with Base
+// set and the base file's size and digest left out, which are not the
+// adapter's. Model lists name only the versions; Ollama's clients ask
+// /api/show for the name they will chat with, often BASE:ADAPTER.
+func (r *Runner) DescribeModel(ctx context.Context, name string) (api.ModelInfo, error) {
+	pk, err := r.target(ctx, name, nil)
+	if err != nil {
+		return api.ModelInfo{}, err
+	}
+	models, err := r.baseModels()
+	if err != nil {
+		return api.ModelInfo{}, err
+	}
+	for _, mi := range models {
+		if canon, _, err := r.resolve(mi.Name); err != nil || canon != pk.canon {
+			continue
+		}
+		if pk.served != "" {
+			mi.Name, mi.Base, mi.Size, mi.Digest, mi.Loaded = pk.served, pk.base, 0, "", false
+		}
+		return mi, nil
+	}
+	return api.ModelInfo{}, errNoAdapter(name)
+}
+
 // adapterModels lists the adapters a caller may use on the bases in
-// models (by canonical name): the published ones, and the source's.
+// models (by canonical name): the source's, and the published ones but
+// where the caller's own of the same name takes BASE:NAME (see target).
 func (r *Runner) adapterModels(ctx context.Context, bases map[string]api.ModelInfo) ([]api.ModelInfo, error) {
 	var out []api.ModelInfo
 	entry := func(canon, name string, size int64, mod time.Time) api.ModelInfo {
@@ -436,6 +481,22 @@ func (r *Runner) adapterModels(ctx context.Context, bases map[string]api.ModelIn
 		display := mi.Name
 		mi.Name, mi.Base, mi.Size, mi.Digest, mi.ModifiedAt, mi.Loaded = display+":"+name, display, size, "", mod, false
 		return mi
+	}
+	own := map[string]bool{} // canon+":"+name of the caller's adapters
+	if r.cfg.Adapters != nil {
+		listed, err := r.cfg.Adapters.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("runner: adapters: %w", err)
+		}
+		for _, a := range listed {
+			for canon, mi := range bases {
+				if r.listedFits(a, canon, mi.Path, mi.Architecture) {
+					out = append(out, entry(canon, a.Name, a.Size, a.Created))
+					name, _, _ := strings.Cut(a.Name, "@")
+					own[canon+":"+strings.ToLower(name)] = true
+				}
+			}
+		}
 	}
 	r.mu.Lock()
 	pubs := make([]*published, 0, len(r.named))
@@ -451,26 +512,14 @@ func (r *Runner) adapterModels(ctx context.Context, bases map[string]api.ModelIn
 			}
 		}
 		for _, canon := range fit {
-			out = append(out, entry(canon, p.name, p.size, p.mtime))
+			if !own[canon+":"+p.name] {
+				out = append(out, entry(canon, p.name, p.size, p.mtime))
+			}
 		}
 		if len(fit) == 1 && p.id < 0 {
 			mi := entry(fit[0], p.name, p.size, p.mtime)
 			mi.Name = p.name // vLLM lists a loaded adapter by its name
 			out = append(out, mi)
-		}
-	}
-	if r.cfg.Adapters == nil {
-		return out, nil
-	}
-	listed, err := r.cfg.Adapters.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("runner: adapters: %w", err)
-	}
-	for _, a := range listed {
-		for canon, mi := range bases {
-			if r.listedFits(a, canon, mi.Path, mi.Architecture) {
-				out = append(out, entry(canon, a.Name, a.Size, a.Created))
-			}
 		}
 	}
 	return out, nil

@@ -64,6 +64,12 @@ type Adapters interface {
 	Find(ctx context.Context, ref string, base Base) (FoundAdapter, error)
 	// List lists the adapters the caller may use.
 	List(ctx context.Context) ([]ListedAdapter, error)
+	// Has reports whether the caller has an adapter called name (no
+	// version) that Find would look up here, without asking another
+	// node: a BASE:NAME the operator also published means the caller's
+	// own then. It is asked on every request for a published name, so it
+	// must be cheap.
+	Has(ctx context.Context, name string) (bool, error)
 }
 
 // LoRAFile is an adapter the runner publishes from the start, with its

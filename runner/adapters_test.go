@@ -149,6 +149,12 @@ func (f fakeAdapters) List(ctx context.Context) ([]runner.ListedAdapter, error) 
 	return out, nil
 }
 
+func (f fakeAdapters) Has(ctx context.Context, name string) (bool, error) {
+	tenant, _ := ctx.Value(tenantKey{}).(string)
+	_, ok := f[tenant][name]
+	return ok, nil
+}
+
 // storiesDigest is the hex SHA-256 of the test model's file.
 func storiesDigest(t *testing.T) string {
 	t.Helper()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -423,5 +424,51 @@ func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOwnAdapterOverPublished: BASE:NAME is the caller's own adapter
+// when its source has one of that name, the published file of the name
+// otherwise; lists and DescribeModel say the same.
+func TestOwnAdapterOverPublished(t *testing.T) {
+	data, err := os.ReadFile(testfixture.AdapterFor(t, stories, 3, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(t.TempDir(), "support.gguf")
+	if err := os.WriteFile(pub, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := fakeAdapters{"acme": {"support": {version: 2, path: testfixture.AdapterFor(t, stories, 2, 4), digest: storiesDigest(t)}}}
+	r := newRunner(t, runner.Config{Files: []string{stories}, Adapters: src, LoRA: []runner.LoRAFile{{Path: pub}}})
+	for _, c := range []struct {
+		tenant, served string
+	}{
+		{"acme", "stories260k:support@2"},
+		{"other", "stories260k:support"},
+	} {
+		ctx := context.WithValue(context.Background(), tenantKey{}, c.tenant)
+		m, release, err := r.Acquire(ctx, "stories260k:support")
+		if err != nil {
+			t.Fatalf("%s: %v", c.tenant, err)
+		}
+		if got := m.Info().Name; got != c.served {
+			t.Errorf("%s: stories260k:support served as %q, want %q", c.tenant, got, c.served)
+		}
+		release()
+		if mi, err := r.DescribeModel(ctx, "stories260k:support"); err != nil || mi.Name != c.served || mi.Base != "stories260k" {
+			t.Errorf("%s: described as %+v, %v", c.tenant, mi, err)
+		}
+		models, err := r.Models(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := slices.ContainsFunc(models, func(mi api.ModelInfo) bool { return mi.Name == "stories260k:support" })
+		if want := c.tenant == "other"; listed != want {
+			t.Errorf("%s: the published stories260k:support listed %v, want %v", c.tenant, listed, want)
+		}
+	}
+	if _, err := r.DescribeModel(context.Background(), "stories260k:nope"); !errors.Is(err, api.ErrModelNotFound) {
+		t.Errorf("an unknown adapter described: %v", err)
 	}
 }

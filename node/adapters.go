@@ -63,7 +63,7 @@ func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base)
 		return runner.FoundAdapter{}, fmt.Errorf("%w: %s is not for %s: %w", api.ErrInvalidModel, v.Ref(), base.Name, err)
 	}
 	ver := v.Version
-	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v),
+	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v), Tenant: tid,
 		Open: func(ctx context.Context) (*adapter.Adapter, error) {
 			plain, v, err := reg.Open(ctx, tid, name, ver)
 			if err != nil {
@@ -90,7 +90,7 @@ func (t *tenantAdapters) copy(ctx context.Context, copies *replica.Replicas, tid
 	case err != nil:
 		return runner.FoundAdapter{}, err
 	}
-	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v), Open: open}, nil
+	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v), Tenant: tid, Open: open}, nil
 }
 
 // adapterKey is the runner's cache key of a tenant's adapter version,

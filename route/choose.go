@@ -57,10 +57,10 @@ type Query struct {
 	// request names none. A tenant's adapter is listed by its AdapterKey
 	// (see AdapterKeys), which only a query with its Tenant matches.
 	Adapter string
-	// Tenant is the ID of the tenant whose request this is (the
-	// authenticated one; access.LocalTenant without tenants), which a
-	// tenant's adapter keys are made with; empty: only adapters listed
-	// by name (published ones) get AdapterBonus.
+	// Tenant names the tenant whose request this is (the authenticated
+	// one; access.LocalTenant without tenants), by the name the fleet
+	// knows it by, which a tenant's adapter keys are made with; empty:
+	// only adapters listed by name (published ones) get AdapterBonus.
 	Tenant string
 	// Jurisdictions the tenant's policy permits; empty permits any.
 	Jurisdictions []string

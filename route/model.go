@@ -73,12 +73,13 @@ func AdapterKeys(tenant, served string) []string {
 // AdapterKey is the opaque routing key of tenant's adapter served as
 // served ("BASE:NAME" or "BASE:NAME@VERSION"): the hex of the first 16
 // bytes of SHA-256(tenant, 0, served) with the base canonical (by
-// modelname, as SameModel compares bases). A node and a gateway that
-// know the tenant's ID and the name compute the same key; a heartbeat
-// shows neither, nor lets another tenant's request for the same name
-// match it. It hides names from a listing, not from a fleet member who
-// knows the tenant's ID and guesses the name: adapter names are not
-// credentials.
+// modelname, as SameModel compares bases). tenant is the tenant's name,
+// which every node knows it by (its ID is each node's own). A node and a
+// gateway that know the tenant and the name compute the same key; a
+// heartbeat shows neither, nor lets another tenant's request for the
+// same name match it. It hides names from a listing, not from a fleet
+// member that knows the tenant and guesses the name: adapter names are
+// not credentials.
 func AdapterKey(tenant, served string) string {
 	if base, ref, ok := SplitAdapter(served); ok {
 		served = modelname.Canonical(base) + ":" + ref

@@ -45,10 +45,12 @@ type Load struct {
 	Queue        int      `json:"queue"`            // requests waiting for a slot
 	KVUsedBytes  int64    `json:"kv_used_bytes"`
 	KVTotalBytes int64    `json:"kv_total_bytes"`
-	// Adapters lists the LoRA adapters the node holds loaded, by served
-	// name ("BASE:ADAPTER@VERSION", or "BASE:ADAPTER" for a file), so a
-	// gateway prefers a node that need not fetch and load one. Heartbeats
-	// of nodes that predate it have none.
+	// Adapters lists the LoRA adapters the node holds loaded, so a
+	// gateway prefers a node that need not fetch and load one: a tenant's
+	// by opaque keys (route.AdapterKeys), for heartbeats go to every node,
+	// and one published to all by its served name ("BASE:ADAPTER"), as
+	// did every entry of nodes before keys. Heartbeats of nodes that
+	// predate adapters have none.
 	Adapters []string `json:"adapters,omitempty"`
 }
 

@@ -172,7 +172,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, e)
 		return
 	}
-	q := route.Query{Jurisdictions: pol.Jurisdictions, Narrow: r.Header.Get(JurisdictionHeader), Self: rt.cfg.Fabric.ID()}
+	// The tenant's name (its ID is this node's own) is what the nodes'
+	// heartbeats key the tenant's adapters by.
+	q := route.Query{Jurisdictions: pol.Jurisdictions, Narrow: r.Header.Get(JurisdictionHeader), Self: rt.cfg.Fabric.ID(), Tenant: pol.TenantName}
 	q.Model, q.Adapter = rt.modelOf(peek.Model)
 	if m := peek.Messages; m.Role == "system" && m.Content != "" {
 		q.PrefixKey = route.PrefixKey(m.Content) // the same system prompt goes where its KV cache is

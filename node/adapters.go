@@ -30,11 +30,13 @@ type tenantAdapters struct {
 
 var _ runner.Adapters = (*tenantAdapters)(nil)
 
-func callerTenant(ctx context.Context) string {
+// callerTenant is the caller's tenant: its ID on this node, and its name,
+// which the fleet knows it by (each node gives a tenant an ID of its own).
+func callerTenant(ctx context.Context) (id, name string) {
 	if p, ok := tenant.PrincipalFrom(ctx); ok && p.Tenant.ID != "" {
-		return p.Tenant.ID
+		return p.Tenant.ID, p.Tenant.Name
 	}
-	return access.LocalTenant
+	return access.LocalTenant, access.LocalTenant
 }
 
 func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base) (runner.FoundAdapter, error) {
@@ -42,14 +44,14 @@ func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base)
 	if reg == nil {
 		return runner.FoundAdapter{}, fmt.Errorf("%w: no adapter registry", api.ErrModelNotFound)
 	}
-	tid := callerTenant(ctx)
+	tid, tname := callerTenant(ctx)
 	name, version, err := registry.ParseRef(ref)
 	if err != nil {
 		return runner.FoundAdapter{}, fmt.Errorf("%w: %q is not an adapter name: %v", api.ErrModelNotFound, ref, err)
 	}
 	v, err := reg.Get(ctx, tid, name, version)
 	if copies := t.copies.Load(); errors.Is(err, registry.ErrNotFound) && copies != nil {
-		return t.copy(ctx, copies, tid, ref, base)
+		return t.copy(ctx, copies, tid, tname, ref, base)
 	}
 	switch {
 	case errors.Is(err, registry.ErrNotFound), errors.Is(err, registry.ErrInvalid):
@@ -63,7 +65,7 @@ func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base)
 		return runner.FoundAdapter{}, fmt.Errorf("%w: %s is not for %s: %w", api.ErrInvalidModel, v.Ref(), base.Name, err)
 	}
 	ver := v.Version
-	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v),
+	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v), Tenant: tname,
 		Open: func(ctx context.Context) (*adapter.Adapter, error) {
 			plain, v, err := reg.Open(ctx, tid, name, ver)
 			if err != nil {
@@ -80,7 +82,7 @@ func (t *tenantAdapters) Find(ctx context.Context, ref string, base runner.Base)
 // copy finds an adapter the tenant's home holds, through the node's
 // copies of such adapters (replica.Replicas.Find, which fetches it once,
 // checked and sealed, and confirms it with the home as it is used).
-func (t *tenantAdapters) copy(ctx context.Context, copies *replica.Replicas, tid, ref string, base runner.Base) (runner.FoundAdapter, error) {
+func (t *tenantAdapters) copy(ctx context.Context, copies *replica.Replicas, tid, tname, ref string, base runner.Base) (runner.FoundAdapter, error) {
 	v, open, err := copies.Find(ctx, tid, ref, registry.Base{Name: base.Name, Digest: base.Digest, Arch: base.Arch})
 	switch {
 	case errors.Is(err, registry.ErrBaseMismatch):
@@ -90,7 +92,7 @@ func (t *tenantAdapters) copy(ctx context.Context, copies *replica.Replicas, tid
 	case err != nil:
 		return runner.FoundAdapter{}, err
 	}
-	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v), Open: open}, nil
+	return runner.FoundAdapter{Name: v.Ref(), Key: adapterKey(tid, v), Tenant: tname, Open: open}, nil
 }
 
 // adapterKey is the runner's cache key of a tenant's adapter version,
@@ -155,7 +157,8 @@ func (t *tenantAdapters) List(ctx context.Context) ([]runner.ListedAdapter, erro
 	if reg == nil {
 		return nil, nil
 	}
-	vs, err := reg.List(ctx, callerTenant(ctx))
+	tid, _ := callerTenant(ctx)
+	vs, err := reg.List(ctx, tid)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/hearth-ai/hearth/gateway"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/metering"
+	"github.com/hearth-ai/hearth/route"
 	"github.com/hearth-ai/hearth/runner"
 	"github.com/hearth-ai/hearth/store"
 	"github.com/hearth-ai/hearth/tenant"
@@ -197,7 +198,9 @@ func (n *Node) newFabric() (*fabric.Node, error) {
 			for _, m := range models {
 				l.Models = append(l.Models, m.Name)
 			}
-			l.Adapters = run.LoadedAdapters()
+			// By key, not name: a tenant's adapter names are not the
+			// fleet's to read, and only its own requests match its keys.
+			l.Adapters = run.AdapterKeys(route.AdapterKeys)
 			l.Slots, l.Busy, l.Queue, l.KVUsedBytes, l.KVTotalBytes = run.Load()
 			return l
 		}

@@ -54,8 +54,14 @@ type Query struct {
 	// none. Every node serving the base qualifies (a node fetches an
 	// adapter it lacks), and those whose Load.Adapters hold it get
 	// AdapterBonus: the same version, or any version of the name when the
-	// request names none.
+	// request names none. A tenant's adapter is listed by its AdapterKey
+	// (see AdapterKeys), which only a query with its Tenant matches.
 	Adapter string
+	// Tenant names the tenant whose request this is (the authenticated
+	// one; access.LocalTenant without tenants), by the name the fleet
+	// knows it by, which a tenant's adapter keys are made with; empty:
+	// only adapters listed by name (published ones) get AdapterBonus.
+	Tenant string
 	// Jurisdictions the tenant's policy permits; empty permits any.
 	Jurisdictions []string
 	// Narrow is the X-Hearth-Jurisdiction header: only nodes in it
@@ -239,11 +245,27 @@ func (q Query) score(p fabric.Peer, owner string) Candidate {
 		s -= AffinityBonus
 		why += fmt.Sprintf(" − prefix affinity %v", AffinityBonus)
 	}
-	if q.Adapter != "" && HoldsAdapter(p.Load.Adapters, q.Adapter) {
+	if q.holdsAdapter(p.Load.Adapters) {
 		s -= AdapterBonus
 		why += fmt.Sprintf(" − adapter loaded %v", AdapterBonus)
 	}
 	return Candidate{ID: p.ID, Jurisdiction: p.Jurisdiction, Score: s, Reason: why}
+}
+
+// holdsAdapter reports whether have, a node's Load.Adapters, holds q's
+// adapter: the tenant's own by key (with the version the query names, or
+// any version when it names none, for which AdapterKeys lists a key of
+// its own), or one listed by its served name. The names are those of
+// published adapters, and of tenants' adapters in the heartbeats of nodes
+// from before keys, which match as they always did.
+func (q Query) holdsAdapter(have []string) bool {
+	if q.Adapter == "" {
+		return false
+	}
+	if q.Tenant != "" && slices.Contains(have, AdapterKey(q.Tenant, q.Adapter)) {
+		return true
+	}
+	return HoldsAdapter(have, q.Adapter)
 }
 
 // noNode is the fail-closed error: the policy and every rejection.

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -344,5 +345,93 @@ func TestSplitAdapter(t *testing.T) {
 		if base != tt.base || ref != tt.ref || ok != tt.ok {
 			t.Errorf("SplitAdapter(%q) = %q, %q, %v; want %q, %q, %v", tt.in, base, ref, ok, tt.base, tt.ref, tt.ok)
 		}
+	}
+}
+
+// TestAdapterKeyPreference: a tenant's adapter, listed in heartbeats by
+// key, draws its own tenant's requests for the name, with the version or
+// without one, and nobody else's; names in clear (published adapters, and
+// old heartbeats) still match.
+func TestAdapterKeyPreference(t *testing.T) {
+	holds := func(p fabric.Peer, adapters ...[]string) fabric.Peer {
+		return with(p, func(p *fabric.Peer) { p.Load.Adapters = slices.Concat(adapters...) })
+	}
+	near := peer("near", "KE", 1*time.Millisecond, 0)
+	far := peer("far", "KE", 20*time.Millisecond, 0)
+	keys := AdapterKeys
+	tests := []struct {
+		name  string
+		have  [][]string // far's Load.Adapters
+		q     Query
+		bonus bool
+	}{
+		{name: "own adapter, the version named", have: [][]string{keys("ta", "m:faq@2")}, q: Query{Tenant: "ta", Adapter: "m:faq@2"}, bonus: true},
+		{name: "own adapter, no version named", have: [][]string{keys("ta", "m:faq@2")}, q: Query{Tenant: "ta", Adapter: "m:faq"}, bonus: true},
+		{name: "own adapter, another version", have: [][]string{keys("ta", "m:faq@1")}, q: Query{Tenant: "ta", Adapter: "m:faq@2"}},
+		{name: "another tenant's adapter of the name", have: [][]string{keys("ta", "m:faq@2")}, q: Query{Tenant: "tb", Adapter: "m:faq@2"}},
+		{name: "another tenant's, no version named", have: [][]string{keys("ta", "m:faq@2")}, q: Query{Tenant: "tb", Adapter: "m:faq"}},
+		{name: "a query without a tenant matches no key", have: [][]string{keys("ta", "m:faq@2")}, q: Query{Adapter: "m:faq@2"}},
+		{name: "another adapter of the tenant", have: [][]string{keys("ta", "m:legal@2")}, q: Query{Tenant: "ta", Adapter: "m:faq"}},
+		{name: "bases compare by modelname", have: [][]string{keys("ta", "M:latest:faq@3")}, q: Query{Tenant: "ta", Adapter: "m:faq@3"}, bonus: true},
+		{name: "a published adapter by name", have: [][]string{keys("", "m:tiny")}, q: Query{Tenant: "tb", Adapter: "m:tiny"}, bonus: true},
+		{name: "an old heartbeat's name in clear", have: [][]string{{"m:faq@2"}}, q: Query{Tenant: "ta", Adapter: "m:faq"}, bonus: true},
+		{name: "keys among names", have: [][]string{{"m:tiny"}, keys("tb", "m:faq@1"), keys("ta", "m:faq@4")}, q: Query{Tenant: "ta", Adapter: "m:faq@4"}, bonus: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.q.Model = "m"
+			d, err := Choose([]fabric.Peer{near, holds(far, tt.have...)}, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[bool]string{true: "far", false: "near"}[tt.bonus]
+			if d.Node != want {
+				t.Errorf("chose %s; want %s (%+v)", d.Node, want, d.Candidates)
+			}
+			if got := strings.Contains(d.Candidates[0].Reason, "adapter loaded"); got != tt.bonus {
+				t.Errorf("winner's reason %q; adapter bonus %v, want %v", d.Candidates[0].Reason, got, tt.bonus)
+			}
+		})
+	}
+}
+
+// TestAdapterKeys: a tenant's adapter is listed by two opaque keys (with
+// and without its version), never its name; a published one by its name.
+func TestAdapterKeys(t *testing.T) {
+	tests := []struct {
+		tenant, served string
+		n              int
+		clear          bool
+	}{
+		{tenant: "", served: "m:tiny", n: 1, clear: true},
+		{tenant: "ta", served: "stories260k:support@1", n: 2},
+		{tenant: "ta", served: "qwen:q4_k_m:faq@12", n: 2},
+		{tenant: "ta", served: "m:faq", n: 1}, // a versionless name has one key
+	}
+	for _, tt := range tests {
+		got := AdapterKeys(tt.tenant, tt.served)
+		if len(got) != tt.n {
+			t.Errorf("AdapterKeys(%q, %q) = %q; want %d entries", tt.tenant, tt.served, got, tt.n)
+		}
+		if tt.clear {
+			if !slices.Equal(got, []string{tt.served}) {
+				t.Errorf("AdapterKeys(%q, %q) = %q; want the name", tt.tenant, tt.served, got)
+			}
+			continue
+		}
+		for _, k := range got {
+			if _, err := hex.DecodeString(k); err != nil || len(k) != 32 {
+				t.Errorf("AdapterKeys(%q, %q): %q is not 16 bytes of hex", tt.tenant, tt.served, k)
+			}
+		}
+	}
+	if a, b := AdapterKey("ta", "m:faq@1"), AdapterKey("tb", "m:faq@1"); a == b {
+		t.Errorf("two tenants' adapters of one name share the key %s", a)
+	}
+	if a, b := AdapterKey("t", "am:faq@1"), AdapterKey("ta", "m:faq@1"); a == b {
+		t.Errorf("the tenant and the name run together: %s", a)
+	}
+	if a, b := AdapterKey("ta", "llama3:faq@1"), AdapterKey("ta", "LLama3:latest:faq@1"); a != b {
+		t.Errorf("one base spelt two ways: keys %s, %s", a, b)
 	}
 }

@@ -17,6 +17,9 @@
 // node that lacks the adapter fetches it (flywheel/replica), and the nodes
 // whose heartbeats list it loaded (fabric.Load.Adapters) get
 // AdapterBonus, so the fleet does not load one adapter everywhere.
+// Heartbeats list a tenant's adapters by opaque keys made with the
+// tenant's name (AdapterKeys), so that no node reads another tenant's
+// adapter names and only the tenant's own requests (Query.Tenant) match.
 //
 // The lowest score wins, ties broken by node ID, so the choice is
 // deterministic for a given table.

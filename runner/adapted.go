@@ -30,6 +30,7 @@ type pick struct {
 	canon, path string
 	served      string // the served name; "" for the base's own
 	base        string // the base's listed name when served is an adapter's
+	tenant      string // FoundAdapter.Tenant; "" for published adapters
 	key         string // the cache key of the adapters with their scales; "" for none
 	sources     []string
 	open        func(ctx context.Context) ([]adapter.Use, error)
@@ -133,7 +134,7 @@ func (r *Runner) target(ctx context.Context, name string, lora []api.LoRA) (pick
 	}
 	open := found.Open
 	return pick{canon: canon, path: path, served: display + ":" + found.Name, base: display, key: sourcePrefix + found.Key,
-		sources: []string{sourcePrefix + found.Key},
+		tenant: found.Tenant, sources: []string{sourcePrefix + found.Key},
 		open: func(ctx context.Context) ([]adapter.Use, error) {
 			a, err := open(ctx)
 			if err != nil {
@@ -238,6 +239,7 @@ func (r *Runner) BaseName(ctx context.Context, name string) string {
 // cached is a built adapter set on a loaded base.
 type cached struct {
 	served  string // the served name, BASE:ADAPTER@VERSION; "" for published adapters at their global scales
+	tenant  string // whose adapter it is; "" for published adapters
 	key     string
 	sources []string
 	done    chan struct{} // closed once built, well or not
@@ -296,7 +298,7 @@ func (r *Runner) built(ctx context.Context, l *loaded, pk pick) (*cached, error)
 			r.mu.Unlock()
 			return nil, fmt.Errorf("%w: %d adapter sets are in use on %s, the most the node keeps", api.ErrOverloaded, len(l.adapters), l.name)
 		}
-		c = &cached{served: pk.served, key: pk.key, sources: pk.sources, done: make(chan struct{})}
+		c = &cached{served: pk.served, tenant: pk.tenant, key: pk.key, sources: pk.sources, done: make(chan struct{})}
 		l.adapters[pk.key] = c
 		c.refs++
 		r.mu.Unlock()
@@ -526,16 +528,25 @@ func (r *Runner) adapterModels(ctx context.Context, bases map[string]api.ModelIn
 }
 
 // LoadedAdapters lists the served names (BASE:ADAPTER@VERSION) of the
-// adapters built on loaded models, for the node's heartbeat: routing
-// prefers the nodes that already hold a request's adapter.
+// adapters built on loaded models.
 func (r *Runner) LoadedAdapters() []string {
+	return r.AdapterKeys(func(_, served string) []string { return []string{served} })
+}
+
+// AdapterKeys lists the adapters built on loaded models as key says to
+// list each (its tenant, FoundAdapter.Tenant, "" for a published one, and
+// its served name), sorted, for the node's heartbeat: routing prefers the
+// nodes that already hold a request's adapter, and a heartbeat goes to
+// every node of the fleet, so the node lists a tenant's adapter by
+// route.AdapterKeys rather than by name.
+func (r *Runner) AdapterKeys(key func(tenant, served string) []string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for _, l := range r.loaded {
 		for _, c := range l.adapters {
 			if c.served != "" && c.ready() {
-				out = append(out, c.served)
+				out = append(out, key(c.tenant, c.served)...)
 			}
 		}
 	}

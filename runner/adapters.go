@@ -42,6 +42,11 @@ type FoundAdapter struct {
 	// with one key are the same weights (the tenant, NAME@VERSION and
 	// the file's SHA-256, say).
 	Key string
+	// Tenant names the tenant whose adapter it is, as the fleet knows it
+	// (by name: a tenant's ID is each node's own), so that the node's
+	// heartbeat can list it by a key only that tenant's requests match
+	// (see Runner.AdapterKeys); empty: one every caller may use.
+	Tenant string
 	// Open reads and decodes the adapter.
 	Open func(ctx context.Context) (*adapter.Adapter, error)
 }

@@ -88,6 +88,10 @@ func TestAdapterStreamSurvivesUnload(t *testing.T) {
 	if info := m.Info(); info.Name != "stories260k:tale" || info.Base != "stories260k" {
 		t.Errorf("served as %q on %q", info.Name, info.Base)
 	}
+	// A published adapter is nobody's: no tenant to key it by.
+	if got := r.AdapterKeys(tenantTagged); !slices.Equal(got, []string{"|stories260k:tale"}) {
+		t.Errorf("AdapterKeys() = %v", got)
+	}
 	var wg sync.WaitGroup
 	var beside []int32
 	wg.Go(func() { beside = greedyOf(t, r, "stories260k", nil) })
@@ -116,6 +120,9 @@ func TestAdapterStreamSurvivesUnload(t *testing.T) {
 
 type tenantKey struct{}
 
+// tenantTagged is an AdapterKeys key function that shows the tenant.
+func tenantTagged(tenant, served string) []string { return []string{tenant + "|" + served} }
+
 // fakeAdapters is a registry by tenant: name -> (version, file, digest
 // of the base it was trained on).
 type fakeAdapters map[string]map[string]fakeVersion
@@ -137,7 +144,7 @@ func (f fakeAdapters) Find(ctx context.Context, ref string, base runner.Base) (r
 		return runner.FoundAdapter{}, fmt.Errorf("%w: %s was trained on another base than %s", api.ErrInvalidModel, ref, base.Name)
 	}
 	ref = fmt.Sprintf("%s@%d", name, v.version)
-	return runner.FoundAdapter{Name: ref, Key: tenant + "/" + ref,
+	return runner.FoundAdapter{Name: ref, Key: tenant + "/" + ref, Tenant: tenant,
 		Open: func(context.Context) (*adapter.Adapter, error) { return adapter.Read(v.path) }}, nil
 }
 
@@ -214,6 +221,11 @@ func TestAdapterSources(t *testing.T) {
 	// The heartbeat's list: the one adapter built, by its served name.
 	if got := r.LoadedAdapters(); !slices.Equal(got, []string{"stories260k:support@2"}) {
 		t.Errorf("LoadedAdapters() = %v", got)
+	}
+	// AdapterKeys hands the key function each adapter's tenant, which
+	// the heartbeat's keys are made with.
+	if got := r.AdapterKeys(tenantTagged); !slices.Equal(got, []string{"acme|stories260k:support@2"}) {
+		t.Errorf("AdapterKeys() = %v", got)
 	}
 	if _, _, err := r.Acquire(context.Background(), "stories260k:support"); !errors.Is(err, api.ErrModelNotFound) {
 		t.Errorf("acme's adapter for no tenant: %v", err)

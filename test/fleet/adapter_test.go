@@ -15,6 +15,7 @@ import (
 	"github.com/hearth-ai/hearth/flywheel"
 	"github.com/hearth-ai/hearth/flywheel/registry"
 	"github.com/hearth-ai/hearth/internal/testfixture"
+	"github.com/hearth-ai/hearth/route"
 	"github.com/hearth-ai/hearth/tenant"
 )
 
@@ -169,17 +170,25 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 		t.Errorf("%s at %s: served as %q, %q; want %s, %q", adapter, holder.Name, r.served, r.text, served, atKE.text)
 	}
 
-	// The holder's heartbeat lists the adapter it has loaded.
+	// The holder's heartbeat lists the adapter it has loaded, by the
+	// tenant's keys for it (with its version and without), never by name:
+	// heartbeats go to every node.
+	heldKeys := route.AdapterKeys(tenantName, served)
 	for {
 		st, err := f.Status(za)
-		if err == nil && slices.Contains(st[holder.ID].Load.Adapters, served) {
-			if got := st[other.ID].Load.Adapters; slices.Contains(got, served) {
+		if have := st[holder.ID].Load.Adapters; err == nil && len(heldKeys) == 2 && slices.Contains(have, heldKeys[0]) && slices.Contains(have, heldKeys[1]) {
+			if got := st[other.ID].Load.Adapters; slices.Contains(got, heldKeys[0]) || slices.Contains(got, heldKeys[1]) {
 				t.Errorf("%s, which never served %s, lists it loaded: %v", other.Name, served, got)
+			}
+			for _, n := range []*Node{holder, ng} {
+				if got := st[n.ID].Load.Adapters; slices.ContainsFunc(got, func(a string) bool { return strings.Contains(a, "support") }) {
+					t.Errorf("%s's heartbeat names the tenant's adapter in clear: %v", n.Name, got)
+				}
 			}
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("%s's heartbeat never listed %s: %+v %v", holder.Name, served, st[holder.ID].Load, err)
+			t.Fatalf("%s's heartbeat never listed %s by its keys %v: %+v %v", holder.Name, served, heldKeys, st[holder.ID].Load, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -201,6 +210,11 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 	}
 	if r := ask(za, served, ""); r.node == "" || r.node == za.ID || r.text != atKE.text {
 		t.Errorf("%s at za-a: served by %q, %q; want a node in NG or KE, %q", served, nodeName(r.node), r.text, atKE.text)
+	}
+	// Another tenant's request for the same name draws no bonus toward
+	// the holder: its heartbeat's keys are the first tenant's.
+	if r := callModel(ctx, za.URL, za.Key("pan-east"), served, "KE", prompt, maxTokens, false, false); r.status != 404 {
+		t.Errorf("%s for another tenant at za-a: %d %v %s; want a 404", served, r.status, r.err, r.body)
 	}
 
 	// The copy is kept, sealed, across a restart: the holder serves it
@@ -287,10 +301,22 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 			t.Errorf("%s keeps %d adapter copies; want none", n.Name, c)
 		}
 	}
-	var decisions []auditRecord
+	var decisions, eastDecisions []auditRecord
 	for _, r := range auditRecords(t, f, za) {
-		if r.Kind == "route" && r.Decision == "route" {
+		switch {
+		case r.Kind != "route" || r.Decision != "route":
+		case r.Tenant == "pan-east":
+			eastDecisions = append(eastDecisions, r)
+		default:
 			decisions = append(decisions, r)
+		}
+	}
+	if len(eastDecisions) == 0 {
+		t.Errorf("za-a recorded no routing decision for pan-east's request")
+	}
+	for _, r := range eastDecisions {
+		if strings.Contains(r.Reason, "adapter loaded") {
+			t.Errorf("za-a routed pan-east's %s with another tenant's adapter bonus: %s", served, r.Reason)
 		}
 	}
 	if len(decisions) < routed {

@@ -128,7 +128,7 @@ func (t *tenantAdapters) Has(ctx context.Context, name string) (bool, error) {
 	if err != nil {
 		return false, nil // no registry could hold it
 	}
-	tid := callerTenant(ctx)
+	tid, _ := callerTenant(ctx)
 	if reg := t.reg.Load(); reg != nil {
 		_, err := reg.Get(ctx, tid, name, 0) // the latest that is not retired
 		switch {

@@ -466,7 +466,7 @@ func (r *Runner) DescribeModel(ctx context.Context, name string) (api.ModelInfo,
 			continue
 		}
 		if pk.served != "" {
-			mi.Name, mi.Base, mi.Size, mi.Digest, mi.Loaded = pk.served, pk.base, 0, "", false
+			mi.Name, mi.Base, mi.Size, mi.Digest, mi.Loaded, mi.ExpiresAt = pk.served, pk.base, 0, "", false, time.Time{}
 		}
 		return mi, nil
 	}

@@ -259,7 +259,7 @@ func (n *Node) openGate(ctx context.Context) error {
 // and the relay that keeps what other nodes forward and erases fleet-wide.
 func (n *Node) openCapture(ctx context.Context) error {
 	fw, err := flywheel.Open(ctx, n.db, n.cfg.DataDir, flywheel.Options{Now: n.cfg.Now, Jurisdiction: n.cfg.Jurisdiction, Node: n.id.ID,
-		Audit: n.audit, Tenants: n.tenants, Forwarder: relay.NewForwarder(n.fab), Logger: n.log})
+		Audit: n.audit, Tenants: n.tenants, Forwarder: relay.NewForwarder(n.fab), OnRetire: n.retiredAdapter, Logger: n.log})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,17 @@ func (n *Node) openRollouts(ctx context.Context, fw *flywheel.Stores) error {
 	return nil
 }
 
+// retiredAdapter moves the tenant's deployments and rollouts off an
+// adapter version the registry retired or deleted (rollout.Store.Retired),
+// so that its users get the base rather than a 404. The registry is opened
+// before the rollouts, and nothing retires until the node serves.
+func (n *Node) retiredAdapter(ctx context.Context, tenantID, name string, version int) error {
+	if n.deploys == nil {
+		return nil
+	}
+	return n.deploys.Retired(ctx, tenantID, name, version)
+}
+
 // forwardedFeedback counts feedback another node forwarded to this one,
 // the home, for the rollout arm that served the response (on whichever
 // node served it: its observations name the response).

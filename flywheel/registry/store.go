@@ -403,6 +403,13 @@ func (s *Store) change(ctx context.Context, tenantID, name string, version int, 
 		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
 	}
 	defer tx.Rollback()
+	// Writing first takes the write lock, so that the count and the
+	// change are one step: a transaction that read first could not take
+	// it once another writer (a rollout's gate loop) had written meanwhile
+	// (SQLITE_BUSY, where busy_timeout does not wait).
+	if _, err := tx.ExecContext(ctx, `UPDATE adapter_versions SET state = state WHERE 0`); err != nil {
+		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
+	}
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM adapter_versions WHERE `+where, args...).Scan(&n); err != nil {
 		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
@@ -471,6 +478,10 @@ func (s *Store) MarkErased(ctx context.Context, tenantID string, responseIDs []s
 		return nil, fmt.Errorf("registry: mark erased: %w", err)
 	}
 	defer tx.Rollback()
+	// The write lock first, as in change.
+	if _, err := tx.ExecContext(ctx, `UPDATE adapter_versions SET state = state WHERE 0`); err != nil {
+		return nil, fmt.Errorf("registry: mark erased: %w", err)
+	}
 	type key struct {
 		name    string
 		version int

@@ -155,3 +155,45 @@ func TestRolloutCLI(t *testing.T) {
 		t.Fatalf("the way back:\n%s", out)
 	}
 }
+
+// TestRetireDeploymentCLI: retiring the adapter a deployment serves on
+// the command line falls the deployment back to its base, in its
+// rollouts' history and the audit log.
+func TestRetireDeploymentCLI(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "tenants", "create", "kra", "--models", "stories260k")
+	from := filepath.Join(dir, "interactions.jsonl")
+	writeInteractions(t, from)
+	mustRun(t, dir, "dataset", "build", "--tenant", "kra", "--name", "support", "--from", from)
+	base, err := os.ReadFile(storiesModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(base)
+	registerFile(t, dir, "kra", "support-lora", hex.EncodeToString(sum[:]), neutralAdapter(t))
+	rollout := func(args ...string) []string {
+		return append(append([]string{"rollout"}, args...), "--tenant", "kra", "--model-file", storiesModel)
+	}
+	out, _ := mustRun(t, dir, rollout("start", "--skip-eval", "stories260k", "stories260k:support-lora")...)
+	mustRun(t, dir, rollout("promote", strings.TrimSpace(out))...)
+	mustRun(t, dir, "adapters", "retire", "--tenant", "kra", "support-lora@1")
+	out, _ = mustRun(t, dir, rollout("status")...)
+	lines := strings.Split(out, "\n")
+	if f := strings.Fields(lines[1]); len(f) < 6 || f[2] != "promoted" || f[4] != "stories260k:support-lora@1" || f[5] != "stories260k" {
+		t.Fatalf("the newest rollout is not the fallback to the base:\n%s", out)
+	}
+	out, _ = mustRun(t, dir, rollout("history", strings.Fields(lines[1])[0])...)
+	if !strings.Contains(out, "stable_retired") || !strings.Contains(out, "registry") {
+		t.Errorf("the fallback's history:\n%s", out)
+	}
+	auditOut, _ := mustRun(t, dir, "audit", "export")
+	if !strings.Contains(auditOut, `"rollout.stable_retired"`) {
+		t.Errorf("the audit log has no rollout.stable_retired")
+	}
+	mustRun(t, dir, "audit", "verify")
+	// The deployment's stable is the base again.
+	if _, _, err := runTenants(t, dir, rollout("start", "--skip-eval", "stories260k", "stories260k")...); err == nil ||
+		!strings.Contains(err.Error(), "stable version already") {
+		t.Errorf("a rollout of the base: %v, want it refused as the stable already", err)
+	}
+}

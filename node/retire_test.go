@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,23 +61,16 @@ func TestRetiredDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + cfg.Listener.Addr().String()
-	do := func(method, path, body string) (int, http.Header, string) {
+	call := caller(t, url, key)
+	do := func(method, path, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(b)
+		status, _, b := call(method, path, body)
+		return status, b
 	}
 	// served asks for the deployment and returns the served model.
 	served := func(what string) string {
 		t.Helper()
-		status, hdr, body := do("POST", "/v1/chat/completions",
+		status, hdr, body := call("POST", "/v1/chat/completions",
 			`{"model":"stories260K","user":"u1","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}`)
 		if status != 200 {
 			t.Fatalf("%s: %d %s", what, status, body)
@@ -88,7 +79,7 @@ func TestRetiredDeployment(t *testing.T) {
 	}
 	start := func(cand string) rollout.Rollout {
 		t.Helper()
-		status, _, body := do("POST", "/admin/v1/rollouts", `{"tenant":"acme","model":"stories260K","candidate":"`+cand+
+		status, body := do("POST", "/admin/v1/rollouts", `{"tenant":"acme","model":"stories260K","candidate":"`+cand+
 			`","gates":{"skip_eval":true,"steps":[100],"step_sample":100000}}`)
 		var r rollout.Rollout
 		if status != 201 || json.Unmarshal([]byte(body), &r) != nil {
@@ -107,7 +98,7 @@ func TestRetiredDeployment(t *testing.T) {
 	// support@1 deployed.
 	r1 := start("stories260K:support@1")
 	live(r1.ID) // else the gate loop's step and the promotion race
-	if status, _, body := do("POST", "/admin/v1/rollouts/"+r1.ID+"/promote", `{"share":100}`); status != 200 {
+	if status, body := do("POST", "/admin/v1/rollouts/"+r1.ID+"/promote", `{"share":100}`); status != 200 {
 		t.Fatalf("promote: %d %s", status, body)
 	}
 	if got := served("deployed"); got != "stories260k:support@1" {
@@ -121,7 +112,7 @@ func TestRetiredDeployment(t *testing.T) {
 		t.Fatalf("after the retirement: served %q, want the base", got)
 	}
 	var list struct{ Data []rollout.Rollout }
-	_, _, body := do("GET", "/admin/v1/rollouts", "")
+	_, body := do("GET", "/admin/v1/rollouts", "")
 	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Data) != 2 {
 		t.Fatalf("%v %s", err, body)
 	}
@@ -130,7 +121,7 @@ func TestRetiredDeployment(t *testing.T) {
 		fb.Candidate != "stories260K" {
 		t.Fatalf("the fallback: %+v", fb)
 	}
-	if _, _, body := do("GET", "/admin/v1/rollouts/"+fb.ID+"/history", ""); !strings.Contains(body, `"action":"stable_retired"`) ||
+	if _, body := do("GET", "/admin/v1/rollouts/"+fb.ID+"/history", ""); !strings.Contains(body, `"action":"stable_retired"`) ||
 		!strings.Contains(body, `"retired":"stories260K:support@1"`) {
 		t.Fatalf("the fallback's history: %s", body)
 	}

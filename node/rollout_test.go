@@ -20,6 +20,24 @@ import (
 	"github.com/hearth-ai/hearth/tenant"
 )
 
+// caller returns a function that sends a JSON request to the node at url
+// with key and returns the status, the headers and the body.
+func caller(t *testing.T, url, key string) func(method, path, body string) (int, http.Header, string) {
+	return func(method, path, body string) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+}
+
 // TestRolloutWiring: the node opens the rollouts, serves them under
 // /admin/v1/rollouts (bad input refused with a 4xx and nothing changed),
 // runs their gate loop, and a request for the deployment's name is served
@@ -65,19 +83,7 @@ func TestRolloutWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + cfg.Listener.Addr().String()
-	do := func(method, path, body string) (int, http.Header, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(b)
-	}
+	do := caller(t, url, key)
 	for _, tc := range []struct {
 		body   string
 		status int

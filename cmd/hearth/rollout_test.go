@@ -53,10 +53,11 @@ func neutralAdapter(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-func TestRolloutCLI(t *testing.T) {
-	dir := t.TempDir()
+// kraSupport creates tenant kra, allowed stories260k, with its dataset
+// "support" built, in dir, and returns the stories260k file's digest.
+func kraSupport(t *testing.T, dir string) string {
+	t.Helper()
 	mustRun(t, dir, "tenants", "create", "kra", "--models", "stories260k")
-	mustRun(t, dir, "tenants", "create", "other", "--models", "llama")
 	from := filepath.Join(dir, "interactions.jsonl")
 	writeInteractions(t, from)
 	mustRun(t, dir, "dataset", "build", "--tenant", "kra", "--name", "support", "--from", from)
@@ -65,7 +66,14 @@ func TestRolloutCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(base)
-	registerFile(t, dir, "kra", "support-lora", hex.EncodeToString(sum[:]), neutralAdapter(t))
+	return hex.EncodeToString(sum[:])
+}
+
+func TestRolloutCLI(t *testing.T) {
+	dir := t.TempDir()
+	digest := kraSupport(t, dir)
+	mustRun(t, dir, "tenants", "create", "other", "--models", "llama")
+	registerFile(t, dir, "kra", "support-lora", digest, neutralAdapter(t))
 	registerFile(t, dir, "kra", "alien", strings.Repeat("cd", 32), neutralAdapter(t))
 	model := []string{"--model-file", storiesModel}
 	rollout := func(args ...string) []string { return append(append([]string{"rollout"}, args...), model...) }
@@ -161,16 +169,7 @@ func TestRolloutCLI(t *testing.T) {
 // rollouts' history and the audit log.
 func TestRetireDeploymentCLI(t *testing.T) {
 	dir := t.TempDir()
-	mustRun(t, dir, "tenants", "create", "kra", "--models", "stories260k")
-	from := filepath.Join(dir, "interactions.jsonl")
-	writeInteractions(t, from)
-	mustRun(t, dir, "dataset", "build", "--tenant", "kra", "--name", "support", "--from", from)
-	base, err := os.ReadFile(storiesModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(base)
-	registerFile(t, dir, "kra", "support-lora", hex.EncodeToString(sum[:]), neutralAdapter(t))
+	registerFile(t, dir, "kra", "support-lora", kraSupport(t, dir), neutralAdapter(t))
 	rollout := func(args ...string) []string {
 		return append(append([]string{"rollout"}, args...), "--tenant", "kra", "--model-file", storiesModel)
 	}

@@ -3,8 +3,6 @@ package node_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -16,8 +14,6 @@ import (
 	"github.com/hearth-ai/hearth/flywheel/registry"
 	"github.com/hearth-ai/hearth/flywheel/rollout"
 	"github.com/hearth-ai/hearth/internal/testfixture"
-	"github.com/hearth-ai/hearth/node"
-	"github.com/hearth-ai/hearth/tenant"
 )
 
 // TestRetiredDeployment: a deployment whose stable adapter is retired
@@ -27,27 +23,9 @@ import (
 func TestRetiredDeployment(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config(t, dir)
-	cfg.RolloutInterval = 20 * time.Millisecond
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, acme, key, base := rolloutNode(t, cfg)
 	ctx := context.Background()
-	t.Cleanup(func() { n.Shutdown(ctx) })
-	acme, err := n.Tenants().CreateTenant(ctx, tenant.Tenant{Name: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _, err := n.Tenants().CreateKey(ctx, "acme", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := os.ReadFile(stories)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(base)
-	meta := registry.Meta{Base: registry.Base{Name: "stories260K", Digest: hex.EncodeToString(sum[:])}}
+	meta := registry.Meta{Base: base}
 	for seed := range 2 {
 		lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, uint64(seed+1), 4))
 		if err != nil {

@@ -270,7 +270,7 @@ func (n *Node) openCapture(ctx context.Context) error {
 	}
 	// Adapters go from the tenant's home to the nodes that serve it.
 	if n.copies, err = replica.New(ctx, replica.Config{Node: n.fab, Identity: n.id, DB: n.db, Registry: fw.Adapters, Tenants: n.tenants,
-		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, OnDrop: dropCopy(n.run, n.log),
+		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, OnDrop: n.droppedCopy,
 		Now: n.cfg.Now, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -48,6 +48,18 @@ func (n *Node) retiredAdapter(ctx context.Context, tenantID, name string, versio
 	return n.deploys.Retired(ctx, tenantID, name, version)
 }
 
+// droppedCopy unloads a copy of another node's adapter that was dropped
+// (its home retired or deleted it, or this node may no longer hold it),
+// and moves this node's deployments and rollouts off it, as the home's
+// registry does for its own: a tenant whose data is not pinned to a home
+// may roll out here an adapter registered elsewhere.
+func (n *Node) droppedCopy(tenantID, name string, version int) {
+	dropCopy(n.run, n.log)(tenantID, name, version)
+	if err := n.retiredAdapter(context.Background(), tenantID, name, version); err != nil {
+		n.log.Error("moving deployments off a dropped adapter copy", "tenant", tenantID, "adapter", fmt.Sprintf("%s@%d", name, version), "err", err)
+	}
+}
+
 // forwardedFeedback counts feedback another node forwarded to this one,
 // the home, for the rollout arm that served the response (on whichever
 // node served it: its observations name the response).

@@ -228,3 +228,74 @@ func TestRolloutAcrossTheFleet(t *testing.T) {
 		t.Errorf("KE dropped %d observations", n)
 	}
 }
+
+// TestRetiredAcrossTheFleet: a tenant at home in NG deploys an adapter,
+// which KE serves from its copy; once NG retires it, NG and KE both
+// serve the deployment from the base, with 200s, at once.
+func TestRetiredAcrossTheFleet(t *testing.T) {
+	if _, err := os.Stat(stories); err != nil {
+		t.Skip(err)
+	}
+	_, op, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := tenant.Policy{Home: "NG", Jurisdictions: []string{"NG", "KE"}}
+	ng := join(t, op, "NG", "", pol)
+	ke := join(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol)
+	testfixture.WaitFor(t, "the nodes to certify each other", func() bool {
+		p, ok := ng.nd.Fabric().Peer(ke.nd.ID())
+		q, ok2 := ke.nd.Fabric().Peer(ng.nd.ID())
+		return ok && ok2 && p.Certified && q.Certified
+	})
+	ctx := context.Background()
+	base, err := os.ReadFile(stories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(base)
+	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ng.nd.Flywheel().Adapters.Create(ctx, ng.acme, "support", registry.Meta{Base: registry.Base{Name: "stories260K",
+		Digest: hex.EncodeToString(sum[:])}}, lora); err != nil {
+		t.Fatal(err)
+	}
+	g := rollout.DefaultGates()
+	g.SkipEval = true
+	r, err := ng.nd.Rollouts().Start(ctx, rollout.StartRequest{Tenant: ng.acme, Model: "stories260K", Candidate: "stories260K:support",
+		Gates: &g, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ng.nd.Rollouts().Promote(ctx, r.ID, 100, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// served waits until m serves the deployment as want, every answer a
+	// 200 on the way.
+	served := func(m *member, where, want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			status, hdr, body := m.chat(t, "u1")
+			if status != 200 {
+				t.Fatalf("%s: %d %s", where, status, body)
+			}
+			if strings.EqualFold(hdr.Get("X-Hearth-Model"), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still serves %q, not %s", where, hdr.Get("X-Hearth-Model"), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	served(ng, "NG, deployed", "stories260K:support@1")
+	served(ke, "KE, deployed", "stories260K:support@1")
+	if err := ng.nd.Flywheel().Adapters.Retire(ctx, ng.acme.ID, "support", 1); err != nil {
+		t.Fatal(err)
+	}
+	served(ng, "NG, retired", "stories260K")
+	served(ke, "KE, retired", "stories260K")
+}

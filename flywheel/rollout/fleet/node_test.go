@@ -95,6 +95,25 @@ func (m *member) post(t *testing.T, path, body string) (int, http.Header, string
 	return resp.StatusCode, resp.Header, string(b)
 }
 
+// registerSupport registers an adapter of stories260K as acme's
+// "support" in m's registry.
+func (m *member) registerSupport(t *testing.T) {
+	t.Helper()
+	base, err := os.ReadFile(stories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(base)
+	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.nd.Flywheel().Adapters.Create(context.Background(), m.acme, "support", registry.Meta{Base: registry.Base{Name: "stories260K",
+		Digest: hex.EncodeToString(sum[:])}}, lora); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (m *member) chat(t *testing.T, user string) (int, http.Header, string) {
 	t.Helper()
 	return m.post(t, "/v1/chat/completions", `{"model":"stories260K","user":"`+user+`","max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`)
@@ -130,19 +149,7 @@ func TestRolloutAcrossTheFleet(t *testing.T) {
 		return true
 	})
 	ctx := context.Background()
-	base, err := os.ReadFile(stories)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(base)
-	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ng.nd.Flywheel().Adapters.Create(ctx, ng.acme, "support", registry.Meta{Base: registry.Base{Name: "stories260K",
-		Digest: hex.EncodeToString(sum[:])}}, lora); err != nil {
-		t.Fatal(err)
-	}
+	ng.registerSupport(t)
 	g := rollout.DefaultGates()
 	g.SkipEval, g.StepSample = true, 100_000 // stays at its first share
 	req := rollout.StartRequest{Tenant: ke.acme, Model: "stories260K", Candidate: "stories260K:support", Share: 50, Gates: &g, Actor: "test"}
@@ -249,19 +256,7 @@ func TestRetiredAcrossTheFleet(t *testing.T) {
 		return ok && ok2 && p.Certified && q.Certified
 	})
 	ctx := context.Background()
-	base, err := os.ReadFile(stories)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(base)
-	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ng.nd.Flywheel().Adapters.Create(ctx, ng.acme, "support", registry.Meta{Base: registry.Base{Name: "stories260K",
-		Digest: hex.EncodeToString(sum[:])}}, lora); err != nil {
-		t.Fatal(err)
-	}
+	ng.registerSupport(t)
 	g := rollout.DefaultGates()
 	g.SkipEval = true
 	r, err := ng.nd.Rollouts().Start(ctx, rollout.StartRequest{Tenant: ng.acme, Model: "stories260K", Candidate: "stories260K:support",

@@ -38,7 +38,11 @@ type Options struct {
 	// Forwarder takes interactions to the tenant's home jurisdiction; nil
 	// means none.
 	Forwarder capture.Forwarder
-	Logger    *slog.Logger // nil: discard
+	// OnRetire, when set, is the adapter registry's hook after a version
+	// is retired, deleted or retired by an erasure (registry.Config):
+	// where rollouts are kept, their Store.Retired.
+	OnRetire func(ctx context.Context, tenantID, name string, version int) error
+	Logger   *slog.Logger // nil: discard
 }
 
 // Stores are the capture, dataset and adapter stores of one database,
@@ -59,7 +63,7 @@ func Open(ctx context.Context, d *db.DB, dataDir string, o Options) (*Stores, er
 		return nil, err
 	}
 	reg, err := registry.Open(ctx, d, registry.Config{Jurisdiction: o.Jurisdiction, Node: o.Node, Audit: o.Audit,
-		Datasets: ds, Tenants: o.Tenants, Now: o.Now, Logger: o.Logger})
+		Datasets: ds, Tenants: o.Tenants, OnRetire: o.OnRetire, Now: o.Now, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -262,7 +262,7 @@ func (n *Node) openGate(ctx context.Context) error {
 // and the relay that keeps what other nodes forward and erases fleet-wide.
 func (n *Node) openCapture(ctx context.Context) error {
 	fw, err := flywheel.Open(ctx, n.db, n.cfg.DataDir, flywheel.Options{Now: n.cfg.Now, Jurisdiction: n.cfg.Jurisdiction, Node: n.id.ID,
-		Audit: n.audit, Tenants: n.tenants, Forwarder: relay.NewForwarder(n.fab), Logger: n.log})
+		Audit: n.audit, Tenants: n.tenants, Forwarder: relay.NewForwarder(n.fab), OnRetire: n.retiredAdapter, Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func (n *Node) openCapture(ctx context.Context) error {
 	}
 	// Adapters go from the tenant's home to the nodes that serve it.
 	if n.copies, err = replica.New(ctx, replica.Config{Node: n.fab, Identity: n.id, DB: n.db, Registry: fw.Adapters, Tenants: n.tenants,
-		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, OnDrop: dropCopy(n.run, n.log),
+		Sealer: n.capture.Sealer(), EnsureKey: n.capture.EnsureKey, Audit: n.audit, OnDrop: n.droppedCopy,
 		Now: n.cfg.Now, Logger: n.log}); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

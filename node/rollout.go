@@ -37,6 +37,29 @@ func (n *Node) openRollouts(ctx context.Context, fw *flywheel.Stores) error {
 	return nil
 }
 
+// retiredAdapter moves the tenant's deployments and rollouts off an
+// adapter version the registry retired or deleted (rollout.Store.Retired),
+// so that its users get the base rather than a 404. The registry is opened
+// before the rollouts, and nothing retires until the node serves.
+func (n *Node) retiredAdapter(ctx context.Context, tenantID, name string, version int) error {
+	if n.deploys == nil {
+		return nil
+	}
+	return n.deploys.Retired(ctx, tenantID, name, version)
+}
+
+// droppedCopy unloads a copy of another node's adapter that was dropped
+// (its home retired or deleted it, or this node may no longer hold it),
+// and moves this node's deployments and rollouts off it, as the home's
+// registry does for its own: a tenant whose data is not pinned to a home
+// may roll out here an adapter registered elsewhere.
+func (n *Node) droppedCopy(tenantID, name string, version int) {
+	dropCopy(n.run, n.log)(tenantID, name, version)
+	if err := n.retiredAdapter(context.Background(), tenantID, name, version); err != nil {
+		n.log.Error("moving deployments off a dropped adapter copy", "tenant", tenantID, "adapter", fmt.Sprintf("%s@%d", name, version), "err", err)
+	}
+}
+
 // forwardedFeedback counts feedback another node forwarded to this one,
 // the home, for the rollout arm that served the response (on whichever
 // node served it: its observations name the response).

@@ -20,52 +20,10 @@ import (
 	"github.com/hearth-ai/hearth/tenant"
 )
 
-// TestRolloutWiring: the node opens the rollouts, serves them under
-// /admin/v1/rollouts (bad input refused with a 4xx and nothing changed),
-// runs their gate loop, and a request for the deployment's name is served
-// by its arm's version, with the rollout header, and counted for its arm.
-func TestRolloutWiring(t *testing.T) {
-	cfg := config(t, t.TempDir())
-	cfg.RolloutInterval = 20 * time.Millisecond
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	t.Cleanup(func() { n.Shutdown(ctx) })
-	acme, err := n.Tenants().CreateTenant(ctx, tenant.Tenant{Name: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Tenants().CreateTenant(ctx, tenant.Tenant{Name: "other", Policy: tenant.Policy{AllowedModels: []string{"llama"}}}); err != nil {
-		t.Fatal(err)
-	}
-	key, _, err := n.Tenants().CreateKey(ctx, "acme", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := os.ReadFile(stories)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(base)
-	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Flywheel().Adapters.Create(ctx, acme, "support", registry.Meta{Base: registry.Base{Name: "stories260K",
-		Digest: hex.EncodeToString(sum[:])}}, lora); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Flywheel().Adapters.Create(ctx, acme, "alien", registry.Meta{Base: registry.Base{Name: "stories260K",
-		Digest: strings.Repeat("cd", 32)}}, testfixture.AdapterFile(t, "llama", 1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + cfg.Listener.Addr().String()
-	do := func(method, path, body string) (int, http.Header, string) {
+// caller returns a function that sends a JSON request to the node at url
+// with key and returns the status, the headers and the body.
+func caller(t *testing.T, url, key string) func(method, path, body string) (int, http.Header, string) {
+	return func(method, path, body string) (int, http.Header, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -78,6 +36,61 @@ func TestRolloutWiring(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header, string(b)
 	}
+}
+
+// rolloutNode is a node of cfg running its gate loop every 20ms, not yet
+// started, with tenant acme and an inference and admin key of its; base
+// is stories260K as the registry names it.
+func rolloutNode(t *testing.T, cfg node.Config) (n *node.Node, acme tenant.Tenant, key string, base registry.Base) {
+	t.Helper()
+	cfg.RolloutInterval = 20 * time.Millisecond
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() { n.Shutdown(ctx) })
+	if acme, err = n.Tenants().CreateTenant(ctx, tenant.Tenant{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if key, _, err = n.Tenants().CreateKey(ctx, "acme", tenant.KeyOptions{Scopes: []tenant.Scope{tenant.ScopeInference, tenant.ScopeAdmin}}); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(stories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(file)
+	return n, acme, key, registry.Base{Name: "stories260K", Digest: hex.EncodeToString(sum[:])}
+}
+
+// TestRolloutWiring: the node opens the rollouts, serves them under
+// /admin/v1/rollouts (bad input refused with a 4xx and nothing changed),
+// runs their gate loop, and a request for the deployment's name is served
+// by its arm's version, with the rollout header, and counted for its arm.
+func TestRolloutWiring(t *testing.T) {
+	cfg := config(t, t.TempDir())
+	n, acme, key, base := rolloutNode(t, cfg)
+	ctx := context.Background()
+	if _, err := n.Tenants().CreateTenant(ctx, tenant.Tenant{Name: "other", Policy: tenant.Policy{AllowedModels: []string{"llama"}}}); err != nil {
+		t.Fatal(err)
+	}
+	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Flywheel().Adapters.Create(ctx, acme, "support", registry.Meta{Base: base}, lora); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Flywheel().Adapters.Create(ctx, acme, "alien", registry.Meta{Base: registry.Base{Name: "stories260K",
+		Digest: strings.Repeat("cd", 32)}}, testfixture.AdapterFile(t, "llama", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + cfg.Listener.Addr().String()
+	do := caller(t, url, key)
 	for _, tc := range []struct {
 		body   string
 		status int

@@ -132,9 +132,9 @@ audit record, and nothing is written when the audit log cannot record it.`,
 		return c
 	}
 	cmd.AddCommand(list, export,
-		changeCmd("retire", "Retire an adapter version: kept and listed, no longer the latest (audited)",
+		changeCmd("retire", "Retire an adapter version: kept and listed, no longer the latest; deployments it serves fall back to their base (audited)",
 			func(s *registry.Store) func(context.Context, string, string, int) error { return s.Retire }),
-		changeCmd("delete", "Delete an adapter version and its sealed file (audited)",
+		changeCmd("delete", "Delete an adapter version and its sealed file; deployments it serves fall back to their base (audited)",
 			func(s *registry.Store) func(context.Context, string, string, int) error { return s.Delete }),
 	)
 	return cmd

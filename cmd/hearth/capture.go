@@ -14,6 +14,7 @@ import (
 	"github.com/hearth-ai/hearth/db"
 	"github.com/hearth-ai/hearth/fabric"
 	"github.com/hearth-ai/hearth/flywheel"
+	"github.com/hearth-ai/hearth/flywheel/rollout"
 	"github.com/hearth-ai/hearth/identity"
 	"github.com/hearth-ai/hearth/tenant"
 )
@@ -71,6 +72,18 @@ func openFlywheel(ctx context.Context, g *globals, tenantArg string, audited boo
 			return nil, err
 		}
 		o.Node, o.Audit, o.Tenants = id.ID, e.log, ts
+		// A version retired or deleted here (or by an erasure) must not
+		// leave the node's deployments serving it: move them off it as
+		// the node would. The node's gate loop reads the change on its
+		// next tick.
+		o.OnRetire = func(ctx context.Context, tenantID, name string, version int) error {
+			s, err := rollout.Open(ctx, e.d, rollout.Config{Audit: e.log, Node: o.Node, Jurisdiction: o.Jurisdiction, Now: g.now,
+				Logger: g.warnLogger()})
+			if err != nil {
+				return err
+			}
+			return s.Retired(ctx, tenantID, name, version)
+		}
 	}
 	if e.fw, err = flywheel.Open(ctx, e.d, dataDir, o); err != nil {
 		e.close()

@@ -53,10 +53,11 @@ func neutralAdapter(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-func TestRolloutCLI(t *testing.T) {
-	dir := t.TempDir()
+// kraSupport creates tenant kra, allowed stories260k, with its dataset
+// "support" built, in dir, and returns the stories260k file's digest.
+func kraSupport(t *testing.T, dir string) string {
+	t.Helper()
 	mustRun(t, dir, "tenants", "create", "kra", "--models", "stories260k")
-	mustRun(t, dir, "tenants", "create", "other", "--models", "llama")
 	from := filepath.Join(dir, "interactions.jsonl")
 	writeInteractions(t, from)
 	mustRun(t, dir, "dataset", "build", "--tenant", "kra", "--name", "support", "--from", from)
@@ -65,7 +66,14 @@ func TestRolloutCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(base)
-	registerFile(t, dir, "kra", "support-lora", hex.EncodeToString(sum[:]), neutralAdapter(t))
+	return hex.EncodeToString(sum[:])
+}
+
+func TestRolloutCLI(t *testing.T) {
+	dir := t.TempDir()
+	digest := kraSupport(t, dir)
+	mustRun(t, dir, "tenants", "create", "other", "--models", "llama")
+	registerFile(t, dir, "kra", "support-lora", digest, neutralAdapter(t))
 	registerFile(t, dir, "kra", "alien", strings.Repeat("cd", 32), neutralAdapter(t))
 	model := []string{"--model-file", storiesModel}
 	rollout := func(args ...string) []string { return append(append([]string{"rollout"}, args...), model...) }
@@ -153,5 +161,38 @@ func TestRolloutCLI(t *testing.T) {
 	out, _ = mustRun(t, dir, rollout("status", "--tenant", "kra", back)...)
 	if !strings.Contains(out, "live at 10%") || !strings.Contains(out, "stable    stories260k:support-lora@1") || !strings.Contains(out, "eval gate pass") {
 		t.Fatalf("the way back:\n%s", out)
+	}
+}
+
+// TestRetireDeploymentCLI: retiring the adapter a deployment serves on
+// the command line falls the deployment back to its base, in its
+// rollouts' history and the audit log.
+func TestRetireDeploymentCLI(t *testing.T) {
+	dir := t.TempDir()
+	registerFile(t, dir, "kra", "support-lora", kraSupport(t, dir), neutralAdapter(t))
+	rollout := func(args ...string) []string {
+		return append(append([]string{"rollout"}, args...), "--tenant", "kra", "--model-file", storiesModel)
+	}
+	out, _ := mustRun(t, dir, rollout("start", "--skip-eval", "stories260k", "stories260k:support-lora")...)
+	mustRun(t, dir, rollout("promote", strings.TrimSpace(out))...)
+	mustRun(t, dir, "adapters", "retire", "--tenant", "kra", "support-lora@1")
+	out, _ = mustRun(t, dir, rollout("status")...)
+	lines := strings.Split(out, "\n")
+	if f := strings.Fields(lines[1]); len(f) < 6 || f[2] != "promoted" || f[4] != "stories260k:support-lora@1" || f[5] != "stories260k" {
+		t.Fatalf("the newest rollout is not the fallback to the base:\n%s", out)
+	}
+	out, _ = mustRun(t, dir, rollout("history", strings.Fields(lines[1])[0])...)
+	if !strings.Contains(out, "stable_retired") || !strings.Contains(out, "registry") {
+		t.Errorf("the fallback's history:\n%s", out)
+	}
+	auditOut, _ := mustRun(t, dir, "audit", "export")
+	if !strings.Contains(auditOut, `"rollout.stable_retired"`) {
+		t.Errorf("the audit log has no rollout.stable_retired")
+	}
+	mustRun(t, dir, "audit", "verify")
+	// The deployment's stable is the base again.
+	if _, _, err := runTenants(t, dir, rollout("start", "--skip-eval", "stories260k", "stories260k")...); err == nil ||
+		!strings.Contains(err.Error(), "stable version already") {
+		t.Errorf("a rollout of the base: %v, want it refused as the stable already", err)
 	}
 }

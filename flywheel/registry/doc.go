@@ -23,6 +23,10 @@
 //     adapter cannot forget what it learnt; the mark says it should not be
 //     used without a decision.
 //
+// Once a retirement or deletion commits (an erasure's retirement too),
+// Config.OnRetire is told of it, so that what serves the version moves
+// off it: flywheel/rollout falls its deployments back to their base.
+//
 // Open, TempFile and Export hand the plain llama.cpp GGUF back; only Export,
 // which takes it off the node, is audited.
 package registry

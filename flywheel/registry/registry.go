@@ -80,8 +80,16 @@ type Config struct {
 	Tenants interface {
 		ListTenants(ctx context.Context) ([]tenant.Tenant, error)
 	}
-	Now    func() time.Time // nil: time.Now
-	Logger *slog.Logger     // nil: discard
+	// OnRetire, when set, is called once a retirement or deletion of a
+	// version (version 0: every version of name) has committed, and for
+	// each version an erasure retires (RetireErasedAdapters), so that the
+	// deployments and rollouts serving it stop sending users to a version
+	// that is gone (flywheel/rollout's Store.Retired). The change stands
+	// whatever it returns; its error is returned with the change's, and
+	// retiring the version again calls it again.
+	OnRetire func(ctx context.Context, tenantID, name string, version int) error
+	Now      func() time.Time // nil: time.Now
+	Logger   *slog.Logger     // nil: discard
 }
 
 // Base names the base model an adapter applies to.

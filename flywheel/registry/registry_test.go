@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -457,5 +458,74 @@ func TestParseRefAndCheckBase(t *testing.T) {
 		if (err == nil) != tc.ok || (err != nil && (!errors.Is(err, ErrBaseMismatch) || !strings.Contains(err.Error(), "lora@2"))) {
 			t.Errorf("CheckBase(%.8s, %q) = %v", tc.digest, tc.arch, err)
 		}
+	}
+}
+
+// TestOnRetire: every way a version leaves service tells Config.OnRetire,
+// once it has committed; the hook's error is returned and the change
+// stands, and retiring again retries the hook.
+func TestOnRetire(t *testing.T) {
+	ctx := context.Background()
+	type call struct {
+		tenant, name string
+		version      int
+	}
+	for _, tc := range []struct {
+		name   string
+		policy tenant.Policy
+		do     func(e *env) error
+		want   []call // the tenant is the env's
+	}{
+		{name: "retire", do: func(e *env) error { return e.reg.Retire(ctx, e.ten.ID, "a", 1) }, want: []call{{"", "a", 1}}},
+		{name: "retire every version", do: func(e *env) error { return e.reg.Retire(ctx, e.ten.ID, "a", 0) }, want: []call{{"", "a", 0}}},
+		{name: "delete", do: func(e *env) error { return e.reg.Delete(ctx, e.ten.ID, "a", 1) }, want: []call{{"", "a", 1}}},
+		{name: "erasure retiring", policy: tenant.Policy{RetireErasedAdapters: true},
+			do: func(e *env) error { _, err := e.reg.MarkErased(ctx, e.ten.ID, []string{"resp-1"}); return err }, want: []call{{"", "a", 1}}},
+		{name: "erasure only marking",
+			do: func(e *env) error { _, err := e.reg.MarkErased(ctx, e.ten.ID, []string{"resp-1"}); return err }},
+		{name: "no such version", do: func(e *env) error {
+			if err := e.reg.Retire(ctx, e.ten.ID, "a", 9); !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("retiring a@9: %v", err)
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.policy)
+			var calls []call
+			e.reg.cfg.OnRetire = func(_ context.Context, tenantID, name string, version int) error {
+				calls = append(calls, call{strings.Replace(tenantID, e.ten.ID, "", 1), name, version})
+				return nil
+			}
+			e.build(t, 3)
+			if _, err := e.reg.Create(ctx, e.ten, "a", e.meta(), testfixture.AdapterFile(t, "llama", 1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.do(e); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(calls, tc.want) {
+				t.Errorf("OnRetire calls %v, want %v", calls, tc.want)
+			}
+		})
+	}
+
+	e := newEnv(t, tenant.Policy{})
+	e.build(t, 3)
+	if _, err := e.reg.Create(ctx, e.ten, "a", e.meta(), testfixture.AdapterFile(t, "llama", 1)); err != nil {
+		t.Fatal(err)
+	}
+	fail := errors.New("the audit log is down")
+	e.reg.cfg.OnRetire = func(context.Context, string, string, int) error { return fail }
+	if err := e.reg.Retire(ctx, e.ten.ID, "a", 1); !errors.Is(err, fail) || !strings.Contains(err.Error(), "retire it again") {
+		t.Fatalf("a failing hook: %v", err)
+	}
+	if v, err := e.reg.Get(ctx, e.ten.ID, "a", 1); err != nil || v.State != StateRetired {
+		t.Fatalf("the retirement did not stand: %+v, %v", v, err)
+	}
+	var again int
+	e.reg.cfg.OnRetire = func(context.Context, string, string, int) error { again++; return nil }
+	if err := e.reg.Retire(ctx, e.ten.ID, "a", 1); err != nil || again != 1 {
+		t.Fatalf("retiring again: %v, %d hook calls", err, again)
 	}
 }

@@ -355,8 +355,8 @@ func (s *Store) Export(ctx context.Context, tenantID, name string, version int, 
 }
 
 // Retire marks a version (version 0: every version of the name) retired:
-// kept, listed, no longer the latest. Retiring a retired version is not an
-// error.
+// kept, listed, no longer the latest, and tells Config.OnRetire. Retiring
+// a retired version is not an error (and tells OnRetire again).
 func (s *Store) Retire(ctx context.Context, tenantID, name string, version int) error {
 	return s.change(ctx, tenantID, name, version, "adapter.retire", func(tx *sql.Tx, where string, args []any) (int64, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE adapter_versions SET state = 'retired', retired = ? WHERE state = 'active' AND `+where,
@@ -369,7 +369,8 @@ func (s *Store) Retire(ctx context.Context, tenantID, name string, version int) 
 }
 
 // Delete removes a version (version 0: every version of the name) with
-// its sealed file and lineage, once the audit log holds the deletion.
+// its sealed file and lineage, once the audit log holds the deletion,
+// and tells Config.OnRetire.
 func (s *Store) Delete(ctx context.Context, tenantID, name string, version int) error {
 	return s.change(ctx, tenantID, name, version, "adapter.delete", func(tx *sql.Tx, where string, args []any) (int64, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM adapter_lineage WHERE `+where, args...); err != nil {
@@ -402,6 +403,13 @@ func (s *Store) change(ctx context.Context, tenantID, name string, version int, 
 		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
 	}
 	defer tx.Rollback()
+	// Writing first takes the write lock, so that the count and the
+	// change are one step: a transaction that read first could not take
+	// it once another writer (a rollout's gate loop) had written meanwhile
+	// (SQLITE_BUSY, where busy_timeout does not wait).
+	if _, err := tx.ExecContext(ctx, `UPDATE adapter_versions SET state = state WHERE 0`); err != nil {
+		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
+	}
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM adapter_versions WHERE `+where, args...).Scan(&n); err != nil {
 		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
@@ -413,12 +421,28 @@ func (s *Store) change(ctx context.Context, tenantID, name string, version int, 
 	if err != nil {
 		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
 	}
-	if changed == 0 {
-		return nil // already so: nothing to record
+	if changed > 0 { // else already so: nothing to record
+		r := audit.Record{Tenant: tenantID, Reason: reason, Detail: map[string]string{"adapter": ref, "versions": strconv.FormatInt(changed, 10)}}
+		if err := s.commitAudited(ctx, tx, r); err != nil {
+			return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
+		}
 	}
-	r := audit.Record{Tenant: tenantID, Reason: reason, Detail: map[string]string{"adapter": ref, "versions": strconv.FormatInt(changed, 10)}}
-	if err := s.commitAudited(ctx, tx, r); err != nil {
-		return fmt.Errorf("registry: %s %s: %w", reason, ref, err)
+	// Also when nothing changed: retiring again is how an operator retries
+	// a hook that failed the first time.
+	return s.retired(ctx, tenantID, name, version)
+}
+
+// retired tells Config.OnRetire of a version retired or deleted.
+func (s *Store) retired(ctx context.Context, tenantID, name string, version int) error {
+	if s.cfg.OnRetire == nil {
+		return nil
+	}
+	if err := s.cfg.OnRetire(ctx, tenantID, name, version); err != nil {
+		ref := name
+		if version > 0 {
+			ref = fmt.Sprintf("%s@%d", name, version)
+		}
+		return fmt.Errorf("registry: %s is gone from service, but what served it was not moved off it (retire it again to retry): %w", ref, err)
 	}
 	return nil
 }
@@ -426,7 +450,8 @@ func (s *Store) change(ctx context.Context, tenantID, name string, version int, 
 // MarkErased marks every adapter of the tenant trained on a dataset
 // version that held one of the erased responses (erasure along lineage),
 // and retires them when the tenant's policy says so (RetireErasedAdapters,
-// read through Config.Tenants). It returns the versions it marked now;
+// read through Config.Tenants), telling Config.OnRetire of each. It
+// returns the versions it marked now (with OnRetire's errors, if any);
 // unknown ids and adapters marked before are not an error. It is what the
 // capture store's erase hook calls, through flywheel.Open.
 func (s *Store) MarkErased(ctx context.Context, tenantID string, responseIDs []string) ([]Version, error) {
@@ -453,6 +478,10 @@ func (s *Store) MarkErased(ctx context.Context, tenantID string, responseIDs []s
 		return nil, fmt.Errorf("registry: mark erased: %w", err)
 	}
 	defer tx.Rollback()
+	// The write lock first, as in change.
+	if _, err := tx.ExecContext(ctx, `UPDATE adapter_versions SET state = state WHERE 0`); err != nil {
+		return nil, fmt.Errorf("registry: mark erased: %w", err)
+	}
 	type key struct {
 		name    string
 		version int
@@ -508,12 +537,16 @@ func (s *Store) MarkErased(ctx context.Context, tenantID string, responseIDs []s
 	slices.SortFunc(marked, func(a, b Version) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), a.Version-b.Version)
 	})
+	var errs []error
 	for _, v := range marked {
 		s.auditAfter(ctx, audit.Record{Tenant: tenantID, Model: v.Base.Name, Reason: "adapter.erased_data", Detail: map[string]string{
 			"adapter": v.Ref(), "dataset": v.Dataset.Name, "dataset_version": strconv.Itoa(v.Dataset.Version),
 			"retired": strconv.FormatBool(retire)}})
+		if retire {
+			errs = append(errs, s.retired(ctx, tenantID, v.Name, v.Version))
+		}
 	}
-	return marked, nil
+	return marked, errors.Join(errs...)
 }
 
 // retiresErased reads the tenant's RetireErasedAdapters; without

@@ -41,6 +41,21 @@
 // row and an audit record of kind "rollout" with its numbers, and a step
 // commits only once its record is durable.
 //
+// A version the registry retires or deletes (by the command line, the
+// node, or an erasure under the tenant's RetireErasedAdapters policy)
+// would leave its users a 404. The registry's Config.OnRetire calls
+// Retired, which moves everything off it at once: a deployment whose
+// stable it was falls back to its base, the deployment's own name,
+// recorded as a rollout of the base promoted at once (reason "stable
+// retired", history step "stable_retired", audit reason
+// rollout.stable_retired), so the fleet hears of it as of any promotion;
+// a rollout under way whose candidate it was rolls back ("candidate
+// retired"), and so does one whose stable it was ("stable retired"):
+// its gates measured the candidate against a version no user gets any
+// more, and going on against the base would promote on a comparison
+// never made. A Store sharing the database (the node, beside the
+// command line) serves the change from its next Tick.
+//
 // In a fleet a tenant's rollouts are kept and gated on a node of its home
 // jurisdiction, and Start refuses them elsewhere (ErrNotHome). Package
 // flywheel/rollout/fleet tells the certified nodes of the tenant's

@@ -49,8 +49,9 @@ func keyOf(tenantID, model string) deployKey {
 	return deployKey{tenantID, modelname.Canonical(model)}
 }
 
-// deployment is a deployment's stable version after a promotion.
-type deployment struct{ stable, rollout string }
+// deployment is a deployment's stable version after a promotion, and
+// the rollout that made it so.
+type deployment struct{ model, stable, rollout string }
 
 // liveRollout is what Pick and Observe need of a live rollout.
 type liveRollout struct {
@@ -206,22 +207,34 @@ func liveOf(ctx context.Context, q interface {
 }
 
 func (s *Store) deploymentOf(ctx context.Context, tenantID, model string) (deployment, bool, error) {
-	rows, err := s.d.QueryContext(ctx, `SELECT model, stable, rollout_id FROM rollout_deployments WHERE tenant_id = ?`, tenantID)
+	ds, err := s.deploymentsOf(ctx, tenantID)
 	if err != nil {
-		return deployment{}, false, fmt.Errorf("rollout: %w", err)
+		return deployment{}, false, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var m string
-		var d deployment
-		if err := rows.Scan(&m, &d.stable, &d.rollout); err != nil {
-			return deployment{}, false, fmt.Errorf("rollout: %w", err)
-		}
-		if modelname.Same(m, model) {
+	for _, d := range ds {
+		if modelname.Same(d.model, model) {
 			return d, true, nil
 		}
 	}
-	return deployment{}, false, rows.Err()
+	return deployment{}, false, nil
+}
+
+// deploymentsOf lists the tenant's promoted deployments.
+func (s *Store) deploymentsOf(ctx context.Context, tenantID string) ([]deployment, error) {
+	rows, err := s.d.QueryContext(ctx, `SELECT model, stable, rollout_id FROM rollout_deployments WHERE tenant_id = ?`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("rollout: %w", err)
+	}
+	defer rows.Close()
+	var out []deployment
+	for rows.Next() {
+		var d deployment
+		if err := rows.Scan(&d.model, &d.stable, &d.rollout); err != nil {
+			return nil, fmt.Errorf("rollout: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 func newID() string {

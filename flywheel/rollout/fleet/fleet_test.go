@@ -324,3 +324,45 @@ func TestTakeObservations(t *testing.T) {
 		t.Errorf("away from home: code %q", c)
 	}
 }
+
+// TestRetiredAtHome: when the home falls a deployment back to its base
+// because its stable adapter was retired (rollout.Store.Retired), the
+// nodes it tells serve the base too.
+func TestRetiredAtHome(t *testing.T) {
+	ng, ke := newUnit(t, "NG", ngPolicy), newUnit(t, "KE", ngPolicy)
+	ctx := context.Background()
+	tellKE := func() {
+		t.Helper()
+		deps, err := ng.store.Deployments(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var states []State
+		for _, d := range deps {
+			states = append(states, State{ID: d.ID, Model: d.Model, Stable: d.Stable, Candidate: d.Candidate, State: d.State, Share: d.Share, Seq: d.Seq})
+		}
+		if c := code(ke.f.takeState(ctx, peerIn("NG"), frame(t, stateMsg{Tenant: "acme", States: states}))); c != "" {
+			t.Fatal(c)
+		}
+	}
+	g := rollout.DefaultGates()
+	g.SkipEval = true
+	r, err := ng.store.Start(ctx, rollout.StartRequest{Tenant: ng.acme, Model: "stories260k", Candidate: "stories260k:a", Gates: &g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ng.store.Promote(ctx, r.ID, 100, "test"); err != nil {
+		t.Fatal(err)
+	}
+	tellKE()
+	if a, ok := ke.f.Pick(ke.acme, "stories260k", "u", ""); !ok || a.Model != "stories260k:a@1" {
+		t.Fatalf("promoted: %+v, %v", a, ok)
+	}
+	if err := ng.store.Retired(ctx, ng.acme.ID, "a", 1); err != nil {
+		t.Fatal(err)
+	}
+	tellKE()
+	if a, ok := ke.f.Pick(ke.acme, "stories260k", "u", ""); !ok || a.Model != "stories260k" || a.counted {
+		t.Fatalf("after the retirement: %+v, %v; want the base", a, ok)
+	}
+}

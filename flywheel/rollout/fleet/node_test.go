@@ -95,6 +95,25 @@ func (m *member) post(t *testing.T, path, body string) (int, http.Header, string
 	return resp.StatusCode, resp.Header, string(b)
 }
 
+// registerSupport registers an adapter of stories260K as acme's
+// "support" in m's registry.
+func (m *member) registerSupport(t *testing.T) {
+	t.Helper()
+	base, err := os.ReadFile(stories)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(base)
+	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.nd.Flywheel().Adapters.Create(context.Background(), m.acme, "support", registry.Meta{Base: registry.Base{Name: "stories260K",
+		Digest: hex.EncodeToString(sum[:])}}, lora); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (m *member) chat(t *testing.T, user string) (int, http.Header, string) {
 	t.Helper()
 	return m.post(t, "/v1/chat/completions", `{"model":"stories260K","user":"`+user+`","max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`)
@@ -130,19 +149,7 @@ func TestRolloutAcrossTheFleet(t *testing.T) {
 		return true
 	})
 	ctx := context.Background()
-	base, err := os.ReadFile(stories)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(base)
-	lora, err := os.ReadFile(testfixture.AdapterFor(t, stories, 1, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ng.nd.Flywheel().Adapters.Create(ctx, ng.acme, "support", registry.Meta{Base: registry.Base{Name: "stories260K",
-		Digest: hex.EncodeToString(sum[:])}}, lora); err != nil {
-		t.Fatal(err)
-	}
+	ng.registerSupport(t)
 	g := rollout.DefaultGates()
 	g.SkipEval, g.StepSample = true, 100_000 // stays at its first share
 	req := rollout.StartRequest{Tenant: ke.acme, Model: "stories260K", Candidate: "stories260K:support", Share: 50, Gates: &g, Actor: "test"}
@@ -227,4 +234,63 @@ func TestRolloutAcrossTheFleet(t *testing.T) {
 	if n := ke.nd.RolloutFleet().Dropped(); n != 0 {
 		t.Errorf("KE dropped %d observations", n)
 	}
+}
+
+// TestRetiredAcrossTheFleet: a tenant at home in NG deploys an adapter,
+// which KE serves from its copy; once NG retires it, NG and KE both
+// serve the deployment from the base, with 200s, at once.
+func TestRetiredAcrossTheFleet(t *testing.T) {
+	if _, err := os.Stat(stories); err != nil {
+		t.Skip(err)
+	}
+	_, op, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := tenant.Policy{Home: "NG", Jurisdictions: []string{"NG", "KE"}}
+	ng := join(t, op, "NG", "", pol)
+	ke := join(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol)
+	testfixture.WaitFor(t, "the nodes to certify each other", func() bool {
+		p, ok := ng.nd.Fabric().Peer(ke.nd.ID())
+		q, ok2 := ke.nd.Fabric().Peer(ng.nd.ID())
+		return ok && ok2 && p.Certified && q.Certified
+	})
+	ctx := context.Background()
+	ng.registerSupport(t)
+	g := rollout.DefaultGates()
+	g.SkipEval = true
+	r, err := ng.nd.Rollouts().Start(ctx, rollout.StartRequest{Tenant: ng.acme, Model: "stories260K", Candidate: "stories260K:support",
+		Gates: &g, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ng.nd.Rollouts().Promote(ctx, r.ID, 100, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// served waits until m serves the deployment as want, every answer a
+	// 200 on the way.
+	served := func(m *member, where, want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			status, hdr, body := m.chat(t, "u1")
+			if status != 200 {
+				t.Fatalf("%s: %d %s", where, status, body)
+			}
+			if strings.EqualFold(hdr.Get("X-Hearth-Model"), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still serves %q, not %s", where, hdr.Get("X-Hearth-Model"), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	served(ng, "NG, deployed", "stories260K:support@1")
+	served(ke, "KE, deployed", "stories260K:support@1")
+	if err := ng.nd.Flywheel().Adapters.Retire(ctx, ng.acme.ID, "support", 1); err != nil {
+		t.Fatal(err)
+	}
+	served(ng, "NG, retired", "stories260K")
+	served(ke, "KE, retired", "stories260K")
 }

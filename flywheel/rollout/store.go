@@ -383,26 +383,41 @@ func (s *Store) Promote(ctx context.Context, id string, share int, actor string)
 	if share < 0 || share > 100 {
 		return nil, fmt.Errorf("%w: share %d: want 0 to 100 percent", ErrInvalid, share)
 	}
-	r, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, err
+	return s.manual(ctx, id, func(r *Rollout) error {
+		detail := map[string]string{"manual": "true"}
+		if r.State == StateEvaluating {
+			detail["eval"] = "skipped by the operator"
+		}
+		if share == 0 || share == 100 {
+			return s.promote(ctx, r, actor, detail)
+		}
+		return s.setShare(ctx, r, share, actor, detail)
+	})
+}
+
+// manual runs an operator's step on the rollout as it stands. The gate
+// loop may take a step of its own between the read and the write (the
+// eval gate passing, a share rising); the step is then tried again on
+// the new state, so an operator's promote or rollback is not refused for
+// a race it cannot see. A rollout that has ended is ErrConflict.
+func (s *Store) manual(ctx context.Context, id string, step func(r *Rollout) error) (*Rollout, error) {
+	for try := 0; ; try++ {
+		r, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !r.Live() {
+			return nil, fmt.Errorf("%w: rollout %s is %s", ErrConflict, r.ID, r.State)
+		}
+		err = step(r)
+		if errors.Is(err, ErrConflict) && try < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return s.Get(ctx, id)
 	}
-	if !r.Live() {
-		return nil, fmt.Errorf("%w: rollout %s is %s", ErrConflict, r.ID, r.State)
-	}
-	detail := map[string]string{"manual": "true"}
-	if r.State == StateEvaluating {
-		detail["eval"] = "skipped by the operator"
-	}
-	if share == 0 || share == 100 {
-		err = s.promote(ctx, r, actor, detail)
-	} else {
-		err = s.setShare(ctx, r, share, actor, detail)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.Get(ctx, id)
 }
 
 // Rollback ends a rollout under way: the candidate serves no one and the
@@ -411,20 +426,12 @@ func (s *Store) Rollback(ctx context.Context, id, actor, reason string) (*Rollou
 	if len(reason) > 1024 {
 		return nil, fmt.Errorf("%w: reason: at most 1024 bytes", ErrInvalid)
 	}
-	r, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if !r.Live() {
-		return nil, fmt.Errorf("%w: rollout %s is %s", ErrConflict, r.ID, r.State)
-	}
 	if reason == "" {
 		reason = "rolled back by the operator"
 	}
-	if err := s.rollback(ctx, r, actor, reason, map[string]string{"manual": "true"}); err != nil {
-		return nil, err
-	}
-	return s.Get(ctx, id)
+	return s.manual(ctx, id, func(r *Rollout) error {
+		return s.rollback(ctx, r, actor, reason, map[string]string{"manual": "true"})
+	})
 }
 
 // transition changes r from its state and share (compare-and-set: a

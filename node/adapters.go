@@ -170,5 +170,20 @@ func (t *tenantAdapters) List(ctx context.Context) ([]runner.ListedAdapter, erro
 		out = append(out, runner.ListedAdapter{Name: v.Ref(), Base: runner.Base{Name: v.Base.Name, Digest: v.Base.Digest, Arch: v.Base.Arch},
 			Size: v.Size, Created: v.Created})
 	}
+	// Off the tenant's home, its home's adapters are the tenant's here
+	// too (Find fetches a copy on first use), so they are listed: from a
+	// listing kept a while, and without them when no home answers soon.
+	if copies := t.copies.Load(); copies != nil {
+		local := make(map[string]bool, len(out))
+		for _, a := range out {
+			local[a.Name] = true
+		}
+		for _, l := range copies.HomeList(ctx, tid) {
+			if !local[l.Ref()] {
+				out = append(out, runner.ListedAdapter{Name: l.Ref(), Base: runner.Base{Name: l.Base.Name, Digest: l.Base.Digest, Arch: l.Base.Arch},
+					Size: l.Size, Created: l.Created})
+			}
+		}
+	}
 	return out, nil
 }

@@ -36,6 +36,12 @@ const (
 	// DefaultMaxStale is how long after its home last vouched for it a
 	// copy is still used while no home node answers.
 	DefaultMaxStale = time.Hour
+	// DefaultListTTL is how long a node keeps a home's listing of a
+	// tenant's adapters before it asks again.
+	DefaultListTTL = 30 * time.Second
+	// DefaultListTimeout bounds how long a model list waits for a
+	// tenant's home nodes: past it, the list goes without them.
+	DefaultListTimeout = 2 * time.Second
 )
 
 // ChunkBytes is the most one chunk carries: twice base64-encoded (in the
@@ -84,6 +90,10 @@ type Config struct {
 	// checked on use: see the package doc.
 	Revalidate time.Duration
 	MaxStale   time.Duration
+	// ListTTL and ListTimeout (0: their defaults) say how long HomeList
+	// keeps a home's listing, and waits for one.
+	ListTTL     time.Duration
+	ListTimeout time.Duration
 	// OnDrop, when set, is called for every copy dropped, so the serving
 	// path can unload it.
 	OnDrop func(tenantID, name string, version int)
@@ -104,13 +114,14 @@ type Replicas struct {
 	plain   plainCache
 	refused refusalFold
 	latest  latestCache
+	lists   listCache
 
 	mu        sync.Mutex
 	receiving map[string]*receiveCall // receives in progress, by tenant, version and sha256
 }
 
-// New migrates the replica table and registers the adapter-manifest and
-// adapter-chunk handlers on cfg.Node.
+// New migrates the replica table and registers the adapter-manifest,
+// adapter-chunk and adapter-list handlers on cfg.Node.
 func New(ctx context.Context, cfg Config) (*Replicas, error) {
 	if cfg.Node == nil || cfg.Identity == nil || cfg.DB == nil || cfg.Tenants == nil || cfg.Sealer == nil {
 		return nil, errors.New("replica: Node, Identity, DB, Tenants and Sealer are required")
@@ -124,6 +135,12 @@ func New(ctx context.Context, cfg Config) (*Replicas, error) {
 	if cfg.MaxStale <= 0 {
 		cfg.MaxStale = DefaultMaxStale
 	}
+	if cfg.ListTTL <= 0 {
+		cfg.ListTTL = DefaultListTTL
+	}
+	if cfg.ListTimeout <= 0 {
+		cfg.ListTimeout = DefaultListTimeout
+	}
 	x := &Replicas{cfg: cfg, node: cfg.Node, db: cfg.DB, now: cfg.Now, log: cfg.Logger}
 	if x.now == nil {
 		x.now = time.Now
@@ -134,7 +151,7 @@ func New(ctx context.Context, cfg Config) (*Replicas, error) {
 	if err := cfg.DB.Migrate(ctx, "replica", migrations); err != nil {
 		return nil, fmt.Errorf("replica: %w", err)
 	}
-	for kind, h := range map[string]fabric.DeliverHandler{KindManifest: x.serveManifest, KindChunk: x.serveChunk} {
+	for kind, h := range map[string]fabric.DeliverHandler{KindManifest: x.serveManifest, KindChunk: x.serveChunk, KindList: x.serveList} {
 		if err := cfg.Node.HandleDeliver(kind, h); err != nil {
 			return nil, fmt.Errorf("replica: %w", err)
 		}
@@ -820,13 +837,19 @@ func (x *Replicas) readChunks(ctx context.Context, home fabric.Peer, t tenant.Te
 // reject records a copy this node refused to take: one that did not
 // match its manifest is evidence of tampering (an alarm).
 func (x *Replicas) reject(ctx context.Context, t tenant.Tenant, m *Manifest, from fabric.Peer, err error) {
-	decision := audit.DecisionDeny
-	if errors.Is(err, ErrTampered) {
-		decision = audit.DecisionAlarm
-	}
 	ref := "?"
 	if m != nil {
 		ref = clip(m.Ref())
+	}
+	x.rejectRef(ctx, t, ref, from, err)
+}
+
+// rejectRef records what this node refused to take from a home node for
+// the tenant's adapter ref ("*": a listing).
+func (x *Replicas) rejectRef(ctx context.Context, t tenant.Tenant, ref string, from fabric.Peer, err error) {
+	decision := audit.DecisionDeny
+	if errors.Is(err, ErrTampered) {
+		decision = audit.DecisionAlarm
 	}
 	x.log.Warn("adapter copy rejected", "tenant", t.Name, "adapter", ref, "from", from.ID, "err", err)
 	x.auditAfter(ctx, audit.Record{Tenant: t.ID, Decision: decision, Reason: "adapter.replica.rejected",

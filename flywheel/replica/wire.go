@@ -18,11 +18,16 @@ import (
 const (
 	KindManifest = "adapter-manifest"
 	KindChunk    = "adapter-chunk"
+	KindList     = "adapter-list"
 )
 
 // manifestDomain separates a manifest's signature from every other use
 // of a node's key (heartbeats, deliveries, audit checkpoints).
 const manifestDomain = "hearth adapter replica manifest v1\x00"
+
+// listDomain separates a listing's signature from a manifest's, so that
+// neither can be passed off as the other.
+const listDomain = "hearth adapter replica list v1\x00"
 
 // manifestMsg asks a home node for the manifest of a tenant's adapter.
 type manifestMsg struct {
@@ -41,13 +46,20 @@ type chunkMsg struct {
 	Length  int64  `json:"length"`
 }
 
-// answer is a home node's reply to either kind: an error code and
-// message, or a signed manifest, or a chunk's bytes.
+// listMsg asks a home node which adapter versions of a tenant it holds
+// active.
+type listMsg struct {
+	Tenant string `json:"tenant"` // name
+}
+
+// answer is a home node's reply to any kind: an error code and message,
+// or a signed manifest, or a chunk's bytes, or a signed listing.
 type answer struct {
 	Error   string          `json:"error,omitempty"`
 	Message string          `json:"message,omitempty"`
 	Signed  *SignedManifest `json:"signed,omitempty"`
 	Data    []byte          `json:"data,omitempty"`
+	Listing *SignedListing  `json:"listing,omitempty"`
 }
 
 // Manifest is what a home node vouches for when it hands a tenant's
@@ -80,23 +92,90 @@ type SignedManifest struct {
 
 // signManifest encodes and signs m with priv.
 func signManifest(priv ed25519.PrivateKey, m *Manifest) (*SignedManifest, error) {
-	body, err := json.Marshal(m)
+	body, sig, err := signBody(priv, manifestDomain, "manifest", m)
 	if err != nil {
-		return nil, fmt.Errorf("replica: encode manifest: %w", err)
+		return nil, err
 	}
-	return &SignedManifest{Manifest: body, Sig: ed25519.Sign(priv, append([]byte(manifestDomain), body...))}, nil
+	return &SignedManifest{Manifest: body, Sig: sig}, nil
 }
 
 // Open verifies s with the home node's key pub and decodes it.
 func (s *SignedManifest) Open(pub ed25519.PublicKey) (*Manifest, error) {
-	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, append([]byte(manifestDomain), s.Manifest...), s.Sig) {
-		return nil, fmt.Errorf("%w: the manifest's signature does not verify with the home node's key", ErrTampered)
-	}
 	var m Manifest
-	if err := json.Unmarshal(s.Manifest, &m); err != nil {
-		return nil, fmt.Errorf("%w: the signed manifest does not decode: %v", ErrTampered, err)
+	if err := verifyBody(pub, manifestDomain, "manifest", s.Manifest, s.Sig, &m); err != nil {
+		return nil, err
 	}
 	return &m, nil
+}
+
+// Listing is what a home node vouches for when another node asks which
+// adapters a tenant has: the versions it holds active (and would hand
+// out), without their files, for the node that asked, and when.
+type Listing struct {
+	Tenant       string    `json:"tenant"` // name
+	Adapters     []Listed  `json:"adapters"`
+	Node         string    `json:"node"`         // the node it was issued to
+	Home         string    `json:"home"`         // the node that signed it
+	Jurisdiction string    `json:"jurisdiction"` // the home node's
+	Issued       time.Time `json:"issued"`
+}
+
+// Listed is one adapter version of a Listing.
+type Listed struct {
+	Name    string        `json:"name"`
+	Version int           `json:"version"`
+	Base    registry.Base `json:"base"`
+	Size    int64         `json:"size"`    // bytes of the plain GGUF
+	Created time.Time     `json:"created"` // the version's registration
+}
+
+// Ref is "name@version".
+func (l *Listed) Ref() string { return fmt.Sprintf("%s@%d", l.Name, l.Version) }
+
+// SignedListing is a listing's exact bytes and the home node's ed25519
+// signature over listDomain and those bytes.
+type SignedListing struct {
+	Listing json.RawMessage `json:"listing"`
+	Sig     []byte          `json:"sig"`
+}
+
+// signListing encodes and signs l with priv.
+func signListing(priv ed25519.PrivateKey, l *Listing) (*SignedListing, error) {
+	body, sig, err := signBody(priv, listDomain, "listing", l)
+	if err != nil {
+		return nil, err
+	}
+	return &SignedListing{Listing: body, Sig: sig}, nil
+}
+
+// Open verifies s with the home node's key pub and decodes it.
+func (s *SignedListing) Open(pub ed25519.PublicKey) (*Listing, error) {
+	var l Listing
+	if err := verifyBody(pub, listDomain, "listing", s.Listing, s.Sig, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// signBody encodes v (a what) and signs domain and its bytes with priv.
+func signBody(priv ed25519.PrivateKey, domain, what string, v any) (body, sig []byte, err error) {
+	body, err = json.Marshal(v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("replica: encode %s: %w", what, err)
+	}
+	return body, ed25519.Sign(priv, append([]byte(domain), body...)), nil
+}
+
+// verifyBody checks sig over domain and body with pub, and decodes body (a
+// what) into v.
+func verifyBody(pub ed25519.PublicKey, domain, what string, body, sig []byte, v any) error {
+	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, append([]byte(domain), body...), sig) {
+		return fmt.Errorf("%w: the %s's signature does not verify with the home node's key", ErrTampered, what)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: the signed %s does not decode: %v", ErrTampered, what, err)
+	}
+	return nil
 }
 
 // Answer codes.

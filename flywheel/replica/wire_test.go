@@ -31,11 +31,23 @@ func frameManifest() *Manifest {
 		Node: "node-4f2a9c0d1e3b5a71", Home: "node-0b1c2d3e4f5a6b7c", Jurisdiction: "NG", Issued: at}
 }
 
+func frameListing() *Listing {
+	m := frameManifest()
+	return &Listing{Tenant: "acme", Adapters: []Listed{
+		{Name: "faq", Version: 1, Base: m.Base, Size: 1048640, Created: m.Created.Add(-24 * time.Hour)},
+		{Name: "faq", Version: 2, Base: m.Base, Size: m.Size, Created: m.Created},
+	}, Node: m.Node, Home: m.Home, Jurisdiction: m.Jurisdiction, Issued: m.Issued}
+}
+
 // TestFrames: each payload and answer encodes to the bytes in testdata
 // and decodes back to the value it holds, so nodes of later versions keep
 // understanding this one. go test -run TestFrames -update rewrites them.
 func TestFrames(t *testing.T) {
 	signed, err := signManifest(homeKey(), frameManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing, err := signListing(homeKey(), frameListing())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +59,9 @@ func TestFrames(t *testing.T) {
 		{"manifest-request.json", &manifestMsg{Tenant: "acme", Adapter: "faq@2", BaseDigest: digest}},
 		{"manifest-request-latest.json", &manifestMsg{Tenant: "acme", Adapter: "faq", BaseDigest: digest}},
 		{"chunk-request.json", &chunkMsg{Tenant: "acme", Adapter: "faq@2", SHA256: frameManifest().SHA256, Offset: 262144, Length: 262144}},
+		{"list-request.json", &listMsg{Tenant: "acme"}},
 		{"answer-manifest.json", &answer{Signed: signed}},
+		{"answer-listing.json", &answer{Listing: listing}},
 		{"answer-chunk.json", &answer{Data: []byte("GGUF\x03\x00\x00\x00")}},
 		{"answer-not-found.json", &answer{Error: codeNotFound, Message: `node node-0b1c2d3e4f5a6b7c: registry: not found: no version 2 of adapter "faq"`}},
 		{"answer-unknown-tenant.json", &answer{Error: codeNoTenant, Message: `no tenant "acme" on node node-0b1c2d3e4f5a6b7c`}},
@@ -121,6 +135,46 @@ func TestManifestSignature(t *testing.T) {
 		"no domain separation":  {otherDomain, pub},
 		"a truncated signature": {SignedManifest{Manifest: a.Signed.Manifest, Sig: a.Signed.Sig[:10]}, pub},
 		"no key":                {*a.Signed, nil},
+	} {
+		if _, err := tc.s.Open(tc.key); !errors.Is(err, ErrTampered) {
+			t.Errorf("%s: Open = %v; want ErrTampered", name, err)
+		}
+	}
+}
+
+// TestListingSignature: the frame's listing verifies with the home's key
+// and decodes to what was signed; a changed byte, another key, or a
+// manifest's signature over the same bytes does not verify.
+func TestListingSignature(t *testing.T) {
+	frame, err := os.ReadFile(filepath.Join("testdata", "answer-listing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a answer
+	if err := json.Unmarshal(frame, &a); err != nil || a.Listing == nil {
+		t.Fatalf("answer-listing.json: %v", err)
+	}
+	pub := homeKey().Public().(ed25519.PublicKey)
+	l, err := a.Listing.Open(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(l, frameListing()) {
+		t.Errorf("opened %+v; want %+v", l, frameListing())
+	}
+	other, _, _ := ed25519.GenerateKey(nil)
+	changed := *a.Listing
+	changed.Listing = bytes.Replace(bytes.Clone(changed.Listing), []byte(`"version":2`), []byte(`"version":3`), 1)
+	asManifest := SignedListing{Listing: a.Listing.Listing, Sig: ed25519.Sign(homeKey(), append([]byte(manifestDomain), a.Listing.Listing...))}
+	for name, tc := range map[string]struct {
+		s   SignedListing
+		key ed25519.PublicKey
+	}{
+		"a changed version":     {changed, pub},
+		"another key":           {*a.Listing, other},
+		"a manifest's domain":   {asManifest, pub},
+		"a truncated signature": {SignedListing{Listing: a.Listing.Listing, Sig: a.Listing.Sig[:10]}, pub},
+		"no key":                {*a.Listing, nil},
 	} {
 		if _, err := tc.s.Open(tc.key); !errors.Is(err, ErrTampered) {
 			t.Errorf("%s: Open = %v; want ErrTampered", name, err)

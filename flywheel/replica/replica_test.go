@@ -426,6 +426,21 @@ type evilHome struct {
 
 func startEvilHome(t *testing.T, op ed25519.PrivateKey, join string, manifest func(from fabric.Peer) ([]byte, error), chunk func(req []byte) ([]byte, error)) *evilHome {
 	t.Helper()
+	e := &evilHome{}
+	e.fab, e.id = startEvilNode(t, op, join, map[string]fabric.DeliverHandler{
+		replica.KindManifest: func(_ context.Context, from fabric.Peer, _ []byte) ([]byte, error) { return manifest(from) },
+		replica.KindChunk: func(_ context.Context, _ fabric.Peer, req []byte) ([]byte, error) {
+			e.chunks.Add(1)
+			return chunk(req)
+		},
+	})
+	return e
+}
+
+// startEvilNode starts a certified NG fabric node that answers the
+// delivery kinds of handlers as they say.
+func startEvilNode(t *testing.T, op ed25519.PrivateKey, join string, handlers map[string]fabric.DeliverHandler) (*fabric.Node, *identity.Identity) {
+	t.Helper()
 	id, err := identity.LoadOrCreate(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -439,17 +454,16 @@ func startEvilHome(t *testing.T, op ed25519.PrivateKey, join string, manifest fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &evilHome{fab: f, id: id}
-	f.HandleDeliver(replica.KindManifest, func(_ context.Context, from fabric.Peer, _ []byte) ([]byte, error) { return manifest(from) })
-	f.HandleDeliver(replica.KindChunk, func(_ context.Context, _ fabric.Peer, req []byte) ([]byte, error) {
-		e.chunks.Add(1)
-		return chunk(req)
-	})
+	for kind, h := range handlers {
+		if err := f.HandleDeliver(kind, h); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := f.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Shutdown(context.Background()) })
-	return e
+	return f, id
 }
 
 // TestTamperedCopyRefused: a certified home node that sends what its

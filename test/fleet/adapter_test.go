@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -54,6 +57,43 @@ func registerAdapter(t *testing.T, n *Node, tenantName, name string, file []byte
 	}
 }
 
+// listedModels is the names a node's /v1/models (or, ollama, /api/tags)
+// lists for the holder of key.
+func listedModels(ctx context.Context, url, key string, ollama bool) ([]string, error) {
+	path := "/v1/models"
+	if ollama {
+		path = "/api/tags"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	var list struct {
+		Data   []struct{ ID string }   `json:"data"`
+		Models []struct{ Name string } `json:"models"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	var names []string
+	for _, m := range list.Data {
+		names = append(names, m.ID)
+	}
+	for _, m := range list.Models {
+		names = append(names, m.Name)
+	}
+	return names, nil
+}
+
 // replicaCount counts the adapter copies stopped node n keeps. The
 // command line lists a tenant's registry, which copies are deliberately
 // not part of, so this reads the copies' table.
@@ -72,7 +112,9 @@ func replicaCount(t *testing.T, n *Node) int {
 }
 
 // TestFleetServesAdapterCopies: a tenant whose home is NG, permitted in
-// NG and KE, has an adapter in its NG registry. A request for it at a KE
+// NG and KE, has an adapter in its NG registry. Both KE nodes list it
+// for the tenant before anyone asks for it (not for another tenant with
+// the same policy), without holding a copy. A request for it at a KE
 // node is served in KE, by a copy of the adapter from NG (signed and
 // checked, its arrival in the KE node's audit log), token for token as NG
 // serves it. Once loaded, the KE node's heartbeat lists it, and a ZA
@@ -134,6 +176,23 @@ func TestFleetServesAdapterCopies(t *testing.T) {
 			}
 		}
 		return id
+	}
+
+	// Before any request for it, both KE nodes list the adapter for the
+	// tenant, from its home's listing: it is the tenant's there too. Not
+	// for another tenant, which has none.
+	for _, n := range []*Node{keA, keB} {
+		eastKey := n.Key("pan-east")
+		for _, ollama := range []bool{false, true} {
+			names, err := listedModels(ctx, n.URL, keys[n], ollama)
+			if err != nil || !slices.Contains(names, served) {
+				t.Errorf("%s's model list (ollama %v) for %s: %v %v; want %s in it", n.Name, ollama, tenantName, names, err, served)
+			}
+			names, err = listedModels(ctx, n.URL, eastKey, ollama)
+			if err != nil || slices.ContainsFunc(names, func(m string) bool { return strings.Contains(m, "support") }) {
+				t.Errorf("%s's model list (ollama %v) for pan-east: %v %v; want no adapter in it", n.Name, ollama, names, err)
+			}
+		}
 	}
 
 	// The first request for the adapter anywhere, narrowed to KE: no KE

@@ -36,6 +36,7 @@
 //	kind              payload                                                            answer
 //	adapter-manifest  {"tenant": name, "adapter": NAME[@VERSION], "base_digest": hex}     {"signed": {"manifest": Manifest, "sig": ed25519}} or {"error": code, "message": text}
 //	adapter-chunk     {"tenant", "adapter": NAME@VERSION, "sha256", "offset", "length"}  {"data": bytes} or {"error": code, "message": text}
+//	adapter-list      {"tenant": name}                                                   {"listing": {"listing": Listing, "sig": ed25519}} or {"error": code, "message": text}
 //
 // The manifest names the tenant, the version (name, version, created),
 // its content (sha256 and size of the plain llama.cpp GGUF), its base
@@ -46,6 +47,13 @@
 // its sha256 too, and carries at most ChunkBytes, so each answer fits in
 // one NATS message; the home node checks the tenant and the asker's
 // jurisdiction again for every chunk.
+//
+// A listing names the tenant, its versions the home holds active and
+// would hand out (name, version, base name, digest and architecture,
+// size, created; at most MaxListed, and no file), the node it was issued
+// to, the home node that signed it and its jurisdiction, and when; the
+// signature is over "hearth adapter replica list v1\x00" and its exact
+// bytes, so that a listing is never taken for a manifest.
 //
 // Codes: not_found (no such version on this node; the asker tries the
 // next home node), unknown_tenant (read as not_found), not_permitted,
@@ -67,6 +75,26 @@
 // architecture. Anything else is refused, nothing is kept, and the
 // refusal is recorded (adapter.replica.rejected: decision alarm when what
 // arrived does not match what the home signed, deny otherwise).
+//
+// # Listing a tenant's adapters off its home
+//
+// A tenant may use through a node every active adapter of its home's
+// registry, so model lists there name them too (HomeList, which the node
+// merges into the tenant's list). A home answers adapter-list under the
+// rules of a manifest request (a refusal by policy is recorded as
+// adapter.replicate.refused with adapter "*"); as no adapter moves, a
+// listing issued is not recorded. The asker asks every home node at once
+// (registries are per node) and merges their answers, after checking each
+// as a manifest is checked: signed by the key the home's certificate
+// names, by that node in its jurisdiction, to this node, within two
+// minutes of its clock, for the tenant asked about, its versions well
+// formed. A listing that fails is ignored and recorded
+// (adapter.replica.rejected, an alarm). The merged answer is kept for
+// Config.ListTTL (30 s) per tenant, for at most 1024 tenants, and
+// concurrent lists share one round of asking; a round waits at most
+// Config.ListTimeout (2 s), and when no home node answered the list is
+// this node's own (kept only 5 s, so it is asked again soon). Nothing is
+// asked for a tenant whose policy does not permit this node.
 //
 // # Copies at rest, and when they go
 //

@@ -151,26 +151,20 @@ func (x *Replicas) askListOf(ctx context.Context, p fabric.Peer, t tenant.Tenant
 // most MaxListed well-formed versions. It returns the versions this node
 // could take (a version over this node's MaxBytes is left out).
 func (x *Replicas) checkListing(p fabric.Peer, sl *SignedListing, t tenant.Tenant) ([]Listed, error) {
-	if sl == nil {
-		return nil, fmt.Errorf("%w: node %s answered without a listing", ErrTampered, p.ID)
+	pub, err := signerKey(p, "listing", sl != nil)
+	if err != nil {
+		return nil, err
 	}
-	if p.Cert == nil {
-		return nil, fmt.Errorf("%w: node %s presents no certificate", ErrTampered, p.ID)
-	}
-	l, err := sl.Open(p.Cert.NodePublic)
+	l, err := sl.Open(pub)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", p.ID, err)
 	}
-	now := x.now()
+	if err := x.checkIssued(p, "listing", l.Home, l.Jurisdiction, l.Node, l.Issued); err != nil {
+		return nil, err
+	}
 	switch {
-	case l.Home != p.ID || l.Jurisdiction != p.Jurisdiction:
-		return nil, fmt.Errorf("%w: the listing is from node %s (%s), not %s (%s)", ErrTampered, l.Home, l.Jurisdiction, p.ID, p.Jurisdiction)
-	case l.Node != x.node.ID():
-		return nil, fmt.Errorf("%w: the listing was issued to node %s, not this one (%s)", ErrTampered, l.Node, x.node.ID())
 	case l.Tenant != t.Name:
 		return nil, fmt.Errorf("%w: the listing is of tenant %s's adapters, not %s's", ErrTampered, l.Tenant, t.Name)
-	case l.Issued.Sub(now) > manifestSkew || now.Sub(l.Issued) > manifestSkew:
-		return nil, fmt.Errorf("%w: the listing was issued at %s, more than %v off this node's clock", ErrTampered, l.Issued.Format(time.RFC3339), manifestSkew)
 	case len(l.Adapters) > MaxListed:
 		return nil, fmt.Errorf("%w: the listing has %d versions; at most %d are listed", ErrTampered, len(l.Adapters), MaxListed)
 	}

@@ -35,10 +35,7 @@ func refs(ls []replica.Listed) []string {
 // at once.
 func TestHomeListOnlyToPermittedNodes(t *testing.T) {
 	_, op, _ := ed25519.GenerateKey(nil)
-	pol := tenant.Policy{Jurisdictions: []string{"NG", "KE"}, Home: "NG"}
-	ng := startNode(t, op, "NG", "", pol)
-	ke := startNode(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol)
-	za := startNode(t, op, "ZA", ng.nd.Fabric().ClusterURL(), tenant.Policy{Jurisdictions: []string{"NG", "KE", "ZA"}, Home: "NG"})
+	ng, ke, za, _ := startHomeKEZA(t, op)
 	waitMesh(t, ng.nd.Fabric(), ke.nd.Fabric(), za.nd.Fabric())
 	ctx := context.Background()
 
@@ -214,15 +211,7 @@ func TestTamperedListingRefused(t *testing.T) {
 		t.Errorf("a home that never answers held the listing %v; want at most %v", d, replica.DefaultListTimeout)
 	}
 
-	var rejected []audit.Record
-	for _, r := range ke.auditOf(t) {
-		if r.Reason == "adapter.replica.rejected" {
-			rejected = append(rejected, r)
-		}
-	}
-	if len(rejected) != len(tests) {
-		t.Fatalf("%d adapter.replica.rejected records; want %d: %+v", len(rejected), len(tests), rejected)
-	}
+	rejected := ke.rejections(t, len(tests))
 	for i, tt := range tests {
 		if r := rejected[i]; r.Decision != audit.DecisionAlarm || r.Detail["adapter"] != "*" || !strings.Contains(r.Detail["why"], "replica:") {
 			t.Errorf("%s: recorded %+v; want an alarm with the reason", tt.name, r)

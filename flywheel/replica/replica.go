@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -773,26 +774,19 @@ func (x *Replicas) askHome(ctx context.Context, t tenant.Tenant, name string, ve
 // limit, and for the base this node holds. A manifest that fails is
 // returned with the error when it could be read, for the record.
 func (x *Replicas) checkManifest(p fabric.Peer, sm *SignedManifest, t tenant.Tenant, name string, version int, base registry.Base) (*Manifest, error) {
-	if sm == nil {
-		return nil, fmt.Errorf("%w: node %s answered without a manifest", ErrTampered, p.ID)
+	pub, err := signerKey(p, "manifest", sm != nil)
+	if err != nil {
+		return nil, err
 	}
-	if p.Cert == nil {
-		return nil, fmt.Errorf("%w: node %s presents no certificate", ErrTampered, p.ID)
-	}
-	m, err := sm.Open(p.Cert.NodePublic)
+	m, err := sm.Open(pub)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", p.ID, err)
 	}
-	now := x.now()
+	err = x.checkIssued(p, "manifest", m.Home, m.Jurisdiction, m.Node, m.Issued)
 	switch {
-	case m.Home != p.ID || m.Jurisdiction != p.Jurisdiction:
-		err = fmt.Errorf("%w: the manifest is from node %s (%s), not %s (%s)", ErrTampered, m.Home, m.Jurisdiction, p.ID, p.Jurisdiction)
-	case m.Node != x.node.ID():
-		err = fmt.Errorf("%w: the manifest was issued to node %s, not this one (%s)", ErrTampered, m.Node, x.node.ID())
+	case err != nil:
 	case m.Tenant != t.Name || m.Name != name || m.Version < 1 || version > 0 && m.Version != version:
 		err = fmt.Errorf("%w: the manifest is for tenant %s's %s, not %s's %s", ErrTampered, m.Tenant, m.Ref(), t.Name, name)
-	case m.Issued.Sub(now) > manifestSkew || now.Sub(m.Issued) > manifestSkew:
-		err = fmt.Errorf("%w: the manifest was issued at %s, more than %v off this node's clock", ErrTampered, m.Issued.Format(time.RFC3339), manifestSkew)
 	case m.Size <= 0 || m.Size > x.cfg.MaxBytes:
 		err = fmt.Errorf("%w: %s is %d bytes; this node takes 1 to %d", ErrTooLarge, m.Ref(), m.Size, x.cfg.MaxBytes)
 	case !validSHA256(m.SHA256):
@@ -802,6 +796,34 @@ func (x *Replicas) checkManifest(p fabric.Peer, sm *SignedManifest, t tenant.Ten
 			m.Ref(), m.Base.Name, m.Base.Digest, m.Base.Arch, base.Digest, base.Arch)
 	}
 	return m, err
+}
+
+// signerKey is the key home node p's certificate names, which its signed
+// what must verify with; present says whether it sent one at all.
+func signerKey(p fabric.Peer, what string, present bool) (ed25519.PublicKey, error) {
+	if !present {
+		return nil, fmt.Errorf("%w: node %s answered without a %s", ErrTampered, p.ID, what)
+	}
+	if p.Cert == nil {
+		return nil, fmt.Errorf("%w: node %s presents no certificate", ErrTampered, p.ID)
+	}
+	return p.Cert.NodePublic, nil
+}
+
+// checkIssued checks what a home node's signed what says of its issue:
+// by p, in p's certified jurisdiction, to this node, within manifestSkew
+// of this node's clock.
+func (x *Replicas) checkIssued(p fabric.Peer, what, home, jurisdiction, node string, issued time.Time) error {
+	now := x.now()
+	switch {
+	case home != p.ID || jurisdiction != p.Jurisdiction:
+		return fmt.Errorf("%w: the %s is from node %s (%s), not %s (%s)", ErrTampered, what, home, jurisdiction, p.ID, p.Jurisdiction)
+	case node != x.node.ID():
+		return fmt.Errorf("%w: the %s was issued to node %s, not this one (%s)", ErrTampered, what, node, x.node.ID())
+	case issued.Sub(now) > manifestSkew || now.Sub(issued) > manifestSkew:
+		return fmt.Errorf("%w: the %s was issued at %s, more than %v off this node's clock", ErrTampered, what, issued.Format(time.RFC3339), manifestSkew)
+	}
+	return nil
 }
 
 // readChunks reads m's file from home in chunks and checks it against m.

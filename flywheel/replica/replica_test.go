@@ -118,6 +118,22 @@ func (n *fleetNode) auditOf(t *testing.T) []audit.Record {
 	return recs
 }
 
+// rejections reads a node's adapter.replica.rejected records (closing
+// its audit log, as auditOf does), and fails unless there are want.
+func (n *fleetNode) rejections(t *testing.T, want int) []audit.Record {
+	t.Helper()
+	var rejected []audit.Record
+	for _, r := range n.auditOf(t) {
+		if r.Reason == "adapter.replica.rejected" {
+			rejected = append(rejected, r)
+		}
+	}
+	if len(rejected) != want {
+		t.Fatalf("%d adapter.replica.rejected records; want %d: %+v", len(rejected), want, rejected)
+	}
+	return rejected
+}
+
 func find(recs []audit.Record, f func(audit.Record) bool) *audit.Record {
 	for i := range recs {
 		if f(recs[i]) {
@@ -146,6 +162,18 @@ func storiesBase(t *testing.T) registry.Base {
 	return b
 }
 
+// startHomeKEZA starts tenant acme's home in NG, with policy pol (NG and
+// KE), and joined to it a node in KE and a certified node in ZA whose own
+// copy of the policy wrongly permits ZA.
+func startHomeKEZA(t *testing.T, op ed25519.PrivateKey) (ng, ke, za *fleetNode, pol tenant.Policy) {
+	t.Helper()
+	pol = tenant.Policy{Jurisdictions: []string{"NG", "KE"}, Home: "NG"}
+	ng = startNode(t, op, "NG", "", pol)
+	ke = startNode(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol)
+	za = startNode(t, op, "ZA", ng.nd.Fabric().ClusterURL(), tenant.Policy{Jurisdictions: []string{"NG", "KE", "ZA"}, Home: "NG"})
+	return ng, ke, za, pol
+}
+
 // TestAdapterReachesOnlyPermittedNodes: tenant acme's data lives in NG
 // and it may be served in NG and KE. Its adapter, registered in NG,
 // reaches the KE node, checked and sealed there; a certified node in ZA,
@@ -155,11 +183,8 @@ func storiesBase(t *testing.T) registry.Base {
 // the KE node drops its copy on next use.
 func TestAdapterReachesOnlyPermittedNodes(t *testing.T) {
 	_, op, _ := ed25519.GenerateKey(nil)
-	pol := tenant.Policy{Jurisdictions: []string{"NG", "KE"}, Home: "NG"}
-	ng := startNode(t, op, "NG", "", pol)
-	ke := startNode(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol)
+	ng, ke, za, pol := startHomeKEZA(t, op)
 	ke2 := startNode(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol)
-	za := startNode(t, op, "ZA", ng.nd.Fabric().ClusterURL(), tenant.Policy{Jurisdictions: []string{"NG", "KE", "ZA"}, Home: "NG"})
 	// A node without a certificate that claims KE.
 	rogue := startNodeCert(t, op, "KE", ng.nd.Fabric().ClusterURL(), pol, false)
 	waitMesh(t, ng.nd.Fabric(), ke.nd.Fabric(), ke2.nd.Fabric(), za.nd.Fabric())
@@ -542,15 +567,7 @@ func TestTamperedCopyRefused(t *testing.T) {
 	}
 	// One rejection recorded per attempt, in order, an alarm where what
 	// arrived is not what the home signed.
-	var rejected []audit.Record
-	for _, r := range ke.auditOf(t) {
-		if r.Reason == "adapter.replica.rejected" {
-			rejected = append(rejected, r)
-		}
-	}
-	if len(rejected) != len(tests) {
-		t.Fatalf("%d adapter.replica.rejected records; want %d: %+v", len(rejected), len(tests), rejected)
-	}
+	rejected := ke.rejections(t, len(tests))
 	for i, tt := range tests {
 		if r := rejected[i]; r.Decision != tt.decision || r.Tenant != ke.tenant.ID || r.Detail["why"] == "" {
 			t.Errorf("%s: recorded %+v; want decision %s with the reason", tt.name, r, tt.decision)

@@ -174,9 +174,11 @@ func (t *tenantAdapters) List(ctx context.Context) ([]runner.ListedAdapter, erro
 	// too (Find fetches a copy on first use), so they are listed: from a
 	// listing kept a while, and without them when no home answers soon.
 	if copies := t.copies.Load(); copies != nil {
-		local := make(map[string]bool, len(out))
-		for _, a := range out {
-			local[a.Name] = true
+		// A version of this node's registry, retired or not, is the one
+		// Find resolves, whatever the home holds under that ref.
+		local := make(map[string]bool, len(vs))
+		for _, v := range vs {
+			local[v.Ref()] = true
 		}
 		for _, l := range copies.HomeList(ctx, tid) {
 			if !local[l.Ref()] {

@@ -114,6 +114,12 @@ func (n *Node) Subscribe(subject string, f func(data []byte)) (unsubscribe func(
 		if err := n.listenLocked(s); err != nil {
 			return nil, err
 		}
+		// Wait for the server to take the subscription, so that a message
+		// published after Subscribe returns (by this node or another
+		// client) reaches the handler: without it the publish could be
+		// routed before the interest exists, and be lost. A flush fails
+		// only on a broken connection, whose reconnect resubscribes.
+		_ = n.nc.FlushTimeout(5 * time.Second)
 	}
 	if n.broadcasts == nil {
 		n.broadcasts = map[*broadcastSub]struct{}{}

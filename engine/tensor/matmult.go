@@ -93,12 +93,7 @@ func (s *TScratch) axpyRows(dst []float32, dequant func([]byte, []float32), w []
 			d, gt := dst[t*cols+c0:t*cols+c1], g[t*rows:(t+1)*rows]
 			r := t0
 			for ; r+8 <= t1; r += 8 {
-				a := (*[8]float32)(gt[r : r+8])
-				if !axpy8F32Fast(d, a, buf[(r-t0)*width:], width) {
-					for i, v := range a {
-						axpyF32Go(d, v, buf[(r-t0+i)*width:(r-t0+i+1)*width])
-					}
-				}
+				Axpy8F32(d, (*[8]float32)(gt[r:r+8]), buf[(r-t0)*width:], width)
 			}
 			for ; r < t1; r++ {
 				if v := gt[r]; v != 0 {

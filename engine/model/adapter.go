@@ -1,10 +1,5 @@
 package model
 
-import (
-	"fmt"
-	"sort"
-)
-
 // Projection kinds, the order of a block's projections in Layer and in
 // the forward pass.
 const (
@@ -34,37 +29,14 @@ type Adapter struct {
 // WithLoRA takes them (llama.cpp's layout, see LoRA), against m's
 // projections and returns them as an Adapter for m's sequences.
 func (m *Transformer) NewAdapter(set map[string]*LoRA) (*Adapter, error) {
-	type slot struct {
-		layer, kind int
-		lin         *Linear
-	}
-	byName := map[string]slot{}
-	for i := range m.Layers {
-		L := &m.Layers[i]
-		for k, p := range []*Linear{&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down} {
-			if p.W != nil {
-				byName[p.W.Name] = slot{i, k, p}
-			}
-		}
-	}
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	a := &Adapter{layers: make([][numProj]*lowRank, len(m.Layers))}
-	for _, n := range names {
-		s, ok := byName[n]
-		if !ok {
-			return nil, fmt.Errorf("model: adapter tensor for %s: the model has no such projection", n)
-		}
-		l := set[n]
-		if err := l.check(s.lin.W.Cols, s.lin.W.Rows); err != nil {
-			return nil, fmt.Errorf("model: adapter tensor for %s: %w", n, err)
-		}
-		lr := newLowRank(l, s.lin.W.Rows)
-		a.layers[s.layer][s.kind] = lr
+	err := eachLoRA(m.Projections(), set, func(p NamedLinear, l *LoRA) {
+		lr := newLowRank(l, p.W.Rows)
+		a.layers[p.Layer][p.kind] = lr
 		a.bytes += lr.bytes()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return a, nil
 }

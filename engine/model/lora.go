@@ -2,7 +2,8 @@ package model
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/hearth-ai/hearth/engine/parallel"
 	"github.com/hearth-ai/hearth/engine/tensor"
@@ -63,9 +64,9 @@ func (m *Transformer) Projections() []NamedLinear {
 	var out []NamedLinear
 	for i := range m.Layers {
 		L := &m.Layers[i]
-		for _, p := range []*Linear{&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down} {
+		for k, p := range []*Linear{&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down} {
 			if p.W != nil {
-				out = append(out, NamedLinear{Name: p.W.Name, Layer: i, Linear: p})
+				out = append(out, NamedLinear{Name: p.W.Name, Layer: i, Linear: p, kind: k})
 			}
 		}
 	}
@@ -77,6 +78,7 @@ type NamedLinear struct {
 	Name  string
 	Layer int
 	*Linear
+	kind int // projQ..projDown
 }
 
 // Kind names which projection of its block a weight is: "q", "k", "v",
@@ -116,26 +118,36 @@ func (m *Transformer) WithLoRA(set map[string]*LoRA) (*Transformer, error) {
 	c := *m
 	c.Layers = make([]Layer, len(m.Layers))
 	copy(c.Layers, m.Layers)
-	byName := map[string]*Linear{}
-	for _, p := range c.Projections() {
+	ps := c.Projections()
+	for _, p := range ps {
 		p.LoRA, p.lr = nil, nil
-		byName[p.Name] = p.Linear
 	}
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		lin, ok := byName[n]
-		if !ok {
-			return nil, fmt.Errorf("model: adapter tensor for %s: the model has no such projection", n)
-		}
-		if err := set[n].check(lin.W.Cols, lin.W.Rows); err != nil {
-			return nil, fmt.Errorf("model: adapter tensor for %s: %w", n, err)
-		}
-		lin.LoRA, lin.lr = set[n], newLowRank(set[n], lin.W.Rows)
-		lin.lr.src = set[n]
+	err := eachLoRA(ps, set, func(p NamedLinear, l *LoRA) {
+		p.LoRA, p.lr = l, newLowRank(l, p.W.Rows)
+		p.lr.src = l
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &c, nil
+}
+
+// eachLoRA checks each update of set, in name order, against the
+// projection of ps it names and calls fn with the two.
+func eachLoRA(ps []NamedLinear, set map[string]*LoRA, fn func(NamedLinear, *LoRA)) error {
+	byName := make(map[string]NamedLinear, len(ps))
+	for _, p := range ps {
+		byName[p.Name] = p
+	}
+	for _, n := range slices.Sorted(maps.Keys(set)) {
+		p, ok := byName[n]
+		if !ok {
+			return fmt.Errorf("model: adapter tensor for %s: the model has no such projection", n)
+		}
+		if err := set[n].check(p.W.Cols, p.W.Rows); err != nil {
+			return fmt.Errorf("model: adapter tensor for %s: %w", n, err)
+		}
+		fn(p, set[n])
+	}
+	return nil
 }

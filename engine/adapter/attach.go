@@ -71,7 +71,7 @@ func merge(base *model.Transformer, uses []Use) (map[string]*model.LoRA, error) 
 		if a.Arch != base.Arch {
 			return nil, fmt.Errorf("adapter: %s: %w: adapter for architecture %q, base is %q", a.Source, ErrMismatch, a.Arch, base.Arch)
 		}
-		if u.Scale != u.Scale || u.Scale-u.Scale != 0 {
+		if u.Scale-u.Scale != 0 { // NaN or infinite, as nonFinite tests
 			return nil, fmt.Errorf("adapter: %s: scale %v", a.Source, u.Scale)
 		}
 		for _, name := range sortedNames(a.LoRA) {

@@ -74,19 +74,31 @@ func Attend(out, q, k, v []float32, stride, n int, scale float32) {
 	for p0 := 0; p0 < n; p0 += attendBlock {
 		s := buf[:min(attendBlock, n-p0)]
 		kb, vb := k[p0*stride:], v[p0*stride:]
-		if !attnScoresFast(q, kb, stride, scale, s) {
-			for p := range s {
-				s[p] = DotF32(q, kb[p*stride:p*stride+hd]) * scale
-			}
-		}
+		scoresBlock(s, q, kb, stride, scale)
 		a.weights(s, out)
-		if !attnSumFast(out, vb, stride, s) {
-			for p, w := range s {
-				AxpyF32(out, w, vb[p*stride:p*stride+hd])
-			}
-		}
+		sumBlock(out, vb, stride, s)
 	}
 	a.finish(out)
+}
+
+// scoresBlock sets s[p] = scale·(q·k_p) for one block of positions.
+func scoresBlock(s, q, kb []float32, stride int, scale float32) {
+	if !attnScoresFast(q, kb, stride, scale, s) {
+		hd := len(q)
+		for p := range s {
+			s[p] = DotF32(q, kb[p*stride:p*stride+hd]) * scale
+		}
+	}
+}
+
+// sumBlock adds Σ_p w[p]·v_p to out for one block of positions.
+func sumBlock(out, vb []float32, stride int, w []float32) {
+	if !attnSumFast(out, vb, stride, w) {
+		hd := len(out)
+		for p, x := range w {
+			AxpyF32(out, x, vb[p*stride:p*stride+hd])
+		}
+	}
 }
 
 // AttendF16 is Attend with the keys and values stored as halves (IEEE
@@ -242,26 +254,14 @@ func expF32Go(x []float32) {
 // position p at k[p*stride:][:len(q)]: the scores of attention, for
 // callers that need them apart from Attend (the trainer's backward pass).
 func Scores(s, q, k []float32, stride int, scale float32) {
-	hd := len(q)
 	for p0 := 0; p0 < len(s); p0 += attendBlock {
-		b, kb := s[p0:min(p0+attendBlock, len(s))], k[p0*stride:]
-		if !attnScoresFast(q, kb, stride, scale, b) {
-			for p := range b {
-				b[p] = DotF32(q, kb[p*stride:p*stride+hd]) * scale
-			}
-		}
+		scoresBlock(s[p0:min(p0+attendBlock, len(s))], q, k[p0*stride:], stride, scale)
 	}
 }
 
 // WeightedSum adds Σ_p w[p]·v_p to out, with v_p at v[p*stride:][:len(out)].
 func WeightedSum(out, v []float32, stride int, w []float32) {
-	hd := len(out)
 	for p0 := 0; p0 < len(w); p0 += attendBlock {
-		b, vb := w[p0:min(p0+attendBlock, len(w))], v[p0*stride:]
-		if !attnSumFast(out, vb, stride, b) {
-			for p, x := range b {
-				AxpyF32(out, x, vb[p*stride:p*stride+hd])
-			}
-		}
+		sumBlock(out, v[p0*stride:], stride, w[p0:min(p0+attendBlock, len(w))])
 	}
 }

@@ -106,25 +106,32 @@ func (n *Node) Subscribe(subject string, f func(data []byte)) (unsubscribe func(
 	}
 	s := &broadcastSub{subject: subject, f: f, ch: make(chan *nats.Msg, 1024), stop: make(chan struct{}), done: make(chan struct{})}
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	var nc *nats.Conn
 	switch n.state {
 	case stateStopped:
+		n.mu.Unlock()
 		return nil, fmt.Errorf("fabric: subscribe %s: %w", subject, ErrClosed)
 	case stateStarted:
 		if err := n.listenLocked(s); err != nil {
+			n.mu.Unlock()
 			return nil, err
 		}
-		// Wait for the server to take the subscription, so that a message
-		// published after Subscribe returns (by this node or another
-		// client) reaches the handler: without it the publish could be
-		// routed before the interest exists, and be lost. A flush fails
-		// only on a broken connection, whose reconnect resubscribes.
-		_ = n.nc.FlushTimeout(5 * time.Second)
+		nc = n.nc
 	}
 	if n.broadcasts == nil {
 		n.broadcasts = map[*broadcastSub]struct{}{}
 	}
 	n.broadcasts[s] = struct{}{}
+	n.mu.Unlock()
+	if nc != nil {
+		// Wait for the server to take the subscription, so that a message
+		// published after Subscribe returns (by this node or another
+		// client) reaches the handler: without it the publish could be
+		// routed before the interest exists, and be lost. A flush fails
+		// only on a broken connection, whose reconnect resubscribes. It
+		// waits without the node's lock, which a round trip must not hold.
+		_ = nc.FlushTimeout(5 * time.Second)
+	}
 	return func() { n.unsubscribe(s) }, nil
 }
 

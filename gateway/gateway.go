@@ -193,19 +193,20 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // adapter on that base (the serving node resolves the adapter itself).
 // Anything else is taken as a model, which no node then serves.
 func (rt *Router) modelOf(name string) (base, adapter string) {
+	b, _, ok := route.SplitAdapter(name)
+	if !ok {
+		return name, "" // no adapter part: a model, without asking the table
+	}
 	peers := rt.cfg.Fabric.Peers()
 	serves := func(m string) bool {
 		return slices.ContainsFunc(peers, func(p fabric.Peer) bool {
 			return slices.ContainsFunc(p.Load.Models, func(have string) bool { return route.SameModel(have, m) })
 		})
 	}
-	if serves(name) {
+	if serves(name) || !serves(b) {
 		return name, ""
 	}
-	if b, _, ok := route.SplitAdapter(name); ok && serves(b) {
-		return b, name
-	}
-	return name, ""
+	return b, name
 }
 
 // fail answers a request no permitted node can serve: 503 naming the

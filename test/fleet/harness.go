@@ -399,7 +399,7 @@ type PeerStatus struct {
 		Slots    int      `json:"slots"`
 		Busy     int      `json:"busy"`
 		Queue    int      `json:"queue"`
-		Adapters []string `json:"adapters"` // the adapters it holds loaded, by served name
+		Adapters []string `json:"adapters"` // the adapters it holds loaded: a tenant's by route.AdapterKeys, a published one by served name
 	} `json:"load"`
 }
 

@@ -249,7 +249,6 @@ type cached struct {
 	// Guarded by Runner.mu.
 	refs     int
 	lastUsed time.Time
-	dropped  bool // out of the cache; its holders still run with it
 }
 
 func (c *cached) ready() bool {
@@ -268,7 +267,6 @@ func (l *loaded) dropAdapters(match func(source string) bool) int {
 	for k, c := range l.adapters {
 		if slices.ContainsFunc(c.sources, match) {
 			delete(l.adapters, k)
-			c.dropped = true
 			n++
 		}
 	}
@@ -369,7 +367,6 @@ func (r *Runner) evictOneAdapter(l *loaded) bool {
 		return false
 	}
 	delete(l.adapters, victim.key)
-	victim.dropped = true
 	return true
 }
 

@@ -94,9 +94,7 @@ func (r *Runner) target(ctx context.Context, name string, lora []api.LoRA) (pick
 		return pick{}, errNoAdapter(name)
 	}
 	display := r.displayName(canon)
-	r.mu.Lock()
-	p := r.named[strings.ToLower(ref)]
-	r.mu.Unlock()
+	p := r.publishedNamed(ref)
 	if p != nil && r.cfg.Adapters != nil {
 		// The caller's own adapter wins: an operator who publishes a
 		// file under a name a tenant's registry holds must not switch
@@ -112,9 +110,8 @@ func (r *Runner) target(ctx context.Context, name string, lora []api.LoRA) (pick
 			p = nil
 		}
 	}
-	fits := p != nil && r.fitsFile(p, path)
 	if p != nil {
-		if !fits {
+		if !r.fitsFile(p, path) {
 			return pick{}, fmt.Errorf("%w: the LoRA adapter %s (for a %s model) does not fit %s", api.ErrInvalidModel, p.name, p.arch, display)
 		}
 		pk := pickPublished(canon, path, []use{{p, 1}})
@@ -180,12 +177,17 @@ func (r *Runner) basePick(canon, path string, lora []api.LoRA) (pick, error) {
 	return pickPublished(canon, path, uses), nil
 }
 
+// publishedNamed is the adapter published as name, or nil.
+func (r *Runner) publishedNamed(name string) *published {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.named[strings.ToLower(name)]
+}
+
 // bareAdapter is vLLM's way of naming an adapter: its name alone, on the
 // one base it fits.
 func (r *Runner) bareAdapter(name string) (pick, error) {
-	r.mu.Lock()
-	p := r.named[strings.ToLower(name)]
-	r.mu.Unlock()
+	p := r.publishedNamed(name)
 	if p == nil {
 		return pick{}, errNoAdapter(name)
 	}
@@ -219,10 +221,7 @@ func (r *Runner) BaseName(ctx context.Context, name string) string {
 		return name
 	}
 	if !strings.Contains(name, ":") {
-		r.mu.Lock()
-		p := r.named[strings.ToLower(name)]
-		r.mu.Unlock()
-		if p != nil {
+		if p := r.publishedNamed(name); p != nil {
 			if fit, err := r.fittingBases(p); err == nil && len(fit) == 1 {
 				return r.displayName(fit[0][0])
 			}
@@ -250,7 +249,6 @@ type cached struct {
 	// Guarded by Runner.mu.
 	refs     int
 	lastUsed time.Time
-	dropped  bool // out of the cache; its holders still run with it
 }
 
 func (c *cached) ready() bool {
@@ -269,7 +267,6 @@ func (l *loaded) dropAdapters(match func(source string) bool) int {
 	for k, c := range l.adapters {
 		if slices.ContainsFunc(c.sources, match) {
 			delete(l.adapters, k)
-			c.dropped = true
 			n++
 		}
 	}
@@ -370,7 +367,6 @@ func (r *Runner) evictOneAdapter(l *loaded) bool {
 		return false
 	}
 	delete(l.adapters, victim.key)
-	victim.dropped = true
 	return true
 }
 

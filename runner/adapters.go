@@ -362,16 +362,13 @@ func (r *Runner) UnloadLoRA(ctx context.Context, name string) error {
 // digest is the hex SHA-256 of a base file, known from the store or
 // computed once per file (size and modification time).
 func (r *Runner) digest(canon, path string) (string, error) {
-	if r.cfg.Store != nil {
-		if e, err := r.cfg.Store.Get(canon); err == nil && e.Digest != "" {
-			return strings.TrimPrefix(e.Digest, "sha256:"), nil
-		}
+	if d := r.storeDigest(canon); d != "" {
+		return d, nil
 	}
-	st, err := os.Stat(path)
+	key, err := digestKey(path)
 	if err != nil {
 		return "", err
 	}
-	key := fmt.Sprintf("%s|%d|%d", path, st.Size(), st.ModTime().UnixNano())
 	r.digestMu.Lock()
 	defer r.digestMu.Unlock() // one hash at a time: they read whole files
 	if d, ok := r.digests[key]; ok {
@@ -393,18 +390,37 @@ func (r *Runner) digest(canon, path string) (string, error) {
 
 // knownDigest is the digest of a base if it is known without hashing.
 func (r *Runner) knownDigest(canon, path string) string {
-	if r.cfg.Store != nil {
-		if e, err := r.cfg.Store.Get(canon); err == nil && e.Digest != "" {
-			return strings.TrimPrefix(e.Digest, "sha256:")
-		}
+	if d := r.storeDigest(canon); d != "" {
+		return d
 	}
-	st, err := os.Stat(path)
+	key, err := digestKey(path)
 	if err != nil {
 		return ""
 	}
 	r.digestMu.Lock()
 	defer r.digestMu.Unlock()
-	return r.digests[fmt.Sprintf("%s|%d|%d", path, st.Size(), st.ModTime().UnixNano())]
+	return r.digests[key]
+}
+
+// storeDigest is the hex digest the store holds for canon, if any.
+func (r *Runner) storeDigest(canon string) string {
+	if r.cfg.Store == nil {
+		return ""
+	}
+	if e, err := r.cfg.Store.Get(canon); err == nil {
+		return strings.TrimPrefix(e.Digest, "sha256:")
+	}
+	return ""
+}
+
+// digestKey is what r.digests keeps a file's digest under: its path,
+// size and modification time.
+func digestKey(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s|%d|%d", path, st.Size(), st.ModTime().UnixNano()), nil
 }
 
 // describeBase is base as adapter sources check against it.

@@ -384,7 +384,6 @@ func (r *Runner) makeRoom(need int64, self *loaded) bool {
 			victims = append(victims, v.model)
 		case !gone[v.owner] && v.owner.adapters[v.set.key] == v.set:
 			delete(v.owner.adapters, v.set.key)
-			v.set.dropped = true
 			used -= v.set.bytes
 			r.log.Info("dropping an idle LoRA adapter under memory pressure", "model", v.owner.name, "memory_kib", v.set.bytes>>10)
 		}

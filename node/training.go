@@ -27,25 +27,15 @@ import (
 const metricsFile = "metrics.json"
 
 // metrics are what the registry keeps as a job's adapter version's
-// metrics: the run's losses and the held-out evaluation's summaries, base
-// against base with the adapter. The evaluation's rows (prompts and
+// metrics: flywheel.RegisterAdapter's (the run's losses and the held-out
+// evaluation's summaries, base against base with the adapter), with why
+// the evaluation failed when it did. The evaluation's rows (prompts and
 // answers) are the tenant's data and are not kept here.
 type metrics struct {
-	Steps     int     `json:"steps"`
-	Tokens    int64   `json:"tokens"`
-	TrainLoss float64 `json:"train_loss"`
-	EvalLoss  float64 `json:"eval_loss,omitempty"`
 	// Eval is nil when the job had no eval examples, or EvalError says
 	// why they could not be evaluated.
-	Eval      *evalSummary `json:"eval,omitempty"`
-	EvalError string       `json:"eval_error,omitempty"`
-}
-
-// evalSummary is a held-out evaluation in brief.
-type evalSummary struct {
-	Examples int          `json:"examples"`
-	Base     eval.Summary `json:"base"`
-	Adapter  eval.Summary `json:"adapter"`
+	flywheel.Metrics
+	EvalError string `json:"eval_error,omitempty"`
 }
 
 // trainer is the node's default jobs.Trainer: flywheel/finetune's Run,
@@ -62,7 +52,7 @@ func (t trainer) Train(ctx context.Context, s jobs.Spec, progress func(jobs.Prog
 	if err != nil {
 		return nil, err
 	}
-	m := metrics{Steps: res.Steps, Tokens: res.Tokens, TrainLoss: res.TrainLoss, EvalLoss: res.EvalLoss}
+	m := metrics{Metrics: flywheel.Metrics{Steps: res.Steps, Tokens: res.Tokens, TrainLoss: res.TrainLoss, EvalLoss: res.EvalLoss}}
 	if len(s.Eval) > 0 {
 		rep, err := evaluate(ctx, s.BasePath, res.Adapter, s.Eval, s.Threads)
 		switch {
@@ -75,7 +65,7 @@ func (t trainer) Train(ctx context.Context, s jobs.Spec, progress func(jobs.Prog
 			m.EvalError = err.Error()
 			t.log.Warn("fine-tuning job: the held-out evaluation failed", "dir", s.Dir, "err", err)
 		default:
-			m.Eval = &evalSummary{Examples: rep.Examples, Base: rep.Base, Adapter: *rep.Adapter}
+			m.Eval = &flywheel.Eval{Examples: rep.Examples, Base: rep.Base, Adapter: *rep.Adapter}
 			t.log.Info("fine-tuning job evaluated", "dir", s.Dir, "examples", rep.Examples, "base_loss", rep.Base.Loss,
 				"adapter_loss", rep.Adapter.Loss, "base_contains", rep.Base.Contains, "adapter_contains", rep.Adapter.Contains)
 		}
@@ -128,7 +118,7 @@ func (r adapterRegistry) Register(ctx context.Context, a jobs.Adapter) (string, 
 	raw, err := os.ReadFile(filepath.Join(filepath.Dir(a.Path), metricsFile))
 	if errors.Is(err, os.ErrNotExist) {
 		// Another trainer's run: its result is all there is.
-		raw, err = json.Marshal(metrics{Steps: a.Result.Steps, Tokens: a.Result.Tokens, TrainLoss: a.Result.TrainLoss, EvalLoss: a.Result.EvalLoss})
+		raw, err = json.Marshal(flywheel.Metrics{Steps: a.Result.Steps, Tokens: a.Result.Tokens, TrainLoss: a.Result.TrainLoss, EvalLoss: a.Result.EvalLoss})
 	}
 	if err != nil {
 		return "", fmt.Errorf("the run's metrics: %w", err)

@@ -139,10 +139,10 @@ that never stopped.`,
 	f.IntVar(&h.Batch, "batch", h.Batch, "packed sequences per optimizer step")
 	f.IntVar(&h.Seq, "seq", h.Seq, "most tokens per packed sequence (at most the base's context)")
 	f.IntVar(&h.Warmup, "warmup", h.Warmup, "steps of linear learning-rate warmup before the cosine decay")
-	f.Float64Var(&h.Clip, "clip", h.Clip, "global gradient-norm clip (0: none)")
+	f.Float64Var(&h.Clip, "clip", h.Clip, "global gradient-norm clip (negative: none)")
 	f.Float64Var(&h.WeightDecay, "weight-decay", h.WeightDecay, "AdamW weight decay")
 	f.Uint64Var(&h.Seed, "seed", h.Seed, "seed of the LoRA initialisation, dropout and data order")
-	f.IntVar(&h.CheckpointEvery, "checkpoint-every", h.CheckpointEvery, "steps between checkpoints (0: only the one always written at the end)")
+	f.IntVar(&h.CheckpointEvery, "checkpoint-every", h.CheckpointEvery, "steps between checkpoints (negative: only the one always written at the end)")
 	return cmd
 }
 

@@ -207,29 +207,18 @@ var errUnchanged = errors.New("job status changed meanwhile")
 // data reads a job's training and validation examples, and the content
 // hash of the dataset version it trains on (empty for a file).
 func (m *Manager) data(ctx context.Context, j Job) (train, eval []dataset.Example, hash string, err error) {
-	ref, _ := parseRef(j.TrainingFile)
-	if ref.file != "" {
-		if train, err = m.fileExamples(ctx, j.TenantID, ref.file, dataset.Train); err != nil {
-			return nil, nil, "", err
-		}
-	} else {
-		v, err := m.datasetVersion(ctx, j.TenantID, ref)
-		if err != nil {
-			return nil, nil, "", err
-		}
+	train, v, err := m.examples(ctx, j.TenantID, j.TrainingFile, dataset.Train)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if v != nil {
 		train, eval, hash = v.Train, v.Eval, v.ContentHash()
 	}
 	if j.ValidationFile != "" {
-		ref, _ := parseRef(j.ValidationFile)
-		if ref.file != "" {
-			if eval, err = m.fileExamples(ctx, j.TenantID, ref.file, dataset.Eval); err != nil {
-				return nil, nil, "", err
-			}
-		} else {
-			v, err := m.datasetVersion(ctx, j.TenantID, ref)
-			if err != nil {
-				return nil, nil, "", err
-			}
+		if eval, v, err = m.examples(ctx, j.TenantID, j.ValidationFile, dataset.Eval); err != nil {
+			return nil, nil, "", err
+		}
+		if v != nil {
 			eval = v.Eval
 		}
 	}
@@ -239,11 +228,19 @@ func (m *Manager) data(ctx context.Context, j Job) (train, eval []dataset.Exampl
 	return train, eval, hash, nil
 }
 
-func (m *Manager) datasetVersion(ctx context.Context, tenantID string, ref dataRef) (*dataset.Version, error) {
-	if m.cfg.Datasets == nil {
-		return nil, errors.New("this node keeps no datasets")
+// examples reads what a job's training or validation reference names: a
+// file's examples, as split, or else the dataset version.
+func (m *Manager) examples(ctx context.Context, tenantID, s, split string) ([]dataset.Example, *dataset.Version, error) {
+	ref, _ := parseRef(s)
+	if ref.file != "" {
+		ex, err := m.fileExamples(ctx, tenantID, ref.file, split)
+		return ex, nil, err
 	}
-	return m.cfg.Datasets.Get(ctx, tenantID, ref.dataset, ref.version)
+	if m.cfg.Datasets == nil {
+		return nil, nil, errors.New("this node keeps no datasets")
+	}
+	v, err := m.cfg.Datasets.Get(ctx, tenantID, ref.dataset, ref.version)
+	return nil, v, err
 }
 
 // startNext starts the oldest queued job, if any, and returns a channel

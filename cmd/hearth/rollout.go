@@ -142,7 +142,7 @@ too. Every step is in the rollout's history and the audit log.`,
 								r.Updated.Format(time.RFC3339))
 						})
 				}
-				if _, err := e.get(cmd.Context(), args[0]); err != nil {
+				if err := e.own(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				r, checks, err := e.s.Status(cmd.Context(), args[0])
@@ -169,7 +169,7 @@ too. Every step is in the rollout's history and the audit log.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return with(cmd.Context(), true, func(e *rolloutEnv) error {
-				if _, err := e.get(cmd.Context(), args[0]); err != nil {
+				if err := e.own(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				r, err := e.s.Promote(cmd.Context(), args[0], promoteShare, "cli")
@@ -190,7 +190,7 @@ too. Every step is in the rollout's history and the audit log.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return with(cmd.Context(), true, func(e *rolloutEnv) error {
-				if _, err := e.get(cmd.Context(), args[0]); err != nil {
+				if err := e.own(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				r, err := e.s.Rollback(cmd.Context(), args[0], "cli", reason)
@@ -211,7 +211,7 @@ too. Every step is in the rollout's history and the audit log.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return with(cmd.Context(), false, func(e *rolloutEnv) error {
-				if _, err := e.get(cmd.Context(), args[0]); err != nil {
+				if err := e.own(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				evs, err := e.s.History(cmd.Context(), args[0])
@@ -237,16 +237,17 @@ too. Every step is in the rollout's history and the audit log.`,
 	return cmd
 }
 
-// get is the tenant's rollout id: another tenant's is not found.
-func (e *rolloutEnv) get(ctx context.Context, id string) (*rollout.Rollout, error) {
+// own checks that rollout id is the tenant's: another tenant's is not
+// found.
+func (e *rolloutEnv) own(ctx context.Context, id string) error {
 	r, err := e.s.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if r.TenantID != e.tenant.ID {
-		return nil, fmt.Errorf("%w: tenant %s has no rollout %s", rollout.ErrNotFound, e.tenant.Name, id)
+		return fmt.Errorf("%w: tenant %s has no rollout %s", rollout.ErrNotFound, e.tenant.Name, id)
 	}
-	return r, nil
+	return nil
 }
 
 // basePath finds a deployment's base model: the store's by name, or

@@ -110,10 +110,7 @@ func (s *Store) Observe(a Assignment, tenantID string, o Observation) {
 	if o.Failed {
 		d.Errors++
 	}
-	d.Latencies = append(d.Latencies, o.Duration.Seconds())
-	if len(d.Latencies) > maxLatencies {
-		d.Latencies = d.Latencies[len(d.Latencies)-maxLatencies:]
-	}
+	d.Latencies = recent(append(d.Latencies, o.Duration.Seconds()))
 	if o.ResponseID != "" {
 		s.served.put(o.ResponseID, servedBy{tenant: tenantID, rollout: a.Rollout, arm: a.Arm}, s.now())
 	}
@@ -280,10 +277,15 @@ func (c *Counts) add(d Counts) {
 	c.Up += d.Up
 	c.Down += d.Down
 	c.Corrections += d.Corrections
-	c.Latencies = append(c.Latencies, d.Latencies...)
-	if len(c.Latencies) > maxLatencies {
-		c.Latencies = c.Latencies[len(c.Latencies)-maxLatencies:]
+	c.Latencies = recent(append(c.Latencies, d.Latencies...))
+}
+
+// recent is the last maxLatencies of durations.
+func recent(durations []float64) []float64 {
+	if len(durations) > maxLatencies {
+		return durations[len(durations)-maxLatencies:]
 	}
+	return durations
 }
 
 func (s *Store) write(ctx context.Context, k deltaKey, d *Counts) error {
